@@ -1,0 +1,1 @@
+"""provisioner: Terraform-backed provisioning of libvirt guests."""

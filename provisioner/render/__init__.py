@@ -1,0 +1,46 @@
+"""Pure rendering: DomainSpec (+ keys) -> files. Same input, byte-identical output."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from provisioner.keys import DomainKeys
+from provisioner.layout import Layout
+from provisioner.render.cloudinit import render_cloud_init
+from provisioner.render.plan import domain_plan_input, render_domain_plan
+from provisioner.render.seed import build_seed_iso
+from provisioner.spec.model import DomainSpec
+
+PRIVATE = 0o600
+PUBLIC = 0o644
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file of the domain workspace: path relative to it, content, mode."""
+
+    path: str
+    content: bytes
+    mode: int = PRIVATE
+
+
+def render_domain(spec: DomainSpec, keys: DomainKeys, layout: Layout) -> tuple[Artifact, ...]:
+    """Every file the domain workspace holds for `spec`.
+
+    user-data and the seed carry the guest's private host key: they are 0600,
+    like everything else in the workspace except the plan.
+    """
+    docs = render_cloud_init(spec, keys)
+    seed = build_seed_iso(docs)
+    plan = domain_plan_input(spec, layout, seed)
+    override = spec.input_dir / "templates" if spec.input_dir else None
+    spec_json = json.dumps(spec.to_json(), indent=2, sort_keys=True) + "\n"
+    return (
+        Artifact("spec.json", spec_json.encode()),
+        Artifact("cloud-init/user-data", docs.user_data),
+        Artifact("cloud-init/meta-data", docs.meta_data),
+        Artifact("cloud-init/network-config", docs.network_config),
+        Artifact("seed.iso", seed),
+        Artifact("terraform/main.tf", render_domain_plan(plan, override).encode(), PUBLIC),
+    )

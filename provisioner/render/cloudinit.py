@@ -1,0 +1,100 @@
+"""cloud-init NoCloud documents: user-data, meta-data, network-config."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.keys import DomainKeys
+from provisioner.render.yamltext import dump
+from provisioner.spec.model import DomainSpec
+
+# What the post-boot job needs on the guest: atd runs the setup, make runs it.
+POST_BOOT_PACKAGES = ("at", "make")
+SUDO_ALL = "ALL=(ALL) NOPASSWD:ALL"
+FINAL_MESSAGE = "provisioner: cloud-init finished on {name}"
+
+
+@dataclass(frozen=True)
+class CloudInit:
+    """The three NoCloud documents, as the bytes that go into the seed."""
+
+    user_data: bytes
+    meta_data: bytes
+    network_config: bytes
+
+
+def render_cloud_init(spec: DomainSpec, keys: DomainKeys) -> CloudInit:
+    """Render the seed's documents for `spec`."""
+    user_data = dump(user_data_doc(spec, keys), header="#cloud-config\n").encode()
+    network = dump(network_config_doc(spec)).encode()
+    instance = hashlib.sha256(user_data + b"\0" + network).hexdigest()[:16]
+    meta = dump({"instance-id": f"iid-{spec.name}-{instance}", "local-hostname": spec.name}).encode()
+    return CloudInit(user_data, meta, network)
+
+
+def user_data_doc(spec: DomainSpec, keys: DomainKeys) -> dict[str, Any]:
+    """The #cloud-config mapping (before serialisation)."""
+    doc: dict[str, Any] = {
+        "hostname": spec.hostname,
+        "fqdn": spec.name,
+        "manage_etc_hosts": True,
+        "locale": spec.locale,
+    }
+    if spec.admin_user == "root":
+        doc["disable_root"] = False
+    doc["users"] = _users(spec, keys)
+    doc["ssh_deletekeys"] = True
+    doc["ssh_genkeytypes"] = sorted(keys.host_private)
+    doc["ssh_keys"] = {}
+    for kind in sorted(keys.host_private):
+        doc["ssh_keys"][f"{kind}_private"] = keys.host_private[kind]
+        doc["ssh_keys"][f"{kind}_public"] = keys.host_public[kind]
+    if spec.install_packages:
+        doc["package_update"] = True
+        doc["packages"] = list(dict.fromkeys([*POST_BOOT_PACKAGES, *spec.packages]))
+    if spec.contact_email:
+        doc["write_files"] = [{
+            "path": "/etc/aliases",
+            "content": f"root: {spec.contact_email}\n",
+            "append": True,
+        }]
+        doc["runcmd"] = [["sh", "-c", "if command -v newaliases >/dev/null; then newaliases; fi"]]
+    doc["final_message"] = FINAL_MESSAGE.format(name=spec.name)
+    return doc
+
+
+def _users(spec: DomainSpec, keys: DomainKeys) -> list[Any]:
+    users = [copy.deepcopy(u) for u in spec.users]
+    admin = next((u for u in users if isinstance(u, dict) and u.get("name") == spec.admin_user), None)
+    if admin is None:
+        admin = {"name": spec.admin_user}
+        if spec.admin_user != "root":
+            admin.update({"shell": "/bin/bash", "lock_passwd": True})
+        users.append(admin)
+    if spec.admin_user != "root" and not admin.get("sudo"):
+        admin["sudo"] = SUDO_ALL
+    authorized = list(admin.get("ssh_authorized_keys", []))
+    if keys.login_public not in authorized:
+        authorized.append(keys.login_public)
+    admin["ssh_authorized_keys"] = authorized
+    return users
+
+
+def network_config_doc(spec: DomainSpec) -> dict[str, Any]:
+    """Network config version 2 (NoCloud's network-config has no top-level `network:`)."""
+    ethernets: dict[str, Any] = {}
+    for index, nic in enumerate(spec.nics):
+        entry: dict[str, Any] = {"match": {"macaddress": nic.mac}, "set-name": f"eth{index}"}
+        if nic.dhcp:
+            entry["dhcp4"] = True
+        else:
+            entry["addresses"] = [str(a) for a in nic.addresses]
+            if nic.gateway is not None:
+                entry["routes"] = [{"to": "0.0.0.0/0", "via": str(nic.gateway)}]
+        if nic.resolvers:
+            entry["nameservers"] = {"search": [spec.name], "addresses": [str(r) for r in nic.resolvers]}
+        ethernets[f"eth{index}"] = entry
+    return {"version": 2, "ethernets": ethernets}

@@ -1,0 +1,102 @@
+"""Terraform plans for the dmacvicar/libvirt 0.9.7 provider, from Jinja2 templates.
+
+Two workspaces: the shared one (pool + base image volumes, owned by no domain)
+and one per domain, which refers to the shared objects by plain name and path.
+A domain directory may carry a `templates/` folder overriding any template.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from provisioner.layout import POOL_NAME, Layout
+from provisioner.render.hcl import hcl
+from provisioner.spec.model import DomainSpec, ImageRef
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+PROVIDER_SOURCE = "dmacvicar/libvirt"
+PROVIDER_VERSION = "0.9.7"
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A volume the plan creates, and the path libvirt gives it in the dir pool."""
+
+    resource: str
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class DomainPlanInput:
+    """Everything the domain template sees besides the spec."""
+
+    spec: DomainSpec
+    uri: str
+    pool: str
+    disk: Volume
+    base_path: str
+    seed: Volume
+    seed_source: str
+    extra_disks: tuple[tuple[Volume, int], ...]
+
+
+def _environment(override_dir: Path | None) -> jinja2.Environment:
+    search = [str(override_dir)] if override_dir and override_dir.is_dir() else []
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search + [str(TEMPLATES)]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["hcl"] = hcl
+    env.globals.update(provider_source=PROVIDER_SOURCE, provider_version=PROVIDER_VERSION)
+    return env
+
+
+def _volume(layout: Layout, resource: str, name: str) -> Volume:
+    return Volume(resource, name, str(layout.pool / name))
+
+
+def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes) -> DomainPlanInput:
+    """Name the domain's volumes: each name carries the digest of what it holds."""
+    base = spec.image.volume_name
+    disk_digest = hashlib.sha256(base.encode()).hexdigest()[:12]
+    seed_digest = hashlib.sha256(seed_iso).hexdigest()[:12]
+    extra = tuple(
+        (_volume(layout, f"data{i}", f"{spec.name}-data{i}.qcow2"), disk.size)
+        for i, disk in enumerate(spec.extra_disks, start=1)
+    )
+    return DomainPlanInput(
+        spec=spec,
+        uri=spec.libvirt_uri,
+        pool=POOL_NAME,
+        disk=_volume(layout, "disk", f"{spec.name}-disk-{disk_digest}.qcow2"),
+        base_path=str(layout.pool / base),
+        seed=_volume(layout, "seed", f"{spec.name}-seed-{seed_digest}.iso"),
+        seed_source=str(layout.domain_dir(spec.name) / "seed.iso"),
+        extra_disks=extra,
+    )
+
+
+def render_domain_plan(plan: DomainPlanInput, override_dir: Path | None = None) -> str:
+    """The domain workspace's main.tf."""
+    return _environment(override_dir).get_template("terraform/domain.tf.j2").render(p=plan, spec=plan.spec)
+
+
+def base_resource(image: ImageRef) -> str:
+    """Terraform resource name of a base image volume in the shared plan."""
+    return "base_" + image.volume_name.rsplit(".", 1)[0].replace("-", "_").replace(".", "_")
+
+
+def render_shared_plan(uri: str, layout: Layout, images: list[ImageRef]) -> str:
+    """The shared workspace's main.tf: the pool and every registered base image."""
+    bases = sorted({(base_resource(i), i.volume_name, i.source, i.format) for i in images})
+    return _environment(None).get_template("terraform/shared.tf.j2").render(
+        uri=uri, pool=POOL_NAME, pool_path=str(layout.pool), bases=bases)

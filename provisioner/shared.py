@@ -1,0 +1,61 @@
+"""The shared workspace: the pool and base image volumes, owned by no domain.
+
+One per hypervisor (libvirt URI). Each domain that is rendered registers its
+base image here; the shared plan is the union of registered images, so
+applying it for one domain never drops another domain's backing volume.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import re
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+from provisioner.layout import Layout
+from provisioner.render.plan import render_shared_plan
+from provisioner.spec.model import ImageRef
+from provisioner.workspace import write_atomic
+
+
+def hypervisor_id(uri: str, layout: Layout) -> str:
+    """A directory name for a hypervisor's shared workspace."""
+    if uri == layout.simulator_uri:
+        return "simulator"
+    slug = re.sub(r"[^a-z0-9]+", "-", uri.lower()).strip("-")[:40]
+    return f"{slug}-{hashlib.sha256(uri.encode()).hexdigest()[:8]}"
+
+
+def shared_dir(uri: str, layout: Layout) -> Path:
+    """The shared workspace directory for hypervisor `uri`."""
+    return layout.shared / hypervisor_id(uri, layout)
+
+
+@contextmanager
+def shared_lock(directory: Path) -> Iterator[None]:
+    """Hold the shared workspace's lock (registering, rendering, applying)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(directory / "lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def register_image(uri: str, layout: Layout, image: ImageRef) -> Path:
+    """Add `image` to the hypervisor's shared plan; return the workspace dir."""
+    directory = shared_dir(uri, layout)
+    with shared_lock(directory):
+        registry = directory / "images.json"
+        images = json.loads(registry.read_text()) if registry.exists() else {}
+        images[image.volume_name] = asdict(image)
+        write_atomic(registry, (json.dumps(images, indent=2, sort_keys=True) + "\n").encode())
+        refs = [ImageRef(**entry) for entry in images.values()]
+        plan = render_shared_plan(uri, layout, refs)
+        write_atomic(directory / "terraform" / "main.tf", plan.encode(), 0o644)
+    return directory

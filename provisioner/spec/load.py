@@ -1,0 +1,111 @@
+"""Load a domain's input directory (provision.conf, users.yaml, data.tar.gz)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from provisioner.errors import InputError
+from provisioner.layout import Layout
+from provisioner.spec.archive import check_archive
+from provisioner.spec.conf import read_conf
+from provisioner.spec.image import resolve_image
+from provisioner.spec.model import Address, DomainSpec, ExtraDisk, Nic
+from provisioner.spec.names import validate_domain_name
+from provisioner.spec.users import read_users
+
+SIMULATOR = "simulator"
+
+
+def mac_for(name: str, index: int = 0) -> str:
+    """A stable locally-administered MAC (QEMU's 52:54:00 prefix) for a domain's NIC."""
+    digest = hashlib.sha256(f"{name}/nic{index}".encode()).digest()
+    return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+
+def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str | None = None) -> DomainSpec:
+    """Read and validate `<domains_dir>/<name>/`; nothing is written.
+
+    `libvirt_uri` (from --libvirt-uri or PROVISION_LIBVIRT_URI) overrides the
+    domain's own setting.
+    """
+    validate_domain_name(name)
+    directory = domains_dir / name
+    if not directory.is_dir():
+        raise InputError(str(directory), "domain directory not found (use --domains DIR or PROVISION_DOMAINS)")
+    conf_path = directory / "provision.conf"
+    where = str(conf_path)
+    conf = read_conf(conf_path)
+    users = read_users(directory / "users.yaml")
+
+    archive = directory / "data.tar.gz"
+    if archive.exists():
+        check_archive(archive)
+    else:
+        archive = None
+
+    depends_on = conf["depends_on"]
+    if depends_on is not None:
+        validate_domain_name(depends_on, f"{where}: key 'depends_on'")
+        if depends_on == name:
+            raise InputError(where, "key 'depends_on': a domain cannot depend on itself")
+        if not (domains_dir / depends_on).is_dir():
+            raise InputError(where, f"key 'depends_on': no domain directory {str(domains_dir / depends_on)!r}")
+
+    boot_files = {}
+    for key in ("kernel", "initrd"):
+        if conf[key]:
+            path = (directory / conf[key]).resolve()
+            if not path.is_file():
+                raise InputError(where, f"key {key!r}: {conf[key]!r} is not an existing file")
+            boot_files[key] = str(path)
+    if conf["cmdline"] and not conf["kernel"]:
+        raise InputError(where, "key 'cmdline' needs 'kernel'")
+
+    uri = libvirt_uri or conf["libvirt_uri"]
+    if uri == SIMULATOR:
+        uri = layout.simulator_uri
+    domain_type = conf["domain_type"]
+    if domain_type == "auto":
+        domain_type = "qemu"
+    cpu_mode = conf["cpu_mode"]
+    if cpu_mode == "auto":
+        cpu_mode = "host-passthrough" if domain_type == "kvm" else "maximum"
+
+    nic = Nic(
+        mac=mac_for(name),
+        bridge=None if conf["network"] else conf["bridge"],
+        network=conf["network"],
+        model=conf["nic_model"],
+        addresses=tuple(Address(ip, prefix) for ip, prefix in conf["ips"]),
+        gateway=conf["gateway"],
+        resolvers=tuple(conf["resolvers"]),
+    )
+    return DomainSpec(
+        name=name,
+        image=resolve_image(conf["image"], conf["image_format"], directory, where),
+        size=conf["size"],
+        memory=conf["memory"],
+        cpus=conf["cpus"],
+        cpu_mode=cpu_mode,
+        domain_type=domain_type,
+        libvirt_uri=uri,
+        nics=(nic,),
+        users=users,
+        admin_user=conf["admin_user"],
+        packages=tuple(conf["packages"]),
+        install_packages=conf["install_packages"],
+        contact_email=conf["contact_email"],
+        depends_on=depends_on,
+        extra_disks=tuple(ExtraDisk(size) for size in conf["disks"]),
+        autostart=conf["autostart"],
+        graphics=conf["graphics"],
+        machine=conf["machine"],
+        arch=conf["arch"],
+        kernel=boot_files.get("kernel"),
+        initrd=boot_files.get("initrd"),
+        cmdline=conf["cmdline"],
+        locale=conf["locale"],
+        data_archive=archive,
+        input_dir=directory,
+    )

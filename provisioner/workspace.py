@@ -1,0 +1,37 @@
+"""Writing rendered files into the root: atomically, and only when they changed."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from provisioner.render import Artifact
+
+
+def write_atomic(path: Path, content: bytes, mode: int = 0o600) -> bool:
+    """Replace `path` with `content` via a temp file + rename; False if unchanged."""
+    try:
+        if path.read_bytes() == content and (path.stat().st_mode & 0o777) == mode:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(content)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def write_artifacts(directory: Path, artifacts: Iterable[Artifact]) -> list[str]:
+    """Write artifacts under `directory` (mode 0700); return the paths that changed."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    return [a.path for a in artifacts if write_atomic(directory / a.path, a.content, a.mode)]
