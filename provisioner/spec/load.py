@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from provisioner.errors import InputError
+from provisioner.kvm import kvm_runs_guests
 from provisioner.layout import Layout
 from provisioner.spec.archive import check_archive
 from provisioner.spec.conf import read_conf
@@ -21,6 +22,15 @@ def mac_for(name: str, index: int = 0) -> str:
     """A stable locally-administered MAC (QEMU's 52:54:00 prefix) for a domain's NIC."""
     digest = hashlib.sha256(f"{name}/nic{index}".encode()).digest()
     return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+
+def _auto_domain_type(uri: str, layout: Layout) -> str:
+    """kvm where it really works, else qemu (TCG); a remote host is assumed to have KVM."""
+    if uri == layout.simulator_uri:
+        return "qemu"
+    if "://" in uri and uri.split("://", 1)[1].startswith("/"):
+        return "kvm" if kvm_runs_guests() else "qemu"
+    return "kvm"
 
 
 def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str | None = None) -> DomainSpec:
@@ -67,7 +77,7 @@ def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str |
         uri = layout.simulator_uri
     domain_type = conf["domain_type"]
     if domain_type == "auto":
-        domain_type = "qemu"
+        domain_type = _auto_domain_type(uri, layout)
     cpu_mode = conf["cpu_mode"]
     if cpu_mode == "auto":
         cpu_mode = "host-passthrough" if domain_type == "kvm" else "maximum"

@@ -1,0 +1,37 @@
+"""Shared fixtures: a scratch root and a copy of example.test to mutate."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "example.test"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """An empty engine root (nothing exists yet)."""
+    return tmp_path / "root"
+
+
+@pytest.fixture
+def domains(tmp_path: Path) -> Path:
+    """A domains directory holding a copy of example.test."""
+    directory = tmp_path / "domains"
+    shutil.copytree(EXAMPLE, directory / "example.test")
+    return directory
+
+
+def tree_digest(path: Path) -> str:
+    """Digest of every file name, mode and content below `path`."""
+    sha = hashlib.sha256()
+    for item in sorted(path.rglob("*")):
+        sha.update(str(item.relative_to(path)).encode())
+        sha.update(oct(item.lstat().st_mode).encode())
+        if item.is_file():
+            sha.update(item.read_bytes())
+    return sha.hexdigest()
