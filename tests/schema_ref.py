@@ -1,8 +1,7 @@
 """The dmacvicar/libvirt 0.9.7 schema, read from its generated resource docs.
 
-The docs live in ../shared/reference/terraform-provider-libvirt-0.9.7/ beside
-the checkout (PROVISION_SCHEMA_REF overrides). Their "Schema" sections are
-authoritative; their examples are not.
+A copy of the upstream docs lives in docs/reference/ (PROVISION_SCHEMA_REF
+overrides). Their "Schema" sections are authoritative; their examples are not.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 REFERENCE = Path(os.environ.get("PROVISION_SCHEMA_REF") or
-                 Path(__file__).resolve().parents[2] / "shared/reference/terraform-provider-libvirt-0.9.7")
+                 Path(__file__).resolve().parents[1] / "docs/reference/terraform-provider-libvirt-0.9.7")
 _SECTION = re.compile(r"^### Nested Schema for `([^`]+)`")
 _ATTR = re.compile(r"^- `([a-z0-9_]+)` \(([^)]+)\)")
 _KIND = {"Required": "required", "Optional": "optional", "Read-Only": "computed"}
