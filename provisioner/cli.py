@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
 from provisioner.errors import ProvisionError
 from provisioner.layout import DEFAULT_ROOT, Layout
 from provisioner import pipeline
+from provisioner.progress import Progress
+from provisioner.status import domain_status
+from provisioner.terraform.providers import EMBEDDED, SOURCES
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -23,11 +28,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
                        help="override every domain's libvirt_uri (env PROVISION_LIBVIRT_URI)")
 
 
+    group.add_argument("--provider", choices=SOURCES, default=argparse.SUPPRESS,
+                       help="Terraform libvirt provider: the embedded one (offline) or upstream's from the "
+                            "registry (env PROVISION_TERRAFORM_PROVIDER; default embedded)")
+    group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="print only results and errors")
+
+
 def _context(args: argparse.Namespace) -> pipeline.Context:
     root = getattr(args, "root", None) or Path(os.environ.get("PROVISION_ROOT") or DEFAULT_ROOT)
     domains = getattr(args, "domains", None) or Path(os.environ.get("PROVISION_DOMAINS") or ".")
     uri = getattr(args, "libvirt_uri", None) or os.environ.get("PROVISION_LIBVIRT_URI") or None
-    return pipeline.Context(Layout(root.absolute()), domains.absolute(), uri)
+    provider = getattr(args, "provider", None) or os.environ.get("PROVISION_TERRAFORM_PROVIDER") or EMBEDDED
+    if provider not in SOURCES:
+        raise ProvisionError(f"PROVISION_TERRAFORM_PROVIDER={provider!r}: use {' or '.join(SOURCES)}")
+    return pipeline.Context(Layout(root.absolute()), domains.absolute(), uri, provider,
+                            Progress(quiet=getattr(args, "quiet", False)))
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -37,8 +53,48 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_apply(args: argparse.Namespace) -> int:
+    result = pipeline.provision(args.domain, _context(args), yes=args.yes)
+    verb = "unchanged" if not result.changes else f"{len(result.changes)} change(s) applied"
+    print(f"{result.spec.name}: provisioned ({verb})")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    print(pipeline.plan(args.domain, _context(args)), end="")
+    return 0
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    ctx = _context(args)
+    if not args.yes:
+        pipeline.confirm(f"destroy domain {args.domain} and delete its workspace")
+    pipeline.destroy(args.domain, ctx)
+    print(f"{args.domain}: destroyed")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    statuses = domain_status(_context(args).layout, args.domain)
+    if args.json:
+        print(json.dumps([s.to_json() for s in statuses], indent=2))
+        return 0
+    print(f"{'DOMAIN':30} {'STATE':12} {'RES':>3} {'LAST APPLY':20} ADDRESSES")
+    for s in statuses:
+        last = s.last_apply or {}
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished"])) if last else "-"
+        print(f"{s.name:30} {s.state:12} {s.resources:>3} {(last.get('state', '') + ' ' + when).strip():20} "
+              f"{', '.join(s.addresses) or '-'}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
-    "render": (cmd_render, "validate a domain's input and write its artifacts (seed ISO, cloud-init, Terraform plan); touches neither libvirt nor Terraform"),
+    "apply": (cmd_apply, "render DOMAIN and converge it through Terraform (the default: `provision DOMAIN`)"),
+    "render": (cmd_render, "validate a domain's input and write its artifacts (seed ISO, cloud-init, "
+                           "Terraform plan); touches neither libvirt nor Terraform"),
+    "plan": (cmd_plan, "render DOMAIN and show what an apply would change (Terraform's plan); changes nothing"),
+    "destroy": (cmd_destroy, "destroy exactly DOMAIN's resources and workspace; shared objects stay"),
+    "status": (cmd_status, "show each domain's state (Terraform state and libvirt) and addresses"),
 }
 
 
@@ -53,15 +109,38 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         _common(cmd)
         cmd.set_defaults(func=func)
-        if name in ("render",):
+        if name == "status":
+            cmd.add_argument("domain", metavar="DOMAIN", nargs="?", help="one domain (default: all)")
+            cmd.add_argument("--json", action="store_true", help="machine-readable output")
+        else:
             cmd.add_argument("domain", metavar="DOMAIN", help="name of the domain's input directory")
+        if name in ("apply", "destroy"):
+            cmd.add_argument("-y", "--yes", action="store_true",
+                             help="go ahead without asking when resources would be replaced or destroyed")
     return parser
+
+
+def _default_command(argv: list[str]) -> list[str]:
+    """`provision DOMAIN …` means `provision apply DOMAIN …`."""
+    for index, arg in enumerate(argv):
+        if arg.startswith("-"):
+            if arg in ("-h", "--help"):
+                return argv
+            continue
+        if index > 0 and argv[index - 1] in _VALUE_OPTIONS:
+            continue
+        return argv if arg in COMMANDS else argv[:index] + ["apply"] + argv[index:]
+    return argv
+
+
+_VALUE_OPTIONS = {"--root", "--domains", "--libvirt-uri", "--provider"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `provision` / bin/provision."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_default_command(argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -1,16 +1,27 @@
-"""The steps of `provision`, in order: load -> render -> (apply -> post-boot)."""
+"""The steps of `provision`, in order: load -> render -> apply (shared, then domain) -> post-boot."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import shutil
+import sys
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from provisioner.errors import ProvisionError
 from provisioner.keys import ensure_keys
 from provisioner.layout import Layout
+from provisioner.locks import exclusive
+from provisioner.progress import Progress
 from provisioner.render import render_domain
-from provisioner.shared import register_image
+from provisioner.shared import register_image, shared_lock
 from provisioner.spec import DomainSpec, load_domain
-from provisioner.workspace import write_artifacts
+from provisioner.spec.names import validate_domain_name
+from provisioner.terraform.providers import EMBEDDED, cli_config
+from provisioner.terraform.workspace import Change, Workspace
+from provisioner.workspace import write_artifacts, write_atomic
 
 
 @dataclass(frozen=True)
@@ -20,6 +31,8 @@ class Context:
     layout: Layout
     domains_dir: Path
     libvirt_uri: str | None = None
+    provider: str = EMBEDDED
+    progress: Progress = field(default_factory=Progress)
 
 
 @dataclass(frozen=True)
@@ -32,14 +45,138 @@ class Rendered:
     changed: list[str]
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What an apply did."""
+
+    spec: DomainSpec
+    changes: tuple[Change, ...]
+    simulated: bool
+
+
+def is_simulated(uri: str) -> bool:
+    """True for libvirt's test driver: nothing really boots there."""
+    return uri.startswith("test:")
+
+
 def render(name: str, ctx: Context) -> Rendered:
     """Validate the domain's input and write all its artifacts under the root.
 
     Input is fully validated before anything is written.
     """
     spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
-    workspace = ctx.layout.domain_dir(name)
-    keys = ensure_keys(workspace / "keys", name)
+    return _write(spec, ctx)
+
+
+def _write(spec: DomainSpec, ctx: Context) -> Rendered:
+    workspace = ctx.layout.domain_dir(spec.name)
+    keys = ensure_keys(workspace / "keys", spec.name)
     changed = write_artifacts(workspace, render_domain(spec, keys, ctx.layout))
     shared = register_image(spec.libvirt_uri, ctx.layout, spec.image)
     return Rendered(spec, workspace, shared, changed)
+
+
+def _domain_lock(ctx: Context, name: str) -> AbstractContextManager[None]:
+    return exclusive(ctx.layout.domain_dir(name) / "lock", f"domain {name}", on_wait=ctx.progress.say)
+
+
+def _workspace(directory: Path, ctx: Context) -> Workspace:
+    return Workspace(directory / "terraform", cli_config(ctx.layout.terraform, ctx.provider),
+                     directory / "logs" / "terraform.log")
+
+
+def ensure_shared(rendered: Rendered, ctx: Context) -> None:
+    """Apply the hypervisor's shared workspace (pool, base images) if its plan changed."""
+    directory = rendered.shared_workspace
+    with shared_lock(directory):
+        plan_digest = (directory / "terraform" / "main.tf").read_bytes()
+        stamp = directory / "applied.tf"
+        workspace = _workspace(directory, ctx)
+        if stamp.exists() and stamp.read_bytes() == plan_digest and workspace.managed():
+            return
+        with ctx.progress.step(f"shared objects ({directory.name}): terraform apply"):
+            workspace.init()
+            workspace.apply()
+        write_atomic(stamp, plan_digest)
+
+
+def provision(name: str, ctx: Context, yes: bool = False) -> Applied:
+    """Render, then converge the guest through Terraform (shared workspace first)."""
+    spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
+    with _domain_lock(ctx, name):
+        rendered = _write(spec, ctx)
+        ensure_shared(rendered, ctx)
+        workspace = _workspace(rendered.workspace, ctx)
+        started = time.time()
+        try:
+            changes = _converge(workspace, ctx, name, yes)
+        except ProvisionError as exc:
+            _record(rendered.workspace, "failed", started, str(exc))
+            raise
+        _record(rendered.workspace, "applied", started)
+    simulated = is_simulated(spec.libvirt_uri)
+    if simulated:
+        ctx.progress.say(f"{name}: simulated hypervisor ({spec.libvirt_uri}): nothing boots, "
+                         "so the post-boot step is skipped (no real guest to reach)")
+    return Applied(spec, changes, simulated)
+
+
+def _converge(workspace: Workspace, ctx: Context, name: str, yes: bool) -> tuple[Change, ...]:
+    with ctx.progress.step(f"{name}: terraform init"):
+        workspace.init()
+    if not workspace.managed():
+        with ctx.progress.step(f"{name}: terraform apply (create)"):
+            workspace.apply()
+        return ()
+    with ctx.progress.step(f"{name}: terraform plan"):
+        plan = workspace.plan()
+    if not plan.changes:
+        ctx.progress.say(f"{name}: no changes")
+        return ()
+    for change in plan.changes:
+        ctx.progress.say(f"   {'/'.join(change.actions)}: {change.address}")
+    replaced = [c.address for c in plan.changes if c.destroys]
+    if replaced and not yes:
+        confirm(f"{name}: this replaces {', '.join(replaced)}")
+    with ctx.progress.step(f"{name}: terraform apply"):
+        workspace.apply(plan)
+    return plan.changes
+
+
+def confirm(question: str) -> None:
+    """Ask on a terminal; without one, refuse and say how to go ahead."""
+    if not sys.stdin.isatty():
+        raise ProvisionError(f"{question}; nothing was changed: re-run with --yes to go ahead")
+    answer = input(f"{question}. Go ahead? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise ProvisionError("cancelled: nothing was changed")
+
+
+def _record(workspace: Path, state: str, started: float, error: str | None = None) -> None:
+    record = {"state": state, "started": started, "finished": time.time(), "error": error}
+    write_atomic(workspace / "status.json", (json.dumps(record, indent=2) + "\n").encode())
+
+
+def plan(name: str, ctx: Context) -> str:
+    """Render and show what an apply would change; nothing in libvirt changes."""
+    spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
+    with _domain_lock(ctx, name):
+        rendered = _write(spec, ctx)
+        workspace = _workspace(rendered.workspace, ctx)
+        workspace.init()
+        return workspace.plan().text
+
+
+def destroy(name: str, ctx: Context) -> None:
+    """Destroy exactly this domain's resources, then its workspace; shared objects stay."""
+    validate_domain_name(name)
+    directory = ctx.layout.domain_dir(name)
+    if not (directory / "terraform" / "main.tf").is_file():
+        raise ProvisionError(f"no domain {name!r} under {ctx.layout.domains}")
+    with _domain_lock(ctx, name):
+        workspace = _workspace(directory, ctx)
+        if workspace.managed():
+            with ctx.progress.step(f"{name}: terraform destroy"):
+                workspace.init()
+                workspace.destroy()
+    shutil.rmtree(directory)

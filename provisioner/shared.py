@@ -7,16 +7,15 @@ applying it for one domain never drops another domain's backing volume.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import re
-from contextlib import contextmanager
 from dataclasses import asdict
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Iterator
 
 from provisioner.layout import Layout
+from provisioner.locks import exclusive
 from provisioner.render.plan import render_shared_plan
 from provisioner.spec.model import ImageRef
 from provisioner.workspace import write_atomic
@@ -35,16 +34,9 @@ def shared_dir(uri: str, layout: Layout) -> Path:
     return layout.shared / hypervisor_id(uri, layout)
 
 
-@contextmanager
-def shared_lock(directory: Path) -> Iterator[None]:
-    """Hold the shared workspace's lock (registering, rendering, applying)."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with open(directory / "lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def shared_lock(directory: Path) -> AbstractContextManager[None]:
+    """The shared workspace's lock (held while registering, rendering, applying)."""
+    return exclusive(directory / "lock", f"shared workspace {directory.name}")
 
 
 def register_image(uri: str, layout: Layout, image: ImageRef) -> Path:

@@ -1,0 +1,1 @@
+"""Running Terraform: per-workspace init/plan/apply/destroy, logged, locked."""
