@@ -7,7 +7,7 @@ ROOT   ?= /vms
 .PHONY: run test deps test-deps bench clean
 
 run: deps example.test/data.tar.gz
-	bin/provision --root $(ROOT) render example.test
+	bin/provision --root $(ROOT) example.test
 
 test: test-deps example.test/data.tar.gz
 	$(PY) -m pytest -q $(PYTEST_ARGS)

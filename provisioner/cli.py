@@ -55,8 +55,11 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     result = pipeline.provision(args.domain, _context(args), yes=args.yes)
-    verb = "unchanged" if not result.changes else f"{len(result.changes)} change(s) applied"
-    print(f"{result.spec.name}: provisioned ({verb})")
+    detail = f" ({len(result.changes)} resource(s) changed)" if result.changes else ""
+    print(f"{result.spec.name}: {result.outcome}{detail}")
+    if result.simulated:
+        print(f"{result.spec.name}: this is a simulation ({result.spec.libvirt_uri}, libvirt's test driver): "
+              "nothing boots, so the post-boot step is skipped: there is no real guest to reach")
     return 0
 
 
@@ -121,15 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _default_command(argv: list[str]) -> list[str]:
-    """`provision DOMAIN …` means `provision apply DOMAIN …`."""
+    """`provision [OPTIONS] DOMAIN …` means `provision apply [OPTIONS] DOMAIN …`."""
     for index, arg in enumerate(argv):
-        if arg.startswith("-"):
-            if arg in ("-h", "--help"):
-                return argv
+        if arg in ("-h", "--help"):
+            return argv
+        if arg.startswith("-") or (index > 0 and argv[index - 1] in _VALUE_OPTIONS):
             continue
-        if index > 0 and argv[index - 1] in _VALUE_OPTIONS:
-            continue
-        return argv if arg in COMMANDS else argv[:index] + ["apply"] + argv[index:]
+        return argv if arg in COMMANDS else ["apply", *argv]
     return argv
 
 

@@ -47,9 +47,10 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Applied:
-    """What an apply did."""
+    """What an apply did: `outcome` is created, updated or unchanged."""
 
     spec: DomainSpec
+    outcome: str
     changes: tuple[Change, ...]
     simulated: bool
 
@@ -109,30 +110,25 @@ def provision(name: str, ctx: Context, yes: bool = False) -> Applied:
         workspace = _workspace(rendered.workspace, ctx)
         started = time.time()
         try:
-            changes = _converge(workspace, ctx, name, yes)
+            outcome, changes = _converge(workspace, ctx, name, yes)
         except ProvisionError as exc:
             _record(rendered.workspace, "failed", started, str(exc))
             raise
         _record(rendered.workspace, "applied", started)
-    simulated = is_simulated(spec.libvirt_uri)
-    if simulated:
-        ctx.progress.say(f"{name}: simulated hypervisor ({spec.libvirt_uri}): nothing boots, "
-                         "so the post-boot step is skipped (no real guest to reach)")
-    return Applied(spec, changes, simulated)
+    return Applied(spec, outcome, changes, is_simulated(spec.libvirt_uri))
 
 
-def _converge(workspace: Workspace, ctx: Context, name: str, yes: bool) -> tuple[Change, ...]:
+def _converge(workspace: Workspace, ctx: Context, name: str, yes: bool) -> tuple[str, tuple[Change, ...]]:
     with ctx.progress.step(f"{name}: terraform init"):
         workspace.init()
     if not workspace.managed():
         with ctx.progress.step(f"{name}: terraform apply (create)"):
             workspace.apply()
-        return ()
+        return "created", ()
     with ctx.progress.step(f"{name}: terraform plan"):
         plan = workspace.plan()
     if not plan.changes:
-        ctx.progress.say(f"{name}: no changes")
-        return ()
+        return "unchanged", ()
     for change in plan.changes:
         ctx.progress.say(f"   {'/'.join(change.actions)}: {change.address}")
     replaced = [c.address for c in plan.changes if c.destroys]
@@ -140,7 +136,7 @@ def _converge(workspace: Workspace, ctx: Context, name: str, yes: bool) -> tuple
         confirm(f"{name}: this replaces {', '.join(replaced)}")
     with ctx.progress.step(f"{name}: terraform apply"):
         workspace.apply(plan)
-    return plan.changes
+    return "updated", plan.changes
 
 
 def confirm(question: str) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+
+import realvirt
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "example.test"
@@ -35,3 +38,10 @@ def tree_digest(path: Path) -> str:
         if item.is_file():
             sha.update(item.read_bytes())
     return sha.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def real_libvirtd() -> Iterator[realvirt.Libvirtd]:
+    """A real libvirtd (qemu:///system) in its own network namespace, for the whole session."""
+    with realvirt.libvirtd() as daemon:
+        yield daemon

@@ -13,7 +13,7 @@ import hclparse as hcl2
 import pytest
 
 from provisioner.cli import main
-from schema_ref import REFERENCE, schema
+from schema_ref import READ_ONLY, REFERENCE_DIR, REQUIRED, resource_reference
 
 META = {"depends_on", "lifecycle", "count", "for_each", "provider"}
 
@@ -35,14 +35,14 @@ def check_plan(text: str) -> list[str]:
     plan = hcl2.loads(text)
     for block in plan.get("resource", []):
         for kind, named in block.items():
-            reference = schema(kind.removeprefix("libvirt_"))
+            reference = resource_reference(kind)
             for name, body in named.items():
                 for path, value in attribute_paths(body):
                     attr = reference.get(path)
                     where = f"{kind}.{name}: {path}"
                     if attr is None:
                         problems.append(f"{where} is not in the 0.9.7 schema")
-                    elif attr.kind == "computed":
+                    elif attr.kind == READ_ONLY:
                         problems.append(f"{where} is read-only")
                     elif attr.type == "Attributes List" and not isinstance(value, list):
                         problems.append(f"{where} must be a list of objects")
@@ -53,7 +53,7 @@ def check_plan(text: str) -> list[str]:
                 # Required members of every object that is present.
                 for path, attr in reference.items():
                     parent = path.rpartition(".")[0]
-                    if attr.kind == "required" and (not parent or _present(body, parent)) \
+                    if attr.kind == REQUIRED and (not parent or _present(body, parent)) \
                             and not _present(body, path):
                         problems.append(f"{kind}.{name}: required {path} is missing")
     return problems
@@ -75,15 +75,15 @@ def _present(body: dict[str, Any], path: str) -> bool:
 
 @pytest.fixture(scope="module", autouse=True)
 def reference_present() -> None:
-    assert REFERENCE.is_dir(), f"schema reference not found at {REFERENCE} (set PROVISION_SCHEMA_REF)"
+    assert REFERENCE_DIR.is_dir(), f"schema reference not found at {REFERENCE_DIR} (set PROVISION_SCHEMA_REF)"
 
 
 def test_reference_parser_reads_known_paths() -> None:
-    domain = schema("domain")
-    assert domain["devices.interfaces.mac.address"].kind == "required"
-    assert domain["id"].type == "Number" and domain["id"].kind == "computed"
+    domain = resource_reference("libvirt_domain")
+    assert domain["devices.interfaces.mac.address"].kind == REQUIRED
+    assert domain["id"].type == "Number" and domain["id"].kind == READ_ONLY
     assert "devices.interfaces.type" not in domain
-    assert schema("volume")["target.path"].kind == "computed"
+    assert resource_reference("libvirt_volume")["target.path"].kind == READ_ONLY
 
 
 def test_checker_catches_undeclared_and_misplaced_keys() -> None:

@@ -48,6 +48,17 @@ def _errors(stderr: str) -> str:
     return "\n".join(line for line in lines if line).strip()
 
 
+class _CommandLine(Terraform):
+    """python-terraform as a command-line builder.
+
+    Its constructor parses terraform.tfstate and fails on the empty file a
+    killed apply leaves behind; state is read by Workspace instead.
+    """
+
+    def read_state_file(self, file_path: str | None = None) -> None:  # noqa: ARG002 - python-terraform's signature
+        return None
+
+
 def terraform_binary() -> str:
     """The terraform on PATH, or a clear error saying how to get it."""
     path = shutil.which("terraform")
@@ -70,7 +81,7 @@ class Runner:
             "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1",
         }
-        self._terraform = Terraform(working_dir=str(workdir), terraform_bin_path=terraform_binary())
+        self._terraform = _CommandLine(working_dir=str(workdir), terraform_bin_path=terraform_binary())
 
     def run(self, command: str, *args: str, check: bool = True, ok_codes: tuple[int, ...] = (0,),
             **flags: Any) -> Result:

@@ -71,9 +71,12 @@ class Workspace:
     def read_managed(state_file: Path) -> dict[str, dict]:
         """Managed resources (address -> attributes) of a state file, without terraform."""
         try:
-            state = json.loads(state_file.read_text())
+            text = state_file.read_text()
         except FileNotFoundError:
             return {}
+        if not text.strip():
+            return {}  # a kill while Terraform wrote it; Terraform too reads it as no state
+        state = json.loads(text)
         out = {}
         for resource in state.get("resources", []):
             if resource.get("mode") == "managed" and resource.get("instances"):

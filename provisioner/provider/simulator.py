@@ -1,0 +1,351 @@
+"""A persistent simulated hypervisor on top of libvirt's test driver.
+
+libvirt's test driver (`test:///ABS/PATH.xml`) loads domains, storage pools
+(with their volumes) and networks from a `<node>` file, keeps every change in
+the memory of that one connection, and never writes back. This module makes
+such a node file behave like a hypervisor that outlives a process:
+
+* every mutation runs in a `transaction()`: an exclusive flock on
+  `<node>.lock`, a fresh connection loaded from the file, the operation, then
+  every domain (with its run state, as `<test:runstate>`), pool (with its
+  volumes) and network dumped back into the file, written to a temporary file
+  and renamed over the original. Separate terraform processes applying
+  different domains concurrently therefore never lose each other's objects,
+  and a process killed half-way leaves the previous, complete file;
+* what the node file cannot hold lives in a JSON sidecar
+  (`<node>.content.json`): the content source of each volume (the test driver
+  cannot upload bytes: url, size, sha256 for a local file) and the autostart
+  flags of domains, pools and networks (which the driver does not read from
+  XML). The sidecar is written before the node file, so a crash between the
+  two leaves only an unused sidecar entry, pruned by the next transaction;
+* reads open a fresh connection without the lock: the rename makes every
+  file a reader can see complete.
+
+Public helpers for other code: `is_simulated(uri)`, `open_readonly(uri)`,
+`snapshot(uri)` and `transaction(uri)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
+ET.register_namespace("test", TEST_NS)
+
+EMPTY_NODE = "<node/>\n"
+SIDECAR_VERSION = 1
+
+# virDomainState values the driver accepts in <test:runstate>.
+_SHUTOFF = 5
+
+
+def node_file(uri: str) -> Path | None:
+    """The node file behind a `test:///ABS/PATH.xml` URI, else None.
+
+    `test:///default` (shared in-process state) and remote/daemon test URIs
+    (`test+unix://…`) are not file-backed and are left to libvirt as is.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme != "test" or parts.netloc or parts.path in ("", "/", "/default"):
+        return None
+    return Path(parts.path)
+
+
+def is_simulated(uri: str) -> bool:
+    """True when `uri` names a file-backed test-driver hypervisor."""
+    return node_file(uri) is not None
+
+
+@dataclass
+class ContentRecord:
+    """Where a simulated volume's bytes would have come from."""
+
+    url: str
+    size: int | None = None
+    sha256: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form stored in the sidecar."""
+        return {"url": self.url, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass
+class Sidecar:
+    """The JSON sidecar: volume content records and autostart flags."""
+
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    autostart: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> "Sidecar":
+        """Read the sidecar; a missing file is an empty sidecar."""
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return cls()
+        return cls(volumes=dict(data.get("volumes", {})), autostart=dict(data.get("autostart", {})))
+
+    def dumps(self) -> str:
+        """Stable JSON text (sorted keys, so unchanged state is unchanged bytes)."""
+        return json.dumps({"version": SIDECAR_VERSION, "volumes": self.volumes,
+                           "autostart": self.autostart}, indent=2, sort_keys=True) + "\n"
+
+
+def volume_key(pool: str, volume: str) -> str:
+    """Sidecar key of a volume."""
+    return f"{pool}/{volume}"
+
+
+class SimulatedNode:
+    """One node file, its lock file and its sidecar."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.sidecar_path = self.path.with_name(self.path.stem + ".content.json")
+
+    @property
+    def uri(self) -> str:
+        """The test-driver URI for this node file."""
+        return f"test://{self.path}"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["SimSession"]:
+        """Serialised read-modify-write of the node file.
+
+        The body's changes are persisted only if it returns normally: an
+        exception leaves the file exactly as it was.
+        """
+        import libvirt
+
+        with self._locked():
+            if not self.path.exists():
+                _atomic_write(self.path, EMPTY_NODE)
+            self._remove_stale_temporaries()
+            conn = libvirt.open(self.uri)
+            try:
+                sidecar = Sidecar.load(self.sidecar_path)
+                _apply_autostart(conn, sidecar)
+                session = SimSession(conn, sidecar)
+                yield session
+                _fault_injection_pause()
+                self._persist(conn, session)
+            finally:
+                conn.close()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        """A connection showing the current file, for reading; changes are discarded."""
+        import libvirt
+
+        if self.path.exists():
+            conn = libvirt.open(self.uri)
+        else:
+            # Nothing was ever written: an empty hypervisor, without creating files on a read.
+            with tempfile.NamedTemporaryFile("w", suffix=".xml") as tmp:
+                tmp.write(EMPTY_NODE)
+                tmp.flush()
+                conn = libvirt.open(f"test://{tmp.name}")
+        try:
+            _apply_autostart(conn, Sidecar.load(self.sidecar_path))
+            yield conn
+        finally:
+            conn.close()
+
+    def content(self, pool: str, volume: str) -> ContentRecord | None:
+        """The recorded content source of a volume, if any."""
+        rec = Sidecar.load(self.sidecar_path).volumes.get(volume_key(pool, volume))
+        return ContentRecord(**rec) if rec else None
+
+    def _remove_stale_temporaries(self) -> None:
+        # Left by a writer killed between write and rename; we hold the lock,
+        # so no live writer owns them.
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        for stale in self.path.parent.glob(f".{self.sidecar_path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    def _persist(self, conn: Any, session: "SimSession") -> None:
+        node_xml = dump_node(conn, self.path)
+        sidecar = session.sidecar
+        live_volumes, autostart = _inventory(conn)
+        sidecar.volumes = {k: v for k, v in sidecar.volumes.items() if k in live_volumes}
+        sidecar.autostart = autostart
+        text = sidecar.dumps()
+        if not self.sidecar_path.exists() or self.sidecar_path.read_text() != text:
+            _atomic_write(self.sidecar_path, text)
+        _atomic_write(self.path, node_xml)
+
+
+@dataclass
+class SimSession:
+    """What a transaction body gets: the connection and the sidecar to update."""
+
+    conn: Any
+    sidecar: Sidecar
+
+    def record_content(self, pool: str, volume: str, record: ContentRecord) -> None:
+        """Remember the content source of a volume (instead of uploading it)."""
+        self.sidecar.volumes[volume_key(pool, volume)] = record.to_json()
+
+
+def dump_node(conn: Any, previous: Path) -> str:
+    """Serialise a test-driver connection's domains, pools and networks as a node file.
+
+    Top-level elements of the previous file that we do not manage (host
+    `<cpu>`, `<memory>`, `<device>`, `<interface>`, `<auth>`) are kept.
+    """
+    import libvirt
+
+    root = ET.Element("node")
+    try:
+        old = ET.parse(previous).getroot()
+        for child in old:
+            if child.tag not in ("domain", "pool", "network"):
+                root.append(child)
+    except (FileNotFoundError, ET.ParseError):
+        pass
+
+    for dom in sorted(conn.listAllDomains(), key=lambda d: d.name()):
+        persistent = dom.isPersistent()
+        flags = libvirt.VIR_DOMAIN_XML_SECURE | (libvirt.VIR_DOMAIN_XML_INACTIVE if persistent else 0)
+        el = ET.fromstring(dom.XMLDesc(flags))
+        el.attrib.pop("id", None)
+        state = dom.state()[0]
+        if not persistent:
+            ET.SubElement(el, f"{{{TEST_NS}}}transient")
+        ET.SubElement(el, f"{{{TEST_NS}}}runstate").text = str(state)
+        root.append(el)
+
+    for pool in sorted(conn.listAllStoragePools(), key=lambda p: p.name()):
+        el = ET.fromstring(pool.XMLDesc(0))  # the test driver rejects INACTIVE
+        if pool.isActive():
+            for vol in sorted(pool.listAllVolumes(), key=lambda v: v.name()):
+                el.append(ET.fromstring(vol.XMLDesc(0)))
+        root.append(el)
+
+    for net in sorted(conn.listAllNetworks(), key=lambda n: n.name()):
+        root.append(ET.fromstring(net.XMLDesc(0)))  # the test driver rejects INACTIVE
+
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _inventory(conn: Any) -> tuple[set[str], dict[str, list[str]]]:
+    volumes: set[str] = set()
+    autostart: dict[str, list[str]] = {"domains": [], "pools": [], "networks": []}
+    for dom in conn.listAllDomains():
+        if dom.isPersistent() and dom.autostart():
+            autostart["domains"].append(dom.name())
+    for pool in conn.listAllStoragePools():
+        if pool.autostart():
+            autostart["pools"].append(pool.name())
+        if pool.isActive():
+            volumes.update(volume_key(pool.name(), v.name()) for v in pool.listAllVolumes())
+    for net in conn.listAllNetworks():
+        if net.autostart():
+            autostart["networks"].append(net.name())
+    return volumes, {k: sorted(v) for k, v in autostart.items()}
+
+
+def _apply_autostart(conn: Any, sidecar: Sidecar) -> None:
+    import libvirt
+
+    lookups = (("domains", conn.lookupByName), ("pools", conn.storagePoolLookupByName),
+               ("networks", conn.networkLookupByName))
+    for kind, lookup in lookups:
+        for name in sidecar.autostart.get(kind, []):
+            try:
+                lookup(name).setAutostart(1)
+            except libvirt.libvirtError:
+                continue  # removed since; the next transaction prunes it
+
+
+def _fault_injection_pause() -> None:
+    """Tests set PROVISIONER_SIM_COMMIT_DELAY (seconds) to widen the window
+    between an operation and its commit, so a kill -9 can land inside it."""
+    delay = os.environ.get("PROVISIONER_SIM_COMMIT_DELAY")
+    if delay:
+        import time
+
+        time.sleep(float(delay))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+# -- public helpers -----------------------------------------------------------------
+
+def _node(uri: str) -> SimulatedNode:
+    path = node_file(uri)
+    if path is None:
+        raise ValueError(f"{uri!r} is not a file-backed test:/// URI")
+    return SimulatedNode(path)
+
+
+def open_readonly(uri: str) -> Any:
+    """Open a libvirt connection for reading; the caller closes it.
+
+    For a `test:///ABS/PATH.xml` URI the connection reflects the node file as
+    last persisted (including autostart flags); changes made through it are
+    never written back. Any other URI is opened read-only by libvirt.
+    """
+    import libvirt
+
+    path = node_file(uri)
+    if path is None:
+        return libvirt.openReadOnly(uri)
+    if not path.exists():
+        with tempfile.NamedTemporaryFile("w", suffix=".xml") as tmp:
+            tmp.write(EMPTY_NODE)
+            tmp.flush()
+            return libvirt.open(f"test://{tmp.name}")
+    conn = libvirt.open(f"test://{path}")
+    _apply_autostart(conn, Sidecar.load(SimulatedNode(path).sidecar_path))
+    return conn
+
+
+def snapshot(uri: str) -> contextlib.AbstractContextManager[Any]:
+    """Context manager form of `open_readonly` for a test:/// node file."""
+    return _node(uri).snapshot()
+
+
+def transaction(uri: str) -> contextlib.AbstractContextManager[SimSession]:
+    """Locked read-modify-write of a test:/// node file (see module docstring)."""
+    return _node(uri).transaction()
+
+
+def content_record(uri: str, pool: str, volume: str) -> ContentRecord | None:
+    """The content source recorded for a simulated volume, if any."""
+    return _node(uri).content(pool, volume)

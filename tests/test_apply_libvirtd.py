@@ -1,0 +1,61 @@
+"""The apply / no-op / destroy cycle on a real libvirtd (qemu:///system, TCG).
+
+The guest need not boot: its base image is a blank qcow2. Its NIC plugs into a
+bridge inside the namespace the libvirtd fixture made.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import realvirt
+from conftest import EXAMPLE
+from provisioner.cli import main
+
+
+@pytest.fixture
+def real_root(real_libvirtd: realvirt.Libvirtd) -> Iterator[Path]:
+    path = realvirt.traversable_root()
+    yield path
+    realvirt.destroy_shared(path / "root")
+    realvirt.remove(path)
+
+
+def virsh(*args: str) -> str:
+    return subprocess.run(["virsh", "-c", realvirt.URI, *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_apply_noop_destroy_on_real_libvirt(real_libvirtd: realvirt.Libvirtd, real_root: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    domains = real_root / "domains-in"
+    directory = domains / "real.test"
+    shutil.copytree(EXAMPLE, directory)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(real_root / "blank.qcow2"), "64M"], check=True)
+    (directory / "provision.conf").write_text(
+        f"image = {real_root / 'blank.qcow2'}\nips = 192.0.2.10/24\ngateway = 192.0.2.1\n"
+        f"memory = 256\ncpus = 1\ndomain_type = qemu\n"
+        f"libvirt_uri = {real_libvirtd.uri}\nbridge = {real_libvirtd.bridge}\n")
+    root = real_root / "root"
+    args = ["--root", str(root), "--domains", str(domains), "-q"]
+
+    assert main([*args, "real.test"]) == 0
+    assert "created" in capsys.readouterr().out
+    assert "running" in virsh("domstate", "real.test")
+    xml = virsh("dumpxml", "real.test")
+    assert "<memory unit='KiB'>262144</memory>" in xml and "type='qemu'" in xml
+    volumes = virsh("vol-list", "provisioner")
+    assert "real.test-disk-" in volumes and "real.test-seed-" in volumes and "base-blank-" in volumes
+
+    assert main([*args, "real.test"]) == 0
+    assert "unchanged" in capsys.readouterr().out
+
+    assert main([*args, "destroy", "--yes", "real.test"]) == 0
+    assert "real.test" not in virsh("list", "--all", "--name")
+    volumes = virsh("vol-list", "provisioner")
+    assert "real.test-" not in volumes and "base-blank-" in volumes
+    assert not (root / "domains" / "real.test").exists()
