@@ -1,0 +1,90 @@
+"""What runs on the guest: the setup script (rendered from a template) and the command
+lines the job sends over SSH. Pure functions: every value is quoted with shlex.quote.
+
+Guest-side files of a job live in `$HOME/.provisioner/jobs/<domain>-<token>/` of
+the login user (docs/postboot.md lists them).
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path, PurePosixPath
+
+from provisioner.templates import environment
+
+SCRIPT_TEMPLATE = "postboot/setup.sh.j2"
+ARCHIVE_NAME = "data.tar.gz"
+SCRIPT_NAME = "setup.sh"
+q = shlex.quote
+
+
+def render_setup_script(domain: str, override_dir: Path | None = None) -> str:
+    """The setup script for `domain`; `override_dir` (a domain's `templates/`) may replace the template."""
+    env = environment(override_dir, {"sh": shlex.quote})
+    return env.get_template(SCRIPT_TEMPLATE).render(domain=domain)
+
+
+def job_dir(home: str, name: str) -> PurePosixPath:
+    """The job's directory on the guest, under the login user's home."""
+    return PurePosixPath(home) / ".provisioner" / "jobs" / name
+
+
+HOME_COMMAND = "printf '%s\\n' \"$HOME\""
+"""Prints the login user's home: the probe that SSH works, and where the job directory goes."""
+
+# No `cloud-init status --wait`: it can return early on errors, and polling keeps the timeout ours.
+CLOUD_INIT_COMMAND = ("cloud-init status --long; printf '\\nprovisioner-status=%s\\n' \"$?\"; "
+                      "cat /run/cloud-init/result.json 2>/dev/null")
+"""Prints cloud-init's status, its exit status, then result.json (when cloud-init has finished)."""
+
+
+def push_command(directory: PurePosixPath, name: str) -> str:
+    """Store stdin as `directory/name`, atomically (a half-pushed file never has the final name)."""
+    part = directory / f".{name}.part"
+    return (f"umask 077 && mkdir -p {q(str(directory))} && cat > {q(str(part))} && "
+            f"mv -f {q(str(part))} {q(str(directory / name))}")
+
+
+def state_command(directory: PurePosixPath) -> str:
+    """Prints the job's guest-side state.
+
+    `absent` (no job directory), `new` (pushed, not submitted), `submitted`,
+    `running`, `finished PHASE STATUS`, or `vanished`: the script started but
+    is gone without an exit status (the guest rebooted, or it was killed).
+    exit-status is checked again after the liveness test: the script may have
+    finished in between.
+    """
+    d = q(str(directory))
+    finished = "printf 'finished %s\\n' \"$(cat exit-status)\""
+    return (f"if ! cd {d} 2>/dev/null; then echo absent; "
+            f"elif [ -e exit-status ]; then {finished}; "
+            "elif [ -e started ]; then "
+            f"if kill -0 \"$(cat started)\" 2>/dev/null; then echo running; "
+            f"elif [ -e exit-status ]; then {finished}; else echo vanished; fi; "
+            "elif [ -d submitted ]; then echo submitted; "
+            "else echo new; fi")
+
+
+def submit_command(directory: PurePosixPath) -> str:
+    """Submit the setup script to atd exactly once.
+
+    `mkdir submitted` is the atomic guard: a resumed job finds it and does not
+    submit again. The shell ignores SIGHUP so a dropped SSH session cannot stop
+    it between the guard and `at`.
+    """
+    d = str(directory)
+    at_input = f"exec /bin/sh {q(d + '/' + SCRIPT_NAME)} {q(d)}"
+    return (f"trap '' HUP; cd {q(d)} || exit 1; "
+            "command -v at >/dev/null || { echo 'at is not installed on the guest (package at)' >&2; exit 3; }; "
+            "mkdir submitted 2>/dev/null || exit 0; "
+            f"printf '%s\\n' {q(at_input)} | at now 2>submitted/at.out && exit 0; "
+            "cat submitted/at.out >&2; rm -rf submitted; exit 3")
+
+
+def log_command(directory: PurePosixPath) -> str:
+    """Prints the job's log (unpacking and make's output)."""
+    return f"cat {q(str(directory / 'make.log'))}"
+
+
+ATQ_COMMAND = "atq 2>&1; pgrep -x atd >/dev/null && echo 'atd is running' || echo 'atd is not running'"
+"""Diagnostics when atd never starts the script."""

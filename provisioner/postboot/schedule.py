@@ -1,0 +1,90 @@
+"""Queueing a domain's post-boot job after its apply (and running it right away, by default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from provisioner.errors import ProvisionError
+from provisioner.layout import Layout
+from provisioner.postboot.address import parse_address
+from provisioner.postboot.errors import PostbootFailed
+from provisioner.postboot.guest_script import render_setup_script
+from provisioner.postboot.params import SETUP, JobParams
+from provisioner.postboot.queue import FAILED, SKIPPED, JobRecord
+from provisioner.postboot.settings import PostbootSettings
+from provisioner.postboot.worker import queue_for, run_now
+from provisioner.progress import Progress
+from provisioner.spec.model import DomainSpec
+from provisioner.workspace import write_atomic
+
+# libvirt's test driver: nothing boots, there is no guest to reach.
+SIMULATED_URI_PREFIX = "test:"
+
+
+def setup_params(spec: DomainSpec, workspace: Path, address: str | None = None) -> JobParams:
+    """Write the job's host-side inputs into the workspace and describe them.
+
+    - `ssh/known_hosts`: the guest's host key the engine generated, under the
+      domain's name (ssh's HostKeyAlias), so only that key is accepted;
+    - `postboot/setup.sh`: the guest script;
+    - `postboot/data.tar.gz`: a snapshot of the input archive, so the job
+      pushes what was validated even if the input changes meanwhile.
+    """
+    keys = workspace / "keys"
+    host_key = keys / "ssh_host_ed25519_key.pub"
+    identity = keys / "id_ed25519"
+    if not host_key.is_file() or not identity.is_file():
+        raise ProvisionError(f"{keys}: the domain's keys are missing: render the domain first")
+    known_hosts = workspace / "ssh" / "known_hosts"
+    write_atomic(known_hosts, f"{spec.name} {host_key.read_text().strip()}\n".encode())
+    script = archive = None
+    if spec.data_archive is not None:
+        override = spec.input_dir / "templates" if spec.input_dir else None
+        script = workspace / "postboot" / "setup.sh"
+        write_atomic(script, render_setup_script(spec.name, override).encode())
+        archive = workspace / "postboot" / "data.tar.gz"
+        write_atomic(archive, spec.data_archive.read_bytes())
+    return JobParams(
+        workspace=str(workspace),
+        user=spec.admin_user,
+        alias=spec.name,
+        identity=str(identity),
+        known_hosts=str(known_hosts),
+        address=address,
+        static_ips=tuple(str(a.ip) for nic in spec.nics for a in nic.addresses),
+        libvirt_uri=spec.libvirt_uri,
+        archive=str(archive) if archive else None,
+        script=str(script) if script else None,
+    )
+
+
+def schedule_postboot(layout: Layout, spec: DomainSpec, workspace: Path, wait: bool, progress: Progress, *,
+                      address: str | None = None, settings: PostbootSettings | None = None) -> JobRecord:
+    """Queue `spec`'s post-boot job; with `wait`, run it now and raise PostbootFailed if it fails.
+
+    Call after the domain's apply, with the domain's workspace (its keys must
+    exist). `address` (`HOST[:PORT]`) overrides where SSH is reached; without
+    it the first static IP is used, else the address libvirt reports. For a
+    simulated hypervisor (`test:` URI) the job is recorded as skipped.
+    """
+    if address is not None:
+        parse_address(address, f"{spec.name}: ssh address")
+    settings = settings or PostbootSettings.from_env()
+    queue = queue_for(layout, settings)
+    params = setup_params(spec, workspace, address)
+    if spec.libvirt_uri.startswith(SIMULATED_URI_PREFIX):
+        job = queue.add(spec.name, SETUP, params, state=SKIPPED,
+                        message=f"simulated hypervisor ({spec.libvirt_uri}): no guest boots, nothing to reach")
+        progress.say(f"{spec.name}: post-boot job {job.id} skipped: {job.message}")
+        return job
+    job = queue.add(spec.name, SETUP, params)
+    if not wait:
+        progress.say(f"{spec.name}: post-boot job {job.id} queued; `provision worker` runs it, "
+                     "`provision jobs` shows it")
+        return job
+    job = run_now(queue, job.id, settings, progress)
+    if job.state == FAILED:
+        raise PostbootFailed(f"{spec.name}: post-boot job {job.id} failed: {job.message}"
+                             f"{f'; log: {job.log_path}' if job.log_path else ''}")
+    progress.say(f"{spec.name}: post-boot job {job.id} {job.state}: {job.message}")
+    return job

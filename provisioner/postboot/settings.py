@@ -1,0 +1,58 @@
+"""Timeouts and poll intervals of the post-boot job: defaults, overridable per process.
+
+Every field can be set with an environment variable `PROVISION_POSTBOOT_<FIELD>`
+(e.g. `PROVISION_POSTBOOT_SSH_TIMEOUT=300`), read by the process that runs the
+job (the `provision` command, `provision worker` or the API server).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Mapping
+
+from provisioner.errors import ProvisionError
+
+ENV_PREFIX = "PROVISION_POSTBOOT_"
+
+
+@dataclass(frozen=True)
+class PostbootSettings:
+    """How long each step may take and how often the guest is polled (seconds)."""
+
+    # A Debian guest under TCG reaches SSH in about 2.5 minutes.
+    ssh_timeout: float = 900.0
+    connect_timeout: float = 10.0
+    # Includes cloud-init's apt-get update and package installs.
+    cloud_init_timeout: float = 1800.0
+    push_timeout: float = 600.0
+    command_timeout: float = 120.0
+    start_timeout: float = 120.0
+    make_timeout: float = 7200.0
+    poll_initial: float = 0.5
+    poll_max: float = 15.0
+    poll_factor: float = 1.5
+    control_persist: float = 120.0
+    max_attempts: int = 3
+    worker_idle: float = 2.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PostbootSettings:
+        """Defaults, overridden by `PROVISION_POSTBOOT_*` variables; a bad value is an error naming it."""
+        environ = os.environ if environ is None else environ
+        changes: dict[str, float | int] = {}
+        for field in fields(cls):
+            variable = ENV_PREFIX + field.name.upper()
+            raw = environ.get(variable)
+            if raw is None or raw.strip() == "":
+                continue
+            kind = int if field.type in (int, "int") else float
+            try:
+                value = kind(raw)
+            except ValueError:
+                unit = "tries" if kind is int else "seconds"
+                raise ProvisionError(f"{variable}={raw!r}: must be a number of {unit}") from None
+            if value <= 0:
+                raise ProvisionError(f"{variable}={raw!r}: must be greater than 0")
+            changes[field.name] = value
+        return replace(cls(), **changes)
