@@ -13,6 +13,8 @@ from typing import Callable, Sequence
 from provisioner.errors import ProvisionError
 from provisioner.layout import DEFAULT_ROOT, Layout
 from provisioner import pipeline
+from provisioner.images import commands as image_commands
+from provisioner.postboot import commands as postboot_commands
 from provisioner.progress import Progress
 from provisioner.status import domain_status
 from provisioner.terraform.providers import EMBEDDED, SOURCES
@@ -54,13 +56,20 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    result = pipeline.provision(args.domain, _context(args), yes=args.yes)
+    result = pipeline.provision(args.domain, _context(args), yes=args.yes, wait=not args.no_wait)
     detail = f" ({len(result.changes)} resource(s) changed)" if result.changes else ""
     print(f"{result.spec.name}: {result.outcome}{detail}")
     if result.simulated:
         print(f"{result.spec.name}: this is a simulation ({result.spec.libvirt_uri}, libvirt's test driver): "
               "nothing boots, so the post-boot step is skipped: there is no real guest to reach")
+    elif result.job is not None:
+        print(f"{result.spec.name}: post-boot job {result.job.id} {result.job.state}"
+              f"{': ' + result.job.message if result.job.message else ''}")
     return 0
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    return image_commands.run(args, _context(args).layout)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -120,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("apply", "destroy"):
             cmd.add_argument("-y", "--yes", action="store_true",
                              help="go ahead without asking when resources would be replaced or destroyed")
+        if name == "apply":
+            cmd.add_argument("--no-wait", action="store_true",
+                             help="only queue the post-boot job (`provision worker` runs it)")
+    image_commands.add_image_parser(sub, _common).set_defaults(func=cmd_image)
+    postboot_commands.add_parsers(sub, _common, _context)
     return parser
 
 
@@ -130,11 +144,12 @@ def _default_command(argv: list[str]) -> list[str]:
             return argv
         if arg.startswith("-") or (index > 0 and argv[index - 1] in _VALUE_OPTIONS):
             continue
-        return argv if arg in COMMANDS else ["apply", *argv]
+        return argv if arg in COMMANDS or arg in _OTHER_COMMANDS else ["apply", *argv]
     return argv
 
 
 _VALUE_OPTIONS = {"--root", "--domains", "--libvirt-uri", "--provider"}
+_OTHER_COMMANDS = {"image", *postboot_commands.COMMAND_NAMES}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

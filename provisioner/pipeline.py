@@ -14,10 +14,15 @@ from provisioner.errors import ProvisionError
 from provisioner.keys import ensure_keys
 from provisioner.layout import Layout
 from provisioner.locks import exclusive
+from provisioner.postboot.queue import CANCELLED, FAILED, QUEUED, JobRecord
+from provisioner.postboot.schedule import schedule_postboot
+from provisioner.postboot.settings import PostbootSettings
+from provisioner.postboot.worker import queue_for
 from provisioner.progress import Progress
 from provisioner.render import render_domain
 from provisioner.shared import register_image, shared_lock
-from provisioner.spec import DomainSpec, load_domain
+from provisioner.spec.load import load_domain
+from provisioner.spec.model import DomainSpec
 from provisioner.spec.names import validate_domain_name
 from provisioner.terraform.providers import EMBEDDED, cli_config
 from provisioner.terraform.workspace import Change, Workspace
@@ -47,12 +52,13 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Applied:
-    """What an apply did: `outcome` is created, updated or unchanged."""
+    """What an apply did (`outcome`: created, updated or unchanged) and its post-boot job."""
 
     spec: DomainSpec
     outcome: str
     changes: tuple[Change, ...]
     simulated: bool
+    job: JobRecord | None
 
 
 def is_simulated(uri: str) -> bool:
@@ -101,8 +107,13 @@ def ensure_shared(rendered: Rendered, ctx: Context) -> None:
         write_atomic(stamp, plan_digest)
 
 
-def provision(name: str, ctx: Context, yes: bool = False) -> Applied:
-    """Render, then converge the guest through Terraform (shared workspace first)."""
+def provision(name: str, ctx: Context, yes: bool = False, wait: bool = True) -> Applied:
+    """Render, converge the guest through Terraform (shared workspace first), then post-boot.
+
+    The post-boot job is queued when the guest was created or changed, or
+    when the last one did not finish, or the site archive changed; `wait`
+    runs it right away (else `provision worker` does).
+    """
     spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
     with _domain_lock(ctx, name):
         rendered = _write(spec, ctx)
@@ -115,7 +126,23 @@ def provision(name: str, ctx: Context, yes: bool = False) -> Applied:
             _record(rendered.workspace, "failed", started, str(exc))
             raise
         _record(rendered.workspace, "applied", started)
-    return Applied(spec, outcome, changes, is_simulated(spec.libvirt_uri))
+    job = None
+    if outcome != "unchanged" or _postboot_pending(ctx, spec, rendered.workspace):
+        # Outside the domain lock: a long make must not block the next apply.
+        job = schedule_postboot(ctx.layout, spec, rendered.workspace, wait, ctx.progress,
+                                address=spec.ssh_address)
+    return Applied(spec, outcome, changes, is_simulated(spec.libvirt_uri), job)
+
+
+def _postboot_pending(ctx: Context, spec: DomainSpec, workspace: Path) -> bool:
+    """An unchanged guest needs a post-boot job only if the last one failed or the site changed."""
+    jobs = queue_for(ctx.layout, PostbootSettings.from_env()).list(domain=spec.name)
+    snapshot = workspace / "postboot" / "data.tar.gz"
+    if spec.data_archive is None:
+        archive_changed = snapshot.exists()
+    else:
+        archive_changed = not snapshot.exists() or snapshot.read_bytes() != spec.data_archive.read_bytes()
+    return archive_changed or not jobs or jobs[-1].state in (FAILED, CANCELLED)
 
 
 def _converge(workspace: Workspace, ctx: Context, name: str, yes: bool) -> tuple[str, tuple[Change, ...]]:
@@ -170,6 +197,9 @@ def destroy(name: str, ctx: Context) -> None:
     if not (directory / "terraform" / "main.tf").is_file():
         raise ProvisionError(f"no domain {name!r} under {ctx.layout.domains}")
     with _domain_lock(ctx, name):
+        queue = queue_for(ctx.layout, PostbootSettings.from_env())
+        for job in queue.list(states=(QUEUED,), domain=name):
+            queue.cancel(job.id)
         workspace = _workspace(directory, ctx)
         if workspace.managed():
             with ctx.progress.step(f"{name}: terraform destroy"):

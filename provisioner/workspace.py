@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from provisioner.render import Artifact
+PRIVATE = 0o600
+PUBLIC = 0o644
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file of a workspace: path relative to it, content, mode."""
+
+    path: str
+    content: bytes
+    mode: int = PRIVATE
 
 
 def write_atomic(path: Path, content: bytes, mode: int = 0o600) -> bool:

@@ -6,6 +6,7 @@ bridge inside the namespace the libvirtd fixture made.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -43,19 +44,27 @@ def test_apply_noop_destroy_on_real_libvirt(real_libvirtd: realvirt.Libvirtd, re
     root = real_root / "root"
     args = ["--root", str(root), "--domains", str(domains), "-q"]
 
-    assert main([*args, "real.test"]) == 0
-    assert "created" in capsys.readouterr().out
+    # The blank image never boots: the post-boot job is only queued (and never
+    # run: it would try to reach 192.0.2.10 from the host's namespace).
+    assert main([*args, "real.test", "--no-wait"]) == 0
+    out = capsys.readouterr().out
+    assert "created" in out and "queued" in out
     assert "running" in virsh("domstate", "real.test")
     xml = virsh("dumpxml", "real.test")
     assert "<memory unit='KiB'>262144</memory>" in xml and "type='qemu'" in xml
     volumes = virsh("vol-list", "provisioner")
     assert "real.test-disk-" in volumes and "real.test-seed-" in volumes and "base-blank-" in volumes
 
-    assert main([*args, "real.test"]) == 0
+    assert main([*args, "real.test", "--no-wait"]) == 0
     assert "unchanged" in capsys.readouterr().out
+    assert main([*args, "jobs", "--json"]) == 0
+    assert [job["state"] for job in json.loads(capsys.readouterr().out)] == ["queued"]  # not queued twice
 
     assert main([*args, "destroy", "--yes", "real.test"]) == 0
     assert "real.test" not in virsh("list", "--all", "--name")
     volumes = virsh("vol-list", "provisioner")
     assert "real.test-" not in volumes and "base-blank-" in volumes
     assert not (root / "domains" / "real.test").exists()
+    capsys.readouterr()
+    assert main([*args, "jobs", "--json"]) == 0
+    assert [job["state"] for job in json.loads(capsys.readouterr().out)] == ["cancelled"]

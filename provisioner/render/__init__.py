@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-
 from provisioner.keys import DomainKeys
 from provisioner.layout import Layout
 from provisioner.render.cloudinit import render_cloud_init
 from provisioner.render.plan import domain_plan_input, render_domain_plan
 from provisioner.render.seed import build_seed_iso
 from provisioner.spec.model import DomainSpec
-
-PRIVATE = 0o600
-PUBLIC = 0o644
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One file of the domain workspace: path relative to it, content, mode."""
-
-    path: str
-    content: bytes
-    mode: int = PRIVATE
+from provisioner.workspace import PUBLIC, Artifact
 
 
 def render_domain(spec: DomainSpec, keys: DomainKeys, layout: Layout) -> tuple[Artifact, ...]:

@@ -16,8 +16,8 @@ import jinja2
 from provisioner.layout import POOL_NAME, Layout
 from provisioner.render.hcl import hcl
 from provisioner.spec.model import DomainSpec, ImageRef
+from provisioner.templates import environment
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 PROVIDER_SOURCE = "dmacvicar/libvirt"
 PROVIDER_VERSION = "0.9.7"
 
@@ -46,16 +46,7 @@ class DomainPlanInput:
 
 
 def _environment(override_dir: Path | None) -> jinja2.Environment:
-    search = [str(override_dir)] if override_dir and override_dir.is_dir() else []
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(search + [str(TEMPLATES)]),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    env.filters["hcl"] = hcl
+    env = environment(override_dir, {"hcl": hcl}, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(provider_source=PROVIDER_SOURCE, provider_version=PROVIDER_VERSION)
     return env
 

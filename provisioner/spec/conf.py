@@ -15,6 +15,7 @@ from typing import Any, Callable
 from configobj import ConfigObj, ConfigObjError
 
 from provisioner.errors import InputError
+from provisioner.spec.text import read_text
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
@@ -129,7 +130,8 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
-    Key("image", _any_text, None, "Required. Base image: an http(s) URL or a local file (relative to the domain directory)."),
+    Key("image", _any_text, None, "Required. Base image: an imported image's name (`provision image import`), "
+        "an http(s) URL, or a local file (relative to the domain directory)."),
     Key("image_format", _one_of("auto", "qcow2", "raw"), "auto", "Base image format; `auto` reads a local file's header, and takes qcow2 for URLs."),
     Key("ips", _ips, [], "Static IPv4 addresses (`a.b.c.d[/prefix]`, prefix default 24), all on the first NIC. Empty: DHCP."),
     Key("gateway", lambda raw: _ipv4(_any_text(raw)), None, "IPv4 default gateway. Required when `ips` is set."),
@@ -159,6 +161,9 @@ KEYS: tuple[Key, ...] = (
     Key("kernel", _any_text, None, "Direct kernel boot: kernel file (with `initrd` and `cmdline`)."),
     Key("initrd", _any_text, None, "Direct kernel boot: initrd file."),
     Key("cmdline", _any_text, None, "Direct kernel boot: kernel command line."),
+    Key("ssh_address", _any_text, None,
+        "Where the post-boot job reaches the guest's SSH (`HOST[:PORT]`, IPv6 as `[ADDR]:PORT`) when it is "
+        "not the first of `ips` or the address libvirt reports (NAT, port forward)."),
     Key("locale", _matching(re.compile(r"^[A-Za-z0-9_.@-]+$"), "locale"), "C.UTF-8",
         "System locale; C.UTF-8 needs no locales package."),
 )
@@ -168,12 +173,7 @@ KEYS_BY_NAME = {key.name: key for key in KEYS}
 def read_conf(path: Path) -> dict[str, Any]:
     """Parse provision.conf into {key: typed value}, defaults filled in."""
     where = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise InputError(where, "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(where, f"not UTF-8 text (byte {exc.start})") from None
+    text = read_text(path)
     try:
         parsed = ConfigObj(text.splitlines(), interpolation=False, list_values=True,
                            encoding=None, file_error=False, raise_errors=True)

@@ -1,45 +1,56 @@
-"""Resolving provision.conf's `image` into an ImageRef (source, format, digest)."""
+"""Resolving provision.conf's `image` into an ImageRef (source, format, digest).
+
+`image` names an imported image (the store's current version), or is an
+http(s) URL, or a local file relative to the domain directory.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from provisioner.errors import InputError
+from provisioner.errors import InputError, ProvisionError
+from provisioner.images.formats import HEAD_SIZE, detect
+from provisioner.images.names import default_name, is_url, slug
+from provisioner.images.store import ImageStore
 from provisioner.spec.model import ImageRef
 
-QCOW2_MAGIC = b"QFI\xfb"
 
-
-def resolve_image(value: str, fmt: str, base_dir: Path, where: str) -> ImageRef:
-    """Turn an http(s) URL or a file path (relative to `base_dir`) into an ImageRef."""
-    scheme = urlsplit(value).scheme.lower()
-    if scheme in ("http", "https"):
-        if not urlsplit(value).netloc:
-            raise InputError(where, f"key 'image': {value!r} is a URL without a host")
-        # Not downloaded yet: the URL itself (with the format) identifies the volume.
+def resolve_image(value: str, fmt: str, base_dir: Path, where: str, store: ImageStore) -> ImageRef:
+    """Turn the `image` value into the ImageRef the plans use."""
+    record = store.lookup(value)
+    if record is None and is_url(value):
+        # A URL imported before stands for its content, not for its address.
+        record = next((r for r in store.list() if r.current and r.source == value), None)
+    if record is not None:
+        if fmt not in ("auto", record.format):
+            raise InputError(where, f"key 'image_format': {fmt!r}, but image {value!r} is {record.format}")
+        return record.to_image_ref()
+    if is_url(value):
+        # Not imported (yet): the URL itself, with the format, identifies the volume.
         digest = hashlib.sha256(f"{fmt}:{value}".encode()).hexdigest()
-        return ImageRef(value, "qcow2" if fmt == "auto" else fmt, digest, _slug(urlsplit(value).path))
-    if scheme and len(scheme) > 1:
-        raise InputError(where, f"key 'image': {value!r} is neither an http(s) URL nor a file")
+        return ImageRef(value, "qcow2" if fmt == "auto" else fmt, digest, _slug(value))
     path = (base_dir / value).resolve()
     if not path.is_file():
-        raise InputError(where, f"key 'image': {value!r} is neither an http(s) URL nor an existing file")
+        raise InputError(where, f"key 'image': {value!r} is neither an imported image, an http(s) URL "
+                                "nor an existing file")
     sha = hashlib.sha256()
     with path.open("rb") as stream:
-        head = stream.read(4)
+        head = stream.read(HEAD_SIZE)
         sha.update(head)
         for block in iter(lambda: stream.read(1 << 20), b""):
             sha.update(block)
     if fmt == "auto":
-        fmt = "qcow2" if head == QCOW2_MAGIC else "raw"
-    return ImageRef(str(path), fmt, sha.hexdigest(), _slug(path.name))
+        try:
+            fmt = detect(str(path), head).format
+        except ProvisionError as exc:
+            raise InputError(where, f"key 'image': {exc}") from None
+    return ImageRef(str(path), fmt, sha.hexdigest(), _slug(str(path)))
 
 
-def _slug(path: str) -> str:
-    stem = path.rsplit("/", 1)[-1]
-    stem = re.sub(r"\.(qcow2|img|raw|iso)$", "", stem.lower())
-    stem = re.sub(r"[^a-z0-9]+", "-", stem).strip("-")
-    return stem[:40].strip("-") or "image"
+def _slug(source: str) -> str:
+    try:
+        return slug(default_name(source))
+    except InputError:
+        return slug(source.rstrip("/").rsplit("/", 1)[-1])
+

@@ -6,8 +6,10 @@ import hashlib
 from pathlib import Path
 
 from provisioner.errors import InputError
+from provisioner.images.store import ImageStore
 from provisioner.kvm import kvm_runs_guests
 from provisioner.layout import Layout
+from provisioner.postboot.address import parse_address
 from provisioner.spec.archive import check_archive
 from provisioner.spec.conf import read_conf
 from provisioner.spec.image import resolve_image
@@ -72,6 +74,9 @@ def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str |
     if conf["cmdline"] and not conf["kernel"]:
         raise InputError(where, "key 'cmdline' needs 'kernel'")
 
+    if conf["ssh_address"]:
+        parse_address(conf["ssh_address"], f"{where}: key 'ssh_address'")
+
     uri = libvirt_uri or conf["libvirt_uri"]
     if uri == SIMULATOR:
         uri = layout.simulator_uri
@@ -93,7 +98,7 @@ def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str |
     )
     return DomainSpec(
         name=name,
-        image=resolve_image(conf["image"], conf["image_format"], directory, where),
+        image=resolve_image(conf["image"], conf["image_format"], directory, where, ImageStore(layout)),
         size=conf["size"],
         memory=conf["memory"],
         cpus=conf["cpus"],
@@ -116,6 +121,7 @@ def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str |
         initrd=boot_files.get("initrd"),
         cmdline=conf["cmdline"],
         locale=conf["locale"],
+        ssh_address=conf["ssh_address"],
         data_archive=archive,
         input_dir=directory,
     )

@@ -90,6 +90,7 @@ class DomainSpec:
     initrd: str | None = None
     cmdline: str | None = None
     locale: str = "C.UTF-8"
+    ssh_address: str | None = None
     data_archive: Path | None = None
     input_dir: Path | None = None
 

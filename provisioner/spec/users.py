@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from provisioner.errors import InputError
+from provisioner.spec.text import read_text
 
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
@@ -26,12 +27,7 @@ USER_KEYS = frozenset({
 def read_users(path: Path) -> tuple[dict[str, Any] | str, ...]:
     """Parse users.yaml into a tuple of cloud-init user entries (dicts)."""
     where = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise InputError(where, "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(where, f"not UTF-8 text (byte {exc.start})") from None
+    text = read_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
