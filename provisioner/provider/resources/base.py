@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from ..errors import Diagnostic, ProviderError
+from ..errors import Diagnostic, ProviderError, libvirt_failure
 from ..hypervisor import Hypervisor
 from ..schema import ResourceSchema, replace_paths, unknown_computed, unknown_volatile
 
@@ -92,3 +92,55 @@ class Resource:
 def not_found(kind: str, ident: str, hint: str = "") -> ProviderError:
     """The error for an import or reference to a missing object."""
     return ProviderError(f"Cannot find {kind} {ident!r}", hint or f"No {kind} with that name or UUID exists.")
+
+
+def lookup_first(*attempts: tuple[Callable[[str], Any], str | None]) -> Any | None:
+    """The object the first (lookup, key) pair finds, skipping empty keys; None if none does."""
+    import libvirt
+
+    for lookup, key in attempts:
+        if not key:
+            continue
+        try:
+            return lookup(key)
+        except libvirt.libvirtError:
+            continue
+    return None
+
+
+class DefinedObjectResource(Resource):
+    """Pools and networks: found by UUID or name, stopped and undefined alike.
+
+    Subclasses set `noun` and the `find(conn, uuid, name)` and `observe(obj)`
+    functions of their module.
+    """
+
+    noun: str
+    find: Callable[[Any, str | None, str | None], Any]
+    observe: Callable[[Any], State]
+
+    def delete(self, hv: Hypervisor, prior: State) -> None:
+        import libvirt
+
+        with hv.writing() as s:
+            obj = self.find(s.conn, prior.get("uuid"), prior.get("name"))
+            if obj is None:
+                return
+            try:
+                if obj.isActive():
+                    obj.destroy()
+                obj.undefine()
+            except libvirt.libvirtError as exc:
+                raise libvirt_failure(f"delete {self.noun} {prior['name']!r}", exc) from exc
+
+    def read(self, hv: Hypervisor, prior: State) -> State | None:
+        with hv.reading() as conn:
+            obj = self.find(conn, prior.get("uuid"), prior.get("name"))
+            return self.observe(obj) if obj is not None else None
+
+    def import_state(self, hv: Hypervisor, ident: str) -> State:
+        with hv.reading() as conn:
+            obj = self.find(conn, ident, ident)
+            if obj is None:
+                raise not_found(self.noun, ident)
+            return self.observe(obj)

@@ -22,7 +22,7 @@ from ..errors import Diagnostic, ProviderError, libvirt_failure
 from ..hypervisor import Hypervisor
 from ..schema import conform, project
 from . import domain_xml
-from .base import Resource, State, not_found
+from .base import Resource, State, lookup_first, not_found
 from .domain_schema import SCHEMA
 
 SHUTDOWN_TIMEOUT = 60.0
@@ -39,16 +39,7 @@ def _is_running(dom) -> bool:
 
 def find(conn, uuid: str | None, name: str | None):
     """A domain by UUID, falling back to its name; None when absent."""
-    import libvirt
-
-    for lookup, key in ((conn.lookupByUUIDString, uuid), (conn.lookupByName, name)):
-        if not key:
-            continue
-        try:
-            return lookup(key)
-        except libvirt.libvirtError:
-            continue
-    return None
+    return lookup_first((conn.lookupByUUIDString, uuid), (conn.lookupByName, name))
 
 
 def observe(dom, prior: State | None) -> State:

@@ -13,7 +13,7 @@ from .. import xmlutil as X
 from ..errors import libvirt_failure
 from ..hypervisor import Hypervisor
 from ..schema import ResourceSchema, computed, many, optional, required, single
-from .base import Resource, State, not_found
+from .base import DefinedObjectResource, State, lookup_first
 
 SCHEMA = ResourceSchema("libvirt_network", (
     required("name", "string", "Specifies the name of the network configuration.", replace=True),
@@ -79,22 +79,16 @@ def observe(net) -> State:
 
 def find(conn, uuid: str | None, name: str | None):
     """A network by UUID, falling back to its name; None when absent."""
-    import libvirt
-
-    for lookup, key in ((conn.networkLookupByUUIDString, uuid), (conn.networkLookupByName, name)):
-        if not key:
-            continue
-        try:
-            return lookup(key)
-        except libvirt.libvirtError:
-            continue
-    return None
+    return lookup_first((conn.networkLookupByUUIDString, uuid), (conn.networkLookupByName, name))
 
 
-class NetworkResource(Resource):
+class NetworkResource(DefinedObjectResource):
     """Defines and starts a network; adopts a same-named one left by an interrupted apply."""
 
     schema = SCHEMA
+    noun = "network"
+    find = staticmethod(find)
+    observe = staticmethod(observe)
 
     def create(self, hv: Hypervisor, planned: State) -> State:
         return self._define(hv, planned, None)
@@ -126,29 +120,3 @@ class NetworkResource(Resource):
                 raise libvirt_failure(f"define network {planned['name']!r}", exc,
                                       "Check that the bridge name and addresses do not clash with another "
                                       "network on this host.") from exc
-
-    def delete(self, hv: Hypervisor, prior: State) -> None:
-        import libvirt
-
-        with hv.writing() as s:
-            net = find(s.conn, prior.get("uuid"), prior.get("name"))
-            if net is None:
-                return
-            try:
-                if net.isActive():
-                    net.destroy()
-                net.undefine()
-            except libvirt.libvirtError as exc:
-                raise libvirt_failure(f"delete network {prior['name']!r}", exc) from exc
-
-    def read(self, hv: Hypervisor, prior: State) -> State | None:
-        with hv.reading() as conn:
-            net = find(conn, prior.get("uuid"), prior.get("name"))
-            return observe(net) if net is not None else None
-
-    def import_state(self, hv: Hypervisor, ident: str) -> State:
-        with hv.reading() as conn:
-            net = find(conn, ident, ident)
-            if net is None:
-                raise not_found("network", ident)
-            return observe(net)

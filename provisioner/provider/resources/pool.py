@@ -8,7 +8,7 @@ from .. import xmlutil as X
 from ..errors import ProviderError, libvirt_failure
 from ..hypervisor import Hypervisor
 from ..schema import ResourceSchema, computed, optional, required, single
-from .base import Resource, State, not_found
+from .base import DefinedObjectResource, State, lookup_first
 
 SCHEMA = ResourceSchema("libvirt_pool", (
     required("name", "string", "Sets the unique name for the storage pool.", replace=True),
@@ -50,22 +50,16 @@ def observe(pool) -> State:
 
 def find(conn, ident: str | None, name: str | None):
     """A pool by UUID, falling back to its name; None when absent."""
-    import libvirt
-
-    for lookup, key in ((conn.storagePoolLookupByUUIDString, ident), (conn.storagePoolLookupByName, name)):
-        if not key:
-            continue
-        try:
-            return lookup(key)
-        except libvirt.libvirtError:
-            continue
-    return None
+    return lookup_first((conn.storagePoolLookupByUUIDString, ident), (conn.storagePoolLookupByName, name))
 
 
-class PoolResource(Resource):
+class PoolResource(DefinedObjectResource):
     """Defines, builds and starts a pool; set to autostart on a real host."""
 
     schema = SCHEMA
+    noun = "storage pool"
+    find = staticmethod(find)
+    observe = staticmethod(observe)
 
     def create(self, hv: Hypervisor, planned: State) -> State:
         import libvirt
@@ -100,29 +94,3 @@ class PoolResource(Resource):
                 f"It is a {existing['type']!r} pool at {have!r}; the plan wants a {planned['type']!r} pool "
                 f"at {want!r}. Import it (terraform import libvirt_pool.NAME {planned['name']}) "
                 "or remove it with virsh pool-destroy/pool-undefine.", ("name",))
-
-    def delete(self, hv: Hypervisor, prior: State) -> None:
-        import libvirt
-
-        with hv.writing() as s:
-            pool = find(s.conn, prior.get("uuid"), prior.get("name"))
-            if pool is None:
-                return
-            try:
-                if pool.isActive():
-                    pool.destroy()
-                pool.undefine()
-            except libvirt.libvirtError as exc:
-                raise libvirt_failure(f"delete storage pool {prior['name']!r}", exc) from exc
-
-    def read(self, hv: Hypervisor, prior: State) -> State | None:
-        with hv.reading() as conn:
-            pool = find(conn, prior.get("uuid"), prior.get("name"))
-            return observe(pool) if pool is not None else None
-
-    def import_state(self, hv: Hypervisor, ident: str) -> State:
-        with hv.reading() as conn:
-            pool = find(conn, ident, ident)
-            if pool is None:
-                raise not_found("storage pool", ident)
-            return observe(pool)
