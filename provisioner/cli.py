@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 from provisioner.errors import ProvisionError
 from provisioner.layout import DEFAULT_ROOT, Layout
-from provisioner import pipeline
+from provisioner import layering, pipeline
 from provisioner.images import commands as image_commands
 from provisioner.postboot import commands as postboot_commands
 from provisioner.progress import Progress
@@ -56,8 +56,11 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    result = pipeline.provision(args.domain, _context(args), yes=args.yes, wait=not args.no_wait)
+    result = layering.provision_domain(args.domain, _context(args), yes=args.yes, wait=not args.no_wait,
+                                       existing=args.existing, host_key=args.host_key)
     detail = f" ({len(result.changes)} resource(s) changed)" if result.changes else ""
+    if result.layered_on is not None:
+        detail = f" on {result.layered_on} (no VM of its own)"
     print(f"{result.spec.name}: {result.outcome}{detail}")
     if result.simulated:
         print(f"{result.spec.name}: this is a simulation ({result.spec.libvirt_uri}, libvirt's test driver): "
@@ -80,9 +83,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_destroy(args: argparse.Namespace) -> int:
     ctx = _context(args)
     if not args.yes:
-        pipeline.confirm(f"destroy domain {args.domain} and delete its workspace")
-    pipeline.destroy(args.domain, ctx)
-    print(f"{args.domain}: destroyed")
+        pipeline.confirm(f"destroy domain {args.domain} (a layered domain: its workspace only)")
+    layer = layering.destroy_domain(args.domain, ctx)
+    if layer is None:
+        print(f"{args.domain}: destroyed")
+    else:
+        print(f"{args.domain}: layered on {layer.on}: removed its workspace only; the machine ({layer.machine}) "
+              "was not touched, and what the layer job set up there (users, packages, addresses, site) stays")
     return 0
 
 
@@ -101,11 +108,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
-    "apply": (cmd_apply, "render DOMAIN and converge it through Terraform (the default: `provision DOMAIN`)"),
+    "apply": (cmd_apply, "render DOMAIN and converge it through Terraform (the default: `provision DOMAIN`); "
+                         "with depends_on or --existing, layer it onto another machine"),
     "render": (cmd_render, "validate a domain's input and write its artifacts (seed ISO, cloud-init, "
                            "Terraform plan); touches neither libvirt nor Terraform"),
     "plan": (cmd_plan, "render DOMAIN and show what an apply would change (Terraform's plan); changes nothing"),
-    "destroy": (cmd_destroy, "destroy exactly DOMAIN's resources and workspace; shared objects stay"),
+    "destroy": (cmd_destroy, "destroy exactly DOMAIN's resources and workspace; shared objects stay "
+                             "(a layered domain: its workspace only)"),
     "status": (cmd_status, "show each domain's state (Terraform state and libvirt) and addresses"),
 }
 
@@ -132,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "apply":
             cmd.add_argument("--no-wait", action="store_true",
                              help="only queue the post-boot job (`provision worker` runs it)")
+            cmd.add_argument("--existing", metavar="[USER@]HOST[:PORT]",
+                             help="layer DOMAIN onto this machine (not provisioned by the engine); its host key "
+                                  "must be in ~/.ssh/known_hosts or given with --host-key; the login uses the "
+                                  "domain's own key (keys/id_ed25519.pub in its workspace), which must be "
+                                  "authorized there")
+            cmd.add_argument("--host-key", metavar="FILE", type=Path,
+                             help="with --existing: the machine's public host key (a .pub file or known_hosts lines)")
     image_commands.add_image_parser(sub, _common).set_defaults(func=cmd_image)
     postboot_commands.add_parsers(sub, _common, _context)
     return parser
@@ -148,7 +164,7 @@ def _default_command(argv: list[str]) -> list[str]:
     return argv
 
 
-_VALUE_OPTIONS = {"--root", "--domains", "--libvirt-uri", "--provider"}
+_VALUE_OPTIONS = {"--root", "--domains", "--libvirt-uri", "--provider", "--existing", "--host-key"}
 _OTHER_COMMANDS = {"image", *postboot_commands.COMMAND_NAMES}
 
 

@@ -52,13 +52,17 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Applied:
-    """What an apply did (`outcome`: created, updated or unchanged) and its post-boot job."""
+    """What an apply did (`outcome`: created, updated, unchanged or layered) and its post-boot job.
+
+    `layered_on` names the machine a layered domain went onto (OTHER, or HOST:PORT).
+    """
 
     spec: DomainSpec
     outcome: str
     changes: tuple[Change, ...]
     simulated: bool
     job: JobRecord | None
+    layered_on: str | None = None
 
 
 def is_simulated(uri: str) -> bool:
@@ -83,7 +87,8 @@ def _write(spec: DomainSpec, ctx: Context) -> Rendered:
     return Rendered(spec, workspace, shared, changed)
 
 
-def _domain_lock(ctx: Context, name: str) -> AbstractContextManager[None]:
+def domain_lock(ctx: Context, name: str) -> AbstractContextManager[None]:
+    """The domain's apply lock (one apply at a time per domain)."""
     return exclusive(ctx.layout.domain_dir(name) / "lock", f"domain {name}", on_wait=ctx.progress.say)
 
 
@@ -115,7 +120,8 @@ def provision(name: str, ctx: Context, yes: bool = False, wait: bool = True) -> 
     runs it right away (else `provision worker` does).
     """
     spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
-    with _domain_lock(ctx, name):
+    _refuse_layered(spec)
+    with domain_lock(ctx, name):
         rendered = _write(spec, ctx)
         ensure_shared(rendered, ctx)
         workspace = _workspace(rendered.workspace, ctx)
@@ -123,18 +129,18 @@ def provision(name: str, ctx: Context, yes: bool = False, wait: bool = True) -> 
         try:
             outcome, changes = _converge(workspace, ctx, name, yes)
         except ProvisionError as exc:
-            _record(rendered.workspace, "failed", started, str(exc))
+            record_status(rendered.workspace, "failed", started, str(exc))
             raise
-        _record(rendered.workspace, "applied", started)
+        record_status(rendered.workspace, "applied", started)
     job = None
-    if outcome != "unchanged" or _postboot_pending(ctx, spec, rendered.workspace):
+    if outcome != "unchanged" or postboot_pending(ctx, spec, rendered.workspace):
         # Outside the domain lock: a long make must not block the next apply.
         job = schedule_postboot(ctx.layout, spec, rendered.workspace, wait, ctx.progress,
                                 address=spec.ssh_address)
     return Applied(spec, outcome, changes, is_simulated(spec.libvirt_uri), job)
 
 
-def _postboot_pending(ctx: Context, spec: DomainSpec, workspace: Path) -> bool:
+def postboot_pending(ctx: Context, spec: DomainSpec, workspace: Path) -> bool:
     """An unchanged guest needs a post-boot job only if the last one failed or the site changed."""
     jobs = queue_for(ctx.layout, PostbootSettings.from_env()).list(domain=spec.name)
     snapshot = workspace / "postboot" / "data.tar.gz"
@@ -175,7 +181,8 @@ def confirm(question: str) -> None:
         raise ProvisionError("cancelled: nothing was changed")
 
 
-def _record(workspace: Path, state: str, started: float, error: str | None = None) -> None:
+def record_status(workspace: Path, state: str, started: float, error: str | None = None) -> None:
+    """Write the workspace's status.json: the last apply's state, times and error."""
     record = {"state": state, "started": started, "finished": time.time(), "error": error}
     write_atomic(workspace / "status.json", (json.dumps(record, indent=2) + "\n").encode())
 
@@ -183,11 +190,18 @@ def _record(workspace: Path, state: str, started: float, error: str | None = Non
 def plan(name: str, ctx: Context) -> str:
     """Render and show what an apply would change; nothing in libvirt changes."""
     spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
-    with _domain_lock(ctx, name):
+    _refuse_layered(spec)
+    with domain_lock(ctx, name):
         rendered = _write(spec, ctx)
         workspace = _workspace(rendered.workspace, ctx)
         workspace.init()
         return workspace.plan().text
+
+
+def _refuse_layered(spec: DomainSpec) -> None:
+    if spec.depends_on is not None:
+        raise ProvisionError(f"{spec.name} is layered onto {spec.depends_on} (depends_on): it has no VM and no "
+                             f"Terraform plan; `provision {spec.name}` layers it (provisioner.layering)")
 
 
 def destroy(name: str, ctx: Context) -> None:
@@ -196,7 +210,7 @@ def destroy(name: str, ctx: Context) -> None:
     directory = ctx.layout.domain_dir(name)
     if not (directory / "terraform" / "main.tf").is_file():
         raise ProvisionError(f"no domain {name!r} under {ctx.layout.domains}")
-    with _domain_lock(ctx, name):
+    with domain_lock(ctx, name):
         queue = queue_for(ctx.layout, PostbootSettings.from_env())
         for job in queue.list(states=(QUEUED,), domain=name):
             queue.cancel(job.id)

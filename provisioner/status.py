@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.errors import ProvisionError
+from provisioner.layer_record import read_layer
 from provisioner.layout import Layout
 from provisioner.spec.names import validate_domain_name
 from provisioner.terraform.workspace import Workspace
@@ -17,7 +18,7 @@ _STATES = {0: "no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutting 
 
 @dataclass(frozen=True)
 class DomainStatus:
-    """What is known about one domain."""
+    """What is known about one domain (a layered one: `layered on OTHER`, or on HOST:PORT)."""
 
     name: str
     libvirt_uri: str
@@ -40,12 +41,17 @@ def domain_status(layout: Layout, name: str | None = None) -> list[DomainStatus]
     else:
         directories = sorted(p.parent for p in layout.domains.glob("*/spec.json"))
     specs = [(d, json.loads((d / "spec.json").read_text())) for d in directories]
-    live = _libvirt_view({spec["libvirt_uri"] for _, spec in specs}, {spec["name"] for _, spec in specs})
+    layers = {d: read_layer(d) for d, _ in specs}
+    owners = [spec for d, spec in specs if layers[d] is None]
+    live = _libvirt_view({spec["libvirt_uri"] for spec in owners}, {spec["name"] for spec in owners})
     out = []
     for directory, spec in specs:
         resources = Workspace.read_managed(directory / "terraform" / "terraform.tfstate")
         state, addresses = live.get((spec["libvirt_uri"], spec["name"]), ("absent", []))
-        if not resources and state == "absent":
+        layer = layers[directory]
+        if layer is not None:
+            state, addresses = f"layered on {layer.on}", []
+        elif not resources and state == "absent":
             state = "not applied"
         static = [a.split("/")[0] for nic in spec["nics"] for a in nic["addresses"]]
         record = directory / "status.json"

@@ -8,9 +8,11 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from provisioner.errors import ProvisionError
-from provisioner.postboot import steps
+from provisioner.postboot import layer_steps, steps
 from provisioner.postboot.errors import SetupFailed
 from provisioner.postboot.guest_script import ARCHIVE_NAME, SCRIPT_NAME, job_dir
+from provisioner.postboot.layer_commands import CONFIG_NAME
+from provisioner.postboot.params import LAYER
 from provisioner.postboot.queue import DONE, FAILED, JobQueue, JobRecord, Worker
 from provisioner.postboot.settings import PostbootSettings
 from provisioner.progress import Progress
@@ -87,9 +89,19 @@ def _run_steps(queue: JobQueue, job: JobRecord, worker: Worker, settings: Postbo
     try:
         with step("cloud-init", "waiting for cloud-init to finish"):
             steps.wait_for_cloud_init(guest, settings, log)
-        if params.archive is None or params.script is None:
-            return "cloud-init finished; no data.tar.gz, so nothing else to set up"
         directory = job_dir(guest.home, job.guest_dir_name)
+        done = "cloud-init finished"
+        if job.kind == LAYER and params.layer_config is not None:
+            applied = f"users{', packages' if params.layer_packages else ''}"
+            with step("users", f"applying {CONFIG_NAME} ({applied}) with cloud-init's modules"):
+                layer_steps.apply_cloud_config(guest, directory, Path(params.layer_config), params.layer_packages,
+                                               settings, log)
+            if params.layer_ips:
+                with step("network", f"adding {', '.join(params.layer_ips)} to the machine"):
+                    layer_steps.add_addresses(guest, job.domain, params.layer_ips, settings, log)
+            done = f"layered ({applied}{', addresses' if params.layer_ips else ''})"
+        if params.archive is None or params.script is None:
+            return f"{done}; no data.tar.gz, so nothing else to set up"
         state = steps.guest_state(guest, directory, settings)
         if state in ("absent", "new"):
             with step("push", f"copying {ARCHIVE_NAME} and {SCRIPT_NAME} to {directory}"):

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 SETUP = "setup"
-# Reserved for depends_on / --existing layering (docs/postboot.md), so the table needs no migration.
+# depends_on / --existing: set a domain up on a machine it does not own (docs/postboot.md).
 LAYER = "layer"
 KINDS = (SETUP, LAYER)
 
@@ -31,6 +31,11 @@ class JobParams:
     libvirt_uri: str | None = None
     archive: str | None = None
     script: str | None = None
+    machine: str | None = None
+    layer_config: str | None = None
+    layer_packages: bool = False
+    layer_ips: tuple[str, ...] = ()
+    existing: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable mapping."""

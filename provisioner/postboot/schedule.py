@@ -9,7 +9,7 @@ from provisioner.layout import Layout
 from provisioner.postboot.address import parse_address
 from provisioner.postboot.errors import PostbootFailed
 from provisioner.postboot.guest_script import render_setup_script
-from provisioner.postboot.params import SETUP, JobParams
+from provisioner.postboot.params import LAYER, SETUP, JobParams
 from provisioner.postboot.queue import FAILED, SKIPPED, JobRecord
 from provisioner.postboot.settings import PostbootSettings
 from provisioner.postboot.worker import queue_for, run_now
@@ -37,13 +37,7 @@ def setup_params(spec: DomainSpec, workspace: Path, address: str | None = None) 
         raise ProvisionError(f"{keys}: the domain's keys are missing: render the domain first")
     known_hosts = workspace / "ssh" / "known_hosts"
     write_atomic(known_hosts, f"{spec.name} {host_key.read_text().strip()}\n".encode())
-    script = archive = None
-    if spec.data_archive is not None:
-        override = spec.input_dir / "templates" if spec.input_dir else None
-        script = workspace / "postboot" / "setup.sh"
-        write_atomic(script, render_setup_script(spec.name, override).encode())
-        archive = workspace / "postboot" / "data.tar.gz"
-        write_atomic(archive, spec.data_archive.read_bytes())
+    script, archive = stage_site(spec, workspace)
     return JobParams(
         workspace=str(workspace),
         user=spec.admin_user,
@@ -58,6 +52,18 @@ def setup_params(spec: DomainSpec, workspace: Path, address: str | None = None) 
     )
 
 
+def stage_site(spec: DomainSpec, workspace: Path) -> tuple[Path | None, Path | None]:
+    """Write the setup script and a snapshot of data.tar.gz into the workspace; (None, None) without an archive."""
+    if spec.data_archive is None:
+        return None, None
+    override = spec.input_dir / "templates" if spec.input_dir else None
+    script = workspace / "postboot" / "setup.sh"
+    write_atomic(script, render_setup_script(spec.name, override).encode())
+    archive = workspace / "postboot" / "data.tar.gz"
+    write_atomic(archive, spec.data_archive.read_bytes())
+    return script, archive
+
+
 def schedule_postboot(layout: Layout, spec: DomainSpec, workspace: Path, wait: bool, progress: Progress, *,
                       address: str | None = None, settings: PostbootSettings | None = None) -> JobRecord:
     """Queue `spec`'s post-boot job; with `wait`, run it now and raise PostbootFailed if it fails.
@@ -69,22 +75,37 @@ def schedule_postboot(layout: Layout, spec: DomainSpec, workspace: Path, wait: b
     """
     if address is not None:
         parse_address(address, f"{spec.name}: ssh address")
-    settings = settings or PostbootSettings.from_env()
-    queue = queue_for(layout, settings)
     params = setup_params(spec, workspace, address)
-    if spec.libvirt_uri.startswith(SIMULATED_URI_PREFIX):
-        job = queue.add(spec.name, SETUP, params, state=SKIPPED,
-                        message=f"simulated hypervisor ({spec.libvirt_uri}): no guest boots, nothing to reach")
-        progress.say(f"{spec.name}: post-boot job {job.id} skipped: {job.message}")
+    return _queue(layout, spec.name, SETUP, params, wait, progress, settings or PostbootSettings.from_env())
+
+
+def schedule_layer(layout: Layout, domain: str, params: JobParams, wait: bool, progress: Progress, *,
+                   settings: PostbootSettings | None = None) -> JobRecord:
+    """Queue `domain`'s layer job (`params` from provisioner.layering); like schedule_postboot otherwise.
+
+    `params.libvirt_uri` is the machine's hypervisor: on a simulated one the
+    job is recorded as skipped.
+    """
+    return _queue(layout, domain, LAYER, params, wait, progress, settings or PostbootSettings.from_env())
+
+
+def _queue(layout: Layout, domain: str, kind: str, params: JobParams, wait: bool, progress: Progress,
+           settings: PostbootSettings) -> JobRecord:
+    queue = queue_for(layout, settings)
+    uri = params.libvirt_uri or ""
+    if uri.startswith(SIMULATED_URI_PREFIX):
+        job = queue.add(domain, kind, params, state=SKIPPED,
+                        message=f"simulated hypervisor ({uri}): no guest boots, nothing to reach")
+        progress.say(f"{domain}: post-boot job {job.id} skipped: {job.message}")
         return job
-    job = queue.add(spec.name, SETUP, params)
+    job = queue.add(domain, kind, params)
     if not wait:
-        progress.say(f"{spec.name}: post-boot job {job.id} queued; `provision worker` runs it, "
+        progress.say(f"{domain}: post-boot job {job.id} queued; `provision worker` runs it, "
                      "`provision jobs` shows it")
         return job
     job = run_now(queue, job.id, settings, progress)
     if job.state == FAILED:
-        raise PostbootFailed(f"{spec.name}: post-boot job {job.id} failed: {job.message}"
+        raise PostbootFailed(f"{domain}: post-boot job {job.id} failed: {job.message}"
                              f"{f'; log: {job.log_path}' if job.log_path else ''}")
-    progress.say(f"{spec.name}: post-boot job {job.id} {job.state}: {job.message}")
+    progress.say(f"{domain}: post-boot job {job.id} {job.state}: {job.message}")
     return job

@@ -65,15 +65,17 @@ def resolve_address(domain: str, params: JobParams) -> Address | None:
     if params.static_ips:
         return Address(params.static_ips[0])
     if params.libvirt_uri:
-        return libvirt_address(params.libvirt_uri, domain)
+        return libvirt_address(params.libvirt_uri, params.machine or domain)
     return None
 
 
 def connect(domain: str, params: JobParams, settings: PostbootSettings, log: Log) -> Guest:
     """Wait until SSH works as the job's user with the pinned host key.
 
-    A host key other than the pinned one fails at once (HostKeyRejected); any
-    other failure is retried, backing off, until `ssh_timeout`.
+    A host key other than the pinned one fails at once (HostKeyRejected); so
+    does a refused login on an existing machine (the operator must authorize
+    the key: no boot is in progress that could still do it). Any other failure
+    is retried, backing off, until `ssh_timeout`.
     """
     deadline = time.monotonic() + settings.ssh_timeout
     last = "the guest's address is not known yet (no DHCP lease in libvirt)"
@@ -88,6 +90,8 @@ def connect(domain: str, params: JobParams, settings: PostbootSettings, log: Log
                 result = ssh.run(guest_script.HOME_COMMAND, timeout=settings.connect_timeout + 10)
             except (GuestUnreachable, StepTimeout) as exc:
                 last = str(exc)
+                if params.existing and "Permission denied" in last:
+                    raise GuestUnreachable(f"{last}: {_authorize_hint(params)}") from None
             else:
                 home = result.text.strip()
                 if result.returncode == 0 and home.startswith("/"):
@@ -100,7 +104,15 @@ def connect(domain: str, params: JobParams, settings: PostbootSettings, log: Log
                 f"last error: {last}")
 
 
-def _remote(guest: Guest, command: str, deadline: float, settings: PostbootSettings,
+def _authorize_hint(params: JobParams) -> str:
+    """How the operator lets the engine in on a machine it did not provision."""
+    public = Path(params.identity + ".pub")
+    key = public.read_text().strip() if public.is_file() else "(missing)"
+    return (f"the machine refused the domain's key: append {public} to ~{params.user}/.ssh/authorized_keys "
+            f"there, then run provision again. The key: {key}")
+
+
+def remote(guest: Guest, command: str, deadline: float, settings: PostbootSettings,
             stdin: Path | None = None, per_call: float | None = None) -> Result:
     """Run a command, retrying while the connection fails (a guest may drop SSH briefly).
 
@@ -122,7 +134,7 @@ def wait_for_cloud_init(guest: Guest, settings: PostbootSettings, log: Log) -> C
     deadline = time.monotonic() + settings.cloud_init_timeout
     backoff = Backoff(settings)
     while True:
-        result = _remote(guest, guest_script.CLOUD_INIT_COMMAND, deadline, settings)
+        result = remote(guest, guest_script.CLOUD_INIT_COMMAND, deadline, settings)
         status = parse_cloud_init(result.text)
         if status.state == DONE:
             return status
@@ -138,14 +150,14 @@ def wait_for_cloud_init(guest: Guest, settings: PostbootSettings, log: Log) -> C
 def guest_state(guest: Guest, directory: PurePosixPath, settings: PostbootSettings) -> str:
     """The job's guest-side state (see guest_script.state_command)."""
     deadline = time.monotonic() + settings.command_timeout
-    return _remote(guest, guest_script.state_command(directory), deadline, settings).text.strip()
+    return remote(guest, guest_script.state_command(directory), deadline, settings).text.strip()
 
 
 def push(guest: Guest, directory: PurePosixPath, files: dict[str, Path], settings: PostbootSettings) -> None:
     """Copy host files into the job directory (each lands under its final name atomically)."""
     deadline = time.monotonic() + settings.push_timeout
     for name, source in files.items():
-        result = _remote(guest, guest_script.push_command(directory, name), deadline, settings, stdin=source,
+        result = remote(guest, guest_script.push_command(directory, name), deadline, settings, stdin=source,
                          per_call=settings.push_timeout)
         if result.returncode != 0:
             raise PostbootError(f"could not copy {source.name} to the guest's {directory}: "
@@ -155,7 +167,7 @@ def push(guest: Guest, directory: PurePosixPath, files: dict[str, Path], setting
 def submit(guest: Guest, directory: PurePosixPath, settings: PostbootSettings) -> None:
     """Hand the setup script to the guest's atd (once, even when run again)."""
     deadline = time.monotonic() + settings.command_timeout
-    result = _remote(guest, guest_script.submit_command(directory), deadline, settings)
+    result = remote(guest, guest_script.submit_command(directory), deadline, settings)
     if result.returncode != 0:
         raise PostbootError(f"could not submit the setup script to the guest's atd: "
                             f"{result.stderr or f'exit status {result.returncode}'}")
@@ -184,7 +196,7 @@ def wait_for_setup(guest: Guest, directory: PurePosixPath, settings: PostbootSet
             raise PostbootError(f"the guest's job directory {directory} lost its submission marker "
                                 f"({state}): was it removed?")
         if state == "submitted" and time.monotonic() - started > settings.start_timeout:
-            atq = _remote(guest, guest_script.ATQ_COMMAND, deadline, settings).text.strip()
+            atq = remote(guest, guest_script.ATQ_COMMAND, deadline, settings).text.strip()
             raise StepTimeout(f"atd had not started the setup script after {settings.start_timeout:.0f}s "
                               f"(setting start_timeout): is atd running on the guest? atq: {atq or '(empty)'}")
         if not backoff.sleep(deadline):
@@ -195,7 +207,7 @@ def wait_for_setup(guest: Guest, directory: PurePosixPath, settings: PostbootSet
 def fetch_log(guest: Guest, directory: PurePosixPath, settings: PostbootSettings) -> str:
     """The guest-side log (unpack and make output)."""
     deadline = time.monotonic() + settings.command_timeout
-    result = _remote(guest, guest_script.log_command(directory), deadline, settings)
+    result = remote(guest, guest_script.log_command(directory), deadline, settings)
     return result.text if result.returncode == 0 else f"(no log on the guest: {result.stderr})\n"
 
 

@@ -66,6 +66,22 @@ def user_data_doc(spec: DomainSpec, keys: DomainKeys) -> dict[str, Any]:
     return doc
 
 
+def layer_config_doc(spec: DomainSpec, keys: DomainKeys) -> dict[str, Any]:
+    """The cloud-config a layer job applies on a machine `spec` does not own.
+
+    Only what belongs to the domain: its users (its admin user with the
+    engine's login key) and packages; never the machine's hostname, host keys
+    or network. `package_upgrade` is pinned off so the machine's own
+    user-data cannot turn an install into a full upgrade.
+    """
+    doc: dict[str, Any] = {"users": _users(spec, keys)}
+    if spec.install_packages:
+        doc["package_update"] = True
+        doc["package_upgrade"] = False
+        doc["packages"] = list(dict.fromkeys([*POST_BOOT_PACKAGES, *spec.packages]))
+    return doc
+
+
 def _users(spec: DomainSpec, keys: DomainKeys) -> list[Any]:
     users = [copy.deepcopy(u) for u in spec.users]
     admin = next((u for u in users if isinstance(u, dict) and u.get("name") == spec.admin_user), None)

@@ -148,8 +148,11 @@ KEYS: tuple[Key, ...] = (
     Key("packages", _list_matching(_PACKAGE, "Debian package name"), [], "Extra packages cloud-init installs (plus `at` and `make`, which the post-boot job needs)."),
     Key("install_packages", _bool, True, "`no` when the image already has every package: cloud-init then installs nothing and never runs apt."),
     Key("contact_email", _matching(_EMAIL, "e-mail address"), None, "Where root's mail goes (an /etc/aliases entry)."),
-    Key("depends_on", _any_text, None, "A domain this one is layered onto (provisioned first)."),
-    Key("admin_user", _matching(_USER, "user name"), "root", "The sudo user the engine logs in as, with its per-domain key."),
+    Key("depends_on", _any_text, None, "A domain this one is layered onto: that domain is provisioned first, then "
+        "this one's users, packages, `ips` and data.tar.gz go onto its machine; no VM of its own "
+        "(docs/postboot.md, Layering)."),
+    Key("admin_user", _matching(_USER, "user name"), "root", "The sudo user the engine logs in as, with its "
+        "per-domain key (a layered domain: with the machine owner's key)."),
     Key("bridge", _matching(_IFNAME, "bridge interface name"), "br0", "Host bridge the NIC plugs into."),
     Key("network", _matching(_NETNAME, "libvirt network name"), None, "A libvirt network to plug the NIC into instead of `bridge`."),
     Key("nic_model", _one_of("virtio", "e1000", "e1000e", "rtl8139"), "virtio", "NIC model."),

@@ -10,7 +10,10 @@ one, which other test modules import as `conftest`.
   test user, who is created with useradd and removed at the end;
 - MOCK: this host's own cloud-init is disabled, so a stand-in `cloud-init`
   script first on the test user's PATH answers `cloud-init status --long`
-  with done or error, as a file in the user's home says.
+  with done or error, as a file in the user's home says; for a layer job's
+  `cloud-init --file F single --name M …` it only records what it was asked
+  (the arguments in ~/.cloud-init-single, F's content in ~/.cloud-init-file)
+  and succeeds: it creates no user and installs no package.
 
 Needs root (useradd, sshd) and `bin/install-deps --test` (openssh-server, at).
 """
@@ -47,6 +50,12 @@ DOMAIN = "example.test"
 
 # The stand-in for cloud-init (see the module docstring): the mode file holds done, error or running.
 CLOUD_INIT_STANDIN = """#!/bin/sh
+if [ "${1-}" = --file ]; then config=$2; shift 2; fi
+if [ "${1-}" = single ]; then
+    printf '%s\\n' "$*" >>"$HOME/.cloud-init-single"
+    if [ -n "${config-}" ]; then cp "$config" "$HOME/.cloud-init-file"; fi
+    exit 0
+fi
 mode=$(cat "$HOME/.cloud-init-mode" 2>/dev/null || echo done)
 case "$mode" in
 done) printf 'status: done\\nboot_status_code: enabled-by-generator\\ndetail:\\nDataSourceNoCloud\\n'; exit 0 ;;
