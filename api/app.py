@@ -1,0 +1,60 @@
+"""The WSGI app: every service mounted on one falcon.App, over one root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import falcon
+
+from api import errors
+from api.auth import AuthMiddleware
+from api.compute import routes as compute_routes
+from api.compute.builder import ServerBuilder
+from api.compute.models import ComputeStore
+from api.compute.tasks import ServerTasks
+from api.config import config_path, load_config
+from api.context import ApiContext
+from api.db import Database
+from api.engine import Engine
+from api.identity import routes as identity_routes
+from api.identity.tokens import TokenSigner, load_key
+from api.image import routes as image_routes
+from api.image.catalog import ImageCatalog
+from api.network import routes as network_routes
+from api.network.store import NetworkStore
+from provisioner.layout import Layout
+from provisioner.spec.load import SIMULATOR
+
+
+@dataclass(frozen=True)
+class Api:
+    """The app and what must be stopped with it (the server task pool)."""
+
+    app: falcon.App
+    context: ApiContext
+    tasks: ServerTasks
+
+
+def create_api(layout: Layout, engine: Engine | None = None) -> Api:
+    """Build the app from `<root>/api/config.yaml` and the token key next to it."""
+    config = load_config(config_path(layout))
+    signer = TokenSigner(load_key(layout.root / "api" / "token.key"), config.token_ttl)
+    ctx = ApiContext(layout, config, signer, Database(layout.state_db), engine or Engine(layout))
+
+    app = falcon.App(middleware=[AuthMiddleware(signer)])
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+
+    images = ImageCatalog(layout, ctx.db)
+    networks = NetworkStore(ctx.db, config.default_network)
+    compute = ComputeStore(ctx.db)
+    tasks = ServerTasks(compute, ctx.engine, config.build_workers, config.stop_timeout)
+    builder = ServerBuilder(config, layout, images, networks,
+                            lambda user_id, name: compute.keypairs.get(f"{user_id}/{name}"))
+    uri = layout.simulator_uri if config.libvirt_uri == SIMULATOR else config.libvirt_uri
+
+    identity_routes.add_routes(app, ctx)
+    compute_routes.add_routes(app, ctx, compute, networks, builder, tasks, uri)
+    image_routes.add_routes(app, ctx, images)
+    network_routes.add_routes(app, ctx, networks, compute)
+    return Api(app, ctx, tasks)

@@ -1,0 +1,36 @@
+"""Token checking for every resource not marked `public`, and the admin-role rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from api.errors import Forbidden
+from api.identity.tokens import Token, TokenSigner
+
+
+class AuthMiddleware:
+    """Puts the verified token in `req.context.token`; 401 without a valid one.
+
+    Version documents and token issue are `public` (clients send no token there).
+    """
+
+    def __init__(self, signer: TokenSigner):
+        self.signer = signer
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
+        if resource is None or getattr(resource, "public", False):
+            return
+        req.context.token = self.signer.verify(req.get_header("X-Auth-Token"))
+
+
+def token_of(req: falcon.Request) -> Token:
+    """The request's verified token."""
+    return req.context.token
+
+
+def require_admin(token: Token, what: str) -> None:
+    """Forbidden unless the token carries the admin role."""
+    if not token.is_admin:
+        raise Forbidden(f"{what} requires the admin role")

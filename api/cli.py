@@ -1,0 +1,103 @@
+"""`python -m api`: serve the API, manage its users, print client settings.
+
+To be wired into bin/provision as `provision serve|users|openrc|clouds-yaml`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from api.accounts import set_user
+from api.config import config_path
+from api.server import HOST, serve
+from provisioner.errors import ProvisionError
+from provisioner.layout import DEFAULT_ROOT, Layout
+
+
+def _layout(args: argparse.Namespace) -> Layout:
+    root = args.root or Path(os.environ.get("PROVISION_ROOT") or DEFAULT_ROOT)
+    return Layout(root.absolute())
+
+
+def _auth_url(port: int) -> str:
+    return f"http://{HOST}:{port}/identity"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve(_layout(args), args.port, args.workers, args.threads)
+    return 0
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+    path = config_path(_layout(args))
+    created = set_user(path, args.name, password, args.project, args.role or ["member"])
+    print(f"{'created' if created else 'updated'} user {args.name} in {path}")
+    return 0
+
+
+def cmd_openrc(args: argparse.Namespace) -> int:
+    print(f"export OS_AUTH_URL={_auth_url(args.port)}\nexport OS_IDENTITY_API_VERSION=3\n"
+          f"export OS_USERNAME={args.user}\nexport OS_PROJECT_NAME={args.project}\n"
+          "export OS_USER_DOMAIN_NAME=Default\nexport OS_PROJECT_DOMAIN_NAME=Default\n"
+          "export OS_REGION_NAME=RegionOne\n# export OS_PASSWORD=…")
+    return 0
+
+
+def cmd_clouds_yaml(args: argparse.Namespace) -> int:
+    cloud = {"auth": {"auth_url": _auth_url(args.port), "username": args.user, "project_name": args.project,
+                      "user_domain_name": "Default", "project_domain_name": "Default"},
+             "region_name": "RegionOne", "identity_api_version": 3}
+    print(yaml.safe_dump({"clouds": {args.cloud: cloud}}, sort_keys=False), end="")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    top = argparse.ArgumentParser(prog="python -m api", description=__doc__.splitlines()[0])
+    top.add_argument("--root", type=Path, help=f"the engine's root (env PROVISION_ROOT; default {DEFAULT_ROOT})")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve_p = sub.add_parser("serve", help=f"serve the OpenStack API on {HOST}")
+    serve_p.add_argument("--port", type=int, default=5000)
+    serve_p.add_argument("--workers", type=int, default=1, help="processes sharing the listening socket")
+    serve_p.add_argument("--threads", type=int, default=8, help="waitress threads per process")
+    serve_p.set_defaults(func=cmd_serve)
+
+    user_p = sub.add_parser("user", help="create a user or rotate its password (scrypt hash in the config)")
+    user_p.add_argument("name")
+    user_p.add_argument("--project", required=True, help="project to grant roles on (created if missing)")
+    user_p.add_argument("--role", action="append", help="role on the project (repeatable; default member)")
+    user_p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user_p.set_defaults(func=cmd_user)
+
+    for name, func in (("openrc", cmd_openrc), ("clouds-yaml", cmd_clouds_yaml)):
+        p = sub.add_parser(name, help=f"print {name} settings for the stock clients")
+        p.add_argument("--port", type=int, default=5000)
+        p.add_argument("--user", default="admin")
+        p.add_argument("--project", default="admin")
+        if name == "clouds-yaml":
+            p.add_argument("--cloud", default="provisioner")
+        p.set_defaults(func=func)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; expected failures print their message and exit non-zero."""
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ProvisionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code

@@ -1,0 +1,1 @@
+"""Nova v2.1: flavors (from configuration), keypairs, servers provisioned by the engine, power actions."""

@@ -1,0 +1,179 @@
+"""From a Nova `POST /servers` body to a Server record and the DomainSpec the engine provisions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from api.compute.models import Server
+from api.config import ApiConfig, Flavor
+from api.errors import ApiError, BadRequest
+from api.http import field
+from api.identity.tokens import Token
+from api.image.catalog import ImageCatalog
+from api.network.models import Network
+from api.network.store import NetworkStore
+from provisioner.errors import InputError
+from provisioner.images.records import ImageRecord
+from provisioner.layout import Layout
+from provisioner.spec.load import SIMULATOR, _auto_domain_type, mac_for
+from provisioner.spec.model import DomainSpec, Nic
+from provisioner.spec.users import _check_user
+
+GIB = 1 << 30
+MAX_USER_DATA = 65535  # Nova's limit on the base64 text
+# The #cloud-config keys a DomainSpec can carry today; others are refused, not dropped.
+CLOUD_CONFIG_KEYS = ("users", "packages", "ssh_authorized_keys")
+
+
+@dataclass(frozen=True)
+class Built:
+    """The new server's record and the spec to provision."""
+
+    server: Server
+    spec: DomainSpec
+
+
+class ServerBuilder:
+    """Validates a create request against flavors, images, networks and keypairs."""
+
+    def __init__(self, config: ApiConfig, layout: Layout, images: ImageCatalog, networks: NetworkStore,
+                 keypair_lookup: Any):
+        self.config = config
+        self.layout = layout
+        self.images = images
+        self.networks = networks
+        self.keypair_lookup = keypair_lookup
+
+    def flavor(self, flavor_id: str, where: str) -> Flavor:
+        """The configured flavor with this id; BadRequest naming `where` otherwise."""
+        found = next((f for f in self.config.flavors if f.id == flavor_id), None)
+        if found is None:
+            raise BadRequest(where, f"flavor {flavor_id!r} does not exist")
+        return found
+
+    def _image(self, token: Token, body: dict[str, Any]) -> ImageRecord:
+        image_id = body.get("imageRef")
+        if not image_id:
+            bdm = body.get("block_device_mapping_v2") or []
+            boot = next((b for b in bdm if isinstance(b, dict) and b.get("boot_index") in (0, "0")), None)
+            if boot is None or boot.get("source_type") != "image":
+                raise BadRequest("server.imageRef", "is required (boot from volume is not supported yet)")
+            image_id = boot.get("uuid")
+        if not isinstance(image_id, str):
+            raise BadRequest("server.imageRef", f"{image_id!r} is not an image id")
+        try:
+            return self.images.record(token, image_id)
+        except ApiError:
+            raise BadRequest("server.imageRef", f"image {image_id} does not exist or has no data yet") from None
+
+    def _networks(self, token: Token, requested: Any) -> list[Network]:
+        if requested in (None, "auto"):
+            return [self.networks.default]
+        if requested == "none":
+            return []
+        if not isinstance(requested, list):
+            raise BadRequest("server.networks", "must be a list, 'auto' or 'none'")
+        found = []
+        for index, entry in enumerate(requested):
+            where = f"server.networks[{index}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("uuid"), str):
+                raise BadRequest(where, "only {'uuid': NETWORK_ID} entries are supported")
+            try:
+                network = self.networks.network(token, entry["uuid"])
+            except ApiError:
+                raise BadRequest(f"{where}.uuid", f"network {entry['uuid']} does not exist") from None
+            if network.bridge is None and network.libvirt_network is None:
+                raise BadRequest(f"{where}.uuid", f"network {network.name or network.id} is a record only: "
+                                                  "it is not mapped to a bridge or libvirt network yet")
+            found.append(network)
+        return found
+
+    def _user_data(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+        """(users, packages, admin keys) from a base64 #cloud-config."""
+        text = field(body, "user_data", str, "server", False)
+        if text is None:
+            return [], [], []
+        if len(text) > MAX_USER_DATA:
+            raise BadRequest("server.user_data", f"is longer than {MAX_USER_DATA} characters")
+        try:
+            decoded = base64.b64decode(text, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise BadRequest("server.user_data", "is not base64-encoded UTF-8 text") from None
+        if not decoded.startswith("#cloud-config"):
+            raise BadRequest("server.user_data", "only #cloud-config user data is supported yet")
+        try:
+            doc = yaml.safe_load(decoded) or {}
+        except yaml.YAMLError as exc:
+            raise BadRequest("server.user_data", f"malformed YAML: {exc}") from None
+        if not isinstance(doc, dict):
+            raise BadRequest("server.user_data", "the #cloud-config must be a mapping")
+        unknown = sorted(str(k) for k in doc if k not in CLOUD_CONFIG_KEYS)
+        if unknown:
+            raise BadRequest("server.user_data", f"cloud-config key(s) {', '.join(unknown)} not supported yet "
+                                                 f"(supported: {', '.join(CLOUD_CONFIG_KEYS)})")
+        try:
+            users = [_check_user("server.user_data", i, u) for i, u in enumerate(doc.get("users") or [])]
+        except InputError as exc:
+            raise BadRequest("server.user_data", str(exc)) from None
+        packages = doc.get("packages") or []
+        keys = doc.get("ssh_authorized_keys") or []
+        for name, value in (("packages", packages), ("ssh_authorized_keys", keys)):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise BadRequest("server.user_data", f"cloud-config {name!r} must be a list of strings")
+        return users, packages, keys
+
+    def _hypervisor(self) -> tuple[str, str, str]:
+        uri = self.layout.simulator_uri if self.config.libvirt_uri == SIMULATOR else self.config.libvirt_uri
+        domain_type = _auto_domain_type(uri, self.layout)
+        return uri, domain_type, "host-passthrough" if domain_type == "kvm" else "maximum"
+
+    def build(self, token: Token, body: dict[str, Any]) -> Built:
+        """Validate `body` (the `server` object) completely, then describe the server and its domain."""
+        name = field(body, "name", str, "server")
+        if not name.strip() or len(name) > 255:
+            raise BadRequest("server.name", "must be 1 to 255 characters")
+        flavor = self.flavor(str(field(body, "flavorRef", (str, int), "server")), "server.flavorRef")
+        image = self._image(token, body)
+        networks = self._networks(token, body.get("networks"))
+        key_name = field(body, "key_name", str, "server", False)
+        admin_keys = []
+        if key_name is not None:
+            keypair = self.keypair_lookup(token.user_id, key_name)
+            if keypair is None:
+                raise BadRequest("server.key_name", f"keypair {key_name!r} does not exist")
+            admin_keys.append(keypair.public_key)
+        users, packages, extra_keys = self._user_data(body)
+        metadata = field(body, "metadata", dict, "server", False, {})
+        size = flavor.disk * GIB if flavor.disk else max(image.virtual_size, 10 * GIB)
+        if size < image.virtual_size:
+            raise BadRequest("server.flavorRef", f"flavor {flavor.name}'s disk ({flavor.disk} GiB) is smaller "
+                                                 f"than image {image.name} ({image.virtual_size} bytes)")
+
+        server_id = str(uuid.uuid4())
+        domain = f"srv-{server_id}"
+        nics = [Nic(mac=mac_for(domain, i), bridge=n.bridge, network=n.libvirt_network)
+                for i, n in enumerate(networks)]
+        admin = next((u for u in users if u.get("name") == self.config.admin_user), None)
+        if admin is None:
+            admin = {"name": self.config.admin_user}
+            users.append(admin)
+        admin["ssh_authorized_keys"] = [*admin.get("ssh_authorized_keys", []), *admin_keys, *extra_keys]
+        uri, domain_type, cpu_mode = self._hypervisor()
+        spec = DomainSpec(name=domain, image=image.to_image_ref(), size=size, memory=flavor.ram,
+                          cpus=flavor.vcpus, cpu_mode=cpu_mode, domain_type=domain_type, libvirt_uri=uri,
+                          nics=tuple(nics), users=tuple(users), admin_user=self.config.admin_user,
+                          packages=tuple(packages))
+        now = time.time()
+        ports = tuple({"id": str(uuid.uuid5(uuid.UUID(server_id), f"nic{i}")), "network_id": n.id,
+                       "mac": nic.mac, "ips": []} for i, (n, nic) in enumerate(zip(networks, nics)))
+        server = Server(id=server_id, name=name, project_id=token.project_id, user_id=token.user_id,
+                        domain=domain, flavor_id=flavor.id, image_id=image.id, ports=ports, key_name=key_name,
+                        metadata={str(k): str(v) for k, v in metadata.items()}, created=now, updated=now)
+        return Built(server, spec)

@@ -1,0 +1,87 @@
+"""Nova's records: keypairs (per user) and servers (per project)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from api.db import Database, Table
+from api.errors import NotFound
+from api.identity.tokens import Token
+
+BUILD, ACTIVE, SHUTOFF, PAUSED, ERROR = "BUILD", "ACTIVE", "SHUTOFF", "PAUSED", "ERROR"
+DELETING = "deleting"  # a task state: the server is still listed until its domain is destroyed
+
+
+@dataclass(frozen=True)
+class Keypair:
+    """An SSH public key of one user; `id` is `<user_id>/<name>`."""
+
+    id: str
+    name: str
+    user_id: str
+    public_key: str
+    fingerprint: str
+    type: str = "ssh"
+    created: float = 0.0
+
+
+@dataclass(frozen=True)
+class Port:
+    """A server's NIC on a network (Neutron shows it as a port)."""
+
+    id: str
+    network_id: str
+    mac: str
+    ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Server:
+    """A server and the engine domain (`srv-<uuid>`) that carries it."""
+
+    id: str
+    name: str
+    project_id: str
+    user_id: str
+    domain: str
+    flavor_id: str
+    image_id: str
+    ports: tuple[dict[str, Any], ...]
+    key_name: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    status: str = BUILD
+    task_state: str | None = "spawning"
+    fault: str | None = None
+    created: float = 0.0
+    updated: float = 0.0
+
+    def nics(self) -> list[Port]:
+        """The server's NICs as typed records."""
+        return [Port(p["id"], p["network_id"], p["mac"], tuple(p.get("ips") or ())) for p in self.ports]
+
+
+class ComputeStore:
+    """Keypairs and servers in SQLite; read-modify-write of a server is serialised in this process."""
+
+    def __init__(self, db: Database):
+        self.keypairs = Table(db, "keypairs", Keypair, scope="user_id")
+        self.servers = Table(db, "servers", Server)
+        self._lock = threading.Lock()
+
+    def server(self, token: Token, server_id: str) -> Server:
+        """A server of the token's project; another project's is NotFound, like a missing one."""
+        found = self.servers.get(server_id)
+        if found is None or (found.project_id != token.project_id and not token.is_admin):
+            raise NotFound(f"Instance {server_id} could not be found.")
+        return found
+
+    def change(self, server_id: str, **changes: Any) -> Server | None:
+        """Update fields of the stored server (None if it is gone meanwhile)."""
+        with self._lock:
+            current = self.servers.get(server_id)
+            if current is None:
+                return None
+            return self.servers.update(replace(current, updated=time.time(), **changes))

@@ -1,0 +1,248 @@
+"""Nova v2.1 request handling."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import falcon
+
+from api.auth import token_of
+from api.compute import keys
+from api.compute.builder import ServerBuilder
+from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Keypair, Server
+from api.compute.tasks import ServerTasks
+from api.compute.views import flavor_view, keypair_view, link, server_view
+from api.config import ApiConfig
+from api.errors import BadRequest, Conflict, NotFound
+from api.http import field, isotime, read_json, send
+from api.network.store import NetworkStore
+
+MAX_VERSION = "2.1"
+KEYPAIR_NAME = re.compile(r"^[A-Za-z0-9 _.@-]{1,255}$")
+
+
+def version_document(base_url: str) -> dict[str, Any]:
+    """Nova's v2.1 version entry (no microversions above 2.1: simpler bodies, all clients accept it)."""
+    return {"id": "v2.1", "status": "CURRENT", "version": MAX_VERSION, "min_version": "2.1",
+            "updated": "2013-07-23T11:33:21Z",
+            "links": [{"rel": "self", "href": f"{base_url}/compute/v2.1/"}],
+            "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]}
+
+
+class Versions:
+    """GET /compute: the versions list."""
+
+    public = True
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, {"versions": [version_document(req.prefix)]}, 300)
+
+
+class Version:
+    """GET /compute/v2.1."""
+
+    public = True
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, {"version": version_document(req.prefix)})
+
+
+class Flavors:
+    """GET /compute/v2.1/flavors[/detail]."""
+
+    def __init__(self, config: ApiConfig, detail: bool):
+        self.config = config
+        self.detail = detail
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        views = [flavor_view(f, req.prefix) for f in self.config.flavors]
+        if not self.detail:
+            views = [{k: v[k] for k in ("id", "name", "links")} for v in views]
+        send(resp, {"flavors": views})
+
+
+class FlavorItem:
+    """GET /compute/v2.1/flavors/{id} (by id only: clients find by name through the list)."""
+
+    def __init__(self, config: ApiConfig):
+        self.config = config
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
+        flavor = next((f for f in self.config.flavors if f.id == flavor_id), None)
+        if flavor is None:
+            raise NotFound(f"Flavor {flavor_id} could not be found.")
+        send(resp, {"flavor": flavor_view(flavor, req.prefix)})
+
+
+class Keypairs:
+    """GET and POST /compute/v2.1/os-keypairs (the caller's own)."""
+
+    def __init__(self, config: ApiConfig, store: ComputeStore):
+        self.config = config
+        self.store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        mine = self.store.keypairs.list([token_of(req).user_id])
+        send(resp, {"keypairs": [{"keypair": keypair_view(k)} for k in mine]})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = token_of(req)
+        body = read_json(req, self.config.max_json_body, "keypair")
+        name = field(body, "name", str, "keypair")
+        if not KEYPAIR_NAME.match(name):
+            raise BadRequest("keypair.name", "use 1 to 255 letters, digits, spaces and _ . @ -")
+        public = field(body, "public_key", str, "keypair", False)
+        private = None
+        if public is None:
+            public, private = keys.generate()
+        keypair = Keypair(id=f"{token.user_id}/{name}", name=name, user_id=token.user_id,
+                          public_key=public.strip(), fingerprint=keys.fingerprint(public), created=time.time())
+        if self.store.keypairs.get(keypair.id) is not None:
+            raise Conflict(f"Key pair '{name}' already exists.")
+        self.store.keypairs.insert(keypair)
+        send(resp, {"keypair": keypair_view(keypair, private)}, 201 if private is None else 200)
+
+
+class KeypairItem:
+    """GET and DELETE /compute/v2.1/os-keypairs/{name}."""
+
+    def __init__(self, store: ComputeStore):
+        self.store = store
+
+    def _get(self, req: falcon.Request, name: str) -> Keypair:
+        keypair = self.store.keypairs.get(f"{token_of(req).user_id}/{name}")
+        if keypair is None:
+            raise NotFound(f"Keypair {name} not found for user {token_of(req).user_id}")
+        return keypair
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        keypair = self._get(req, name)
+        send(resp, {"keypair": {**keypair_view(keypair), "id": keypair.id, "deleted": False,
+                                "created_at": isotime(keypair.created)}})
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self.store.keypairs.delete(self._get(req, name).id)
+        resp.status = 202
+
+
+def _name_filter(pattern: str) -> re.Pattern[str]:
+    """Nova matches `name` as a regular expression; an invalid one matches literally."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return re.compile(re.escape(pattern))
+
+
+class Servers:
+    """GET /compute/v2.1/servers[/detail] (filters name, status), POST (202, then BUILD → ACTIVE/ERROR)."""
+
+    def __init__(self, config: ApiConfig, store: ComputeStore, networks: NetworkStore, builder: ServerBuilder,
+                 tasks: ServerTasks, detail: bool):
+        self.config = config
+        self.store = store
+        self.networks = networks
+        self.builder = builder
+        self.tasks = tasks
+        self.detail = detail
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = token_of(req)
+        everyone = token.is_admin and req.get_param_as_bool("all_tenants", default=False)
+        servers = self.store.servers.list(None if everyone else [token.project_id])
+        name, status = req.get_param("name"), req.get_param("status")
+        if name:
+            pattern = _name_filter(name)
+            servers = [s for s in servers if pattern.search(s.name)]
+        if status:
+            servers = [s for s in servers if s.status == status.upper()]
+        if self.detail:
+            names = {n.id: n.name for n in self.networks.visible_networks(token)}
+            views = [server_view(s, req.prefix, names) for s in servers]
+        else:
+            views = [{"id": s.id, "name": s.name, "links": link(req.prefix, "servers", s.id)} for s in servers]
+        send(resp, {"servers": views})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = token_of(req)
+        body = read_json(req, self.config.max_json_body, "server")
+        for key in ("min_count", "max_count"):
+            if field(body, key, int, "server", False, 1) != 1:
+                raise BadRequest(f"server.{key}", "only one server per request is supported")
+        built = self.builder.build(token, body)
+        self.store.servers.insert(built.server)
+        self.tasks.build(built.server, built.spec)
+        resp.set_header("Location", f"{req.prefix}/compute/v2.1/servers/{built.server.id}")
+        send(resp, {"server": {"id": built.server.id, "links": link(req.prefix, "servers", built.server.id),
+                               "adminPass": "", "security_groups": [{"name": "default"}],
+                               "OS-DCF:diskConfig": "MANUAL"}}, 202)
+
+
+class ServerItem:
+    """GET and DELETE /compute/v2.1/servers/{id}."""
+
+    def __init__(self, store: ComputeStore, networks: NetworkStore, tasks: ServerTasks):
+        self.store = store
+        self.networks = networks
+        self.tasks = tasks
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        token = token_of(req)
+        server = self.store.server(token, server_id)
+        names = {n.id: n.name for n in self.networks.visible_networks(token)}
+        send(resp, {"server": server_view(server, req.prefix, names)})
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        server = self.store.server(token_of(req), server_id)
+        if server.task_state != DELETING:
+            self.store.change(server.id, task_state=DELETING)
+            self.tasks.delete(server)
+        resp.status = 204
+
+
+# Action name -> (power action, statuses it may start from).
+ACTIONS = {
+    "os-stop": ("stop", (ACTIVE, PAUSED)),
+    "os-start": ("start", (SHUTOFF,)),
+    "pause": ("pause", (ACTIVE,)),
+    "unpause": ("unpause", (PAUSED,)),
+}
+
+
+class ServerAction:
+    """POST /compute/v2.1/servers/{id}/action: stop, start, reboot, pause, unpause, console output."""
+
+    def __init__(self, config: ApiConfig, store: ComputeStore, tasks: ServerTasks, uri: str):
+        self.config = config
+        self.store = store
+        self.tasks = tasks
+        self.uri = uri
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        body = read_json(req, self.config.max_json_body)
+        server = self.store.server(token_of(req), server_id)
+        if len(body) != 1:
+            raise BadRequest("body", "must hold exactly one action")
+        action, arguments = next(iter(body.items()))
+        if action == "os-getConsoleOutput":
+            # No console log is captured yet (the simulator has none; a real guest's serial log is a later step).
+            send(resp, {"output": ""})
+            return
+        if action == "reboot":
+            kind = field(arguments if isinstance(arguments, dict) else {}, "type", str, "reboot", False, "SOFT")
+            if kind.upper() not in ("SOFT", "HARD"):
+                raise BadRequest("reboot.type", f"{kind!r}: use SOFT or HARD")
+            power, allowed = ("hard-reboot" if kind.upper() == "HARD" else "reboot"), (ACTIVE,)
+        elif action in ACTIONS:
+            power, allowed = ACTIONS[action]
+        else:
+            raise BadRequest("body", f"action {action!r} is not supported")
+        if server.status not in allowed or server.task_state is not None:
+            raise Conflict(f"Cannot '{action}' instance {server.id} while it is in vm_state "
+                           f"{server.status.lower()}" + (f", task_state {server.task_state}"
+                                                         if server.task_state else ""))
+        self.store.change(server.id, task_state=f"{power}ing")
+        self.tasks.act(server, self.uri, power)
+        resp.status = 202
+

@@ -1,0 +1,29 @@
+"""Nova's URLs."""
+
+from __future__ import annotations
+
+import falcon
+
+from api.compute import resources as r
+from api.compute.builder import ServerBuilder
+from api.compute.models import ComputeStore
+from api.compute.tasks import ServerTasks
+from api.context import ApiContext
+from api.network.store import NetworkStore
+
+
+def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: NetworkStore,
+               builder: ServerBuilder, tasks: ServerTasks, uri: str) -> None:
+    """Mount Nova v2.1 under /compute."""
+    config = ctx.config
+    app.add_route("/compute", r.Versions())
+    app.add_route("/compute/v2.1", r.Version())
+    app.add_route("/compute/v2.1/flavors", r.Flavors(config, detail=False))
+    app.add_route("/compute/v2.1/flavors/detail", r.Flavors(config, detail=True))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}", r.FlavorItem(config))
+    app.add_route("/compute/v2.1/os-keypairs", r.Keypairs(config, store))
+    app.add_route("/compute/v2.1/os-keypairs/{name}", r.KeypairItem(store))
+    app.add_route("/compute/v2.1/servers", r.Servers(config, store, networks, builder, tasks, detail=False))
+    app.add_route("/compute/v2.1/servers/detail", r.Servers(config, store, networks, builder, tasks, detail=True))
+    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(store, networks, tasks))
+    app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri))

@@ -1,0 +1,218 @@
+"""The API's configuration file (`<root>/api/config.yaml`): users, projects, flavors, networks, limits.
+
+Users carry a password hash (api.identity.passwords), never a password.
+Ids not written in the file derive from names (UUID5), so they are stable
+across restarts and across worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from provisioner.errors import InputError
+from provisioner.layout import Layout
+
+NAMESPACE = uuid.UUID("6f1c1c3e-35a3-4d8e-9d2b-7c1f0c6a0a11")
+DOMAIN_ID = "default"
+DOMAIN_NAME = "Default"
+
+DEFAULT_FLAVORS = (
+    {"id": "1", "name": "m1.tiny", "ram": 512, "vcpus": 1, "disk": 1},
+    {"id": "2", "name": "m1.small", "ram": 2048, "vcpus": 1, "disk": 20},
+    {"id": "3", "name": "m1.medium", "ram": 4096, "vcpus": 2, "disk": 40},
+    {"id": "4", "name": "m1.large", "ram": 8192, "vcpus": 4, "disk": 80},
+)
+
+
+def stable_id(kind: str, name: str) -> str:
+    """A UUID (hex, Keystone style) derived from a kind and a name."""
+    return uuid.uuid5(NAMESPACE, f"{kind}:{name}").hex
+
+
+def config_path(layout: Layout) -> Path:
+    """Where the API's configuration lives under the root."""
+    return layout.root / "api" / "config.yaml"
+
+
+@dataclass(frozen=True)
+class User:
+    """A Keystone user: its roles per project name."""
+
+    id: str
+    name: str
+    password_hash: str
+    roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    """A Keystone project (from the file, or created through the API)."""
+
+    id: str
+    name: str
+    description: str = ""
+    domain_id: str = DOMAIN_ID
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """A Nova flavor: memory in MiB, disk in GiB."""
+
+    id: str
+    name: str
+    ram: int
+    vcpus: int
+    disk: int
+    ephemeral: int = 0
+    is_public: bool = True
+
+
+@dataclass(frozen=True)
+class DefaultNetwork:
+    """The network every project sees, mapped to a host bridge (or a libvirt network)."""
+
+    name: str = "default"
+    bridge: str | None = "br0"
+    libvirt_network: str | None = None
+
+    @property
+    def id(self) -> str:
+        return str(uuid.uuid5(NAMESPACE, f"network:{self.name}"))
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Everything the API reads from its configuration file."""
+
+    users: tuple[User, ...]
+    projects: tuple[Project, ...]
+    flavors: tuple[Flavor, ...]
+    default_network: DefaultNetwork
+    token_ttl: int = 3600
+    region: str = "RegionOne"
+    libvirt_uri: str = "simulator"
+    admin_user: str = "root"
+    max_json_body: int = 1 << 20
+    max_image_body: int = 64 << 30
+    build_workers: int = 4
+    stop_timeout: float = 60.0
+
+    def user_by_name(self, name: str) -> User | None:
+        """The user called `name`, or None."""
+        return next((u for u in self.users if u.name == name), None)
+
+
+def _int(data: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError(where, f"key {key!r}: {value!r} is not a non-negative integer")
+    return value
+
+
+def _str(data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise InputError(where, f"key {key!r}: {value!r} is not a non-empty string")
+    return value
+
+
+def parse_config(data: Any, where: str) -> ApiConfig:
+    """Validate the parsed YAML document; errors name the key."""
+    if not isinstance(data, dict):
+        raise InputError(where, "must be a mapping")
+    known = {"users", "projects", "flavors", "network", "token_ttl", "region", "libvirt_uri", "admin_user",
+             "max_json_body", "max_image_body", "build_workers", "stop_timeout"}
+    unknown = sorted(str(k) for k in data if k not in known)
+    if unknown:
+        raise InputError(where, f"unknown key(s) {', '.join(unknown)}")
+    projects = []
+    for index, entry in enumerate(data.get("projects") or []):
+        at = f"{where}: projects[{index}]"
+        if not isinstance(entry, dict):
+            raise InputError(at, "must be a mapping with 'name'")
+        name = _str(entry, "name", at)
+        projects.append(Project(id=str(entry.get("id") or stable_id("project", name)), name=name,
+                                description=str(entry.get("description") or "")))
+    names = {p.name for p in projects}
+    users = []
+    for index, entry in enumerate(data.get("users") or []):
+        at = f"{where}: users[{index}]"
+        if not isinstance(entry, dict):
+            raise InputError(at, "must be a mapping with 'name', 'password_hash' and 'roles'")
+        name = _str(entry, "name", at)
+        roles = entry.get("roles") or {}
+        if not isinstance(roles, dict):
+            raise InputError(f"{at} ({name})", "key 'roles' must map project names to role lists")
+        for project, granted in roles.items():
+            if project not in names:
+                raise InputError(f"{at} ({name})", f"key 'roles': no project {project!r} in 'projects'")
+            if not isinstance(granted, list) or not all(isinstance(r, str) for r in granted):
+                raise InputError(f"{at} ({name})", f"key 'roles': {project!r} must list role names")
+        users.append(User(id=str(entry.get("id") or stable_id("user", name)), name=name,
+                          password_hash=_str(entry, "password_hash", f"{at} ({name})"),
+                          roles={p: tuple(r) for p, r in roles.items()}, email=entry.get("email")))
+    flavors = []
+    for index, entry in enumerate(data.get("flavors", DEFAULT_FLAVORS)):
+        at = f"{where}: flavors[{index}]"
+        if not isinstance(entry, dict):
+            raise InputError(at, "must be a mapping with id, name, ram, vcpus, disk")
+        if entry.get("id") in (None, ""):
+            raise InputError(at, "key 'id' is missing")
+        flavors.append(Flavor(id=str(entry["id"]),
+                              name=_str(entry, "name", at), ram=_int(entry, "ram", 0, at),
+                              vcpus=_int(entry, "vcpus", 1, at), disk=_int(entry, "disk", 0, at)))
+    network = data.get("network") or {}
+    if not isinstance(network, dict):
+        raise InputError(where, "key 'network' must be a mapping (name, bridge or libvirt_network)")
+    default_network = DefaultNetwork(name=str(network.get("name", "default")),
+                                     bridge=network.get("bridge", None if network.get("libvirt_network") else "br0"),
+                                     libvirt_network=network.get("libvirt_network"))
+    return ApiConfig(
+        users=tuple(users), projects=tuple(projects), flavors=tuple(flavors), default_network=default_network,
+        token_ttl=_int(data, "token_ttl", 3600, where), region=_str(data, "region", where, "RegionOne"),
+        libvirt_uri=_str(data, "libvirt_uri", where, "simulator"),
+        admin_user=_str(data, "admin_user", where, "root"),
+        max_json_body=_int(data, "max_json_body", 1 << 20, where),
+        max_image_body=_int(data, "max_image_body", 64 << 30, where),
+        build_workers=max(1, _int(data, "build_workers", 4, where)),
+        stop_timeout=float(data.get("stop_timeout", 60.0)),
+    )
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """The raw YAML mapping (empty if the file does not exist yet)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(str(path), f"malformed YAML: {exc}") from None
+    return data or {}
+
+
+def load_config(path: Path) -> ApiConfig:
+    """Read and validate the configuration file."""
+    if not path.is_file():
+        raise InputError(str(path), "no API configuration: create a user first "
+                                    "(python -m api user set NAME --project P --role admin)")
+    return parse_config(read_document(path), str(path))
+
+
+def write_document(path: Path, data: Mapping[str, Any]) -> None:
+    """Replace the file atomically, 0600 (it holds password hashes)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as stream:
+        yaml.safe_dump(dict(data), stream, sort_keys=False)
+    os.replace(tmp, path)

@@ -1,0 +1,64 @@
+"""Request and response helpers shared by every service."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import falcon
+
+from api.errors import BadRequest, TooLarge
+
+
+def read_json(req: falcon.Request, max_bytes: int, key: str | None = None) -> dict[str, Any]:
+    """The JSON object in the body (or its `key` member), refusing bodies over `max_bytes` with 413."""
+    if req.content_length is not None and req.content_length > max_bytes:
+        raise TooLarge(f"request body of {req.content_length} bytes exceeds the limit of {max_bytes}")
+    raw = req.bounded_stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise TooLarge(f"request body exceeds the limit of {max_bytes} bytes")
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("body", f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body", "must be a JSON object")
+    if key is None:
+        return data
+    inner = data.get(key)
+    if not isinstance(inner, dict):
+        raise BadRequest(key, f"the body needs a {key!r} object")
+    return inner
+
+
+def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str, required: bool = True,
+          default: Any = None) -> Any:
+    """`data[name]` checked against `kind`; BadRequest names `where.name`."""
+    if name not in data or data[name] is None:
+        if required:
+            raise BadRequest(f"{where}.{name}", "is required")
+        return default
+    value = data[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise BadRequest(f"{where}.{name}", f"{value!r} is not a {names}")
+    return value
+
+
+def send(resp: falcon.Response, body: Any, status: int = 200) -> None:
+    """A JSON response."""
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.text = json.dumps(body)
+
+
+def isotime(epoch: float, micro: bool = False) -> str:
+    """An ISO 8601 UTC time, as OpenStack writes it (`Z`, seconds or microseconds)."""
+    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def query_values(req: falcon.Request, name: str) -> list[str]:
+    """Every value of a query parameter (repeated or comma-free)."""
+    return req.get_param_as_list(name, default=[]) if name in req.params else []

@@ -1,0 +1,229 @@
+"""Keystone v3 request handling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from api.auth import require_admin, token_of
+from api.config import DOMAIN_ID, DOMAIN_NAME, ApiConfig, Project, User, stable_id
+from api.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from api.http import field, isotime, read_json, send
+from api.identity.catalog import catalog
+from api.identity.passwords import verify_password
+from api.identity.store import IdentityStore
+from api.identity.tokens import Token, TokenSigner
+
+VERSION = "v3.14"
+AUTH_FAILED = "The request you have made requires authentication."
+DOMAIN = {"id": DOMAIN_ID, "name": DOMAIN_NAME}
+
+
+def version_document(base_url: str) -> dict[str, Any]:
+    """The v3 entry of Keystone's version documents."""
+    return {"id": VERSION, "status": "stable", "updated": "2024-01-01T00:00:00Z",
+            "links": [{"rel": "self", "href": f"{base_url}/identity/v3/"}],
+            "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]}
+
+
+class Versions:
+    """GET /identity: 300 Multiple Choices listing v3."""
+
+    public = True
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, {"versions": {"values": [version_document(req.prefix)]}}, 300)
+
+
+class Version:
+    """GET /identity/v3."""
+
+    public = True
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, {"version": version_document(req.prefix)})
+
+
+def project_view(project: Project, base_url: str) -> dict[str, Any]:
+    """A project as Keystone shows it."""
+    return {"id": project.id, "name": project.name, "description": project.description,
+            "domain_id": project.domain_id, "enabled": project.enabled, "is_domain": False,
+            "parent_id": project.domain_id, "tags": [],
+            "links": {"self": f"{base_url}/identity/v3/projects/{project.id}"}}
+
+
+def user_view(user: User, base_url: str) -> dict[str, Any]:
+    """A user as Keystone shows it (never its hash)."""
+    return {"id": user.id, "name": user.name, "domain_id": DOMAIN_ID, "enabled": True, "email": user.email,
+            "password_expires_at": None, "links": {"self": f"{base_url}/identity/v3/users/{user.id}"}}
+
+
+def _in_default_domain(data: dict[str, Any], where: str) -> None:
+    domain = data.get("domain")
+    if domain is None:
+        return
+    if not isinstance(domain, dict):
+        raise BadRequest(f"{where}.domain", "must be an object with 'id' or 'name'")
+    if domain.get("id") not in (None, DOMAIN_ID) or str(domain.get("name", DOMAIN_NAME)).lower() != "default":
+        raise Unauthorized(AUTH_FAILED)
+
+
+class Tokens:
+    """POST /identity/v3/auth/tokens (password auth, project scope) and GET (validation)."""
+
+    public = True  # POST carries no token; GET checks both tokens itself
+
+    def __init__(self, config: ApiConfig, store: IdentityStore, signer: TokenSigner):
+        self.config = config
+        self.store = store
+        self.signer = signer
+
+    def _user(self, identity: dict[str, Any]) -> User:
+        methods = field(identity, "methods", list, "auth.identity")
+        if "password" not in methods:
+            raise BadRequest("auth.identity.methods", "only the 'password' method is supported")
+        password = field(identity, "password", dict, "auth.identity")
+        spec = field(password, "user", dict, "auth.identity.password")
+        secret = field(spec, "password", str, "auth.identity.password.user")
+        _in_default_domain(spec, "auth.identity.password.user")
+        if spec.get("id"):
+            user = next((u for u in self.store.users() if u.id == spec["id"]), None)
+        else:
+            user = self.config.user_by_name(field(spec, "name", str, "auth.identity.password.user"))
+        if user is None or not verify_password(secret, user.password_hash):
+            raise Unauthorized(AUTH_FAILED)
+        return user
+
+    def _project(self, user: User, scope: Any) -> Project:
+        if scope is None:
+            # Unscoped request: Keystone's default project; here the first one the user has a role on.
+            projects = self.store.projects_of(user)
+            if not projects:
+                raise Unauthorized(f"user {user.name} has no role on any project")
+            return projects[0]
+        if not isinstance(scope, dict) or not isinstance(scope.get("project"), dict):
+            raise BadRequest("auth.scope", "only project scope is supported")
+        spec = scope["project"]
+        _in_default_domain(spec, "auth.scope.project")
+        if spec.get("id"):
+            project = next((p for p in self.store.projects() if p.id == spec["id"]), None)
+        else:
+            project = self.store.project_by_name(field(spec, "name", str, "auth.scope.project"))
+        if project is None or project.name not in user.roles:
+            raise Unauthorized(AUTH_FAILED)
+        return project
+
+    def _body(self, token: Token, base_url: str) -> dict[str, Any]:
+        return {"token": {
+            "methods": ["password"], "expires_at": isotime(token.expires_at, micro=True),
+            "issued_at": isotime(token.issued_at, micro=True), "audit_ids": [],
+            "user": {"id": token.user_id, "name": token.user_name, "domain": DOMAIN, "password_expires_at": None},
+            "project": {"id": token.project_id, "name": token.project_name, "domain": DOMAIN},
+            "roles": [{"id": stable_id("role", r), "name": r} for r in token.roles],
+            "is_domain": False,
+            "catalog": catalog(base_url, self.config.region),
+        }}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        auth = read_json(req, self.config.max_json_body, "auth")
+        user = self._user(field(auth, "identity", dict, "auth"))
+        project = self._project(user, auth.get("scope"))
+        text, token = self.signer.issue(user.id, user.name, project.id, project.name, user.roles[project.name])
+        resp.set_header("X-Subject-Token", text)
+        send(resp, self._body(token, req.prefix), 201)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.signer.verify(req.get_header("X-Auth-Token"))
+        subject = req.get_header("X-Subject-Token")
+        try:
+            token = self.signer.verify(subject)
+        except Unauthorized as exc:
+            raise NotFound(f"the subject token is not valid: {exc.message}") from None
+        resp.set_header("X-Subject-Token", subject)
+        send(resp, self._body(token, req.prefix))
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.on_get(req, resp)
+        resp.text = None
+
+
+class Projects:
+    """GET /identity/v3/projects (admin), POST (admin)."""
+
+    def __init__(self, config: ApiConfig, store: IdentityStore):
+        self.config = config
+        self.store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_admin(token_of(req), "listing every project")
+        name = req.get_param("name")
+        projects = [p for p in self.store.projects() if name is None or p.name == name]
+        send(resp, {"projects": [project_view(p, req.prefix) for p in projects],
+                    "links": {"self": f"{req.prefix}/identity/v3/projects", "next": None, "previous": None}})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_admin(token_of(req), "creating a project")
+        body = read_json(req, self.config.max_json_body, "project")
+        if body.get("domain_id") not in (None, DOMAIN_ID):
+            raise BadRequest("project.domain_id", f"only the {DOMAIN_ID!r} domain exists")
+        project = self.store.create_project(field(body, "name", str, "project"),
+                                            field(body, "description", str, "project", False, ""))
+        send(resp, {"project": project_view(project, req.prefix)}, 201)
+
+
+class ProjectItem:
+    """GET /identity/v3/projects/{id}: an admin, or a member of it."""
+
+    def __init__(self, store: IdentityStore):
+        self.store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
+        token = token_of(req)
+        if not token.is_admin and project_id != token.project_id:
+            user = self.store.user(token.user_id)
+            if project_id not in {p.id for p in self.store.projects_of(user)}:
+                raise Forbidden("only an admin can see a project it is not a member of")
+        send(resp, {"project": project_view(self.store.project(project_id), req.prefix)})
+
+
+class UserProjects:
+    """GET /identity/v3/users/{id}/projects and /auth/projects: the caller's own projects."""
+
+    def __init__(self, store: IdentityStore):
+        self.store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str | None = None) -> None:
+        token = token_of(req)
+        if user_id is not None and user_id != token.user_id:
+            require_admin(token, "listing another user's projects")
+        user = self.store.user(user_id or token.user_id)
+        send(resp, {"projects": [project_view(p, req.prefix) for p in self.store.projects_of(user)],
+                    "links": {"self": req.url, "next": None, "previous": None}})
+
+
+class Users:
+    """GET /identity/v3/users (admin)."""
+
+    def __init__(self, store: IdentityStore):
+        self.store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_admin(token_of(req), "listing users")
+        name = req.get_param("name")
+        users = [u for u in self.store.users() if name is None or u.name == name]
+        send(resp, {"users": [user_view(u, req.prefix) for u in users],
+                    "links": {"self": req.url, "next": None, "previous": None}})
+
+
+class UserItem:
+    """GET /identity/v3/users/{id}: oneself, or anyone for an admin."""
+
+    def __init__(self, store: IdentityStore):
+        self.store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        token = token_of(req)
+        if user_id != token.user_id:
+            require_admin(token, "showing another user")
+        send(resp, {"user": user_view(self.store.user(user_id), req.prefix)})

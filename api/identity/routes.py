@@ -1,0 +1,24 @@
+"""Keystone's URLs."""
+
+from __future__ import annotations
+
+import falcon
+
+from api.context import ApiContext
+from api.identity import resources as r
+from api.identity.store import IdentityStore
+
+
+def add_routes(app: falcon.App, ctx: ApiContext) -> None:
+    """Mount Keystone v3 under /identity."""
+    store = IdentityStore(ctx.config, ctx.db)
+    own_projects = r.UserProjects(store)
+    app.add_route("/identity", r.Versions())
+    app.add_route("/identity/v3", r.Version())
+    app.add_route("/identity/v3/auth/tokens", r.Tokens(ctx.config, store, ctx.signer))
+    app.add_route("/identity/v3/auth/projects", own_projects)
+    app.add_route("/identity/v3/projects", r.Projects(ctx.config, store))
+    app.add_route("/identity/v3/projects/{project_id}", r.ProjectItem(store))
+    app.add_route("/identity/v3/users", r.Users(store))
+    app.add_route("/identity/v3/users/{user_id}", r.UserItem(store))
+    app.add_route("/identity/v3/users/{user_id}/projects", own_projects)

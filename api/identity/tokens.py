@@ -1,0 +1,94 @@
+"""Tokens: HMAC-SHA256-signed, self-contained and expiring, so checking one needs no database.
+
+The signing key is `<root>/api/token.key` (created once, 0600), so every
+worker process of one server accepts every other's tokens. There is no
+revocation list yet: a token is valid until it expires.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from api.errors import Unauthorized
+
+KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class Token:
+    """What a token says: who, in which project, with which roles, until when (epoch seconds)."""
+
+    user_id: str
+    user_name: str
+    project_id: str
+    project_name: str
+    roles: tuple[str, ...]
+    issued_at: float
+    expires_at: float
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+def load_key(path: Path) -> bytes:
+    """The signing key, created atomically on first use."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as stream:
+        stream.write(secrets.token_bytes(KEY_BYTES))
+    return path.read_bytes()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    """Issues and verifies tokens with one key."""
+
+    def __init__(self, key: bytes, ttl: int):
+        self.key = key
+        self.ttl = ttl
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self.key, payload.encode(), hashlib.sha256).digest())
+
+    def issue(self, user_id: str, user_name: str, project_id: str, project_name: str,
+              roles: tuple[str, ...]) -> tuple[str, Token]:
+        """A new token string and what it says."""
+        now = time.time()
+        token = Token(user_id, user_name, project_id, project_name, tuple(roles), now, now + self.ttl)
+        payload = _b64(json.dumps(asdict(token), separators=(",", ":")).encode())
+        return f"{payload}.{self._sign(payload)}", token
+
+    def verify(self, text: str | None) -> Token:
+        """The token's claims; Unauthorized if missing, forged or expired."""
+        if not text:
+            raise Unauthorized("the request needs an X-Auth-Token header")
+        payload, _, signature = text.partition(".")
+        if not signature or not hmac.compare_digest(signature, self._sign(payload)):
+            raise Unauthorized("the token is not valid")
+        try:
+            data = json.loads(_unb64(payload))
+            token = Token(**{**data, "roles": tuple(data["roles"])})
+        except (ValueError, TypeError, KeyError):
+            raise Unauthorized("the token is not valid") from None
+        if token.expires_at <= time.time():
+            raise Unauthorized("the token has expired")
+        return token

@@ -1,0 +1,1 @@
+"""Glance v2 over the engine's image store (provisioner.images)."""

@@ -1,0 +1,181 @@
+"""Glance images: the store's versions, plus the API's own rows for images created through Glance.
+
+An image created with `POST /images` is a row (status queued) until its data
+is uploaded; the upload imports it into the store under the same id. Store
+versions imported with `provision image import` have no row: they are public
+and owned by nobody (an admin may delete them).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any, BinaryIO
+
+from api.db import Database, Table
+from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
+from api.identity.tokens import Token
+from provisioner.errors import InputError
+from provisioner.images import ImageError, ImageInUse, ImageNotFound, ImageRecord, ImageStore
+from provisioner.images.names import check_name
+from provisioner.layout import Layout
+
+QUEUED, SAVING, ACTIVE = "queued", "saving", "active"
+DIGESTS = ("md5", "sha512")  # Glance's checksum and os_hash_value
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """What Glance knows of an image beyond the store: owner, visibility, declared formats, properties."""
+
+    id: str
+    name: str
+    project_id: str
+    visibility: str
+    disk_format: str | None
+    container_format: str | None
+    properties: dict[str, str] = field(default_factory=dict)
+    status: str = QUEUED
+    record_id: str | None = None
+    created: float = 0.0
+    updated: float = 0.0
+
+
+@dataclass(frozen=True)
+class Image:
+    """One Glance image: a row, a store version, or both."""
+
+    row: ImageRow | None
+    record: ImageRecord | None
+
+    @property
+    def id(self) -> str:
+        return self.row.id if self.row else self.record.id
+
+    @property
+    def owner(self) -> str | None:
+        return self.row.project_id if self.row else self.record.owner
+
+    @property
+    def visibility(self) -> str:
+        return self.row.visibility if self.row else (self.record.visibility or "public")
+
+    def visible_to(self, token: Token) -> bool:
+        """Public and community images to everyone; the others to their owner and admins."""
+        return token.is_admin or self.visibility in ("public", "community") or self.owner == token.project_id
+
+
+def image_error(exc: ImageError | InputError) -> ApiError:
+    """The API error for a store failure."""
+    if isinstance(exc, ImageInUse):
+        return Conflict(str(exc))
+    if isinstance(exc, ImageNotFound):
+        return NotFound(str(exc))
+    if isinstance(exc, InputError):
+        return BadRequest("", str(exc))
+    return BadRequest("image data", str(exc))
+
+
+class ImageCatalog:
+    """The images a token may see and change."""
+
+    def __init__(self, layout: Layout, db: Database):
+        self.store = ImageStore(layout)
+        self.rows = Table(db, "images", ImageRow)
+
+    def all(self) -> list[Image]:
+        """Every image: rows (with their version once uploaded), then store versions without a row."""
+        records = {r.id: r for r in self.store.list()}
+        images, covered = [], set()
+        for row in self.rows.list():
+            record = records.get(row.record_id) if row.record_id else None
+            if row.status == ACTIVE and record is None:
+                continue  # its version was deleted outside the API
+            covered.update({row.id, row.record_id})
+            images.append(Image(row, record))
+        images.extend(Image(None, r) for r in records.values() if r.id not in covered)
+        return images
+
+    def visible(self, token: Token) -> list[Image]:
+        """The images `token` may see."""
+        return [i for i in self.all() if i.visible_to(token)]
+
+    def get(self, token: Token, image_id: str) -> Image:
+        """An image `token` may see; NotFound otherwise."""
+        found = next((i for i in self.visible(token) if i.id == image_id), None)
+        if found is None:
+            raise NotFound(f"No image found with ID {image_id}")
+        return found
+
+    def record(self, token: Token, image_id: str) -> ImageRecord:
+        """The store version behind an image `token` may see; NotFound if none (or no data yet)."""
+        image = self.get(token, image_id)
+        if image.record is None:
+            raise NotFound(f"Image {image_id} has no data yet")
+        return image.record
+
+    def _own(self, token: Token, image_id: str) -> Image:
+        image = self.get(token, image_id)
+        if not token.is_admin and image.owner != token.project_id:
+            raise Forbidden(f"You are not permitted to modify image {image_id}")
+        return image
+
+    def create(self, token: Token, body: dict[str, Any]) -> Image:
+        """A queued image row; `body` is the request (already checked for types by the resource)."""
+        name = body["name"]
+        try:
+            check_name(name)
+        except InputError as exc:
+            raise BadRequest("name", exc.message) from None
+        visibility = body.get("visibility") or "shared"
+        if visibility in ("public", "community") and not token.is_admin:
+            raise Forbidden(f"creating a {visibility} image requires the admin role")
+        image_id = body.get("id") or str(uuid.uuid4())
+        try:
+            image_id = str(uuid.UUID(image_id))
+        except ValueError:
+            raise BadRequest("id", f"{image_id!r} is not a UUID") from None
+        if any(i.id == image_id for i in self.all()):
+            raise Conflict(f"Image with identifier {image_id} already exists")
+        now = time.time()
+        row = ImageRow(id=image_id, name=name, project_id=token.project_id, visibility=visibility,
+                       disk_format=body.get("disk_format"), container_format=body.get("container_format"),
+                       properties=body["properties"], created=now, updated=now)
+        return Image(self.rows.insert(row), None)
+
+    def upload(self, token: Token, image_id: str, stream: BinaryIO, length: int | None) -> Image:
+        """Import the uploaded data into the store as this image's version."""
+        image = self._own(token, image_id)
+        row = image.row
+        if row is None or row.status != QUEUED:
+            raise Conflict(f"Image {image_id} already has data (status {row.status if row else ACTIVE})")
+        self.rows.update(replace(row, status=SAVING, updated=time.time()))
+        try:
+            record = self.store.import_stream(row.name, stream, f"glance:{row.id}", size_hint=length,
+                                              compute=DIGESTS, image_id=row.id, visibility=row.visibility,
+                                              owner=row.project_id, **row.properties)
+        except (ImageError, InputError) as exc:
+            self.rows.update(replace(row, status=QUEUED, updated=time.time()))
+            raise image_error(exc) from None
+        if row.disk_format not in (None, record.format):
+            if record.id == row.id:
+                self.store.delete(record.id)
+            self.rows.update(replace(row, status=QUEUED, updated=time.time()))
+            raise BadRequest("disk_format", f"declared {row.disk_format}, but the data is {record.format}")
+        done = self.rows.update(replace(row, status=ACTIVE, record_id=record.id, updated=time.time()))
+        return Image(done, record)
+
+    def delete(self, token: Token, image_id: str) -> None:
+        """Delete the image and its store version (409 while a server uses it)."""
+        image = self._own(token, image_id)
+        record = image.record
+        shared = record is not None and any(
+            i.row and i.row.record_id == record.id and i.id != image.id for i in self.all())
+        if record is not None and not shared:
+            try:
+                self.store.delete(record.id)
+            except (ImageError, InputError) as exc:
+                raise image_error(exc) from None
+        if image.row is not None:
+            self.rows.delete(image.row.id)

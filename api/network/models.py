@@ -1,0 +1,69 @@
+"""Neutron's records.
+
+Networks and subnets created through the API are records only: mapping them
+to Terraform-managed libvirt networks is a later step. The configured default
+network is shared by every project and plugs NICs into its bridge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network; `bridge` / `libvirt_network` say where a NIC on it plugs in (None: nowhere yet)."""
+
+    id: str
+    name: str
+    project_id: str
+    shared: bool = False
+    admin_state_up: bool = True
+    bridge: str | None = None
+    libvirt_network: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Subnet:
+    """An IPv4 subnet of a network."""
+
+    id: str
+    name: str
+    project_id: str
+    network_id: str
+    cidr: str
+    gateway_ip: str | None
+    ip_version: int = 4
+    enable_dhcp: bool = True
+    dns_nameservers: tuple[str, ...] = ()
+    allocation_pools: tuple[dict[str, str], ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    """A security group (stored, not enforced yet)."""
+
+    id: str
+    name: str
+    project_id: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SecurityGroupRule:
+    """A security group rule (stored, not enforced yet)."""
+
+    id: str
+    project_id: str
+    security_group_id: str
+    direction: str
+    ethertype: str = "IPv4"
+    protocol: str | None = None
+    port_range_min: int | None = None
+    port_range_max: int | None = None
+    remote_ip_prefix: str | None = None
+    remote_group_id: str | None = None
+    description: str = ""
+    name: str | None = None

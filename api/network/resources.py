@@ -1,0 +1,142 @@
+"""Neutron v2.0 request handling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from api.auth import token_of
+from api.compute.models import ComputeStore
+from api.config import ApiConfig
+from api.http import read_json, send
+from api.identity.tokens import Token
+from api.network.store import NetworkStore
+from api.network.views import filtered, group_view, network_view, port_views, rule_view, subnet_view
+
+
+class Versions:
+    """GET /network: the versions list."""
+
+    public = True
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, {"versions": [{"id": "v2.0", "status": "CURRENT",
+                                  "links": [{"rel": "self", "href": f"{req.prefix}/network/v2.0/"}]}]})
+
+
+class Networks:
+    """/network/v2.0/networks[/{id}]."""
+
+    def __init__(self, config: ApiConfig, store: NetworkStore, compute: ComputeStore):
+        self.config = config
+        self.store = store
+        self.compute = compute
+
+    def _view(self, token: Token, network_id: str) -> dict[str, Any]:
+        network = self.store.network(token, network_id)
+        subnets = [s.id for s in self.store.visible_subnets(token) if s.network_id == network.id]
+        return network_view(network, subnets)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = token_of(req)
+        views = [self._view(token, n.id) for n in self.store.visible_networks(token)]
+        send(resp, {"networks": filtered(req, views)})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = token_of(req)
+        network = self.store.create_network(token, read_json(req, self.config.max_json_body, "network"))
+        send(resp, {"network": self._view(token, network.id)}, 201)
+
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        send(resp, {"network": self._view(token_of(req), item_id)})
+
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        in_use = any(p.network_id == item_id for s in self.compute.servers.list() for p in s.nics())
+        self.store.delete_network(token_of(req), item_id, in_use)
+        resp.status = 204
+
+
+class Subnets:
+    """/network/v2.0/subnets[/{id}]."""
+
+    def __init__(self, config: ApiConfig, store: NetworkStore):
+        self.config = config
+        self.store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        views = [subnet_view(s) for s in self.store.visible_subnets(token_of(req))]
+        send(resp, {"subnets": filtered(req, views)})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        subnet = self.store.create_subnet(token_of(req), read_json(req, self.config.max_json_body, "subnet"))
+        send(resp, {"subnet": subnet_view(subnet)}, 201)
+
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        send(resp, {"subnet": subnet_view(self.store.subnet(token_of(req), item_id))})
+
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        self.store.delete_subnet(token_of(req), item_id)
+        resp.status = 204
+
+
+class Ports:
+    """GET /network/v2.0/ports: the NICs of the servers the token may see."""
+
+    def __init__(self, compute: ComputeStore):
+        self.compute = compute
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = token_of(req)
+        servers = self.compute.servers.list(None if token.is_admin else [token.project_id])
+        send(resp, {"ports": filtered(req, [p for s in servers for p in port_views(s)])})
+
+
+class SecurityGroups:
+    """/network/v2.0/security-groups[/{id}]."""
+
+    def __init__(self, config: ApiConfig, store: NetworkStore):
+        self.config = config
+        self.store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = token_of(req)
+        rules = self.store.visible_rules(token)
+        views = [group_view(g, rules) for g in self.store.visible_groups(token)]
+        send(resp, {"security_groups": filtered(req, views)})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = token_of(req)
+        group = self.store.create_group(token, read_json(req, self.config.max_json_body, "security_group"))
+        send(resp, {"security_group": group_view(group, self.store.visible_rules(token))}, 201)
+
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        token = token_of(req)
+        send(resp, {"security_group": group_view(self.store.group(token, item_id), self.store.visible_rules(token))})
+
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        self.store.delete_group(token_of(req), item_id)
+        resp.status = 204
+
+
+class SecurityGroupRules:
+    """/network/v2.0/security-group-rules[/{id}]."""
+
+    def __init__(self, config: ApiConfig, store: NetworkStore):
+        self.config = config
+        self.store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        views = [rule_view(r) for r in self.store.visible_rules(token_of(req))]
+        send(resp, {"security_group_rules": filtered(req, views)})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, self.config.max_json_body, "security_group_rule")
+        send(resp, {"security_group_rule": rule_view(self.store.create_rule(token_of(req), body))}, 201)
+
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        send(resp, {"security_group_rule": rule_view(self.store.rule(token_of(req), item_id))})
+
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        self.store.delete_rule(token_of(req), item_id)
+        resp.status = 204

@@ -1,0 +1,25 @@
+"""Neutron's URLs (collections and `{item_id}` items share one resource, falcon's suffix routing)."""
+
+from __future__ import annotations
+
+import falcon
+
+from api.compute.models import ComputeStore
+from api.context import ApiContext
+from api.network import resources as r
+from api.network.store import NetworkStore
+
+
+def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: ComputeStore) -> None:
+    """Mount Neutron v2.0 under /network."""
+    app.add_route("/network", r.Versions())
+    collections = {
+        "networks": r.Networks(ctx.config, store, compute),
+        "subnets": r.Subnets(ctx.config, store),
+        "security-groups": r.SecurityGroups(ctx.config, store),
+        "security-group-rules": r.SecurityGroupRules(ctx.config, store),
+    }
+    for path, resource in collections.items():
+        app.add_route(f"/network/v2.0/{path}", resource)
+        app.add_route(f"/network/v2.0/{path}/{{item_id}}", resource, suffix="item")
+    app.add_route("/network/v2.0/ports", r.Ports(compute))

@@ -1,0 +1,70 @@
+"""Neutron v2.0 JSON bodies, and its generic query filters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from api.compute.models import Server
+from api.network.models import Network, SecurityGroup, SecurityGroupRule, Subnet
+
+# Paging, sorting and field selection: ignored (one page, every field).
+NOT_FILTERS = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
+
+
+def filtered(req: falcon.Request, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the items whose fields equal every query parameter (any of a repeated one)."""
+    for key in req.params:
+        if key in NOT_FILTERS:
+            continue
+        wanted = {v.lower() for v in req.get_param_as_list(key)}
+        views = [v for v in views if key in v and str(v[key]).lower() in wanted]
+    return views
+
+
+def _stamps(project_id: str) -> dict[str, Any]:
+    return {"project_id": project_id, "tenant_id": project_id, "tags": [], "revision_number": 0,
+            "created_at": None, "updated_at": None}
+
+
+def network_view(network: Network, subnets: list[str]) -> dict[str, Any]:
+    """A network."""
+    return {"id": network.id, "name": network.name, "status": "ACTIVE", "admin_state_up": network.admin_state_up,
+            "shared": network.shared, "router:external": False, "subnets": subnets, "mtu": 1500,
+            "description": network.description, "port_security_enabled": True, "availability_zones": ["nova"],
+            "provider:network_type": "flat", "provider:physical_network": network.bridge or network.libvirt_network,
+            **_stamps(network.project_id)}
+
+
+def subnet_view(subnet: Subnet) -> dict[str, Any]:
+    """A subnet (list-valued fields are lists: OSC's formatters require it)."""
+    return {"id": subnet.id, "name": subnet.name, "network_id": subnet.network_id, "cidr": subnet.cidr,
+            "gateway_ip": subnet.gateway_ip, "ip_version": subnet.ip_version, "enable_dhcp": subnet.enable_dhcp,
+            "dns_nameservers": list(subnet.dns_nameservers), "allocation_pools": list(subnet.allocation_pools),
+            "host_routes": [], "description": subnet.description, "ipv6_address_mode": None,
+            "ipv6_ra_mode": None, "subnetpool_id": None, "service_types": [], **_stamps(subnet.project_id)}
+
+
+def port_views(server: Server) -> list[dict[str, Any]]:
+    """A server's NICs as ports."""
+    return [{"id": nic.id, "name": "", "network_id": nic.network_id, "mac_address": nic.mac,
+             "fixed_ips": [{"ip_address": ip} for ip in nic.ips], "device_id": server.id,
+             "device_owner": "compute:nova", "status": "ACTIVE", "admin_state_up": True,
+             "security_groups": [], "description": "", **_stamps(server.project_id)} for nic in server.nics()]
+
+
+def rule_view(rule: SecurityGroupRule) -> dict[str, Any]:
+    """A security group rule."""
+    return {"id": rule.id, "security_group_id": rule.security_group_id, "direction": rule.direction,
+            "ethertype": rule.ethertype, "protocol": rule.protocol, "port_range_min": rule.port_range_min,
+            "port_range_max": rule.port_range_max, "remote_ip_prefix": rule.remote_ip_prefix,
+            "remote_group_id": rule.remote_group_id, "remote_address_group_id": None,
+            "description": rule.description, **_stamps(rule.project_id)}
+
+
+def group_view(group: SecurityGroup, rules: list[SecurityGroupRule]) -> dict[str, Any]:
+    """A security group with its rules."""
+    return {"id": group.id, "name": group.name, "description": group.description, "stateful": True,
+            "shared": False, "security_group_rules": [rule_view(r) for r in rules if r.security_group_id == group.id],
+            **_stamps(group.project_id)}

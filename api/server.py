@@ -1,0 +1,78 @@
+"""Serving the app with waitress on 127.0.0.1.
+
+The listening socket is bound before anything else, so several worker
+processes can share it (`workers` > 1 forks after binding; tokens are
+checked without a database round trip, so any process serves any request).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+
+import waitress
+
+from api.app import create_api
+from provisioner.layout import Layout
+from provisioner.postboot.worker import BackgroundWorker
+
+HOST = "127.0.0.1"
+log = logging.getLogger("api")
+
+
+def bind(port: int) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 (port 0: any free port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, port))
+    sock.listen(1024)
+    return sock
+
+
+def make_server(layout: Layout, sock: socket.socket, threads: int = 8):
+    """A waitress server for a fresh app on `sock`; returns (server, api)."""
+    api = create_api(layout)
+    server = waitress.create_server(api.app, sockets=[sock], threads=threads,
+                                    max_request_body_size=api.context.config.max_image_body,
+                                    ident="provisioner-api")
+    return server, api
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # SIGTERM ends the parent like Ctrl-C, so its children and workers are stopped too.
+    raise KeyboardInterrupt
+
+
+def serve(layout: Layout, port: int, workers: int = 1, threads: int = 8) -> None:
+    """Serve until interrupted; the first process also runs queued post-boot jobs."""
+    sock = bind(port)
+    log.info("serving the OpenStack API on http://%s:%d (auth URL http://%s:%d/identity)",
+             HOST, sock.getsockname()[1], HOST, sock.getsockname()[1])
+    server, api = make_server(layout, sock, threads)
+    # Before forking: builds that were running when the server last stopped are marked failed once.
+    api.tasks.recover()
+    children = []
+    for _ in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            child, child_api = make_server(layout, sock, threads)
+            try:
+                child.run()
+            finally:
+                child_api.tasks.shutdown()
+                os._exit(0)
+        children.append(pid)
+    worker = BackgroundWorker(layout)
+    worker.start()
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+        worker.stop(timeout=10)
+        api.tasks.shutdown()
