@@ -58,7 +58,3 @@ def isotime(epoch: float, micro: bool = False) -> str:
     moment = datetime.fromtimestamp(epoch, timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
 
-
-def query_values(req: falcon.Request, name: str) -> list[str]:
-    """Every value of a query parameter (repeated or comma-free)."""
-    return req.get_param_as_list(name, default=[]) if name in req.params else []

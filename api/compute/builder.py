@@ -172,7 +172,7 @@ class ServerBuilder:
                           packages=tuple(packages))
         now = time.time()
         ports = tuple({"id": str(uuid.uuid5(uuid.UUID(server_id), f"nic{i}")), "network_id": n.id,
-                       "mac": nic.mac, "ips": []} for i, (n, nic) in enumerate(zip(networks, nics)))
+                       "mac": nic.mac, "ips": []} for i, (n, nic) in enumerate(zip(networks, nics, strict=True)))
         server = Server(id=server_id, name=name, project_id=token.project_id, user_id=token.user_id,
                         domain=domain, flavor_id=flavor.id, image_id=image.id, ports=ports, key_name=key_name,
                         metadata={str(k): str(v) for k, v in metadata.items()}, created=now, updated=now)

@@ -11,7 +11,7 @@ import falcon
 from api.auth import token_of
 from api.compute import keys
 from api.compute.builder import ServerBuilder
-from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Keypair, Server
+from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Keypair
 from api.compute.tasks import ServerTasks
 from api.compute.views import flavor_view, keypair_view, link, server_view
 from api.config import ApiConfig
