@@ -10,6 +10,7 @@ import falcon
 
 from api.auth import token_of
 from api.compute import keys
+from api.compute.addresses import AddressRefresher
 from api.compute.builder import ServerBuilder
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Keypair
 from api.compute.tasks import ServerTasks
@@ -139,8 +140,9 @@ class Servers:
     """GET /compute/v2.1/servers[/detail] (filters name, status), POST (202, then BUILD → ACTIVE/ERROR)."""
 
     def __init__(self, config: ApiConfig, store: ComputeStore, networks: NetworkStore, builder: ServerBuilder,
-                 tasks: ServerTasks, detail: bool):
+                 tasks: ServerTasks, addresses: AddressRefresher, detail: bool):
         self.config = config
+        self.addresses = addresses
         self.store = store
         self.networks = networks
         self.builder = builder
@@ -159,7 +161,7 @@ class Servers:
             servers = [s for s in servers if s.status == status.upper()]
         if self.detail:
             names = {n.id: n.name for n in self.networks.visible_networks(token)}
-            views = [server_view(s, req.prefix, names) for s in servers]
+            views = [server_view(self.addresses.refresh(s), req.prefix, names) for s in servers]
         else:
             views = [{"id": s.id, "name": s.name, "links": link(req.prefix, "servers", s.id)} for s in servers]
         send(resp, {"servers": views})
@@ -182,14 +184,16 @@ class Servers:
 class ServerItem:
     """GET and DELETE /compute/v2.1/servers/{id}."""
 
-    def __init__(self, store: ComputeStore, networks: NetworkStore, tasks: ServerTasks):
+    def __init__(self, store: ComputeStore, networks: NetworkStore, tasks: ServerTasks,
+                 addresses: AddressRefresher):
         self.store = store
+        self.addresses = addresses
         self.networks = networks
         self.tasks = tasks
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         token = token_of(req)
-        server = self.store.server(token, server_id)
+        server = self.addresses.refresh(self.store.server(token, server_id))
         names = {n.id: n.name for n in self.networks.visible_networks(token)}
         send(resp, {"server": server_view(server, req.prefix, names)})
 
@@ -208,6 +212,9 @@ ACTIONS = {
     "pause": ("pause", (ACTIVE,)),
     "unpause": ("unpause", (PAUSED,)),
 }
+# Nova's task_state while a power action runs.
+TASK_STATES = {"stop": "powering-off", "start": "powering-on", "reboot": "rebooting",
+               "hard-reboot": "rebooting_hard", "pause": "pausing", "unpause": "unpausing"}
 
 
 class ServerAction:
@@ -242,7 +249,7 @@ class ServerAction:
             raise Conflict(f"Cannot '{action}' instance {server.id} while it is in vm_state "
                            f"{server.status.lower()}" + (f", task_state {server.task_state}"
                                                          if server.task_state else ""))
-        self.store.change(server.id, task_state=f"{power}ing")
+        self.store.change(server.id, task_state=TASK_STATES[power])
         self.tasks.act(server, self.uri, power)
         resp.status = 202
 

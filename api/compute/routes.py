@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from api.compute import resources as r
+from api.compute.addresses import AddressRefresher
 from api.compute.builder import ServerBuilder
 from api.compute.models import ComputeStore
 from api.compute.tasks import ServerTasks
@@ -16,6 +17,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
                builder: ServerBuilder, tasks: ServerTasks, uri: str) -> None:
     """Mount Nova v2.1 under /compute."""
     config = ctx.config
+    addresses = AddressRefresher(uri, lambda server_id, ports: store.change(server_id, ports=ports))
     app.add_route("/compute", r.Versions())
     app.add_route("/compute/v2.1", r.Version())
     app.add_route("/compute/v2.1/flavors", r.Flavors(config, detail=False))
@@ -23,7 +25,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/flavors/{flavor_id}", r.FlavorItem(config))
     app.add_route("/compute/v2.1/os-keypairs", r.Keypairs(config, store))
     app.add_route("/compute/v2.1/os-keypairs/{name}", r.KeypairItem(store))
-    app.add_route("/compute/v2.1/servers", r.Servers(config, store, networks, builder, tasks, detail=False))
-    app.add_route("/compute/v2.1/servers/detail", r.Servers(config, store, networks, builder, tasks, detail=True))
-    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(store, networks, tasks))
+    for path, detail in (("/compute/v2.1/servers", False), ("/compute/v2.1/servers/detail", True)):
+        app.add_route(path, r.Servers(config, store, networks, builder, tasks, addresses, detail=detail))
+    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(store, networks, tasks, addresses))
     app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri))

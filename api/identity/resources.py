@@ -90,7 +90,7 @@ class Tokens:
         if spec.get("id"):
             user = next((u for u in self.store.users() if u.id == spec["id"]), None)
         else:
-            user = self.config.user_by_name(field(spec, "name", str, "auth.identity.password.user"))
+            user = self.store.user_by_name(field(spec, "name", str, "auth.identity.password.user"))
         if user is None or not verify_password(secret, user.password_hash):
             raise Unauthorized(AUTH_FAILED)
         return user

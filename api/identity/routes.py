@@ -6,12 +6,13 @@ import falcon
 
 from api.context import ApiContext
 from api.identity import resources as r
-from api.identity.store import IdentityStore
+from api.config import config_path
+from api.identity.store import Accounts, IdentityStore
 
 
 def add_routes(app: falcon.App, ctx: ApiContext) -> None:
     """Mount Keystone v3 under /identity."""
-    store = IdentityStore(ctx.config, ctx.db)
+    store = IdentityStore(Accounts(config_path(ctx.layout), ctx.config), ctx.db)
     own_projects = r.UserProjects(store)
     app.add_route("/identity", r.Versions())
     app.add_route("/identity/v3", r.Version())

@@ -57,11 +57,11 @@ class Live:
                                  project_name=ACCOUNTS[user][0], user_domain_name="Default",
                                  project_domain_name="Default", region_name="RegionOne")
 
-    def token(self, user: str) -> str:
-        """A token for `user` in its project."""
-        project = ACCOUNTS[user][0]
+    def token(self, user: str, password: str = PASSWORD) -> str:
+        """A token for `user` in its project (the first project of a user made by a test)."""
+        project = ACCOUNTS[user][0] if user in ACCOUNTS else "demo"
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": user, "domain": {"name": "Default"}, "password": PASSWORD}}},
+            "name": user, "domain": {"name": "Default"}, "password": password}}},
             "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}
         resp = requests.post(f"{self.url}/identity/v3/auth/tokens", json=body, timeout=30)
         assert resp.status_code == 201, resp.text

@@ -38,8 +38,10 @@ def test_server_lifecycle(live, qcow2_file: Path, tmp_path: Path) -> None:
     assert "cirros" not in {i["Name"] for i in live.osc("bob", "image", "list", "-f", "json")}, "private image"
     assert "default" in {n["Name"] for n in live.osc("alice", "network", "list", "-f", "json")}
 
+    user_data = tmp_path / "user-data"
+    user_data.write_text("#cloud-config\npackages: [htop]\nusers:\n  - name: ops\n    shell: /bin/bash\n")
     server = live.osc("alice", "server", "create", "--image", "cirros", "--flavor", "m1.tiny", "--key-name", "k1",
-                      "--network", "default", "--wait", "vm1", "-f", "json")
+                      "--network", "default", "--user-data", str(user_data), "--wait", "vm1", "-f", "json")
     assert server["status"] == "ACTIVE", server
     domain = f"srv-{server['id']}"
     assert domain in _domains(live), "the engine defined the domain in the simulated libvirt"
@@ -49,9 +51,14 @@ def test_server_lifecycle(live, qcow2_file: Path, tmp_path: Path) -> None:
     spec = json.loads((workspace / "spec.json").read_text())
     assert spec["memory"] == 512 and spec["size"] == 1 << 30
     assert key.with_suffix(".pub").read_text().split()[1] in json.dumps(spec["users"])
+    assert "htop" in spec["packages"] and "ops" in {u["name"] for u in spec["users"]}
 
-    assert "vm1" in {s["Name"] for s in live.osc("alice", "server", "list", "-f", "json")}
-    assert live.osc("alice", "server", "show", "vm1", "-f", "json")["id"] == server["id"]
+    listed = {s["Name"]: s for s in live.osc("alice", "server", "list", "-f", "json")}
+    assert listed["vm1"]["Image"] == "cirros", "server list names images through GET /images?id=in:…"
+    assert listed["vm1"]["Status"] == "ACTIVE"
+    shown = live.osc("alice", "server", "show", "vm1", "-f", "json")
+    assert shown["id"] == server["id"]
+    assert shown["addresses"]["default"], "addresses come from libvirt (the test driver makes one up)"
     assert "vm1" not in {s["Name"] for s in live.osc("bob", "server", "list", "-f", "json")}
     bob = {"X-Auth-Token": live.token("bob")}
     resp = requests.get(f"{live.url}/compute/v2.1/servers/{server['id']}", headers=bob, timeout=10)
@@ -64,6 +71,17 @@ def test_server_lifecycle(live, qcow2_file: Path, tmp_path: Path) -> None:
     _wait_status(live, server["id"], "SHUTOFF")
     live.osc("alice", "server", "start", "vm1")
     _wait_status(live, server["id"], "ACTIVE")
+    live.osc("alice", "server", "pause", "vm1")
+    _wait_status(live, server["id"], "PAUSED")
+    live.osc("alice", "server", "unpause", "vm1")
+    _wait_status(live, server["id"], "ACTIVE")
+    live.osc("alice", "server", "reboot", "vm1")
+    _wait_status(live, server["id"], "ACTIVE")
+    conn = open_readonly(live.layout.simulator_uri)
+    try:
+        assert conn.lookupByName(domain).isActive(), "start persisted in the simulated hypervisor"
+    finally:
+        conn.close()
 
     live.osc("alice", "server", "delete", "--wait", "vm1")
     assert domain not in _domains(live)

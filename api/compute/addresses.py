@@ -1,0 +1,78 @@
+"""Guest IPv4 addresses as libvirt knows them (DHCP leases, then ARP), per NIC MAC.
+
+Static allocation from Neutron subnets is a later step: today a server's
+addresses are whatever its DHCP server handed out.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+import libvirt
+
+from api.compute.models import ACTIVE, Server
+from provisioner.provider.simulator import open_readonly
+
+# How often a server without addresses is asked again, at most (seconds).
+RECHECK = 10.0
+
+
+def guest_addresses(uri: str, domain: str) -> dict[str, tuple[str, ...]]:
+    """MAC -> IPv4 addresses; empty when the guest has none yet or libvirt cannot tell."""
+    sources = (libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP)
+    try:
+        conn = open_readonly(uri)
+    except libvirt.libvirtError:
+        return {}
+    try:
+        dom = conn.lookupByName(domain)
+        found: dict[str, tuple[str, ...]] = {}
+        for source in sources:
+            try:
+                interfaces = dom.interfaceAddresses(source)
+            except libvirt.libvirtError:
+                continue
+            for iface in interfaces.values():
+                ips = tuple(sorted(a["addr"] for a in iface.get("addrs") or []
+                                   if a.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV4))
+                if ips and iface.get("hwaddr"):
+                    found.setdefault(iface["hwaddr"].lower(), ips)
+            if found:
+                break
+        return found
+    except libvirt.libvirtError:
+        return {}
+    finally:
+        conn.close()
+
+
+def with_addresses(server: Server, found: dict[str, tuple[str, ...]]) -> tuple[dict, ...]:
+    """The server's ports with the addresses found for their MACs."""
+    return tuple({**port, "ips": list(found.get(port["mac"].lower(), port.get("ips") or []))}
+                 for port in server.ports)
+
+
+class AddressRefresher:
+    """Fills in addresses of ACTIVE servers that have none, asking libvirt at most every RECHECK seconds."""
+
+    def __init__(self, uri: str, save: Callable[[str, tuple[dict, ...]], Server | None]):
+        self.uri = uri
+        self.save = save
+        self._checked: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def refresh(self, server: Server) -> Server:
+        """`server`, with addresses if libvirt now knows some."""
+        if server.status != ACTIVE or not server.ports or any(p.get("ips") for p in server.ports):
+            return server
+        now = time.monotonic()
+        with self._lock:
+            if now - self._checked.get(server.id, 0.0) < RECHECK:
+                return server
+            self._checked[server.id] = now
+        found = guest_addresses(self.uri, server.domain)
+        if not found:
+            return server
+        return self.save(server.id, with_addresses(server, found)) or server
