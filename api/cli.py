@@ -1,6 +1,7 @@
 """`python -m api`: serve the API, manage its users, print client settings.
 
-To be wired into bin/provision as `provision serve|users|openrc|clouds-yaml`.
+`add_parsers` adds the same commands to another parser: bin/provision wires
+them as `provision serve|users|openrc|clouds-yaml`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -21,8 +23,11 @@ from provisioner.errors import ProvisionError
 from provisioner.layout import DEFAULT_ROOT, Layout
 
 
+COMMAND_NAMES = ("serve", "users", "openrc", "clouds-yaml")
+
+
 def _layout(args: argparse.Namespace) -> Layout:
-    root = args.root or Path(os.environ.get("PROVISION_ROOT") or DEFAULT_ROOT)
+    root = getattr(args, "root", None) or Path(os.environ.get("PROVISION_ROOT") or DEFAULT_ROOT)
     return Layout(root.absolute())
 
 
@@ -63,24 +68,24 @@ def cmd_clouds_yaml(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command line."""
-    top = argparse.ArgumentParser(prog="python -m api", description=__doc__.splitlines()[0])
-    top.add_argument("--root", type=Path, help=f"the engine's root (env PROVISION_ROOT; default {DEFAULT_ROOT})")
-    sub = top.add_subparsers(dest="command", required=True)
-
+def add_parsers(sub: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add serve, users set, openrc and clouds-yaml to `sub`; `common` adds the caller's shared options."""
     serve_p = sub.add_parser("serve", help=f"serve the OpenStack API on {HOST}")
+    common(serve_p)
     serve_p.add_argument("--port", type=int, default=5000)
     serve_p.add_argument("--workers", type=int, default=1, help="processes sharing the listening socket")
     serve_p.add_argument("--threads", type=int, default=8, help="waitress threads per process")
     serve_p.set_defaults(func=cmd_serve)
 
-    user_p = sub.add_parser("user", help="create a user or rotate its password (scrypt hash in the config)")
-    user_p.add_argument("name")
-    user_p.add_argument("--project", required=True, help="project to grant roles on (created if missing)")
-    user_p.add_argument("--role", action="append", help="role on the project (repeatable; default member)")
-    user_p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    user_p.set_defaults(func=cmd_user)
+    users_p = sub.add_parser("users", help="API users (hashed passwords in <root>/api/config.yaml)")
+    actions = users_p.add_subparsers(dest="action", required=True)
+    set_p = actions.add_parser("set", help="create a user or rotate its password")
+    common(set_p)
+    set_p.add_argument("name")
+    set_p.add_argument("--project", required=True, help="project to grant roles on (created if missing)")
+    set_p.add_argument("--role", action="append", help="role on the project (repeatable; default member)")
+    set_p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    set_p.set_defaults(func=cmd_user)
 
     for name, func in (("openrc", cmd_openrc), ("clouds-yaml", cmd_clouds_yaml)):
         p = sub.add_parser(name, help=f"print {name} settings for the stock clients")
@@ -90,6 +95,18 @@ def parser() -> argparse.ArgumentParser:
         if name == "clouds-yaml":
             p.add_argument("--cloud", default="provisioner")
         p.set_defaults(func=func)
+
+
+def _root_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", type=Path, default=argparse.SUPPRESS,
+                        help=f"the engine's root (env PROVISION_ROOT; default {DEFAULT_ROOT})")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line of `python -m api`."""
+    top = argparse.ArgumentParser(prog="python -m api", description=__doc__.splitlines()[0])
+    _root_option(top)
+    add_parsers(top.add_subparsers(dest="command", required=True), _root_option)
     return top
 
 

@@ -204,7 +204,7 @@ def load_config(path: Path) -> ApiConfig:
     """Read and validate the configuration file."""
     if not path.is_file():
         raise InputError(str(path), "no API configuration: create a user first "
-                                    "(python -m api user set NAME --project P --role admin)")
+                                    "(python -m api users set NAME --project P --role admin)")
     return parse_config(read_document(path), str(path))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -115,3 +117,18 @@ def test_config_errors_name_the_key() -> None:
                      "config.yaml")
     with pytest.raises(InputError, match="8 characters"):
         set_user(Path("/nonexistent/config.yaml"), "a", "short", "p", ["member"])
+
+
+def test_cli_creates_users_and_prints_client_settings(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    run = [sys.executable, "-m", "api", "--root", str(root)]
+    done = subprocess.run([*run, "users", "set", "ops", "--project", "infra", "--role", "admin", "--password-stdin"],
+                          input="ops-password\n", capture_output=True, text=True, check=True)
+    assert "created user ops" in done.stdout
+    user = load_config(root / "api" / "config.yaml").user_by_name("ops")
+    assert user.roles == {"infra": ("admin",)} and verify_password("ops-password", user.password_hash)
+    short = subprocess.run([*run, "users", "set", "ops", "--project", "infra", "--password-stdin"],
+                           input="short\n", capture_output=True, text=True)
+    assert short.returncode == 2 and "8 characters" in short.stderr
+    rc = subprocess.run([*run, "openrc", "--port", "5123"], capture_output=True, text=True, check=True).stdout
+    assert "OS_AUTH_URL=http://127.0.0.1:5123/identity" in rc and "\nexport OS_PASSWORD" not in rc
