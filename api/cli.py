@@ -17,8 +17,7 @@ from typing import Callable
 import yaml
 
 from api.accounts import set_user
-from api.config import config_path
-from api.server import HOST, serve
+from api.config import LISTEN_HOST as HOST, config_path
 from provisioner.errors import ProvisionError
 from provisioner.layout import DEFAULT_ROOT, Layout
 
@@ -36,6 +35,9 @@ def _auth_url(port: int) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Imported here: bin/provision builds this parser on every run and must not pay for falcon and waitress.
+    from api.server import serve
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     serve(_layout(args), args.port, args.workers, args.threads)
     return 0

@@ -18,6 +18,7 @@ import yaml
 from provisioner.errors import InputError
 from provisioner.layout import Layout
 
+LISTEN_HOST = "127.0.0.1"  # the API never listens elsewhere
 NAMESPACE = uuid.UUID("6f1c1c3e-35a3-4d8e-9d2b-7c1f0c6a0a11")
 DOMAIN_ID = "default"
 DOMAIN_NAME = "Default"

@@ -15,10 +15,11 @@ import socket
 import waitress
 
 from api.app import create_api
+from api.config import LISTEN_HOST
 from provisioner.layout import Layout
 from provisioner.postboot.worker import BackgroundWorker
 
-HOST = "127.0.0.1"
+HOST = LISTEN_HOST
 log = logging.getLogger("api")
 
 
