@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from api import cli as api_commands
+from provisioner import layering, pipeline
 from provisioner.errors import ProvisionError
 from provisioner.layout import DEFAULT_ROOT, Layout
-from provisioner import layering, pipeline
 from provisioner.images import commands as image_commands
 from provisioner.postboot import commands as postboot_commands
 from provisioner.progress import Progress
@@ -66,8 +67,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(f"{result.spec.name}: this is a simulation ({result.spec.libvirt_uri}, libvirt's test driver): "
               "nothing boots, so the post-boot step is skipped: there is no real guest to reach")
     elif result.job is not None:
+        hint = "; `provision worker` runs it, `provision jobs` shows it" if result.job.state == "queued" else ""
         print(f"{result.spec.name}: post-boot job {result.job.id} {result.job.state}"
-              f"{': ' + result.job.message if result.job.message else ''}")
+              f"{': ' + result.job.message if result.job.message else ''}{hint}")
     return 0
 
 
@@ -150,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="with --existing: the machine's public host key (a .pub file or known_hosts lines)")
     image_commands.add_image_parser(sub, _common).set_defaults(func=cmd_image)
     postboot_commands.add_parsers(sub, _common, _context)
+    api_commands.add_parsers(sub, _common)
     return parser
 
 
@@ -165,7 +168,7 @@ def _default_command(argv: list[str]) -> list[str]:
 
 
 _VALUE_OPTIONS = {"--root", "--domains", "--libvirt-uri", "--provider", "--existing", "--host-key"}
-_OTHER_COMMANDS = {"image", *postboot_commands.COMMAND_NAMES}
+_OTHER_COMMANDS = {"image", *postboot_commands.COMMAND_NAMES, *api_commands.COMMAND_NAMES}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provisioner.errors import ProvisionError
+from provisioner.images.names import is_url
+from provisioner.images.store import ImageStore
 from provisioner.keys import ensure_keys
 from provisioner.layout import Layout
 from provisioner.locks import exclusive
@@ -113,21 +115,30 @@ def ensure_shared(rendered: Rendered, ctx: Context) -> None:
 
 
 def provision(name: str, ctx: Context, yes: bool = False, wait: bool = True) -> Applied:
+    """Load DOMAIN's input directory, then provision_spec() it."""
+    spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
+    if is_url(spec.image.source) and not is_simulated(spec.libvirt_uri):
+        _import_image(spec, ctx)
+        spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
+    return provision_spec(spec, ctx, yes, wait)
+
+
+def provision_spec(spec: DomainSpec, ctx: Context, yes: bool = False, wait: bool = True) -> Applied:
     """Render, converge the guest through Terraform (shared workspace first), then post-boot.
 
-    The post-boot job is queued when the guest was created or changed, or
-    when the last one did not finish, or the site archive changed; `wait`
-    runs it right away (else `provision worker` does).
+    Both doors end here: a domain directory (provision) and the API (a spec
+    built from a Nova request). The post-boot job is queued when the guest
+    was created or changed, or the last one did not finish, or the site
+    archive changed; `wait` runs it right away (else a worker does).
     """
-    spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
     _refuse_layered(spec)
-    with domain_lock(ctx, name):
+    with domain_lock(ctx, spec.name):
         rendered = _write(spec, ctx)
         ensure_shared(rendered, ctx)
         workspace = _workspace(rendered.workspace, ctx)
         started = time.time()
         try:
-            outcome, changes = _converge(workspace, ctx, name, yes)
+            outcome, changes = _converge(workspace, ctx, spec.name, yes)
         except ProvisionError as exc:
             record_status(rendered.workspace, "failed", started, str(exc))
             raise
@@ -138,6 +149,15 @@ def provision(name: str, ctx: Context, yes: bool = False, wait: bool = True) -> 
         job = schedule_postboot(ctx.layout, spec, rendered.workspace, wait, ctx.progress,
                                 address=spec.ssh_address)
     return Applied(spec, outcome, changes, is_simulated(spec.libvirt_uri), job)
+
+
+def _import_image(spec: DomainSpec, ctx: Context) -> None:
+    """Import a URL image into the store before rendering, so its volume is named by content.
+
+    The simulator records a URL without downloading it, so it is left as is there.
+    """
+    with ctx.progress.step(f"{spec.name}: importing image {spec.image.source}"):
+        ImageStore(ctx.layout).import_source(spec.image.source, digests=dict(spec.image_digests))
 
 
 def postboot_pending(ctx: Context, spec: DomainSpec, workspace: Path) -> bool:
@@ -191,6 +211,9 @@ def plan(name: str, ctx: Context) -> str:
     """Render and show what an apply would change; nothing in libvirt changes."""
     spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
     _refuse_layered(spec)
+    if is_url(spec.image.source) and not is_simulated(spec.libvirt_uri):
+        _import_image(spec, ctx)
+        spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
     with domain_lock(ctx, name):
         rendered = _write(spec, ctx)
         workspace = _workspace(rendered.workspace, ctx)

@@ -77,6 +77,8 @@ CASES: list[tuple[str, Mutation, list[str]]] = [
     ("bad email", conf_set("contact_email = not-an-address"), ["provision.conf", "'contact_email'"]),
     ("image missing file", conf_set("image = /nonexistent/disk.qcow2"), ["provision.conf", "'image'", "neither"]),
     ("image ftp", conf_set("image = ftp://host/disk.qcow2"), ["provision.conf", "'image'"]),
+    ("bad digest", conf_set("image_digests = sha256:xyz"), ["provision.conf", "'image_digests'", "64 hex"]),
+    ("unknown digest", conf_set("image_digests = crc32:abcd"), ["provision.conf", "'image_digests'", "crc32"]),
     ("bad admin user", conf_set("admin_user = Root;rm"), ["provision.conf", "'admin_user'"]),
     ("bad package", conf_set("packages = vim, $(reboot)"), ["provision.conf", "'packages'"]),
     ("duplicate key", write("provision.conf", "image = https://h/i.qcow2\nimage = https://h/j.qcow2\n"),

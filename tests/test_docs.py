@@ -16,7 +16,7 @@ def test_readme_documents_every_key_with_its_default() -> None:
         default = key.default
         if isinstance(default, bool):
             expected = "`yes`" if default else "`no`"
-        elif default in (None, [], ""):
+        elif default is None or default in ("", [], {}):
             expected = "—"
         else:
             expected = f"`{default}`"

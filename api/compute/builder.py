@@ -22,9 +22,9 @@ from api.network.store import NetworkStore
 from provisioner.errors import InputError
 from provisioner.images.records import ImageRecord
 from provisioner.layout import Layout
-from provisioner.spec.load import SIMULATOR, _auto_domain_type, mac_for
+from provisioner.spec.load import SIMULATOR, auto_domain_type, mac_for
 from provisioner.spec.model import DomainSpec, Nic
-from provisioner.spec.users import _check_user
+from provisioner.spec.users import check_user
 
 GIB = 1 << 30
 MAX_USER_DATA = 65535  # Nova's limit on the base64 text
@@ -119,7 +119,7 @@ class ServerBuilder:
             raise BadRequest("server.user_data", f"cloud-config key(s) {', '.join(unknown)} not supported yet "
                                                  f"(supported: {', '.join(CLOUD_CONFIG_KEYS)})")
         try:
-            users = [_check_user("server.user_data", i, u) for i, u in enumerate(doc.get("users") or [])]
+            users = [check_user("server.user_data", i, u) for i, u in enumerate(doc.get("users") or [])]
         except InputError as exc:
             raise BadRequest("server.user_data", str(exc)) from None
         packages = doc.get("packages") or []
@@ -131,7 +131,7 @@ class ServerBuilder:
 
     def _hypervisor(self) -> tuple[str, str, str]:
         uri = self.layout.simulator_uri if self.config.libvirt_uri == SIMULATOR else self.config.libvirt_uri
-        domain_type = _auto_domain_type(uri, self.layout)
+        domain_type = auto_domain_type(uri, self.layout)
         return uri, domain_type, "host-passthrough" if domain_type == "kvm" else "maximum"
 
     def build(self, token: Token, body: dict[str, Any]) -> Built:

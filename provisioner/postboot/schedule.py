@@ -91,21 +91,18 @@ def schedule_layer(layout: Layout, domain: str, params: JobParams, wait: bool, p
 
 def _queue(layout: Layout, domain: str, kind: str, params: JobParams, wait: bool, progress: Progress,
            settings: PostbootSettings) -> JobRecord:
+    """Queue (or record as skipped) and, with `wait`, run the job; the caller reports the outcome."""
     queue = queue_for(layout, settings)
     uri = params.libvirt_uri or ""
     if uri.startswith(SIMULATED_URI_PREFIX):
         job = queue.add(domain, kind, params, state=SKIPPED,
                         message=f"simulated hypervisor ({uri}): no guest boots, nothing to reach")
-        progress.say(f"{domain}: post-boot job {job.id} skipped: {job.message}")
         return job
     job = queue.add(domain, kind, params)
     if not wait:
-        progress.say(f"{domain}: post-boot job {job.id} queued; `provision worker` runs it, "
-                     "`provision jobs` shows it")
         return job
     job = run_now(queue, job.id, settings, progress)
     if job.state == FAILED:
         raise PostbootFailed(f"{domain}: post-boot job {job.id} failed: {job.message}"
                              f"{f'; log: {job.log_path}' if job.log_path else ''}")
-    progress.say(f"{domain}: post-boot job {job.id} {job.state}: {job.message}")
     return job

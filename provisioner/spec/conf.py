@@ -111,6 +111,22 @@ def _list_matching(pattern: re.Pattern[str], what: str) -> Callable[[Any], list[
     return parse
 
 
+_DIGEST_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
+
+
+def _digests(raw: Any) -> dict[str, str]:
+    out = {}
+    for item in _list(raw):
+        algorithm, _, value = item.partition(":")
+        algorithm, value = algorithm.strip().lower(), value.strip().lower()
+        if algorithm not in _DIGEST_LENGTHS:
+            raise _Bad(f"{item!r}: use ALGORITHM:HEX with one of {', '.join(_DIGEST_LENGTHS)}")
+        if not re.fullmatch(f"[0-9a-f]{{{_DIGEST_LENGTHS[algorithm]}}}", value):
+            raise _Bad(f"{item!r}: a {algorithm} digest is {_DIGEST_LENGTHS[algorithm]} hex digits")
+        out[algorithm] = value
+    return out
+
+
 def _sizes(raw: Any) -> list[int]:
     return [_positive_int(item) for item in _list(raw)]
 
@@ -132,6 +148,8 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("image", _any_text, None, "Required. Base image: an imported image's name (`provision image import`), "
         "an http(s) URL, or a local file (relative to the domain directory)."),
+    Key("image_digests", _digests, {},
+        "Digests an `image` URL must match when it is imported (`sha256:HEX`, also md5, sha1, sha512; comma list)."),
     Key("image_format", _one_of("auto", "qcow2", "raw"), "auto", "Base image format; `auto` reads a local file's header, and takes qcow2 for URLs."),
     Key("ips", _ips, [], "Static IPv4 addresses (`a.b.c.d[/prefix]`, prefix default 24), all on the first NIC. Empty: DHCP."),
     Key("gateway", lambda raw: _ipv4(_any_text(raw)), None, "IPv4 default gateway. Required when `ips` is set."),

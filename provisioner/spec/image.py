@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Mapping
 
 from provisioner.errors import InputError, ProvisionError
 from provisioner.images.formats import HEAD_SIZE, detect
@@ -16,12 +17,17 @@ from provisioner.images.store import ImageStore
 from provisioner.spec.model import ImageRef
 
 
-def resolve_image(value: str, fmt: str, base_dir: Path, where: str, store: ImageStore) -> ImageRef:
-    """Turn the `image` value into the ImageRef the plans use."""
+def resolve_image(value: str, fmt: str, base_dir: Path, where: str, store: ImageStore,
+                  digests: Mapping[str, str] | None = None) -> ImageRef:
+    """Turn the `image` value into the ImageRef the plans use.
+
+    A URL imported before (with every digest given matching) stands for its
+    content; otherwise for itself, until `provision` imports it.
+    """
     record = store.lookup(value)
     if record is None and is_url(value):
-        # A URL imported before stands for its content, not for its address.
-        record = next((r for r in store.list() if r.current and r.source == value), None)
+        record = next((r for r in store.list() if r.current and r.source == value
+                       and all(r.digests().get(a) == v for a, v in (digests or {}).items())), None)
     if record is not None:
         if fmt not in ("auto", record.format):
             raise InputError(where, f"key 'image_format': {fmt!r}, but image {value!r} is {record.format}")

@@ -26,7 +26,7 @@ def mac_for(name: str, index: int = 0) -> str:
     return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
 
 
-def _auto_domain_type(uri: str, layout: Layout) -> str:
+def auto_domain_type(uri: str, layout: Layout) -> str:
     """kvm where it really works, else qemu (TCG); a remote host is assumed to have KVM."""
     if uri == layout.simulator_uri:
         return "qemu"
@@ -82,7 +82,7 @@ def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str |
         uri = layout.simulator_uri
     domain_type = conf["domain_type"]
     if domain_type == "auto":
-        domain_type = _auto_domain_type(uri, layout)
+        domain_type = auto_domain_type(uri, layout)
     cpu_mode = conf["cpu_mode"]
     if cpu_mode == "auto":
         cpu_mode = "host-passthrough" if domain_type == "kvm" else "maximum"
@@ -98,7 +98,9 @@ def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str |
     )
     return DomainSpec(
         name=name,
-        image=resolve_image(conf["image"], conf["image_format"], directory, where, ImageStore(layout)),
+        image=resolve_image(conf["image"], conf["image_format"], directory, where, ImageStore(layout),
+                            conf["image_digests"]),
+        image_digests=tuple(sorted(conf["image_digests"].items())),
         size=conf["size"],
         memory=conf["memory"],
         cpus=conf["cpus"],

@@ -91,6 +91,7 @@ class DomainSpec:
     cmdline: str | None = None
     locale: str = "C.UTF-8"
     ssh_address: str | None = None
+    image_digests: tuple[tuple[str, str], ...] = ()
     data_archive: Path | None = None
     input_dir: Path | None = None
 

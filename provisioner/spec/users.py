@@ -44,10 +44,11 @@ def read_users(path: Path) -> tuple[dict[str, Any] | str, ...]:
     users = data["users"]
     if not isinstance(users, list):
         raise InputError(where, "'users:' must be a list")
-    return tuple(_check_user(where, index, entry) for index, entry in enumerate(users))
+    return tuple(check_user(where, index, entry) for index, entry in enumerate(users))
 
 
-def _check_user(where: str, index: int, entry: Any) -> dict[str, Any] | str:
+def check_user(where: str, index: int, entry: Any) -> dict[str, Any] | str:
+    """Validate one cloud-init user entry (`where` and `index` name it in errors)."""
     at = f"{where}: users[{index}]"
     if entry == "default":
         return entry  # cloud-init's distro default user, kept literally
