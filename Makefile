@@ -4,13 +4,18 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 ROOT   ?= /vms
 
-.PHONY: run test deps test-deps bench clean
+.PHONY: run test test-e2e deps test-deps bench bench-e2e clean
 
 run: deps example.test/data.tar.gz
 	bin/provision --root $(ROOT) example.test
 
 test: test-deps example.test/data.tar.gz
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Only the e2e tier (also part of `make test`): a real Debian guest under TCG,
+# built by tests/e2e/build-guest-image (docs/e2e.md).
+test-e2e: test-deps
+	$(PY) -m pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
 
 deps: $(VENV)/.installed
 	@bin/install-deps
@@ -38,6 +43,9 @@ example.test/data.tar.gz: $(wildcard example.test/site/*)
 
 bench: deps
 	$(PY) bench/render.py
+
+bench-e2e: test-deps
+	$(PY) bench/e2e.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

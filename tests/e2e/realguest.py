@@ -1,0 +1,191 @@
+"""Helpers for the e2e tier: the guest image, a real domain directory, commands in the namespace.
+
+Shared by tests/e2e/test_real_guest.py and bench/e2e.py. Nothing here is a
+stand-in: the guest is a Debian system booted by qemu (TCG), reached over the
+bridge inside the test's network namespace.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import realvirt
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO / "tests" / "e2e" / "build-guest-image"
+PROVISION = REPO / "bin" / "provision"
+IMAGE_NAME = "e2e-debian"
+# TEST-NET-2, only ever configured inside the test's namespace.
+BRIDGE_ADDRESS = "198.51.100.1/24"
+GATEWAY = "198.51.100.1"
+MARKER_DIR = "/var/lib/e2e"
+QEMU_LOGS = Path("/var/log/libvirt/qemu")
+# Same shape as the measured probe guest: 2 vCPUs under TCG.
+CPUS = 2
+MEMORY = 1024
+CMDLINE = "root=/dev/vda console=ttyS0"
+# Bounds for every wait, well inside CI's budget: the probe guest reached SSH
+# in ~143 s and cloud-init done in ~179 s.
+POSTBOOT_ENV = {"PROVISION_POSTBOOT_SSH_TIMEOUT": "600", "PROVISION_POSTBOOT_CLOUD_INIT_TIMEOUT": "600",
+                "PROVISION_POSTBOOT_MAKE_TIMEOUT": "300"}
+
+
+@dataclass(frozen=True)
+class GuestImage:
+    directory: Path
+
+    @property
+    def disk(self) -> Path:
+        return self.directory / "disk.qcow2"
+
+    @property
+    def kernel(self) -> Path:
+        return self.directory / "vmlinuz"
+
+    @property
+    def initrd(self) -> Path:
+        return self.directory / "initrd.img"
+
+
+def skip_reason() -> str | None:
+    """Why this machine cannot run the e2e tier, in one line, or None."""
+    reason = realvirt.skip_reason()
+    if reason:
+        return f"e2e: {reason}"
+    if not shutil.which("debootstrap"):
+        return "e2e: debootstrap is missing: run bin/install-deps --test"
+    return None
+
+
+def build_image() -> GuestImage:
+    """The cached guest image, built first if needed; skips (never passes) when no mirror is reachable."""
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    result = subprocess.run([str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+        if "could not fetch" in last or "has no source" in last:
+            pytest.skip(f"e2e: cannot build the guest image here: {last}")
+        raise RuntimeError(f"build-guest-image failed:\n{result.stderr}")
+    return GuestImage(Path(result.stdout.strip().splitlines()[-1]))
+
+
+def marker(name: str) -> str:
+    """Where `name`'s site archive leaves its token on the guest."""
+    return f"{MARKER_DIR}/{name}"
+
+
+def site_archive(name: str, token: str) -> bytes:
+    """data.tar.gz whose Makefile leaves `token` in marker(name) and says so in make's log."""
+    makefile = (
+        "# e2e: leaves a marker the test reads back over SSH.\n"
+        "all:\n"
+        f"\tinstall -d -m 0755 {MARKER_DIR}\n"
+        f"\tprintf '%s\\n' '{token}' > {marker(name)}\n"
+        f"\t@echo 'e2e make done: {token}'\n"
+        ".PHONY: all\n"
+    ).encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("./Makefile")
+        info.size, info.mode, info.mtime = len(makefile), 0o644, 946684800
+        tar.addfile(info, io.BytesIO(makefile))
+    return buffer.getvalue()
+
+
+def write_domain(domains: Path, name: str, ip: str, image: GuestImage, daemon: realvirt.Libvirtd,
+                 user: str, user_key: str, token: str, extra: str = "") -> Path:
+    """A real domain directory: static IP on the namespace's bridge, TCG, no apt, a test user."""
+    directory = domains / name
+    directory.mkdir(parents=True)
+    (directory / "provision.conf").write_text(
+        f"# e2e domain: the image already has at and make; the guest is offline.\n"
+        f"image = {IMAGE_NAME}\n"
+        f"ips = {ip}/24\ngateway = {GATEWAY}\n"
+        # The image's own size: cloud-init's resize_rootfs then has nothing to do.
+        f"size = {2 * 1024**3}\n"
+        f"memory = {MEMORY}\ncpus = {CPUS}\n"
+        f"domain_type = qemu\nlibvirt_uri = {daemon.uri}\nbridge = {daemon.bridge}\n"
+        f"install_packages = no\nautostart = no\n"
+        f"kernel = {image.kernel}\ninitrd = {image.initrd}\ncmdline = {CMDLINE}\n"
+        f"{extra}")
+    (directory / "users.yaml").write_text(
+        "users:\n"
+        f"  - name: {user}\n"
+        "    shell: /bin/bash\n"
+        "    lock_passwd: true\n"
+        f"    ssh_authorized_keys: ['{user_key}']\n")
+    (directory / "data.tar.gz").write_bytes(site_archive(name, token))
+    return directory
+
+
+def in_netns(netns: str, *argv: str, timeout: float = 120, env: dict[str, str] | None = None,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run argv inside the test's namespace (libvirtd's unix socket is reachable from any)."""
+    return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True, text=True,
+                          timeout=timeout, env=env, check=check)
+
+
+def provision(netns: str, root: Path, domains: Path, *args: str, timeout: float = 1200,
+              check: bool = True) -> subprocess.CompletedProcess[str]:
+    """bin/provision inside the namespace, so the post-boot job's SSH reaches the guest on the bridge."""
+    env = {**os.environ, **POSTBOOT_ENV}
+    return in_netns(netns, str(PROVISION), "--root", str(root), "--domains", str(domains), *args,
+                    timeout=timeout, env=env, check=check)
+
+
+def ssh_argv(workspace: Path, name: str, user: str, key: Path, address: str) -> list[str]:
+    """ssh with the engine's pinned known_hosts for `name`: any other host key is refused."""
+    return ["ssh", "-F", "none", "-i", str(key), "-o", "IdentitiesOnly=yes",
+            "-o", f"UserKnownHostsFile={workspace / 'ssh' / 'known_hosts'}", "-o", f"HostKeyAlias={name}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+            f"{user}@{address}"]
+
+
+def wait_ssh(netns: str, argv: list[str], timeout: float) -> float:
+    """Poll until `argv true` logs in; the seconds it took."""
+    start = time.monotonic()
+    while in_netns(netns, *argv, "true", timeout=30, check=False).returncode != 0:
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"no SSH login within {timeout:.0f} s")
+        time.sleep(1)
+    return time.monotonic() - start
+
+
+def virsh(*args: str) -> str:
+    return subprocess.run(["virsh", "-c", realvirt.URI, *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def destroy_all(netns: str, scratch: Path) -> None:
+    """Destroy every domain of scratch/domains, then the shared pool and base image, then remove scratch.
+
+    Runs after failures too: a domain that was never applied has no workspace,
+    a shared workspace that was never applied has no state, and either is skipped.
+    """
+    domains, root = scratch / "domains", scratch / "root"
+    try:
+        for directory in sorted(domains.glob("*"), reverse=True):  # dependants first (a-, b- names)
+            if (root / "domains" / directory.name).exists():
+                provision(netns, root, domains, "-q", "destroy", "--yes", directory.name, check=False)
+            # libvirtd's per-domain qemu log outlives the domain.
+            (QEMU_LOGS / f"{directory.name}.log").unlink(missing_ok=True)
+        if any(root.glob("shared/*/terraform/terraform.tfstate")):
+            realvirt.destroy_shared(root)
+    finally:
+        realvirt.remove(scratch)
+
+
+def jobs(netns: str, root: Path, domains: Path) -> list[dict[str, object]]:
+    return json.loads(provision(netns, root, domains, "jobs", "--json").stdout)
