@@ -6,6 +6,7 @@ bridge inside the namespace the libvirtd fixture made.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from typing import Iterator
 import pytest
 
 import realvirt
+from images.imagetest import Route, Server, server  # noqa: F401 - pytest fixture
 from conftest import EXAMPLE
 from provisioner.cli import main
 
@@ -68,3 +70,38 @@ def test_apply_noop_destroy_on_real_libvirt(real_libvirtd: realvirt.Libvirtd, re
     capsys.readouterr()
     assert main([*args, "jobs", "--json"]) == 0
     assert [job["state"] for job in json.loads(capsys.readouterr().out)] == ["cancelled"]
+
+
+def test_url_image_is_imported_and_verified_before_render(real_libvirtd: realvirt.Libvirtd, real_root: Path,
+                                                          server: Server, capsys: pytest.CaptureFixture[str]) -> None:
+    blank = real_root / "blank.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(blank), "64M"], check=True)
+    content = blank.read_bytes()
+    url = server.serve("/images/tiny.qcow2", Route(content))
+    domains = real_root / "domains-in"
+    directory = domains / "url.test"
+    shutil.copytree(EXAMPLE, directory)
+    root = real_root / "root"
+    args = ["--root", str(root), "--domains", str(domains), "-q"]
+
+    def conf(digest: str) -> None:
+        (directory / "provision.conf").write_text(
+            f"image = {url}\nimage_digests = sha256:{digest}\nmemory = 256\ndomain_type = qemu\n"
+            f"libvirt_uri = {real_libvirtd.uri}\nbridge = {real_libvirtd.bridge}\n")
+
+    conf("0" * 64)
+    assert main([*args, "url.test", "--no-wait"]) != 0
+    assert "sha256" in capsys.readouterr().err
+    assert not any((root / "images").glob("tiny@*")), "a mismatching download is not kept"
+    assert "url.test" not in virsh("list", "--all", "--name")
+
+    conf(hashlib.sha256(content).hexdigest())
+    assert main([*args, "url.test", "--no-wait"]) == 0
+    capsys.readouterr()
+    assert main([*args, "image", "list", "--json"]) == 0
+    [record] = json.loads(capsys.readouterr().out)
+    assert record["name"] == "tiny" and record["sha256"] == hashlib.sha256(content).hexdigest()
+    spec = json.loads((root / "domains/url.test/spec.json").read_text())
+    assert spec["image"]["digest"] == record["sha256"]
+    assert f"base-tiny-{record['sha256'][:12]}" in virsh("vol-list", "provisioner")
+    assert main([*args, "destroy", "--yes", "url.test"]) == 0

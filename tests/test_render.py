@@ -93,7 +93,7 @@ def test_network_config_and_meta_data(root: Path, domains: Path) -> None:
     eth = net["ethernets"]["eth0"]
     assert eth["match"]["macaddress"] == mac_for("example.test")
     assert eth["addresses"] == ["192.0.2.10/24"]
-    assert eth["routes"] == [{"to": "0.0.0.0/0", "via": "192.0.2.1"}]
+    assert eth["gateway4"] == "192.0.2.1"
     assert eth["nameservers"] == {"search": ["example.test"], "addresses": ["192.0.2.53", "198.51.100.53"]}
     for address in eth["addresses"]:
         ipaddress.IPv4Interface(address)

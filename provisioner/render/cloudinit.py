@@ -109,7 +109,10 @@ def network_config_doc(spec: DomainSpec) -> dict[str, Any]:
         else:
             entry["addresses"] = [str(a) for a in nic.addresses]
             if nic.gateway is not None:
-                entry["routes"] = [{"to": "0.0.0.0/0", "via": str(nic.gateway)}]
+                # Not `routes: [{to: default}]`: cloud-init 22.4 renders that for
+                # ifupdown as `route add default`, which needs net-tools;
+                # gateway4 becomes ifupdown's own `gateway` line.
+                entry["gateway4"] = str(nic.gateway)
         if nic.resolvers:
             entry["nameservers"] = {"search": [spec.name], "addresses": [str(r) for r in nic.resolvers]}
         ethernets[f"eth{index}"] = entry

@@ -47,6 +47,13 @@ def build(state: State, uuid: str | None = None, keep_macs: list[str | None] | N
     if state.get("vcpu") is not None:
         X.sub(root, "vcpu", state["vcpu"])
     _os(root, state.get("os") or {})
+    features = state.get("features")
+    if features:
+        el = X.sub(root, "features")
+        if features.get("acpi"):
+            X.sub(el, "acpi")
+        if features.get("apic") is not None:
+            X.sub(el, "apic", eoi=features["apic"].get("eoi"))
     if _get(state, "cpu", "mode"):
         X.sub(root, "cpu", mode=state["cpu"]["mode"])
     devices = X.sub(root, "devices")
@@ -148,6 +155,7 @@ def observe(xml: str, *, running: bool, autostart: bool, dom_id: int, prior: Sta
         "autostart": autostart,
         "cpu": {"mode": root.find("cpu").get("mode")} if root.find("cpu") is not None else None,
         "description": X.get(root, "description"),
+        "features": _features(root.find("features")),
         "devices": {
             "consoles": [_char(c) for c in _all(devices, "console")] or None,
             "disks": [_observe_disk(d) for d in _all(devices, "disk")] or None,
@@ -171,6 +179,14 @@ def observe(xml: str, *, running: bool, autostart: bool, dom_id: int, prior: Sta
         "id": dom_id,
         "uuid": X.get(root, "uuid"),
     }
+
+
+def _features(el: ET.Element | None) -> State | None:
+    if el is None:
+        return None
+    apic = el.find("apic")
+    return {"acpi": True if el.find("acpi") is not None else None,
+            "apic": None if apic is None else {"eoi": apic.get("eoi")}}
 
 
 def _all(parent: ET.Element | None, tag: str) -> list[ET.Element]:
