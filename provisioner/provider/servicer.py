@@ -142,8 +142,7 @@ class ProviderServicer(rpc.ProviderServicer):
 
     @rpc_method(pb.ValidateDataResourceConfig.Response)
     def ValidateDataResourceConfig(self, request, context):
-        raise ProviderError(f"Unsupported data source {request.type_name!r}",
-                            "This embedded provider implements no data sources.")
+        raise _no_data_source(request.type_name)
 
     @rpc_method(pb.UpgradeResourceState.Response)
     def UpgradeResourceState(self, request, context):
@@ -202,8 +201,7 @@ class ProviderServicer(rpc.ProviderServicer):
 
     @rpc_method(pb.ReadDataSource.Response)
     def ReadDataSource(self, request, context):
-        raise ProviderError(f"Unsupported data source {request.type_name!r}",
-                            "This embedded provider implements no data sources.")
+        raise _no_data_source(request.type_name)
 
     @rpc_method(pb.GetFunctions.Response)
     def GetFunctions(self, request, context):
@@ -213,3 +211,8 @@ class ProviderServicer(rpc.ProviderServicer):
         # Terraform asks to cancel in-flight work (Ctrl-C). libvirt calls
         # cannot be interrupted safely; they finish and Terraform records them.
         return pb.StopProvider.Response()
+
+
+def _no_data_source(type_name: str) -> ProviderError:
+    return ProviderError(f"Unsupported data source {type_name!r}",
+                         "This embedded provider implements no data sources.")
