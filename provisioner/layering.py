@@ -25,12 +25,12 @@ from provisioner.errors import InputError, ProvisionError
 from provisioner.hostkeys import host_keys_for, parse_keys
 from provisioner.keys import DomainKeys, ensure_keys
 from provisioner.layer_record import LayerRecord, read_layer, write_layer
+from provisioner.layout import is_simulated
 from provisioner.pipeline import (
     Applied,
     Context,
     destroy,
     domain_lock,
-    is_simulated,
     postboot_pending,
     provision,
     record_status,

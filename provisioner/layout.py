@@ -9,6 +9,11 @@ DEFAULT_ROOT = Path("/vms")
 POOL_NAME = "provisioner"
 
 
+def is_simulated(uri: str) -> bool:
+    """True for libvirt's test driver: nothing really boots there."""
+    return uri.startswith("test:")
+
+
 @dataclass(frozen=True)
 class Layout:
     """Paths under the engine's root directory."""

@@ -14,7 +14,7 @@ from provisioner.errors import ProvisionError
 from provisioner.images.names import is_url
 from provisioner.images.store import ImageStore
 from provisioner.keys import ensure_keys
-from provisioner.layout import Layout
+from provisioner.layout import Layout, is_simulated
 from provisioner.locks import exclusive
 from provisioner.postboot.queue import CANCELLED, FAILED, QUEUED, JobRecord
 from provisioner.postboot.schedule import schedule_postboot
@@ -67,11 +67,6 @@ class Applied:
     layered_on: str | None = None
 
 
-def is_simulated(uri: str) -> bool:
-    """True for libvirt's test driver: nothing really boots there."""
-    return uri.startswith("test:")
-
-
 def render(name: str, ctx: Context) -> Rendered:
     """Validate the domain's input and write all its artifacts under the root.
 
@@ -116,11 +111,7 @@ def ensure_shared(rendered: Rendered, ctx: Context) -> None:
 
 def provision(name: str, ctx: Context, yes: bool = False, wait: bool = True) -> Applied:
     """Load DOMAIN's input directory, then provision_spec() it."""
-    spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
-    if is_url(spec.image.source) and not is_simulated(spec.libvirt_uri):
-        _import_image(spec, ctx)
-        spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
-    return provision_spec(spec, ctx, yes, wait)
+    return provision_spec(_load(name, ctx), ctx, yes, wait)
 
 
 def provision_spec(spec: DomainSpec, ctx: Context, yes: bool = False, wait: bool = True) -> Applied:
@@ -151,13 +142,17 @@ def provision_spec(spec: DomainSpec, ctx: Context, yes: bool = False, wait: bool
     return Applied(spec, outcome, changes, is_simulated(spec.libvirt_uri), job)
 
 
-def _import_image(spec: DomainSpec, ctx: Context) -> None:
-    """Import a URL image into the store before rendering, so its volume is named by content.
+def _load(name: str, ctx: Context) -> DomainSpec:
+    """Load DOMAIN; on a real hypervisor, import a URL image first so it is named by content.
 
     The simulator records a URL without downloading it, so it is left as is there.
     """
+    spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
+    if not is_url(spec.image.source) or is_simulated(spec.libvirt_uri):
+        return spec
     with ctx.progress.step(f"{spec.name}: importing image {spec.image.source}"):
         ImageStore(ctx.layout).import_source(spec.image.source, digests=dict(spec.image_digests))
+    return load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
 
 
 def postboot_pending(ctx: Context, spec: DomainSpec, workspace: Path) -> bool:
@@ -209,11 +204,8 @@ def record_status(workspace: Path, state: str, started: float, error: str | None
 
 def plan(name: str, ctx: Context) -> str:
     """Render and show what an apply would change; nothing in libvirt changes."""
-    spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
+    spec = _load(name, ctx)
     _refuse_layered(spec)
-    if is_url(spec.image.source) and not is_simulated(spec.libvirt_uri):
-        _import_image(spec, ctx)
-        spec = load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
     with domain_lock(ctx, name):
         rendered = _write(spec, ctx)
         workspace = _workspace(rendered.workspace, ctx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provisioner.errors import ProvisionError
-from provisioner.layout import Layout
+from provisioner.layout import Layout, is_simulated
 from provisioner.postboot.address import parse_address
 from provisioner.postboot.errors import PostbootFailed
 from provisioner.postboot.guest_script import render_setup_script
@@ -18,7 +18,6 @@ from provisioner.spec.model import DomainSpec
 from provisioner.workspace import write_atomic
 
 # libvirt's test driver: nothing boots, there is no guest to reach.
-SIMULATED_URI_PREFIX = "test:"
 
 
 def setup_params(spec: DomainSpec, workspace: Path, address: str | None = None) -> JobParams:
@@ -94,7 +93,7 @@ def _queue(layout: Layout, domain: str, kind: str, params: JobParams, wait: bool
     """Queue (or record as skipped) and, with `wait`, run the job; the caller reports the outcome."""
     queue = queue_for(layout, settings)
     uri = params.libvirt_uri or ""
-    if uri.startswith(SIMULATED_URI_PREFIX):
+    if is_simulated(uri):
         job = queue.add(domain, kind, params, state=SKIPPED,
                         message=f"simulated hypervisor ({uri}): no guest boots, nothing to reach")
         return job
