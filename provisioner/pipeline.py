@@ -89,7 +89,8 @@ def domain_lock(ctx: Context, name: str) -> AbstractContextManager[None]:
     return exclusive(ctx.layout.domain_dir(name) / "lock", f"domain {name}", on_wait=ctx.progress.say)
 
 
-def _workspace(directory: Path, ctx: Context) -> Workspace:
+def workspace_for(directory: Path, ctx: Context) -> Workspace:
+    """The Terraform workspace in `directory`/terraform (any workspace: domain, shared, volume, network)."""
     return Workspace(directory / "terraform", cli_config(ctx.layout.terraform, ctx.provider),
                      directory / "logs" / "terraform.log")
 
@@ -100,7 +101,7 @@ def ensure_shared(rendered: Rendered, ctx: Context) -> None:
     with shared_lock(directory):
         plan_digest = (directory / "terraform" / "main.tf").read_bytes()
         stamp = directory / "applied.tf"
-        workspace = _workspace(directory, ctx)
+        workspace = workspace_for(directory, ctx)
         if stamp.exists() and stamp.read_bytes() == plan_digest and workspace.managed():
             return
         with ctx.progress.step(f"shared objects ({directory.name}): terraform apply"):
@@ -126,10 +127,10 @@ def provision_spec(spec: DomainSpec, ctx: Context, yes: bool = False, wait: bool
     with domain_lock(ctx, spec.name):
         rendered = _write(spec, ctx)
         ensure_shared(rendered, ctx)
-        workspace = _workspace(rendered.workspace, ctx)
+        workspace = workspace_for(rendered.workspace, ctx)
         started = time.time()
         try:
-            outcome, changes = _converge(workspace, ctx, spec.name, yes)
+            outcome, changes = converge(workspace, ctx, spec.name, yes)
         except ProvisionError as exc:
             record_status(rendered.workspace, "failed", started, str(exc))
             raise
@@ -166,7 +167,8 @@ def postboot_pending(ctx: Context, spec: DomainSpec, workspace: Path) -> bool:
     return archive_changed or not jobs or jobs[-1].state in (FAILED, CANCELLED)
 
 
-def _converge(workspace: Workspace, ctx: Context, name: str, yes: bool) -> tuple[str, tuple[Change, ...]]:
+def converge(workspace: Workspace, ctx: Context, name: str, yes: bool) -> tuple[str, tuple[Change, ...]]:
+    """init, then create, or plan and apply what changed (replacements need `yes`): (outcome, changes)."""
     with ctx.progress.step(f"{name}: terraform init"):
         workspace.init()
     if not workspace.managed():
@@ -208,7 +210,7 @@ def plan(name: str, ctx: Context) -> str:
     _refuse_layered(spec)
     with domain_lock(ctx, name):
         rendered = _write(spec, ctx)
-        workspace = _workspace(rendered.workspace, ctx)
+        workspace = workspace_for(rendered.workspace, ctx)
         workspace.init()
         return workspace.plan().text
 
@@ -229,7 +231,7 @@ def destroy(name: str, ctx: Context) -> None:
         queue = queue_for(ctx.layout, PostbootSettings.from_env())
         for job in queue.list(states=(QUEUED,), domain=name):
             queue.cancel(job.id)
-        workspace = _workspace(directory, ctx)
+        workspace = workspace_for(directory, ctx)
         if workspace.managed():
             with ctx.progress.step(f"{name}: terraform destroy"):
                 workspace.init()
