@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from apitest import qcow2_file  # noqa: F401 (fixtures)
 from falcon import testing
 
 from api.accounts import set_user
 from api.app import create_api
 from api.compute.models import ERROR
+from api.compute.spec_codec import spec_from_json
 from api.config import config_path
-from apitest import qcow2_file  # noqa: F401 (fixtures)
 from provisioner.errors import ProvisionError
 from provisioner.images import ImageStore
 from provisioner.layout import Layout
+from provisioner.spec.model import Address, DomainSpec, ExtraDisk, ImageRef, Nic
 
 
 class StubEngine:
@@ -105,3 +109,15 @@ def test_restart_marks_interrupted_builds(setup) -> None:
     engine.gate.set()
     api.tasks.shutdown()
     restarted.tasks.shutdown()
+
+
+def test_spec_round_trips_through_json() -> None:
+    spec = DomainSpec(
+        name="srv-x", image=ImageRef("/img/a.qcow2", "qcow2", "ab" * 32, "cirros"), size=1 << 30, memory=512,
+        cpus=1, cpu_mode="maximum", domain_type="qemu", libvirt_uri="test:///x",
+        nics=(Nic(mac="52:54:00:00:00:01", bridge="br0",
+                  addresses=(Address(ipaddress.IPv4Address("10.0.0.5"), 24),),
+                  gateway=ipaddress.IPv4Address("10.0.0.1"), resolvers=(ipaddress.IPv4Address("1.1.1.1"),)),),
+        users=({"name": "admin", "ssh_authorized_keys": ["ssh-ed25519 AAAA"]}, "root"), packages=("make",),
+        extra_disks=(ExtraDisk(1 << 20),), image_digests=(("a", "b"),), data_archive=Path("/d/data.tar.gz"))
+    assert spec_from_json(json.loads(json.dumps(spec.to_json()))) == spec
