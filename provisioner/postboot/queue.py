@@ -12,7 +12,6 @@ lock first (BEGIN IMMEDIATE), so two workers never claim the same job.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sqlite3
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from provisioner.claimer import Worker
 from provisioner.postboot.errors import JobNotFound, JobStateError
 from provisioner.postboot.params import KINDS, JobParams
 
@@ -81,34 +81,6 @@ class JobRecord:
         data = dict(self.__dict__)
         data["params"] = self.params.to_json()
         return data
-
-
-@dataclass(frozen=True)
-class Worker:
-    """A worker process, identified by pid and start time (a recycled pid is not the same worker)."""
-
-    pid: int
-    start: int
-
-    @classmethod
-    def current(cls) -> Worker:
-        """This process."""
-        return cls(os.getpid(), _process_start(os.getpid()) or 0)
-
-    def alive(self) -> bool:
-        """True while the process that claimed the job still runs."""
-        start = _process_start(self.pid)
-        return start is not None and start == self.start
-
-
-def _process_start(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (/proc/PID/stat field 22), None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # The command name (field 2) may contain spaces and parentheses: split after its last ')'.
-    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 class JobQueue:
