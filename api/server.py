@@ -47,24 +47,26 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def serve(layout: Layout, port: int, workers: int = 1, threads: int = 8) -> None:
-    """Serve until interrupted; the first process also runs queued post-boot jobs."""
+    """Serve until interrupted; every process runs server tasks, the first also queued post-boot jobs."""
     sock = bind(port)
     log.info("serving the OpenStack API on http://%s:%d (auth URL http://%s:%d/identity)",
              HOST, sock.getsockname()[1], HOST, sock.getsockname()[1])
     server, api = make_server(layout, sock, threads)
-    # Before forking: builds that were running when the server last stopped are marked failed once.
+    # Before forking, once: tasks whose process died are queued again (an interrupted build resumes).
     api.tasks.recover()
     children = []
     for _ in range(workers - 1):
         pid = os.fork()
         if pid == 0:
             child, child_api = make_server(layout, sock, threads)
+            child_api.tasks.start()
             try:
                 child.run()
             finally:
                 child_api.tasks.shutdown()
                 os._exit(0)
         children.append(pid)
+    api.tasks.start()
     worker = BackgroundWorker(layout)
     worker.start()
     signal.signal(signal.SIGTERM, _interrupt)

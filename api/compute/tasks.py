@@ -1,72 +1,104 @@
-"""Server work that outlasts a request: build, delete, power actions, as tasks of a named kind.
+"""Server work that outlasts a request: build, delete, power actions, as persistent tasks of a named kind.
 
-A task is a server id, a kind and JSON-able arguments; `ServerTasks` runs
-it with the method registered for its kind. Work on one server runs in
-order: a delete sent during the build waits for the build to finish, then
-destroys what it made.
+A task (api.compute.task_queue) is a server id, a kind and JSON-able
+arguments, kept in `<root>/state.db` until it has run; `ServerTasks` runs it
+with the method registered for its kind. Every API process runs a few task
+threads that claim from the shared queue, so a request served by any process
+may queue work that another runs. One server's tasks run in order (a delete
+sent during the build waits for it, then destroys what it made); a task whose
+process died is run again on the next start, so an interrupted build resumes
+(re-converging a spec is idempotent).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from api.compute.models import ACTIVE, BUILD, DELETING, ERROR, ComputeStore, Server
 from api.compute.power import power
 from api.compute.spec_codec import spec_from_json
+from api.compute.task_queue import Task, TaskQueue
 from api.engine import Engine
 from api.errors import ApiError
+from provisioner.claimer import Worker
 from provisioner.errors import ProvisionError
 from provisioner.spec.model import DomainSpec
 
 log = logging.getLogger("api.compute")
 
-
-@dataclass(frozen=True)
-class Task:
-    """One unit of work on a server: `kind` names the handler, `args` is what it needs (JSON-able)."""
-
-    server_id: str
-    kind: str
-    args: dict[str, Any]
+# Seconds between looks at the queue when nothing in this process says there is work:
+# other processes' tasks that become runnable, and dead processes' tasks to resume.
+POLL = 1.0
 
 
 class ServerTasks:
-    """Runs each server's tasks in submission order, several servers at once.
+    """Runs queued server tasks on `workers` threads of this process, several servers at once.
 
     A kind is handled by one method taking the task; add a kind by adding
-    its method to `self.handlers`.
+    its method to `self.handlers`. Threads start with `start()` (or the first
+    submit), after any fork.
     """
 
     def __init__(self, store: ComputeStore, engine: Engine, workers: int, stop_timeout: float):
         self.store = store
         self.engine = engine
         self.stop_timeout = stop_timeout
+        self.queue = TaskQueue(store.servers.db)
         self.handlers: dict[str, Callable[[Task], None]] = {
             "build": self.run_build, "delete": self.run_delete, "power": self.run_power}
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="server-task")
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self.workers = workers
+        self._threads: list[threading.Thread] = []
+        self._wake = threading.Condition()
+        self._generation = 0
+        self._stopping = False
+        self._me: Worker | None = None
 
-    def _lock(self, server_id: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(server_id, threading.Lock())
+    def start(self) -> None:
+        """Start this process's task threads (once; call it after forking)."""
+        with self._wake:
+            if self._threads or self._stopping:
+                return
+            self._me = Worker.current()
+            self._threads = [threading.Thread(target=self._loop, name=f"server-task-{i}", daemon=True)
+                             for i in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def _notify(self) -> None:
+        with self._wake:
+            self._generation += 1
+            self._wake.notify_all()
+
+    def _loop(self) -> None:
+        assert self._me is not None
+        while True:
+            with self._wake:
+                if self._stopping:
+                    return
+                seen = self._generation
+            task = self.queue.claim(self._me) if self.queue.pending() else None
+            if task is not None:
+                self._run(task)
+            elif self._idle(seen):
+                self._fail(self.queue.reap())
+
+    def _idle(self, seen: int) -> bool:
+        """Wait for news or POLL seconds; True if none came (time to look for dead processes' tasks)."""
+        with self._wake:
+            self._wake.wait_for(lambda: self._stopping or self._generation != seen, POLL)
+            return not self._stopping and self._generation == seen
 
     def submit(self, server_id: str, kind: str, args: dict[str, Any]) -> Task:
         """Queue a task of `kind` (a key of `handlers`) on the server, after the ones already queued for it."""
         if kind not in self.handlers:
             raise ValueError(f"unknown server task kind {kind!r}")
-        task = Task(server_id, kind, args)
-        lock = self._lock(server_id)
-
-        def run() -> None:
-            with lock:
-                self._run(task)
-        self.pool.submit(run)
+        task = self.queue.add(server_id, kind, args)
+        self.start()
+        self._notify()
         return task
 
     def _run(self, task: Task) -> None:
@@ -77,6 +109,18 @@ class ServerTasks:
             log.exception("%s task on server %s failed", task.kind, task.server_id)
             self.store.change(task.server_id, status=ERROR, task_state=None,
                               fault="internal error: see the API server's log")
+        finally:
+            self.queue.done(task)
+            # The server's next task (queued here or by another process) is runnable now.
+            self._notify()
+
+    def _fail(self, dropped: list[Task]) -> None:
+        for task in dropped:
+            log.error("%s task on server %s dropped: its process died %d times", task.kind, task.server_id,
+                      task.attempts)
+            self.store.change(task.server_id, status=ERROR, task_state=None,
+                              fault=f"{task.kind} interrupted: the API server process running it died "
+                                    f"{task.attempts} times; delete and recreate the server")
 
     def build(self, server: Server, spec: DomainSpec) -> Task:
         """Provision the server's domain: BUILD, then ACTIVE or ERROR with the fault."""
@@ -123,12 +167,19 @@ class ServerTasks:
             self.store.change(server_id, task_state=None, **changes)
 
     def recover(self) -> None:
-        """After a restart: builds and deletes that were running are not anymore; say so on the server."""
+        """At start, before any task runs: requeue the tasks of dead processes; a server left busy without a task is ERROR."""
+        self._fail(self.queue.reap())
+        queued = self.queue.servers()
         for server in self.store.servers.list():
-            if server.status == BUILD or server.task_state is not None:
+            if (server.status == BUILD or server.task_state is not None) and server.id not in queued:
                 self.store.change(server.id, status=ERROR, task_state=None,
                                   fault="interrupted by an API server restart: delete and recreate it")
 
-    def shutdown(self) -> None:
-        """Stop taking tasks; queued ones are dropped, running ones finish."""
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop claiming tasks; wait up to `timeout` s for running ones (any left are resumed at the next start)."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import multiprocessing
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -16,7 +19,9 @@ from api.accounts import set_user
 from api.app import create_api
 from api.compute.models import ERROR
 from api.compute.spec_codec import spec_from_json
+from api.compute.task_queue import TaskQueue
 from api.config import config_path
+from provisioner.claimer import Worker
 from provisioner.errors import ProvisionError
 from provisioner.images import ImageStore
 from provisioner.layout import Layout
@@ -55,7 +60,7 @@ def setup(tmp_path: Path, qcow2_file: Path):
             "methods": ["password"], "password": {"user": {"name": "alice", "domain": {"name": "Default"},
                                                            "password": "alice-password"}}}}})
         return api, client, {"X-Auth-Token": resp.headers["X-Subject-Token"]}
-    return make, image.id
+    return make, image.id, layout
 
 
 def _wait(client, headers, server_id: str, done) -> dict:
@@ -69,7 +74,7 @@ def _wait(client, headers, server_id: str, done) -> dict:
 
 
 def test_failed_build_is_error_with_fault(setup) -> None:
-    make, image_id = setup
+    make, image_id, _ = setup
     api, client, headers = make(StubEngine(fail=True))
     created = client.simulate_post("/compute/v2.1/servers", headers=headers,
                                    json={"server": {"name": "vm", "flavorRef": "1", "imageRef": image_id}})
@@ -82,7 +87,7 @@ def test_failed_build_is_error_with_fault(setup) -> None:
 
 
 def test_delete_during_build_waits_then_destroys(setup) -> None:
-    make, image_id = setup
+    make, image_id, _ = setup
     engine = StubEngine()
     engine.gate.clear()
     api, client, headers = make(engine)
@@ -95,20 +100,124 @@ def test_delete_during_build_waits_then_destroys(setup) -> None:
     api.tasks.shutdown()
 
 
-def test_restart_marks_interrupted_builds(setup) -> None:
-    make, image_id = setup
+def _log_lines(path: Path) -> list[list[str]]:
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+class FileEngine:
+    """Usable across processes: logs `<pid> <event> <domain>` lines to a file; provision waits for `gates/<domain>`."""
+
+    def __init__(self, log: Path, gates: Path):
+        self.log = log
+        self.gates = gates
+
+    def _write(self, event: str, name: str) -> None:
+        with self.log.open("a") as out:
+            out.write(f"{os.getpid()} {event} {name}\n")
+
+    def provision(self, spec) -> None:
+        self._write("provision-start", spec.name)
+        while not (self.gates / spec.name).exists():
+            time.sleep(0.02)
+        self._write("provision-end", spec.name)
+
+    def destroy(self, name: str) -> None:
+        self._write("destroy", name)
+
+
+def _wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.05)
+
+
+def _fork(target) -> multiprocessing.Process:
+    process = multiprocessing.get_context("fork").Process(target=target, daemon=True)
+    process.start()
+    return process
+
+
+def test_killed_worker_build_resumes_after_restart(setup, tmp_path: Path) -> None:
+    make, image_id, _ = setup
+    log, gates = tmp_path / "log", tmp_path / "gates"
+    gates.mkdir()
+
+    def doomed_worker() -> None:
+        # This process claims the build, then is killed in the middle of it (its gate never opens).
+        _, client, headers = make(FileEngine(log, gates))
+        client.simulate_post("/compute/v2.1/servers", headers=headers, json={"server": {
+            "name": "vm", "flavorRef": "1", "imageRef": image_id}})
+        time.sleep(300)
+
+    worker = _fork(doomed_worker)
+    _wait_for(lambda: _log_lines(log), "the build started in the worker")
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.join()
+    domain = _log_lines(log)[0][2]
+
     engine = StubEngine()
-    engine.gate.clear()
-    api, client, headers = make(engine)
+    restarted, client, headers = make(engine)
+    restarted.tasks.recover()
+    restarted.tasks.start()
+    server = _wait(client, headers, domain.removeprefix("srv-"),
+                   lambda r: r.json["server"]["status"] != "BUILD").json["server"]
+    assert server["status"] == "ACTIVE" and server.get("fault") is None
+    assert engine.calls == [("provision", domain)]
+    assert _log_lines(log) == [[str(worker.pid), "provision-start", domain]]
+    restarted.tasks.shutdown()
+
+
+def test_server_left_busy_without_a_task_is_error_after_restart(setup) -> None:
+    make, image_id, _ = setup
+    api, client, headers = make(StubEngine())
     server_id = client.simulate_post("/compute/v2.1/servers", headers=headers, json={"server": {
         "name": "vm", "flavorRef": "1", "imageRef": image_id}}).json["server"]["id"]
+    api.tasks.shutdown()
+    # A record written before tasks were persistent: BUILD, with no task in the queue.
+    api.context.db.connect().execute("DELETE FROM api_server_tasks")
+    api.tasks.store.change(server_id, status="BUILD", task_state="spawning")
     restarted, client2, headers2 = make(StubEngine())
     restarted.tasks.recover()
     server = client2.simulate_get(f"/compute/v2.1/servers/{server_id}", headers=headers2).json["server"]
     assert server["status"] == ERROR and "restart" in server["fault"]["message"]
-    engine.gate.set()
+
+
+def test_two_processes_keep_each_servers_tasks_in_order(setup, tmp_path: Path) -> None:
+    make, image_id, layout = setup
+    log, gates = tmp_path / "log", tmp_path / "gates"
+    gates.mkdir()
+    config = config_path(layout)
+    config.write_text(config.read_text() + "build_workers: 1\n")
+
+    def other_process() -> None:
+        other, _, _ = make(FileEngine(log, gates))
+        other.tasks.start()
+        time.sleep(300)
+
+    child = _fork(other_process)
+    api, client, headers = make(FileEngine(log, gates))
+    ids = [client.simulate_post("/compute/v2.1/servers", headers=headers, json={"server": {
+        "name": name, "flavorRef": "1", "imageRef": image_id}}).json["server"]["id"] for name in ("x", "y")]
+    # One task thread per process: each process holds one of the two builds.
+    _wait_for(lambda: len(_log_lines(log)) == 2, "both builds started")
+    assert {line[0] for line in _log_lines(log)} == {str(os.getpid()), str(child.pid)}
+    for server_id in ids:
+        assert client.simulate_delete(f"/compute/v2.1/servers/{server_id}", headers=headers).status_code == 204
+    # Neither delete may start while its server's build runs, whichever process asks.
+    assert TaskQueue(api.context.db).claim(Worker.current()) is None
+    first, second = (f"srv-{i}" for i in ids)
+    (gates / first).touch()
+    _wait(client, headers, ids[0], lambda r: r.status_code == 404)
+    (gates / second).touch()
+    _wait(client, headers, ids[1], lambda r: r.status_code == 404)
+    for domain in (first, second):
+        events = [line[1] for line in _log_lines(log) if line[2] == domain]
+        assert events == ["provision-start", "provision-end", "destroy"], events
+    child.kill()
+    child.join()
     api.tasks.shutdown()
-    restarted.tasks.shutdown()
 
 
 def test_spec_round_trips_through_json() -> None:
