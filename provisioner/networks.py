@@ -1,0 +1,107 @@
+"""Terraform-managed libvirt networks: one workspace per network, owned by no domain.
+
+A network created through the API (Neutron `network create`) is a
+`libvirt_network` in its own workspace, `<root>/networks/<name>/terraform/`,
+applied and destroyed like a domain's. Domains refer to it by name only, so
+destroying a domain never touches it. Rendering is pure (`render_network_plan`);
+`apply_network` and `destroy_network` are the side effects.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioner.errors import InputError, ProvisionError
+from provisioner.layout import Layout
+from provisioner.locks import exclusive
+from provisioner.pipeline import Context, converge, record_status, workspace_for
+from provisioner.render.hcl import hcl
+from provisioner.render.plan import PROVIDER_SOURCE, PROVIDER_VERSION
+from provisioner.spec.model import Address
+from provisioner.templates import environment
+from provisioner.workspace import write_atomic
+
+# libvirt forward modes a site may choose; None (no <forward>) is an isolated network.
+FORWARD_MODES = ("nat", "route", "open")
+# Linux interface names are at most 15 bytes (IFNAMSIZ 16, with the NUL).
+MAX_BRIDGE_NAME = 15
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """One libvirt network: its name, bridge, hypervisor, the host's addresses on it, forwarding."""
+
+    name: str
+    bridge: str
+    uri: str
+    addresses: tuple[Address, ...] = ()
+    forward: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.bridge) <= MAX_BRIDGE_NAME:
+            raise InputError(f"network {self.name}", f"bridge name {self.bridge!r} is not 1 to "
+                                                     f"{MAX_BRIDGE_NAME} characters")
+        if self.forward is not None and self.forward not in FORWARD_MODES:
+            raise InputError(f"network {self.name}", f"forward mode {self.forward!r}: use one of "
+                                                     f"{', '.join(FORWARD_MODES)} (or none: isolated)")
+
+
+def libvirt_name(network_id: str) -> str:
+    """The libvirt network (and workspace) name of a Neutron network."""
+    return f"net-{network_id}"
+
+
+def bridge_name(network_id: str) -> str:
+    """A Linux bridge name derived from the network id: `pv` + 13 hex digits (15 characters)."""
+    return "pv" + network_id.replace("-", "")[:MAX_BRIDGE_NAME - 2]
+
+
+def network_dir(layout: Layout, name: str) -> Path:
+    """The network's workspace directory under the root."""
+    return layout.root / "networks" / name
+
+
+def render_network_plan(spec: NetworkSpec) -> str:
+    """The network workspace's main.tf."""
+    env = environment(None, {"hcl": hcl}, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("terraform/network.tf.j2").render(
+        net=spec, provider_source=PROVIDER_SOURCE, provider_version=PROVIDER_VERSION)
+
+
+def _lock(directory: Path, name: str) -> AbstractContextManager[None]:
+    return exclusive(directory / "lock", f"network {name}")
+
+
+def apply_network(spec: NetworkSpec, ctx: Context) -> str:
+    """Write the plan and converge it (create or update); the outcome. ProvisionError if the apply fails.
+
+    The workspace's status.json records the result either way.
+    """
+    directory = network_dir(ctx.layout, spec.name)
+    with _lock(directory, spec.name):
+        write_atomic(directory / "terraform" / "main.tf", render_network_plan(spec).encode(), 0o644)
+        started = time.time()
+        try:
+            outcome, _ = converge(workspace_for(directory, ctx), ctx, spec.name, yes=True)
+        except ProvisionError as exc:
+            record_status(directory, "failed", started, str(exc))
+            raise
+        record_status(directory, "applied", started)
+    return outcome
+
+
+def destroy_network(name: str, ctx: Context) -> None:
+    """Destroy the network's libvirt object, then its workspace (nothing to do if it has none)."""
+    directory = network_dir(ctx.layout, name)
+    if not directory.exists():
+        return
+    with _lock(directory, name):
+        workspace = workspace_for(directory, ctx)
+        if workspace.managed():
+            workspace.init()
+            workspace.destroy()
+    shutil.rmtree(directory)
