@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 
 from provisioner.errors import InputError
@@ -71,3 +72,16 @@ def libvirt_address(uri: str, domain: str) -> Address | None:
         return None
     finally:
         conn.close()
+
+
+def tcp_refusal(address: Address, timeout: float) -> str | None:
+    """Why a TCP connection to `address` fails right now (None: something accepts it).
+
+    Far cheaper than an SSH login attempt, so a booting guest can be watched
+    every fraction of a second and SSH tried only once its port answers.
+    """
+    try:
+        with socket.create_connection((address.host, address.port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"{address}: {exc.strerror or exc}"

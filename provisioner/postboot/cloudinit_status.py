@@ -6,6 +6,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from provisioner.postboot.guest_script import RESULT_MARKER
+
 RUNNING, DONE, ERROR, DISABLED, MISSING, UNKNOWN = "running", "done", "error", "disabled", "missing", "unknown"
 
 _STATUS = re.compile(r"^status:\s*(.+?)\s*$", re.M)
@@ -35,9 +37,12 @@ class CloudInitStatus:
 
 
 def parse_cloud_init(output: str) -> CloudInitStatus:
-    """Parse the output of guest_script.CLOUD_INIT_COMMAND."""
+    """Parse the output of guest_script.cloud_init_command."""
+    _, marker, result = output.partition(RESULT_MARKER)
+    if marker:
+        return _from_result(result)
     exit_match = _EXIT.search(output)
-    status_part, _, result_part = output.partition(exit_match.group(0)) if exit_match else (output, "", "")
+    status_part = output.partition(exit_match.group(0))[0] if exit_match else output
     status_match = _STATUS.search(status_part)
     raw = status_match.group(1) if status_match else ""
     if not status_match:
@@ -55,23 +60,32 @@ def parse_cloud_init(output: str) -> CloudInitStatus:
         state = UNKNOWN
     if state != ERROR:
         return CloudInitStatus(state, raw)
-    errors = _result_errors(result_part) or _long_errors(status_part)
-    modules = tuple(dict.fromkeys(m for text in errors for p in _MODULE_PATTERNS for m in p.findall(text)))
-    return CloudInitStatus(state, raw, errors, modules)
+    errors = _long_errors(status_part)
+    return CloudInitStatus(state, raw, errors, _modules(errors))
 
 
-def _result_errors(text: str) -> tuple[str, ...]:
-    """Errors from /run/cloud-init/result.json ({"v1": {"errors": [...]}})."""
+def _from_result(text: str) -> CloudInitStatus:
+    """The verdict of a finished cloud-init: result.json's error list (unreadable: still being written)."""
     try:
         data = json.loads(text)
     except ValueError:
-        return ()
-    errors = data.get("v1", {}).get("errors", []) if isinstance(data, dict) else []
-    return tuple(str(e) for e in errors) if isinstance(errors, list) else ()
+        return CloudInitStatus(RUNNING, "finishing")
+    errors = data.get("v1", {}).get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):
+        return CloudInitStatus(RUNNING, "finishing")
+    if not errors:
+        return CloudInitStatus(DONE, "done")
+    messages = tuple(str(e) for e in errors)
+    return CloudInitStatus(ERROR, "error", messages, _modules(messages))
+
+
+def _modules(errors: tuple[str, ...]) -> tuple[str, ...]:
+    """The module names the error messages mention, in order, once each."""
+    return tuple(dict.fromkeys(m for text in errors for p in _MODULE_PATTERNS for m in p.findall(text)))
 
 
 def _long_errors(text: str) -> tuple[str, ...]:
-    """Error lines of `status --long` (its `detail:`/`errors:` sections) when result.json is unreadable."""
+    """Error lines of `status --long` (its `detail:`/`errors:` sections)."""
     out: list[str] = []
     capture = False
     for line in text.splitlines():

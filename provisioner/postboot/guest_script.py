@@ -32,10 +32,30 @@ def job_dir(home: str, name: str) -> PurePosixPath:
 HOME_COMMAND = "printf '%s\\n' \"$HOME\""
 """Prints the login user's home: the probe that SSH works, and where the job directory goes."""
 
-# No `cloud-init status --wait`: it can return early on errors, and polling keeps the timeout ours.
-CLOUD_INIT_COMMAND = ("cloud-init status --long; printf '\\nprovisioner-status=%s\\n' \"$?\"; "
-                      "cat /run/cloud-init/result.json 2>/dev/null")
-"""Prints cloud-init's status, its exit status, then result.json (when cloud-init has finished)."""
+def _steps(wait: float) -> int:
+    """How many 0.2 s sleeps make `wait` seconds."""
+    return max(1, int(wait * 5))
+
+
+RESULT_MARKER = "provisioner-result.json:"
+"""Precedes result.json in cloud_init_command's output when cloud-init has finished."""
+
+
+def cloud_init_command(run_dir: str, wait: float) -> str:
+    """Prints cloud-init's outcome: RESULT_MARKER and result.json once it has finished, else its status.
+
+    While cloud-init runs (`run_dir` exists, result.json not yet) the guest
+    first waits up to `wait` seconds for result.json in 0.2 s steps. Once it is
+    there, its error list is the verdict: `cloud-init status` is a Python
+    program that takes seconds under TCG, and polling it from the host noticed
+    the end late. Not `cloud-init status --wait`: it can return early on
+    errors, and polling keeps the timeout ours.
+    """
+    d, result = q(run_dir), q(run_dir + "/result.json")
+    return (f"i=0; while [ -d {d} ] && [ ! -e {result} ] && [ $i -lt {_steps(wait)} ]; "
+            "do sleep 0.2; i=$((i+1)); done; "
+            f"if [ -e {result} ]; then echo {q(RESULT_MARKER)}; cat {result}; exit 0; fi; "
+            "cloud-init status --long; printf '\\nprovisioner-status=%s\\n' \"$?\"")
 
 
 def push_command(directory: PurePosixPath, name: str) -> str:
@@ -63,6 +83,17 @@ def state_command(directory: PurePosixPath) -> str:
             f"elif [ -e exit-status ]; then {finished}; else echo vanished; fi; "
             "elif [ -d submitted ]; then echo submitted; "
             "else echo new; fi")
+
+
+def wait_state_command(directory: PurePosixPath, seen: str, wait: float) -> str:
+    """Prints the job's state as soon as it differs from `seen`, or after `wait` seconds.
+
+    The guest checks every 0.2 s, so the end of make is noticed at once
+    without the host sending a command per check.
+    """
+    return (f"st() {{ {state_command(directory)}; }}; s=$(st); i=0; "
+            f"while [ \"$s\" = {q(seen)} ] && [ $i -lt {_steps(wait)} ]; do sleep 0.2; i=$((i+1)); s=$(st); done; "
+            "printf '%s\\n' \"$s\"")
 
 
 def submit_command(directory: PurePosixPath) -> str:

@@ -35,6 +35,11 @@ class PostbootSettings:
     # notice a ready guest up to 15 s late (bench/e2e.py).
     poll_max: float = 3.0
     poll_factor: float = 1.5
+    # How long one command may wait on the guest for cloud-init or make to finish
+    # (checking every 0.2 s there) before the host asks again.
+    guest_wait: float = 10.0
+    # Where cloud-init records its run on the guest (result.json once it has finished).
+    cloud_init_dir: str = "/run/cloud-init"
     control_persist: float = 120.0
     max_attempts: int = 3
     worker_idle: float = 2.0
@@ -43,11 +48,14 @@ class PostbootSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PostbootSettings:
         """Defaults, overridden by `PROVISION_POSTBOOT_*` variables; a bad value is an error naming it."""
         environ = os.environ if environ is None else environ
-        changes: dict[str, float | int] = {}
+        changes: dict[str, float | int | str] = {}
         for field in fields(cls):
             variable = ENV_PREFIX + field.name.upper()
             raw = environ.get(variable)
             if raw is None or raw.strip() == "":
+                continue
+            if field.type in (str, "str"):
+                changes[field.name] = raw
                 continue
             kind = int if field.type in (int, "int") else float
             try:

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from provisioner.postboot import guest_script
-from provisioner.postboot.address import Address, libvirt_address, parse_address
+from provisioner.postboot.address import Address, libvirt_address, parse_address, tcp_refusal
 from provisioner.postboot.cloudinit_status import DONE, ERROR, MISSING, DISABLED, CloudInitStatus, parse_cloud_init
 from provisioner.postboot.errors import (CloudInitFailed, GuestUnreachable, PostbootError, SetupFailed,
                                          StepTimeout)
@@ -18,6 +18,10 @@ from provisioner.postboot.settings import PostbootSettings
 from provisioner.postboot.ssh import Result, Ssh, SshTarget
 
 Log = Callable[[str], None]
+
+# A booting guest's SSH port is probed this often, each probe giving up after PORT_PROBE_TIMEOUT.
+PORT_PROBE_INTERVAL = 0.25
+PORT_PROBE_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,14 @@ def connect(domain: str, params: JobParams, settings: PostbootSettings, log: Log
     backoff = Backoff(settings)
     while True:
         address = resolve_address(domain, params)
+        refusal = address and tcp_refusal(address, PORT_PROBE_TIMEOUT)
+        if refusal:
+            # Nothing answers yet: look again soon, without an SSH attempt or a growing back-off.
+            last = refusal
+            if time.monotonic() + PORT_PROBE_INTERVAL > deadline:
+                raise GuestUnreachable(_no_ssh(settings, last))
+            time.sleep(PORT_PROBE_INTERVAL)
+            continue
         if address is not None:
             target = SshTarget(address.host, address.port, params.user, Path(params.identity),
                                Path(params.known_hosts), params.alias, Path(params.workspace) / "ssh")
@@ -99,9 +111,11 @@ def connect(domain: str, params: JobParams, settings: PostbootSettings, log: Log
                     return Guest(ssh, home)
                 last = f"ssh {target}: login probe exited {result.returncode}: {result.stderr or result.text}"
         if not backoff.sleep(deadline):
-            raise GuestUnreachable(
-                f"the guest did not accept SSH within {settings.ssh_timeout:.0f}s (setting ssh_timeout); "
-                f"last error: {last}")
+            raise GuestUnreachable(_no_ssh(settings, last))
+
+
+def _no_ssh(settings: PostbootSettings, last: str) -> str:
+    return f"the guest did not accept SSH within {settings.ssh_timeout:.0f}s (setting ssh_timeout); last error: {last}"
 
 
 def _authorize_hint(params: JobParams) -> str:
@@ -132,19 +146,21 @@ def remote(guest: Guest, command: str, deadline: float, settings: PostbootSettin
 def wait_for_cloud_init(guest: Guest, settings: PostbootSettings, log: Log) -> CloudInitStatus:
     """Poll cloud-init until it is done; raise CloudInitFailed naming the failed modules."""
     deadline = time.monotonic() + settings.cloud_init_timeout
-    backoff = Backoff(settings)
     while True:
-        result = remote(guest, guest_script.CLOUD_INIT_COMMAND, deadline, settings)
+        # The command itself waits on the guest while cloud-init runs: no back-off here.
+        result = remote(guest, guest_script.cloud_init_command(settings.cloud_init_dir, settings.guest_wait), deadline, settings,
+                        per_call=settings.command_timeout + settings.guest_wait)
         status = parse_cloud_init(result.text)
         if status.state == DONE:
             return status
         if status.state in (ERROR, MISSING, DISABLED):
             log("cloud-init status:\n" + result.text.rstrip())
             raise CloudInitFailed(status.describe())
-        if not backoff.sleep(deadline):
+        if time.monotonic() + settings.poll_initial > deadline:
             shown = status.raw_status or result.text.strip()[:200]
             raise StepTimeout(f"cloud-init had not finished after {settings.cloud_init_timeout:.0f}s "
                               f"(setting cloud_init_timeout); its status: {shown}")
+        time.sleep(settings.poll_initial)
 
 
 def guest_state(guest: Guest, directory: PurePosixPath, settings: PostbootSettings) -> str:
@@ -174,13 +190,18 @@ def submit(guest: Guest, directory: PurePosixPath, settings: PostbootSettings) -
 
 
 def wait_for_setup(guest: Guest, directory: PurePosixPath, settings: PostbootSettings, log: Log) -> Outcome:
-    """Poll the job directory until the script has written its exit status."""
+    """Watch the job directory until the script has written its exit status.
+
+    Each command waits on the guest until the state changes (guest_script.wait_state_command),
+    so the host needs no back-off and notices the end within a fraction of a second.
+    """
     started = time.monotonic()
     deadline = started + settings.make_timeout
     seen = ""
-    backoff = Backoff(settings)
     while True:
-        state = guest_state(guest, directory, settings)
+        command = guest_script.wait_state_command(directory, seen, settings.guest_wait)
+        state = remote(guest, command, deadline, settings,
+                       per_call=settings.command_timeout + settings.guest_wait).text.strip()
         if state != seen:
             log(f"guest: {state}")
             seen = state
@@ -199,7 +220,7 @@ def wait_for_setup(guest: Guest, directory: PurePosixPath, settings: PostbootSet
             atq = remote(guest, guest_script.ATQ_COMMAND, deadline, settings).text.strip()
             raise StepTimeout(f"atd had not started the setup script after {settings.start_timeout:.0f}s "
                               f"(setting start_timeout): is atd running on the guest? atq: {atq or '(empty)'}")
-        if not backoff.sleep(deadline):
+        if time.monotonic() > deadline:
             raise StepTimeout(f"the setup script had not finished after {settings.make_timeout:.0f}s "
                               f"(setting make_timeout); it may still run on the guest in {directory}")
 

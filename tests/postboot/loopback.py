@@ -20,6 +20,7 @@ Needs root (useradd, sshd) and `bin/install-deps --test` (openssh-server, at).
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import secrets
@@ -30,7 +31,7 @@ import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -97,6 +98,21 @@ class GuestUser:
         path = self.home / ".cloud-init-mode"
         path.write_text(mode + "\n")
         shutil.chown(path, self.name)
+
+    @property
+    def cloud_init_dir(self) -> Path:
+        """Stands in for the guest's /run/cloud-init (the job's `cloud_init_dir` setting points here)."""
+        return self.home / "run-cloud-init"
+
+    def start_cloud_init(self) -> None:
+        """cloud-init is running: its run directory exists, result.json not yet."""
+        shutil.rmtree(self.cloud_init_dir, ignore_errors=True)
+        self.cloud_init_dir.mkdir()
+
+    def finish_cloud_init(self, errors: list[str]) -> None:
+        """cloud-init has finished: result.json lists its errors."""
+        self.cloud_init_dir.mkdir(exist_ok=True)
+        (self.cloud_init_dir / "result.json").write_text(json.dumps({"v1": {"errors": errors}}))
 
 
 @pytest.fixture(scope="session")
@@ -279,8 +295,9 @@ def env(sshd: Sshd, guest_user: GuestUser, domain_keys: Path) -> Iterator[Env]:
     workspace = layout.domain_dir(DOMAIN)
     shutil.copytree(domain_keys, workspace / "keys")
     guest_user.set_cloud_init("done")
+    shutil.rmtree(guest_user.cloud_init_dir, ignore_errors=True)
     for leftover in (".provisioner", "www"):
         shutil.rmtree(guest_user.home / leftover, ignore_errors=True)
     yield Env(layout, domains, load_domain(DOMAIN, domains, layout), workspace, f"127.0.0.1:{sshd.port}",
-              FAST, guest_user, Progress(quiet=True))
+              replace(FAST, cloud_init_dir=str(guest_user.cloud_init_dir)), guest_user, Progress(quiet=True))
     shutil.rmtree(root, ignore_errors=True)

@@ -94,6 +94,32 @@ def test_cloud_init_still_running_is_waited_for(env: Env) -> None:
         timer.cancel()
 
 
+def test_finished_cloud_init_is_judged_by_result_json(env: Env) -> None:
+    # `cloud-init status` would say running forever: result.json alone must decide.
+    env.user.set_cloud_init("running")
+    env.user.finish_cloud_init([])
+    assert run(env, cloud_init_timeout=3).state == "done"
+
+
+def test_errors_in_result_json_fail_the_job(env: Env) -> None:
+    env.user.set_cloud_init("running")
+    env.user.finish_cloud_init(["('locale', ProcessExecutionError('no locales'))"])
+    with pytest.raises(PostbootFailed, match=r"cloud-init reported an error in: locale; first error: .*no locales"):
+        run(env, cloud_init_timeout=3)
+
+
+def test_the_guest_waits_for_result_json(env: Env) -> None:
+    env.user.set_cloud_init("running")
+    env.user.start_cloud_init()
+    timer = threading.Timer(0.8, env.user.finish_cloud_init, ([],))
+    timer.start()
+    try:
+        job = run(env, cloud_init_timeout=5)
+    finally:
+        timer.cancel()
+    assert job.state == "done"
+
+
 def test_cloud_init_that_never_finishes_times_out(env: Env) -> None:
     env.user.set_cloud_init("running")
     with pytest.raises(PostbootFailed, match=r"cloud-init had not finished after 1s \(setting cloud_init_timeout\)"):

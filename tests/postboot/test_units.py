@@ -9,6 +9,7 @@ import pytest
 from provisioner.errors import InputError, ProvisionError
 from provisioner.postboot.address import Address, parse_address
 from provisioner.postboot.cloudinit_status import parse_cloud_init
+from provisioner.postboot.guest_script import RESULT_MARKER
 from provisioner.postboot.settings import PostbootSettings
 
 RESULT_22 = json.dumps({"v1": {"datasource": "DataSourceNoCloud", "errors": [
@@ -18,19 +19,31 @@ RESULT_22 = json.dumps({"v1": {"datasource": "DataSourceNoCloud", "errors": [
 
 def test_cloud_init_done() -> None:
     status = parse_cloud_init("status: done\nboot_status_code: enabled-by-generator\ndetail:\nDataSourceNoCloud\n"
-                              "\nprovisioner-status=0\n" + json.dumps({"v1": {"errors": []}}))
+                              "\nprovisioner-status=0\n")
     assert status.state == "done" and status.failed_modules == ()
 
 
-def test_cloud_init_22_error_names_modules_from_result_json() -> None:
+def test_finished_cloud_init_is_judged_by_result_json() -> None:
+    done = parse_cloud_init(f"{RESULT_MARKER}\n" + json.dumps({"v1": {"errors": []}}))
+    assert done.state == "done"
+    failed = parse_cloud_init(f"{RESULT_MARKER}\n{RESULT_22}")
+    assert failed.state == "error" and failed.failed_modules == ("locale",)
+    assert "cloud-init reported an error in: locale" in failed.describe()
+
+
+@pytest.mark.parametrize("text", ['{"v1": {"err', "[]", '{"v1": {}}'])
+def test_result_json_being_written_is_waited_for(text: str) -> None:
+    assert parse_cloud_init(f"{RESULT_MARKER}\n{text}").state == "running"
+
+
+def test_cloud_init_22_error_names_modules_from_long_output() -> None:
     status = parse_cloud_init("status: error\ndetail:\n('locale', ProcessExecutionError(...))\n"
-                              "\nprovisioner-status=1\n" + RESULT_22)
+                              "\nprovisioner-status=1\n")
     assert status.state == "error"
     assert status.failed_modules == ("locale",)
-    assert "cloud-init reported an error in: locale" in status.describe()
 
 
-def test_cloud_init_23_error_from_long_output_without_result_json() -> None:
+def test_cloud_init_23_error_from_long_output() -> None:
     output = ("status: error\nextended_status: error - done\nboot_status_code: enabled-by-generator\n"
               "detail:\nDataSourceNoCloud [seed=/dev/vdb]\nerrors:\n"
               "\t- Running module package_update_upgrade_install (<module 'cloudinit.config.cc_package'>) failed\n"
