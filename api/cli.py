@@ -11,18 +11,21 @@ import getpass
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
 from api.accounts import set_user
-from api.config import LISTEN_HOST as HOST, config_path
+from api.config import LISTEN_HOST as HOST
+from api.config import config_path
 from provisioner.errors import ProvisionError
 from provisioner.layout import DEFAULT_ROOT, Layout
 
-
 COMMAND_NAMES = ("serve", "users", "openrc", "clouds-yaml")
+# One process per CPU: a process's waitress threads share one interpreter lock, so more
+# processes (sharing the socket) are what scale requests; each process also runs task threads.
+DEFAULT_WORKERS = len(os.sched_getaffinity(0))
 
 
 def _layout(args: argparse.Namespace) -> Layout:
@@ -75,7 +78,9 @@ def add_parsers(sub: argparse._SubParsersAction, common: Callable[[argparse.Argu
     serve_p = sub.add_parser("serve", help=f"serve the OpenStack API on {HOST}")
     common(serve_p)
     serve_p.add_argument("--port", type=int, default=5000)
-    serve_p.add_argument("--workers", type=int, default=1, help="processes sharing the listening socket")
+    serve_p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                         help=f"processes sharing the listening socket (default: the CPUs this process may use, "
+                              f"here {DEFAULT_WORKERS})")
     serve_p.add_argument("--threads", type=int, default=8, help="waitress threads per process")
     serve_p.set_defaults(func=cmd_serve)
 

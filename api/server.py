@@ -21,6 +21,9 @@ from provisioner.postboot.worker import BackgroundWorker
 
 HOST = LISTEN_HOST
 log = logging.getLogger("api")
+# waitress warns on every request queued while all its threads are busy: under load that
+# is one log line per request, costing more than the request.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 def bind(port: int) -> socket.socket:
