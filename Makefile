@@ -4,11 +4,15 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 ANSIBLE_VENV := .venv-ansible
 ROOT   ?= /vms
+PORT   ?= 5000
 
 .PHONY: run test test-e2e deps test-deps bench bench-e2e clean
 
+# Provision example.test, then serve the OpenStack API in the foreground until Ctrl-C
+# (the first serve creates the API user admin; it prints the openrc settings).
 run: deps example.test/data.tar.gz
 	bin/provision --root $(ROOT) example.test
+	bin/provision --root $(ROOT) serve --port $(PORT)
 
 test: test-deps example.test/data.tar.gz
 	$(PY) -m pytest -q $(PYTEST_ARGS)

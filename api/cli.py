@@ -10,6 +10,7 @@ import argparse
 import getpass
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from api.accounts import set_user
+from api.bootstrap import ADMIN, ensure_admin, password_path
 from api.config import LISTEN_HOST as HOST
 from api.config import config_path
 from provisioner.errors import ProvisionError
@@ -41,8 +43,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Imported here: bin/provision builds this parser on every run and must not pay for falcon and waitress.
     from api.server import serve
 
+    layout = _layout(args)
+    boot = ensure_admin(layout)
+    if boot.created:
+        print(f"created API user {ADMIN} (role admin on project admin); its password is in {boot.password_file}")
+    print(f"Point the openstack CLI at this server: in another shell, paste\n"
+          f"{openrc(args.port, ADMIN, ADMIN, boot.password_file)}\n"
+          "then run e.g. `openstack server list`. Ctrl-C stops the server.\n", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    serve(_layout(args), args.port, args.workers, args.threads)
+    serve(layout, args.port, args.workers, args.threads)
     return 0
 
 
@@ -54,14 +63,28 @@ def cmd_user(args: argparse.Namespace) -> int:
     path = config_path(_layout(args))
     created = set_user(path, args.name, password, args.project, args.role or ["member"])
     print(f"{'created' if created else 'updated'} user {args.name} in {path}")
+    bootstrapped = password_path(_layout(args))
+    if args.name == ADMIN and bootstrapped.is_file():
+        # The generated password no longer works: do not leave it where openrc and serve point.
+        bootstrapped.unlink()
+        print(f"removed {bootstrapped} (the generated password it held is replaced)")
     return 0
 
 
+def openrc(port: int, user: str, project: str, password_file: Path | None = None) -> str:
+    """OS_* exports for `user` in `project`; OS_PASSWORD read from `password_file` if given, else left to fill in."""
+    password = (f'export OS_PASSWORD="$(cat {shlex.quote(str(password_file))})"' if password_file
+                else f"# export OS_PASSWORD=…   ({user}'s password)")
+    return (f"export OS_AUTH_URL={_auth_url(port)}\nexport OS_IDENTITY_API_VERSION=3\n"
+            f"export OS_USERNAME={shlex.quote(user)}\nexport OS_PROJECT_NAME={shlex.quote(project)}\n"
+            "export OS_USER_DOMAIN_NAME=Default\nexport OS_PROJECT_DOMAIN_NAME=Default\n"
+            f"export OS_REGION_NAME=RegionOne\n{password}")
+
+
 def cmd_openrc(args: argparse.Namespace) -> int:
-    print(f"export OS_AUTH_URL={_auth_url(args.port)}\nexport OS_IDENTITY_API_VERSION=3\n"
-          f"export OS_USERNAME={args.user}\nexport OS_PROJECT_NAME={args.project}\n"
-          "export OS_USER_DOMAIN_NAME=Default\nexport OS_PROJECT_DOMAIN_NAME=Default\n"
-          "export OS_REGION_NAME=RegionOne\n# export OS_PASSWORD=…")
+    bootstrapped = password_path(_layout(args))
+    use_file = args.user == ADMIN and bootstrapped.is_file()
+    print(openrc(args.port, args.user, args.project, bootstrapped if use_file else None))
     return 0
 
 
@@ -96,6 +119,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: Callable[[argparse.Argu
 
     for name, func in (("openrc", cmd_openrc), ("clouds-yaml", cmd_clouds_yaml)):
         p = sub.add_parser(name, help=f"print {name} settings for the stock clients")
+        common(p)
         p.add_argument("--port", type=int, default=5000)
         p.add_argument("--user", default="admin")
         p.add_argument("--project", default="admin")

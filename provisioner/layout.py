@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_ROOT = Path("/vms")
 POOL_NAME = "provisioner"
@@ -12,6 +13,11 @@ POOL_NAME = "provisioner"
 def is_simulated(uri: str) -> bool:
     """True for libvirt's test driver: nothing really boots there."""
     return uri.startswith("test:")
+
+
+def is_local(uri: str) -> bool:
+    """True when the hypervisor runs on this host (no host in the URI): its files are ours too."""
+    return urlsplit(uri).hostname is None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from provisioner.layout import POOL_NAME, Layout
+from provisioner.layout import POOL_NAME, Layout, is_local
 from provisioner.render.hcl import hcl
 from provisioner.spec.model import DomainSpec, ImageRef
 from provisioner.templates import environment
@@ -43,6 +43,7 @@ class DomainPlanInput:
     seed: Volume
     seed_source: str
     extra_disks: tuple[tuple[Volume, int], ...]
+    console_log: str | None = None
 
 
 def _environment(override_dir: Path | None) -> jinja2.Environment:
@@ -73,6 +74,8 @@ def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes) -> Doma
         seed=_volume(layout, "seed", f"{spec.name}-seed-{seed_digest}.iso"),
         seed_source=str(layout.domain_dir(spec.name) / "seed.iso"),
         extra_disks=extra,
+        # The hypervisor writes it (virtlogd): only a local one can write into the workspace.
+        console_log=str(layout.domain_dir(spec.name) / "logs" / "console.log") if is_local(spec.libvirt_uri) else None,
     )
 
 

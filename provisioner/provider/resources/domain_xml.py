@@ -66,6 +66,8 @@ def build(state: State, uuid: str | None = None, keep_macs: list[str | None] | N
     for serial in devs.get("serials") or []:
         t = serial.get("target") or {}
         el = X.sub(devices, "serial", type="pty")
+        if serial.get("log"):
+            X.sub(el, "log", file=serial["log"]["file"], append=serial["log"].get("append"))
         if t.get("port") is not None or t.get("type"):
             X.sub(el, "target", type=t.get("type"), port=t.get("port"))
     for console in devs.get("consoles") or []:
@@ -161,7 +163,7 @@ def observe(xml: str, *, running: bool, autostart: bool, dom_id: int, prior: Sta
             "disks": [_observe_disk(d) for d in _all(devices, "disk")] or None,
             "graphics": [{"vnc": _vnc(g)} for g in _all(devices, "graphics") if g.get("type") == "vnc"] or None,
             "interfaces": [_observe_interface(i) for i in _all(devices, "interface")] or None,
-            "serials": [_char(s) for s in _all(devices, "serial")] or None,
+            "serials": [{**_char(s), "log": _log(s)} for s in _all(devices, "serial")] or None,
         },
         "memory": memory,
         "memory_unit": unit,
@@ -206,6 +208,12 @@ def _char(el: ET.Element) -> State:
         return {"target": None}
     port = t.get("port")
     return {"target": {"port": int(port) if port is not None else None, "type": t.get("type")}}
+
+
+def _log(el: ET.Element) -> State:
+    # Only serials carry it in the plan: libvirt repeats a serial's <log> on the console that mirrors it.
+    log = el.find("log")
+    return None if log is None else {"file": log.get("file"), "append": log.get("append")}
 
 
 def _vnc(el: ET.Element) -> State:

@@ -1,0 +1,94 @@
+"""`provision serve` on an empty root: it bootstraps `admin`, and the settings it prints work with the real openstack CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from apitest import BIN
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(root: Path, port: int) -> Iterator[list[str]]:
+    """`bin/provision serve` in its own session until the block ends; yields the lines it printed before serving."""
+    process = subprocess.Popen([str(REPO / "bin" / "provision"), "serve", "--root", str(root), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               start_new_session=True)
+    try:
+        assert process.stdout is not None
+        lines = []
+        while not lines or not lines[-1].startswith("then run"):
+            line = process.stdout.readline()
+            assert line, f"serve exited ({process.wait()}) after printing: {lines}"
+            lines.append(line.rstrip("\n"))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "serve never listened"
+                time.sleep(0.1)
+        yield lines
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
+
+
+def _token_issue(exports: list[str], root: Path) -> subprocess.CompletedProcess:
+    """`openstack token issue` in a shell that ran the printed export lines (and nothing else of ours)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env["HOME"] = str(root)
+    script = "\n".join([*exports, f"exec {BIN / 'openstack'} token issue -f value -c project_id -c user_id"])
+    return subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_serve_bootstraps_admin_once_and_prints_working_settings(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    port = _free_port()
+    with serving(root, port) as lines:
+        password_file = root / "api" / "admin-password"
+        assert f"created API user admin (role admin on project admin); its password is in {password_file}" in lines
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        password = password_file.read_text()
+        assert password.strip() not in (root / "api" / "config.yaml").read_text()
+        exports = [line for line in lines if line.startswith("export ")]
+        assert f"export OS_AUTH_URL=http://127.0.0.1:{port}/identity" in exports
+        issued = _token_issue(exports, root)
+        assert issued.returncode == 0, issued.stderr
+        assert len(issued.stdout.split()) == 2
+
+    # Served again: nothing is created, the same password still works.
+    with serving(root, port) as lines:
+        assert not any(line.startswith("created") for line in lines)
+        assert password_file.read_text() == password
+        issued = _token_issue([line for line in lines if line.startswith("export ")], root)
+        assert issued.returncode == 0, issued.stderr
+
+
+def test_rotating_admin_removes_the_generated_password(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with serving(root, _free_port()):
+        pass
+    done = subprocess.run([str(REPO / "bin" / "provision"), "users", "set", "admin", "--root", str(root),
+                           "--project", "admin", "--role", "admin", "--password-stdin"],
+                          input="a-new-password\n", capture_output=True, text=True, check=True)
+    assert "removed" in done.stdout and not (root / "api" / "admin-password").exists()
+    openrc = subprocess.run([str(REPO / "bin" / "provision"), "openrc", "--root", str(root)],
+                            capture_output=True, text=True, check=True).stdout
+    assert "# export OS_PASSWORD=" in openrc and "admin-password" not in openrc
