@@ -95,9 +95,8 @@ def workspace_for(directory: Path, ctx: Context) -> Workspace:
                      directory / "logs" / "terraform.log")
 
 
-def ensure_shared(rendered: Rendered, ctx: Context) -> None:
-    """Apply the hypervisor's shared workspace (pool, base images) if its plan changed."""
-    directory = rendered.shared_workspace
+def ensure_shared(directory: Path, ctx: Context) -> None:
+    """Apply the hypervisor's shared workspace in `directory` (pool, base images) if its plan changed."""
     with shared_lock(directory):
         plan_digest = (directory / "terraform" / "main.tf").read_bytes()
         stamp = directory / "applied.tf"
@@ -108,6 +107,38 @@ def ensure_shared(rendered: Rendered, ctx: Context) -> None:
             workspace.init()
             workspace.apply()
         write_atomic(stamp, plan_digest)
+
+
+def apply_standalone(directory: Path, label: str, plan: str, ctx: Context, yes: bool) -> str:
+    """Write the plan of a workspace owned by no domain (a volume, a network) and converge it: the outcome.
+
+    The workspace's lock serialises applies and status.json records the
+    result; ProvisionError if the apply fails (or would replace something
+    without `yes`).
+    """
+    with exclusive(directory / "lock", label, on_wait=ctx.progress.say):
+        write_atomic(directory / "terraform" / "main.tf", plan.encode(), 0o644)
+        started = time.time()
+        try:
+            outcome, _ = converge(workspace_for(directory, ctx), ctx, label, yes)
+        except ProvisionError as exc:
+            record_status(directory, "failed", started, str(exc))
+            raise
+        record_status(directory, "applied", started)
+    return outcome
+
+
+def destroy_standalone(directory: Path, label: str, ctx: Context) -> None:
+    """Destroy what a workspace owned by no domain manages, then the workspace (nothing to do if it has none)."""
+    if not directory.exists():
+        return
+    with exclusive(directory / "lock", label, on_wait=ctx.progress.say):
+        workspace = workspace_for(directory, ctx)
+        if workspace.managed():
+            with ctx.progress.step(f"{label}: terraform destroy"):
+                workspace.init()
+                workspace.destroy()
+    shutil.rmtree(directory)
 
 
 def provision(name: str, ctx: Context, yes: bool = False, wait: bool = True) -> Applied:
@@ -126,7 +157,7 @@ def provision_spec(spec: DomainSpec, ctx: Context, yes: bool = False, wait: bool
     _refuse_layered(spec)
     with domain_lock(ctx, spec.name):
         rendered = _write(spec, ctx)
-        ensure_shared(rendered, ctx)
+        ensure_shared(rendered.shared_workspace, ctx)
         workspace = workspace_for(rendered.workspace, ctx)
         started = time.time()
         try:

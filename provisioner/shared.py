@@ -39,13 +39,14 @@ def shared_lock(directory: Path) -> AbstractContextManager[None]:
     return exclusive(directory / "lock", f"shared workspace {directory.name}")
 
 
-def register_image(uri: str, layout: Layout, image: ImageRef) -> Path:
-    """Add `image` to the hypervisor's shared plan; return the workspace dir."""
+def register_image(uri: str, layout: Layout, image: ImageRef | None) -> Path:
+    """Add `image` to the hypervisor's shared plan (None: only the pool, for a volume); return the workspace dir."""
     directory = shared_dir(uri, layout)
     with shared_lock(directory):
         registry = directory / "images.json"
         images = json.loads(registry.read_text()) if registry.exists() else {}
-        images[image.volume_name] = asdict(image)
+        if image is not None:
+            images[image.volume_name] = asdict(image)
         write_atomic(registry, (json.dumps(images, indent=2, sort_keys=True) + "\n").encode())
         refs = [ImageRef(**entry) for entry in images.values()]
         plan = render_shared_plan(uri, layout, refs)

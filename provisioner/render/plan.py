@@ -1,7 +1,8 @@
 """Terraform plans for the dmacvicar/libvirt 0.9.7 provider, from Jinja2 templates.
 
-Two workspaces: the shared one (pool + base image volumes, owned by no domain)
-and one per domain, which refers to the shared objects by plain name and path.
+Workspaces: the shared one (pool + base image volumes, owned by no domain),
+one per domain, which refers to the shared objects by plain name and path,
+and one per standalone volume, which domains refer to the same way.
 A domain directory may carry a `templates/` folder overriding any template.
 """
 
@@ -46,6 +47,18 @@ class DomainPlanInput:
     console_log: str | None = None
 
 
+@dataclass(frozen=True)
+class VolumePlanInput:
+    """What the volume template sees: a volume of `size` bytes, blank or a copy of the file `copy_of`."""
+
+    uri: str
+    pool: str
+    name: str
+    size: int
+    format: str
+    copy_of: str | None = None
+
+
 def _environment(override_dir: Path | None) -> jinja2.Environment:
     env = environment(override_dir, {"hcl": hcl}, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(provider_source=PROVIDER_SOURCE, provider_version=PROVIDER_VERSION)
@@ -82,6 +95,11 @@ def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes) -> Doma
 def render_domain_plan(plan: DomainPlanInput, override_dir: Path | None = None) -> str:
     """The domain workspace's main.tf."""
     return _environment(override_dir).get_template("terraform/domain.tf.j2").render(p=plan, spec=plan.spec)
+
+
+def render_volume_plan(plan: VolumePlanInput) -> str:
+    """A volume workspace's main.tf (provisioner.volumes)."""
+    return _environment(None).get_template("terraform/volume.tf.j2").render(v=plan)
 
 
 def base_resource(image: ImageRef) -> str:

@@ -63,6 +63,20 @@ class ExtraDisk:
 
 
 @dataclass(frozen=True)
+class AttachedVolume:
+    """A volume managed by its own workspace (provisioner.volumes), attached as a disk.
+
+    The domain plan refers to it by pool and name and never manages it, so it
+    outlives the domain; `target` (vdb, vdc, …) is chosen at attach time and kept.
+    """
+
+    pool: str
+    name: str
+    format: str
+    target: str
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     """Everything needed to render and run one guest."""
 
@@ -82,6 +96,7 @@ class DomainSpec:
     contact_email: str | None = None
     depends_on: str | None = None
     extra_disks: tuple[ExtraDisk, ...] = ()
+    volumes: tuple[AttachedVolume, ...] = ()
     autostart: bool = True
     graphics: bool = False
     machine: str = "q35"

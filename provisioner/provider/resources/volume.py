@@ -5,6 +5,8 @@ streamed into the new volume with virStorageVolUpload. On the simulated
 hypervisor, which cannot upload, the source (url, size, sha256 for a local
 file) is recorded in the node file's sidecar instead, and the capacity is
 the file's size (0 for a URL the simulator never downloads), unless set.
+A source that is another simulated volume's path (which has no file there)
+copies that volume's record: a snapshot holds what its original held.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .. import xmlutil as X
 from ..errors import Diagnostic, ProviderError, libvirt_failure
 from ..hypervisor import Hypervisor, Session
 from ..schema import UNKNOWN, Attr, ResourceSchema, computed, optional, required, single
-from ..simulator import ContentRecord
+from ..simulator import ContentRecord, volume_key
 from .base import Resource, State, not_found
 
 _PERMISSIONS = (
@@ -143,6 +145,30 @@ def _lookup(pool, name: str):
         return None
 
 
+def _simulated_record(src: content.ContentSource) -> ContentRecord:
+    size = content.local_size(src) if src.is_local else None
+    sha = content.local_sha256(src) if src.is_local else None
+    return ContentRecord(src.url, size, sha)
+
+
+def _simulated_copy(s: Session, src: content.ContentSource) -> ContentRecord | None:
+    """Content copied from another simulated volume (given by its path): its record, taken now.
+
+    The simulator's pool volumes have no files; copying one copies what it
+    is recorded to hold (or, for a blank one, names it as the source).
+    """
+    import libvirt
+
+    if src.local_path is None or src.local_path.exists():
+        return None
+    try:
+        vol = s.conn.storageVolLookupByPath(str(src.local_path))
+    except libvirt.libvirtError:
+        return None
+    held = s.sim.sidecar.volumes.get(volume_key(vol.storagePoolLookupByVolume().name(), vol.name()))
+    return ContentRecord(**held) if held else ContentRecord(src.url, vol.info()[1], None)
+
+
 class VolumeResource(Resource):
     """Volumes are immutable: every change but recording `create` after an import replaces them."""
 
@@ -208,10 +234,8 @@ class VolumeResource(Resource):
         if s.simulated:
             record = None
             if src is not None:
-                size = content.local_size(src) if src.is_local else None
-                sha = content.local_sha256(src) if src.is_local else None
-                record = ContentRecord(src.url, size, sha)
-                capacity = capacity if capacity is not None else (size or 0)
+                record = _simulated_copy(s, src) or _simulated_record(src)
+                capacity = capacity if capacity is not None else (record.size or 0)
             vol = existing or pool.createXML(volume_xml(planned, capacity or 0), 0)
             if record is not None:
                 s.sim.record_content(planned["pool"], planned["name"], record)
