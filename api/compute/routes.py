@@ -6,6 +6,7 @@ import falcon
 
 from api.compute import resources as r
 from api.compute.addresses import AddressRefresher
+from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
 from api.compute.models import ComputeStore
 from api.compute.tasks import ServerTasks
@@ -29,3 +30,11 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
         app.add_route(path, r.Servers(config, store, networks, builder, tasks, addresses, detail=detail))
     app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(store, networks, tasks, addresses))
     app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri))
+
+
+def add_attachment_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, attachments: Attachments) -> None:
+    """Mount Nova's os-volume_attachments (attach and detach re-apply the server's plan)."""
+    app.add_route("/compute/v2.1/servers/{server_id}/os-volume_attachments",
+                  VolumeAttachments(ctx.config, store, attachments))
+    app.add_route("/compute/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}",
+                  VolumeAttachmentItem(store, attachments))

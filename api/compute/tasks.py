@@ -50,6 +50,8 @@ class ServerTasks:
         self.queue = TaskQueue(store.servers.db)
         self.handlers: dict[str, Callable[[Task], None]] = {
             "build": self.run_build, "delete": self.run_delete, "power": self.run_power}
+        # Called with a server's id once its domain is destroyed, before its record goes (volumes detach).
+        self.on_destroyed: list[Callable[[str], None]] = []
         self.workers = workers
         self._threads: list[threading.Thread] = []
         self._wake = threading.Condition()
@@ -150,6 +152,8 @@ class ServerTasks:
         except ProvisionError as exc:
             self.store.change(task.server_id, status=ERROR, task_state=None, fault=f"delete failed: {exc}")
             return
+        for hook in self.on_destroyed:
+            hook(task.server_id)
         self.store.servers.delete(task.server_id)
 
     def run_power(self, task: Task) -> None:

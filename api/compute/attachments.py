@@ -1,0 +1,174 @@
+"""Nova's os-volume_attachments: attach and detach change the server's plan and re-apply it.
+
+An attached volume is a disk of the server's DomainSpec (`volumes`) that
+refers to the volume's own workspace by pool and name. Attach and detach
+mark the volume (attaching / detaching), then queue a server task of kind
+`volumes`, which re-converges the server's domain with the volumes attached
+at that moment (the domain restarts to see the change). Work on one server
+runs in order, so an attach sent during a build waits for it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import falcon
+
+from api.auth import token_of
+from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Server
+from api.compute.spec_codec import spec_from_json
+from api.compute.tasks import ServerTasks, Task
+from api.config import ApiConfig
+from api.engine import Engine
+from api.errors import BadRequest, Conflict, NotFound
+from api.http import field, read_json, send
+from api.volume.models import ATTACHING, DETACHING, IN_USE, Volume
+from api.volume.store import VolumeStore
+from provisioner.errors import ProvisionError
+from provisioner.spec.model import DomainSpec
+from provisioner.volumes import attachment
+
+KIND = "volumes"
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+# Nova attaches to servers in these states (a stopped or paused one is started by the re-apply).
+ATTACHABLE = (ACTIVE, SHUTOFF, PAUSED)
+
+
+def attachment_view(volume: Volume) -> dict[str, Any]:
+    """Nova's volumeAttachment (2.1): the attachment id is the volume id."""
+    return {"id": volume.id, "volumeId": volume.id, "serverId": volume.server_id, "device": volume.device}
+
+
+class Attachments:
+    """Re-converges a server with its attached volumes (the `volumes` server task)."""
+
+    def __init__(self, compute: ComputeStore, volumes: VolumeStore, engine: Engine, tasks: ServerTasks):
+        self.compute = compute
+        self.volumes = volumes
+        self.engine = engine
+        self.tasks = tasks
+        tasks.handlers[KIND] = self.run
+        tasks.on_destroyed.append(self.release)
+
+    def spec(self, server: Server) -> DomainSpec:
+        """The server's DomainSpec as last provisioned (its workspace's spec.json)."""
+        path = self.engine.layout.domain_dir(server.domain) / "spec.json"
+        return spec_from_json(json.loads(path.read_text()))
+
+    def free_device(self, server: Server, requested: str | None) -> str:
+        """`requested` if free, else the first free /dev/vdX after the system disk (vda) and any data disks."""
+        first = 1 + len(self.spec(server).extra_disks)
+        names = [f"/dev/vd{letter}" for letter in LETTERS[first:]]
+        taken = {v.device for v in self.volumes.attached_to(server.id)}
+        if requested is not None:
+            if requested not in names:
+                raise BadRequest("volumeAttachment.device", f"{requested!r}: use one of {names[0]} … {names[-1]}")
+            if requested in taken:
+                raise Conflict(f"The supplied device path ({requested}) is in use.")
+            return requested
+        free = next((name for name in names if name not in taken), None)
+        if free is None:
+            raise BadRequest("volumeAttachment", f"server {server.id} has no free disk name left")
+        return free
+
+    def attach(self, server: Server, volume: Volume, requested: str | None) -> Volume:
+        """Reserve the volume for the server and queue the re-apply."""
+        if server.status not in ATTACHABLE or server.task_state is not None:
+            raise Conflict(f"Cannot 'attach_volume' instance {server.id} while it is in vm_state "
+                           f"{server.status.lower()}" + (f", task_state {server.task_state}"
+                                                         if server.task_state else ""))
+        volume = self.volumes.reserve(volume.id, server.id, self.free_device(server, requested))
+        self.tasks.submit(server.id, KIND, {})
+        return volume
+
+    def detach(self, server: Server, volume_id: str) -> None:
+        """Mark the volume detaching and queue the re-apply."""
+        if server.task_state == DELETING:
+            raise Conflict(f"Cannot 'detach_volume' instance {server.id} while it is being deleted")
+        self.volumes.start_detach(volume_id, server.id)
+        self.tasks.submit(server.id, KIND, {})
+
+    def run(self, task: Task) -> None:
+        """The `volumes` kind (no args): converge the server's domain with its volumes as they are now.
+
+        On success attaching volumes are in-use and detaching ones available;
+        a failed attach leaves the volume available (as Nova does) and a failed
+        detach leaves it in-use, with the reason on the volume.
+        """
+        server = self.compute.servers.get(task.server_id)
+        current = self.volumes.attached_to(task.server_id)
+        if server is None or server.task_state == DELETING:
+            self.release(task.server_id)  # the delete detaches everything
+            return
+        kept = [v for v in current if v.status != DETACHING]
+        spec = replace(self.spec(server), volumes=tuple(attachment(v.workspace, v.target or "") for v in kept))
+        try:
+            self.engine.provision(spec)
+        except ProvisionError as exc:
+            for volume in current:
+                if volume.status == ATTACHING:
+                    self.volumes.release(volume.id, fault=f"attach failed: {exc}")
+                elif volume.status == DETACHING:
+                    self.volumes.change(volume.id, status=IN_USE, fault=f"detach failed: {exc}")
+            return
+        for volume in current:
+            if volume.status == ATTACHING:
+                self.volumes.change(volume.id, status=IN_USE)
+            elif volume.status == DETACHING:
+                self.volumes.release(volume.id)
+        # The apply leaves the guest running (the plan says so), whatever it was before.
+        self.compute.change(server.id, status=ACTIVE, fault=None)
+
+    def release(self, server_id: str) -> None:
+        """The server is gone: its volumes are available again (they outlive it)."""
+        for volume in self.volumes.attached_to(server_id):
+            self.volumes.release(volume.id)
+
+
+class VolumeAttachments:
+    """GET and POST /compute/v2.1/servers/{id}/os-volume_attachments."""
+
+    def __init__(self, config: ApiConfig, compute: ComputeStore, attachments: Attachments):
+        self.config = config
+        self.compute = compute
+        self.attachments = attachments
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        server = self.compute.server(token_of(req), server_id)
+        views = [attachment_view(v) for v in self.attachments.volumes.attached_to(server.id)]
+        send(resp, {"volumeAttachments": views})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        token = token_of(req)
+        body = read_json(req, self.config.max_json_body, "volumeAttachment")
+        server = self.compute.server(token, server_id)
+        volume_id = field(body, "volumeId", str, "volumeAttachment")
+        requested = field(body, "device", str, "volumeAttachment", False)
+        volume = self.attachments.volumes.volume(token, volume_id)
+        send(resp, {"volumeAttachment": attachment_view(self.attachments.attach(server, volume, requested))})
+
+
+class VolumeAttachmentItem:
+    """GET and DELETE /compute/v2.1/servers/{id}/os-volume_attachments/{volume_id}."""
+
+    def __init__(self, compute: ComputeStore, attachments: Attachments):
+        self.compute = compute
+        self.attachments = attachments
+
+    def _attached(self, req: falcon.Request, server_id: str, volume_id: str) -> tuple[Server, Volume]:
+        token = token_of(req)
+        server = self.compute.server(token, server_id)
+        volume = next((v for v in self.attachments.volumes.attached_to(server.id) if v.id == volume_id), None)
+        if volume is None:
+            raise NotFound(f"Volume {volume_id} is not attached to instance {server_id}.")
+        return server, volume
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str, volume_id: str) -> None:
+        send(resp, {"volumeAttachment": attachment_view(self._attached(req, server_id, volume_id)[1])})
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str, volume_id: str) -> None:
+        server, volume = self._attached(req, server_id, volume_id)
+        self.attachments.detach(server, volume.id)
+        resp.status = 202

@@ -1,0 +1,62 @@
+"""Cinder's records: volumes and snapshots (per project), and their statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CREATING, AVAILABLE, ATTACHING, IN_USE, DETACHING = "creating", "available", "attaching", "in-use", "detaching"
+DELETING, ERROR, ERROR_DELETING = "deleting", "error", "error_deleting"
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A volume, its workspace `vol-<id>`, and its attachment (one server at most: no multiattach)."""
+
+    id: str
+    name: str
+    project_id: str
+    user_id: str
+    size: int  # GiB
+    status: str = CREATING
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    server_id: str | None = None
+    device: str | None = None  # /dev/vdb, …
+    attached_at: float = 0.0
+    fault: str | None = None
+    created: float = 0.0
+    updated: float = 0.0
+
+    @property
+    def workspace(self) -> str:
+        """Its workspace (and libvirt volume) name."""
+        return f"vol-{self.id}"
+
+    @property
+    def target(self) -> str | None:
+        """The guest disk it is attached as (vdb, …)."""
+        return self.device.rsplit("/", 1)[-1] if self.device else None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A copy of a volume's content taken at creation, in its own workspace `snap-<id>`."""
+
+    id: str
+    name: str
+    project_id: str
+    user_id: str
+    volume_id: str
+    size: int  # GiB
+    status: str = CREATING
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    fault: str | None = None
+    created: float = 0.0
+    updated: float = 0.0
+
+    @property
+    def workspace(self) -> str:
+        """Its workspace (and libvirt volume) name."""
+        return f"snap-{self.id}"

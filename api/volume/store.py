@@ -1,0 +1,159 @@
+"""Volumes and snapshots in SQLite, scoped by project; every status change that must not race is made here.
+
+Checks and changes happen under one lock (per process, like ComputeStore), so
+an attach and a delete of the same volume cannot both win.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from api.db import Database, Table
+from api.errors import BadRequest, NotFound
+from api.identity.tokens import Token
+from api.volume.models import (
+    ATTACHING,
+    AVAILABLE,
+    CREATING,
+    DELETING,
+    DETACHING,
+    ERROR,
+    ERROR_DELETING,
+    IN_USE,
+    Snapshot,
+    Volume,
+)
+
+# Cinder deletes a volume only from these statuses (and never one with snapshots).
+DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+
+
+def invalid_volume(message: str) -> BadRequest:
+    """Cinder's (and Nova's) answer to an operation the volume's status forbids: 400 Invalid volume."""
+    return BadRequest("", f"Invalid volume: {message}")
+
+
+class VolumeStore:
+    """The volumes and snapshots one token may see and change."""
+
+    def __init__(self, db: Database):
+        self.volumes = Table(db, "volumes", Volume)
+        self.snapshots = Table(db, "snapshots", Snapshot)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def scope(token: Token, all_projects: bool = False) -> list[str] | None:
+        """The projects a listing covers: the token's, or every one for an admin asking for all."""
+        return None if token.is_admin and all_projects else [token.project_id]
+
+    def volume(self, token: Token, volume_id: str) -> Volume:
+        """A volume of the token's project (any, for an admin); another project's is NotFound, like a missing one."""
+        found = self.volumes.get(volume_id)
+        if found is None or (found.project_id != token.project_id and not token.is_admin):
+            raise NotFound(f"Volume {volume_id} could not be found.")
+        return found
+
+    def snapshot(self, token: Token, snapshot_id: str) -> Snapshot:
+        """A snapshot of the token's project (any, for an admin)."""
+        found = self.snapshots.get(snapshot_id)
+        if found is None or (found.project_id != token.project_id and not token.is_admin):
+            raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+        return found
+
+    def change(self, volume_id: str, **changes: Any) -> Volume | None:
+        """Update fields of the stored volume (None if it is gone meanwhile)."""
+        with self._lock:
+            return self._change(volume_id, **changes)
+
+    def _change(self, volume_id: str, **changes: Any) -> Volume | None:
+        current = self.volumes.get(volume_id)
+        if current is None:
+            return None
+        return self.volumes.update(replace(current, updated=time.time(), **changes))
+
+    def change_snapshot(self, snapshot_id: str, **changes: Any) -> Snapshot | None:
+        """Update fields of the stored snapshot (None if it is gone meanwhile)."""
+        with self._lock:
+            current = self.snapshots.get(snapshot_id)
+            if current is None:
+                return None
+            return self.snapshots.update(replace(current, updated=time.time(), **changes))
+
+    def of_volume(self, volume_id: str) -> list[Snapshot]:
+        """The snapshots taken of a volume."""
+        return [s for s in self.snapshots.list() if s.volume_id == volume_id]
+
+    def start_delete(self, volume: Volume) -> Volume:
+        """Mark a volume deleting; Invalid volume if it is attached, busy or has snapshots."""
+        with self._lock:
+            current = self.volumes.get(volume.id) or volume
+            if current.status not in DELETABLE or current.server_id is not None:
+                raise invalid_volume(f"volume {volume.id} is {current.status}: it must be available or error, "
+                                     "and not attached (detach it first)")
+            if self.of_volume(volume.id):
+                raise invalid_volume(f"volume {volume.id} has snapshots: delete them first")
+            return self._change(volume.id, status=DELETING, fault=None) or current
+
+    def add_snapshot(self, snapshot: Snapshot) -> Snapshot:
+        """Record a new snapshot; Invalid volume unless its volume is available or in use."""
+        with self._lock:
+            volume = self.volumes.get(snapshot.volume_id)
+            if volume is None or volume.status not in (AVAILABLE, IN_USE):
+                status = volume.status if volume else "deleted"
+                raise invalid_volume(f"volume {snapshot.volume_id} status must be available or in-use, "
+                                     f"but current status is: {status}")
+            return self.snapshots.insert(snapshot)
+
+    def reserve(self, volume_id: str, server_id: str, device: str) -> Volume:
+        """Mark an available volume attaching to the server as `device`; Invalid volume otherwise."""
+        with self._lock:
+            volume = self.volumes.get(volume_id)
+            if volume is None or volume.status != AVAILABLE:
+                status = volume.status if volume else "deleted"
+                raise invalid_volume(f"volume {volume_id} status must be available, but current status is: "
+                                     f"{status}")
+            return self._change(volume_id, status=ATTACHING, server_id=server_id, device=device,
+                                attached_at=time.time(), fault=None) or volume
+
+    def start_detach(self, volume_id: str, server_id: str) -> Volume:
+        """Mark a volume in use by the server detaching; Invalid volume if it is not (yet) in use."""
+        with self._lock:
+            volume = self.volumes.get(volume_id)
+            if volume is None or volume.server_id != server_id:
+                raise NotFound(f"Volume {volume_id} is not attached to instance {server_id}.")
+            if volume.status != IN_USE:
+                raise invalid_volume(f"volume {volume_id} status must be in-use, but current status is: "
+                                     f"{volume.status}")
+            return self._change(volume_id, status=DETACHING) or volume
+
+    def attached_to(self, server_id: str) -> list[Volume]:
+        """The volumes attached or attaching to a server, by device."""
+        found = [v for v in self.volumes.list() if v.server_id == server_id]
+        return sorted(found, key=lambda v: v.device or "")
+
+    def release(self, volume_id: str, fault: str | None = None) -> None:
+        """Detach a volume in the records: available again (with the reason, if an attach failed)."""
+        self.change(volume_id, status=AVAILABLE, server_id=None, device=None, attached_at=0.0, fault=fault)
+
+    def interrupted(self) -> None:
+        """After a restart: creations and deletions that were running are not anymore; say so."""
+        message = "interrupted by an API server restart: delete it and create it again"
+        for volume in self.volumes.list():
+            if volume.status in (CREATING, DELETING):
+                self.change(volume.id, status=ERROR if volume.status == CREATING else ERROR_DELETING,
+                            fault=message)
+        for snapshot in self.snapshots.list():
+            if snapshot.status in (CREATING, DELETING):
+                self.change_snapshot(snapshot.id, status=ERROR, fault=message)
+
+    def start_delete_snapshot(self, snapshot: Snapshot) -> Snapshot:
+        """Mark a snapshot deleting; Invalid snapshot while it is being created or deleted."""
+        with self._lock:
+            current = self.snapshots.get(snapshot.id) or snapshot
+            if current.status not in (AVAILABLE, ERROR):
+                raise BadRequest("", f"Invalid snapshot: snapshot {snapshot.id} is {current.status}: it must be "
+                                     "available or error")
+            return self.snapshots.update(replace(current, status=DELETING, fault=None, updated=time.time()))
