@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import time
@@ -12,7 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from apitest import BIN
+import requests
+from apitest import BIN, qcow2_file  # noqa: F401 (fixtures)
+
+from provisioner.images import ImageStore
+from provisioner.layout import Layout
+from provisioner.provider.simulator import open_readonly
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,8 +30,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(root: Path, port: int) -> Iterator[list[str]]:
-    """`bin/provision serve` in its own session until the block ends; yields the lines it printed before serving."""
+def serving(root: Path, port: int, stop: signal.Signals = signal.SIGTERM) -> Iterator[list[str]]:
+    """`bin/provision serve` in its own session until the block ends (then `stop` to all its processes).
+
+    Yields the lines it printed before serving.
+    """
     process = subprocess.Popen([str(REPO / "bin" / "provision"), "serve", "--root", str(root), "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                start_new_session=True)
@@ -46,7 +55,7 @@ def serving(root: Path, port: int) -> Iterator[list[str]]:
                 time.sleep(0.1)
         yield lines
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, stop)
         process.wait(60)
 
 
@@ -92,3 +101,50 @@ def test_rotating_admin_removes_the_generated_password(tmp_path: Path) -> None:
     openrc = subprocess.run([str(REPO / "bin" / "provision"), "openrc", "--root", str(root)],
                             capture_output=True, text=True, check=True).stdout
     assert "# export OS_PASSWORD=" in openrc and "admin-password" not in openrc
+
+
+def _admin_session(root: Path, port: int) -> requests.Session:
+    password = (root / "api" / "admin-password").read_text().strip()
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    resp = requests.post(f"http://127.0.0.1:{port}/identity/v3/auth/tokens", json=body, timeout=30)
+    assert resp.status_code == 201, resp.text
+    session = requests.Session()
+    session.headers["X-Auth-Token"] = resp.headers["X-Subject-Token"]
+    return session
+
+
+def test_build_interrupted_by_killing_serve_resumes_on_restart(tmp_path: Path, qcow2_file: Path) -> None:
+    root = tmp_path / "root"
+    layout = Layout(root)
+    image = ImageStore(layout).import_source(str(qcow2_file), "cirros")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/compute/v2.1"
+    with serving(root, port, stop=signal.SIGKILL):
+        created = _admin_session(root, port).post(f"{base}/servers", json={"server": {
+            "name": "vm", "flavorRef": "1", "imageRef": image.id}}, timeout=30)
+        assert created.status_code == 202, created.text
+        server_id = created.json()["server"]["id"]
+        workspace = layout.domain_dir(f"srv-{server_id}")
+        # Killed (with Terraform and its provider) once the build has got as far as its own workspace's plan.
+        deadline = time.monotonic() + 120
+        while not (workspace / "terraform" / "main.tf").exists():
+            assert time.monotonic() < deadline, "the build never wrote its plan"
+            time.sleep(0.05)
+    with sqlite3.connect(layout.state_db) as db:
+        left = db.execute("SELECT kind, state FROM api_server_tasks WHERE server_id = ?", (server_id,)).fetchall()
+    assert left == [("build", "running")], "the build was interrupted, its claim left behind"
+
+    with serving(root, port):
+        session = _admin_session(root, port)
+        deadline = time.monotonic() + 300
+        while (server := session.get(f"{base}/servers/{server_id}", timeout=30).json()["server"])["status"] == "BUILD":
+            assert time.monotonic() < deadline, "the build never finished after the restart"
+            time.sleep(0.2)
+        assert server["status"] == "ACTIVE", server.get("fault")
+    conn = open_readonly(layout.simulator_uri)
+    try:
+        assert f"srv-{server_id}" in {d.name() for d in conn.listAllDomains()}
+    finally:
+        conn.close()
