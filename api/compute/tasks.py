@@ -39,7 +39,8 @@ class ServerTasks:
     """Runs queued server tasks on `workers` threads of this process, several servers at once.
 
     A kind is handled by one method taking the task; add a kind by adding
-    its method to `self.handlers`. Threads start with `start()` (or the first
+    its method to `self.handlers` (and to `on_destroyed` what must follow a
+    server's deletion). Threads start with `start()` (or the first
     submit), after any fork.
     """
 
@@ -50,6 +51,8 @@ class ServerTasks:
         self.queue = TaskQueue(store.servers.db)
         self.handlers: dict[str, Callable[[Task], None]] = {
             "build": self.run_build, "delete": self.run_delete, "power": self.run_power}
+        # Called with the server id once a delete has destroyed its domain and forgotten it.
+        self.on_destroyed: list[Callable[[str], None]] = []
         # Called with a server's id once its domain is destroyed, before its record goes (volumes detach).
         self.on_destroyed: list[Callable[[str], None]] = []
         self.workers = workers
