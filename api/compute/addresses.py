@@ -1,7 +1,5 @@
-"""Guest IPv4 addresses as libvirt knows them (DHCP leases, then ARP), per NIC MAC.
-
-Static allocation from Neutron subnets is a later step: today a server's
-addresses are whatever its DHCP server handed out.
+"""Guest IPv4 addresses: a NIC's fixed IPs (allocated from a Neutron subnet), else what libvirt knows
+(DHCP leases, then ARP), per NIC MAC.
 """
 
 from __future__ import annotations
@@ -49,8 +47,9 @@ def guest_addresses(uri: str, domain: str) -> dict[str, tuple[str, ...]]:
 
 
 def with_addresses(server: Server, found: dict[str, tuple[str, ...]]) -> tuple[dict, ...]:
-    """The server's ports with the addresses found for their MACs."""
-    return tuple({**port, "ips": list(found.get(port["mac"].lower(), port.get("ips") or []))}
+    """The server's ports with the addresses found for their MACs; a port with fixed IPs keeps them."""
+    return tuple(port if port.get("fixed_ips") else
+                 {**port, "ips": list(found.get(port["mac"].lower(), port.get("ips") or []))}
                  for port in server.ports)
 
 
@@ -65,7 +64,7 @@ class AddressRefresher:
 
     def refresh(self, server: Server) -> Server:
         """`server`, with addresses if libvirt now knows some."""
-        if server.status != ACTIVE or not server.ports or any(p.get("ips") for p in server.ports):
+        if server.status != ACTIVE or all(p.get("ips") for p in server.ports):
             return server
         now = time.monotonic()
         with self._lock:

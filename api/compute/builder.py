@@ -17,7 +17,7 @@ from api.errors import ApiError, BadRequest
 from api.http import field
 from api.identity.tokens import Token
 from api.image.catalog import ImageCatalog
-from api.network.models import Network
+from api.network.models import ACTIVE, Network
 from api.network.store import NetworkStore
 from provisioner.errors import InputError
 from provisioner.images.records import ImageRecord
@@ -73,9 +73,10 @@ class ServerBuilder:
         except ApiError:
             raise BadRequest("server.imageRef", f"image {image_id} does not exist or has no data yet") from None
 
-    def _networks(self, token: Token, requested: Any) -> list[Network]:
+    def _networks(self, token: Token, requested: Any) -> list[tuple[Network, str | None, str]]:
+        """(network, requested fixed IP or None, its field name) for each NIC."""
         if requested in (None, "auto"):
-            return [self.networks.default]
+            return [(self.networks.default, None, "server.networks")]
         if requested == "none":
             return []
         if not isinstance(requested, list):
@@ -84,15 +85,15 @@ class ServerBuilder:
         for index, entry in enumerate(requested):
             where = f"server.networks[{index}]"
             if not isinstance(entry, dict) or not isinstance(entry.get("uuid"), str):
-                raise BadRequest(where, "only {'uuid': NETWORK_ID} entries are supported")
+                raise BadRequest(where, "only {'uuid': NETWORK_ID[, 'fixed_ip': IPV4]} entries are supported")
             try:
                 network = self.networks.network(token, entry["uuid"])
             except ApiError:
                 raise BadRequest(f"{where}.uuid", f"network {entry['uuid']} does not exist") from None
-            if network.bridge is None and network.libvirt_network is None:
-                raise BadRequest(f"{where}.uuid", f"network {network.name or network.id} is a record only: "
-                                                  "it is not mapped to a bridge or libvirt network yet")
-            found.append(network)
+            if network.status != ACTIVE:
+                raise BadRequest(f"{where}.uuid", f"network {network.name or network.id} is {network.status}, "
+                                                  "not ACTIVE: its libvirt network is not applied")
+            found.append((network, field(entry, "fixed_ip", str, where, False), f"{where}.fixed_ip"))
         return found
 
     def _user_data(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
@@ -158,8 +159,10 @@ class ServerBuilder:
 
         server_id = str(uuid.uuid4())
         domain = f"srv-{server_id}"
+        fixed_ips = self.networks.allocate(networks)
         nics = [Nic(mac=mac_for(domain, i), bridge=n.bridge, network=n.libvirt_network)
-                for i, n in enumerate(networks)]
+                for i, (n, _, _) in enumerate(networks)]
+        nics = [fixed.on(nic) if fixed else nic for nic, fixed in zip(nics, fixed_ips, strict=True)]
         admin = next((u for u in users if u.get("name") == self.config.admin_user), None)
         if admin is None:
             admin = {"name": self.config.admin_user}
@@ -172,7 +175,9 @@ class ServerBuilder:
                           packages=tuple(packages))
         now = time.time()
         ports = tuple({"id": str(uuid.uuid5(uuid.UUID(server_id), f"nic{i}")), "network_id": n.id,
-                       "mac": nic.mac, "ips": []} for i, (n, nic) in enumerate(zip(networks, nics, strict=True)))
+                       "mac": nic.mac, "ips": [str(a.ip) for a in nic.addresses],
+                       "fixed_ips": [fixed.port_entry()] if fixed else []}
+                      for i, ((n, _, _), nic, fixed) in enumerate(zip(networks, nics, fixed_ips, strict=True)))
         server = Server(id=server_id, name=name, project_id=token.project_id, user_id=token.user_id,
                         domain=domain, flavor_id=flavor.id, image_id=image.id, ports=ports, key_name=key_name,
                         metadata={str(k): str(v) for k, v in metadata.items()}, created=now, updated=now)

@@ -12,6 +12,7 @@ from api.auth import token_of
 from api.compute import keys
 from api.compute.addresses import AddressRefresher
 from api.compute.builder import ServerBuilder
+from api.compute.console import ConsoleLog
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Keypair
 from api.compute.tasks import ServerTasks
 from api.compute.views import flavor_view, keypair_view, link, server_view
@@ -172,8 +173,9 @@ class Servers:
         for key in ("min_count", "max_count"):
             if field(body, key, int, "server", False, 1) != 1:
                 raise BadRequest(f"server.{key}", "only one server per request is supported")
-        built = self.builder.build(token, body)
-        self.store.servers.insert(built.server)
+        with self.networks.allocating():  # the fixed IPs build() picks are held once the server is inserted
+            built = self.builder.build(token, body)
+            self.store.servers.insert(built.server)
         self.tasks.build(built.server, built.spec)
         resp.set_header("Location", f"{req.prefix}/compute/v2.1/servers/{built.server.id}")
         send(resp, {"server": {"id": built.server.id, "links": link(req.prefix, "servers", built.server.id),
@@ -220,11 +222,12 @@ TASK_STATES = {"stop": "powering-off", "start": "powering-on", "reboot": "reboot
 class ServerAction:
     """POST /compute/v2.1/servers/{id}/action: stop, start, reboot, pause, unpause, console output."""
 
-    def __init__(self, config: ApiConfig, store: ComputeStore, tasks: ServerTasks, uri: str):
+    def __init__(self, config: ApiConfig, store: ComputeStore, tasks: ServerTasks, uri: str, console: ConsoleLog):
         self.config = config
         self.store = store
         self.tasks = tasks
         self.uri = uri
+        self.console = console
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         body = read_json(req, self.config.max_json_body)
@@ -233,8 +236,9 @@ class ServerAction:
             raise BadRequest("body", "must hold exactly one action")
         action, arguments = next(iter(body.items()))
         if action == "os-getConsoleOutput":
-            # No console log is captured yet (the simulator has none; a real guest's serial log is a later step).
-            send(resp, {"output": ""})
+            length = field(arguments if isinstance(arguments, dict) else {}, "length", int,
+                           "os-getConsoleOutput", False, None)
+            send(resp, {"output": self.console.tail(server.domain, length)})
             return
         if action == "reboot":
             kind = field(arguments if isinstance(arguments, dict) else {}, "type", str, "reboot", False, "SOFT")

@@ -8,6 +8,7 @@ from api.compute import resources as r
 from api.compute.addresses import AddressRefresher
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
+from api.compute.console import ConsoleLog
 from api.compute.models import ComputeStore
 from api.compute.tasks import ServerTasks
 from api.context import ApiContext
@@ -29,7 +30,8 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     for path, detail in (("/compute/v2.1/servers", False), ("/compute/v2.1/servers/detail", True)):
         app.add_route(path, r.Servers(config, store, networks, builder, tasks, addresses, detail=detail))
     app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(store, networks, tasks, addresses))
-    app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri))
+    app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri,
+                                                                               ConsoleLog(ctx.layout)))
 
 
 def add_attachment_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, attachments: Attachments) -> None:

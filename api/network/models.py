@@ -1,8 +1,9 @@
 """Neutron's records.
 
-Networks and subnets created through the API are records only: mapping them
-to Terraform-managed libvirt networks is a later step. The configured default
-network is shared by every project and plugs NICs into its bridge.
+A network created through the API is a Terraform-managed libvirt network
+(`managed`, provisioner.networks); an admin may instead register an existing
+host bridge as a provider network. The configured default network is shared
+by every project and plugs NICs into its bridge.
 """
 
 from __future__ import annotations
@@ -10,9 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+ACTIVE, BUILD, DOWN, ERROR = "ACTIVE", "BUILD", "DOWN", "ERROR"
+
+
 @dataclass(frozen=True)
 class Network:
-    """A network; `bridge` / `libvirt_network` say where a NIC on it plugs in (None: nowhere yet)."""
+    """A network; `bridge` / `libvirt_network` say where a NIC on it plugs in.
+
+    `managed`: its libvirt network is applied from its own Terraform workspace.
+    `status` is ACTIVE once that apply succeeded (ERROR if it failed); a record
+    without one (written before networks were real) is DOWN and unusable.
+    """
 
     id: str
     name: str
@@ -22,6 +31,9 @@ class Network:
     bridge: str | None = None
     libvirt_network: str | None = None
     description: str = ""
+    managed: bool = False
+    external: bool = False
+    status: str = DOWN
 
 
 @dataclass(frozen=True)

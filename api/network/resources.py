@@ -9,10 +9,14 @@ import falcon
 from api.auth import token_of
 from api.compute.models import ComputeStore
 from api.config import ApiConfig
+from api.errors import ApiError, NotFound
 from api.http import read_json, send
 from api.identity.tokens import Token
+from api.network.applier import NetworkApplier
+from api.network.models import ERROR
 from api.network.store import NetworkStore
 from api.network.views import filtered, group_view, network_view, port_views, rule_view, subnet_view
+from provisioner.errors import ProvisionError
 
 
 class Versions:
@@ -26,12 +30,12 @@ class Versions:
 
 
 class Networks:
-    """/network/v2.0/networks[/{id}]."""
+    """/network/v2.0/networks[/{id}]: create and delete converge a managed network's libvirt_network."""
 
-    def __init__(self, config: ApiConfig, store: NetworkStore, compute: ComputeStore):
+    def __init__(self, config: ApiConfig, store: NetworkStore, applier: NetworkApplier):
         self.config = config
         self.store = store
-        self.compute = compute
+        self.applier = applier
 
     def _view(self, token: Token, network_id: str) -> dict[str, Any]:
         network = self.store.network(token, network_id)
@@ -46,23 +50,35 @@ class Networks:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
         network = self.store.create_network(token, read_json(req, self.config.max_json_body, "network"))
+        self.applier.apply(network)
         send(resp, {"network": self._view(token, network.id)}, 201)
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         send(resp, {"network": self._view(token_of(req), item_id)})
 
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        in_use = any(p.network_id == item_id for s in self.compute.servers.list() for p in s.nics())
-        self.store.delete_network(token_of(req), item_id, in_use)
+        network = self.store.deletable(token_of(req), item_id)
+        try:
+            self.applier.destroy(network)
+        except ProvisionError as exc:
+            self.store.set_status(network.id, ERROR)
+            raise ApiError(f"Network {item_id} could not be destroyed: {exc}") from None
+        self.store.forget_network(network.id)
         resp.status = 204
 
 
 class Subnets:
-    """/network/v2.0/subnets[/{id}]."""
+    """/network/v2.0/subnets[/{id}]: a change re-applies the network's libvirt_network (its addresses)."""
 
-    def __init__(self, config: ApiConfig, store: NetworkStore):
+    def __init__(self, config: ApiConfig, store: NetworkStore, applier: NetworkApplier):
         self.config = config
         self.store = store
+        self.applier = applier
+
+    def _reapply(self, network_id: str) -> None:
+        network = self.store.networks.get(network_id)
+        if network is not None:
+            self.applier.apply(network)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         views = [subnet_view(s) for s in self.store.visible_subnets(token_of(req))]
@@ -70,26 +86,35 @@ class Subnets:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         subnet = self.store.create_subnet(token_of(req), read_json(req, self.config.max_json_body, "subnet"))
+        self._reapply(subnet.network_id)
         send(resp, {"subnet": subnet_view(subnet)}, 201)
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         send(resp, {"subnet": subnet_view(self.store.subnet(token_of(req), item_id))})
 
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        self.store.delete_subnet(token_of(req), item_id)
+        self._reapply(self.store.delete_subnet(token_of(req), item_id).network_id)
         resp.status = 204
 
 
 class Ports:
-    """GET /network/v2.0/ports: the NICs of the servers the token may see."""
+    """/network/v2.0/ports[/{id}]: the NICs of the servers the token may see."""
 
     def __init__(self, compute: ComputeStore):
         self.compute = compute
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        token = token_of(req)
+    def _views(self, token: Token) -> list[dict[str, Any]]:
         servers = self.compute.servers.list(None if token.is_admin else [token.project_id])
-        send(resp, {"ports": filtered(req, [p for s in servers for p in port_views(s)])})
+        return [p for s in servers for p in port_views(s)]
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, {"ports": filtered(req, self._views(token_of(req)))})
+
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        found = next((p for p in self._views(token_of(req)) if p["id"] == item_id), None)
+        if found is None:
+            raise NotFound(f"Port {item_id} could not be found.")
+        send(resp, {"port": found})
 
 
 class SecurityGroups:

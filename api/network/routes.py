@@ -7,19 +7,21 @@ import falcon
 from api.compute.models import ComputeStore
 from api.context import ApiContext
 from api.network import resources as r
+from api.network.applier import NetworkApplier
 from api.network.store import NetworkStore
 
 
-def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: ComputeStore) -> None:
-    """Mount Neutron v2.0 under /network."""
+def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: ComputeStore, uri: str) -> None:
+    """Mount Neutron v2.0 under /network; managed networks go onto the hypervisor at `uri`."""
     app.add_route("/network", r.Versions())
+    applier = NetworkApplier(store, ctx.engine, uri)
     collections = {
-        "networks": r.Networks(ctx.config, store, compute),
-        "subnets": r.Subnets(ctx.config, store),
+        "networks": r.Networks(ctx.config, store, applier),
+        "subnets": r.Subnets(ctx.config, store, applier),
+        "ports": r.Ports(compute),
         "security-groups": r.SecurityGroups(ctx.config, store),
         "security-group-rules": r.SecurityGroupRules(ctx.config, store),
     }
     for path, resource in collections.items():
         app.add_route(f"/network/v2.0/{path}", resource)
         app.add_route(f"/network/v2.0/{path}/{{item_id}}", resource, suffix="item")
-    app.add_route("/network/v2.0/ports", r.Ports(compute))

@@ -1,29 +1,44 @@
-"""Neutron's records in SQLite, scoped by project; the configured default network is shared by all."""
+"""Neutron's records in SQLite, scoped by project; the configured default network is shared by all.
+
+Ports are not records of their own: they are the servers' NICs (api_servers),
+so a server's fixed IPs are freed when its record goes.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Iterator
 
+from api.compute.models import Server
 from api.config import DefaultNetwork
 from api.db import Database, Table
-from api.errors import BadRequest, Conflict, NotFound
+from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.http import field
 from api.identity.tokens import Token
-from api.network.models import Network, SecurityGroup, SecurityGroupRule, Subnet
+from api.network import ipam
+from api.network.models import ACTIVE, BUILD, Network, SecurityGroup, SecurityGroupRule, Subnet
+from provisioner.networks import libvirt_name
+
+# A host bridge a provider network may name (a Linux interface name).
+BRIDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
 
 
 class NetworkStore:
     """Networks, subnets, security groups and rules one token may see and change."""
 
     def __init__(self, db: Database, default: DefaultNetwork):
+        self.db = db
         self.networks = Table(db, "networks", Network)
         self.subnets = Table(db, "subnets", Subnet)
         self.groups = Table(db, "security_groups", SecurityGroup)
         self.rules = Table(db, "security_group_rules", SecurityGroupRule)
+        self.servers = Table(db, "servers", Server)
         self.default = Network(id=default.id, name=default.name, project_id="", shared=True,
-                               bridge=default.bridge, libvirt_network=default.libvirt_network)
+                               bridge=default.bridge, libvirt_network=default.libvirt_network, status=ACTIVE)
 
     @staticmethod
     def _scope(token: Token) -> list[str] | None:
@@ -32,8 +47,9 @@ class NetworkStore:
     # -- networks ------------------------------------------------------------
 
     def visible_networks(self, token: Token) -> list[Network]:
-        """The default network, then the project's own (every project's for an admin)."""
-        return [self.default, *self.networks.list(self._scope(token))]
+        """The default network, then the project's own and shared or external ones (every one for an admin)."""
+        return [self.default, *(n for n in self.networks.list()
+                                if token.is_admin or n.project_id == token.project_id or n.shared or n.external)]
 
     def network(self, token: Token, network_id: str) -> Network:
         """A network the token may see; NotFound otherwise."""
@@ -43,24 +59,58 @@ class NetworkStore:
         return found
 
     def create_network(self, token: Token, body: dict[str, Any]) -> Network:
-        """A new network record of the token's project."""
-        name = field(body, "name", str, "network", False, "")
-        return self.networks.insert(Network(
-            id=str(uuid.uuid4()), name=name, project_id=token.project_id,
-            admin_state_up=field(body, "admin_state_up", bool, "network", False, True),
-            shared=False, description=field(body, "description", str, "network", False, "")))
+        """A new network of the token's project: Terraform-managed (status BUILD until applied), or,
+        for an admin, a provider network on an existing host bridge (ACTIVE at once)."""
+        where = "network"
+        network_type = field(body, "provider:network_type", str, where, False)
+        physical = field(body, "provider:physical_network", str, where, False)
+        shared = field(body, "shared", bool, where, False, False)
+        external = field(body, "router:external", bool, where, False, False)
+        requested = [name for name, value in (("provider:network_type", network_type),
+                                              ("provider:physical_network", physical),
+                                              ("shared", shared), ("router:external", external)) if value]
+        if requested and not token.is_admin:
+            raise Forbidden(f"setting {', '.join(requested)} requires the admin role")
+        if field(body, "provider:segmentation_id", int, where, False) is not None:
+            raise BadRequest("network.provider:segmentation_id", "VLAN/VXLAN segments are not supported")
+        network_id = str(uuid.uuid4())
+        common = {"id": network_id, "name": field(body, "name", str, where, False, ""),
+                  "project_id": token.project_id, "shared": shared, "external": external,
+                  "admin_state_up": field(body, "admin_state_up", bool, where, False, True),
+                  "description": field(body, "description", str, where, False, "")}
+        if network_type is None and physical is None:
+            return self.networks.insert(Network(**common, libvirt_network=libvirt_name(network_id),
+                                                managed=True, status=BUILD))
+        if network_type != "flat":
+            raise BadRequest("network.provider:network_type", f"{network_type!r}: only 'flat' (a host bridge) "
+                                                              "is supported")
+        if physical is None or not BRIDGE_NAME.match(physical):
+            raise BadRequest("network.provider:physical_network",
+                             f"{physical!r} is not a host bridge name (1 to 15 letters, digits, _ . -; "
+                             "a letter or digit first)")
+        return self.networks.insert(Network(**common, bridge=physical, status=ACTIVE))
 
-    def delete_network(self, token: Token, network_id: str, in_use: bool) -> None:
-        """Delete a network and its subnets; Conflict for the default network or one with servers."""
+    def set_status(self, network_id: str, status: str) -> Network | None:
+        """Record a network's status (None if it is gone meanwhile)."""
+        current = self.networks.get(network_id)
+        return None if current is None else self.networks.update(replace(current, status=status))
+
+    def deletable(self, token: Token, network_id: str) -> Network:
+        """The network, if it may be deleted now; Conflict for the default network or one with ports."""
         network = self.network(token, network_id)
         if network.id == self.default.id:
             raise Conflict(f"Network {network_id} is the configured default network and cannot be deleted.")
-        if in_use:
+        if network.project_id != token.project_id and not token.is_admin:
+            raise Forbidden(f"network {network_id} belongs to another project")
+        if self.ports_on(network.id):
             raise Conflict(f"Unable to complete operation on network {network_id}. "
                            "There are one or more ports still in use on the network.")
-        for subnet in self.subnets.list():
-            if subnet.network_id == network_id:
-                self.subnets.delete(subnet.id)
+        return network
+
+    def forget_network(self, network_id: str) -> None:
+        """Delete a network's record and its subnets'."""
+        for subnet in self.subnets_of(network_id):
+            self.subnets.delete(subnet.id)
         self.networks.delete(network_id)
 
     # -- subnets -------------------------------------------------------------
@@ -70,6 +120,10 @@ class NetworkStore:
         networks = {n.id for n in self.visible_networks(token)}
         return [s for s in self.subnets.list() if s.network_id in networks]
 
+    def subnets_of(self, network_id: str) -> list[Subnet]:
+        """A network's subnets, oldest first."""
+        return [s for s in self.subnets.list() if s.network_id == network_id]
+
     def subnet(self, token: Token, subnet_id: str) -> Subnet:
         """A subnet the token may see; NotFound otherwise."""
         found = next((s for s in self.visible_subnets(token) if s.id == subnet_id), None)
@@ -78,32 +132,58 @@ class NetworkStore:
         return found
 
     def create_subnet(self, token: Token, body: dict[str, Any]) -> Subnet:
-        """A new IPv4 subnet on a network of the token's project (or the default one, for an admin)."""
+        """A new IPv4 subnet on a network of the token's project (or any network, for an admin)."""
         network = self.network(token, field(body, "network_id", str, "subnet"))
         if network.project_id != token.project_id and not token.is_admin:
             raise NotFound(f"Network {network.id} could not be found.")
-        if field(body, "ip_version", int, "subnet", False, 4) != 4:
-            raise BadRequest("subnet.ip_version", "only IPv4 subnets are supported")
-        try:
-            cidr = ipaddress.IPv4Network(field(body, "cidr", str, "subnet"), strict=False)
-        except ValueError as exc:
-            raise BadRequest("subnet.cidr", str(exc)) from None
-        hosts = list(cidr.hosts()) if cidr.num_addresses <= 65536 else [cidr[1], cidr[-2]]
-        gateway = field(body, "gateway_ip", str, "subnet", False, str(hosts[0]) if hosts else None)
-        if gateway is not None and ipaddress.IPv4Address(gateway) not in cidr:
-            raise BadRequest("subnet.gateway_ip", f"{gateway} is not in {cidr}")
-        pools = ({"start": str(hosts[1]), "end": str(hosts[-1])},) if len(hosts) > 1 else ()
-        dns = field(body, "dns_nameservers", list, "subnet", False, [])
+        request = ipam.parse_subnet(body, self.subnets_of(network.id))
         return self.subnets.insert(Subnet(
             id=str(uuid.uuid4()), name=field(body, "name", str, "subnet", False, ""),
-            project_id=token.project_id, network_id=network.id, cidr=str(cidr), gateway_ip=gateway,
+            project_id=network.project_id or token.project_id, network_id=network.id, cidr=str(request.cidr),
+            gateway_ip=None if request.gateway is None else str(request.gateway),
             enable_dhcp=field(body, "enable_dhcp", bool, "subnet", False, True),
-            dns_nameservers=tuple(str(d) for d in dns), allocation_pools=pools,
+            dns_nameservers=tuple(str(d) for d in request.dns),
+            allocation_pools=tuple({"start": str(a), "end": str(b)} for a, b in request.pools),
             description=field(body, "description", str, "subnet", False, "")))
 
-    def delete_subnet(self, token: Token, subnet_id: str) -> None:
-        """Delete a subnet the token may see."""
-        self.subnets.delete(self.subnet(token, subnet_id).id)
+    def delete_subnet(self, token: Token, subnet_id: str) -> Subnet:
+        """Delete a subnet the token may see; Conflict while a port holds one of its addresses."""
+        subnet = self.subnet(token, subnet_id)
+        cidr = ipaddress.IPv4Network(subnet.cidr)
+        if any(ipaddress.IPv4Address(ip) in cidr for _, port in self.ports_on(subnet.network_id)
+               for ip in port.get("ips") or ()):
+            raise Conflict(f"Unable to complete operation on subnet {subnet_id}: "
+                           "one or more ports have an IP allocation from this subnet.")
+        self.subnets.delete(subnet.id)
+        return subnet
+
+    # -- ports and fixed IPs --------------------------------------------------
+
+    def ports_on(self, network_id: str) -> list[tuple[Server, dict[str, Any]]]:
+        """Every server's NICs on a network, whoever owns the server."""
+        return [(s, p) for s in self.servers.list() for p in s.ports if p["network_id"] == network_id]
+
+    def allocate(self, requests: list[tuple[Network, str | None, str]]) -> list[ipam.FixedIp | None]:
+        """A fixed IP for each (network, requested address or None, field name) of one server's NICs."""
+        chosen: list[ipam.FixedIp | None] = []
+        for network, requested, where in requests:
+            taken = {ipaddress.IPv4Address(ip) for _, port in self.ports_on(network.id) for ip in port.get("ips") or ()}
+            taken.update(f.address for f in chosen if f is not None and f.subnet.network_id == network.id)
+            chosen.append(ipam.allocate(self.subnets_of(network.id), taken, requested, where))
+        return chosen
+
+    @contextmanager
+    def allocating(self) -> Iterator[None]:
+        """Hold SQLite's write lock for the block (across threads and worker processes), so addresses
+        chosen by allocate() cannot be given twice before the server that holds them is inserted."""
+        conn = self.db.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     # -- security groups -----------------------------------------------------
 

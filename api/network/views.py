@@ -30,11 +30,14 @@ def _stamps(project_id: str) -> dict[str, Any]:
 
 def network_view(network: Network, subnets: list[str]) -> dict[str, Any]:
     """A network."""
-    return {"id": network.id, "name": network.name, "status": "ACTIVE", "admin_state_up": network.admin_state_up,
-            "shared": network.shared, "router:external": False, "subnets": subnets, "mtu": 1500,
+    # A Terraform-managed libvirt network lives on this host only: Neutron's "local" type.
+    provider = ("local", None) if network.managed else ("flat", network.bridge or network.libvirt_network)
+    return {"id": network.id, "name": network.name, "status": network.status,
+            "admin_state_up": network.admin_state_up, "shared": network.shared,
+            "router:external": network.external, "subnets": subnets, "mtu": 1500,
             "description": network.description, "port_security_enabled": True, "availability_zones": ["nova"],
-            "provider:network_type": "flat", "provider:physical_network": network.bridge or network.libvirt_network,
-            **_stamps(network.project_id)}
+            "provider:network_type": provider[0], "provider:physical_network": provider[1],
+            "provider:segmentation_id": None, **_stamps(network.project_id)}
 
 
 def subnet_view(subnet: Subnet) -> dict[str, Any]:
@@ -47,11 +50,12 @@ def subnet_view(subnet: Subnet) -> dict[str, Any]:
 
 
 def port_views(server: Server) -> list[dict[str, Any]]:
-    """A server's NICs as ports."""
-    return [{"id": nic.id, "name": "", "network_id": nic.network_id, "mac_address": nic.mac,
-             "fixed_ips": [{"ip_address": ip} for ip in nic.ips], "device_id": server.id,
-             "device_owner": "compute:nova", "status": "ACTIVE", "admin_state_up": True,
-             "security_groups": [], "description": "", **_stamps(server.project_id)} for nic in server.nics()]
+    """A server's NICs as ports: fixed IPs allocated from a subnet, else the addresses libvirt reported."""
+    return [{"id": port["id"], "name": "", "network_id": port["network_id"], "mac_address": port["mac"],
+             "fixed_ips": port.get("fixed_ips") or [{"ip_address": ip} for ip in port.get("ips") or ()],
+             "device_id": server.id, "device_owner": "compute:nova", "status": "ACTIVE", "admin_state_up": True,
+             "binding:vnic_type": "normal", "security_groups": [], "description": "", **_stamps(server.project_id)}
+            for port in server.ports]
 
 
 def rule_view(rule: SecurityGroupRule) -> dict[str, Any]:
