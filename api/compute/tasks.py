@@ -13,6 +13,7 @@ process died is run again on the next start, so an interrupted build resumes
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -85,11 +86,16 @@ class ServerTasks:
                 if self._stopping:
                     return
                 seen = self._generation
-            task = self.queue.claim(self._me) if self.queue.pending() else None
-            if task is not None:
-                self._run(task)
-            elif self._idle(seen):
-                self._fail(self.queue.reap())
+            try:
+                task = self.queue.claim(self._me) if self.queue.pending() else None
+                if task is not None:
+                    self._run(task)
+                elif self._idle(seen):
+                    self._fail(self.queue.reap())
+            except sqlite3.Error:
+                # The database was locked too long or failed: this thread must outlive it, so retry later.
+                log.exception("server task queue unavailable; retrying in %s s", POLL)
+                self._idle(seen)
 
     def _idle(self, seen: int) -> bool:
         """Wait for news or POLL seconds; True if none came (time to look for dead processes' tasks)."""
