@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import falcon
@@ -11,13 +12,18 @@ from api.config import ApiConfig
 from api.errors import BadRequest, TooLarge
 from api.http import read_json, send
 from api.image.catalog import ImageCatalog
-from api.image.views import image_view
+from api.image.views import CORE, image_view
+from provisioner.images import ImageStore
+from provisioner.images.records import VISIBILITIES
 
 FILTERS = ("id", "name", "status", "visibility", "owner", "disk_format", "container_format")
 # Create-request keys that are not free-form properties.
 CREATE_KEYS = {"name": str, "id": str, "visibility": str, "disk_format": str, "container_format": str,
                "tags": list, "min_disk": int, "min_ram": int, "protected": bool}
 DISK_FORMATS = ("qcow2", "raw")
+# Not free-form properties: Glance's own read-only fields, and the store's import arguments
+# (properties are passed to ImageStore.import_stream as keywords, so they must not collide).
+RESERVED = (set(CORE) | set(inspect.signature(ImageStore.import_stream).parameters)) - set(CREATE_KEYS)
 
 
 def version_list(base_url: str) -> dict[str, Any]:
@@ -45,6 +51,8 @@ def _create_body(data: dict[str, Any]) -> dict[str, Any]:
     for key, value in data.items():
         kind = CREATE_KEYS.get(key)
         if kind is None:
+            if key in RESERVED:
+                raise BadRequest(key, "is reserved: it cannot be set as an image property")
             if not isinstance(value, str):
                 raise BadRequest(key, f"{value!r}: extra properties must be strings")
             body["properties"][key] = value
@@ -54,6 +62,8 @@ def _create_body(data: dict[str, Any]) -> dict[str, Any]:
             body[key] = value
     if not body.get("name"):
         raise BadRequest("name", "is required")
+    if body.get("visibility") not in (None, *VISIBILITIES):
+        raise BadRequest("visibility", f"{body['visibility']!r}: use one of {', '.join(VISIBILITIES)}")
     if body.get("disk_format") not in (None, *DISK_FORMATS):
         raise BadRequest("disk_format", f"{body['disk_format']!r}: supported are {', '.join(DISK_FORMATS)}")
     if body.get("container_format") not in (None, "bare"):

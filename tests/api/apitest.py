@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -71,16 +72,25 @@ class Live:
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """One server for the session (the stock clients start a process per command: keep the server warm)."""
-    layout = Layout(tmp_path_factory.mktemp("api") / "root")
+    with serve_root(tmp_path_factory.mktemp("api") / "root") as server:
+        yield server
+
+
+@contextmanager
+def serve_root(root: Path) -> Iterator[Live]:
+    """A server over a new root at `root`, with the ACCOUNTS users, until the block ends."""
+    layout = Layout(root)
     for user, (project, roles) in ACCOUNTS.items():
         set_user(config_path(layout), user, PASSWORD, project, roles)
     sock = bind(0)
     server, api = make_server(layout, sock)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    yield Live(layout, f"http://127.0.0.1:{sock.getsockname()[1]}")
-    api.tasks.shutdown()
-    server.close()
+    try:
+        yield Live(layout, f"http://127.0.0.1:{sock.getsockname()[1]}")
+    finally:
+        api.tasks.shutdown()
+        server.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,315 @@
+"""Fuzzing the live API from its OpenAPI description (api/openapi.yaml) with schemathesis: no 5xx, ever.
+
+Every operation is sent generated input (valid and invalid, few examples each:
+the run must stay short on two cores) as a member and as an admin, on a server
+and root of its own; requests naming objects (in the path or the body) are sent
+again with the ids of real ones, so the fuzzed input reaches past the 404.
+Every answer must be below 500, declared, and an error must have its service's
+error body. Hand-made hostile input follows: malformed JSON, oversized bodies,
+path traversal in ids and names, and a check that nothing was written outside
+the root.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+import yaml
+from falcon import inspect
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
+                                               status_code_conformance)
+
+import api
+from api.app import create_api
+from provisioner.images import ImageStore
+
+from apitest import Live, qcow2_file, serve_root  # noqa: F401 (fixtures)
+
+SPEC = Path(api.__file__).parent / "openapi.yaml"
+# Few examples per operation (the run must stay short on two cores); fewer still, and no
+# coverage phase (its boundary values), where a success builds something through Terraform.
+COSTLY = ["createNetwork"]
+schema = schemathesis.openapi.from_path(SPEC, config=schemathesis.Config.from_dict({
+    "generation": {"max-examples": 8},
+    "operations": [{"include-operation-id": COSTLY, "generation": {"max-examples": 3},
+                    "phases": {"coverage": {"enabled": False}}}]}))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+USERS = ("alice", "admin")
+# Generated names carry it, so whatever escaped the root can be found.
+MARK = "zzfuzz"
+
+
+def test_every_route_is_described(fuzzed: Live) -> None:
+    """Every (path, method) the falcon app serves is in openapi.yaml, and nothing more."""
+    built = create_api(fuzzed.layout)
+    try:
+        served = {(route.path, method.method.lower()) for route in inspect.inspect_routes(built.app)
+                  for method in route.methods if not method.internal}
+    finally:
+        built.tasks.shutdown()
+    described = {(path, method) for path, item in yaml.safe_load(SPEC.read_text())["paths"].items()
+                 for method in item if method != "parameters"}
+    assert served - described == set(), "routes missing from api/openapi.yaml"
+    assert described - served == set(), "api/openapi.yaml describes routes the app does not serve"
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A server of its own: what the fuzzing leaves behind stays out of the other tests' way."""
+    with serve_root(tmp_path_factory.mktemp("fuzz") / "root") as server:
+        yield server
+
+
+# Body members that name another object -> the Known attribute holding a real one.
+BODY_IDS = {"network_id": "network", "uuid": "default_network", "security_group_id": "group",
+            "remote_group_id": "group", "key_name": "keypair", "flavorRef": "flavor", "imageRef": "image"}
+# Each real server build costs seconds of CPU: real image ids stop after this many were accepted.
+SERVER_BUDGET = 2
+
+
+@dataclass
+class Known:
+    """Real objects of alice's, whose ids replace the generated ones in a second request."""
+
+    ids: dict[str, str]          # path parameter -> id
+    items: dict[str, str]        # Neutron collection -> id of one of its items
+    body_ids: dict[str, str]     # BODY_IDS value -> id
+    servers_left: int = SERVER_BUDGET
+
+    def path_parameters(self, path: str, generated: dict[str, str]) -> dict[str, str]:
+        """The generated path parameters with every id replaced by a real one."""
+        real = dict(generated)
+        for name in generated:
+            if name == "item_id":
+                real[name] = self.items[path.split("/")[3]]
+            elif name in self.ids:
+                real[name] = self.ids[name]
+        return real
+
+    def body(self, generated: Any) -> Any:
+        """The generated body with every member naming an object replaced by a real one."""
+        if isinstance(generated, list):
+            return [self.body(v) for v in generated]
+        if not isinstance(generated, dict):
+            return generated
+        real = {}
+        for key, value in generated.items():
+            kind = BODY_IDS.get(key)
+            if kind == "image" and not self.servers_left:
+                kind = None
+            real[key] = self.body_ids[kind] if kind and isinstance(value, (str, int)) else self.body(value)
+        return real
+
+
+def _create(live: Live, user: str, path: str, body: dict) -> dict:
+    resp = requests.post(f"{live.url}{path}", json=body, headers={"X-Auth-Token": live.token(user)}, timeout=30)
+    assert resp.status_code in (200, 201, 202), resp.text
+    return resp.json()
+
+
+@pytest.fixture(scope="module")
+def tokens(fuzzed: Live) -> dict[str, str]:
+    return {user: fuzzed.token(user) for user in USERS}
+
+
+@pytest.fixture(scope="module")
+def known(fuzzed: Live, qcow2_file: Path) -> Known:
+    """An image, a keypair, an ACTIVE server, a network with a subnet, a security group with a rule."""
+    conn = fuzzed.sdk("alice")
+    image = conn.image.create_image(name=f"{MARK}-img", filename=str(qcow2_file), disk_format="qcow2",
+                                    container_format="bare")
+    _create(fuzzed, "alice", "/compute/v2.1/os-keypairs", {"keypair": {"name": f"{MARK}-key"}})
+    default = conn.network.find_network("default").id
+    server = conn.compute.create_server(name=f"{MARK}-vm", image_id=image.id, flavor_id="1",
+                                        networks=[{"uuid": default}])
+    conn.compute.wait_for_server(server, wait=120)
+    network = _create(fuzzed, "alice", "/network/v2.0/networks", {"network": {"name": f"{MARK}-net"}})["network"]
+    subnet = _create(fuzzed, "alice", "/network/v2.0/subnets",
+                     {"subnet": {"network_id": network["id"], "cidr": "10.9.0.0/24"}})["subnet"]
+    group = _create(fuzzed, "alice", "/network/v2.0/security-groups",
+                    {"security_group": {"name": f"{MARK}-sg"}})["security_group"]
+    rule = _create(fuzzed, "alice", "/network/v2.0/security-group-rules",
+                   {"security_group_rule": {"security_group_id": group["id"], "direction": "ingress"}})
+    ids = {"server_id": server.id, "image_id": image.id, "name": f"{MARK}-key", "flavor_id": "1",
+           "project_id": conn.current_project_id, "user_id": conn.current_user_id}
+    items = {"networks": network["id"], "subnets": subnet["id"], "security-groups": group["id"],
+             "security-group-rules": rule["security_group_rule"]["id"]}
+    body_ids = {"network": network["id"], "default_network": default, "group": group["id"],
+                "keypair": f"{MARK}-key", "flavor": "1", "image": image.id}
+    return Known(ids, items, body_ids)
+
+
+@schema.parametrize()
+@settings(deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+def test_fuzz(case, fuzzed: Live, tokens: dict[str, str], known: Known) -> None:
+    generated_path, generated_body = case.path_parameters, case.body
+    real_path = known.path_parameters(case.path, generated_path or {}) if case.method != "DELETE" else {}
+    real_body = known.body(generated_body)
+    for user in USERS:
+        headers = {"X-Auth-Token": tokens[user]}
+        case.call_and_validate(base_url=fuzzed.url, headers=headers, checks=CHECKS)
+        if real_path == (generated_path or {}) and real_body == generated_body:
+            continue
+        case.path_parameters, case.body = real_path or generated_path, real_body
+        try:
+            response = case.call_and_validate(base_url=fuzzed.url, headers=headers, checks=CHECKS)
+        finally:
+            case.path_parameters, case.body = generated_path, generated_body
+        if case.method == "POST" and case.path.endswith(("/servers", "/servers/detail")) and response.status_code == 202:
+            known.servers_left = max(0, known.servers_left - 1)
+
+
+# -- hand-made hostile input ---------------------------------------------------------------
+
+def _operations(content: str) -> list[tuple[str, str]]:
+    """(METHOD, path) of every described operation whose request body is of type `content`."""
+    paths = yaml.safe_load(SPEC.read_text())["paths"]
+    return [(method.upper(), path) for path, item in paths.items() for method, op in item.items()
+            if method != "parameters" and content in op.get("requestBody", {}).get("content", {})]
+
+
+def _error_message(path: str, resp: requests.Response | http.client.HTTPResponse, body: bytes) -> str:
+    """The message of the service's error body, after checking its shape."""
+    status = resp.status_code if isinstance(resp, requests.Response) else resp.status
+    assert 400 <= status < 500, (status, body)
+    error = json.loads(body)
+    service = path.strip("/").split("/", 1)[0]
+    if service == "network":
+        assert set(error["NeutronError"]) == {"type", "message", "detail"}, error
+        return error["NeutronError"]["message"]
+    if service in ("compute", "volume"):
+        (inner,) = error.values()
+    else:
+        inner = error["error"]
+        assert inner["title"], error
+    assert inner["code"] == status, error
+    return inner["message"]
+
+
+def _url(fuzzed: Live, known: Known, path: str) -> str:
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    return fuzzed.url + path.format(**known.path_parameters(path, dict.fromkeys(names, "")))
+
+
+JSON_OPERATIONS = _operations("application/json")
+
+
+@pytest.mark.parametrize(("method", "path"), JSON_OPERATIONS)
+def test_malformed_json(fuzzed: Live, tokens: dict[str, str], known: Known, method: str, path: str) -> None:
+    headers = {"X-Auth-Token": tokens["admin"], "Content-Type": "application/json"}
+    for body in (b'{"server": ', b"\xff\xfe{}", b"[1, 2]", b'"text"', b"\x00"):
+        resp = requests.request(method, _url(fuzzed, known, path), data=body, headers=headers, timeout=30)
+        assert resp.status_code == 400, (body, resp.text)
+        assert _error_message(path, resp, resp.content).startswith("body: "), resp.text
+
+
+@pytest.mark.parametrize(("method", "path"), JSON_OPERATIONS)
+def test_oversized_json(fuzzed: Live, tokens: dict[str, str], known: Known, method: str, path: str) -> None:
+    limit = 1 << 20  # max_json_body's default
+    body = b'{"x": "' + b"a" * limit + b'"}'
+    headers = {"X-Auth-Token": tokens["admin"], "Content-Type": "application/json"}
+    url = _url(fuzzed, known, path)
+    declared = requests.request(method, url, data=body, headers=headers, timeout=30)
+    assert declared.status_code == 413, declared.text
+    assert "exceeds the limit" in _error_message(path, declared, declared.content)
+    chunked = requests.request(method, url, data=iter([body[:limit], body[limit:]]), headers=headers, timeout=30)
+    assert chunked.status_code == 413, chunked.text
+    assert "exceeds the limit" in _error_message(path, chunked, chunked.content)
+
+
+# Path segments that try to leave their directory, raw on the wire (a client library would normalize them).
+HOSTILE_IDS = ["..", "%2e%2e", "..%2F..%2F" + MARK, "%2e%2e%2f%2e%2e%2f" + MARK, "%00", MARK + "%00..",
+               "..%5C" + MARK, "%252e%252e%252f" + MARK]
+
+
+def _raw(fuzzed: Live, method: str, path: str, token: str) -> tuple[http.client.HTTPResponse, bytes]:
+    """A request whose path goes on the wire exactly as given."""
+    host, port = fuzzed.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request(method, path, headers={"X-Auth-Token": token})
+        resp = conn.getresponse()
+        return resp, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("method", "path"), [(m.upper(), p) for p, item in yaml.safe_load(SPEC.read_text())
+                                              ["paths"].items() for m in item if "{" in p and m in ("get", "delete")])
+def test_hostile_ids(fuzzed: Live, tokens: dict[str, str], method: str, path: str) -> None:
+    for hostile in HOSTILE_IDS:
+        wire = "/".join(hostile if part.startswith("{") else part for part in path.split("/"))
+        resp, body = _raw(fuzzed, method, wire, tokens["admin"])
+        assert resp.status in (400, 404, 405), (wire, resp.status, body)
+        _error_message(path, resp, body)
+
+
+def test_hostile_names(fuzzed: Live, tokens: dict[str, str], known: Known) -> None:
+    """Names that look like paths are refused where they become file names, and kept as text elsewhere."""
+    headers = {"X-Auth-Token": tokens["admin"]}
+    hostile = [f"../../{MARK}", f"..\\{MARK}", f"{MARK}\x00/../x", f"/tmp/{MARK}"]
+
+    def post(path: str, body: dict) -> requests.Response:
+        resp = requests.post(fuzzed.url + path, json=body, headers=headers, timeout=30)
+        assert resp.status_code < 500, resp.text
+        return resp
+
+    for name in hostile:
+        refused = post("/image/v2/images", {"name": name, "disk_format": "qcow2"})
+        assert refused.status_code == 400 and "name" in _error_message("/image", refused, refused.content)
+        refused = post("/compute/v2.1/os-keypairs", {"keypair": {"name": name}})
+        assert refused.status_code == 400 and "keypair.name" in _error_message("/compute", refused, refused.content)
+        for path, key in (("/network/v2.0/networks", "network"), ("/network/v2.0/security-groups", "security_group"),
+                          ("/identity/v3/projects", "project")):
+            kept = post(path, {key: {"name": name}})
+            assert kept.status_code == 201 and kept.json()[key]["name"] == name, kept.text
+    server = post("/compute/v2.1/servers", {"server": {
+        "name": hostile[0], "flavorRef": "1", "imageRef": known.ids["image_id"],
+        "networks": [{"uuid": known.body_ids["default_network"]}]}})
+    assert server.status_code == 202, server.text
+    server_id = server.json()["server"]["id"]
+    shown = requests.get(f"{fuzzed.url}/compute/v2.1/servers/{server_id}", headers=headers, timeout=30).json()
+    assert shown["server"]["name"] == hostile[0], "a display name only: the domain is srv-<uuid>"
+    requests.delete(f"{fuzzed.url}/compute/v2.1/servers/{server_id}", headers=headers, timeout=30)
+
+
+def test_image_properties_that_are_not_free_form(fuzzed: Live, tokens: dict[str, str], qcow2_file: Path) -> None:
+    """Regression: a property named like an import argument (owner, source, dry_run, ...) was a 500 on upload."""
+    headers = {"X-Auth-Token": tokens["alice"]}
+    for key in ("owner", "source", "dry_run", "image_id", "status", "checksum"):
+        resp = requests.post(f"{fuzzed.url}/image/v2/images", json={"name": "props", key: "x"}, headers=headers,
+                             timeout=30)
+        assert resp.status_code == 400, resp.text
+        assert _error_message("/image", resp, resp.content).startswith(f"{key}: is reserved"), resp.text
+    resp = requests.post(f"{fuzzed.url}/image/v2/images", json={"name": "props", "visibility": "everyone"},
+                         headers=headers, timeout=30)
+    assert resp.status_code == 400 and _error_message("/image", resp, resp.content).startswith("visibility: ")
+    created = requests.post(f"{fuzzed.url}/image/v2/images", json={"name": "props", "os_distro": "cirros"},
+                            headers=headers, timeout=30).json()
+    upload = requests.put(f"{fuzzed.url}/image/v2/images/{created['id']}/file", data=qcow2_file.read_bytes(),
+                          headers={**headers, "Content-Type": "application/octet-stream"}, timeout=60)
+    assert upload.status_code == 204, upload.text
+    record = ImageStore(fuzzed.layout).get_by_id(created["id"])
+    assert dict(record.properties) == {"os_distro": "cirros"} and record.path.is_file()
+
+
+def test_nothing_written_outside_the_root(fuzzed: Live, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Last in the module: after everything above, no file carries the mark outside the root."""
+    root = fuzzed.layout.root
+    assert [p.name for p in root.parent.iterdir()] == ["root"]
+    escaped = [p for p in tmp_path_factory.getbasetemp().rglob(f"*{MARK}*") if root not in p.parents]
+    for top in (Path("/"), Path("/tmp"), Path.cwd(), Path.home()):
+        escaped += [p for p in top.iterdir() if MARK in p.name]
+    assert escaped == []
+    assert any(MARK in p.name for p in root.rglob(f"*{MARK}*")), "the mark is there to be found inside the root"
