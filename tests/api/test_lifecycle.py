@@ -83,6 +83,17 @@ def test_server_lifecycle(live, qcow2_file: Path, tmp_path: Path) -> None:
     finally:
         conn.close()
 
+    console = workspace / "logs" / "console.log"
+    assert f'file = "{console}"' in (workspace / "terraform" / "main.tf").read_text(), "a local hypervisor logs it"
+    assert live.osc("alice", "console", "log", "show", "vm1") == "", "nothing written yet"
+    # libvirt's test driver runs no guest, so nothing writes the serial log: the test stands in for virtlogd.
+    console.write_bytes(b"boot\x00 line 1\nline 2\nlogin: \xff\n")
+    shown = live.osc("alice", "console", "log", "show", "--lines", "2", "vm1")
+    assert "line 2\nlogin: \ufffd" in shown and "line 1" not in shown
+    resp = requests.post(f"{live.url}/compute/v2.1/servers/{server['id']}/action", timeout=10,
+                         headers={"X-Auth-Token": live.token("alice")}, json={"os-getConsoleOutput": {"length": "2"}})
+    assert resp.status_code == 400 and "os-getConsoleOutput.length" in resp.text
+
     live.osc("alice", "server", "delete", "--wait", "vm1")
     assert domain not in _domains(live)
     assert not workspace.exists()
