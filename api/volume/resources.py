@@ -173,7 +173,7 @@ class Snapshots:
         snapshot = self.store.add_snapshot(Snapshot(
             id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, volume_id=volume.id,
             size=volume.size, created=now, updated=now, **_common(body, "snapshot")))
-        self.worker.snapshot(snapshot, volume)
+        self.worker.snapshot(snapshot)
         send(resp, {"snapshot": snapshot_view(snapshot)}, 202)
 
 

@@ -17,7 +17,6 @@ from api.identity.tokens import Token
 from api.volume.models import (
     ATTACHING,
     AVAILABLE,
-    CREATING,
     DELETING,
     DETACHING,
     ERROR,
@@ -137,17 +136,6 @@ class VolumeStore:
     def release(self, volume_id: str, fault: str | None = None) -> None:
         """Detach a volume in the records: available again (with the reason, if an attach failed)."""
         self.change(volume_id, status=AVAILABLE, server_id=None, device=None, attached_at=0.0, fault=fault)
-
-    def interrupted(self) -> None:
-        """After a restart: creations and deletions that were running are not anymore; say so."""
-        message = "interrupted by an API server restart: delete it and create it again"
-        for volume in self.volumes.list():
-            if volume.status in (CREATING, DELETING):
-                self.change(volume.id, status=ERROR if volume.status == CREATING else ERROR_DELETING,
-                            fault=message)
-        for snapshot in self.snapshots.list():
-            if snapshot.status in (CREATING, DELETING):
-                self.change_snapshot(snapshot.id, status=ERROR, fault=message)
 
     def start_delete_snapshot(self, snapshot: Snapshot) -> Snapshot:
         """Mark a snapshot deleting; Invalid snapshot while it is being created or deleted."""
