@@ -128,7 +128,9 @@ def main() -> int:
                                    f"{base}/identity/v3/auth/tokens", script, args.seconds))
     shutil.rmtree(scripts)
     workers = args.workers or "default"
-    print(f"{CONNECTIONS} connections, {args.seconds} s each, workers={workers}, {os.cpu_count()} CPUs, root {root}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{CONNECTIONS} connections, {args.seconds} s each, workers={workers}, {os.cpu_count()} CPUs, "
+          f"load average now {load}, root {root}")
     for r in results:
         print(f"  {r.name}: {r.rate:.0f} req/s, p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, errors {r.errors}")
     return 0
