@@ -124,7 +124,7 @@ def tokens(fuzzed: Live) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def known(fuzzed: Live, qcow2_file: Path) -> Known:
-    """An image, a keypair, an ACTIVE server, a network with a subnet, a security group with a rule."""
+    """An image, a keypair, an ACTIVE server and its port, a network with a subnet, a security group with a rule."""
     conn = fuzzed.sdk("alice")
     image = conn.image.create_image(name=f"{MARK}-img", filename=str(qcow2_file), disk_format="qcow2",
                                     container_format="bare")
@@ -140,10 +140,12 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
                     {"security_group": {"name": f"{MARK}-sg"}})["security_group"]
     rule = _create(fuzzed, "alice", "/network/v2.0/security-group-rules",
                    {"security_group_rule": {"security_group_id": group["id"], "direction": "ingress"}})
+    port = requests.get(f"{fuzzed.url}/network/v2.0/ports", params={"device_id": server.id}, timeout=30,
+                        headers={"X-Auth-Token": fuzzed.token("alice")}).json()["ports"][0]
     ids = {"server_id": server.id, "image_id": image.id, "name": f"{MARK}-key", "flavor_id": "1",
            "project_id": conn.current_project_id, "user_id": conn.current_user_id}
     items = {"networks": network["id"], "subnets": subnet["id"], "security-groups": group["id"],
-             "security-group-rules": rule["security_group_rule"]["id"]}
+             "security-group-rules": rule["security_group_rule"]["id"], "ports": port["id"]}
     body_ids = {"network": network["id"], "default_network": default, "group": group["id"],
                 "keypair": f"{MARK}-key", "flavor": "1", "image": image.id}
     return Known(ids, items, body_ids)
