@@ -80,5 +80,7 @@ def serve(layout: Layout, port: int, workers: int = 1, threads: int = 8) -> None
     finally:
         for pid in children:
             os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            os.waitpid(pid, 0)
         worker.stop(timeout=10)
         api.tasks.shutdown()
