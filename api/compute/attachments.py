@@ -57,29 +57,21 @@ class Attachments:
         path = self.engine.layout.domain_dir(server.domain) / "spec.json"
         return spec_from_json(json.loads(path.read_text()))
 
-    def free_device(self, server: Server, requested: str | None) -> str:
-        """`requested` if free, else the first free /dev/vdX after the system disk (vda) and any data disks."""
+    def disk_names(self, server: Server, requested: str | None) -> list[str]:
+        """The guest disk names a volume may take: /dev/vdX after the system disk (vda) and any data disks."""
         first = 1 + len(self.spec(server).extra_disks)
         names = [f"/dev/vd{letter}" for letter in LETTERS[first:]]
-        taken = {v.device for v in self.volumes.attached_to(server.id)}
-        if requested is not None:
-            if requested not in names:
-                raise BadRequest("volumeAttachment.device", f"{requested!r}: use one of {names[0]} … {names[-1]}")
-            if requested in taken:
-                raise Conflict(f"The supplied device path ({requested}) is in use.")
-            return requested
-        free = next((name for name in names if name not in taken), None)
-        if free is None:
-            raise BadRequest("volumeAttachment", f"server {server.id} has no free disk name left")
-        return free
+        if requested is not None and requested not in names:
+            raise BadRequest("volumeAttachment.device", f"{requested!r}: use one of {names[0]} … {names[-1]}")
+        return names
 
     def attach(self, server: Server, volume: Volume, requested: str | None) -> Volume:
-        """Reserve the volume for the server and queue the re-apply."""
+        """Reserve the volume for the server (as `requested`, or the first free disk name) and queue the re-apply."""
         if server.status not in ATTACHABLE or server.task_state is not None:
             raise Conflict(f"Cannot 'attach_volume' instance {server.id} while it is in vm_state "
                            f"{server.status.lower()}" + (f", task_state {server.task_state}"
                                                          if server.task_state else ""))
-        volume = self.volumes.reserve(volume.id, server.id, self.free_device(server, requested))
+        volume = self.volumes.reserve(volume.id, server.id, self.disk_names(server, requested), requested)
         self.tasks.submit(server.id, KIND, {})
         return volume
 

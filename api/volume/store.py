@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from api.db import Database, Table
-from api.errors import BadRequest, NotFound
+from api.errors import BadRequest, Conflict, NotFound
 from api.identity.tokens import Token
 from api.volume.models import (
     ATTACHING,
@@ -106,14 +106,23 @@ class VolumeStore:
                                      f"but current status is: {status}")
             return self.snapshots.insert(snapshot)
 
-    def reserve(self, volume_id: str, server_id: str, device: str) -> Volume:
-        """Mark an available volume attaching to the server as `device`; Invalid volume otherwise."""
+    def reserve(self, volume_id: str, server_id: str, names: list[str], requested: str | None) -> Volume:
+        """Mark an available volume attaching to the server as `requested`, or the first of `names` it has free.
+
+        Invalid volume unless available; Conflict if `requested` is taken.
+        """
         with self._lock:
             volume = self.volumes.get(volume_id)
             if volume is None or volume.status != AVAILABLE:
                 status = volume.status if volume else "deleted"
                 raise invalid_volume(f"volume {volume_id} status must be available, but current status is: "
                                      f"{status}")
+            taken = {v.device for v in self.attached_to(server_id)}
+            if requested in taken:
+                raise Conflict(f"The supplied device path ({requested}) is in use.")
+            device = requested or next((name for name in names if name not in taken), None)
+            if device is None:
+                raise BadRequest("volumeAttachment", f"server {server_id} has no free disk name left")
             return self._change(volume_id, status=ATTACHING, server_id=server_id, device=device,
                                 attached_at=time.time(), fault=None) or volume
 

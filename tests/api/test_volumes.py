@@ -143,14 +143,17 @@ def test_attach_detach(live, server: dict[str, Any]) -> None:
     assert live.osc("alice", "volume", "delete", "data1", check=False).returncode != 0
 
     second = _volume(live, "alice", "data2")
-    live.osc("alice", "server", "add", "volume", "volvm", "data2")
+    taken = _post(live, "alice", f"/compute/v2.1/servers/{server['id']}/os-volume_attachments",
+                  {"volumeAttachment": {"volumeId": second["id"], "device": "/dev/vdb"}})
+    assert taken.status_code == 409 and "/dev/vdb" in taken.json()["conflictingRequest"]["message"]
+    live.osc("alice", "server", "add", "volume", "--device", "/dev/vdd", "volvm", "data2")
     _wait(live, "alice", f"/volume/v3/volumes/{second['id']}", "volume", "in-use")
-    assert _domain_disks(live, domain) == {"vdb": name, "vdc": f"vol-{second['id']}.qcow2"}
+    assert _domain_disks(live, domain) == {"vdb": name, "vdd": f"vol-{second['id']}.qcow2"}
 
     live.osc("alice", "server", "remove", "volume", "volvm", "data1")
     detached = _wait(live, "alice", f"/volume/v3/volumes/{volume['id']}", "volume", "available")
     assert detached["attachments"] == []
-    assert _domain_disks(live, domain) == {"vdc": f"vol-{second['id']}.qcow2"}, "vdc keeps its name"
+    assert _domain_disks(live, domain) == {"vdd": f"vol-{second['id']}.qcow2"}, "vdd keeps its name"
     assert name in _volumes_in_pool(live), "detaching keeps the volume"
     gone = requests.delete(f"{live.url}/compute/v2.1/servers/{server['id']}/os-volume_attachments/{volume['id']}",
                            headers={"X-Auth-Token": live.token("alice")}, timeout=10)
