@@ -20,6 +20,8 @@ from typing import Iterator
 import pytest
 
 import realvirt
+from api.compute.models import ACTIVE, PAUSED, SHUTOFF
+from api.compute.power import power
 from e2e import realguest
 
 pytestmark = pytest.mark.e2e
@@ -95,6 +97,14 @@ def test_real_guest_end_to_end(bridge: realvirt.Libvirtd, guest_image: realguest
     realguest.provision(netns, root, domains, "-q", "destroy", "--yes", LAYERED)
     assert not (root / "domains" / LAYERED).exists()
     assert "running" in realguest.virsh("domstate", NAME)  # the machine was the other domain's
+
+    # The serial console, which the hypervisor logs into the workspace (the API's os-getConsoleOutput reads it).
+    assert "Linux version" in (workspace / "logs" / "console.log").read_text(errors="replace")
+    # The API's power actions on a real hypervisor: pause, resume, then an ACPI power-off.
+    for action, status, state in (("pause", PAUSED, "paused"), ("unpause", ACTIVE, "running"),
+                                  ("stop", SHUTOFF, "shut off")):
+        assert power(realvirt.URI, NAME, action, stop_timeout=120) == status
+        assert state in realguest.virsh("domstate", NAME), action
 
     realguest.provision(netns, root, domains, "-q", "destroy", "--yes", NAME)
     assert NAME not in realguest.virsh("list", "--all", "--name").split()
