@@ -44,14 +44,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.server import serve
 
     layout = _layout(args)
-    boot = ensure_admin(layout)
-    if boot.created:
-        print(f"created API user {ADMIN} (role admin on project admin); its password is in {boot.password_file}")
-    print(f"Point the openstack CLI at this server: in another shell, paste\n"
-          f"{openrc(args.port, ADMIN, ADMIN, boot.password_file)}\n"
-          "then run e.g. `openstack server list`. Ctrl-C stops the server.\n", flush=True)
+
+    def listening(port: int) -> None:
+        boot = ensure_admin(layout)
+        if boot.created:
+            print(f"created API user {ADMIN} (role admin on project admin); its password is in {boot.password_file}")
+        print(f"Point the openstack CLI at this server: in another shell, paste\n"
+              f"{openrc(port, ADMIN, ADMIN, boot.password_file)}\n"
+              "then run e.g. `openstack server list`. Ctrl-C stops the server.\n", flush=True)
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    serve(layout, args.port, args.workers, args.threads)
+    serve(layout, args.port, args.workers, args.threads, listening)
     return 0
 
 

@@ -11,11 +11,13 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 
 import waitress
 
 from api.app import create_api
 from api.config import LISTEN_HOST
+from provisioner.errors import ProvisionError
 from provisioner.layout import Layout
 from provisioner.postboot.worker import BackgroundWorker
 
@@ -30,7 +32,12 @@ def bind(port: int) -> socket.socket:
     """A listening TCP socket on 127.0.0.1 (port 0: any free port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((HOST, port))
+    try:
+        sock.bind((HOST, port))
+    except OSError as exc:
+        sock.close()
+        raise ProvisionError(f"cannot listen on {HOST}:{port}: {exc.strerror} "
+                             "(is another server running there? choose another --port)") from None
     sock.listen(1024)
     return sock
 
@@ -49,9 +56,15 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def serve(layout: Layout, port: int, workers: int = 1, threads: int = 8) -> None:
-    """Serve until interrupted; every process runs server tasks, the first also queued post-boot jobs."""
+def serve(layout: Layout, port: int, workers: int = 1, threads: int = 8,
+          listening: Callable[[int], None] | None = None) -> None:
+    """Serve until interrupted; every process runs server tasks, the first also queued post-boot jobs.
+
+    `listening` is called with the port once the socket is bound, before the app is built.
+    """
     sock = bind(port)
+    if listening is not None:
+        listening(sock.getsockname()[1])
     log.info("serving the OpenStack API on http://%s:%d (auth URL http://%s:%d/identity)",
              HOST, sock.getsockname()[1], HOST, sock.getsockname()[1])
     server, api = make_server(layout, sock, threads)

@@ -148,3 +148,16 @@ def test_build_interrupted_by_killing_serve_resumes_on_restart(tmp_path: Path, q
         assert f"srv-{server_id}" in {d.name() for d in conn.listAllDomains()}
     finally:
         conn.close()
+
+
+def test_serve_on_a_port_in_use_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([str(REPO / "bin" / "provision"), "serve", "--root", str(root), "--port", str(port)],
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert not (root / "api" / "admin-password").exists() and done.stdout == ""
