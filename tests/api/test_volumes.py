@@ -261,3 +261,20 @@ def test_bad_snapshot_and_attachment_input(live, qcow2_file: Path) -> None:
     for user, vid in (("bob", mine["id"]), ("alice", volume["id"])):
         live.osc(user, "volume", "delete", vid)
         _wait(live, user, f"/volume/v3/volumes/{vid}", "volume", "gone")
+
+
+def test_openstacksdk_volume_and_snapshot(live) -> None:
+    conn = live.sdk("alice")
+    volume = conn.block_storage.create_volume(size=1, name="sdkvol")
+    volume = conn.block_storage.wait_for_status(volume, "available", failures=["error"], interval=0.5, wait=120)
+    assert f"vol-{volume.id}.qcow2" in _volumes_in_pool(live)
+    assert [v.id for v in conn.block_storage.volumes(name="sdkvol")] == [volume.id]
+    snapshot = conn.block_storage.create_snapshot(volume_id=volume.id, name="sdksnap")
+    snapshot = conn.block_storage.wait_for_status(snapshot, "available", failures=["error"], interval=0.5, wait=120)
+    assert snapshot.volume_id == volume.id and snapshot.size == 1
+    conn.block_storage.delete_snapshot(snapshot)
+    conn.block_storage.wait_for_delete(snapshot, interval=0.5, wait=120)
+    conn.block_storage.delete_volume(volume)
+    conn.block_storage.wait_for_delete(volume, interval=0.5, wait=120)
+    assert f"vol-{volume.id}.qcow2" not in _volumes_in_pool(live)
+    assert not volume_dir(live.layout, f"vol-{volume.id}").exists()
