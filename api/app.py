@@ -9,6 +9,7 @@ import falcon
 from api import errors
 from api.auth import AuthMiddleware
 from api.compute import routes as compute_routes
+from api.compute.attachments import Attachments
 from api.compute.builder import ServerBuilder
 from api.compute.models import ComputeStore
 from api.compute.tasks import ServerTasks
@@ -22,6 +23,9 @@ from api.image import routes as image_routes
 from api.image.catalog import ImageCatalog
 from api.network import routes as network_routes
 from api.network.store import NetworkStore
+from api.volume import routes as volume_routes
+from api.volume.store import VolumeStore
+from api.volume.worker import VolumeWorker
 from provisioner.layout import Layout
 from provisioner.spec.load import SIMULATOR
 
@@ -56,5 +60,8 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     identity_routes.add_routes(app, ctx)
     compute_routes.add_routes(app, ctx, compute, networks, builder, tasks, uri)
     image_routes.add_routes(app, ctx, images)
-    network_routes.add_routes(app, ctx, networks, compute)
+    volumes = VolumeStore(ctx.db)
+    volume_routes.add_routes(app, ctx, volumes, VolumeWorker(volumes, ctx.engine, tasks, uri))
+    compute_routes.add_attachment_routes(app, ctx, compute, Attachments(compute, volumes, ctx.engine, tasks))
+    network_routes.add_routes(app, ctx, networks, compute, uri)
     return Api(app, ctx, tasks)
