@@ -22,6 +22,13 @@ def read_json(req: falcon.Request, max_bytes: int, key: str | None = None) -> di
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("body", f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("body", "malformed JSON: nested too deeply") from None
+    try:
+        # A \ud800-style escape alone decodes to a lone surrogate, which no store can encode.
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise BadRequest("body", "malformed JSON: a \\u escape is a lone UTF-16 surrogate, not text") from None
     if not isinstance(data, dict):
         raise BadRequest("body", "must be a JSON object")
     if key is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import time
 import uuid
 from dataclasses import dataclass
@@ -105,7 +104,7 @@ class ServerBuilder:
             raise BadRequest("server.user_data", f"is longer than {MAX_USER_DATA} characters")
         try:
             decoded = base64.b64decode(text, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, or text that is not ASCII
             raise BadRequest("server.user_data", "is not base64-encoded UTF-8 text") from None
         if not decoded.startswith("#cloud-config"):
             raise BadRequest("server.user_data", "only #cloud-config user data is supported yet")
@@ -113,6 +112,8 @@ class ServerBuilder:
             doc = yaml.safe_load(decoded) or {}
         except yaml.YAMLError as exc:
             raise BadRequest("server.user_data", f"malformed YAML: {exc}") from None
+        except RecursionError:
+            raise BadRequest("server.user_data", "malformed YAML: nested too deeply") from None
         if not isinstance(doc, dict):
             raise BadRequest("server.user_data", "the #cloud-config must be a mapping")
         unknown = sorted(str(k) for k in doc if k not in CLOUD_CONFIG_KEYS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 
 from cryptography.hazmat.primitives import serialization
@@ -22,7 +21,7 @@ def fingerprint(public_key: str) -> str:
         raise BadRequest("keypair.public_key", "is not a single OpenSSH public key line (TYPE BASE64 [COMMENT])")
     try:
         blob = base64.b64decode(parts[1], validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or text that is not ASCII
         raise BadRequest("keypair.public_key", "the key is not valid base64") from None
     if not blob.startswith(len(parts[0]).to_bytes(4, "big") + parts[0].encode()):
         raise BadRequest("keypair.public_key", f"the key blob is not a {parts[0]} key")

@@ -12,6 +12,7 @@ the root.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 from collections.abc import Iterator
@@ -205,12 +206,16 @@ def _url(fuzzed: Live, known: Known, path: str) -> str:
 
 
 JSON_OPERATIONS = _operations("application/json")
+# Not a JSON object, or not text; the last two were 500s (RecursionError, and a lone surrogate the store
+# could not encode).
+MALFORMED = [b'{"server": ', b"\xff\xfe{}", b"[1, 2]", b'"text"', b"\x00", b"[" * 100_000 + b"]" * 100_000,
+             b'{"x": {"name": "a\\ud800"}}']
 
 
 @pytest.mark.parametrize(("method", "path"), JSON_OPERATIONS)
 def test_malformed_json(fuzzed: Live, tokens: dict[str, str], known: Known, method: str, path: str) -> None:
     headers = {"X-Auth-Token": tokens["admin"], "Content-Type": "application/json"}
-    for body in (b'{"server": ', b"\xff\xfe{}", b"[1, 2]", b'"text"', b"\x00"):
+    for body in MALFORMED:
         resp = requests.request(method, _url(fuzzed, known, path), data=body, headers=headers, timeout=30)
         assert resp.status_code == 400, (body, resp.text)
         assert _error_message(path, resp, resp.content).startswith("body: "), resp.text
@@ -304,6 +309,22 @@ def test_image_properties_that_are_not_free_form(fuzzed: Live, tokens: dict[str,
     assert upload.status_code == 204, upload.text
     record = ImageStore(fuzzed.layout).get_by_id(created["id"])
     assert dict(record.properties) == {"os_distro": "cirros"} and record.path.is_file()
+
+
+def test_keys_and_user_data_that_are_not_text(fuzzed: Live, tokens: dict[str, str], known: Known) -> None:
+    """Regression: non-ASCII base64 (key, user data) and deeply nested YAML were 500s."""
+    headers = {"X-Auth-Token": tokens["alice"]}
+    resp = requests.post(f"{fuzzed.url}/compute/v2.1/os-keypairs", headers=headers, timeout=30,
+                         json={"keypair": {"name": "k", "public_key": "ssh-ed25519 \u00e9\u00e9"}})
+    assert resp.status_code == 400
+    assert _error_message("/compute", resp, resp.content) == "keypair.public_key: the key is not valid base64"
+    nested = base64.b64encode(b"#cloud-config\npackages: " + b"[" * 20_000 + b"]" * 20_000).decode()
+    for user_data, message in (("\u00e9\u00e9", "is not base64-encoded UTF-8 text"),
+                               (nested, "malformed YAML: nested too deeply")):
+        resp = requests.post(f"{fuzzed.url}/compute/v2.1/servers", headers=headers, timeout=30, json={"server": {
+            "name": "ud", "flavorRef": "1", "imageRef": known.ids["image_id"], "user_data": user_data}})
+        assert resp.status_code == 400
+        assert _error_message("/compute", resp, resp.content) == f"server.user_data: {message}"
 
 
 def test_nothing_written_outside_the_root(fuzzed: Live, tmp_path_factory: pytest.TempPathFactory) -> None:
