@@ -136,13 +136,13 @@ def allocate(subnets: list[Subnet], taken: set[IPv4], requested: str | None, whe
     """A free address for a port: `requested` (400 outside every subnet, 409 if taken), else the first free
     one of the subnets' allocation pools (409 when they are full). None when the network has no subnet.
     """
+    address = None if requested is None else _address(requested, where)
     if not subnets:
-        if requested is not None:
-            raise BadRequest(where, f"{requested}: the network has no subnet to take a fixed IP from")
+        if address is not None:
+            raise BadRequest(where, f"{address}: the network has no subnet to take a fixed IP from")
         return None
     gateways = {IPv4(s.gateway_ip) for s in subnets if s.gateway_ip}
-    if requested is not None:
-        address = _address(requested, where)
+    if address is not None:
         subnet = next((s for s in subnets if address in ipaddress.IPv4Network(s.cidr)), None)
         if subnet is None:
             raise BadRequest(where, f"{address} is in none of the network's subnets "

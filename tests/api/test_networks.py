@@ -168,9 +168,16 @@ def test_network_subnet_server_fixed_ip(live, image: str) -> None:
     assert subnet["id"] not in {s.id for s in conn.network.subnets()}
 
 
-def test_subnet_validation_names_the_field(live) -> None:
+def test_subnet_validation_names_the_field(live, image: str) -> None:
     network = live.sdk("alice").network.create_network(name="checks")
     assert network.status == "ACTIVE"
+    for fixed_ip, message in (("10.1.0.5", "has no subnet"), (5, "is not a str"), ("10.1.0", "not an IPv4")):
+        resp = _post(live, "alice", "/compute/v2.1/servers", {"server": {
+            "name": "x", "imageRef": image, "flavorRef": "1",
+            "networks": [{"uuid": network.id, "fixed_ip": fixed_ip}]}})
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["badRequest"]["message"].startswith("server.networks[0].fixed_ip"), resp.text
+        assert message in resp.text
 
     def bad(field: str, **subnet: Any) -> None:
         resp = _post(live, "alice", "/network/v2.0/subnets",
