@@ -39,7 +39,7 @@ from apitest import Live, qcow2_file, serve_root  # noqa: F401 (fixtures)
 SPEC = Path(api.__file__).parent / "openapi.yaml"
 # Few examples per operation (the run must stay short on two cores); fewer still, and no
 # coverage phase (its boundary values), where a success builds something through Terraform.
-COSTLY = ["createNetwork"]
+COSTLY = ["createNetwork", "createVolume", "createVolumeAlias", "createSnapshot", "createSnapshotAlias"]
 schema = schemathesis.openapi.from_path(SPEC, config=schemathesis.Config.from_dict({
     "generation": {"max-examples": 8},
     "operations": [{"include-operation-id": COSTLY, "generation": {"max-examples": 3},
@@ -73,7 +73,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 # Body members that name another object -> the Known attribute holding a real one.
 BODY_IDS = {"network_id": "network", "uuid": "default_network", "security_group_id": "group",
-            "remote_group_id": "group", "key_name": "keypair", "flavorRef": "flavor", "imageRef": "image"}
+            "remote_group_id": "group", "key_name": "keypair", "flavorRef": "flavor", "imageRef": "image",
+            "volume_id": "volume", "volumeId": "volume"}
 # Each real server build costs seconds of CPU: real image ids stop after this many were accepted.
 SERVER_BUDGET = 2
 
@@ -125,7 +126,8 @@ def tokens(fuzzed: Live) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def known(fuzzed: Live, qcow2_file: Path) -> Known:
-    """An image, a keypair, an ACTIVE server and its port, a network with a subnet, a security group with a rule."""
+    """An image, a keypair, an ACTIVE server and its port, a network with a subnet, a security group with a
+    rule, a volume with a snapshot."""
     conn = fuzzed.sdk("alice")
     image = conn.image.create_image(name=f"{MARK}-img", filename=str(qcow2_file), disk_format="qcow2",
                                     container_format="bare")
@@ -141,14 +143,19 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
                     {"security_group": {"name": f"{MARK}-sg"}})["security_group"]
     rule = _create(fuzzed, "alice", "/network/v2.0/security-group-rules",
                    {"security_group_rule": {"security_group_id": group["id"], "direction": "ingress"}})
+    volume = conn.block_storage.create_volume(name=f"{MARK}-vol", size=1)
+    conn.block_storage.wait_for_status(volume, "available", wait=120)
+    snapshot = conn.block_storage.create_snapshot(volume_id=volume.id, name=f"{MARK}-snap")
+    conn.block_storage.wait_for_status(snapshot, "available", wait=120)
     port = requests.get(f"{fuzzed.url}/network/v2.0/ports", params={"device_id": server.id}, timeout=30,
                         headers={"X-Auth-Token": fuzzed.token("alice")}).json()["ports"][0]
     ids = {"server_id": server.id, "image_id": image.id, "name": f"{MARK}-key", "flavor_id": "1",
-           "project_id": conn.current_project_id, "user_id": conn.current_user_id}
+           "project_id": conn.current_project_id, "user_id": conn.current_user_id, "volume_id": volume.id,
+           "snapshot_id": snapshot.id}
     items = {"networks": network["id"], "subnets": subnet["id"], "security-groups": group["id"],
              "security-group-rules": rule["security_group_rule"]["id"], "ports": port["id"]}
     body_ids = {"network": network["id"], "default_network": default, "group": group["id"],
-                "keypair": f"{MARK}-key", "flavor": "1", "image": image.id}
+                "keypair": f"{MARK}-key", "flavor": "1", "image": image.id, "volume": volume.id}
     return Known(ids, items, body_ids)
 
 
