@@ -17,6 +17,7 @@ import yaml
 
 from provisioner.images import ImageStore
 from provisioner.provider.simulator import open_readonly
+from provisioner.volumes import volume_dir, volume_name
 
 from apitest import ACCOUNTS, PASSWORD, live, qcow2_file  # noqa: F401 (fixtures)
 
@@ -97,3 +98,35 @@ def test_server_create_and_delete(live, ansible: Ansible, qcow2_file: Path) -> N
     assert domain not in _domains(live)
     assert not live.layout.domain_dir(domain).exists()
     ansible.play("image.yml", state="absent", name="ans-srv-img")
+
+
+def _domain_xml(live, domain: str) -> str:
+    conn = open_readonly(live.layout.simulator_uri)
+    try:
+        return conn.lookupByName(domain).XMLDesc()
+    finally:
+        conn.close()
+
+
+def test_volume_attach_detach_and_delete(live, ansible: Ansible, qcow2_file: Path) -> None:
+    created = ansible.play("volume.yml", state="present", name="ans-vol")
+    volume = created["volume"]
+    assert created["changed"] and volume["status"] == "available" and volume["size"] == 1
+    workspace = volume_dir(live.layout, f"vol-{volume['id']}")
+    assert (workspace / "terraform" / "terraform.tfstate").is_file(), "the engine applied the volume's workspace"
+
+    ansible.play("image.yml", state="present", name="ans-vol-img", filename=str(qcow2_file))
+    server = ansible.play("server.yml", state="present", name="ans-vol-vm", image="ans-vol-img")["server"]
+    domain = f"srv-{server['id']}"
+    attached = ansible.play("server_volume.yml", state="present", server="ans-vol-vm", volume="ans-vol")
+    assert attached["changed"] and attached["volume"]["status"] == "in-use"
+    assert volume_name(f"vol-{volume['id']}") in _domain_xml(live, domain), "the domain got the volume as a disk"
+
+    detached = ansible.play("server_volume.yml", state="absent", server="ans-vol-vm", volume="ans-vol")
+    assert detached["changed"]
+    assert volume_name(f"vol-{volume['id']}") not in _domain_xml(live, domain)
+
+    deleted = ansible.play("volume.yml", state="absent", name="ans-vol")
+    assert deleted["changed"] and not workspace.exists()
+    ansible.play("server.yml", state="absent", name="ans-vol-vm")
+    ansible.play("image.yml", state="absent", name="ans-vol-img")
