@@ -20,6 +20,7 @@ from api.auth import token_of
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Server
 from api.compute.spec_codec import spec_from_json
 from api.compute.tasks import ServerTasks, Task
+from api.compute.views import VM_STATES
 from api.config import ApiConfig
 from api.engine import Engine
 from api.errors import BadRequest, Conflict, NotFound
@@ -69,7 +70,7 @@ class Attachments:
         """Reserve the volume for the server (as `requested`, or the first free disk name) and queue the re-apply."""
         if server.status not in ATTACHABLE or server.task_state is not None:
             raise Conflict(f"Cannot 'attach_volume' instance {server.id} while it is in vm_state "
-                           f"{server.status.lower()}" + (f", task_state {server.task_state}"
+                           f"{VM_STATES.get(server.status, 'error')}" + (f", task_state {server.task_state}"
                                                          if server.task_state else ""))
         volume = self.volumes.reserve(volume.id, server.id, self.disk_names(server, requested), requested)
         self.tasks.submit(server.id, KIND, {})

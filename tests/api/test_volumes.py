@@ -20,6 +20,7 @@ from test_plan_schema import check_plan
 
 from provisioner.layout import POOL_NAME
 from provisioner.provider.simulator import content_record, open_readonly, transaction
+from provisioner.shared import shared_dir, shared_lock
 from provisioner.volumes import volume_dir
 
 GIB = 1 << 30
@@ -278,3 +279,19 @@ def test_openstacksdk_volume_and_snapshot(live) -> None:
     conn.block_storage.wait_for_delete(volume, interval=0.5, wait=120)
     assert f"vol-{volume.id}.qcow2" not in _volumes_in_pool(live)
     assert not volume_dir(live.layout, f"vol-{volume.id}").exists()
+
+
+def test_attach_to_a_server_still_building_is_409(live, qcow2_file: Path) -> None:
+    volume = _volume(live, "alice", "early")
+    live.osc("alice", "image", "create", "--file", str(qcow2_file), "--disk-format", "qcow2", "earlyimg")
+    # The build waits for the shared workspace's lock: held here, the server stays in BUILD.
+    with shared_lock(shared_dir(live.layout.simulator_uri, live.layout)):
+        building = live.osc("alice", "server", "create", "--image", "earlyimg", "--flavor", "m1.tiny", "earlyvm",
+                            "-f", "json")
+        early = _post(live, "alice", f"/compute/v2.1/servers/{building['id']}/os-volume_attachments",
+                      {"volumeAttachment": {"volumeId": volume["id"]}})
+    assert early.status_code == 409 and "building" in early.json()["conflictingRequest"]["message"]
+    assert _get(live, "alice", f"/volume/v3/volumes/{volume['id']}").json()["volume"]["status"] == "available"
+    live.osc("alice", "server", "delete", "--wait", "earlyvm")
+    live.osc("alice", "volume", "delete", "early")
+    _wait(live, "alice", f"/volume/v3/volumes/{volume['id']}", "volume", "gone")
