@@ -16,6 +16,7 @@ from collections.abc import Callable
 import waitress
 
 from api.app import create_api
+from api.compute.tasks import ServerTasks
 from api.config import LISTEN_HOST
 from provisioner.errors import ProvisionError
 from provisioner.layout import Layout
@@ -51,9 +52,19 @@ def make_server(layout: Layout, sock: socket.socket, threads: int = 8):
     return server, api
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    # SIGTERM ends the parent like Ctrl-C, so its children and workers are stopped too.
-    raise KeyboardInterrupt
+def _stop_on_signals(tasks: ServerTasks) -> None:
+    """SIGTERM and Ctrl-C end this process's server loop; its tasks stop claiming at once.
+
+    Stopping the tasks first matters: Ctrl-C also reaches Terraform, and a build
+    failing because of it is queued again rather than recorded as failed.
+    """
+    def interrupt(signum: int, frame: object) -> None:
+        tasks.stop()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # started in the background: keep ignoring it
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def serve(layout: Layout, port: int, workers: int = 1, threads: int = 8,
@@ -75,9 +86,12 @@ def serve(layout: Layout, port: int, workers: int = 1, threads: int = 8,
         pid = os.fork()
         if pid == 0:
             child, child_api = make_server(layout, sock, threads)
+            _stop_on_signals(child_api.tasks)
             child_api.tasks.start()
             try:
                 child.run()
+            except KeyboardInterrupt:
+                pass
             finally:
                 child_api.tasks.shutdown()
                 os._exit(0)
@@ -85,7 +99,7 @@ def serve(layout: Layout, port: int, workers: int = 1, threads: int = 8,
     api.tasks.start()
     worker = BackgroundWorker(layout)
     worker.start()
-    signal.signal(signal.SIGTERM, _interrupt)
+    _stop_on_signals(api.tasks)
     try:
         server.run()
     except KeyboardInterrupt:

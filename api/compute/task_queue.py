@@ -106,6 +106,11 @@ class TaskQueue:
         """Forget a task that has run (whatever its outcome: handlers record that on the server)."""
         self.db.connect().execute("DELETE FROM api_server_tasks WHERE id = ?", (task.id,))
 
+    def release(self, task: Task) -> None:
+        """Put a running task back in the queue, as if never tried (its run was interrupted, not failed)."""
+        self.db.connect().execute("UPDATE api_server_tasks SET state = ?, worker_pid = NULL,"
+                                  " attempts = MAX(attempts - 1, 0) WHERE id = ?", (QUEUED, task.id))
+
     def reap(self) -> list[Task]:
         """Queue again the running tasks whose claimer died; return those dropped after `max_attempts`."""
         dropped = []

@@ -31,6 +31,10 @@ from provisioner.spec.model import DomainSpec
 
 log = logging.getLogger("api.compute")
 
+
+class Interrupted(Exception):
+    """Raised by a handler whose work failed because the server is stopping: the task is queued again."""
+
 # Seconds between looks at the queue when nothing in this process says there is work:
 # other processes' tasks that become runnable, and dead processes' tasks to resume.
 POLL = 1.0
@@ -52,8 +56,6 @@ class ServerTasks:
         self.queue = TaskQueue(store.servers.db)
         self.handlers: dict[str, Callable[[Task], None]] = {
             "build": self.run_build, "delete": self.run_delete, "power": self.run_power}
-        # Called with the server id once a delete has destroyed its domain and forgotten it.
-        self.on_destroyed: list[Callable[[str], None]] = []
         # Called with a server's id once its domain is destroyed, before its record goes (volumes detach).
         self.on_destroyed: list[Callable[[str], None]] = []
         self.workers = workers
@@ -112,18 +114,32 @@ class ServerTasks:
         self._notify()
         return task
 
+    @property
+    def stopping(self) -> bool:
+        """True once the server is stopping (Ctrl-C also interrupts Terraform): a handler whose engine call
+        failed then raises Interrupted instead of recording the failure."""
+        return self._stopping
+
     def _run(self, task: Task) -> None:
+        interrupted = False
         try:
             self.handlers[task.kind](task)
+        except Interrupted:
+            log.info("%s task on %s interrupted by the server stopping: resumed at the next start",
+                     task.kind, task.server_id)
+            interrupted = True
         except Exception:
             # A bug, not a provisioning failure: keep the worker alive, mark the server.
             log.exception("%s task on server %s failed", task.kind, task.server_id)
             self.store.change(task.server_id, status=ERROR, task_state=None,
                               fault="internal error: see the API server's log")
         finally:
-            self.queue.done(task)
-            # The server's next task (queued here or by another process) is runnable now.
-            self._notify()
+            if interrupted:
+                self.queue.release(task)
+            else:
+                self.queue.done(task)
+                # The server's next task (queued here or by another process) is runnable now.
+                self._notify()
 
     def _fail(self, dropped: list[Task]) -> None:
         for task in dropped:
@@ -150,6 +166,8 @@ class ServerTasks:
         try:
             self.engine.provision(spec_from_json(task.args["spec"]))
         except ProvisionError as exc:
+            if self.stopping:
+                raise Interrupted from exc
             self._finish(task.server_id, status=ERROR, fault=str(exc))
             return
         self._finish(task.server_id, status=ACTIVE, fault=None)
@@ -159,6 +177,8 @@ class ServerTasks:
         try:
             self.engine.destroy(task.args["domain"])
         except ProvisionError as exc:
+            if self.stopping:
+                raise Interrupted from exc
             self.store.change(task.server_id, status=ERROR, task_state=None, fault=f"delete failed: {exc}")
             return
         for hook in self.on_destroyed:
@@ -188,11 +208,15 @@ class ServerTasks:
                 self.store.change(server.id, status=ERROR, task_state=None,
                                   fault="interrupted by an API server restart: delete and recreate it")
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop claiming tasks; wait up to `timeout` s for running ones (any left are resumed at the next start)."""
+    def stop(self) -> None:
+        """Claim no more tasks (call it as soon as the server is told to stop)."""
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop claiming tasks; wait up to `timeout` s for running ones (any left are resumed at the next start)."""
+        self.stop()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

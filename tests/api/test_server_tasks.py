@@ -169,6 +169,31 @@ def test_killed_worker_build_resumes_after_restart(setup, tmp_path: Path) -> Non
     restarted.tasks.shutdown()
 
 
+def test_build_failing_while_the_server_stops_is_queued_again_not_error(setup) -> None:
+    make, image_id, _ = setup
+    engine = StubEngine(fail=True)  # what Ctrl-C does to Terraform mid-apply
+    engine.gate.clear()
+    api, client, headers = make(engine)
+    server_id = client.simulate_post("/compute/v2.1/servers", headers=headers, json={"server": {
+        "name": "vm", "flavorRef": "1", "imageRef": image_id}}).json["server"]["id"]
+    _wait_for(lambda: api.context.db.connect().execute("SELECT state FROM api_server_tasks").fetchall()
+              == [("running",)], "the build was claimed")
+    api.tasks.stop()
+    engine.gate.set()
+    api.tasks.shutdown()
+    assert engine.calls == [("provision", f"srv-{server_id}")]
+    assert api.context.db.connect().execute("SELECT kind, state, attempts FROM api_server_tasks").fetchall() == [
+        ("build", "queued", 0)]
+    assert client.simulate_get(f"/compute/v2.1/servers/{server_id}", headers=headers).json["server"]["status"] == "BUILD"
+
+    restarted, client2, headers2 = make(StubEngine())
+    restarted.tasks.recover()
+    restarted.tasks.start()
+    server = _wait(client2, headers2, server_id, lambda r: r.json["server"]["status"] != "BUILD").json["server"]
+    assert server["status"] == "ACTIVE"
+    restarted.tasks.shutdown()
+
+
 def test_server_left_busy_without_a_task_is_error_after_restart(setup) -> None:
     make, image_id, _ = setup
     api, client, headers = make(StubEngine())
