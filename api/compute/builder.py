@@ -123,7 +123,7 @@ class ServerBuilder:
         try:
             users = [check_user("server.user_data", i, u) for i, u in enumerate(doc.get("users") or [])]
         except InputError as exc:
-            raise BadRequest("server.user_data", str(exc)) from None
+            raise BadRequest(exc.where, exc.message) from None
         packages = doc.get("packages") or []
         keys = doc.get("ssh_authorized_keys") or []
         for name, value in (("packages", packages), ("ssh_authorized_keys", keys)):
