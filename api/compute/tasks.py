@@ -90,7 +90,9 @@ class ServerTasks:
                 seen = self._generation
             try:
                 task = self.queue.claim(self._me) if self.queue.pending() else None
-                if task is not None:
+                if task is not None and self._stopping:
+                    self.queue.release(task)  # claimed as the server began to stop: leave it for the next start
+                elif task is not None:
                     self._run(task)
                 elif self._idle(seen):
                     self._fail(self.queue.reap())
