@@ -35,6 +35,7 @@ log = logging.getLogger("api.compute")
 class Interrupted(Exception):
     """Raised by a handler whose work failed because the server is stopping: the task is queued again."""
 
+
 # Seconds between looks at the queue when nothing in this process says there is work:
 # other processes' tasks that become runnable, and dead processes' tasks to resume.
 POLL = 1.0
