@@ -19,7 +19,7 @@ import falcon
 from api.auth import token_of
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Server
 from api.compute.spec_codec import spec_from_json
-from api.compute.tasks import ServerTasks, Task
+from api.compute.tasks import Interrupted, ServerTasks, Task
 from api.compute.views import VM_STATES
 from api.config import ApiConfig
 from api.engine import Engine
@@ -69,9 +69,9 @@ class Attachments:
     def attach(self, server: Server, volume: Volume, requested: str | None) -> Volume:
         """Reserve the volume for the server (as `requested`, or the first free disk name) and queue the re-apply."""
         if server.status not in ATTACHABLE or server.task_state is not None:
+            task = f", task_state {server.task_state}" if server.task_state else ""
             raise Conflict(f"Cannot 'attach_volume' instance {server.id} while it is in vm_state "
-                           f"{VM_STATES.get(server.status, 'error')}" + (f", task_state {server.task_state}"
-                                                         if server.task_state else ""))
+                           f"{VM_STATES.get(server.status, 'error')}{task}")
         volume = self.volumes.reserve(volume.id, server.id, self.disk_names(server, requested), requested)
         self.tasks.submit(server.id, KIND, {})
         return volume
@@ -100,6 +100,8 @@ class Attachments:
         try:
             self.engine.provision(spec)
         except ProvisionError as exc:
+            if self.tasks.stopping:
+                raise Interrupted from exc  # queued again, the volumes keep their status
             for volume in current:
                 if volume.status == ATTACHING:
                     self.volumes.release(volume.id, fault=f"attach failed: {exc}")

@@ -4,15 +4,16 @@ Each applies or destroys one standalone workspace (provisioner.volumes).
 They run on the server task queue (api/compute/tasks.py) keyed by the
 volume's or snapshot's own id, not a server's: one record's tasks run in
 order, and a task whose process died resumes at the next start (applies
-and destroys are idempotent). A Terraform failure becomes status `error`
-(`error_deleting` for a volume) with the reason.
+and destroys are idempotent; one cut short by the server stopping is queued
+again). A Terraform failure becomes status `error` (`error_deleting` for a
+volume) with the reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from api.compute.tasks import ServerTasks, Task
+from api.compute.tasks import Interrupted, ServerTasks, Task
 from api.engine import Engine
 from api.volume.models import AVAILABLE, ERROR, ERROR_DELETING, GIB, Snapshot, Volume
 from api.volume.store import VolumeStore
@@ -47,11 +48,12 @@ class VolumeWorker:
         """Queue the destroy of a snapshot's workspace, then it is forgotten (or error with the reason)."""
         self.tasks.submit(snapshot.id, "snapshot-delete", {})
 
-    @staticmethod
-    def _run(work: Callable[[], None], done: Callable[[], object], failed: Callable[[str], object]) -> None:
+    def _run(self, work: Callable[[], None], done: Callable[[], object], failed: Callable[[str], object]) -> None:
         try:
             work()
         except ProvisionError as exc:
+            if self.tasks.stopping:
+                raise Interrupted from exc  # queued again: the apply or destroy resumes at the next start
             failed(str(exc))
             return
         done()
