@@ -55,9 +55,14 @@ def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], where:
 
 def send(resp: falcon.Response, body: Any, status: int = 200) -> None:
     """A JSON response."""
+    send_json_text(resp, json.dumps(body), status)
+
+
+def send_json_text(resp: falcon.Response, text: str, status: int = 200) -> None:
+    """A JSON response already serialised (a body that is the same for every request)."""
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
-    resp.text = json.dumps(body)
+    resp.text = text
 
 
 def isotime(epoch: float, micro: bool = False) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -18,11 +19,12 @@ from api.compute.tasks import ServerTasks
 from api.compute.views import flavor_view, keypair_view, link, server_view
 from api.config import ApiConfig
 from api.errors import BadRequest, Conflict, NotFound
-from api.http import field, isotime, read_json, send
+from api.http import field, isotime, read_json, send, send_json_text
 from api.network.store import NetworkStore
 
 MAX_VERSION = "2.1"
 KEYPAIR_NAME = re.compile(r"^[A-Za-z0-9 _.@-]{1,255}$")
+MAX_CACHED_BASES = 16  # flavor list bodies kept per resource, one per base URL
 
 
 def version_document(base_url: str) -> dict[str, Any]:
@@ -57,12 +59,19 @@ class Flavors:
     def __init__(self, config: ApiConfig, detail: bool):
         self.config = config
         self.detail = detail
+        # Flavors are read at start: the body only depends on the base URL the client used.
+        self._bodies: dict[str, str] = {}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        views = [flavor_view(f, req.prefix) for f in self.config.flavors]
-        if not self.detail:
-            views = [{k: v[k] for k in ("id", "name", "links")} for v in views]
-        send(resp, {"flavors": views})
+        body = self._bodies.get(req.prefix)
+        if body is None:
+            views = [flavor_view(f, req.prefix) for f in self.config.flavors]
+            if not self.detail:
+                views = [{k: v[k] for k in ("id", "name", "links")} for v in views]
+            if len(self._bodies) >= MAX_CACHED_BASES:  # the Host header is the client's to choose
+                self._bodies.clear()
+            body = self._bodies[req.prefix] = json.dumps({"flavors": views})
+        send_json_text(resp, body)
 
 
 class FlavorItem:
