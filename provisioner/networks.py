@@ -9,21 +9,16 @@ destroying a domain never touches it. Rendering is pure (`render_network_plan`);
 
 from __future__ import annotations
 
-import shutil
-import time
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioner.errors import InputError, ProvisionError
+from provisioner.errors import InputError
 from provisioner.layout import Layout
-from provisioner.locks import exclusive
-from provisioner.pipeline import Context, converge, record_status, workspace_for
+from provisioner.pipeline import Context, apply_standalone, destroy_standalone
 from provisioner.render.hcl import hcl
 from provisioner.render.plan import PROVIDER_SOURCE, PROVIDER_VERSION
 from provisioner.spec.model import Address
 from provisioner.templates import environment
-from provisioner.workspace import write_atomic
 
 # libvirt forward modes a site may choose; None (no <forward>) is an isolated network.
 FORWARD_MODES = ("nat", "route", "open")
@@ -72,36 +67,15 @@ def render_network_plan(spec: NetworkSpec) -> str:
         net=spec, provider_source=PROVIDER_SOURCE, provider_version=PROVIDER_VERSION)
 
 
-def _lock(directory: Path, name: str) -> AbstractContextManager[None]:
-    return exclusive(directory / "lock", f"network {name}")
-
-
 def apply_network(spec: NetworkSpec, ctx: Context) -> str:
     """Write the plan and converge it (create or update); the outcome. ProvisionError if the apply fails.
 
     The workspace's status.json records the result either way.
     """
-    directory = network_dir(ctx.layout, spec.name)
-    with _lock(directory, spec.name):
-        write_atomic(directory / "terraform" / "main.tf", render_network_plan(spec).encode(), 0o644)
-        started = time.time()
-        try:
-            outcome, _ = converge(workspace_for(directory, ctx), ctx, spec.name, yes=True)
-        except ProvisionError as exc:
-            record_status(directory, "failed", started, str(exc))
-            raise
-        record_status(directory, "applied", started)
-    return outcome
+    return apply_standalone(network_dir(ctx.layout, spec.name), f"network {spec.name}", render_network_plan(spec),
+                            ctx, yes=True)
 
 
 def destroy_network(name: str, ctx: Context) -> None:
     """Destroy the network's libvirt object, then its workspace (nothing to do if it has none)."""
-    directory = network_dir(ctx.layout, name)
-    if not directory.exists():
-        return
-    with _lock(directory, name):
-        workspace = workspace_for(directory, ctx)
-        if workspace.managed():
-            workspace.init()
-            workspace.destroy()
-    shutil.rmtree(directory)
+    destroy_standalone(network_dir(ctx.layout, name), f"network {name}", ctx)
