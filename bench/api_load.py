@@ -103,7 +103,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="server processes (default: provision serve's default)")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--servers", type=int, default=200)
-    parser.add_argument("--root", type=Path, help="root to use (kept; a re-run reuses its servers)")
+    parser.add_argument("--root", type=Path,
+                        help="root to use and keep (a re-run reuses its servers); default: a temporary one")
     parser.add_argument("--only", choices=("flavors", "servers", "tokens"), action="append")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -127,10 +128,12 @@ def main() -> int:
             results.append(run_wrk(f"POST auth/tokens (scrypt N={N} r={R} p={P} dklen={KEY_BYTES})",
                                    f"{base}/identity/v3/auth/tokens", script, args.seconds))
     shutil.rmtree(scripts)
+    if args.root is None:
+        shutil.rmtree(root)
     workers = args.workers or "default"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{CONNECTIONS} connections, {args.seconds} s each, workers={workers}, {os.cpu_count()} CPUs, "
-          f"load average now {load}, root {root}")
+          f"load average now {load}" + (f", root {root}" if args.root else ""))
     for r in results:
         print(f"  {r.name}: {r.rate:.0f} req/s, p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, errors {r.errors}")
     return 0
