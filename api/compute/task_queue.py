@@ -53,8 +53,9 @@ class Task:
 class TaskQueue:
     """The `api_server_tasks` table of the API's database."""
 
-    def __init__(self, db: Database, max_attempts: int = 3):
+    def __init__(self, db: Database, max_running: int, max_attempts: int = 3):
         self.db = db
+        self.max_running = max_running
         self.max_attempts = max_attempts
         self.db.connect().executescript(_SCHEMA)
 
@@ -88,10 +89,14 @@ class TaskQueue:
     def claim(self, worker: Worker) -> Task | None:
         """Mark the oldest runnable task running for `worker` and return it; None if there is none.
 
-        A task is runnable while no task of its server runs; a server's
-        tasks are thus taken in id order.
+        A task is runnable while no task of its server runs (a server's tasks
+        are thus taken in id order) and fewer than `max_running` run in all,
+        whichever processes run them.
         """
         with self._write() as conn:
+            if conn.execute("SELECT COUNT(*) FROM api_server_tasks WHERE state = ?",
+                            (RUNNING,)).fetchone()[0] >= self.max_running:
+                return None
             row = conn.execute(
                 "SELECT id, server_id, kind, args, attempts FROM api_server_tasks AS q WHERE state = ? AND NOT EXISTS"
                 " (SELECT 1 FROM api_server_tasks AS r WHERE r.server_id = q.server_id AND r.state = ?)"

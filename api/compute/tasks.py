@@ -44,6 +44,9 @@ POLL = 1.0
 class ServerTasks:
     """Runs queued server tasks on `workers` threads of this process, several servers at once.
 
+    At most `workers` tasks run at once on the host, across all processes
+    (builds are CPU-heavy: more API processes must not mean more of them).
+
     A kind is handled by one method taking the task; add a kind by adding
     its method to `self.handlers` (and to `on_destroyed` what must follow a
     server's deletion). Threads start with `start()` (or the first
@@ -54,7 +57,7 @@ class ServerTasks:
         self.store = store
         self.engine = engine
         self.stop_timeout = stop_timeout
-        self.queue = TaskQueue(store.servers.db)
+        self.queue = TaskQueue(store.servers.db, max_running=workers)
         self.handlers: dict[str, Callable[[Task], None]] = {
             "build": self.run_build, "delete": self.run_delete, "power": self.run_power}
         # Called with a server's id once its domain is destroyed, before its record goes (volumes detach).
