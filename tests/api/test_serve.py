@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -12,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,19 +27,22 @@ from provisioner.provider.simulator import open_readonly
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@dataclass(frozen=True)
+class Served:
+    """What `provision serve` printed before serving, and the port it listens on (from the printed OS_AUTH_URL)."""
+
+    lines: list[str]
+    port: int
+
+    @property
+    def exports(self) -> list[str]:
+        return [line for line in self.lines if line.startswith("export ")]
 
 
 @contextmanager
-def serving(root: Path, port: int, stop: signal.Signals = signal.SIGTERM) -> Iterator[list[str]]:
-    """`bin/provision serve` in its own session until the block ends (then `stop` to all its processes).
-
-    Yields the lines it printed before serving.
-    """
-    process = subprocess.Popen([str(REPO / "bin" / "provision"), "serve", "--root", str(root), "--port", str(port)],
+def serving(root: Path, stop: signal.Signals = signal.SIGTERM) -> Iterator[Served]:
+    """`bin/provision serve --port 0` in its own session until the block ends (then `stop` to all its processes)."""
+    process = subprocess.Popen([str(REPO / "bin" / "provision"), "serve", "--root", str(root), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                start_new_session=True)
     try:
@@ -47,15 +52,11 @@ def serving(root: Path, port: int, stop: signal.Signals = signal.SIGTERM) -> Ite
             line = process.stdout.readline()
             assert line, f"serve exited ({process.wait()}) after printing: {lines}"
             lines.append(line.rstrip("\n"))
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, "serve never listened"
-                time.sleep(0.1)
-        yield lines
+        url = next(line for line in lines if line.startswith("export OS_AUTH_URL="))
+        match = re.fullmatch(r"export OS_AUTH_URL=http://127\.0\.0\.1:(\d+)/identity", url)
+        assert match, url
+        # The socket is bound (and listening) before anything is printed.
+        yield Served(lines, int(match.group(1)))
     finally:
         os.killpg(process.pid, stop)
         process.wait(60)
@@ -71,30 +72,28 @@ def _token_issue(exports: list[str], root: Path) -> subprocess.CompletedProcess:
 
 def test_serve_bootstraps_admin_once_and_prints_working_settings(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    port = _free_port()
-    with serving(root, port) as lines:
+    with serving(root) as served:
+        lines = served.lines
         password_file = root / "api" / "admin-password"
         assert f"created API user admin (role admin on project admin); its password is in {password_file}" in lines
         assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
         password = password_file.read_text()
         assert password.strip() not in (root / "api" / "config.yaml").read_text()
-        exports = [line for line in lines if line.startswith("export ")]
-        assert f"export OS_AUTH_URL=http://127.0.0.1:{port}/identity" in exports
-        issued = _token_issue(exports, root)
+        issued = _token_issue(served.exports, root)
         assert issued.returncode == 0, issued.stderr
         assert len(issued.stdout.split()) == 2
 
     # Served again: nothing is created, the same password still works.
-    with serving(root, port) as lines:
-        assert not any(line.startswith("created") for line in lines)
+    with serving(root) as served:
+        assert not any(line.startswith("created") for line in served.lines)
         assert password_file.read_text() == password
-        issued = _token_issue([line for line in lines if line.startswith("export ")], root)
+        issued = _token_issue(served.exports, root)
         assert issued.returncode == 0, issued.stderr
 
 
 def test_rotating_admin_removes_the_generated_password(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    with serving(root, _free_port()):
+    with serving(root):
         pass
     done = subprocess.run([str(REPO / "bin" / "provision"), "users", "set", "admin", "--root", str(root),
                            "--project", "admin", "--role", "admin", "--password-stdin"],
@@ -125,10 +124,9 @@ def test_build_interrupted_by_stopping_serve_resumes_on_restart(tmp_path: Path, 
     root = tmp_path / "root"
     layout = Layout(root)
     image = ImageStore(layout).import_source(str(qcow2_file), "cirros")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}/compute/v2.1"
-    with serving(root, port, stop=stop):
-        created = _admin_session(root, port).post(f"{base}/servers", json={"server": {
+    with serving(root, stop=stop) as served:
+        created = _admin_session(root, served.port).post(
+            f"http://127.0.0.1:{served.port}/compute/v2.1/servers", json={"server": {
             "name": "vm", "flavorRef": "1", "imageRef": image.id}}, timeout=30)
         assert created.status_code == 202, created.text
         server_id = created.json()["server"]["id"]
@@ -149,10 +147,11 @@ def test_build_interrupted_by_stopping_serve_resumes_on_restart(tmp_path: Path, 
     else:
         assert left in ([("build", "running")], [("build", "queued")]) and record["status"] == "BUILD", record
 
-    with serving(root, port):
-        session = _admin_session(root, port)
+    with serving(root) as served:
+        session = _admin_session(root, served.port)
+        url = f"http://127.0.0.1:{served.port}/compute/v2.1/servers/{server_id}"
         deadline = time.monotonic() + 300
-        while (server := session.get(f"{base}/servers/{server_id}", timeout=30).json()["server"])["status"] == "BUILD":
+        while (server := session.get(url, timeout=30).json()["server"])["status"] == "BUILD":
             assert time.monotonic() < deadline, "the build never finished after the restart"
             time.sleep(0.2)
         assert server["status"] == "ACTIVE", server.get("fault")
