@@ -40,18 +40,19 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-# Ansible's openstack.cloud 2.5.0 for tests/api/test_ansible.py, in its own venv:
-# the collection reads openstack.version, which openstacksdk 4.15 removed. Only
-# the collection is taken from the 52 MB `ansible` wheel (no ansible-galaxy: it
-# would reach beyond PyPI).
-$(ANSIBLE_VENV)/.installed:
+# Ansible's openstack.cloud 2.5.0 for tests/api/test_ansible.py, in its own venv
+# (tests/api/ansible-requirements.txt says why). Only the collection is taken
+# from the 52 MB `ansible` wheel (no ansible-galaxy: it would reach beyond PyPI).
+ANSIBLE_WHEEL := 12.3.0
+$(ANSIBLE_VENV)/.installed: tests/api/ansible-requirements.txt
 	rm -rf $(ANSIBLE_VENV)
 	$(PYTHON) -m venv $(ANSIBLE_VENV)
-	$(ANSIBLE_VENV)/bin/pip install -q 'ansible-core~=2.19.5' 'openstacksdk==4.14.0'
-	$(ANSIBLE_VENV)/bin/pip download -q --no-deps --only-binary :all: -d $(ANSIBLE_VENV)/wheel 'ansible==12.3.0'
+	$(ANSIBLE_VENV)/bin/pip install -q -r tests/api/ansible-requirements.txt
+	$(ANSIBLE_VENV)/bin/pip download -q --no-deps --only-binary :all: -d $(ANSIBLE_VENV)/wheel \
+	    'ansible==$(ANSIBLE_WHEEL)'
 	$(ANSIBLE_VENV)/bin/python -c 'import sys, zipfile; w = zipfile.ZipFile(sys.argv[1]); \
 	    w.extractall(sys.argv[2], [n for n in w.namelist() if n.startswith("ansible_collections/openstack/cloud/")])' \
-	    $(ANSIBLE_VENV)/wheel/ansible-12.3.0-*.whl $(ANSIBLE_VENV)/collections
+	    $(ANSIBLE_VENV)/wheel/ansible-$(ANSIBLE_WHEEL)-*.whl $(ANSIBLE_VENV)/collections
 	rm -rf $(ANSIBLE_VENV)/wheel
 	touch $@
 
