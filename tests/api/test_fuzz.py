@@ -46,6 +46,7 @@ schema = schemathesis.openapi.from_path(SPEC, config=schemathesis.Config.from_di
                     "phases": {"coverage": {"enabled": False}}}]}))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 USERS = ("alice", "admin")
+OUTSIDER = "bob"  # a member of another project
 # Generated names carry it, so whatever escaped the root can be found.
 MARK = "zzfuzz"
 
@@ -127,7 +128,7 @@ def tokens(fuzzed: Live) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def known(fuzzed: Live, qcow2_file: Path) -> Known:
     """An image, a keypair, an ACTIVE server and its port, a network with a subnet, a security group with a
-    rule, a volume with a snapshot."""
+    rule, a volume with a snapshot, attached to the server."""
     conn = fuzzed.sdk("alice")
     image = conn.image.create_image(name=f"{MARK}-img", filename=str(qcow2_file), disk_format="qcow2",
                                     container_format="bare")
@@ -147,6 +148,8 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
     conn.block_storage.wait_for_status(volume, "available", wait=120)
     snapshot = conn.block_storage.create_snapshot(volume_id=volume.id, name=f"{MARK}-snap")
     conn.block_storage.wait_for_status(snapshot, "available", wait=120)
+    conn.compute.create_volume_attachment(server, volume_id=volume.id)
+    conn.block_storage.wait_for_status(volume, "in-use", wait=120)
     port = requests.get(f"{fuzzed.url}/network/v2.0/ports", params={"device_id": server.id}, timeout=30,
                         headers={"X-Auth-Token": fuzzed.token("alice")}).json()["ports"][0]
     ids = {"server_id": server.id, "image_id": image.id, "name": f"{MARK}-key", "flavor_id": "1",
@@ -317,6 +320,22 @@ def test_image_properties_that_are_not_free_form(fuzzed: Live, tokens: dict[str,
     assert upload.status_code == 204, upload.text
     record = ImageStore(fuzzed.layout).get_by_id(created["id"])
     assert dict(record.properties) == {"os_distro": "cirros"} and record.path.is_file()
+
+
+@pytest.mark.parametrize(("method", "path"), [(m.upper(), p) for p, item in yaml.safe_load(SPEC.read_text())
+                                              ["paths"].items() for m in item if "{" in p and m in ("get", "delete")])
+def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: str, path: str) -> None:
+    """alice's objects, asked for by bob (another project): 404 (403 for Keystone's), and still there."""
+    url = _url(fuzzed, known, path)
+    resp = requests.request(method, url, headers={"X-Auth-Token": fuzzed.token(OUTSIDER)}, timeout=30)
+    if path.startswith("/compute/v2.1/flavors/"):
+        assert resp.status_code == (200 if method == "GET" else 405), "flavors are everyone's"
+        return
+    expected = 403 if path.startswith("/identity/") else 404
+    assert resp.status_code == expected, resp.text
+    _error_message(path, resp, resp.content)
+    still = requests.get(url, headers={"X-Auth-Token": fuzzed.token("alice")}, timeout=30)
+    assert still.status_code == 200, still.text
 
 
 def test_keys_and_user_data_that_are_not_text(fuzzed: Live, tokens: dict[str, str], known: Known) -> None:
