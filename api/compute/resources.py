@@ -14,6 +14,7 @@ from api.compute import keys
 from api.compute.addresses import AddressRefresher
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
+from api.compute.name_filter import NameFilter
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Keypair
 from api.compute.tasks import ServerTasks
 from api.compute.views import flavor_view, keypair_view, link, server_view
@@ -138,14 +139,6 @@ class KeypairItem:
         resp.status = 202
 
 
-def _name_filter(pattern: str) -> re.Pattern[str]:
-    """Nova matches `name` as a regular expression; an invalid one matches literally."""
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return re.compile(re.escape(pattern))
-
-
 class Servers:
     """GET /compute/v2.1/servers[/detail] (filters name, status), POST (202, then BUILD → ACTIVE/ERROR)."""
 
@@ -165,7 +158,7 @@ class Servers:
         servers = self.store.servers.list(None if everyone else [token.project_id])
         name, status = req.get_param("name"), req.get_param("status")
         if name:
-            pattern = _name_filter(name)
+            pattern = NameFilter(name)
             servers = [s for s in servers if pattern.search(s.name)]
         if status:
             servers = [s for s in servers if s.status == status.upper()]

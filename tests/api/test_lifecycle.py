@@ -56,6 +56,11 @@ def test_server_lifecycle(live, qcow2_file: Path, tmp_path: Path) -> None:
     listed = {s["Name"]: s for s in live.osc("alice", "server", "list", "-f", "json")}
     assert listed["vm1"]["Image"] == "cirros", "server list names images through GET /images?id=in:…"
     assert listed["vm1"]["Status"] == "ACTIVE"
+    by_name = live.osc("alice", "server", "list", "--name", "^vm[0-9]+$", "-f", "json")
+    assert [s["Name"] for s in by_name] == ["vm1"], "--name is a regular expression, as in Nova"
+    hostile = requests.get(f"{live.url}/compute/v2.1/servers", params={"name": "(.*.*)*=$"},
+                           headers={"X-Auth-Token": live.token("alice")}, timeout=60)
+    assert hostile.status_code == 200 and hostile.json()["servers"] == [], "matched literally, in linear time"
     shown = live.osc("alice", "server", "show", "vm1", "-f", "json")
     assert shown["id"] == server["id"]
     assert shown["addresses"]["default"], "addresses come from libvirt (the test driver makes one up)"
