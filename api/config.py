@@ -105,6 +105,7 @@ class ApiConfig:
     max_image_body: int = 64 << 30
     build_workers: int = 4
     stop_timeout: float = 60.0
+    max_volume_size: int = 1000
 
     def user_by_name(self, name: str) -> User | None:
         """The user called `name`, or None."""
@@ -116,6 +117,13 @@ def _int(data: Mapping[str, Any], key: str, default: int, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InputError(where, f"key {key!r}: {value!r} is not a non-negative integer")
     return value
+
+
+def _seconds(data: Mapping[str, Any], key: str, default: float, where: str) -> float:
+    value = data.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
+        raise InputError(where, f"key {key!r}: {value!r} is not a non-negative number of seconds")
+    return float(value)
 
 
 def _str(data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
@@ -130,7 +138,7 @@ def parse_config(data: Any, where: str) -> ApiConfig:
     if not isinstance(data, dict):
         raise InputError(where, "must be a mapping")
     known = {"users", "projects", "flavors", "network", "token_ttl", "region", "libvirt_uri", "admin_user",
-             "max_json_body", "max_image_body", "build_workers", "stop_timeout"}
+             "max_json_body", "max_image_body", "build_workers", "stop_timeout", "max_volume_size"}
     unknown = sorted(str(k) for k in data if k not in known)
     if unknown:
         raise InputError(where, f"unknown key(s) {', '.join(unknown)}")
@@ -184,7 +192,8 @@ def parse_config(data: Any, where: str) -> ApiConfig:
         max_json_body=_int(data, "max_json_body", 1 << 20, where),
         max_image_body=_int(data, "max_image_body", 64 << 30, where),
         build_workers=max(1, _int(data, "build_workers", 4, where)),
-        stop_timeout=float(data.get("stop_timeout", 60.0)),
+        stop_timeout=_seconds(data, "stop_timeout", 60.0, where),
+        max_volume_size=max(1, _int(data, "max_volume_size", 1000, where)),
     )
 
 

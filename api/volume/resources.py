@@ -62,8 +62,8 @@ def _common(body: dict[str, Any], where: str) -> dict[str, Any]:
             "metadata": metadata}
 
 
-def _size(body: dict[str, Any]) -> int:
-    """Cinder's `size` in GiB: a positive integer (or a string of one)."""
+def _size(body: dict[str, Any], largest: int) -> int:
+    """Cinder's `size` in GiB: a positive integer (or a string of one), at most `largest`."""
     size = field(body, "size", (int, str), "volume")
     if isinstance(size, bool):
         raise BadRequest("volume.size", f"{size!r} is not a whole number of GiB")
@@ -73,6 +73,9 @@ def _size(body: dict[str, Any]) -> int:
         size = int(size)
     if size < 1:
         raise BadRequest("volume.size", f"{size} GiB: must be at least 1")
+    if size > largest:
+        raise BadRequest("volume.size", f"{size} GiB: larger than max_volume_size ({largest} GiB) in the API's "
+                                        "config.yaml")
     return size
 
 
@@ -122,7 +125,7 @@ class Volumes:
                 raise BadRequest(f"volume.{key}", f"{value!r} does not exist (there is only {allowed!r})")
         now = time.time()
         volume = self.store.volumes.insert(Volume(
-            id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, size=_size(body),
+            id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, size=_size(body, self.config.max_volume_size),
             created=now, updated=now, **_common(body, "volume")))
         self.worker.create(volume)
         send(resp, {"volume": volume_view(volume, req.prefix)}, 202)

@@ -219,6 +219,7 @@ def test_failed_apply_is_an_error_with_the_reason(live) -> None:
     ({"volume": {"size": 0}}, "volume.size"),
     ({"volume": {"size": "big"}}, "volume.size"),
     ({"volume": {"size": True}}, "volume.size"),
+    ({"volume": {"size": 10 ** 23}}, "volume.size"),  # beyond max_volume_size: was a failed Terraform apply
     ({"volume": {"size": 1, "name": 7}}, "volume.name"),
     ({"volume": {"size": 1, "name": "n" * 256}}, "volume.name"),
     ({"volume": {"size": 1, "metadata": {"k": 1}}}, "volume.metadata"),
