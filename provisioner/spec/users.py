@@ -13,15 +13,55 @@ from provisioner.spec.text import read_text
 
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
-# cloud-init's users-groups schema (22.4+); anything else is a typo that the
-# guest would silently ignore, so it is refused here.
-USER_KEYS = frozenset({
-    "name", "gecos", "homedir", "primary_group", "groups", "selinux_user",
-    "lock_passwd", "inactive", "passwd", "hashed_passwd", "plain_text_passwd",
-    "create_groups", "expiredate", "ssh_authorized_keys", "ssh_import_id",
-    "ssh_redirect_user", "system", "snapuser", "sudo", "doas", "uid",
-    "no_create_home", "no_user_group", "no_log_init", "shell",
-})
+
+def _string(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _boolean(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _uid(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
+        isinstance(value, str) and value.isdigit())
+
+
+# cloud-init's users-groups schema (22.4+): each key and the types it takes. Any other key is a typo the
+# guest would silently ignore, and a value of another type fails on the guest after boot (or is ignored),
+# so both are refused here.
+USER_KEYS: dict[str, tuple[str, Any]] = {
+    "name": ("a string", _string),
+    "gecos": ("a string", _string),
+    "homedir": ("a string", _string),
+    "primary_group": ("a string", _string),
+    "groups": ("a string or a list of strings", lambda v: _string(v) or _strings(v)),
+    "selinux_user": ("a string", _string),
+    "lock_passwd": ("true or false", _boolean),
+    "inactive": ("a string (days)", _string),
+    "passwd": ("a string", _string),
+    "hashed_passwd": ("a string", _string),
+    "plain_text_passwd": ("a string", _string),
+    "create_groups": ("true or false", _boolean),
+    "expiredate": ("a string (YYYY-MM-DD)", _string),
+    "ssh_authorized_keys": ("a list of strings", _strings),
+    "ssh_import_id": ("a list of strings", _strings),
+    "ssh_redirect_user": ("true or false", _boolean),
+    "system": ("true or false", _boolean),
+    "snapuser": ("a string", _string),
+    "sudo": ("a string, a list of strings, null or false",
+             lambda v: v is None or v is False or _string(v) or _strings(v)),
+    "doas": ("a list of strings", _strings),
+    "uid": ("a non-negative integer", _uid),
+    "no_create_home": ("true or false", _boolean),
+    "no_user_group": ("true or false", _boolean),
+    "no_log_init": ("true or false", _boolean),
+    "shell": ("a string", _string),
+}
 
 
 def read_users(path: Path) -> tuple[dict[str, Any] | str, ...]:
@@ -60,7 +100,8 @@ def check_user(where: str, index: int, entry: Any) -> dict[str, Any] | str:
     unknown = sorted(str(k) for k in entry if k not in USER_KEYS)
     if unknown:
         raise InputError(f"{at} ({name})", f"unknown key(s) {', '.join(unknown)}")
-    keys = entry.get("ssh_authorized_keys", [])
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise InputError(f"{at} ({name})", "'ssh_authorized_keys' must be a list of strings")
+    for key, value in entry.items():
+        expected, accepts = USER_KEYS[key]
+        if not accepts(value):
+            raise InputError(f"{at} ({name})", f"'{key}' must be {expected}, not {value!r}")
     return dict(entry)

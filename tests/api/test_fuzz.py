@@ -348,10 +348,12 @@ def test_keys_and_user_data_that_are_not_text(fuzzed: Live, tokens: dict[str, st
     assert _error_message("/compute", resp, resp.content) == "keypair.public_key: the key is not valid base64"
     nested = base64.b64encode(b"#cloud-config\npackages: " + b"[" * 20_000 + b"]" * 20_000).decode()
     not_a_user = base64.b64encode(b"#cloud-config\nusers: [1]").decode()
+    shell_list = base64.b64encode(b"#cloud-config\nusers: [{name: ops, shell: [bash]}]").decode()
     for user_data, message in (("\u00e9\u00e9", "is not base64-encoded UTF-8 text"),
                                (nested, "malformed YAML: nested too deeply"),
                                (not_a_user, "users[0]: must be a mapping with at least 'name', "
-                                            "or the string 'default'")):
+                                            "or the string 'default'"),
+                               (shell_list, "users[0] (ops): 'shell' must be a string, not ['bash']")):
         resp = requests.post(f"{fuzzed.url}/compute/v2.1/servers", headers=headers, timeout=30, json={"server": {
             "name": "ud", "flavorRef": "1", "imageRef": known.ids["image_id"], "user_data": user_data}})
         assert resp.status_code == 400
