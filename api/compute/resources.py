@@ -143,16 +143,21 @@ class Servers:
     """GET /compute/v2.1/servers[/detail] (filters name, status), POST (202, then BUILD → ACTIVE/ERROR)."""
 
     def __init__(self, config: ApiConfig, store: ComputeStore, networks: NetworkStore, builder: ServerBuilder,
-                 tasks: ServerTasks, addresses: AddressRefresher, detail: bool):
+                 tasks: ServerTasks, addresses: AddressRefresher):
         self.config = config
         self.addresses = addresses
         self.store = store
         self.networks = networks
         self.builder = builder
         self.tasks = tasks
-        self.detail = detail
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._list(req, resp, detail=False)
+
+    def on_get_detail(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._list(req, resp, detail=True)
+
+    def _list(self, req: falcon.Request, resp: falcon.Response, detail: bool) -> None:
         token = token_of(req)
         everyone = token.is_admin and req.get_param_as_bool("all_tenants", default=False)
         servers = self.store.servers.list(None if everyone else [token.project_id])
@@ -162,7 +167,7 @@ class Servers:
             servers = [s for s in servers if pattern.search(s.name)]
         if status:
             servers = [s for s in servers if s.status == status.upper()]
-        if self.detail:
+        if detail:
             names = {n.id: n.name for n in self.networks.visible_networks(token)}
             views = [server_view(self.addresses.refresh(s), req.prefix, names) for s in servers]
         else:

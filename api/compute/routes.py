@@ -27,8 +27,9 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/flavors/{flavor_id}", r.FlavorItem(config))
     app.add_route("/compute/v2.1/os-keypairs", r.Keypairs(config, store))
     app.add_route("/compute/v2.1/os-keypairs/{name}", r.KeypairItem(store))
-    for path, detail in (("/compute/v2.1/servers", False), ("/compute/v2.1/servers/detail", True)):
-        app.add_route(path, r.Servers(config, store, networks, builder, tasks, addresses, detail=detail))
+    servers = r.Servers(config, store, networks, builder, tasks, addresses)
+    app.add_route("/compute/v2.1/servers", servers)
+    app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405
     app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(store, networks, tasks, addresses))
     app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri,
                                                                                ConsoleLog(ctx.layout)))

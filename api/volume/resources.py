@@ -95,16 +95,21 @@ def _all_projects(req: falcon.Request) -> bool:
 class Volumes:
     """GET /volume/v3/volumes[/detail], POST (202, creating → available or error)."""
 
-    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, detail: bool):
+    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker):
         self.config = config
         self.store = store
         self.worker = worker
-        self.detail = detail
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._list(req, resp, detail=False)
+
+    def on_get_detail(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._list(req, resp, detail=True)
+
+    def _list(self, req: falcon.Request, resp: falcon.Response, detail: bool) -> None:
         token = token_of(req)
         volumes = _filtered(req, self.store.volumes.list(self.store.scope(token, _all_projects(req))))
-        if self.detail:
+        if detail:
             views = [volume_view(v, req.prefix) for v in volumes]
         else:
             views = [{k: volume_view(v, req.prefix)[k] for k in ("id", "name", "links")} for v in volumes]
@@ -153,17 +158,22 @@ class VolumeItem:
 class Snapshots:
     """GET /volume/v3/snapshots[/detail], POST (202, creating → available or error)."""
 
-    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, detail: bool):
+    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker):
         self.config = config
         self.store = store
         self.worker = worker
-        self.detail = detail
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._list(req, resp, detail=False)
+
+    def on_get_detail(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._list(req, resp, detail=True)
+
+    def _list(self, req: falcon.Request, resp: falcon.Response, detail: bool) -> None:
         token = token_of(req)
         snapshots = _filtered(req, self.store.snapshots.list(self.store.scope(token, _all_projects(req))))
         views = [snapshot_view(s) for s in snapshots]
-        if not self.detail:
+        if not detail:
             views = [{k: v[k] for k in ("id", "name", "status", "size", "volume_id")} for v in views]
         send(resp, {"snapshots": views})
 

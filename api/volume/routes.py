@@ -15,9 +15,11 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     config = ctx.config
     app.add_route("/volume", r.Versions())
     app.add_route("/volume/v3", r.Version())
-    for path, detail in (("/volume/v3/volumes", False), ("/volume/v3/volumes/detail", True)):
-        app.add_route(path, r.Volumes(config, store, worker, detail))
+    volumes, snapshots = r.Volumes(config, store, worker), r.Snapshots(config, store, worker)
+    # One resource per collection; /detail has only GET (a POST there is a 405, as in Cinder).
+    app.add_route("/volume/v3/volumes", volumes)
+    app.add_route("/volume/v3/volumes/detail", volumes, suffix="detail")
     app.add_route("/volume/v3/volumes/{volume_id}", r.VolumeItem(store, worker))
-    for path, detail in (("/volume/v3/snapshots", False), ("/volume/v3/snapshots/detail", True)):
-        app.add_route(path, r.Snapshots(config, store, worker, detail))
+    app.add_route("/volume/v3/snapshots", snapshots)
+    app.add_route("/volume/v3/snapshots/detail", snapshots, suffix="detail")
     app.add_route("/volume/v3/snapshots/{snapshot_id}", r.SnapshotItem(store, worker))
