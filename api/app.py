@@ -57,10 +57,10 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
                             lambda user_id, name: compute.keypairs.get(f"{user_id}/{name}"))
     uri = layout.simulator_uri if config.libvirt_uri == SIMULATOR else config.libvirt_uri
 
-    identity_routes.add_routes(app, ctx)
-    compute_routes.add_routes(app, ctx, compute, networks, builder, tasks, uri)
-    image_routes.add_routes(app, ctx, images)
     volumes = VolumeStore(ctx.db)
+    identity_routes.add_routes(app, ctx)
+    compute_routes.add_routes(app, ctx, compute, networks, volumes, builder, tasks, uri)
+    image_routes.add_routes(app, ctx, images)
     volume_routes.add_routes(app, ctx, volumes, VolumeWorker(volumes, ctx.engine, tasks, uri))
     compute_routes.add_attachment_routes(app, ctx, compute, Attachments(compute, volumes, ctx.engine, tasks))
     network_routes.add_routes(app, ctx, networks, compute, uri)

@@ -17,6 +17,7 @@ import yaml
 
 from provisioner.errors import InputError
 from provisioner.layout import Layout
+from provisioner.networks import FORWARD_MODES
 
 LISTEN_HOST = "127.0.0.1"  # the API never listens elsewhere
 NAMESPACE = uuid.UUID("6f1c1c3e-35a3-4d8e-9d2b-7c1f0c6a0a11")
@@ -106,6 +107,7 @@ class ApiConfig:
     build_workers: int = 4
     stop_timeout: float = 60.0
     max_volume_size: int = 1000
+    network_forward: str | None = None  # managed networks: isolated, or a libvirt forward mode
 
     def user_by_name(self, name: str) -> User | None:
         """The user called `name`, or None."""
@@ -126,6 +128,14 @@ def _seconds(data: Mapping[str, Any], key: str, default: float, where: str) -> f
     return float(value)
 
 
+def _forward(data: Mapping[str, Any], where: str) -> str | None:
+    value = data.get("network_forward")
+    if value is not None and value not in FORWARD_MODES:
+        raise InputError(where, f"key 'network_forward': {value!r}: use one of {', '.join(FORWARD_MODES)}, "
+                                "or leave it out for isolated networks")
+    return value
+
+
 def _str(data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
     value = data.get(key, default)
     if not isinstance(value, str) or not value:
@@ -138,7 +148,8 @@ def parse_config(data: Any, where: str) -> ApiConfig:
     if not isinstance(data, dict):
         raise InputError(where, "must be a mapping")
     known = {"users", "projects", "flavors", "network", "token_ttl", "region", "libvirt_uri", "admin_user",
-             "max_json_body", "max_image_body", "build_workers", "stop_timeout", "max_volume_size"}
+             "max_json_body", "max_image_body", "build_workers", "stop_timeout", "max_volume_size",
+             "network_forward"}
     unknown = sorted(str(k) for k in data if k not in known)
     if unknown:
         raise InputError(where, f"unknown key(s) {', '.join(unknown)}")
@@ -194,6 +205,7 @@ def parse_config(data: Any, where: str) -> ApiConfig:
         build_workers=max(1, _int(data, "build_workers", 4, where)),
         stop_timeout=_seconds(data, "stop_timeout", 60.0, where),
         max_volume_size=max(1, _int(data, "max_volume_size", 1000, where)),
+        network_forward=_forward(data, where),
     )
 
 

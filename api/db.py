@@ -48,6 +48,7 @@ class Table(Generic[T]):
         self.table = f"api_{name}"
         self.cls = cls
         self.scope = scope
+        self._fields = frozenset(f.name for f in dataclasses.fields(cls))  # once, not per loaded row
         db.connect().execute(
             f"CREATE TABLE IF NOT EXISTS {self.table} (id TEXT PRIMARY KEY, project_id TEXT, "
             "name TEXT, created REAL NOT NULL, data TEXT NOT NULL)")
@@ -57,8 +58,7 @@ class Table(Generic[T]):
         return data["id"], data.get(self.scope), data.get("name"), json.dumps(data)
 
     def _load(self, data: str) -> T:
-        fields = {f.name for f in dataclasses.fields(self.cls)}
-        values = {k: v for k, v in json.loads(data).items() if k in fields}
+        values = {k: v for k, v in json.loads(data).items() if k in self._fields}
         return self.cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
     def insert(self, record: T) -> T:

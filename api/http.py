@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import falcon
 
@@ -70,3 +70,16 @@ def isotime(epoch: float, micro: bool = False) -> str:
     moment = datetime.fromtimestamp(epoch, timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
 
+
+
+class Discovery:
+    """A public GET answering a version document built from the request's base URL (clients send no token)."""
+
+    public = True
+
+    def __init__(self, document: Callable[[str], Any], status: int = 200):
+        self.document = document
+        self.status = status
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, self.document(req.prefix), self.status)

@@ -22,6 +22,7 @@ from api.config import ApiConfig
 from api.errors import BadRequest, Conflict, NotFound
 from api.http import field, isotime, read_json, send, send_json_text
 from api.network.store import NetworkStore
+from api.volume.store import VolumeStore
 
 MAX_VERSION = "2.1"
 KEYPAIR_NAME = re.compile(r"^[A-Za-z0-9 _.@-]{1,255}$")
@@ -34,24 +35,6 @@ def version_document(base_url: str) -> dict[str, Any]:
             "updated": "2013-07-23T11:33:21Z",
             "links": [{"rel": "self", "href": f"{base_url}/compute/v2.1/"}],
             "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]}
-
-
-class Versions:
-    """GET /compute: the versions list."""
-
-    public = True
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send(resp, {"versions": [version_document(req.prefix)]}, 300)
-
-
-class Version:
-    """GET /compute/v2.1."""
-
-    public = True
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send(resp, {"version": version_document(req.prefix)})
 
 
 class Flavors:
@@ -142,9 +125,10 @@ class KeypairItem:
 class Servers:
     """GET /compute/v2.1/servers[/detail] (filters name, status), POST (202, then BUILD → ACTIVE/ERROR)."""
 
-    def __init__(self, config: ApiConfig, store: ComputeStore, networks: NetworkStore, builder: ServerBuilder,
-                 tasks: ServerTasks, addresses: AddressRefresher):
+    def __init__(self, config: ApiConfig, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
+                 builder: ServerBuilder, tasks: ServerTasks, addresses: AddressRefresher):
         self.config = config
+        self.volumes = volumes
         self.addresses = addresses
         self.store = store
         self.networks = networks
@@ -160,7 +144,8 @@ class Servers:
     def _list(self, req: falcon.Request, resp: falcon.Response, detail: bool) -> None:
         token = token_of(req)
         everyone = token.is_admin and req.get_param_as_bool("all_tenants", default=False)
-        servers = self.store.servers.list(None if everyone else [token.project_id])
+        projects = None if everyone else [token.project_id]
+        servers = self.store.servers.list(projects)
         name, status = req.get_param("name"), req.get_param("status")
         if name:
             pattern = NameFilter(name)
@@ -169,7 +154,9 @@ class Servers:
             servers = [s for s in servers if s.status == status.upper()]
         if detail:
             names = {n.id: n.name for n in self.networks.visible_networks(token)}
-            views = [server_view(self.addresses.refresh(s), req.prefix, names) for s in servers]
+            attached = self.volumes.attachments(projects)
+            views = [server_view(self.addresses.refresh(s), req.prefix, names, attached.get(s.id, []))
+                     for s in servers]
         else:
             views = [{"id": s.id, "name": s.name, "links": link(req.prefix, "servers", s.id)} for s in servers]
         send(resp, {"servers": views})
@@ -193,9 +180,10 @@ class Servers:
 class ServerItem:
     """GET and DELETE /compute/v2.1/servers/{id}."""
 
-    def __init__(self, store: ComputeStore, networks: NetworkStore, tasks: ServerTasks,
+    def __init__(self, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore, tasks: ServerTasks,
                  addresses: AddressRefresher):
         self.store = store
+        self.volumes = volumes
         self.addresses = addresses
         self.networks = networks
         self.tasks = tasks
@@ -204,7 +192,8 @@ class ServerItem:
         token = token_of(req)
         server = self.addresses.refresh(self.store.server(token, server_id))
         names = {n.id: n.name for n in self.networks.visible_networks(token)}
-        send(resp, {"server": server_view(server, req.prefix, names)})
+        attached = self.volumes.attachments([server.project_id]).get(server.id, [])
+        send(resp, {"server": server_view(server, req.prefix, names, attached)})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         server = self.store.server(token_of(req), server_id)

@@ -12,25 +12,27 @@ from api.compute.console import ConsoleLog
 from api.compute.models import ComputeStore
 from api.compute.tasks import ServerTasks
 from api.context import ApiContext
+from api.http import Discovery
 from api.network.store import NetworkStore
+from api.volume.store import VolumeStore
 
 
-def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: NetworkStore,
+def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
                builder: ServerBuilder, tasks: ServerTasks, uri: str) -> None:
     """Mount Nova v2.1 under /compute."""
     config = ctx.config
     addresses = AddressRefresher(uri, lambda server_id, ports: store.change(server_id, ports=ports))
-    app.add_route("/compute", r.Versions())
-    app.add_route("/compute/v2.1", r.Version())
+    app.add_route("/compute", Discovery(lambda base: {"versions": [r.version_document(base)]}, 300))
+    app.add_route("/compute/v2.1", Discovery(lambda base: {"version": r.version_document(base)}))
     app.add_route("/compute/v2.1/flavors", r.Flavors(config, detail=False))
     app.add_route("/compute/v2.1/flavors/detail", r.Flavors(config, detail=True))
     app.add_route("/compute/v2.1/flavors/{flavor_id}", r.FlavorItem(config))
     app.add_route("/compute/v2.1/os-keypairs", r.Keypairs(config, store))
     app.add_route("/compute/v2.1/os-keypairs/{name}", r.KeypairItem(store))
-    servers = r.Servers(config, store, networks, builder, tasks, addresses)
+    servers = r.Servers(config, store, networks, volumes, builder, tasks, addresses)
     app.add_route("/compute/v2.1/servers", servers)
     app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405
-    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(store, networks, tasks, addresses))
+    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(store, networks, volumes, tasks, addresses))
     app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri,
                                                                                ConsoleLog(ctx.layout)))
 

@@ -35,8 +35,9 @@ def keypair_view(keypair: Keypair, private_key: str | None = None) -> dict[str, 
     return body
 
 
-def server_view(server: Server, base_url: str, network_names: dict[str, str]) -> dict[str, Any]:
-    """A server (detail form)."""
+def server_view(server: Server, base_url: str, network_names: dict[str, str],
+                volume_ids: list[str]) -> dict[str, Any]:
+    """A server (detail form), with the ids of the volumes attached to it."""
     addresses: dict[str, list[dict[str, Any]]] = {}
     for nic in server.nics():
         entries = addresses.setdefault(network_names.get(nic.network_id, nic.network_id), [])
@@ -55,7 +56,8 @@ def server_view(server: Server, base_url: str, network_names: dict[str, str]) ->
         "OS-EXT-STS:power_state": POWER_STATES.get(server.status, 0),
         "OS-EXT-STS:task_state": server.task_state,
         "OS-EXT-SRV-ATTR:instance_name": server.domain,
-        "security_groups": [{"name": "default"}], "os-extended-volumes:volumes_attached": [],
+        "security_groups": [{"name": "default"}],
+        "os-extended-volumes:volumes_attached": [{"id": volume_id} for volume_id in volume_ids],
         "links": link(base_url, "servers", server.id),
     }
     if server.fault:

@@ -27,24 +27,6 @@ def version_document(base_url: str) -> dict[str, Any]:
             "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]}
 
 
-class Versions:
-    """GET /identity: 300 Multiple Choices listing v3."""
-
-    public = True
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send(resp, {"versions": {"values": [version_document(req.prefix)]}}, 300)
-
-
-class Version:
-    """GET /identity/v3."""
-
-    public = True
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send(resp, {"version": version_document(req.prefix)})
-
-
 def project_view(project: Project, base_url: str) -> dict[str, Any]:
     """A project as Keystone shows it."""
     return {"id": project.id, "name": project.name, "description": project.description,

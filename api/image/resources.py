@@ -32,15 +32,6 @@ def version_list(base_url: str) -> dict[str, Any]:
                           "links": [{"rel": "self", "href": f"{base_url}/image/v2/"}]}]}
 
 
-class Versions:
-    """GET /image: 300 with the versions."""
-
-    public = True
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send(resp, version_list(req.prefix), 300)
-
-
 def _matches(view: dict[str, Any], key: str, wanted: str) -> bool:
     values = wanted[3:].split(",") if wanted.startswith("in:") else [wanted]
     return str(view.get(key)) in [v.strip().strip('"') for v in values]

@@ -24,17 +24,20 @@ log = logging.getLogger("api.network")
 class NetworkApplier:
     """Converges managed networks on one hypervisor; provider networks and the default are left alone."""
 
-    def __init__(self, store: NetworkStore, engine: Engine, uri: str):
+    def __init__(self, store: NetworkStore, engine: Engine, uri: str, forward: str | None = None):
         self.store = store
         self.engine = engine  # its pipeline context, read when used: a stand-in engine may lack one
         self.uri = uri
+        self.forward = forward
 
     def spec(self, network: Network) -> NetworkSpec:
-        """The libvirt network of a managed network: isolated, the host holding each subnet's gateway."""
+        """The libvirt network of a managed network: the host holds each subnet's gateway; forwarding as
+        configured (`network_forward`; none: isolated) once it has an address (libvirt refuses nat and route
+        without one, so a network stays isolated until its first subnet)."""
         addresses = tuple(Address(ipaddress.IPv4Address(s.gateway_ip), ipaddress.IPv4Network(s.cidr).prefixlen)
                           for s in self.store.subnets_of(network.id) if s.gateway_ip)
         return NetworkSpec(name=network.libvirt_network, bridge=bridge_name(network.id), uri=self.uri,
-                           addresses=addresses)
+                           addresses=addresses, forward=self.forward if addresses else None)
 
     def apply(self, network: Network) -> Network:
         """Create or update the network's libvirt_network; the record with its new status (ACTIVE or ERROR)."""

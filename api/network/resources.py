@@ -19,14 +19,10 @@ from api.network.views import filtered, group_view, network_view, port_views, ru
 from provisioner.errors import ProvisionError
 
 
-class Versions:
-    """GET /network: the versions list."""
-
-    public = True
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send(resp, {"versions": [{"id": "v2.0", "status": "CURRENT",
-                                  "links": [{"rel": "self", "href": f"{req.prefix}/network/v2.0/"}]}]})
+def version_list(base_url: str) -> dict[str, Any]:
+    """Neutron's versions document (v2.0)."""
+    return {"versions": [{"id": "v2.0", "status": "CURRENT",
+                          "links": [{"rel": "self", "href": f"{base_url}/network/v2.0/"}]}]}
 
 
 class Networks:

@@ -6,6 +6,7 @@ import falcon
 
 from api.compute.models import ComputeStore
 from api.context import ApiContext
+from api.http import Discovery
 from api.network import resources as r
 from api.network.applier import NetworkApplier
 from api.network.store import NetworkStore
@@ -13,8 +14,8 @@ from api.network.store import NetworkStore
 
 def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: ComputeStore, uri: str) -> None:
     """Mount Neutron v2.0 under /network; managed networks go onto the hypervisor at `uri`."""
-    app.add_route("/network", r.Versions())
-    applier = NetworkApplier(store, ctx.engine, uri)
+    app.add_route("/network", Discovery(r.version_list))
+    applier = NetworkApplier(store, ctx.engine, uri, ctx.config.network_forward)
     collections = {
         "networks": r.Networks(ctx.config, store, applier),
         "subnets": r.Subnets(ctx.config, store, applier),

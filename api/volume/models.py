@@ -34,6 +34,11 @@ class Volume:
         return f"vol-{self.id}"
 
     @property
+    def attached(self) -> bool:
+        """Attached to its server (an attach in progress or failed is not yet)."""
+        return self.server_id is not None and self.status in (IN_USE, DETACHING)
+
+    @property
     def target(self) -> str | None:
         """The guest disk it is attached as (vdb, …)."""
         return self.device.rsplit("/", 1)[-1] if self.device else None

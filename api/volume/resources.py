@@ -31,24 +31,6 @@ def version_document(base_url: str) -> dict[str, Any]:
                              "type": "application/vnd.openstack.volume+json;version=3"}]}
 
 
-class Versions:
-    """GET /volume: the versions list."""
-
-    public = True
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send(resp, {"versions": [version_document(req.prefix)]}, 300)
-
-
-class Version:
-    """GET /volume/v3 (the catalog URL; clients try it for discovery)."""
-
-    public = True
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send(resp, {"versions": [version_document(req.prefix)]})
-
-
 def _common(body: dict[str, Any], where: str) -> dict[str, Any]:
     """name, description and metadata, checked."""
     name = field(body, "name", str, where, False, "")
@@ -130,7 +112,8 @@ class Volumes:
                 raise BadRequest(f"volume.{key}", f"{value!r} does not exist (there is only {allowed!r})")
         now = time.time()
         volume = self.store.volumes.insert(Volume(
-            id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, size=_size(body, self.config.max_volume_size),
+            id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id,
+            size=_size(body, self.config.max_volume_size),
             created=now, updated=now, **_common(body, "volume")))
         self.worker.create(volume)
         send(resp, {"volume": volume_view(volume, req.prefix)}, 202)

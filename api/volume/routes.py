@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from api.context import ApiContext
+from api.http import Discovery
 from api.volume import resources as r
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
@@ -13,8 +14,9 @@ from api.volume.worker import VolumeWorker
 def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: VolumeWorker) -> None:
     """Mount Cinder v3 under /volume."""
     config = ctx.config
-    app.add_route("/volume", r.Versions())
-    app.add_route("/volume/v3", r.Version())
+    # Clients also try the catalog URL /volume/v3 for discovery: the same list, 200.
+    app.add_route("/volume", Discovery(lambda base: {"versions": [r.version_document(base)]}, 300))
+    app.add_route("/volume/v3", Discovery(lambda base: {"versions": [r.version_document(base)]}))
     volumes, snapshots = r.Volumes(config, store, worker), r.Snapshots(config, store, worker)
     # One resource per collection; /detail has only GET (a POST there is a 405, as in Cinder).
     app.add_route("/volume/v3/volumes", volumes)

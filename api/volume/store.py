@@ -142,6 +142,14 @@ class VolumeStore:
         found = [v for v in self.volumes.list() if v.server_id == server_id]
         return sorted(found, key=lambda v: v.device or "")
 
+    def attachments(self, projects: list[str] | None) -> dict[str, list[str]]:
+        """The ids of the volumes attached to each server of these projects (all: None), by device."""
+        found: dict[str, list[str]] = {}
+        for volume in sorted(self.volumes.list(projects), key=lambda v: v.device or ""):
+            if volume.attached:
+                found.setdefault(volume.server_id, []).append(volume.id)
+        return found
+
     def release(self, volume_id: str, fault: str | None = None) -> None:
         """Detach a volume in the records: available again (with the reason, if an attach failed)."""
         self.change(volume_id, status=AVAILABLE, server_id=None, device=None, attached_at=0.0, fault=fault)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.http import isotime
-from api.volume.models import DETACHING, IN_USE, Snapshot, Volume
+from api.volume.models import Snapshot, Volume
 
 
 def _links(base_url: str, kind: str, item_id: str) -> list[dict[str, str]]:
@@ -21,11 +21,10 @@ def attachment_view(volume: Volume) -> dict[str, Any]:
 
 def volume_view(volume: Volume, base_url: str) -> dict[str, Any]:
     """A volume (detail form); `fault` (not Cinder's) says why it is in error."""
-    attached = volume.server_id is not None and volume.status in (IN_USE, DETACHING)
     body: dict[str, Any] = {
         "id": volume.id, "name": volume.name, "status": volume.status, "size": volume.size,
         "description": volume.description, "metadata": volume.metadata,
-        "attachments": [attachment_view(volume)] if attached else [],
+        "attachments": [attachment_view(volume)] if volume.attached else [],
         "availability_zone": "nova", "bootable": "false", "encrypted": False, "multiattach": False,
         "volume_type": "__DEFAULT__", "snapshot_id": None, "source_volid": None, "consistencygroup_id": None,
         "replication_status": None, "user_id": volume.user_id,

@@ -77,11 +77,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 
 @contextmanager
-def serve_root(root: Path) -> Iterator[Live]:
-    """A server over a new root at `root`, with the ACCOUNTS users, until the block ends."""
+def serve_root(root: Path, config: str = "") -> Iterator[Live]:
+    """A server over a new root at `root`, with the ACCOUNTS users and `config` (more config.yaml lines),
+    until the block ends."""
     layout = Layout(root)
     for user, (project, roles) in ACCOUNTS.items():
         set_user(config_path(layout), user, PASSWORD, project, roles)
+    with config_path(layout).open("a") as out:
+        out.write(config)
     sock = bind(0)
     server, api = make_server(layout, sock)
     thread = threading.Thread(target=server.run, daemon=True)

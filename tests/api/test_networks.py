@@ -23,7 +23,7 @@ from provisioner.networks import NetworkSpec, bridge_name, network_dir, render_n
 from provisioner.provider.simulator import open_readonly
 from provisioner.spec.model import Address
 
-from apitest import live, qcow2_file  # noqa: F401 (fixtures)
+from apitest import live, qcow2_file, serve_root  # noqa: F401 (fixtures)
 
 
 def _libvirt_network(live, name: str) -> ET.Element | None:
@@ -166,6 +166,18 @@ def test_network_subnet_server_fixed_ip(live, image: str) -> None:
     assert _libvirt_network(live, name) is None, "terraform destroy removed the libvirt network"
     assert not workspace.exists(), "and its workspace"
     assert subnet["id"] not in {s.id for s in conn.network.subnets()}
+
+
+def test_forward_mode_from_the_config(tmp_path: Path) -> None:
+    with serve_root(tmp_path / "root", config="network_forward: nat\n") as forwarding:
+        network = forwarding.osc("alice", "network", "create", "wan", "-f", "json")
+        assert network["status"] == "ACTIVE"
+        name = f"net-{network['id']}"
+        assert _libvirt_network(forwarding, name).find("forward") is None, "no address yet: libvirt needs one"
+        forwarding.osc("alice", "subnet", "create", "--network", "wan", "--subnet-range", "10.30.0.0/24", "wan-v4")
+        defined = _libvirt_network(forwarding, name)
+        assert defined.find("forward").get("mode") == "nat", "network_forward: nat in config.yaml"
+        assert defined.find("ip").get("address") == "10.30.0.1"
 
 
 def test_subnet_validation_names_the_field(live, image: str) -> None:

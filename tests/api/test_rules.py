@@ -116,8 +116,8 @@ def test_config_errors_name_the_key() -> None:
         parse_config({"projects": [], "users": [{"name": "a", "password_hash": "x", "roles": {"ghost": ["m"]}}]},
                      "config.yaml")
     for key, value in (("stop_timeout", "soon"), ("stop_timeout", -1), ("max_volume_size", 1.5),
-                       ("build_workers", True)):
-        with pytest.raises(InputError, match=f"key '{key}': {value!r} is not"):
+                       ("build_workers", True), ("network_forward", "bridge")):
+        with pytest.raises(InputError, match=f"key '{key}': {value!r}"):
             parse_config({key: value}, "config.yaml")
     with pytest.raises(InputError, match="8 characters"):
         set_user(Path("/nonexistent/config.yaml"), "a", "short", "p", ["member"])

@@ -150,11 +150,17 @@ def test_attach_detach(live, server: dict[str, Any]) -> None:
     live.osc("alice", "server", "add", "volume", "--device", "/dev/vdd", "volvm", "data2")
     _wait(live, "alice", f"/volume/v3/volumes/{second['id']}", "volume", "in-use")
     assert _domain_disks(live, domain) == {"vdb": name, "vdd": f"vol-{second['id']}.qcow2"}
+    shown = live.sdk("alice").compute.get_server(server["id"])
+    assert [v["id"] for v in shown.attached_volumes] == [volume["id"], second["id"]], "by device"
+    alices = [s for s in _get(live, "alice", "/compute/v2.1/servers/detail").json()["servers"]
+              if s["id"] == server["id"]]
+    assert alices[0]["os-extended-volumes:volumes_attached"] == [{"id": volume["id"]}, {"id": second["id"]}]
 
     live.osc("alice", "server", "remove", "volume", "volvm", "data1")
     detached = _wait(live, "alice", f"/volume/v3/volumes/{volume['id']}", "volume", "available")
     assert detached["attachments"] == []
     assert _domain_disks(live, domain) == {"vdd": f"vol-{second['id']}.qcow2"}, "vdd keeps its name"
+    assert [v["id"] for v in live.sdk("alice").compute.get_server(server["id"]).attached_volumes] == [second["id"]]
     assert name in _volumes_in_pool(live), "detaching keeps the volume"
     gone = requests.delete(f"{live.url}/compute/v2.1/servers/{server['id']}/os-volume_attachments/{volume['id']}",
                            headers={"X-Auth-Token": live.token("alice")}, timeout=10)
