@@ -89,9 +89,9 @@ def test_server_lifecycle(live, qcow2_file: Path, tmp_path: Path) -> None:
         conn.close()
 
     console = workspace / "logs" / "console.log"
-    assert f'file = "{console}"' in (workspace / "terraform" / "main.tf").read_text(), "a local hypervisor logs it"
+    assert f'path = "{console}"' in (workspace / "terraform" / "main.tf").read_text(), "a local hypervisor logs it"
     assert live.osc("alice", "console", "log", "show", "vm1") == "", "nothing written yet"
-    # libvirt's test driver runs no guest, so nothing writes the serial log: the test stands in for virtlogd.
+    # libvirt's test driver runs no guest, so nothing writes the serial log: the test stands in for qemu.
     console.write_bytes(b"boot\x00 line 1\nline 2\nlogin: \xff\n")
     shown = live.osc("alice", "console", "log", "show", "--lines", "2", "vm1")
     assert "line 2\nlogin: \ufffd" in shown and "line 1" not in shown

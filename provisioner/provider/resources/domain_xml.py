@@ -65,7 +65,10 @@ def build(state: State, uuid: str | None = None, keep_macs: list[str | None] | N
         _interface(devices, nic, kept)
     for serial in devs.get("serials") or []:
         t = serial.get("target") or {}
-        el = X.sub(devices, "serial", type="pty")
+        to_file = _get(serial, "source", "file")
+        el = X.sub(devices, "serial", type="file" if to_file else "pty")
+        if to_file:
+            X.sub(el, "source", path=to_file["path"], append=to_file.get("append"))
         if serial.get("log"):
             X.sub(el, "log", file=serial["log"]["file"], append=serial["log"].get("append"))
         if t.get("port") is not None or t.get("type"):
@@ -163,7 +166,8 @@ def observe(xml: str, *, running: bool, autostart: bool, dom_id: int, prior: Sta
             "disks": [_observe_disk(d) for d in _all(devices, "disk")] or None,
             "graphics": [{"vnc": _vnc(g)} for g in _all(devices, "graphics") if g.get("type") == "vnc"] or None,
             "interfaces": [_observe_interface(i) for i in _all(devices, "interface")] or None,
-            "serials": [{**_char(s), "log": _log(s)} for s in _all(devices, "serial")] or None,
+            "serials": [{**_char(s), "log": _log(s), "source": _serial_source(s)} for s in _all(devices, "serial")]
+            or None,
         },
         "memory": memory,
         "memory_unit": unit,
@@ -214,6 +218,14 @@ def _log(el: ET.Element) -> State:
     # Only serials carry it in the plan: libvirt repeats a serial's <log> on the console that mirrors it.
     log = el.find("log")
     return None if log is None else {"file": log.get("file"), "append": log.get("append")}
+
+
+def _serial_source(el: ET.Element) -> State:
+    # Only a file is ever planned; libvirt's pty path (/dev/pts/N) is its own choice, not the plan's.
+    src = el.find("source")
+    if el.get("type") != "file" or src is None:
+        return None
+    return {"file": {"path": src.get("path"), "append": src.get("append")}}
 
 
 def _vnc(el: ET.Element) -> State:
