@@ -71,7 +71,6 @@ def isotime(epoch: float, micro: bool = False) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
 
 
-
 class Discovery:
     """A public GET answering a version document built from the request's base URL (clients send no token)."""
 
