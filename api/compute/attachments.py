@@ -18,7 +18,6 @@ import falcon
 
 from api.auth import token_of
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Server
-from api.compute.spec_codec import spec_from_json
 from api.compute.tasks import Interrupted, ServerTasks, Task
 from api.compute.views import VM_STATES
 from api.config import ApiConfig
@@ -28,6 +27,7 @@ from api.http import field, read_json, send
 from api.volume.models import ATTACHING, DETACHING, IN_USE, Volume
 from api.volume.store import VolumeStore
 from provisioner.errors import ProvisionError
+from provisioner.spec.codec import spec_from_json
 from provisioner.spec.model import DomainSpec
 from provisioner.volumes import attachment
 

@@ -21,12 +21,12 @@ from typing import Any
 
 from api.compute.models import ACTIVE, BUILD, DELETING, ERROR, ComputeStore, Server
 from api.compute.power import power
-from api.compute.spec_codec import spec_from_json
 from api.compute.task_queue import Task, TaskQueue
 from api.engine import Engine
 from api.errors import ApiError
 from provisioner.claimer import Worker
 from provisioner.errors import ProvisionError
+from provisioner.spec.codec import spec_from_json
 from provisioner.spec.model import DomainSpec
 
 log = logging.getLogger("api.compute")

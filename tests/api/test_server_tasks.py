@@ -18,13 +18,13 @@ from falcon import testing
 from api.accounts import set_user
 from api.app import create_api
 from api.compute.models import ERROR
-from api.compute.spec_codec import spec_from_json
 from api.compute.task_queue import TaskQueue
 from api.config import config_path
 from provisioner.claimer import Worker
 from provisioner.errors import ProvisionError
 from provisioner.images import ImageStore
 from provisioner.layout import Layout
+from provisioner.spec.codec import spec_from_json
 from provisioner.spec.model import Address, DomainSpec, ExtraDisk, ImageRef, Nic
 
 

@@ -1,4 +1,4 @@
-"""A DomainSpec back from its `to_json()` view, so a queued build's spec can live in the task table.
+"""A DomainSpec back from its `to_json()` view (spec.json, a queued build's arguments in the API's task table).
 
 Decoding follows the dataclasses' type hints, so a field added to DomainSpec
 (or its parts) round-trips without a change here.
