@@ -30,6 +30,11 @@ class _Step:
     repeat: str  # "" once, "?" optional, "*" any number, "+" one or more
 
 
+def _literal(char: str) -> _Step:
+    """A step matching exactly `char`, once."""
+    return _Step(lambda c: c == char, "")
+
+
 def _bracket(pattern: str, start: int) -> tuple[Predicate, int]:
     """The class starting after '[' at `start`; returns its predicate and the index after ']'."""
     i, negate = start, pattern.startswith("^", start)
@@ -74,8 +79,7 @@ def _compile(pattern: str) -> tuple[list[_Step], bool, bool]:
         if char == "\\":
             if i + 1 >= len(body) or body[i + 1].isalnum():
                 raise _Literal  # \d, \w, \1 …: not in the subset
-            literal = body[i + 1]
-            steps.append(_Step(lambda c, literal=literal: c == literal, ""))
+            steps.append(_literal(body[i + 1]))
             i += 2
         elif char == "[":
             matches, i = _bracket(body, i + 1)
@@ -84,7 +88,7 @@ def _compile(pattern: str) -> tuple[list[_Step], bool, bool]:
             steps.append(_Step(lambda c: c != "\n", ""))
             i += 1
         else:
-            steps.append(_Step(lambda c, char=char: c == char, ""))
+            steps.append(_literal(char))
             i += 1
     return steps, start, end
 
@@ -96,7 +100,7 @@ class NameFilter:
         try:
             self._steps, self._start, self._end = _compile(pattern)
         except _Literal:
-            self._steps, self._start, self._end = [_Step(lambda c, ch=ch: c == ch, "") for ch in pattern], False, False
+            self._steps, self._start, self._end = [_literal(char) for char in pattern], False, False
 
     def _closure(self, states: set[int]) -> set[int]:
         """Add the states reachable by skipping optional steps."""

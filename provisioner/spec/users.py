@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ def _uid(value: Any) -> bool:
 # cloud-init's users-groups schema (22.4+): each key and the types it takes. Any other key is a typo the
 # guest would silently ignore, and a value of another type fails on the guest after boot (or is ignored),
 # so both are refused here.
-USER_KEYS: dict[str, tuple[str, Any]] = {
+USER_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "name": ("a string", _string),
     "gecos": ("a string", _string),
     "homedir": ("a string", _string),
