@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from provisioner import safeyaml
 from provisioner.errors import InputError
 from provisioner.layout import Layout
 from provisioner.networks import FORWARD_MODES
@@ -23,6 +24,7 @@ LISTEN_HOST = "127.0.0.1"  # the API never listens elsewhere
 NAMESPACE = uuid.UUID("6f1c1c3e-35a3-4d8e-9d2b-7c1f0c6a0a11")
 DOMAIN_ID = "default"
 DOMAIN_NAME = "Default"
+MAX_CONFIG_CHARS = 16 << 20  # a password hash is ~100 bytes: room for many thousand users
 
 DEFAULT_FLAVORS = (
     {"id": "1", "name": "m1.tiny", "ram": 512, "vcpus": 1, "disk": 1},
@@ -216,9 +218,9 @@ def read_document(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(str(path), f"malformed YAML: {exc}") from None
+        data = safeyaml.load(text, max_chars=MAX_CONFIG_CHARS)
+    except safeyaml.YamlError as exc:
+        raise InputError(exc.located(str(path)), exc.problem) from None
     return data or {}
 
 

@@ -8,8 +8,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from api.compute.models import Server
 from api.config import ApiConfig, Flavor
 from api.errors import ApiError, BadRequest
@@ -18,12 +16,13 @@ from api.identity.tokens import Token
 from api.image.catalog import ImageCatalog
 from api.network.models import ACTIVE, Network
 from api.network.store import NetworkStore
+from provisioner import safeyaml
 from provisioner.errors import InputError
 from provisioner.images.records import ImageRecord
 from provisioner.layout import Layout
 from provisioner.spec.load import SIMULATOR, auto_domain_type, mac_for
 from provisioner.spec.model import DomainSpec, Nic
-from provisioner.spec.users import check_user
+from provisioner.spec.users import check_user, keys_named
 
 GIB = 1 << 30
 MAX_USER_DATA = 65535  # Nova's limit on the base64 text
@@ -109,19 +108,20 @@ class ServerBuilder:
         if not decoded.startswith("#cloud-config"):
             raise BadRequest("server.user_data", "only #cloud-config user data is supported yet")
         try:
-            doc = yaml.safe_load(decoded) or {}
-        except yaml.YAMLError as exc:
-            raise BadRequest("server.user_data", f"malformed YAML: {exc}") from None
-        except RecursionError:
-            raise BadRequest("server.user_data", "malformed YAML: nested too deeply") from None
+            doc = safeyaml.load(decoded) or {}  # no aliases: a few hundred bytes of them expand to gigabytes
+        except safeyaml.YamlError as exc:
+            raise BadRequest("server.user_data", str(exc)) from None
         if not isinstance(doc, dict):
             raise BadRequest("server.user_data", "the #cloud-config must be a mapping")
-        unknown = sorted(str(k) for k in doc if k not in CLOUD_CONFIG_KEYS)
+        unknown = [k for k in doc if k not in CLOUD_CONFIG_KEYS]
         if unknown:
-            raise BadRequest("server.user_data", f"cloud-config key(s) {', '.join(unknown)} not supported yet "
+            raise BadRequest("server.user_data", f"cloud-config key(s) {keys_named(unknown)} not supported yet "
                                                  f"(supported: {', '.join(CLOUD_CONFIG_KEYS)})")
+        entries = doc.get("users") or []
+        if not isinstance(entries, list):
+            raise BadRequest("server.user_data", "cloud-config 'users' must be a list")
         try:
-            users = [check_user("server.user_data", i, u) for i, u in enumerate(doc.get("users") or [])]
+            users = [check_user("server.user_data", i, u) for i, u in enumerate(entries)]
         except InputError as exc:
             raise BadRequest(exc.where, exc.message) from None
         packages = doc.get("packages") or []

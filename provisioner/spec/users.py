@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from provisioner import safeyaml
 from provisioner.errors import InputError
 from provisioner.spec.text import read_text
 
-_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_UID = re.compile(r"[0-9]{1,10}")
+MAX_UID = 2**32 - 2  # (uid_t)-1 means "no change" to chown and setuid
 
 
 def _string(value: Any) -> bool:
@@ -28,8 +29,9 @@ def _strings(value: Any) -> bool:
 
 
 def _uid(value: Any) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
-        isinstance(value, str) and value.isdigit())
+    if isinstance(value, str) and _UID.fullmatch(value):  # str.isdigit() takes '١٢' too
+        value = int(value)
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_UID
 
 
 # cloud-init's users-groups schema (22.4+): each key and the types it takes. Any other key is a typo the
@@ -57,7 +59,7 @@ USER_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "sudo": ("a string, a list of strings, null or false",
              lambda v: v is None or v is False or _string(v) or _strings(v)),
     "doas": ("a list of strings", _strings),
-    "uid": ("a non-negative integer", _uid),
+    "uid": (f"a non-negative integer (at most {MAX_UID})", _uid),
     "no_create_home": ("true or false", _boolean),
     "no_user_group": ("true or false", _boolean),
     "no_log_init": ("true or false", _boolean),
@@ -70,18 +72,14 @@ def read_users(path: Path) -> tuple[dict[str, Any] | str, ...]:
     where = str(path)
     text = read_text(path)
     try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        raise InputError(f"{where}{line}", f"malformed YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(where, f"malformed YAML: {exc}") from None
+        data = safeyaml.load(text)
+    except safeyaml.YamlError as exc:
+        raise InputError(exc.located(where), exc.problem) from None
     if not isinstance(data, dict) or "users" not in data:
         raise InputError(where, "must be a mapping with a 'users:' list")
-    extra = sorted(str(k) for k in data if k != "users")
+    extra = [k for k in data if k != "users"]
     if extra:
-        raise InputError(where, f"unknown top-level key(s) {', '.join(extra)}: only 'users:' is read")
+        raise InputError(where, f"unknown top-level key(s) {keys_named(extra)}: only 'users:' is read")
     users = data["users"]
     if not isinstance(users, list):
         raise InputError(where, "'users:' must be a list")
@@ -96,13 +94,20 @@ def check_user(where: str, index: int, entry: Any) -> dict[str, Any] | str:
     if not isinstance(entry, dict):
         raise InputError(at, "must be a mapping with at least 'name', or the string 'default'")
     name = entry.get("name")
-    if not isinstance(name, str) or not _USER.match(name):
-        raise InputError(at, f"'name' {name!r} is not a valid user name ([a-z_][a-z0-9_-]*, at most 32)")
-    unknown = sorted(str(k) for k in entry if k not in USER_KEYS)
+    if not isinstance(name, str) or not _USER.fullmatch(name):
+        raise InputError(at, f"'name' {safeyaml.describe(name)} is not a valid user name "
+                             "([a-z_][a-z0-9_-]*, at most 32)")
+    unknown = [k for k in entry if k not in USER_KEYS]
     if unknown:
-        raise InputError(f"{at} ({name})", f"unknown key(s) {', '.join(unknown)}")
+        raise InputError(f"{at} ({name})", f"unknown key(s) {keys_named(unknown)}")
     for key, value in entry.items():
         expected, accepts = USER_KEYS[key]
         if not accepts(value):
-            raise InputError(f"{at} ({name})", f"'{key}' must be {expected}, not {value!r}")
+            raise InputError(f"{at} ({name})", f"'{key}' must be {expected}, not {safeyaml.describe(value)}")
     return dict(entry)
+
+
+def keys_named(keys: list[Any], shown: int = 5) -> str:
+    """The first few of `keys` for a message, each cut short (a key is user input too)."""
+    named = ", ".join(safeyaml.describe(key) for key in keys[:shown])
+    return named + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
