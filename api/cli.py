@@ -22,7 +22,7 @@ from api.bootstrap import ADMIN, ensure_admin, password_path
 from api.config import LISTEN_HOST as HOST
 from api.config import config_path
 from provisioner.errors import ProvisionError
-from provisioner.layout import DEFAULT_ROOT, Layout
+from provisioner.layout import DEFAULT_ROOT, Layout, restrict_umask
 
 COMMAND_NAMES = ("serve", "users", "openrc", "clouds-yaml")
 # One process per CPU: a process's waitress threads share one interpreter lock, so more
@@ -146,6 +146,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; expected failures print their message and exit non-zero."""
+    restrict_umask()
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -19,7 +19,7 @@ from api.app import create_api
 from api.compute.tasks import ServerTasks
 from api.config import LISTEN_HOST
 from provisioner.errors import ProvisionError
-from provisioner.layout import Layout
+from provisioner.layout import Layout, restrict_umask
 from provisioner.postboot.worker import BackgroundWorker
 
 HOST = LISTEN_HOST
@@ -73,6 +73,8 @@ def serve(layout: Layout, port: int, workers: int = 1, threads: int = 8,
 
     `listening` is called with the port once the socket is bound, before the app is built.
     """
+    restrict_umask()  # the root's files (state.db and its -wal, workspaces) are the engine's alone
+    layout.protect_root()
     sock = bind(port)
     if listening is not None:
         listening(sock.getsockname()[1])

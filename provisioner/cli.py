@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 from api import cli as api_commands
 from provisioner import layering, pipeline
 from provisioner.errors import ProvisionError
-from provisioner.layout import DEFAULT_ROOT, Layout
+from provisioner.layout import DEFAULT_ROOT, Layout, restrict_umask
 from provisioner.images import commands as image_commands
 from provisioner.postboot import commands as postboot_commands
 from provisioner.progress import Progress
@@ -38,14 +38,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
                        help="print only results and errors")
 
 
+def _root(args: argparse.Namespace) -> Path:
+    return (getattr(args, "root", None) or Path(os.environ.get("PROVISION_ROOT") or DEFAULT_ROOT)).absolute()
+
+
 def _context(args: argparse.Namespace) -> pipeline.Context:
-    root = getattr(args, "root", None) or Path(os.environ.get("PROVISION_ROOT") or DEFAULT_ROOT)
+    root = _root(args)
     domains = getattr(args, "domains", None) or Path(os.environ.get("PROVISION_DOMAINS") or ".")
     uri = getattr(args, "libvirt_uri", None) or os.environ.get("PROVISION_LIBVIRT_URI") or None
     provider = getattr(args, "provider", None) or os.environ.get("PROVISION_TERRAFORM_PROVIDER") or EMBEDDED
     if provider not in SOURCES:
         raise ProvisionError(f"PROVISION_TERRAFORM_PROVIDER={provider!r}: use {' or '.join(SOURCES)}")
-    return pipeline.Context(Layout(root.absolute()), domains.absolute(), uri, provider,
+    return pipeline.Context(Layout(root), domains.absolute(), uri, provider,
                             Progress(quiet=getattr(args, "quiet", False)))
 
 
@@ -173,6 +177,7 @@ _OTHER_COMMANDS = {"image", *postboot_commands.COMMAND_NAMES, *api_commands.COMM
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `provision` / bin/provision."""
+    restrict_umask()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(_default_command(argv))
@@ -180,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        Layout(_root(args)).protect_root()
         return args.func(args)
     except ProvisionError as exc:
         print(f"provision: error: {exc}", file=sys.stderr)

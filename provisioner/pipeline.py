@@ -117,7 +117,7 @@ def apply_standalone(directory: Path, label: str, plan: str, ctx: Context, yes: 
     without `yes`).
     """
     with exclusive(directory / "lock", label, on_wait=ctx.progress.say):
-        write_atomic(directory / "terraform" / "main.tf", plan.encode(), 0o644)
+        write_atomic(directory / "terraform" / "main.tf", plan.encode())
         started = time.time()
         try:
             outcome, _ = converge(workspace_for(directory, ctx), ctx, label, yes)

@@ -50,5 +50,5 @@ def register_image(uri: str, layout: Layout, image: ImageRef | None) -> Path:
         write_atomic(registry, (json.dumps(images, indent=2, sort_keys=True) + "\n").encode())
         refs = [ImageRef(**entry) for entry in images.values()]
         plan = render_shared_plan(uri, layout, refs)
-        write_atomic(directory / "terraform" / "main.tf", plan.encode(), 0o644)
+        write_atomic(directory / "terraform" / "main.tf", plan.encode())
     return directory

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+# Every file under the root is its owner's (docs/vms-layout.md): plans and logs hold no secret,
+# but they sit beside files that do, and nobody else needs them.
 PRIVATE = 0o600
-PUBLIC = 0o644
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Artifact:
     mode: int = PRIVATE
 
 
-def write_atomic(path: Path, content: bytes, mode: int = 0o600) -> bool:
+def write_atomic(path: Path, content: bytes, mode: int = PRIVATE) -> bool:
     """Replace `path` with `content` via a temp file + rename; False if unchanged."""
     try:
         if path.read_bytes() == content and (path.stat().st_mode & 0o777) == mode:

@@ -150,7 +150,7 @@ class ImageStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             done = transfer(name, source, stream, fd, algorithms, size_hint)
             verify(name, source, expected, done.digests)
-            os.fchmod(fd, 0o444)
+            os.fchmod(fd, 0o400)  # read-only; the provider copies it into the pool as this user
             os.fsync(fd)
             with self._locked():
                 return self._commit(name, Path(tmp), done, source, new_id, fields)
@@ -244,7 +244,7 @@ class ImageStore:
     def _save(self, records: Iterable[ImageRecord]) -> None:
         entries = [r.to_json() for r in sorted(records, key=lambda r: (r.name, r.version))]
         content = json.dumps({"format": INDEX_FORMAT, "images": entries}, indent=2) + "\n"
-        write_atomic(self.index_path, content.encode(), 0o644)
+        write_atomic(self.index_path, content.encode())
 
     def _outcome(self, records: Records, name: str, done: Transferred, source: str,
                  new_id: str, fields: Mapping[str, Any]) -> ImageRecord:

@@ -79,21 +79,21 @@ def install_mirror(terraform_dir: Path) -> Path:
     mirror = terraform_dir / "mirror"
     exe = mirror / PROVIDER_ADDRESS / PROVIDER_VERSION / PLATFORM / EXECUTABLE
     python = os.path.abspath(sys.executable)  # not resolved: a venv's python is a symlink on purpose
-    _write_if_changed(exe, wrapper_script(python, project_root(), terraform_dir / "provider-tls.json"), 0o755)
+    _write_if_changed(exe, wrapper_script(python, project_root(), terraform_dir / "provider-tls.json"), 0o700)
     config = terraform_dir / "terraformrc"
-    _write_if_changed(config, cli_config(mirror), 0o644)
+    _write_if_changed(config, cli_config(mirror), 0o600)
     return config
 
 
 def write_upstream_cliconfig(terraform_dir: Path) -> Path:
     """Write `<terraform_dir>/terraformrc.upstream` (registry install, no mirror); return its path."""
     path = Path(terraform_dir).absolute() / "terraformrc.upstream"
-    _write_if_changed(path, upstream_cli_config(), 0o644)
+    _write_if_changed(path, upstream_cli_config(), 0o600)
     return path
 
 
 def _write_if_changed(path: Path, text: str, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         unchanged = path.read_text() == text
     except (FileNotFoundError, UnicodeDecodeError):

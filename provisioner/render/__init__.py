@@ -9,7 +9,7 @@ from provisioner.render.cloudinit import render_cloud_init
 from provisioner.render.plan import domain_plan_input, render_domain_plan
 from provisioner.render.seed import build_seed_iso
 from provisioner.spec.model import DomainSpec
-from provisioner.workspace import PUBLIC, Artifact
+from provisioner.workspace import Artifact
 
 
 def render_domain(spec: DomainSpec, keys: DomainKeys, layout: Layout) -> tuple[Artifact, ...]:
@@ -29,5 +29,5 @@ def render_domain(spec: DomainSpec, keys: DomainKeys, layout: Layout) -> tuple[A
         Artifact("cloud-init/meta-data", docs.meta_data),
         Artifact("cloud-init/network-config", docs.network_config),
         Artifact("seed.iso", seed),
-        Artifact("terraform/main.tf", render_domain_plan(plan, override).encode(), PUBLIC),
+        Artifact("terraform/main.tf", render_domain_plan(plan, override).encode()),
     )
