@@ -15,7 +15,7 @@ from pathlib import Path
 from provisioner.errors import InputError, ProvisionError
 from provisioner.postboot.address import SSH_PORT, Address
 
-_KEY_TYPE = re.compile(r"^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+)$")
+_KEY_TYPE = re.compile(r"ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+")
 
 
 @dataclass(frozen=True)
@@ -87,9 +87,9 @@ def parse_keys(text: str) -> tuple[str, ...]:
         fields = line.split()
         if not fields or fields[0].startswith(("#", "@")):
             continue
-        if not _KEY_TYPE.match(fields[0]):
+        if not _KEY_TYPE.fullmatch(fields[0]):
             fields = fields[1:]
-        if len(fields) >= 2 and _KEY_TYPE.match(fields[0]):
+        if len(fields) >= 2 and _KEY_TYPE.fullmatch(fields[0]):
             keys.append(f"{fields[0]} {fields[1]}")
     return tuple(dict.fromkeys(keys))
 

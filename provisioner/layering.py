@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provisioner.errors import InputError, ProvisionError
+from provisioner.excerpt import cut
 from provisioner.hostkeys import host_keys_for, parse_keys
 from provisioner.keys import DomainKeys, ensure_keys
 from provisioner.layer_record import LayerRecord, read_layer, write_layer
@@ -50,7 +51,7 @@ from provisioner.spec.names import validate_domain_name
 from provisioner.terraform.workspace import Workspace
 from provisioner.workspace import write_atomic
 
-_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,8 @@ def existing_machine(spec: DomainSpec, target: str, host_key: Path | None, ctx: 
     user, at, rest = target.partition("@")
     if not at:
         user, rest = spec.admin_user, target
-    if not _USER.match(user):
-        raise InputError("--existing", f"{user!r} is not a valid user name")
+    if not _USER.fullmatch(user):
+        raise InputError("--existing", f"{cut(user)} is not a valid user name")
     address = parse_address(rest, "--existing")
     keys = host_keys_for(address, host_key)
     ctx.progress.say(f"{spec.name}: pinning the host key of {address} from {keys.source}: "

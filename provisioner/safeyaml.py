@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent, ScalarEvent
 
+from provisioner.excerpt import cut
+
 MAX_CHARS = 1 << 20  # users.yaml, config.yaml; API user_data has Nova's own, smaller limit
 MAX_DEPTH = 32  # cloud-config users nest 4 deep, config.yaml 6
 MAX_INT = 2**64 - 1  # uids, sizes, seconds: nothing read here needs more
@@ -36,11 +38,6 @@ class YamlError(ValueError):
     def located(self, name: str) -> str:
         """`name:LINE:COLUMN` (a file's name, compiler style), or `name` when the place is unknown."""
         return f"{name}:{self.line}:{self.column}" if self.line else name
-
-
-def cut(text: str, limit: int = 40) -> str:
-    """`text` repr-escaped and cut to `limit` characters, for messages that must not echo user input."""
-    return repr(text[:limit]) + ("…" if len(text) > limit else "")
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -139,17 +136,3 @@ def _unprintable(text: str, exc: yaml.reader.ReaderError) -> YamlError:
     column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
     return _malformed(f"character #x{exc.character:04x} is not allowed", line, column)
 
-
-def describe(value: Any) -> str:
-    """A loaded value as an error message may show it: a string cut short, a number, or only its type."""
-    if isinstance(value, str):
-        return cut(value)
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    if isinstance(value, (int, float)) and abs(value) < 1e15:
-        return repr(value)
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"

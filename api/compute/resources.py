@@ -25,7 +25,7 @@ from api.network.store import NetworkStore
 from api.volume.store import VolumeStore
 
 MAX_VERSION = "2.1"
-KEYPAIR_NAME = re.compile(r"^[A-Za-z0-9 _.@-]{1,255}$")
+KEYPAIR_NAME = re.compile(r"[A-Za-z0-9 _.@-]{1,255}")
 MAX_CACHED_BASES = 16  # flavor list bodies kept per resource, one per base URL
 
 
@@ -86,7 +86,7 @@ class Keypairs:
         token = token_of(req)
         body = read_json(req, self.config.max_json_body, "keypair")
         name = field(body, "name", str, "keypair")
-        if not KEYPAIR_NAME.match(name):
+        if not KEYPAIR_NAME.fullmatch(name):
             raise BadRequest("keypair.name", "use 1 to 255 letters, digits, spaces and _ . @ -")
         public = field(body, "public_key", str, "keypair", False)
         private = None

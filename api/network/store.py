@@ -24,7 +24,7 @@ from api.network.models import ACTIVE, BUILD, Network, SecurityGroup, SecurityGr
 from provisioner.networks import libvirt_name
 
 # A host bridge a provider network may name (a Linux interface name).
-BRIDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+BRIDGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 
 
 class NetworkStore:
@@ -84,7 +84,7 @@ class NetworkStore:
         if network_type != "flat":
             raise BadRequest("network.provider:network_type", f"{network_type!r}: only 'flat' (a host bridge) "
                                                               "is supported")
-        if physical is None or not BRIDGE_NAME.match(physical):
+        if physical is None or not BRIDGE_NAME.fullmatch(physical):
             raise BadRequest("network.provider:physical_network",
                              f"{physical!r} is not a host bridge name (1 to 15 letters, digits, _ . -; "
                              "a letter or digit first)")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, urlsplit
 
+from provisioner.excerpt import cut
 from provisioner.images.errors import ImageInputError
 
 # No '/' (paths), no '@' (it separates a name from a version's time stamp), no
 # leading '.' (temporary files and the lock), nothing a shell or URL would mangle.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
-_IMAGE_SUFFIX = re.compile(r"\.(qcow2|img|raw)$", re.IGNORECASE)
+_IMAGE_SUFFIX = re.compile(r"\.(qcow2|img|raw)\Z", re.IGNORECASE)
 _NAME_RULE = ("use 1 to 100 letters, digits, '.', '_', '+' or '-', starting with a letter "
               "or digit (no '/', '@' or spaces)")
 
@@ -28,9 +29,9 @@ def is_valid_name(name: object) -> bool:
 def check_name(name: object) -> str:
     """Return `name` if it is a valid image name, else raise ImageInputError."""
     if not isinstance(name, str) or not name:
-        raise ImageInputError("image name", f"{name!r} is empty; {_NAME_RULE}")
+        raise ImageInputError("image name", f"is empty or not a string; {_NAME_RULE}")
     if not is_valid_name(name):
-        raise ImageInputError(f"image name {name!r}", f"is not a valid image name: {_NAME_RULE}")
+        raise ImageInputError(f"image name {cut(name)}", f"is not a valid image name: {_NAME_RULE}")
     return name
 
 
@@ -39,8 +40,8 @@ def default_name(source: str) -> str:
     path = unquote(urlsplit(source).path) if is_url(source) else source
     base = _IMAGE_SUFFIX.sub("", path.rstrip("/").rsplit("/", 1)[-1])
     if not is_valid_name(base):
-        raise ImageInputError(f"image source {source!r}",
-                              f"cannot name the image after {base!r}; give a name with --name")
+        raise ImageInputError(f"image source {cut(source, 80)}",
+                              f"cannot name the image after {cut(base)}; give a name with --name")
     return base
 
 

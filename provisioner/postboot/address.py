@@ -8,9 +8,10 @@ import socket
 from dataclasses import dataclass
 
 from provisioner.errors import InputError
+from provisioner.excerpt import cut
 
 SSH_PORT = 22
-_HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,17 @@ def parse_address(text: str, where: str = "ssh address") -> Address:
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
-            raise InputError(where, f"{text!r} is not HOST[:PORT] (IPv6: [ADDR]:PORT)")
+            raise InputError(where, f"{cut(text)} is not HOST[:PORT] (IPv6: [ADDR]:PORT)")
         port = rest[1:] if rest else port
     elif text.count(":") == 1:
         host, port = text.split(":")
     if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise InputError(where, f"{text!r}: port must be 1-65535")
+        raise InputError(where, f"{cut(text)}: port must be 1-65535")
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        if not _HOSTNAME.match(host):
-            raise InputError(where, f"{text!r}: {host!r} is neither an IP address nor a host name") from None
+        if not _HOSTNAME.fullmatch(host):
+            raise InputError(where, f"{cut(text)}: {cut(host)} is neither an IP address nor a host name") from None
     return Address(host, int(port))
 
 

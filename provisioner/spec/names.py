@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from provisioner.errors import InputError
+from provisioner.excerpt import cut
 
 # Subcommands of bin/provision: a domain named like one could never be addressed.
 RESERVED = frozenset(
@@ -12,7 +13,7 @@ RESERVED = frozenset(
      "image", "openrc", "clouds-yaml", "users", "help", "version", "provision"}
 )
 
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
+_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 def validate_domain_name(name: str, where: str = "domain name") -> str:
@@ -20,11 +21,11 @@ def validate_domain_name(name: str, where: str = "domain name") -> str:
     if not isinstance(name, str) or not name:
         raise InputError(where, "is empty")
     if len(name) > 253:
-        raise InputError(where, f"{name[:40]!r}… is longer than 253 characters")
-    if not _NAME.match(name):
+        raise InputError(where, f"{cut(name)} is longer than 253 characters")
+    if not _NAME.fullmatch(name):
         raise InputError(
             where,
-            f"{name!r} is not a valid domain name: use lower-case letters, digits, "
+            f"{cut(name)} is not a valid domain name: use lower-case letters, digits, "
             "'-' and '.', with no leading/trailing '-' or '.', no '..', '/', spaces or "
             "shell/template characters",
         )

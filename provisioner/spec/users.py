@@ -9,6 +9,7 @@ from typing import Any
 
 from provisioner import safeyaml
 from provisioner.errors import InputError
+from provisioner.excerpt import describe
 from provisioner.spec.text import read_text
 
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
@@ -95,7 +96,7 @@ def check_user(where: str, index: int, entry: Any) -> dict[str, Any] | str:
         raise InputError(at, "must be a mapping with at least 'name', or the string 'default'")
     name = entry.get("name")
     if not isinstance(name, str) or not _USER.fullmatch(name):
-        raise InputError(at, f"'name' {safeyaml.describe(name)} is not a valid user name "
+        raise InputError(at, f"'name' {describe(name)} is not a valid user name "
                              "([a-z_][a-z0-9_-]*, at most 32)")
     unknown = [k for k in entry if k not in USER_KEYS]
     if unknown:
@@ -103,11 +104,11 @@ def check_user(where: str, index: int, entry: Any) -> dict[str, Any] | str:
     for key, value in entry.items():
         expected, accepts = USER_KEYS[key]
         if not accepts(value):
-            raise InputError(f"{at} ({name})", f"'{key}' must be {expected}, not {safeyaml.describe(value)}")
+            raise InputError(f"{at} ({name})", f"'{key}' must be {expected}, not {describe(value)}")
     return dict(entry)
 
 
 def keys_named(keys: list[Any], shown: int = 5) -> str:
     """The first few of `keys` for a message, each cut short (a key is user input too)."""
-    named = ", ".join(safeyaml.describe(key) for key in keys[:shown])
+    named = ", ".join(describe(key) for key in keys[:shown])
     return named + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
