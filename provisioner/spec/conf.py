@@ -18,11 +18,11 @@ from provisioner.errors import InputError
 from provisioner.spec.text import read_text
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]*(?:=[A-Za-z0-9.+~:-]+)?$")
-_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-_NETNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_EMAIL = re.compile(r"[A-Za-z0-9.!#%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]*(?:=[A-Za-z0-9.+~:-]+)?")
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+_NETNAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _BOOL = {"yes": True, "true": True, "on": True, "1": True,
          "no": False, "false": False, "off": False, "0": False}
 
@@ -95,7 +95,7 @@ def _one_of(*choices: str) -> Callable[[Any], str]:
 def _matching(pattern: re.Pattern[str], what: str) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         text = _text(raw).strip()
-        if not pattern.match(text):
+        if not pattern.fullmatch(text):
             raise _Bad(f"{text!r} is not a valid {what}")
         return text
     return parse
@@ -105,7 +105,7 @@ def _list_matching(pattern: re.Pattern[str], what: str) -> Callable[[Any], list[
     def parse(raw: Any) -> list[str]:
         items = _list(raw)
         for item in items:
-            if not pattern.match(item):
+            if not pattern.fullmatch(item):
                 raise _Bad(f"{item!r} is not a valid {what}")
         return items
     return parse
@@ -185,7 +185,7 @@ KEYS: tuple[Key, ...] = (
     Key("ssh_address", _any_text, None,
         "Where the post-boot job reaches the guest's SSH (`HOST[:PORT]`, IPv6 as `[ADDR]:PORT`) when it is "
         "not the first of `ips` or the address libvirt reports (NAT, port forward)."),
-    Key("locale", _matching(re.compile(r"^[A-Za-z0-9_.@-]+$"), "locale"), "C.UTF-8",
+    Key("locale", _matching(re.compile(r"[A-Za-z0-9_.@-]+"), "locale"), "C.UTF-8",
         "System locale; C.UTF-8 needs no locales package."),
 )
 KEYS_BY_NAME = {key.name: key for key in KEYS}
