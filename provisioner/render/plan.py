@@ -16,6 +16,7 @@ import jinja2
 
 from provisioner.layout import POOL_NAME, Layout, is_local
 from provisioner.render.hcl import hcl
+from provisioner.render.plancheck import refuse_unsafe_plan
 from provisioner.spec.model import DomainSpec, ImageRef
 from provisioner.templates import environment
 
@@ -92,9 +93,15 @@ def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes) -> Doma
     )
 
 
+DOMAIN_TEMPLATE = "terraform/domain.tf.j2"
+
+
 def render_domain_plan(plan: DomainPlanInput, override_dir: Path | None = None) -> str:
-    """The domain workspace's main.tf."""
-    return _environment(override_dir).get_template("terraform/domain.tf.j2").render(p=plan, spec=plan.spec)
+    """The domain workspace's main.tf; InputError if it holds anything but libvirt objects (plancheck)."""
+    template = _environment(override_dir).get_template(DOMAIN_TEMPLATE)
+    text = template.render(p=plan, spec=plan.spec)
+    refuse_unsafe_plan(text, plan.uri, template.filename or DOMAIN_TEMPLATE)
+    return text
 
 
 def render_volume_plan(plan: VolumePlanInput) -> str:

@@ -7,46 +7,93 @@ outside the directory it is unpacked into.
 
 from __future__ import annotations
 
+import gzip
+import io
 import posixpath
 import tarfile
 import zlib
 from pathlib import Path
 
 from provisioner.errors import InputError
+from provisioner.spec.text import open_inside
 
 MAKEFILES = frozenset({"Makefile", "makefile", "GNUmakefile"})
+MAX_MEMBERS = 100_000
+"""Cap on the entries (files, directories, links) in data.tar.gz."""
+MAX_EXPANDED_BYTES = 4 * 1024**3
+"""Cap on data.tar.gz once decompressed (headers included): a gzip bomb stops there."""
 
 
-def check_archive(path: Path) -> None:
-    """Raise InputError naming the member if `path` is not a safe site archive."""
+class _TooLarge(Exception):
+    pass
+
+
+class _BoundedReader(io.RawIOBase):
+    """The decompressed stream, refusing to give more than `limit` bytes in all."""
+
+    def __init__(self, stream: gzip.GzipFile, limit: int):
+        self.stream = stream
+        self.left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.stream.read(min(len(buffer), self.left + 1))
+        self.left -= len(data)
+        if self.left < 0:
+            raise _TooLarge()
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def check_archive(path: Path, directory: Path | None = None, max_members: int = MAX_MEMBERS,
+                  max_expanded: int = MAX_EXPANDED_BYTES) -> None:
+    """Raise InputError naming the member if `path` is not a safe site archive.
+
+    It must resolve inside `directory` (default: its own), hold at most
+    `max_members` entries and `max_expanded` decompressed bytes: both are
+    checked while reading, so a bomb is never expanded past them.
+    """
     where = str(path)
     has_makefile = False
+    count = 0
     try:
-        with tarfile.open(path, mode="r:gz") as tar:
+        with open_inside(path, [directory or path.parent], "the domain directory") as raw, \
+                gzip.GzipFile(fileobj=raw, mode="rb") as unzipped, \
+                tarfile.open(fileobj=io.BufferedReader(_BoundedReader(unzipped, max_expanded)), mode="r|") as tar:
             for member in tar:
+                count += 1
+                if count > max_members:
+                    raise InputError(where, f"more than {max_members} members: refused")
                 name = _member_path(where, member.name)
                 if name in MAKEFILES and member.isfile():
                     has_makefile = True
                 if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-                    raise InputError(where, f"member {member.name!r} is a device or special file")
+                    raise InputError(where, f"member {_cut(member.name)} is a device or special file")
                 if member.issym():
                     target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
                     if member.linkname.startswith("/") or target == ".." or target.startswith("../"):
-                        raise InputError(where, f"symlink {member.name!r} -> {member.linkname!r} points outside the archive")
+                        raise InputError(where, f"symlink {_cut(member.name)} -> {_cut(member.linkname)} "
+                                                "points outside the archive")
                 if member.islnk():
                     _member_path(where, member.linkname, what="hard link target")
+    except _TooLarge:
+        raise InputError(where, f"expands to more than {max_expanded} bytes: refused") from None
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise InputError(where, "file not found") from None
-        raise InputError(where, f"not a readable gzip-compressed tar archive ({exc})") from None
+        raise InputError(where, f"not a readable gzip-compressed tar archive ({str(exc)[:80]})") from None
     if not has_makefile:
         raise InputError(where, "no Makefile at the archive's root (its default target sets the site up)")
 
 
+def _cut(text: str) -> str:
+    return repr(text[:40]) + ("…" if len(text) > 40 else "")
+
+
 def _member_path(where: str, raw: str, what: str = "member") -> str:
     if raw.startswith("/"):
-        raise InputError(where, f"{what} {raw!r} is an absolute path")
+        raise InputError(where, f"{what} {_cut(raw)} is an absolute path")
     parts = [p for p in raw.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise InputError(where, f"{what} {raw!r} contains '..'")
+        raise InputError(where, f"{what} {_cut(raw)} contains '..'")
     return "/".join(parts)

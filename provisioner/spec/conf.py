@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from configobj import ConfigObj, ConfigObjError
+from configobj import ConfigObj, ConfigObjError, DuplicateError
 
 from provisioner.errors import InputError
 from provisioner.spec.text import read_text
+
+CONF_MAX_BYTES = 64 * 1024
+"""Cap on provision.conf, checked before parsing."""
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"[A-Za-z0-9.!#%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
@@ -29,6 +32,11 @@ _BOOL = {"yes": True, "true": True, "on": True, "1": True,
 
 class _Bad(ValueError):
     """A value that does not fit its key; the loader adds file and key."""
+
+
+def cut(text: str, limit: int = 40) -> str:
+    """`text` quoted for an error message, cut to `limit` characters: never a whole user value."""
+    return repr(text[:limit]) + ("…" if len(text) > limit else "")
 
 
 def _text(raw: Any) -> str:
@@ -51,14 +59,14 @@ def _list(raw: Any) -> list[str]:
 def _positive_int(raw: Any) -> int:
     text = _text(raw).strip()
     if not re.fullmatch(r"[0-9]+", text) or int(text) <= 0:
-        raise _Bad(f"must be a positive integer, got {text!r}")
+        raise _Bad(f"must be a positive integer, got {cut(text)}")
     return int(text)
 
 
 def _bool(raw: Any) -> bool:
     text = _text(raw).strip().lower()
     if text not in _BOOL:
-        raise _Bad(f"must be yes or no, got {text!r}")
+        raise _Bad(f"must be yes or no, got {cut(text)}")
     return _BOOL[text]
 
 
@@ -66,7 +74,7 @@ def _ipv4(text: str) -> ipaddress.IPv4Address:
     try:
         return ipaddress.IPv4Address(text)
     except ValueError:
-        raise _Bad(f"{text!r} is not an IPv4 address") from None
+        raise _Bad(f"{cut(text)} is not an IPv4 address") from None
 
 
 def _ips(raw: Any) -> list[tuple[ipaddress.IPv4Address, int]]:
@@ -74,7 +82,7 @@ def _ips(raw: Any) -> list[tuple[ipaddress.IPv4Address, int]]:
     for item in _list(raw):
         ip, _, prefix = item.partition("/")
         if prefix and (not prefix.isdigit() or not 1 <= int(prefix) <= 32):
-            raise _Bad(f"{item!r} has an invalid prefix length (1-32)")
+            raise _Bad(f"{cut(item)} has an invalid prefix length (1-32)")
         out.append((_ipv4(ip), int(prefix) if prefix else 24))
     return out
 
@@ -87,7 +95,7 @@ def _one_of(*choices: str) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         text = _text(raw).strip()
         if text not in choices:
-            raise _Bad(f"must be one of {', '.join(choices)}, got {text!r}")
+            raise _Bad(f"must be one of {', '.join(choices)}, got {cut(text)}")
         return text
     return parse
 
@@ -96,7 +104,7 @@ def _matching(pattern: re.Pattern[str], what: str) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         text = _text(raw).strip()
         if not pattern.fullmatch(text):
-            raise _Bad(f"{text!r} is not a valid {what}")
+            raise _Bad(f"{cut(text)} is not a valid {what}")
         return text
     return parse
 
@@ -106,7 +114,7 @@ def _list_matching(pattern: re.Pattern[str], what: str) -> Callable[[Any], list[
         items = _list(raw)
         for item in items:
             if not pattern.fullmatch(item):
-                raise _Bad(f"{item!r} is not a valid {what}")
+                raise _Bad(f"{cut(item)} is not a valid {what}")
         return items
     return parse
 
@@ -120,9 +128,9 @@ def _digests(raw: Any) -> dict[str, str]:
         algorithm, _, value = item.partition(":")
         algorithm, value = algorithm.strip().lower(), value.strip().lower()
         if algorithm not in _DIGEST_LENGTHS:
-            raise _Bad(f"{item!r}: use ALGORITHM:HEX with one of {', '.join(_DIGEST_LENGTHS)}")
+            raise _Bad(f"{cut(item)}: use ALGORITHM:HEX with one of {', '.join(_DIGEST_LENGTHS)}")
         if not re.fullmatch(f"[0-9a-f]{{{_DIGEST_LENGTHS[algorithm]}}}", value):
-            raise _Bad(f"{item!r}: a {algorithm} digest is {_DIGEST_LENGTHS[algorithm]} hex digits")
+            raise _Bad(f"{cut(item)}: a {algorithm} digest is {_DIGEST_LENGTHS[algorithm]} hex digits")
         out[algorithm] = value
     return out
 
@@ -194,20 +202,20 @@ KEYS_BY_NAME = {key.name: key for key in KEYS}
 def read_conf(path: Path) -> dict[str, Any]:
     """Parse provision.conf into {key: typed value}, defaults filled in."""
     where = str(path)
-    text = read_text(path)
+    text = read_text(path, CONF_MAX_BYTES)
     try:
         parsed = ConfigObj(text.splitlines(), interpolation=False, list_values=True,
                            encoding=None, file_error=False, raise_errors=True)
     except ConfigObjError as exc:
         line = getattr(exc, "line_number", None)
-        raise InputError(f"{where}:{line}" if line else where, str(exc)) from None
+        raise InputError(f"{where}:{line}" if line else where, _parse_error(exc)) from None
     values: dict[str, Any] = {key.name: key.default for key in KEYS}
     for section in parsed.sections:
         raise InputError(where, f"[{section}] sections are not supported: use plain key=value lines")
     for name, raw in parsed.items():
         key = KEYS_BY_NAME.get(name)
         if key is None:
-            raise InputError(where, f"unknown key {name!r} (known keys: {', '.join(sorted(KEYS_BY_NAME))})")
+            raise InputError(where, f"unknown key {cut(name)} (known keys: {', '.join(sorted(KEYS_BY_NAME))})")
         try:
             values[name] = key.parse(raw)
         except _Bad as exc:
@@ -219,3 +227,20 @@ def read_conf(path: Path) -> dict[str, Any]:
     if values["network"] and "bridge" in parsed:
         raise InputError(where, "keys 'bridge' and 'network' exclude each other: set one")
     return values
+
+
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _parse_error(exc: ConfigObjError) -> str:
+    """configobj's message without the offending line (it may be a secret): what is wrong, and the key if any.
+
+    The caller names the line number.
+    """
+    key = str(getattr(exc, "line", "") or "").split("=", 1)[0].strip()
+    named = f"key {cut(key)}: " if _KEY_NAME.fullmatch(key) else ""
+    if isinstance(exc, DuplicateError):
+        return f"Duplicate {named or 'key: '}each key may appear only once"
+    if str(exc).startswith("Invalid line"):
+        return "not a `key = value` line (nor a comment)"
+    return f"{named}the value cannot be parsed (an unbalanced quote?)"

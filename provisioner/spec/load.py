@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from provisioner.errors import InputError
 from provisioner.images.store import ImageStore
@@ -12,10 +13,11 @@ from provisioner.layout import Layout
 from provisioner.postboot.address import parse_address
 from provisioner.spec.archive import check_archive
 from provisioner.spec.conf import read_conf
-from provisioner.spec.image import resolve_image
+from provisioner.spec.image import image_dirs, local_file, resolve_image
 from provisioner.spec.model import Address, DomainSpec, ExtraDisk, Nic
 from provisioner.spec.names import validate_domain_name
 from provisioner.spec.users import read_users
+from provisioner.templates import check_override_dir
 
 SIMULATOR = "simulator"
 
@@ -35,11 +37,32 @@ def auto_domain_type(uri: str, layout: Layout) -> str:
     return "kvm"
 
 
+# libvirt runs a local program for these transports or URI parameters, or reads a local file they name:
+# a domain directory may not choose them (--libvirt-uri / PROVISION_LIBVIRT_URI, the operator's, may).
+_HOST_TRANSPORTS = frozenset({"ext"})
+_HOST_PARAMETERS = frozenset({"command", "keyfile", "known_hosts", "pkipath", "socket", "netcat"})
+
+
+def check_domain_uri(uri: str, where: str) -> None:
+    """InputError if a domain's own `libvirt_uri` would make libvirt run or read something on this host."""
+    if uri == SIMULATOR:
+        return
+    parts = urlsplit(uri)
+    scheme, _, transport = parts.scheme.lower().partition("+")
+    params = {name.lower() for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if not scheme or scheme == "test" or transport in _HOST_TRANSPORTS or params & _HOST_PARAMETERS:
+        raise InputError(where, "key 'libvirt_uri': a libvirt URI (scheme+transport://host/path) without the test "
+                                f"driver, the ext transport or the parameters {', '.join(sorted(_HOST_PARAMETERS))} "
+                                "(they run or read something on this host; the operator may pass them with "
+                                "--libvirt-uri)")
+
+
 def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str | None = None) -> DomainSpec:
     """Read and validate `<domains_dir>/<name>/`; nothing is written.
 
     `libvirt_uri` (from --libvirt-uri or PROVISION_LIBVIRT_URI) overrides the
-    domain's own setting.
+    domain's own setting. Every file read must resolve inside the domain
+    directory (image, kernel and initrd: or inside PROVISION_IMAGE_DIRS).
     """
     validate_domain_name(name)
     directory = domains_dir / name
@@ -51,10 +74,12 @@ def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str |
     users = read_users(directory / "users.yaml")
 
     archive = directory / "data.tar.gz"
-    if archive.exists():
-        check_archive(archive)
+    if archive.exists() or archive.is_symlink():
+        check_archive(archive, directory)
     else:
         archive = None
+    check_override_dir(directory)
+    allowed = image_dirs()
 
     depends_on = conf["depends_on"]
     if depends_on is not None:
@@ -67,16 +92,15 @@ def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str |
     boot_files = {}
     for key in ("kernel", "initrd"):
         if conf[key]:
-            path = (directory / conf[key]).resolve()
-            if not path.is_file():
-                raise InputError(where, f"key {key!r}: {conf[key]!r} is not an existing file")
-            boot_files[key] = str(path)
+            boot_files[key] = str(local_file(conf[key], key, directory, where, allowed))
     if conf["cmdline"] and not conf["kernel"]:
         raise InputError(where, "key 'cmdline' needs 'kernel'")
 
     if conf["ssh_address"]:
         parse_address(conf["ssh_address"], f"{where}: key 'ssh_address'")
 
+    if libvirt_uri is None:
+        check_domain_uri(conf["libvirt_uri"], where)
     uri = libvirt_uri or conf["libvirt_uri"]
     if uri == SIMULATOR:
         uri = layout.simulator_uri
@@ -99,7 +123,7 @@ def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str |
     return DomainSpec(
         name=name,
         image=resolve_image(conf["image"], conf["image_format"], directory, where, ImageStore(layout),
-                            conf["image_digests"]),
+                            conf["image_digests"], allowed),
         image_digests=tuple(sorted(conf["image_digests"].items())),
         size=conf["size"],
         memory=conf["memory"],
