@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import yaml
 
 from provisioner import safeyaml
+from api.quota.models import QuotaDefaults, parse_defaults
 from provisioner.errors import InputError
 from provisioner.layout import Layout
 from provisioner.networks import FORWARD_MODES
@@ -110,6 +111,7 @@ class ApiConfig:
     stop_timeout: float = 60.0
     max_volume_size: int = 1000
     network_forward: str | None = None  # managed networks: isolated, or a libvirt forward mode
+    quotas: QuotaDefaults = field(default_factory=QuotaDefaults)  # per-project limits until an admin sets some
 
     def user_by_name(self, name: str) -> User | None:
         """The user called `name`, or None."""
@@ -149,7 +151,7 @@ def parse_config(data: Any, where: str) -> ApiConfig:
     """Validate the parsed YAML document; errors name the key."""
     if not isinstance(data, dict):
         raise InputError(where, "must be a mapping")
-    known = {"users", "projects", "flavors", "network", "token_ttl", "region", "libvirt_uri", "admin_user",
+    known = {"quotas", "users", "projects", "flavors", "network", "token_ttl", "region", "libvirt_uri", "admin_user",
              "max_json_body", "max_image_body", "build_workers", "stop_timeout", "max_volume_size",
              "network_forward"}
     unknown = sorted(str(k) for k in data if k not in known)
@@ -208,6 +210,7 @@ def parse_config(data: Any, where: str) -> ApiConfig:
         stop_timeout=_seconds(data, "stop_timeout", 60.0, where),
         max_volume_size=max(1, _int(data, "max_volume_size", 1000, where)),
         network_forward=_forward(data, where),
+        quotas=parse_defaults(data.get("quotas"), where),
     )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Iterable
 
+from api.config import Flavor
 from api.db import Database, Table
 from api.errors import NotFound
 from api.identity.tokens import Token
@@ -67,6 +68,7 @@ class ComputeStore:
     """Keypairs and servers in SQLite; read-modify-write of a server is serialised in this process."""
 
     def __init__(self, db: Database):
+        self.db = db
         self.keypairs = Table(db, "keypairs", Keypair, scope="user_id")
         self.servers = Table(db, "servers", Server)
         self._lock = threading.Lock()
@@ -85,3 +87,12 @@ class ComputeStore:
             if current is None:
                 return None
             return self.servers.update(replace(current, updated=time.time(), **changes))
+
+    def usage(self, project_id: str, user_id: str | None, flavors: Iterable[Flavor]) -> dict[str, int]:
+        """Nova's quota usage: the project's servers (any status until deleted), their flavors' vCPUs and
+        RAM (MiB), and the user's key pairs (Nova counts those per user)."""
+        by_id = {f.id: f for f in flavors}
+        servers = self.servers.list([project_id])
+        sized = [by_id[s.flavor_id] for s in servers if s.flavor_id in by_id]
+        return {"instances": len(servers), "cores": sum(f.vcpus for f in sized), "ram": sum(f.ram for f in sized),
+                "key_pairs": len(self.keypairs.list([user_id])) if user_id else 0}

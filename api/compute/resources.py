@@ -15,13 +15,16 @@ from api.compute.addresses import AddressRefresher
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
 from api.compute.name_filter import NameFilter
-from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Keypair
+from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Keypair, Server
 from api.compute.tasks import ServerTasks
 from api.compute.views import flavor_view, keypair_view, link, server_view
 from api.config import ApiConfig
 from api.errors import BadRequest, Conflict, NotFound
 from api.http import field, isotime, read_json, send, send_json_text
 from api.network.store import NetworkStore
+from api.quota.errors import nova_refusal
+from api.quota.models import COMPUTE, NETWORK
+from api.quota.store import QuotaStore
 from api.volume.store import VolumeStore
 
 MAX_VERSION = "2.1"
@@ -72,11 +75,12 @@ class FlavorItem:
 
 
 class Keypairs:
-    """GET and POST /compute/v2.1/os-keypairs (the caller's own)."""
+    """GET and POST /compute/v2.1/os-keypairs (the caller's own; key_pairs quota per user)."""
 
-    def __init__(self, config: ApiConfig, store: ComputeStore):
+    def __init__(self, config: ApiConfig, store: ComputeStore, quotas: QuotaStore):
         self.config = config
         self.store = store
+        self.quotas = quotas
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         mine = self.store.keypairs.list([token_of(req).user_id])
@@ -94,9 +98,11 @@ class Keypairs:
             public, private = keys.generate()
         keypair = Keypair(id=f"{token.user_id}/{name}", name=name, user_id=token.user_id,
                           public_key=public.strip(), fingerprint=keys.fingerprint(public), created=time.time())
-        if self.store.keypairs.get(keypair.id) is not None:
-            raise Conflict(f"Key pair '{name}' already exists.")
-        self.store.keypairs.insert(keypair)
+        with self.store.db.transaction():
+            self.quotas.check(COMPUTE, token.project_id, {"key_pairs": 1}, token.user_id)
+            if self.store.keypairs.get(keypair.id) is not None:
+                raise Conflict(f"Key pair '{name}' already exists.")
+            self.store.keypairs.insert(keypair)
         send(resp, {"keypair": keypair_view(keypair, private)}, 201 if private is None else 200)
 
 
@@ -126,8 +132,9 @@ class Servers:
     """GET /compute/v2.1/servers[/detail] (filters name, status), POST (202, then BUILD → ACTIVE/ERROR)."""
 
     def __init__(self, config: ApiConfig, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
-                 builder: ServerBuilder, tasks: ServerTasks, addresses: AddressRefresher):
+                 builder: ServerBuilder, tasks: ServerTasks, addresses: AddressRefresher, quotas: QuotaStore):
         self.config = config
+        self.quotas = quotas
         self.volumes = volumes
         self.addresses = addresses
         self.store = store
@@ -169,12 +176,22 @@ class Servers:
                 raise BadRequest(f"server.{key}", "only one server per request is supported")
         with self.networks.allocating():  # the fixed IPs build() picks are held once the server is inserted
             built = self.builder.build(token, body)
+            self._check_quotas(built.server)  # in the same transaction as the insert: no two take the last unit
             self.store.servers.insert(built.server)
         self.tasks.build(built.server, built.spec)
         resp.set_header("Location", f"{req.prefix}/compute/v2.1/servers/{built.server.id}")
         send(resp, {"server": {"id": built.server.id, "links": link(req.prefix, "servers", built.server.id),
                                "adminPass": "", "security_groups": [{"name": "default"}],
                                "OS-DCF:diskConfig": "MANUAL"}}, 202)
+
+
+    def _check_quotas(self, server: Server) -> None:
+        """Nova's quota checks of a new server: its metadata items, then instances, cores and RAM, then its
+        NICs against Neutron's port quota (refused as Nova does, 403)."""
+        flavor = next(f for f in self.config.flavors if f.id == server.flavor_id)
+        self.quotas.check_each(COMPUTE, server.project_id, {"metadata_items": len(server.metadata)})
+        self.quotas.check(COMPUTE, server.project_id, {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram})
+        self.quotas.check(NETWORK, server.project_id, {"port": len(server.ports)}, refuse=nova_refusal)
 
 
 class ServerItem:

@@ -14,6 +14,9 @@ from api.compute.tasks import ServerTasks
 from api.context import ApiContext
 from api.http import Discovery
 from api.network.store import NetworkStore
+from api.quota import routes as quota_routes
+from api.quota.models import COMPUTE, NETWORK
+from api.quota.store import QuotaStore
 from api.volume.store import VolumeStore
 
 
@@ -21,20 +24,24 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
                builder: ServerBuilder, tasks: ServerTasks, uri: str) -> None:
     """Mount Nova v2.1 under /compute."""
     config = ctx.config
+    quotas = QuotaStore(ctx.db, config.quotas, {
+        COMPUTE: lambda project, user: store.usage(project, user, config.flavors),
+        NETWORK: lambda project, user: networks.usage(project)})
     addresses = AddressRefresher(uri, lambda server_id, ports: store.change(server_id, ports=ports))
     app.add_route("/compute", Discovery(lambda base: {"versions": [r.version_document(base)]}, 300))
     app.add_route("/compute/v2.1", Discovery(lambda base: {"version": r.version_document(base)}))
     app.add_route("/compute/v2.1/flavors", r.Flavors(config, detail=False))
     app.add_route("/compute/v2.1/flavors/detail", r.Flavors(config, detail=True))
     app.add_route("/compute/v2.1/flavors/{flavor_id}", r.FlavorItem(config))
-    app.add_route("/compute/v2.1/os-keypairs", r.Keypairs(config, store))
+    app.add_route("/compute/v2.1/os-keypairs", r.Keypairs(config, store, quotas))
     app.add_route("/compute/v2.1/os-keypairs/{name}", r.KeypairItem(store))
-    servers = r.Servers(config, store, networks, volumes, builder, tasks, addresses)
+    servers = r.Servers(config, store, networks, volumes, builder, tasks, addresses, quotas)
     app.add_route("/compute/v2.1/servers", servers)
     app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405
     app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(store, networks, volumes, tasks, addresses))
     app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri,
                                                                                ConsoleLog(ctx.layout)))
+    quota_routes.add_compute_routes(app, ctx, quotas)
 
 
 def add_attachment_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, attachments: Attachments) -> None:

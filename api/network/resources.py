@@ -15,6 +15,8 @@ from api.identity.tokens import Token
 from api.network.applier import NetworkApplier
 from api.network.models import ERROR
 from api.network.store import NetworkStore
+from api.quota.models import NETWORK
+from api.quota.store import QuotaStore
 from api.network.views import filtered, group_view, network_view, port_views, rule_view, subnet_view
 from provisioner.errors import ProvisionError
 
@@ -28,10 +30,11 @@ def version_list(base_url: str) -> dict[str, Any]:
 class Networks:
     """/network/v2.0/networks[/{id}]: create and delete converge a managed network's libvirt_network."""
 
-    def __init__(self, config: ApiConfig, store: NetworkStore, applier: NetworkApplier):
+    def __init__(self, config: ApiConfig, store: NetworkStore, applier: NetworkApplier, quotas: QuotaStore):
         self.config = config
         self.store = store
         self.applier = applier
+        self.quotas = quotas
 
     def _view(self, token: Token, network_id: str) -> dict[str, Any]:
         network = self.store.network(token, network_id)
@@ -45,7 +48,8 @@ class Networks:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
-        network = self.store.create_network(token, read_json(req, self.config.max_json_body, "network"))
+        network = self.store.create_network(token, read_json(req, self.config.max_json_body, "network"),
+                                            self.quotas.admission(NETWORK, {"network": 1}))
         self.applier.apply(network)
         send(resp, {"network": self._view(token, network.id)}, 201)
 
@@ -66,10 +70,11 @@ class Networks:
 class Subnets:
     """/network/v2.0/subnets[/{id}]: a change re-applies the network's libvirt_network (its addresses)."""
 
-    def __init__(self, config: ApiConfig, store: NetworkStore, applier: NetworkApplier):
+    def __init__(self, config: ApiConfig, store: NetworkStore, applier: NetworkApplier, quotas: QuotaStore):
         self.config = config
         self.store = store
         self.applier = applier
+        self.quotas = quotas
 
     def _reapply(self, network_id: str) -> None:
         network = self.store.networks.get(network_id)
@@ -81,7 +86,8 @@ class Subnets:
         send(resp, {"subnets": filtered(req, views)})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        subnet = self.store.create_subnet(token_of(req), read_json(req, self.config.max_json_body, "subnet"))
+        subnet = self.store.create_subnet(token_of(req), read_json(req, self.config.max_json_body, "subnet"),
+                                          self.quotas.admission(NETWORK, {"subnet": 1}))
         self._reapply(subnet.network_id)
         send(resp, {"subnet": subnet_view(subnet)}, 201)
 
@@ -116,9 +122,10 @@ class Ports:
 class SecurityGroups:
     """/network/v2.0/security-groups[/{id}]."""
 
-    def __init__(self, config: ApiConfig, store: NetworkStore):
+    def __init__(self, config: ApiConfig, store: NetworkStore, quotas: QuotaStore):
         self.config = config
         self.store = store
+        self.quotas = quotas
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
@@ -128,7 +135,8 @@ class SecurityGroups:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
-        group = self.store.create_group(token, read_json(req, self.config.max_json_body, "security_group"))
+        group = self.store.create_group(token, read_json(req, self.config.max_json_body, "security_group"),
+                                        self.quotas.admission(NETWORK, {"security_group": 1}))
         send(resp, {"security_group": group_view(group, self.store.visible_rules(token))}, 201)
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
@@ -143,9 +151,10 @@ class SecurityGroups:
 class SecurityGroupRules:
     """/network/v2.0/security-group-rules[/{id}]."""
 
-    def __init__(self, config: ApiConfig, store: NetworkStore):
+    def __init__(self, config: ApiConfig, store: NetworkStore, quotas: QuotaStore):
         self.config = config
         self.store = store
+        self.quotas = quotas
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         views = [rule_view(r) for r in self.store.visible_rules(token_of(req))]
@@ -153,7 +162,8 @@ class SecurityGroupRules:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, self.config.max_json_body, "security_group_rule")
-        send(resp, {"security_group_rule": rule_view(self.store.create_rule(token_of(req), body))}, 201)
+        rule = self.store.create_rule(token_of(req), body, self.quotas.admission(NETWORK, {"security_group_rule": 1}))
+        send(resp, {"security_group_rule": rule_view(rule)}, 201)
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         send(resp, {"security_group_rule": rule_view(self.store.rule(token_of(req), item_id))})

@@ -10,19 +10,24 @@ from api.http import Discovery
 from api.network import resources as r
 from api.network.applier import NetworkApplier
 from api.network.store import NetworkStore
+from api.quota import routes as quota_routes
+from api.quota.models import NETWORK
+from api.quota.store import QuotaStore
 
 
 def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: ComputeStore, uri: str) -> None:
     """Mount Neutron v2.0 under /network; managed networks go onto the hypervisor at `uri`."""
     app.add_route("/network", Discovery(r.version_list))
     applier = NetworkApplier(store, ctx.engine, uri, ctx.config.network_forward)
+    quotas = QuotaStore(ctx.db, ctx.config.quotas, {NETWORK: lambda project, user: store.usage(project)})
     collections = {
-        "networks": r.Networks(ctx.config, store, applier),
-        "subnets": r.Subnets(ctx.config, store, applier),
+        "networks": r.Networks(ctx.config, store, applier, quotas),
+        "subnets": r.Subnets(ctx.config, store, applier, quotas),
         "ports": r.Ports(compute),
-        "security-groups": r.SecurityGroups(ctx.config, store),
-        "security-group-rules": r.SecurityGroupRules(ctx.config, store),
+        "security-groups": r.SecurityGroups(ctx.config, store, quotas),
+        "security-group-rules": r.SecurityGroupRules(ctx.config, store, quotas),
     }
     for path, resource in collections.items():
         app.add_route(f"/network/v2.0/{path}", resource)
         app.add_route(f"/network/v2.0/{path}/{{item_id}}", resource, suffix="item")
+    quota_routes.add_network_routes(app, ctx, quotas)

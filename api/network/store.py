@@ -11,7 +11,7 @@ import re
 import uuid
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from api.compute.models import Server
 from api.config import DefaultNetwork
@@ -23,6 +23,8 @@ from api.network import ipam
 from api.network.models import ACTIVE, BUILD, Network, SecurityGroup, SecurityGroupRule, Subnet
 from provisioner.networks import libvirt_name
 
+# The quota check a create runs, with the project that will own the record, in the transaction inserting it.
+Admit = Callable[[str], None]
 # A host bridge a provider network may name (a Linux interface name).
 BRIDGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 
@@ -58,7 +60,7 @@ class NetworkStore:
             raise NotFound(f"Network {network_id} could not be found.")
         return found
 
-    def create_network(self, token: Token, body: dict[str, Any]) -> Network:
+    def create_network(self, token: Token, body: dict[str, Any], admit: Admit) -> Network:
         """A new network of the token's project: Terraform-managed (status BUILD until applied), or,
         for an admin, a provider network on an existing host bridge (ACTIVE at once)."""
         where = "network"
@@ -79,8 +81,8 @@ class NetworkStore:
                   "admin_state_up": field(body, "admin_state_up", bool, where, False, True),
                   "description": field(body, "description", str, where, False, "")}
         if network_type is None and physical is None:
-            return self.networks.insert(Network(**common, libvirt_network=libvirt_name(network_id),
-                                                managed=True, status=BUILD))
+            return self._insert(self.networks, Network(**common, libvirt_network=libvirt_name(network_id),
+                                                       managed=True, status=BUILD), admit)
         if network_type != "flat":
             raise BadRequest("network.provider:network_type", f"{network_type!r}: only 'flat' (a host bridge) "
                                                               "is supported")
@@ -88,7 +90,13 @@ class NetworkStore:
             raise BadRequest("network.provider:physical_network",
                              f"{physical!r} is not a host bridge name (1 to 15 letters, digits, _ . -; "
                              "a letter or digit first)")
-        return self.networks.insert(Network(**common, bridge=physical, status=ACTIVE))
+        return self._insert(self.networks, Network(**common, bridge=physical, status=ACTIVE), admit)
+
+    def _insert(self, table: Table, record: Any, admit: Admit) -> Any:
+        """Insert `record` once `admit` lets its project have one more, in one write transaction."""
+        with self.db.transaction():
+            admit(record.project_id)
+            return table.insert(record)
 
     def set_status(self, network_id: str, status: str) -> Network | None:
         """Record a network's status (None if it is gone meanwhile)."""
@@ -131,20 +139,20 @@ class NetworkStore:
             raise NotFound(f"Subnet {subnet_id} could not be found.")
         return found
 
-    def create_subnet(self, token: Token, body: dict[str, Any]) -> Subnet:
+    def create_subnet(self, token: Token, body: dict[str, Any], admit: Admit) -> Subnet:
         """A new IPv4 subnet on a network of the token's project (or any network, for an admin)."""
         network = self.network(token, field(body, "network_id", str, "subnet"))
         if network.project_id != token.project_id and not token.is_admin:
             raise NotFound(f"Network {network.id} could not be found.")
         request = ipam.parse_subnet(body, self.subnets_of(network.id))
-        return self.subnets.insert(Subnet(
+        return self._insert(self.subnets, Subnet(
             id=str(uuid.uuid4()), name=field(body, "name", str, "subnet", False, ""),
             project_id=network.project_id or token.project_id, network_id=network.id, cidr=str(request.cidr),
             gateway_ip=None if request.gateway is None else str(request.gateway),
             enable_dhcp=field(body, "enable_dhcp", bool, "subnet", False, True),
             dns_nameservers=tuple(str(d) for d in request.dns),
             allocation_pools=tuple({"start": str(a), "end": str(b)} for a, b in request.pools),
-            description=field(body, "description", str, "subnet", False, "")))
+            description=field(body, "description", str, "subnet", False, "")), admit)
 
     def delete_subnet(self, token: Token, subnet_id: str) -> Subnet:
         """Delete a subnet the token may see; Conflict while a port holds one of its addresses."""
@@ -176,14 +184,8 @@ class NetworkStore:
     def allocating(self) -> Iterator[None]:
         """Hold SQLite's write lock for the block (across threads and worker processes), so addresses
         chosen by allocate() cannot be given twice before the server that holds them is inserted."""
-        conn = self.db.connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.db.transaction():
             yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     # -- security groups -----------------------------------------------------
 
@@ -210,14 +212,16 @@ class NetworkStore:
             raise NotFound(f"Security group {group_id} does not exist")
         return found
 
-    def create_group(self, token: Token, body: dict[str, Any]) -> SecurityGroup:
+    def create_group(self, token: Token, body: dict[str, Any], admit: Admit) -> SecurityGroup:
         """A new security group of the token's project."""
         name = field(body, "name", str, "security_group")
-        if name == "default" and self.groups.list([token.project_id], "default"):
-            raise Conflict("Default security group already exists.")
-        return self.groups.insert(SecurityGroup(
-            id=str(uuid.uuid4()), name=name, project_id=token.project_id,
-            description=field(body, "description", str, "security_group", False, "")))
+        group = SecurityGroup(id=str(uuid.uuid4()), name=name, project_id=token.project_id,
+                              description=field(body, "description", str, "security_group", False, ""))
+        with self.db.transaction():
+            if name == "default" and self.groups.list([token.project_id], "default"):
+                raise Conflict("Default security group already exists.")
+            admit(group.project_id)
+            return self.groups.insert(group)
 
     def delete_group(self, token: Token, group_id: str) -> None:
         """Delete a security group and its rules."""
@@ -232,7 +236,7 @@ class NetworkStore:
         groups = {g.id for g in self.visible_groups(token)}
         return [r for r in self.rules.list(self._scope(token)) if r.security_group_id in groups]
 
-    def create_rule(self, token: Token, body: dict[str, Any]) -> SecurityGroupRule:
+    def create_rule(self, token: Token, body: dict[str, Any], admit: Admit) -> SecurityGroupRule:
         """A new rule in one of the token's security groups."""
         where = "security_group_rule"
         group = self.group(token, field(body, "security_group_id", str, where))
@@ -256,12 +260,12 @@ class NetworkStore:
             except ValueError as exc:
                 raise BadRequest(f"{where}.remote_ip_prefix", str(exc)) from None
         protocol = field(body, "protocol", (str, int), where, False)
-        return self.rules.insert(SecurityGroupRule(
+        return self._insert(self.rules, SecurityGroupRule(
             id=str(uuid.uuid4()), project_id=group.project_id, security_group_id=group.id, direction=direction,
             ethertype=ethertype, protocol=None if protocol is None else str(protocol).lower(),
             port_range_min=low, port_range_max=high, remote_ip_prefix=prefix,
             remote_group_id=field(body, "remote_group_id", str, where, False),
-            description=field(body, "description", str, where, False, "")))
+            description=field(body, "description", str, where, False, "")), admit)
 
     def rule(self, token: Token, rule_id: str) -> SecurityGroupRule:
         """A rule the token may see; NotFound otherwise."""
@@ -273,3 +277,13 @@ class NetworkStore:
     def delete_rule(self, token: Token, rule_id: str) -> None:
         """Delete a rule the token may see."""
         self.rules.delete(self.rule(token, rule_id).id)
+
+    # -- quota usage ---------------------------------------------------------
+
+    def usage(self, project_id: str) -> dict[str, int]:
+        """Neutron's quota usage of a project: its networks, subnets, security groups and rules, and its
+        servers' NICs (the ports)."""
+        servers = self.servers.list([project_id])
+        return {"network": len(self.networks.list([project_id])), "subnet": len(self.subnets.list([project_id])),
+                "port": sum(len(s.ports) for s in servers), "security_group": len(self.groups.list([project_id])),
+                "security_group_rule": len(self.rules.list([project_id]))}

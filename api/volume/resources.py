@@ -12,6 +12,8 @@ from api.auth import token_of
 from api.config import ApiConfig
 from api.errors import BadRequest
 from api.http import field, read_json, send
+from api.quota.models import VOLUME
+from api.quota.store import QuotaStore
 from api.volume.models import Snapshot, Volume
 from api.volume.store import VolumeStore
 from api.volume.views import snapshot_view, volume_view
@@ -75,12 +77,14 @@ def _all_projects(req: falcon.Request) -> bool:
 
 
 class Volumes:
-    """GET /volume/v3/volumes[/detail], POST (202, creating → available or error)."""
+    """GET /volume/v3/volumes[/detail], POST (202, creating → available or error; quotas volumes, gigabytes,
+    per_volume_gigabytes)."""
 
-    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker):
+    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore):
         self.config = config
         self.store = store
         self.worker = worker
+        self.quotas = quotas
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._list(req, resp, detail=False)
@@ -111,10 +115,13 @@ class Volumes:
             if value is not None and value != allowed:
                 raise BadRequest(f"volume.{key}", f"{value!r} does not exist (there is only {allowed!r})")
         now = time.time()
-        volume = self.store.volumes.insert(Volume(
-            id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id,
-            size=_size(body, self.config.max_volume_size),
-            created=now, updated=now, **_common(body, "volume")))
+        volume = Volume(id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id,
+                        size=_size(body, self.config.max_volume_size),
+                        created=now, updated=now, **_common(body, "volume"))
+        self.quotas.check_each(VOLUME, volume.project_id, {"per_volume_gigabytes": volume.size})
+        with self.store.db.transaction():  # count and insert at once: no two creates take the last unit
+            self.quotas.check(VOLUME, volume.project_id, {"volumes": 1, "gigabytes": volume.size})
+            self.store.volumes.insert(volume)
         self.worker.create(volume)
         send(resp, {"volume": volume_view(volume, req.prefix)}, 202)
 
@@ -139,12 +146,14 @@ class VolumeItem:
 
 
 class Snapshots:
-    """GET /volume/v3/snapshots[/detail], POST (202, creating → available or error)."""
+    """GET /volume/v3/snapshots[/detail], POST (202, creating → available or error; quotas snapshots,
+    gigabytes)."""
 
-    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker):
+    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore):
         self.config = config
         self.store = store
         self.worker = worker
+        self.quotas = quotas
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._list(req, resp, detail=False)
@@ -168,7 +177,8 @@ class Snapshots:
         now = time.time()
         snapshot = self.store.add_snapshot(Snapshot(
             id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, volume_id=volume.id,
-            size=volume.size, created=now, updated=now, **_common(body, "snapshot")))
+            size=volume.size, created=now, updated=now, **_common(body, "snapshot")),
+            self.quotas.admission(VOLUME, {"snapshots": 1, "gigabytes": volume.size}))
         self.worker.snapshot(snapshot)
         send(resp, {"snapshot": snapshot_view(snapshot)}, 202)
 

@@ -6,6 +6,9 @@ import falcon
 
 from api.context import ApiContext
 from api.http import Discovery
+from api.quota import routes as quota_routes
+from api.quota.models import VOLUME
+from api.quota.store import QuotaStore
 from api.volume import resources as r
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
@@ -17,7 +20,8 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     # Clients also try the catalog URL /volume/v3 for discovery: the same list, 200.
     app.add_route("/volume", Discovery(lambda base: {"versions": [r.version_document(base)]}, 300))
     app.add_route("/volume/v3", Discovery(lambda base: {"versions": [r.version_document(base)]}))
-    volumes, snapshots = r.Volumes(config, store, worker), r.Snapshots(config, store, worker)
+    quotas = QuotaStore(ctx.db, config.quotas, {VOLUME: lambda project, user: store.usage(project)})
+    volumes, snapshots = r.Volumes(config, store, worker, quotas), r.Snapshots(config, store, worker, quotas)
     # One resource per collection; /detail has only GET (a POST there is a 405, as in Cinder).
     app.add_route("/volume/v3/volumes", volumes)
     app.add_route("/volume/v3/volumes/detail", volumes, suffix="detail")
@@ -25,3 +29,4 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     app.add_route("/volume/v3/snapshots", snapshots)
     app.add_route("/volume/v3/snapshots/detail", snapshots, suffix="detail")
     app.add_route("/volume/v3/snapshots/{snapshot_id}", r.SnapshotItem(store, worker))
+    quota_routes.add_volume_routes(app, ctx, quotas)

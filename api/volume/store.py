@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 from api.db import Database, Table
 from api.errors import BadRequest, Conflict, NotFound
@@ -39,6 +39,7 @@ class VolumeStore:
     """The volumes and snapshots one token may see and change."""
 
     def __init__(self, db: Database):
+        self.db = db
         self.volumes = Table(db, "volumes", Volume)
         self.snapshots = Table(db, "snapshots", Snapshot)
         self._lock = threading.Lock()
@@ -96,14 +97,17 @@ class VolumeStore:
                 raise invalid_volume(f"volume {volume.id} has snapshots: delete them first")
             return self._change(volume.id, status=DELETING, fault=None) or current
 
-    def add_snapshot(self, snapshot: Snapshot) -> Snapshot:
-        """Record a new snapshot; Invalid volume unless its volume is available or in use."""
-        with self._lock:
+    def add_snapshot(self, snapshot: Snapshot, admit: Callable[[str], None]) -> Snapshot:
+        """Record a new snapshot; Invalid volume unless its volume is available or in use. `admit(project_id)`
+        (the quota check) runs in the transaction that inserts it."""
+        # The process lock first, then SQLite's: the other holders of _lock write while they hold it.
+        with self._lock, self.db.transaction():
             volume = self.volumes.get(snapshot.volume_id)
             if volume is None or volume.status not in (AVAILABLE, IN_USE):
                 status = volume.status if volume else "deleted"
                 raise invalid_volume(f"volume {snapshot.volume_id} status must be available or in-use, "
                                      f"but current status is: {status}")
+            admit(snapshot.project_id)
             return self.snapshots.insert(snapshot)
 
     def reserve(self, volume_id: str, server_id: str, names: list[str], requested: str | None) -> Volume:
@@ -162,3 +166,9 @@ class VolumeStore:
                 raise BadRequest("", f"Invalid snapshot: snapshot {snapshot.id} is {current.status}: it must be "
                                      "available or error")
             return self.snapshots.update(replace(current, status=DELETING, fault=None, updated=time.time()))
+
+    def usage(self, project_id: str) -> dict[str, int]:
+        """Cinder's quota usage: volumes, snapshots, and the GiB of both (Cinder counts snapshots in gigabytes)."""
+        volumes, snapshots = self.volumes.list([project_id]), self.snapshots.list([project_id])
+        return {"volumes": len(volumes), "snapshots": len(snapshots),
+                "gigabytes": sum(v.size for v in volumes) + sum(s.size for s in snapshots)}
