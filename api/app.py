@@ -45,7 +45,8 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     signer = TokenSigner(load_key(layout.root / "api" / "token.key"), config.token_ttl)
     ctx = ApiContext(layout, config, signer, Database(layout.state_db), engine or Engine(layout))
 
-    app = falcon.App(middleware=[AuthMiddleware(signer)])
+    tokens = identity_routes.token_verifier(ctx)
+    app = falcon.App(middleware=[AuthMiddleware(tokens)])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
 
@@ -58,7 +59,7 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     uri = layout.simulator_uri if config.libvirt_uri == SIMULATOR else config.libvirt_uri
 
     volumes = VolumeStore(ctx.db)
-    identity_routes.add_routes(app, ctx)
+    identity_routes.add_routes(app, ctx, tokens)
     compute_routes.add_routes(app, ctx, compute, networks, volumes, builder, tasks, uri)
     image_routes.add_routes(app, ctx, images)
     volume_routes.add_routes(app, ctx, volumes, VolumeWorker(volumes, ctx.engine, tasks, uri))

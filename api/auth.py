@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import falcon
 
 from api.errors import Forbidden
-from api.identity.tokens import Token, TokenSigner
-
-VERIFIED_TOKENS = 4096  # remembered verified tokens per process (forgotten all at once when full)
+from api.identity.tokens import Token
+from api.identity.verifier import TokenVerifier
 
 
 class AuthMiddleware:
@@ -19,23 +17,13 @@ class AuthMiddleware:
     Version documents and token issue are `public` (clients send no token there).
     """
 
-    def __init__(self, signer: TokenSigner):
-        self.signer = signer
-        # Token text -> its verified claims: a client sends the same token many times, and
-        # the signature of a given text never changes; the expiry is checked on every use.
-        self._verified: dict[str, Token] = {}
+    def __init__(self, verifier: TokenVerifier):
+        self.verifier = verifier
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
         if resource is None or getattr(resource, "public", False):
             return
-        text = req.get_header("X-Auth-Token")
-        token = self._verified.get(text) if text else None
-        if token is None or token.expires_at <= time.time():
-            token = self.signer.verify(text)
-            if len(self._verified) >= VERIFIED_TOKENS:
-                self._verified.clear()
-            self._verified[text] = token
-        req.context.token = token
+        req.context.token = self.verifier.verify(req.get_header("X-Auth-Token"))
 
 
 def token_of(req: falcon.Request) -> Token:

@@ -112,6 +112,13 @@ class ApiConfig:
     max_volume_size: int = 1000
     network_forward: str | None = None  # managed networks: isolated, or a libvirt forward mode
     quotas: QuotaDefaults = field(default_factory=QuotaDefaults)  # per-project limits until an admin sets some
+    # Failed password authentications (api/identity/throttle.py): at most this many per user
+    # name and per client address within auth_failure_window seconds (0: no limit); reaching
+    # one refuses that user's or address's logins, right password or not, for auth_lockout seconds.
+    auth_failures_per_user: int = 5
+    auth_failures_per_address: int = 50
+    auth_failure_window: float = 300.0
+    auth_lockout: float = 300.0
 
     def user_by_name(self, name: str) -> User | None:
         """The user called `name`, or None."""
@@ -153,7 +160,8 @@ def parse_config(data: Any, where: str) -> ApiConfig:
         raise InputError(where, "must be a mapping")
     known = {"quotas", "users", "projects", "flavors", "network", "token_ttl", "region", "libvirt_uri", "admin_user",
              "max_json_body", "max_image_body", "build_workers", "stop_timeout", "max_volume_size",
-             "network_forward"}
+             "network_forward", "auth_failures_per_user", "auth_failures_per_address", "auth_failure_window",
+             "auth_lockout"}
     unknown = sorted(str(k) for k in data if k not in known)
     if unknown:
         raise InputError(where, f"unknown key(s) {', '.join(unknown)}")
@@ -211,6 +219,10 @@ def parse_config(data: Any, where: str) -> ApiConfig:
         max_volume_size=max(1, _int(data, "max_volume_size", 1000, where)),
         network_forward=_forward(data, where),
         quotas=parse_defaults(data.get("quotas"), where),
+        auth_failures_per_user=_int(data, "auth_failures_per_user", 5, where),
+        auth_failures_per_address=_int(data, "auth_failures_per_address", 50, where),
+        auth_failure_window=_seconds(data, "auth_failure_window", 300.0, where),
+        auth_lockout=_seconds(data, "auth_lockout", 300.0, where),
     )
 
 

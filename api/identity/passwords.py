@@ -11,6 +11,10 @@ SCHEME = "scrypt"
 N, R, P = 2 ** 14, 8, 1
 SALT_BYTES = 16
 KEY_BYTES = 32
+# Verified instead of a user's hash when the user does not exist, so an unknown name costs the
+# same scrypt as a wrong password: timing does not tell which names exist. Its key is random
+# bytes, not derived from any password, so nothing verifies against it.
+DUMMY_HASH = f"{SCHEME}${N}${R}${P}$7ULUVZVujqYddj2wK98cGA==$YKWYN9/GQQw5CEKn6drJaOkNzHIT0EL+2PCroK4q2kU="
 
 
 def _b64(data: bytes) -> str:

@@ -11,9 +11,10 @@ from api.config import DOMAIN_ID, DOMAIN_NAME, ApiConfig, Project, User, stable_
 from api.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from api.http import field, isotime, read_json, send
 from api.identity.catalog import catalog
-from api.identity.passwords import verify_password
+from api.identity.login import PasswordCheck
 from api.identity.store import IdentityStore
 from api.identity.tokens import Token, TokenSigner
+from api.identity.verifier import TokenVerifier
 
 VERSION = "v3.14"
 AUTH_FAILED = "The request you have made requires authentication."
@@ -51,17 +52,27 @@ def _in_default_domain(data: dict[str, Any], where: str) -> None:
         raise Unauthorized(AUTH_FAILED)
 
 
+def _subject(req: falcon.Request) -> str:
+    subject = req.get_header("X-Subject-Token")
+    if not subject:
+        raise BadRequest("X-Subject-Token", "the header must name the token to validate or revoke")
+    return subject
+
+
 class Tokens:
-    """POST /identity/v3/auth/tokens (password auth, project scope) and GET (validation)."""
+    """POST /identity/v3/auth/tokens (password auth, project scope), GET/HEAD (validation), DELETE (revocation)."""
 
-    public = True  # POST carries no token; GET checks both tokens itself
+    public = True  # POST carries no token; the other methods check both tokens themselves
 
-    def __init__(self, config: ApiConfig, store: IdentityStore, signer: TokenSigner):
+    def __init__(self, config: ApiConfig, store: IdentityStore, signer: TokenSigner, verifier: TokenVerifier,
+                 passwords: PasswordCheck):
         self.config = config
         self.store = store
         self.signer = signer
+        self.verifier = verifier
+        self.passwords = passwords
 
-    def _user(self, identity: dict[str, Any]) -> User:
+    def _user(self, identity: dict[str, Any], address: str) -> User:
         methods = field(identity, "methods", list, "auth.identity")
         if "password" not in methods:
             raise BadRequest("auth.identity.methods", "only the 'password' method is supported")
@@ -70,12 +81,15 @@ class Tokens:
         secret = field(spec, "password", str, "auth.identity.password.user")
         _in_default_domain(spec, "auth.identity.password.user")
         if spec.get("id"):
-            user = next((u for u in self.store.users() if u.id == spec["id"]), None)
+            given = str(spec["id"])
+            user = next((u for u in self.store.users() if u.id == given), None)
         else:
-            user = self.store.user_by_name(field(spec, "name", str, "auth.identity.password.user"))
-        if user is None or not verify_password(secret, user.password_hash):
+            given = field(spec, "name", str, "auth.identity.password.user")
+            user = self.store.user_by_name(given)
+        found = self.passwords.check(user, given, secret, address)
+        if found is None:
             raise Unauthorized(AUTH_FAILED)
-        return user
+        return found
 
     def _project(self, user: User, scope: Any) -> Project:
         if scope is None:
@@ -99,7 +113,7 @@ class Tokens:
     def _body(self, token: Token, base_url: str) -> dict[str, Any]:
         return {"token": {
             "methods": ["password"], "expires_at": isotime(token.expires_at, micro=True),
-            "issued_at": isotime(token.issued_at, micro=True), "audit_ids": [],
+            "issued_at": isotime(token.issued_at, micro=True), "audit_ids": [token.audit_id],
             "user": {"id": token.user_id, "name": token.user_name, "domain": DOMAIN, "password_expires_at": None},
             "project": {"id": token.project_id, "name": token.project_name, "domain": DOMAIN},
             "roles": [{"id": stable_id("role", r), "name": r} for r in token.roles],
@@ -109,25 +123,37 @@ class Tokens:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         auth = read_json(req, self.config.max_json_body, "auth")
-        user = self._user(field(auth, "identity", dict, "auth"))
+        user = self._user(field(auth, "identity", dict, "auth"), req.remote_addr)
         project = self._project(user, auth.get("scope"))
-        text, token = self.signer.issue(user.id, user.name, project.id, project.name, user.roles[project.name])
+        text, token = self.signer.issue(user.id, user.name, project.id, project.name, user.roles[project.name],
+                                        self.verifier.stamp(user.id))
         resp.set_header("X-Subject-Token", text)
         send(resp, self._body(token, req.prefix), 201)
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.signer.verify(req.get_header("X-Auth-Token"))
-        subject = req.get_header("X-Subject-Token")
+    def _subject_token(self, req: falcon.Request) -> tuple[Token, str, Token]:
+        """(the caller's token, the subject token's text, its claims); 404 if the subject is not valid now."""
+        caller = self.verifier.verify(req.get_header("X-Auth-Token"))
+        subject = _subject(req)
         try:
-            token = self.signer.verify(subject)
+            return caller, subject, self.verifier.verify(subject)
         except Unauthorized as exc:
             raise NotFound(f"the subject token is not valid: {exc.message}") from None
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _, subject, token = self._subject_token(req)
         resp.set_header("X-Subject-Token", subject)
         send(resp, self._body(token, req.prefix))
 
     def on_head(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.on_get(req, resp)
         resp.text = None
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        caller, subject, token = self._subject_token(req)
+        if token.user_id != caller.user_id:
+            require_admin(caller, "revoking another user's token")
+        self.verifier.revoke(subject, token)
+        resp.status = falcon.HTTP_204
 
 
 class Projects:

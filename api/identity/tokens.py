@@ -1,8 +1,10 @@
 """Tokens: HMAC-SHA256-signed, self-contained and expiring, so checking one needs no database.
 
 The signing key is `<root>/api/token.key` (created once, 0600), so every
-worker process of one server accepts every other's tokens. There is no
-revocation list yet: a token is valid until it expires.
+worker process of one server accepts every other's tokens. A token carries
+its user's credential stamp (a keyed digest of the user's password hash and
+roles when it was issued): api/identity/verifier.py refuses it once they
+change, and once it is revoked.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from api.config import User
 from api.errors import Unauthorized
 
 KEY_BYTES = 32
@@ -33,6 +36,8 @@ class Token:
     roles: tuple[str, ...]
     issued_at: float
     expires_at: float
+    stamp: str = ""  # TokenSigner.stamp of its user at issue
+    audit_id: str = ""  # random: every token is distinct, and Keystone bodies list it in audit_ids
 
     @property
     def is_admin(self) -> bool:
@@ -69,11 +74,17 @@ class TokenSigner:
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self.key, payload.encode(), hashlib.sha256).digest())
 
+    def stamp(self, user: User) -> str:
+        """A keyed digest of `user`'s id, password hash and roles: it changes whenever any of them does."""
+        roles = sorted((project, sorted(granted)) for project, granted in user.roles.items())
+        return self._sign(json.dumps([user.id, user.password_hash, roles]))[:22]
+
     def issue(self, user_id: str, user_name: str, project_id: str, project_name: str,
-              roles: tuple[str, ...]) -> tuple[str, Token]:
-        """A new token string and what it says."""
+              roles: tuple[str, ...], stamp: str = "") -> tuple[str, Token]:
+        """A new token string and what it says; `stamp` is the user's, from `stamp()`."""
         now = time.time()
-        token = Token(user_id, user_name, project_id, project_name, tuple(roles), now, now + self.ttl)
+        token = Token(user_id, user_name, project_id, project_name, tuple(roles), now, now + self.ttl,
+                      stamp, _b64(secrets.token_bytes(16)))
         payload = _b64(json.dumps(asdict(token), separators=(",", ":")).encode())
         return f"{payload}.{self._sign(payload)}", token
 

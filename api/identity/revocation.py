@@ -1,0 +1,36 @@
+"""Tokens revoked before they expire (`DELETE /identity/v3/auth/tokens`), in state.db for every worker process.
+
+A token is recorded by the digest of its text, with its expiry: a row is
+pruned once its token would be refused as expired anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from api.db import Database
+
+TABLE = "api_revoked_tokens"
+
+
+def token_digest(text: str) -> str:
+    """What the table keys a token by (never the token itself: it is a bearer secret)."""
+    return hashlib.sha256(text.encode(errors="surrogatepass")).hexdigest()
+
+
+class RevokedTokens:
+    """The revocation table."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        db.connect().execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (digest TEXT PRIMARY KEY, expires_at REAL NOT NULL)")
+
+    def add(self, digest: str, expires_at: float) -> None:
+        """Revoke the token with this digest until `expires_at`; forget tokens that have expired."""
+        conn = self.db.connect()
+        conn.execute(f"DELETE FROM {TABLE} WHERE expires_at <= ?", (time.time(),))
+        conn.execute(f"INSERT OR IGNORE INTO {TABLE} (digest, expires_at) VALUES (?, ?)", (digest, expires_at))
+
+    def __contains__(self, digest: str) -> bool:
+        return self.db.connect().execute(f"SELECT 1 FROM {TABLE} WHERE digest = ?", (digest,)).fetchone() is not None
