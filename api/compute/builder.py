@@ -22,6 +22,7 @@ from provisioner.images.records import ImageRecord
 from provisioner.layout import Layout
 from provisioner.spec.load import SIMULATOR, auto_domain_type, mac_for
 from provisioner.spec.model import DomainSpec, Nic
+from provisioner.spec.passwords import hash_plain_passwords
 from provisioner.spec.users import check_user, keys_named
 
 GIB = 1 << 30
@@ -172,7 +173,7 @@ class ServerBuilder:
         uri, domain_type, cpu_mode = self._hypervisor()
         spec = DomainSpec(name=domain, image=image.to_image_ref(), size=size, memory=flavor.ram,
                           cpus=flavor.vcpus, cpu_mode=cpu_mode, domain_type=domain_type, libvirt_uri=uri,
-                          nics=tuple(nics), users=tuple(users), admin_user=self.config.admin_user,
+                          nics=tuple(nics), users=hash_plain_passwords(users), admin_user=self.config.admin_user,
                           packages=tuple(packages))
         now = time.time()
         ports = tuple({"id": str(uuid.uuid5(uuid.UUID(server_id), f"nic{i}")), "network_id": n.id,

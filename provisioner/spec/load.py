@@ -16,6 +16,7 @@ from provisioner.spec.conf import read_conf
 from provisioner.spec.image import image_dirs, local_file, resolve_image
 from provisioner.spec.model import Address, DomainSpec, ExtraDisk, Nic
 from provisioner.spec.names import validate_domain_name
+from provisioner.spec.passwords import hash_plain_passwords, previous_hashes
 from provisioner.spec.users import read_users
 from provisioner.templates import check_override_dir
 
@@ -132,7 +133,7 @@ def load_domain(name: str, domains_dir: Path, layout: Layout, libvirt_uri: str |
         domain_type=domain_type,
         libvirt_uri=uri,
         nics=(nic,),
-        users=users,
+        users=hash_plain_passwords(users, previous_hashes(layout.domain_dir(name) / "spec.json")),
         admin_user=conf["admin_user"],
         packages=tuple(conf["packages"]),
         install_packages=conf["install_packages"],

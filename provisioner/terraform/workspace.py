@@ -60,6 +60,8 @@ class Workspace:
         (self.directory / ".terraform.lock.hcl").unlink(missing_ok=True)
         shutil.rmtree(self.directory / ".terraform", ignore_errors=True)
         self.runner.run("init", input=False)
+        # Terraform chmods its lock file 0644 whatever the umask; every file under the root is 0600.
+        (self.directory / ".terraform.lock.hcl").chmod(0o600)
         stamp.write_text(wanted)
         return True
 
