@@ -1,0 +1,70 @@
+"""Names checked with `^...$` took a trailing newline (`$` matches before a final "\\n"): each is now refused.
+
+Keypair names, user names in user_data and provider-network bridge names go
+through the live API; nothing named that way may be stored.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+import requests
+
+from apitest import live, qcow2_file  # noqa: F401 (fixtures)
+
+
+def _headers(live, user: str) -> dict[str, str]:
+    return {"X-Auth-Token": live.token(user)}
+
+
+@pytest.mark.parametrize("public_key", [None, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN0dkx3isMvky47klZ+VCnvfUtxDAxpoWy"
+                                              "HDLtFXb/nl k@example.test"], ids=["generated", "imported"])
+def test_a_keypair_name_with_a_trailing_newline_is_refused(live, public_key: str | None) -> None:
+    keypair = {"name": "nl-key\n", **({"public_key": public_key} if public_key else {})}
+    resp = requests.post(f"{live.url}/compute/v2.1/os-keypairs", headers=_headers(live, "alice"), timeout=30,
+                         json={"keypair": keypair})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["badRequest"]["message"].startswith("keypair.name: ")
+    listed = requests.get(f"{live.url}/compute/v2.1/os-keypairs", headers=_headers(live, "alice"), timeout=30)
+    assert not [k for k in listed.json()["keypairs"] if k["keypair"]["name"].startswith("nl-key")]
+
+
+@pytest.fixture(scope="module")
+def image_id(live, qcow2_file: Path) -> str:
+    """An active image of alice's: user_data is read once the image is found."""
+    headers = _headers(live, "alice")
+    created = requests.post(f"{live.url}/image/v2/images", headers=headers, timeout=30, json={
+        "name": "hostile-names-base", "disk_format": "qcow2", "container_format": "bare"})
+    assert created.status_code == 201, created.text
+    image = created.json()["id"]
+    uploaded = requests.put(f"{live.url}/image/v2/images/{image}/file", data=qcow2_file.read_bytes(),
+                            headers={**headers, "Content-Type": "application/octet-stream"}, timeout=60)
+    assert uploaded.status_code == 204, uploaded.text
+    return image
+
+
+@pytest.mark.parametrize("name", ["root\n", "ops\n"])
+def test_a_user_data_user_name_with_a_trailing_newline_is_refused(live, image_id: str, name: str) -> None:
+    cloud_config = f'#cloud-config\nusers:\n  - name: "{name.rstrip()}\\n"\n    shell: /bin/sh\n'
+    resp = requests.post(f"{live.url}/compute/v2.1/servers", headers=_headers(live, "alice"), timeout=30,
+                         json={"server": {"name": "nl-user", "flavorRef": "1", "imageRef": image_id,
+                                          "user_data": base64.b64encode(cloud_config.encode()).decode()}})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["badRequest"]["message"] == (
+        f"server.user_data: users[0]: 'name' {name!r} is not a valid user name ([a-z_][a-z0-9_-]*, at most 32)")
+    servers = requests.get(f"{live.url}/compute/v2.1/servers", params={"name": "^nl-user$"}, timeout=30,
+                           headers=_headers(live, "alice")).json()["servers"]
+    assert servers == []
+
+
+def test_a_bridge_name_with_a_trailing_newline_is_refused(live) -> None:
+    resp = requests.post(f"{live.url}/network/v2.0/networks", headers=_headers(live, "admin"), timeout=30,
+                         json={"network": {"name": "nl-bridge", "provider:network_type": "flat",
+                                           "provider:physical_network": "br0\n"}})
+    assert resp.status_code == 400, resp.text
+    assert "network.provider:physical_network" in resp.text
+    listed = requests.get(f"{live.url}/network/v2.0/networks", params={"name": "nl-bridge"}, timeout=30,
+                          headers=_headers(live, "admin")).json()["networks"]
+    assert listed == []
