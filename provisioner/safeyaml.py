@@ -17,7 +17,7 @@ from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent, ScalarEvent
 
 from provisioner.excerpt import cut
 
-MAX_CHARS = 1 << 20  # users.yaml, config.yaml; API user_data has Nova's own, smaller limit
+MAX_CHARS = 1 << 20  # callers may read with a smaller bound (user_data: Nova's 64 KiB)
 MAX_DEPTH = 32  # cloud-config users nest 4 deep, config.yaml 6
 MAX_INT = 2**64 - 1  # uids, sizes, seconds: nothing read here needs more
 MAX_PROBLEM = 120  # PyYAML's problem texts quote a character or a token: keep them short
