@@ -27,6 +27,10 @@ DOMAIN_ID = "default"
 DOMAIN_NAME = "Default"
 MAX_CONFIG_CHARS = 16 << 20  # a password hash is ~100 bytes: room for many thousand users
 
+# The HTTP transport's limits (api/transport.py).
+TRANSPORT_KEYS = {"header_timeout", "body_timeout", "body_min_rate", "idle_timeout", "max_connections",
+                  "max_connections_per_client"}
+
 DEFAULT_FLAVORS = (
     {"id": "1", "name": "m1.tiny", "ram": 512, "vcpus": 1, "disk": 1},
     {"id": "2", "name": "m1.small", "ram": 2048, "vcpus": 1, "disk": 20},
@@ -107,6 +111,13 @@ class ApiConfig:
     admin_user: str = "root"
     max_json_body: int = 1 << 20
     max_image_body: int = 64 << 30
+    # The HTTP transport (api/transport.py): per worker process, against slow or hostile clients.
+    header_timeout: float = 10.0  # seconds for a request's headers (from the accept, for the first)
+    body_timeout: float = 20.0  # seconds for its body, plus one per body_min_rate bytes received
+    body_min_rate: int = 16384
+    idle_timeout: float = 120.0  # seconds a connection may idle between requests
+    max_connections: int = 256
+    max_connections_per_client: int = 32
     build_workers: int = 4
     stop_timeout: float = 60.0
     max_volume_size: int = 1000
@@ -139,6 +150,20 @@ def _seconds(data: Mapping[str, Any], key: str, default: float, where: str) -> f
     return float(value)
 
 
+def _positive_seconds(data: Mapping[str, Any], key: str, default: float, where: str) -> float:
+    value = data.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
+        raise InputError(where, f"key {key!r} must be a number of seconds above 0")
+    return float(value)
+
+
+def _positive_int(data: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InputError(where, f"key {key!r} must be an integer of at least 1")
+    return value
+
+
 def _forward(data: Mapping[str, Any], where: str) -> str | None:
     value = data.get("network_forward")
     if value is not None and value not in FORWARD_MODES:
@@ -162,6 +187,7 @@ def parse_config(data: Any, where: str) -> ApiConfig:
              "max_json_body", "max_image_body", "build_workers", "stop_timeout", "max_volume_size",
              "network_forward", "auth_failures_per_user", "auth_failures_per_address", "auth_failure_window",
              "auth_lockout"}
+    known |= TRANSPORT_KEYS
     unknown = sorted(str(k) for k in data if k not in known)
     if unknown:
         raise InputError(where, f"unknown key(s) {', '.join(unknown)}")
@@ -214,6 +240,12 @@ def parse_config(data: Any, where: str) -> ApiConfig:
         admin_user=_str(data, "admin_user", where, "root"),
         max_json_body=_int(data, "max_json_body", 1 << 20, where),
         max_image_body=_int(data, "max_image_body", 64 << 30, where),
+        header_timeout=_positive_seconds(data, "header_timeout", 10.0, where),
+        body_timeout=_positive_seconds(data, "body_timeout", 20.0, where),
+        body_min_rate=_int(data, "body_min_rate", 16384, where),
+        idle_timeout=_positive_seconds(data, "idle_timeout", 120.0, where),
+        max_connections=_positive_int(data, "max_connections", 256, where),
+        max_connections_per_client=_positive_int(data, "max_connections_per_client", 32, where),
         build_workers=max(1, _int(data, "build_workers", 4, where)),
         stop_timeout=_seconds(data, "stop_timeout", 60.0, where),
         max_volume_size=max(1, _int(data, "max_volume_size", 1000, where)),

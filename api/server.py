@@ -3,6 +3,8 @@
 The listening socket is bound before anything else, so several worker
 processes can share it (`workers` > 1 forks after binding; tokens are
 checked without a database round trip, so any process serves any request).
+waitress runs with the limits of api/transport.py (body sizes decided before
+a body is read, unambiguous framing, slow clients cut off).
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import signal
 import socket
 from collections.abc import Callable
 
-import waitress
-
-from api.app import create_api
+from api.app import Api, create_api
 from api.compute.tasks import ServerTasks
-from api.config import LISTEN_HOST
+from api.config import LISTEN_HOST, ApiConfig
+from api.errors import Unauthorized
+from api.transport import BodyPolicy, GuardedServer, TransportLimits
 from provisioner.errors import ProvisionError
 from provisioner.layout import Layout, restrict_umask
 from provisioner.postboot.worker import BackgroundWorker
@@ -43,12 +45,32 @@ def bind(port: int) -> socket.socket:
     return sock
 
 
-def make_server(layout: Layout, sock: socket.socket, threads: int = 8):
+def transport_limits(config: ApiConfig) -> TransportLimits:
+    """The transport's limits from the API's configuration."""
+    return TransportLimits(
+        header_timeout=config.header_timeout, body_timeout=config.body_timeout, body_min_rate=config.body_min_rate,
+        idle_timeout=config.idle_timeout, max_connections=config.max_connections,
+        max_connections_per_client=config.max_connections_per_client)
+
+
+def token_check(api: Api) -> Callable[[str | None], bool]:
+    """Whether a token text is valid now, by the app's own verification (the transport asks it before
+    letting an image upload past max_json_body)."""
+    def valid(text: str | None) -> bool:
+        try:
+            api.context.signer.verify(text)
+        except Unauthorized:
+            return False
+        return True
+    return valid
+
+
+def make_server(layout: Layout, sock: socket.socket, threads: int = 8) -> tuple[GuardedServer, Api]:
     """A waitress server for a fresh app on `sock`; returns (server, api)."""
     api = create_api(layout)
-    server = waitress.create_server(api.app, sockets=[sock], threads=threads,
-                                    max_request_body_size=api.context.config.max_image_body,
-                                    ident="provisioner-api")
+    config = api.context.config
+    policy = BodyPolicy(config.max_json_body, config.max_image_body, token_check(api))
+    server = GuardedServer(api.app, sock, threads, transport_limits(config), policy, ident="provisioner-api")
     return server, api
 
 
