@@ -19,6 +19,7 @@ from api.app import Api, create_api
 from api.compute.tasks import ServerTasks
 from api.config import LISTEN_HOST, ApiConfig
 from api.errors import Unauthorized
+from api.identity.routes import token_verifier
 from api.transport import BodyPolicy, GuardedServer, TransportLimits
 from provisioner.errors import ProvisionError
 from provisioner.layout import Layout, restrict_umask
@@ -54,11 +55,13 @@ def transport_limits(config: ApiConfig) -> TransportLimits:
 
 
 def token_check(api: Api) -> Callable[[str | None], bool]:
-    """Whether a token text is valid now, by the app's own verification (the transport asks it before
-    letting an image upload past max_json_body)."""
+    """Whether a token text is valid now (signed, unexpired, current, not revoked), by the app's own
+    verifier: the transport asks before letting an image upload past max_json_body."""
+    verifier = token_verifier(api.context)
+
     def valid(text: str | None) -> bool:
         try:
-            api.context.signer.verify(text)
+            verifier.verify(text)
         except Unauthorized:
             return False
         return True

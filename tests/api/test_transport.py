@@ -98,12 +98,21 @@ def _expired_token(live: Live) -> str:
 # --- body limits before the body is read ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("token", [None, "forged.signature", "expired"])
+def _revoked_token(live: Live) -> str:
+    token = live.token("alice")
+    revoked = requests.delete(f"{live.url}/identity/v3/auth/tokens", timeout=WAIT,
+                              headers={"X-Auth-Token": token, "X-Subject-Token": token})
+    assert revoked.status_code == 204, revoked.text
+    return token
+
+
+@pytest.mark.parametrize("token", [None, "forged.signature", "expired", "revoked"])
 def test_image_upload_without_valid_token_refused_before_body(guarded: Live, token: str | None) -> None:
     """A 100 MB image upload without a valid token: 413 on the headers alone, no 100 Continue, closed."""
     lines = ["Content-Length: 100000000", "Expect: 100-continue", "Content-Type: application/octet-stream"]
+    made = {"expired": _expired_token, "revoked": _revoked_token}
     if token:
-        lines.append(f"X-Auth-Token: {_expired_token(guarded) if token == 'expired' else token}")
+        lines.append(f"X-Auth-Token: {made[token](guarded) if token in made else token}")
     with _connect(guarded) as sock:
         sock.sendall(_headers("PUT", "/image/v2/images/0b5e0f3c-0000-4000-8000-000000000000/file", *lines))
         data = _read_to_close(sock)
