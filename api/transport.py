@@ -50,6 +50,7 @@ from api.errors import ApiError, BadRequest, TooLarge, error_body
 IMAGE_DATA = re.compile(r"/image/v2/images/[^/]+/file/?")
 FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
 MAX_CHUNK_LINE = 4096  # bytes of one chunk-size line (with extensions) or of the trailer
+MAX_FRAMING = 65536  # a chunked body may take 2 x its limit + this on the wire
 EVICTED_SHARE = 8  # at max_connections, each maintenance pass evicts up to 1/8 of them
 MAINTENANCE_INTERVAL = 1  # seconds between checks of the deadlines (waitress's cleanup_interval)
 
@@ -155,8 +156,9 @@ class LimitedRequestParser(HTTPRequestParser):
         receiver = self.body_rcv
         if len(receiver) > self.body_limit:
             self.error = RequestEntityTooLarge(f"chunked request body exceeds the limit of {self.body_limit} bytes")
-        elif self.body_bytes_received > 2 * self.body_limit + 65536:
-            self.error = WaitressBadRequest("chunked framing is more than half of the body")
+        elif self.body_bytes_received > 2 * self.body_limit + MAX_FRAMING:
+            # Tiny chunks with long extensions: megabytes on the wire for a few body bytes.
+            self.error = WaitressBadRequest("chunked framing takes more bytes than the body limit allows")
         elif len(receiver.control_line) > MAX_CHUNK_LINE or len(receiver.trailer) > MAX_CHUNK_LINE:
             self.error = WaitressBadRequest(f"a chunk-size line or the trailer exceeds {MAX_CHUNK_LINE} bytes")
 

@@ -188,6 +188,16 @@ def test_endless_chunk_size_line_refused(guarded: Live) -> None:
     assert _statuses(data) == [400], data[:300]
 
 
+def test_chunked_framing_overhead_refused(guarded: Live) -> None:
+    """40,000 one-byte chunks: under max_json_body once decoded, but 240,000 bytes on the wire."""
+    with _connect(guarded) as sock:
+        sock.sendall(_headers("POST", "/compute/v2.1/servers", "Transfer-Encoding: chunked"))
+        sock.sendall(b"1\r\na\r\n" * 40_000 + b"0\r\n\r\n")
+        data = _read_to_close(sock)
+    assert _statuses(data) == [400], data[:300]
+    assert "chunked framing" in _body(data)["badRequest"]["message"]
+
+
 def test_authenticated_image_upload_over_json_limit(guarded: Live, qcow2_file: Path) -> None:
     """With a valid token the image-data route takes more than max_json_body, declared or chunked."""
     content = qcow2_file.read_bytes()
