@@ -350,10 +350,10 @@ def test_keys_and_user_data_that_are_not_text(fuzzed: Live, tokens: dict[str, st
     not_a_user = base64.b64encode(b"#cloud-config\nusers: [1]").decode()
     shell_list = base64.b64encode(b"#cloud-config\nusers: [{name: ops, shell: [bash]}]").decode()
     for user_data, message in (("\u00e9\u00e9", "is not base64-encoded UTF-8 text"),
-                               (nested, "malformed YAML: nested too deeply"),
+                               (nested, "line 2, column 42: malformed YAML: nested too deeply (more than 32 levels)"),
                                (not_a_user, "users[0]: must be a mapping with at least 'name', "
                                             "or the string 'default'"),
-                               (shell_list, "users[0] (ops): 'shell' must be a string, not ['bash']")):
+                               (shell_list, "users[0] (ops): 'shell' must be a string, not a list")):
         resp = requests.post(f"{fuzzed.url}/compute/v2.1/servers", headers=headers, timeout=30, json={"server": {
             "name": "ud", "flavorRef": "1", "imageRef": known.ids["image_id"], "user_data": user_data}})
         assert resp.status_code == 400
