@@ -9,6 +9,7 @@ from typing import Any, Callable
 import falcon
 
 from api.errors import BadRequest, TooLarge
+from provisioner.excerpt import describe
 
 
 def read_json(req: falcon.Request, max_bytes: int, key: str | None = None) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], where:
     value = data[name]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise BadRequest(f"{where}.{name}", f"{value!r} is not a {names}")
+        raise BadRequest(f"{where}.{name}", f"{describe(value)} is not a {names}")
     return value
 
 

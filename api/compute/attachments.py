@@ -27,6 +27,7 @@ from api.http import field, read_json, send
 from api.volume.models import ATTACHING, DETACHING, IN_USE, Volume
 from api.volume.store import VolumeStore
 from provisioner.errors import ProvisionError
+from provisioner.excerpt import describe
 from provisioner.spec.codec import spec_from_json
 from provisioner.spec.model import DomainSpec
 from provisioner.volumes import attachment
@@ -63,7 +64,7 @@ class Attachments:
         first = 1 + len(self.spec(server).extra_disks)
         names = [f"/dev/vd{letter}" for letter in LETTERS[first:]]
         if requested is not None and requested not in names:
-            raise BadRequest("volumeAttachment.device", f"{requested!r}: use one of {names[0]} … {names[-1]}")
+            raise BadRequest("volumeAttachment.device", f"{describe(requested)}: use one of {names[0]} … {names[-1]}")
         return names
 
     def attach(self, server: Server, volume: Volume, requested: str | None) -> Volume:

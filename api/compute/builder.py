@@ -18,6 +18,7 @@ from api.network.models import ACTIVE, Network
 from api.network.store import NetworkStore
 from provisioner import safeyaml
 from provisioner.errors import InputError
+from provisioner.excerpt import cut, describe
 from provisioner.images.records import ImageRecord
 from provisioner.layout import Layout
 from provisioner.spec.load import SIMULATOR, auto_domain_type, mac_for
@@ -54,7 +55,7 @@ class ServerBuilder:
         """The configured flavor with this id; BadRequest naming `where` otherwise."""
         found = next((f for f in self.config.flavors if f.id == flavor_id), None)
         if found is None:
-            raise BadRequest(where, f"flavor {flavor_id!r} does not exist")
+            raise BadRequest(where, f"flavor {cut(flavor_id)} does not exist")
         return found
 
     def _image(self, token: Token, body: dict[str, Any]) -> ImageRecord:
@@ -66,11 +67,11 @@ class ServerBuilder:
                 raise BadRequest("server.imageRef", "is required (boot from volume is not supported yet)")
             image_id = boot.get("uuid")
         if not isinstance(image_id, str):
-            raise BadRequest("server.imageRef", f"{image_id!r} is not an image id")
+            raise BadRequest("server.imageRef", f"{describe(image_id)} is not an image id")
         try:
             return self.images.record(token, image_id)
         except ApiError:
-            raise BadRequest("server.imageRef", f"image {image_id} does not exist or has no data yet") from None
+            raise BadRequest("server.imageRef", f"image {cut(image_id)} does not exist or has no data yet") from None
 
     def _networks(self, token: Token, requested: Any) -> list[tuple[Network, str | None, str]]:
         """(network, requested fixed IP or None, its field name) for each NIC."""
@@ -88,7 +89,7 @@ class ServerBuilder:
             try:
                 network = self.networks.network(token, entry["uuid"])
             except ApiError:
-                raise BadRequest(f"{where}.uuid", f"network {entry['uuid']} does not exist") from None
+                raise BadRequest(f"{where}.uuid", f"network {cut(entry['uuid'])} does not exist") from None
             if network.status != ACTIVE:
                 raise BadRequest(f"{where}.uuid", f"network {network.name or network.id} is {network.status}, "
                                                   "not ACTIVE: its libvirt network is not applied")
@@ -150,7 +151,7 @@ class ServerBuilder:
         if key_name is not None:
             keypair = self.keypair_lookup(token.user_id, key_name)
             if keypair is None:
-                raise BadRequest("server.key_name", f"keypair {key_name!r} does not exist")
+                raise BadRequest("server.key_name", f"keypair {cut(key_name)} does not exist")
             admin_keys.append(keypair.public_key)
         users, packages, extra_keys = self._user_data(body)
         metadata = field(body, "metadata", dict, "server", False, {})

@@ -26,6 +26,7 @@ from api.quota.errors import nova_refusal
 from api.quota.models import COMPUTE, NETWORK
 from api.quota.store import QuotaStore
 from api.volume.store import VolumeStore
+from provisioner.excerpt import describe
 
 MAX_VERSION = "2.1"
 KEYPAIR_NAME = re.compile(r"[A-Za-z0-9 _.@-]{1,255}")
@@ -256,12 +257,12 @@ class ServerAction:
         if action == "reboot":
             kind = field(arguments if isinstance(arguments, dict) else {}, "type", str, "reboot", False, "SOFT")
             if kind.upper() not in ("SOFT", "HARD"):
-                raise BadRequest("reboot.type", f"{kind!r}: use SOFT or HARD")
+                raise BadRequest("reboot.type", f"{describe(kind)}: use SOFT or HARD")
             power, allowed = ("hard-reboot" if kind.upper() == "HARD" else "reboot"), (ACTIVE,)
         elif action in ACTIONS:
             power, allowed = ACTIONS[action]
         else:
-            raise BadRequest("body", f"action {action!r} is not supported")
+            raise BadRequest("body", f"action {describe(action)} is not supported")
         if server.status not in allowed or server.task_state is not None:
             raise Conflict(f"Cannot '{action}' instance {server.id} while it is in vm_state "
                            f"{server.status.lower()}" + (f", task_state {server.task_state}"

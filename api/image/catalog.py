@@ -17,6 +17,7 @@ from api.db import Database, Table
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from api.identity.tokens import Token
 from provisioner.errors import InputError
+from provisioner.excerpt import describe
 from provisioner.images import ImageError, ImageInUse, ImageNotFound, ImageRecord, ImageStore
 from provisioner.images.names import check_name
 from provisioner.layout import Layout
@@ -135,7 +136,7 @@ class ImageCatalog:
         try:
             image_id = str(uuid.UUID(image_id))
         except ValueError:
-            raise BadRequest("id", f"{image_id!r} is not a UUID") from None
+            raise BadRequest("id", f"{describe(image_id)} is not a UUID") from None
         if any(i.id == image_id for i in self.all()):
             raise Conflict(f"Image with identifier {image_id} already exists")
         now = time.time()

@@ -13,6 +13,7 @@ from api.errors import BadRequest, TooLarge
 from api.http import read_json, send
 from api.image.catalog import ImageCatalog
 from api.image.views import CORE, image_view
+from provisioner.excerpt import describe
 from provisioner.images import ImageStore
 from provisioner.images.records import VISIBILITIES
 
@@ -45,20 +46,20 @@ def _create_body(data: dict[str, Any]) -> dict[str, Any]:
             if key in RESERVED:
                 raise BadRequest(key, "is reserved: it cannot be set as an image property")
             if not isinstance(value, str):
-                raise BadRequest(key, f"{value!r}: extra properties must be strings")
+                raise BadRequest(describe(key), f"{describe(value)}: extra properties must be strings")
             body["properties"][key] = value
         elif value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-            raise BadRequest(key, f"{value!r} is not a {kind.__name__}")
+            raise BadRequest(key, f"{describe(value)} is not a {kind.__name__}")
         else:
             body[key] = value
     if not body.get("name"):
         raise BadRequest("name", "is required")
     if body.get("visibility") not in (None, *VISIBILITIES):
-        raise BadRequest("visibility", f"{body['visibility']!r}: use one of {', '.join(VISIBILITIES)}")
+        raise BadRequest("visibility", f"{describe(body['visibility'])}: use one of {', '.join(VISIBILITIES)}")
     if body.get("disk_format") not in (None, *DISK_FORMATS):
-        raise BadRequest("disk_format", f"{body['disk_format']!r}: supported are {', '.join(DISK_FORMATS)}")
+        raise BadRequest("disk_format", f"{describe(body['disk_format'])}: supported are {', '.join(DISK_FORMATS)}")
     if body.get("container_format") not in (None, "bare"):
-        raise BadRequest("container_format", f"{body['container_format']!r}: only 'bare' is supported")
+        raise BadRequest("container_format", f"{describe(body['container_format'])}: only 'bare' is supported")
     return body
 
 

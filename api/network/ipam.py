@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from api.errors import BadRequest, Conflict
 from api.http import field
 from api.network.models import Subnet
+from provisioner.excerpt import describe
 from provisioner.spec.model import Address, Nic
 
 IPv4 = ipaddress.IPv4Address
@@ -50,11 +51,11 @@ class FixedIp:
 
 def _address(value: Any, where: str) -> IPv4:
     if not isinstance(value, str):
-        raise BadRequest(where, f"{value!r} is not an IPv4 address")
+        raise BadRequest(where, f"{describe(value)} is not an IPv4 address")
     try:
         return IPv4(value)
     except ValueError:
-        raise BadRequest(where, f"{value!r} is not an IPv4 address") from None
+        raise BadRequest(where, f"{describe(value)} is not an IPv4 address") from None
 
 
 def _host(cidr: ipaddress.IPv4Network, address: IPv4, where: str) -> IPv4:

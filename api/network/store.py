@@ -21,6 +21,7 @@ from api.http import field
 from api.identity.tokens import Token
 from api.network import ipam
 from api.network.models import ACTIVE, BUILD, Network, SecurityGroup, SecurityGroupRule, Subnet
+from provisioner.excerpt import describe
 from provisioner.networks import libvirt_name
 
 # The quota check a create runs, with the project that will own the record, in the transaction inserting it.
@@ -84,11 +85,11 @@ class NetworkStore:
             return self._insert(self.networks, Network(**common, libvirt_network=libvirt_name(network_id),
                                                        managed=True, status=BUILD), admit)
         if network_type != "flat":
-            raise BadRequest("network.provider:network_type", f"{network_type!r}: only 'flat' (a host bridge) "
+            raise BadRequest("network.provider:network_type", f"{describe(network_type)}: only 'flat' (a host bridge) "
                                                               "is supported")
         if physical is None or not BRIDGE_NAME.fullmatch(physical):
             raise BadRequest("network.provider:physical_network",
-                             f"{physical!r} is not a host bridge name (1 to 15 letters, digits, _ . -; "
+                             f"{describe(physical)} is not a host bridge name (1 to 15 letters, digits, _ . -; "
                              "a letter or digit first)")
         return self._insert(self.networks, Network(**common, bridge=physical, status=ACTIVE), admit)
 
@@ -242,10 +243,10 @@ class NetworkStore:
         group = self.group(token, field(body, "security_group_id", str, where))
         direction = field(body, "direction", str, where)
         if direction not in ("ingress", "egress"):
-            raise BadRequest(f"{where}.direction", f"{direction!r}: use ingress or egress")
+            raise BadRequest(f"{where}.direction", f"{describe(direction)}: use ingress or egress")
         ethertype = field(body, "ethertype", str, where, False, "IPv4")
         if ethertype not in ("IPv4", "IPv6"):
-            raise BadRequest(f"{where}.ethertype", f"{ethertype!r}: use IPv4 or IPv6")
+            raise BadRequest(f"{where}.ethertype", f"{describe(ethertype)}: use IPv4 or IPv6")
         low = field(body, "port_range_min", int, where, False)
         high = field(body, "port_range_max", int, where, False)
         for name, port in (("port_range_min", low), ("port_range_max", high)):

@@ -18,6 +18,7 @@ from api.volume.models import Snapshot, Volume
 from api.volume.store import VolumeStore
 from api.volume.views import snapshot_view, volume_view
 from api.volume.worker import VolumeWorker
+from provisioner.excerpt import describe
 
 VERSION = "3.0"  # no microversions: simpler bodies, and the stock clients accept it
 # Ways to fill a new volume that are not supported yet: a non-null value is refused, not ignored.
@@ -41,7 +42,7 @@ def _common(body: dict[str, Any], where: str) -> dict[str, Any]:
     metadata = field(body, "metadata", dict, where, False, {})
     bad = next((k for k, v in metadata.items() if not isinstance(v, str)), None)
     if bad is not None:
-        raise BadRequest(f"{where}.metadata", f"value of {bad!r} is not a string")
+        raise BadRequest(f"{where}.metadata", f"value of {describe(bad)} is not a string")
     return {"name": name, "description": field(body, "description", str, where, False, ""),
             "metadata": metadata}
 
@@ -50,10 +51,10 @@ def _size(body: dict[str, Any], largest: int) -> int:
     """Cinder's `size` in GiB: a positive integer (or a string of one), at most `largest`."""
     size = field(body, "size", (int, str), "volume")
     if isinstance(size, bool):
-        raise BadRequest("volume.size", f"{size!r} is not a whole number of GiB")
+        raise BadRequest("volume.size", f"{describe(size)} is not a whole number of GiB")
     if isinstance(size, str):
         if not size.strip().isdigit():
-            raise BadRequest("volume.size", f"{size!r} is not a whole number of GiB")
+            raise BadRequest("volume.size", f"{describe(size)} is not a whole number of GiB")
         size = int(size)
     if size < 1:
         raise BadRequest("volume.size", f"{size} GiB: must be at least 1")
@@ -113,7 +114,7 @@ class Volumes:
         for key, allowed in (("volume_type", "__DEFAULT__"), ("availability_zone", "nova")):
             value = body.get(key)
             if value is not None and value != allowed:
-                raise BadRequest(f"volume.{key}", f"{value!r} does not exist (there is only {allowed!r})")
+                raise BadRequest(f"volume.{key}", f"{describe(value)} does not exist (there is only {allowed!r})")
         now = time.time()
         volume = Volume(id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id,
                         size=_size(body, self.config.max_volume_size),

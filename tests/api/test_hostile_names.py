@@ -68,3 +68,31 @@ def test_a_bridge_name_with_a_trailing_newline_is_refused(live) -> None:
     listed = requests.get(f"{live.url}/network/v2.0/networks", params={"name": "nl-bridge"}, timeout=30,
                           headers=_headers(live, "admin")).json()["networks"]
     assert listed == []
+
+
+LONG = "Z" * 100_000
+# (user, path, body, the error message's start): each value used to come back whole, repr()'d
+ECHOES = [
+    ("alice", "/compute/v2.1/servers", {"server": {"name": [LONG], "flavorRef": "1", "imageRef": "x"}},
+     "server.name: a list is not a str"),
+    ("alice", "/compute/v2.1/servers", {"server": {"name": "x", "flavorRef": LONG, "imageRef": "x"}},
+     f"server.flavorRef: flavor '{'Z' * 40}'… does not exist"),
+    ("alice", "/compute/v2.1/os-keypairs", {"keypair": {"name": {"k": LONG}}}, "keypair.name: a mapping is not a str"),
+    ("alice", "/volume/v3/volumes", {"volume": {"size": LONG}}, f"volume.size: '{'Z' * 40}'… is not a whole number"),
+    ("alice", "/volume/v3/volumes", {"volume": {"size": 1, "metadata": {LONG: 1}}},
+     f"volume.metadata: value of '{'Z' * 40}'… is not a string"),
+    ("alice", "/image/v2/images", {"name": "i", LONG: 5}, f"'{'Z' * 40}'…: 5: extra properties must be strings"),
+    ("alice", "/image/v2/images", {"name": "i", "disk_format": LONG}, f"disk_format: '{'Z' * 40}'…: supported are"),
+    ("admin", "/network/v2.0/networks", {"network": {"provider:network_type": LONG}},
+     f"network.provider:network_type: '{'Z' * 40}'…: only 'flat'"),
+]
+
+
+@pytest.mark.parametrize(("user", "path", "body", "message"), ECHOES, ids=[f"{e[1]} {e[3][:20]}" for e in ECHOES])
+def test_a_refused_value_is_named_not_echoed(live, user: str, path: str, body: dict, message: str) -> None:
+    resp = requests.post(f"{live.url}{path}", headers=_headers(live, user), timeout=30, json=body)
+    assert resp.status_code == 400, resp.text[:300]
+    assert len(resp.content) < 1024, resp.text[:300]
+    # Nova's badRequest, Cinder's, Glance's error and Neutron's NeutronError all hold a message
+    (error,) = resp.json().values()
+    assert error["message"].startswith(message), error["message"]
