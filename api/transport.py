@@ -20,8 +20,9 @@ app checks come too late. Here the limits act in waitress's own reading loop:
   its client (or, when all of them are being served, is closed at once): the
   API listens on loopback, where every local client shares 127.0.0.1, so
   refusing the newest would lock legitimate clients out behind a slow one.
-  At `max_connections`, waiting and idle connections are shed the same way,
-  an eighth per second, so a new client waits a second at most.
+  At `max_connections` (per worker process), a new connection sheds one the
+  same way, from any address; only when every connection is being served
+  does the server stop accepting (new clients wait in the listen backlog).
 
 Errors answer with the service's OpenStack error body (api.errors.error_body).
 """
@@ -32,6 +33,7 @@ import json
 import math
 import re
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -51,7 +53,6 @@ IMAGE_DATA = re.compile(r"/image/v2/images/[^/]+/file/?")
 FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
 MAX_CHUNK_LINE = 4096  # bytes of one chunk-size line (with extensions) or of the trailer
 MAX_FRAMING = 65536  # a chunked body may take 2 x its limit + this on the wire
-EVICTED_SHARE = 8  # at max_connections, each maintenance pass evicts up to 1/8 of them
 MAINTENANCE_INTERVAL = 1  # seconds between checks of the deadlines (waitress's cleanup_interval)
 
 
@@ -240,13 +241,13 @@ class GuardedChannel(HTTPChannel):
         return now - request.body_started > allowance
 
 
-def _shed(channels: list[GuardedChannel], count: int) -> int:
-    """Close up to `count` of `channels` that wait on their client, in eviction order; how many."""
-    ranked = sorted((rank, id(channel), channel) for channel in channels
-                    if (rank := channel.eviction_rank()) is not None)
-    for _, _, channel in ranked[:count]:
-        channel.will_close = True
-    return min(count, len(ranked))
+def _shed_one(channels: list[GuardedChannel]) -> bool:
+    """Close the first of `channels` in eviction order; False when all of them are being served."""
+    ranked = [(rank, channel) for channel in channels if (rank := channel.eviction_rank()) is not None]
+    if not ranked:
+        return False
+    min(ranked, key=lambda pair: pair[0])[1].will_close = True
+    return True
 
 
 class GuardedServer(TcpWSGIServer):
@@ -269,12 +270,25 @@ class GuardedServer(TcpWSGIServer):
         dispatcher.set_thread_count(threads)
         super().__init__(app, map={}, _sock=sock, dispatcher=dispatcher, adj=adj, bind_socket=False,
                          sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
-        # waitress stops accepting when its map (channels, plus its listener and trigger) is full.
-        self.adj.connection_limit = limits.max_connections + len(self._map)
+        # waitress's own limit (stop accepting when full) is replaced by readable() below.
+        self.adj.connection_limit = sys.maxsize
+
+    def _open_channels(self) -> list[GuardedChannel]:
+        return [channel for channel in self.active_channels.values() if not channel.will_close]
+
+    def readable(self) -> bool:
+        """Accept while under max_connections, or at it while some connection can be shed for the new one."""
+        super().readable()  # runs maintenance() every MAINTENANCE_INTERVAL
+        if not self.accepting:
+            return False
+        if len(self.active_channels) < self.limits.max_connections:
+            return True
+        return any(channel.eviction_rank() is not None for channel in self._open_channels())
 
     def handle_accept(self) -> None:
-        """Accept a connection. An address at max_connections_per_client first sheds its connection
-        waiting longest on its client; when all of them are being served, the new one is closed at once."""
+        """Accept a connection. At max_connections_per_client for its address, or at max_connections, one
+        connection (of that address, or any) waiting longest on its client is shed for it; when all of
+        them are being served, the new one is closed at once."""
         try:
             pair = self.accept()
             if pair is None:
@@ -283,20 +297,23 @@ class GuardedServer(TcpWSGIServer):
             self.set_socket_options(conn)
         except OSError:  # the client went away before the accept completed
             return
-        held = [channel for channel in self.active_channels.values()
-                if channel.addr[0] == addr[0] and not channel.will_close]
-        if len(held) >= self.limits.max_connections_per_client and not _shed(held, 1):
+        channels = self._open_channels()
+        held = [channel for channel in channels if channel.addr[0] == addr[0]]
+        if len(held) >= self.limits.max_connections_per_client:
+            full = held
+        elif len(channels) >= self.limits.max_connections:
+            full = channels
+        else:
+            full = []
+        if full and not _shed_one(full):
             conn.close()
             return
         self.channel_class(self, conn, addr, self.adj, map=self._map)
 
     def maintenance(self, now: float) -> None:
-        """Close idle (waitress) and overdue connections, and when full, shed some of those waiting."""
+        """Close idle (waitress's channel_timeout) and overdue connections."""
         super().maintenance(now)
         clock = time.monotonic()
         for channel in self.active_channels.values():
             if channel.overdue(clock):
                 channel.will_close = True
-        staying = [channel for channel in self.active_channels.values() if not channel.will_close]
-        if len(staying) >= self.limits.max_connections:
-            _shed(staying, max(1, self.limits.max_connections // EVICTED_SHARE))
