@@ -24,6 +24,13 @@ def cut(text: str, limit: int = 40) -> str:
     return repr(text[:limit]) + ("…" if len(text) > limit else "")
 
 
+def _asked_project(req: falcon.Request, param: str, token: Token) -> str:
+    """The project a limits request names in `param`, else the token's. openstacksdk sends the literal
+    text "None" when the user named no project (`openstack limits show`): that is the token's project too."""
+    asked = req.get_param(param)
+    return token.project_id if asked in (None, "None") else asked
+
+
 def _may_read(token: Token, project_id: str, rule: str) -> None:
     if project_id != token.project_id and not token.is_admin:
         raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
@@ -70,7 +77,7 @@ class NovaLimits:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
-        project = req.get_param("tenant_id") or token.project_id
+        project = _asked_project(req, "tenant_id", token)
         _may_read(token, project, "os_compute_api:limits:other_project")
         send(resp, views.nova_limits(self.quotas.limits(COMPUTE, project), self.quotas.usage(COMPUTE, project)))
 
@@ -134,7 +141,7 @@ class CinderLimits:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
-        project = (req.get_param("project_id") if token.is_admin else None) or token.project_id
+        project = _asked_project(req, "project_id", token) if token.is_admin else token.project_id
         send(resp, views.cinder_limits(self.quotas.limits(VOLUME, project), self.quotas.usage(VOLUME, project)))
 
 
