@@ -213,6 +213,21 @@ def test_authenticated_image_upload_over_json_limit(guarded: Live, qcow2_file: P
         assert shown["status"] == "active" and shown["size"] == len(content), shown
 
 
+def test_authenticated_upload_gets_100_continue(guarded: Live, qcow2_file: Path) -> None:
+    """With a valid token and Expect: 100-continue, the server asks for the body, then takes it."""
+    content = qcow2_file.read_bytes()
+    token = guarded.token("alice")
+    image = requests.post(f"{guarded.url}/image/v2/images", headers={"X-Auth-Token": token}, timeout=WAIT,
+                          json={"name": "continued", "disk_format": "qcow2", "container_format": "bare"}).json()
+    with _connect(guarded) as sock:
+        sock.sendall(_headers("PUT", f"/image/v2/images/{image['id']}/file", f"Content-Length: {len(content)}",
+                              "Expect: 100-continue", "Content-Type: application/octet-stream",
+                              f"X-Auth-Token: {token}", "Connection: close"))
+        assert sock.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(content)
+        assert _statuses(_read_to_close(sock)) == [204]
+
+
 def test_requests_client_reads_the_413(guarded: Live) -> None:
     """A stock client sending an oversized body in full still reads the answer, not a reset."""
     resp = requests.post(f"{guarded.url}/compute/v2.1/servers", data=b"x" * (4 << 20), timeout=WAIT,
