@@ -1,1 +1,1 @@
-"""Keystone v3: version discovery, password tokens (HMAC-signed, expiring), projects and users."""
+"""Keystone v3: version discovery, password tokens (HMAC-signed, expiring, revocable), projects and users; failed logins throttled."""
