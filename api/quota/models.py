@@ -8,6 +8,7 @@ IPs, ...) are shown and settable, as the stock clients expect, and count 0.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -16,6 +17,7 @@ from provisioner.errors import InputError
 UNLIMITED = -1
 MAX_LIMIT = 0x7FFFFFFF  # Nova's and Neutron's largest settable limit (a signed 32-bit column)
 COMPUTE, VOLUME, NETWORK = "compute", "volume", "network"
+LIMIT_TEXT = re.compile(r"-?[0-9]{1,10}")  # Nova's pattern for a limit sent as a string, bounded
 SERVICES = (COMPUTE, VOLUME, NETWORK)
 
 DEFAULTS: Mapping[str, Mapping[str, int]] = {
@@ -54,10 +56,9 @@ def limit_value(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        text = value.strip()
-        if not text.lstrip("-").isdigit() or len(text) > 11:
+        if not LIMIT_TEXT.fullmatch(value):
             return None
-        value = int(text)
+        value = int(value)
     if not isinstance(value, int) or not UNLIMITED <= value <= MAX_LIMIT:
         return None
     return value

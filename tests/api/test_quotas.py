@@ -121,6 +121,8 @@ def test_a_member_reads_its_own_quotas_only_and_sets_none(live: Live) -> None:
 @pytest.mark.parametrize(("path", "body", "field"), [
     (f"/compute/v2.1/os-quota-sets/{DEMO}", {"quota_set": {"instances": "many"}}, "quota_set.instances"),
     (f"/compute/v2.1/os-quota-sets/{DEMO}", {"quota_set": {"instances": -2}}, "quota_set.instances"),
+    (f"/compute/v2.1/os-quota-sets/{DEMO}", {"quota_set": {"instances": "--1"}}, "quota_set.instances"),
+    (f"/compute/v2.1/os-quota-sets/{DEMO}", {"quota_set": {"ram": "\u0661\u0662"}}, "quota_set.ram"),
     (f"/compute/v2.1/os-quota-sets/{DEMO}", {"quota_set": {"cores": 1 << 40}}, "quota_set.cores"),
     (f"/compute/v2.1/os-quota-sets/{DEMO}", {"quota_set": {"instances": 5, "force": "yes"}}, "quota_set.force"),
     (f"/compute/v2.1/os-quota-sets/{DEMO}", {"quota_set": {"instances": 5, "x" * 5000: 1}}, "quota_set"),
