@@ -127,6 +127,7 @@ class NovaQuotaSets:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         _must_admin(token_of(req), "os_compute_api:os-quota-sets:delete")
+        _known(self.exists, project_id)
         if req.get_param("user_id"):
             raise BadRequest("user_id", "per-user quotas are not supported: reset the project's")
         self.quotas.reset(COMPUTE, project_id)
@@ -179,6 +180,7 @@ class CinderQuotaSets:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         _must_admin(token_of(req), "volume_extension:quotas:delete")
+        _known(self.exists, project_id)
         self.quotas.reset(VOLUME, project_id)
         resp.status = 200
 
@@ -228,5 +230,6 @@ class NeutronQuotas:
 
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         _must_admin(token_of(req), "delete_quota")
+        _known(self.exists, project_id)
         self.quotas.reset(NETWORK, project_id)
         resp.status = 204

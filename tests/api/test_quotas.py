@@ -142,6 +142,14 @@ def test_bad_quota_updates_are_refused_naming_the_field(live: Live, path: str, b
     assert _call(live, "GET", "admin", "/network/v2.0/quotas").json()["quotas"] == []
 
 
+def test_unknown_projects_are_refused(live: Live) -> None:
+    for method, path in (("GET", "/compute/v2.1/os-quota-sets/{}"), ("DELETE", "/compute/v2.1/os-quota-sets/{}"),
+                         ("GET", "/volume/v3/os-quota-sets/{}"), ("DELETE", "/volume/v3/os-quota-sets/{}"),
+                         ("GET", "/network/v2.0/quotas/{}/details"), ("DELETE", "/network/v2.0/quotas/{}")):
+        resp = _call(live, method, "admin", path.format("no-such-project"))
+        assert resp.status_code == 400, (method, path, resp.text)
+
+
 def test_a_limit_below_the_usage_is_refused_unless_forced(live: Live) -> None:
     for name in ("g1", "g2"):
         assert _call(live, "POST", "alice", "/network/v2.0/security-groups",
