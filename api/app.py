@@ -21,6 +21,7 @@ from api.identity import routes as identity_routes
 from api.identity.tokens import TokenSigner, load_key
 from api.image import routes as image_routes
 from api.image.catalog import ImageCatalog
+from api.jobs.runner import JobRunner
 from api.network import routes as network_routes
 from api.network.store import NetworkStore
 from api.volume import routes as volume_routes
@@ -32,11 +33,11 @@ from provisioner.spec.load import SIMULATOR
 
 @dataclass(frozen=True)
 class Api:
-    """The app and what must be stopped with it (the server task pool)."""
+    """The app and what must be stopped with it (the job runner)."""
 
     app: falcon.App
     context: ApiContext
-    tasks: ServerTasks
+    tasks: JobRunner
 
 
 def create_api(layout: Layout, engine: Engine | None = None) -> Api:
@@ -53,7 +54,8 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     images = ImageCatalog(layout, ctx.db)
     networks = NetworkStore(ctx.db, config.default_network)
     compute = ComputeStore(ctx.db)
-    tasks = ServerTasks(compute, ctx.engine, config.build_workers, config.stop_timeout)
+    runner = JobRunner(ctx.db, config.build_workers)
+    tasks = ServerTasks(compute, ctx.engine, runner, config.stop_timeout)
     builder = ServerBuilder(config, layout, images, networks,
                             lambda user_id, name: compute.keypairs.get(f"{user_id}/{name}"))
     uri = layout.simulator_uri if config.libvirt_uri == SIMULATOR else config.libvirt_uri
@@ -62,7 +64,7 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     identity_routes.add_routes(app, ctx, tokens)
     compute_routes.add_routes(app, ctx, compute, networks, volumes, builder, tasks, uri)
     image_routes.add_routes(app, ctx, images)
-    volume_routes.add_routes(app, ctx, volumes, VolumeWorker(volumes, ctx.engine, tasks, uri))
+    volume_routes.add_routes(app, ctx, volumes, VolumeWorker(volumes, ctx.engine, runner, uri))
     compute_routes.add_attachment_routes(app, ctx, compute, Attachments(compute, volumes, ctx.engine, tasks))
     network_routes.add_routes(app, ctx, networks, compute, uri)
-    return Api(app, ctx, tasks)
+    return Api(app, ctx, runner)

@@ -16,10 +16,10 @@ import socket
 from collections.abc import Callable
 
 from api.app import Api, create_api
-from api.compute.tasks import ServerTasks
 from api.config import LISTEN_HOST, ApiConfig
 from api.errors import Unauthorized
 from api.identity.routes import token_verifier
+from api.jobs.runner import JobRunner
 from api.transport import BodyPolicy, GuardedServer, TransportLimits
 from provisioner.errors import ProvisionError
 from provisioner.layout import Layout, restrict_umask
@@ -77,7 +77,7 @@ def make_server(layout: Layout, sock: socket.socket, threads: int = 8) -> tuple[
     return server, api
 
 
-def _stop_on_signals(tasks: ServerTasks) -> None:
+def _stop_on_signals(tasks: JobRunner) -> None:
     """SIGTERM and Ctrl-C end this process's server loop; its tasks stop claiming at once.
 
     Stopping the tasks first matters: Ctrl-C also reaches Terraform, and a build

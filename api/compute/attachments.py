@@ -2,10 +2,13 @@
 
 An attached volume is a disk of the server's DomainSpec (`volumes`) that
 refers to the volume's own workspace by pool and name. Attach and detach
-mark the volume (attaching / detaching), then queue a server task of kind
-`volumes`, which re-converges the server's domain with the volumes attached
-at that moment (the domain restarts to see the change). Work on one server
-runs in order, so an attach sent during a build waits for it.
+mark the volume (attaching / detaching), then queue a ConvergeVolumes job on
+the server (api.jobs), which re-converges the server's domain with the
+volumes attached at that moment (the domain restarts to see the change).
+Work on one server runs in order, so an attach sent during a build waits
+for it. A failed (or dropped) job puts each volume back as it was, with the
+reason; a dropped one also leaves the server ERROR (its domain may be
+half-applied).
 """
 
 from __future__ import annotations
@@ -18,21 +21,20 @@ import falcon
 
 from api.auth import token_of
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Server
-from api.compute.tasks import Interrupted, ServerTasks, Task
+from api.compute.tasks import ServerTasks
 from api.compute.views import VM_STATES
 from api.config import ApiConfig
 from api.engine import Engine
 from api.errors import BadRequest, Conflict, NotFound
 from api.http import field, read_json, send
+from api.jobs.records import ConvergeVolumes
 from api.volume.models import ATTACHING, DETACHING, IN_USE, Volume
 from api.volume.store import VolumeStore
-from provisioner.errors import ProvisionError
 from provisioner.excerpt import describe
 from provisioner.spec.codec import spec_from_json
 from provisioner.spec.model import DomainSpec
 from provisioner.volumes import attachment
 
-KIND = "volumes"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # Nova attaches to servers in these states (a stopped or paused one is started by the re-apply).
 ATTACHABLE = (ACTIVE, SHUTOFF, PAUSED)
@@ -44,14 +46,14 @@ def attachment_view(volume: Volume) -> dict[str, Any]:
 
 
 class Attachments:
-    """Re-converges a server with its attached volumes (the `volumes` server task)."""
+    """Re-converges a server with its attached volumes (the ConvergeVolumes job)."""
 
     def __init__(self, compute: ComputeStore, volumes: VolumeStore, engine: Engine, tasks: ServerTasks):
         self.compute = compute
         self.volumes = volumes
         self.engine = engine
         self.tasks = tasks
-        tasks.handlers[KIND] = self.run
+        tasks.runner.register(ConvergeVolumes, self.run, self.failed, self.dropped)
         tasks.on_destroyed.append(self.release)
 
     def spec(self, server: Server) -> DomainSpec:
@@ -74,7 +76,7 @@ class Attachments:
             raise Conflict(f"Cannot 'attach_volume' instance {server.id} while it is in vm_state "
                            f"{VM_STATES.get(server.status, 'error')}{task}")
         volume = self.volumes.reserve(volume.id, server.id, self.disk_names(server, requested), requested)
-        self.tasks.submit(server.id, KIND, {})
+        self.tasks.runner.submit(ConvergeVolumes(server.id))
         return volume
 
     def detach(self, server: Server, volume_id: str) -> None:
@@ -82,33 +84,21 @@ class Attachments:
         if server.task_state == DELETING:
             raise Conflict(f"Cannot 'detach_volume' instance {server.id} while it is being deleted")
         self.volumes.start_detach(volume_id, server.id)
-        self.tasks.submit(server.id, KIND, {})
+        self.tasks.runner.submit(ConvergeVolumes(server.id))
 
-    def run(self, task: Task) -> None:
-        """The `volumes` kind (no args): converge the server's domain with its volumes as they are now.
+    def run(self, job: ConvergeVolumes) -> None:
+        """Converge the server's domain with its volumes as they are now (a ProvisionError: `failed`).
 
-        On success attaching volumes are in-use and detaching ones available;
-        a failed attach leaves the volume available (as Nova does) and a failed
-        detach leaves it in-use, with the reason on the volume.
+        On success attaching volumes are in-use and detaching ones available.
         """
-        server = self.compute.servers.get(task.server_id)
-        current = self.volumes.attached_to(task.server_id)
+        server = self.compute.servers.get(job.server_id)
+        current = self.volumes.attached_to(job.server_id)
         if server is None or server.task_state == DELETING:
-            self.release(task.server_id)  # the delete detaches everything
+            self.release(job.server_id)  # the delete detaches everything
             return
         kept = [v for v in current if v.status != DETACHING]
         spec = replace(self.spec(server), volumes=tuple(attachment(v.workspace, v.target or "") for v in kept))
-        try:
-            self.engine.provision(spec)
-        except ProvisionError as exc:
-            if self.tasks.stopping:
-                raise Interrupted from exc  # queued again, the volumes keep their status
-            for volume in current:
-                if volume.status == ATTACHING:
-                    self.volumes.release(volume.id, fault=f"attach failed: {exc}")
-                elif volume.status == DETACHING:
-                    self.volumes.change(volume.id, status=IN_USE, fault=f"detach failed: {exc}")
-            return
+        self.engine.provision(spec)
         for volume in current:
             if volume.status == ATTACHING:
                 self.volumes.change(volume.id, status=IN_USE)
@@ -116,6 +106,19 @@ class Attachments:
                 self.volumes.release(volume.id)
         # The apply leaves the guest running (the plan says so), whatever it was before.
         self.compute.change(server.id, status=ACTIVE, fault=None)
+
+    def failed(self, job: ConvergeVolumes, reason: str) -> None:
+        """A failed attach leaves the volume available (as Nova does), a failed detach in-use: the reason on it."""
+        for volume in self.volumes.attached_to(job.server_id):
+            if volume.status == ATTACHING:
+                self.volumes.release(volume.id, fault=f"attach failed: {reason}")
+            elif volume.status == DETACHING:
+                self.volumes.change(volume.id, status=IN_USE, fault=f"detach failed: {reason}")
+
+    def dropped(self, job: ConvergeVolumes, reason: str) -> None:
+        """As failed, and the server is ERROR: its domain may be half-applied."""
+        self.failed(job, reason)
+        self.tasks.lost(job, reason)
 
     def release(self, server_id: str) -> None:
         """The server is gone: its volumes are available again (they outlive it)."""

@@ -1,94 +1,108 @@
-"""Volume and snapshot creation and deletion, as tasks of the API's persistent task queue.
+"""Volume and snapshot creation and deletion, as jobs of the API's persistent job queue.
 
-Each applies or destroys one standalone workspace (provisioner.volumes).
-They run on the server task queue (api/compute/tasks.py) keyed by the
-volume's or snapshot's own id, not a server's: one record's tasks run in
-order, and a task whose process died resumes at the next start (applies
-and destroys are idempotent; one cut short by the server stopping is queued
-again). A Terraform failure becomes status `error` (`error_deleting` for a
-volume) with the reason.
+Each applies or destroys one standalone workspace (provisioner.volumes), as a
+typed record (api.jobs.records: CreateVolume, DeleteVolume, CreateSnapshot,
+DeleteSnapshot) whose subject is the volume or snapshot: one record's jobs
+run in order, and a job whose process died resumes at the next start
+(applies and destroys are idempotent; one cut short by the server stopping
+is queued again). A Terraform failure, or a job dropped after its process
+died too often, becomes status `error` (`error_deleting` for a volume's
+delete) with the reason as its fault; so does a volume or snapshot left
+creating or deleting without a job at a restart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from api.compute.tasks import Interrupted, ServerTasks, Task
 from api.engine import Engine
-from api.volume.models import AVAILABLE, ERROR, ERROR_DELETING, GIB, Snapshot, Volume
+from api.jobs.queue import JobQueue
+from api.jobs.records import SNAPSHOT, VOLUME, CreateSnapshot, CreateVolume, DeleteSnapshot, DeleteVolume
+from api.jobs.runner import JobRunner
+from api.volume.models import AVAILABLE, CREATING, DELETING, ERROR, ERROR_DELETING, GIB, Snapshot, Volume
 from api.volume.store import VolumeStore
-from provisioner.errors import ProvisionError
 from provisioner.volumes import VolumeSpec, create_volume, destroy_volume
+
+RESTARTED = "interrupted by an API server restart"
 
 
 class VolumeWorker:
     """Queues and runs volume and snapshot workspaces' applies and destroys."""
 
-    def __init__(self, store: VolumeStore, engine: Engine, tasks: ServerTasks, uri: str):
+    def __init__(self, store: VolumeStore, engine: Engine, runner: JobRunner, uri: str):
         self.store = store
         self.engine = engine
-        self.tasks = tasks
+        self.runner = runner
         self.uri = uri
-        tasks.handlers.update({"volume-create": self.run_create, "volume-delete": self.run_delete,
-                               "snapshot-create": self.run_snapshot, "snapshot-delete": self.run_delete_snapshot})
+        runner.register(CreateVolume, self.run_create, self.create_failed)
+        runner.register(DeleteVolume, self.run_delete, self.delete_failed)
+        runner.register(CreateSnapshot, self.run_snapshot, self.snapshot_failed)
+        runner.register(DeleteSnapshot, self.run_delete_snapshot, self.snapshot_failed)
+        runner.on_recover.append(self.recover)
 
     def create(self, volume: Volume) -> None:
         """Queue the apply of a blank volume's workspace: creating → available, or error with the reason."""
-        self.tasks.submit(volume.id, "volume-create", {})
+        self.runner.submit(CreateVolume(volume.id))
 
     def delete(self, volume: Volume) -> None:
         """Queue the destroy of a volume's workspace, then it is forgotten (or error_deleting with the reason)."""
-        self.tasks.submit(volume.id, "volume-delete", {})
+        self.runner.submit(DeleteVolume(volume.id))
 
     def snapshot(self, snapshot: Snapshot) -> None:
         """Queue the apply of a snapshot's workspace: a copy of its volume's content, taken when it runs."""
-        self.tasks.submit(snapshot.id, "snapshot-create", {})
+        self.runner.submit(CreateSnapshot(snapshot.id))
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:
         """Queue the destroy of a snapshot's workspace, then it is forgotten (or error with the reason)."""
-        self.tasks.submit(snapshot.id, "snapshot-delete", {})
+        self.runner.submit(DeleteSnapshot(snapshot.id))
 
-    def _run(self, work: Callable[[], None], done: Callable[[], object], failed: Callable[[str], object]) -> None:
-        try:
-            work()
-        except ProvisionError as exc:
-            if self.tasks.stopping:
-                raise Interrupted from exc  # queued again: the apply or destroy resumes at the next start
-            failed(str(exc))
-            return
-        done()
-
-    def run_create(self, task: Task) -> None:
-        """The `volume-create` kind, keyed by the volume id."""
-        volume = self.store.volumes.get(task.server_id)
+    def run_create(self, job: CreateVolume) -> None:
+        """Apply the volume's workspace; available once done (a volume deleted meanwhile: nothing to do)."""
+        volume = self.store.volumes.get(job.volume_id)
         if volume is not None:
-            spec = VolumeSpec(volume.workspace, self.uri, volume.size * GIB)
-            self._run(lambda: create_volume(spec, self.engine.ctx),
-                      lambda: self.store.change(volume.id, status=AVAILABLE),
-                      lambda reason: self.store.change(volume.id, status=ERROR, fault=reason))
+            create_volume(VolumeSpec(volume.workspace, self.uri, volume.size * GIB), self.engine.ctx)
+            self.store.change(volume.id, status=AVAILABLE)
 
-    def run_delete(self, task: Task) -> None:
-        """The `volume-delete` kind, keyed by the volume id."""
-        volume = self.store.volumes.get(task.server_id)
+    def create_failed(self, job: CreateVolume, reason: str) -> None:
+        """error, with the reason."""
+        self.store.change(job.volume_id, status=ERROR, fault=reason)
+
+    def run_delete(self, job: DeleteVolume) -> None:
+        """Destroy the volume's workspace, then forget the volume."""
+        volume = self.store.volumes.get(job.volume_id)
         if volume is not None:
-            self._run(lambda: destroy_volume(volume.workspace, self.engine.ctx),
-                      lambda: self.store.volumes.delete(volume.id),
-                      lambda reason: self.store.change(volume.id, status=ERROR_DELETING, fault=reason))
+            destroy_volume(volume.workspace, self.engine.ctx)
+            self.store.volumes.delete(volume.id)
 
-    def run_snapshot(self, task: Task) -> None:
-        """The `snapshot-create` kind, keyed by the snapshot id."""
-        snapshot = self.store.snapshots.get(task.server_id)
+    def delete_failed(self, job: DeleteVolume, reason: str) -> None:
+        """error_deleting, with the reason (deleting it again retries)."""
+        self.store.change(job.volume_id, status=ERROR_DELETING, fault=reason)
+
+    def run_snapshot(self, job: CreateSnapshot) -> None:
+        """Apply the snapshot's workspace as a copy of its volume's; available once done."""
+        snapshot = self.store.snapshots.get(job.snapshot_id)
         volume = self.store.volumes.get(snapshot.volume_id) if snapshot else None
         if snapshot is not None and volume is not None:
             spec = VolumeSpec(snapshot.workspace, self.uri, snapshot.size * GIB, copy_of=volume.workspace)
-            self._run(lambda: create_volume(spec, self.engine.ctx),
-                      lambda: self.store.change_snapshot(snapshot.id, status=AVAILABLE),
-                      lambda reason: self.store.change_snapshot(snapshot.id, status=ERROR, fault=reason))
+            create_volume(spec, self.engine.ctx)
+            self.store.change_snapshot(snapshot.id, status=AVAILABLE)
 
-    def run_delete_snapshot(self, task: Task) -> None:
-        """The `snapshot-delete` kind, keyed by the snapshot id."""
-        snapshot = self.store.snapshots.get(task.server_id)
+    def run_delete_snapshot(self, job: DeleteSnapshot) -> None:
+        """Destroy the snapshot's workspace, then forget the snapshot."""
+        snapshot = self.store.snapshots.get(job.snapshot_id)
         if snapshot is not None:
-            self._run(lambda: destroy_volume(snapshot.workspace, self.engine.ctx),
-                      lambda: self.store.snapshots.delete(snapshot.id),
-                      lambda reason: self.store.change_snapshot(snapshot.id, status=ERROR, fault=reason))
+            destroy_volume(snapshot.workspace, self.engine.ctx)
+            self.store.snapshots.delete(snapshot.id)
+
+    def snapshot_failed(self, job: CreateSnapshot | DeleteSnapshot, reason: str) -> None:
+        """error, with the reason (a failed create or delete alike: Cinder has no error_deleting snapshot)."""
+        self.store.change_snapshot(job.snapshot_id, status=ERROR, fault=reason)
+
+    def recover(self, queue: JobQueue) -> None:
+        """At start: a volume or snapshot left creating or deleting without a job is error (error_deleting)."""
+        volumes, snapshots = queue.subjects(VOLUME), queue.subjects(SNAPSHOT)
+        for volume in self.store.volumes.list():
+            if volume.id not in volumes and volume.status in (CREATING, DELETING):
+                status = ERROR if volume.status == CREATING else ERROR_DELETING
+                self.store.change(volume.id, status=status, fault=f"{volume.status} {RESTARTED}")
+        for snapshot in self.store.snapshots.list():
+            if snapshot.id not in snapshots and snapshot.status in (CREATING, DELETING):
+                self.store.change_snapshot(snapshot.id, status=ERROR, fault=f"{snapshot.status} {RESTARTED}")

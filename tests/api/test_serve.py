@@ -137,7 +137,7 @@ def test_build_interrupted_by_stopping_serve_resumes_on_restart(tmp_path: Path, 
             assert time.monotonic() < deadline, "the build never wrote its plan"
             time.sleep(0.05)
     with sqlite3.connect(layout.state_db) as db:
-        left = db.execute("SELECT kind, state FROM api_server_tasks WHERE server_id = ?", (server_id,)).fetchall()
+        left = db.execute("SELECT kind, state FROM api_jobs WHERE subject_id = ?", (server_id,)).fetchall()
         record = json.loads(db.execute("SELECT data FROM api_servers WHERE id = ?", (server_id,)).fetchone()[0])
     if stop == signal.SIGKILL:
         assert left == [("build", "running")], "the build was interrupted, its claim left behind"

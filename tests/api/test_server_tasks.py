@@ -17,9 +17,9 @@ from falcon import testing
 
 from api.accounts import set_user
 from api.app import create_api
-from api.compute.models import ERROR
-from api.compute.task_queue import TaskQueue
+from api.compute.models import ERROR, ComputeStore
 from api.config import config_path
+from api.jobs.queue import JobQueue
 from provisioner.claimer import Worker
 from provisioner.errors import ProvisionError
 from provisioner.images import ImageStore
@@ -185,7 +185,7 @@ def test_build_failing_while_the_server_stops_is_queued_again_not_error(setup) -
     engine.gate.set()
     api.tasks.shutdown()
     assert engine.calls == [("provision", f"srv-{server_id}")]
-    assert api.context.db.connect().execute("SELECT kind, state, attempts FROM api_server_tasks").fetchall() == [
+    assert api.context.db.connect().execute("SELECT kind, state, attempts FROM api_jobs").fetchall() == [
         ("build", "queued", 0)]
     assert client.simulate_get(f"/compute/v2.1/servers/{server_id}", headers=headers).json["server"]["status"] == "BUILD"
 
@@ -204,8 +204,8 @@ def test_server_left_busy_without_a_task_is_error_after_restart(setup) -> None:
         "name": "vm", "flavorRef": "1", "imageRef": image_id}}).json["server"]["id"]
     api.tasks.shutdown()
     # A record written before tasks were persistent: BUILD, with no task in the queue.
-    api.context.db.connect().execute("DELETE FROM api_server_tasks")
-    api.tasks.store.change(server_id, status="BUILD", task_state="spawning")
+    api.context.db.connect().execute("DELETE FROM api_jobs")
+    ComputeStore(api.context.db).change(server_id, status="BUILD", task_state="spawning")
     restarted, client2, headers2 = make(StubEngine())
     restarted.tasks.recover()
     server = client2.simulate_get(f"/compute/v2.1/servers/{server_id}", headers=headers2).json["server"]
@@ -232,7 +232,7 @@ def test_two_processes_keep_each_servers_tasks_in_order(setup, tmp_path: Path) -
     for server_id in ids:
         assert client.simulate_delete(f"/compute/v2.1/servers/{server_id}", headers=headers).status_code == 204
     # Neither delete may start while its server's build runs, whichever process asks (a third task may run).
-    assert TaskQueue(api.context.db, max_running=3).claim(Worker.current()) is None
+    assert JobQueue(api.context.db, max_running=3).claim(Worker.current()) is None
     first, second = (f"srv-{i}" for i in ids)
     (gates / first).touch()
     _wait(client, headers, ids[0], lambda r: r.status_code == 404)
@@ -256,10 +256,10 @@ def test_build_workers_bounds_the_tasks_running_on_the_host(setup) -> None:
     ids = [client.simulate_post("/compute/v2.1/servers", headers=headers, json={"server": {
         "name": name, "flavorRef": "1", "imageRef": image_id}}).json["server"]["id"] for name in ("x", "y")]
     db = api.context.db.connect()
-    _wait_for(lambda: db.execute("SELECT state FROM api_server_tasks ORDER BY id").fetchall()
+    _wait_for(lambda: db.execute("SELECT state FROM api_jobs ORDER BY id").fetchall()
               == [("running",), ("queued",)], "the first build started")
     # Another process may not start the second build either: one task at a time on this host.
-    assert TaskQueue(api.context.db, max_running=1).claim(Worker.current()) is None
+    assert JobQueue(api.context.db, max_running=1).claim(Worker.current()) is None
     engine.gate.set()
     for server_id in ids:
         _wait(client, headers, server_id, lambda r: r.json["server"]["status"] == "ACTIVE")

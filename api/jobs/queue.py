@@ -1,0 +1,181 @@
+"""The job queue: table `api_jobs` in `<root>/state.db`, claimable by any API process.
+
+A job is queued, then running (claimed by a process: pid + start time), then
+gone. One subject's jobs run one at a time in submission order; different
+subjects' jobs run at once. A running job whose claimer died is queued
+again (its handlers are idempotent), at most `max_attempts` times in all;
+then `reap` returns it as dropped. Claiming takes SQLite's write lock first
+(BEGIN IMMEDIATE), so two processes never claim the same job.
+
+Roots made before jobs had subjects hold `api_server_tasks` (a server_id
+column, whatever the job acted on): its rows move to `api_jobs` the first
+time a queue opens the root, claims and attempts kept, so queued jobs
+resume after an upgrade.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from api.db import Database
+from api.jobs.records import SERVER, Job, JobFormatError, decode, record_type
+from provisioner.claimer import Worker
+
+log = logging.getLogger("api.jobs")
+
+QUEUED, RUNNING = "queued", "running"
+TABLE = "api_jobs"
+OLD_TABLE = "api_server_tasks"
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject_kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    args TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    worker_pid INTEGER,
+    worker_start INTEGER,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {TABLE}_subject ON {TABLE} (subject_kind, subject_id, state);
+"""
+_COLUMNS = "id, subject_kind, subject_id, kind, args, attempts"
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """A job as the queue holds it: its row id and how many times it has been claimed."""
+
+    id: int
+    job: Job
+    attempts: int = 0
+
+
+def _subject_kind(kind: str) -> str:
+    """The subject kind of an old row's job kind (an unknown kind moves as a server's: the old table's column)."""
+    try:
+        return record_type(kind).subject_kind
+    except JobFormatError:
+        return SERVER
+
+
+class JobQueue:
+    """The `api_jobs` table of the API's database."""
+
+    def __init__(self, db: Database, max_running: int, max_attempts: int = 3):
+        self.db = db
+        self.max_running = max_running
+        self.max_attempts = max_attempts
+        with self.db.transaction() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            self._migrate(conn)
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Move the rows of `api_server_tasks` (older roots) into `api_jobs`, in order, then drop it."""
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (OLD_TABLE,)).fetchone() is None:
+            return
+        rows = conn.execute(f"SELECT server_id, kind, args, state, attempts, worker_pid, worker_start, created"
+                            f" FROM {OLD_TABLE} ORDER BY id").fetchall()
+        conn.executemany(
+            f"INSERT INTO {TABLE} (subject_kind, subject_id, kind, args, state, attempts, worker_pid,"
+            " worker_start, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(_subject_kind(kind), subject_id, kind, *rest) for subject_id, kind, *rest in rows])
+        conn.execute(f"DROP TABLE {OLD_TABLE}")
+        log.info("moved %d queued tasks from %s to %s", len(rows), OLD_TABLE, TABLE)
+
+    def add(self, job: Job) -> QueuedJob:
+        """Queue a job after the ones already queued."""
+        subject = job.subject
+        cur = self.db.connect().execute(
+            f"INSERT INTO {TABLE} (subject_kind, subject_id, kind, args, state, created) VALUES (?, ?, ?, ?, ?, ?)",
+            (subject.kind, subject.id, job.kind, json.dumps(job.to_args()), QUEUED, time.time()))
+        assert cur.lastrowid is not None
+        return QueuedJob(cur.lastrowid, job)
+
+    def pending(self) -> bool:
+        """True if any job is queued or running (a cheap read before claiming)."""
+        return self.db.connect().execute(f"SELECT 1 FROM {TABLE} LIMIT 1").fetchone() is not None
+
+    def subjects(self, subject_kind: str) -> set[str]:
+        """The ids of the subjects of this kind with a queued or running job."""
+        return {row[0] for row in self.db.connect().execute(
+            f"SELECT DISTINCT subject_id FROM {TABLE} WHERE subject_kind = ?", (subject_kind,))}
+
+    def claim(self, worker: Worker) -> QueuedJob | None:
+        """Mark the oldest runnable job running for `worker` and return it; None if there is none.
+
+        A job is runnable while no job of its subject runs (a subject's jobs
+        are thus taken in id order) and fewer than `max_running` run in all,
+        whichever processes run them. A row that is no job record (another
+        version's, or damaged) is logged and deleted: it could never run.
+        """
+        with self.db.transaction() as conn:
+            if conn.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE state = ?",
+                            (RUNNING,)).fetchone()[0] >= self.max_running:
+                return None
+            while True:
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM {TABLE} AS q WHERE state = ? AND NOT EXISTS"
+                    f" (SELECT 1 FROM {TABLE} AS r WHERE r.subject_kind = q.subject_kind"
+                    " AND r.subject_id = q.subject_id AND r.state = ?) ORDER BY id LIMIT 1",
+                    (QUEUED, RUNNING)).fetchone()
+                if row is None:
+                    return None
+                queued = self._decoded(conn, row)
+                if queued is not None:
+                    break
+            conn.execute(f"UPDATE {TABLE} SET state = ?, worker_pid = ?, worker_start = ?,"
+                         " attempts = attempts + 1 WHERE id = ?", (RUNNING, worker.pid, worker.start, queued.id))
+        return QueuedJob(queued.id, queued.job, queued.attempts + 1)
+
+    @staticmethod
+    def _decoded(conn: sqlite3.Connection, row: tuple) -> QueuedJob | None:
+        """The job of a row, or None once an undecodable row is deleted."""
+        row_id, subject_kind, subject_id, kind, args, attempts = row
+        try:
+            job = decode(kind, subject_id, json.loads(args))
+            if job.subject.kind != subject_kind:
+                raise JobFormatError(f"{job.kind} job: on a {subject_kind}, not a {job.subject_kind}")
+        except (JobFormatError, json.JSONDecodeError) as exc:
+            log.error("job %d on %s %s deleted, it cannot run: %s", row_id, subject_kind, subject_id, exc)
+            conn.execute(f"DELETE FROM {TABLE} WHERE id = ?", (row_id,))
+            return None
+        return QueuedJob(row_id, job, attempts)
+
+    def done(self, queued: QueuedJob) -> None:
+        """Forget a job that has run (whatever its outcome: its handler records that on the subject)."""
+        self.db.connect().execute(f"DELETE FROM {TABLE} WHERE id = ?", (queued.id,))
+
+    def release(self, queued: QueuedJob) -> None:
+        """Put a running job back in the queue, as if never tried (its run was interrupted, not failed)."""
+        self.db.connect().execute(f"UPDATE {TABLE} SET state = ?, worker_pid = NULL,"
+                                  " attempts = MAX(attempts - 1, 0) WHERE id = ?", (QUEUED, queued.id))
+
+    def reap(self) -> list[QueuedJob]:
+        """Queue again the running jobs whose claimer died; delete and return those claimed `max_attempts` times."""
+        dropped = []
+        with self.db.transaction() as conn:
+            rows = conn.execute(f"SELECT {_COLUMNS}, worker_pid, worker_start FROM {TABLE} WHERE state = ?",
+                                (RUNNING,)).fetchall()
+            for *row, pid, start in rows:
+                if Worker(pid or 0, start or 0).alive():
+                    continue
+                if row[5] >= self.max_attempts:
+                    queued = self._decoded(conn, tuple(row))
+                    if queued is not None:
+                        conn.execute(f"DELETE FROM {TABLE} WHERE id = ?", (queued.id,))
+                        dropped.append(queued)
+                else:
+                    conn.execute(f"UPDATE {TABLE} SET state = ?, worker_pid = NULL WHERE id = ?", (QUEUED, row[0]))
+        return dropped
