@@ -81,7 +81,7 @@ class Tokens:
         secret = field(spec, "password", str, "auth.identity.password.user")
         _in_default_domain(spec, "auth.identity.password.user")
         if spec.get("id"):
-            given = str(spec["id"])
+            given = field(spec, "id", str, "auth.identity.password.user")
             user = next((u for u in self.store.users() if u.id == given), None)
         else:
             given = field(spec, "name", str, "auth.identity.password.user")
@@ -126,7 +126,7 @@ class Tokens:
         user = self._user(field(auth, "identity", dict, "auth"), req.remote_addr)
         project = self._project(user, auth.get("scope"))
         text, token = self.signer.issue(user.id, user.name, project.id, project.name, user.roles[project.name],
-                                        self.verifier.stamp(user.id))
+                                        self.signer.stamp(user))
         resp.set_header("X-Subject-Token", text)
         send(resp, self._body(token, req.prefix), 201)
 

@@ -39,10 +39,6 @@ class TokenVerifier:
             self._stamps = (config, stamps)
         return stamps
 
-    def stamp(self, user_id: str) -> str:
-        """The credential stamp a token issued now for this user carries."""
-        return self._current_stamps()[user_id]
-
     def verify(self, text: str | None) -> Token:
         """The token's claims; Unauthorized if missing, forged, expired, outdated by its user's change, or revoked."""
         if not text:
