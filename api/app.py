@@ -24,6 +24,7 @@ from api.image.catalog import ImageCatalog
 from api.jobs.runner import JobRunner
 from api.network import routes as network_routes
 from api.network.store import NetworkStore
+from api.request_id import RequestIdMiddleware
 from api.volume import routes as volume_routes
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
@@ -47,7 +48,7 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     ctx = ApiContext(layout, config, signer, Database(layout.state_db), engine or Engine(layout))
 
     tokens = identity_routes.token_verifier(ctx)
-    app = falcon.App(middleware=[AuthMiddleware(tokens)])
+    app = falcon.App(middleware=[RequestIdMiddleware(), AuthMiddleware(tokens)])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
 
