@@ -7,6 +7,9 @@ other tests' way.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,8 +17,10 @@ from typing import Any, Iterator
 import pytest
 import requests
 from apitest import Live, qcow2_file, serve_root  # noqa: F401 (fixtures)
+from test_serve import REPO
 
 from api.config import parse_config, stable_id
+from provisioner.layout import Layout
 from provisioner.errors import InputError
 
 DEMO = stable_id("project", "demo")  # alice's project
@@ -287,9 +292,9 @@ def test_neutron_refuses_over_quota_with_409(live: Live) -> None:
 # -- atomicity ---------------------------------------------------------------------------------------------
 
 
-def _race(live: Live, path: str, bodies: list[dict[str, Any]]) -> list[int]:
-    """POST every body at once, one thread each (released together), as alice; the statuses."""
-    token = live.token("alice")
+def _race(live: Live, path: str, bodies: list[dict[str, Any]], token: str | None = None) -> list[int]:
+    """POST every body at once, one thread each (released together), as alice (or with `token`); the statuses."""
+    token = token or live.token("alice")
     start = threading.Barrier(len(bodies))
     statuses: list[int] = [0] * len(bodies)
 
@@ -337,3 +342,39 @@ def test_parallel_creates_leave_exactly_the_quota(live: Live) -> None:
             assert sorted(statuses) == [201] * 2 + [409] * 10
     finally:
         _reset(live)
+
+
+def test_parallel_creates_across_worker_processes(tmp_path: Path) -> None:
+    """`provision serve --workers 2`: the processes share state.db, and SQLite's write lock holds between them."""
+    root = tmp_path / "root"
+    process = subprocess.Popen([str(REPO / "bin" / "provision"), "serve", "--root", str(root), "--port", "0",
+                                "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               start_new_session=True)
+    try:
+        assert process.stdout is not None
+        auth_url = ""
+        while not auth_url:
+            line = process.stdout.readline()
+            assert line, f"serve exited ({process.wait()})"
+            auth_url = line.strip().removeprefix("export OS_AUTH_URL=") if "OS_AUTH_URL=" in line else ""
+        url = auth_url.removesuffix("/identity")
+        password = (root / "api" / "admin-password").read_text().strip()
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+        issued = requests.post(f"{url}/identity/v3/auth/tokens", json=body, timeout=30)
+        token, project = issued.headers["X-Subject-Token"], issued.json()["token"]["project"]["id"]
+        headers = {"X-Auth-Token": token}
+        server = Live(Layout(root), url)
+        for round_ in range(3):
+            details = requests.get(f"{url}/network/v2.0/quotas/{project}/details", headers=headers, timeout=30)
+            used = details.json()["quota"]["security_group"]["used"]
+            limit = requests.put(f"{url}/network/v2.0/quotas/{project}", headers=headers, timeout=30,
+                                 json={"quota": {"security_group": used + 2}})
+            assert limit.status_code == 200, limit.text
+            statuses = _race(server, "/network/v2.0/security-groups",
+                             [{"security_group": {"name": f"w{round_}-{i}"}} for i in range(12)], token)
+            assert sorted(statuses) == [201] * 2 + [409] * 10
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
