@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 ANSIBLE_VENV := .venv-ansible
+TEMPEST_VENV := .venv-tempest
 ROOT   ?= /vms
 PORT   ?= 5000
 
-.PHONY: run test test-e2e deps test-deps bench bench-e2e clean
+.PHONY: run test test-e2e test-conformance deps test-deps bench bench-e2e bench-conformance clean
 
 # Provision example.test, then serve the OpenStack API in the foreground until Ctrl-C
 # (the first serve creates the API user admin; it prints the openrc settings).
@@ -22,10 +23,15 @@ test: test-deps example.test/data.tar.gz
 test-e2e: test-deps
 	$(PY) -m pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
 
+# Only the conformance tier (also part of `make test`): Tempest against `provision serve`
+# on 127.0.0.1 (docs/conformance.md).
+test-conformance: test-deps
+	$(PY) -m pytest -q -m conformance tests/conformance $(PYTEST_ARGS)
+
 deps: $(VENV)/.installed
 	@bin/install-deps
 
-test-deps: $(VENV)/.installed-test $(ANSIBLE_VENV)/.installed
+test-deps: $(VENV)/.installed-test $(ANSIBLE_VENV)/.installed $(TEMPEST_VENV)/.installed
 	@bin/install-deps --test
 
 $(VENV)/.installed: pyproject.toml
@@ -56,6 +62,14 @@ $(ANSIBLE_VENV)/.installed: tests/api/ansible-requirements.txt
 	rm -rf $(ANSIBLE_VENV)/wheel
 	touch $@
 
+# Tempest 47.0.0 for the conformance tier (tests/conformance/), in its own venv, pinned by
+# tests/conformance/tempest-requirements.txt (rebuilt when that file changes).
+$(TEMPEST_VENV)/.installed: tests/conformance/tempest-requirements.txt
+	rm -rf $(TEMPEST_VENV)
+	$(PYTHON) -m venv $(TEMPEST_VENV)
+	$(TEMPEST_VENV)/bin/pip install -q -r tests/conformance/tempest-requirements.txt
+	touch $@
+
 # The example site archive, rebuilt byte-identically from its source.
 example.test/data.tar.gz: $(wildcard example.test/site/*)
 	tar --sort=name --mtime='2000-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner \
@@ -68,5 +82,8 @@ bench: deps
 bench-e2e: test-deps
 	$(PY) bench/e2e.py
 
+bench-conformance: test-deps
+	$(PY) bench/conformance.py
+
 clean:
-	rm -rf $(VENV) $(ANSIBLE_VENV) .pytest_cache
+	rm -rf $(VENV) $(ANSIBLE_VENV) $(TEMPEST_VENV) .pytest_cache
