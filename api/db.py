@@ -102,6 +102,11 @@ class Table(Generic[T]):
         cur = self.db.connect().execute(f"DELETE FROM {self.table} WHERE id = ?", (record_id,))
         return cur.rowcount > 0
 
+    def count(self, project: str) -> int:
+        """How many records the project (the `scope` value) has, without loading them."""
+        row = self.db.connect().execute(f"SELECT COUNT(*) FROM {self.table} WHERE project_id = ?", (project,))
+        return row.fetchone()[0]
+
     def list(self, projects: Iterable[str] | None = None, name: str | None = None) -> list[T]:
         """Records in creation order, optionally of some projects only and/or with one name."""
         where, args = [], []

@@ -95,4 +95,4 @@ class ComputeStore:
         servers = self.servers.list([project_id])
         sized = [by_id[s.flavor_id] for s in servers if s.flavor_id in by_id]
         return {"instances": len(servers), "cores": sum(f.vcpus for f in sized), "ram": sum(f.ram for f in sized),
-                "key_pairs": len(self.keypairs.list([user_id])) if user_id else 0}
+                "key_pairs": self.keypairs.count(user_id) if user_id else 0}

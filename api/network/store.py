@@ -285,6 +285,6 @@ class NetworkStore:
         """Neutron's quota usage of a project: its networks, subnets, security groups and rules, and its
         servers' NICs (the ports)."""
         servers = self.servers.list([project_id])
-        return {"network": len(self.networks.list([project_id])), "subnet": len(self.subnets.list([project_id])),
-                "port": sum(len(s.ports) for s in servers), "security_group": len(self.groups.list([project_id])),
-                "security_group_rule": len(self.rules.list([project_id]))}
+        return {"network": self.networks.count(project_id), "subnet": self.subnets.count(project_id),
+                "port": sum(len(s.ports) for s in servers), "security_group": self.groups.count(project_id),
+                "security_group_rule": self.rules.count(project_id)}

@@ -366,6 +366,8 @@ def test_parallel_creates_across_worker_processes(tmp_path: Path) -> None:
         token, project = issued.headers["X-Subject-Token"], issued.json()["token"]["project"]["id"]
         headers = {"X-Auth-Token": token}
         server = Live(Layout(root), url)
+        # the project's `default` group is made on first use (a listing), and counts
+        assert requests.get(f"{url}/network/v2.0/security-groups", headers=headers, timeout=30).status_code == 200
         for round_ in range(3):
             details = requests.get(f"{url}/network/v2.0/quotas/{project}/details", headers=headers, timeout=30)
             used = details.json()["quota"]["security_group"]["used"]
