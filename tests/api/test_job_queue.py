@@ -25,6 +25,8 @@ from apitest import qcow2_file  # noqa: F401 (fixtures)
 from api.app import create_api
 from api.compute.models import BUILD, ERROR, ComputeStore, Server
 from api.db import Database
+from api.jobs.records import (RECORDS, BuildServer, ConvergeVolumes, CreateSnapshot, CreateVolume, DeleteServer,
+                              DeleteSnapshot, DeleteVolume, JobFormatError, PowerAction, decode)
 from api.volume.models import AVAILABLE, CREATING, Snapshot, Volume
 from api.volume.store import VolumeStore
 from provisioner.claimer import Worker
@@ -209,3 +211,44 @@ def test_a_row_that_is_no_job_is_deleted_and_does_not_block_the_queue(setup, cap
     messages = [r.getMessage() for r in caplog.records]
     assert any("unknown action 'xxxxx" in m for m in messages) and all("x" * 100 not in m for m in messages)
     assert any("unknown job kind 'teleport'" in m for m in messages)
+
+
+def test_a_dropped_attach_puts_the_volume_back_and_the_server_in_error(setup) -> None:
+    make, _, layout = setup
+    db = Database(layout.state_db)
+    ComputeStore(db).servers.insert(Server("a", "a", "p", "u", "srv-a", "1", "img", (), status="ACTIVE",
+                                           task_state=None))
+    store = VolumeStore(db)
+    store.volumes.insert(Volume("vol1", "v", "p", "u", 1, status="attaching", server_id="a", device="/dev/vdb"))
+    _old_tasks(layout, ("a", "volumes", {}, _dead_worker(), MAX_ATTEMPTS))
+    api, _, _ = make(StubEngine())
+    api.tasks.recover()
+    volume = store.volumes.get("vol1")
+    assert volume is not None and (volume.status, volume.server_id) == (AVAILABLE, None), volume
+    assert volume.fault and volume.fault.startswith("attach failed: volumes interrupted")
+    server = ComputeStore(db).servers.get("a")
+    assert server is not None and server.status == ERROR and "died 3 times" in (server.fault or "")
+
+
+def test_every_record_round_trips_through_its_args_json(qcow2_file: Path) -> None:
+    jobs = [BuildServer("s", _spec("srv-s", qcow2_file)), DeleteServer("s", "srv-s"),
+            PowerAction("s", "test:///x", "srv-s", "hard-reboot"), ConvergeVolumes("s"), CreateVolume("v"),
+            DeleteVolume("v"), CreateSnapshot("n"), DeleteSnapshot("n")]
+    assert {type(job) for job in jobs} == set(RECORDS.values())
+    for job in jobs:
+        assert decode(job.kind, job.subject.id, json.loads(json.dumps(job.to_args()))) == job
+
+
+@pytest.mark.parametrize(("kind", "args", "message"), [
+    ("teleport" + "x" * 100, {}, "unknown job kind 'teleportxxx"),
+    ("build", [], "build job: args must be an object, not list"),
+    ("build", {}, "build job: args.spec must be an object"),
+    ("build", {"spec": {"name": "x"}}, "build job: args.spec is not a domain spec"),
+    ("delete", {"domain": 5}, "delete job: args.domain must be a string, not int"),
+    ("power", {"uri": "u", "domain": "d"}, "power job: args.action must be a string, not NoneType"),
+    ("power", {"uri": "u", "domain": "d", "action": "y" * 1000}, "power job: unknown action 'yyy"),
+])
+def test_a_row_that_does_not_fit_its_record_is_named_not_echoed(kind: str, args, message: str) -> None:
+    with pytest.raises(JobFormatError) as raised:
+        decode(kind, "s", args)
+    assert str(raised.value).startswith(message) and len(str(raised.value)) < 120
