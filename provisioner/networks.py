@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioner.errors import InputError
+from provisioner.errors import InputError, ProvisionError
 from provisioner.layout import Layout
 from provisioner.pipeline import Context, apply_standalone, destroy_standalone
+from provisioner.provider.errors import ProviderError
+from provisioner.provider.hypervisor import Hypervisor
 from provisioner.render.hcl import hcl
 from provisioner.render.plan import PROVIDER_SOURCE, PROVIDER_VERSION
 from provisioner.spec.model import Address
@@ -76,6 +78,38 @@ def apply_network(spec: NetworkSpec, ctx: Context) -> str:
                             ctx, yes=True)
 
 
-def destroy_network(name: str, ctx: Context) -> None:
-    """Destroy the network's libvirt object, then its workspace (nothing to do if it has none)."""
+def destroy_network(name: str, uri: str, ctx: Context) -> None:
+    """Destroy the network's libvirt object, then its workspace (nothing to do if it has none), then any
+    libvirt network of that name left outside Terraform's state (see discard_network)."""
     destroy_standalone(network_dir(ctx.layout, name), f"network {name}", ctx)
+    discard_network(name, uri)
+
+
+def discard_network(name: str, uri: str) -> bool:
+    """Stop and undefine libvirt network `name` on `uri` if it exists; True if there was one.
+
+    A create whose start failed (e.g. libvirt could not program iptables) leaves the network defined but
+    not in Terraform's state, so `terraform destroy` does not see it. The name is derived from the
+    Neutron network's id (libvirt_name), so nothing else owns it. ProvisionError if libvirt refuses.
+    """
+    import libvirt
+
+    hypervisor = Hypervisor(uri)
+    try:
+        with hypervisor.writing() as session:
+            try:
+                network = session.conn.networkLookupByName(name)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
+                    return False
+                raise
+            if network.isActive():
+                network.destroy()
+            if network.isPersistent():
+                network.undefine()
+            return True
+    except (libvirt.libvirtError, ProviderError) as exc:
+        raise ProvisionError(f"network {name}: cannot remove the libvirt network left by a failed apply: "
+                             f"{exc}") from exc
+    finally:
+        hypervisor.close()

@@ -2,8 +2,9 @@
 
 An apply takes a few seconds (terraform init + apply of one resource), so
 network create, subnet create and delete run it synchronously rather than as
-a task. A failed apply leaves the network in ERROR; the reason is in its
-workspace's status.json and logs/terraform.log.
+a task. A failed create leaves nothing (no record, workspace or libvirt
+network) and is an error; a later failed apply leaves the network in ERROR.
+The reason is in the workspace's status.json and logs/terraform.log.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ipaddress
 import logging
 
 from api.engine import Engine
+from api.errors import ApiError
 from api.network.models import ACTIVE, ERROR, Network
 from api.network.store import NetworkStore
 from provisioner.errors import ProvisionError
@@ -39,25 +41,49 @@ class NetworkApplier:
         return NetworkSpec(name=network.libvirt_network, bridge=bridge_name(network.id), uri=self.uri,
                            addresses=addresses, forward=self.forward if addresses else None)
 
-    def apply(self, network: Network) -> Network:
-        """Create or update the network's libvirt_network; the record with its new status (ACTIVE or ERROR)."""
+    def _converge(self, network: Network) -> None:
+        spec = self.spec(network)
+        while True:
+            apply_network(spec, self.engine.ctx)
+            # A subnet changed by another request meanwhile may have been applied before ours: converge again.
+            latest = self.spec(network)
+            if latest == spec:
+                return
+            spec = latest
+
+    def create(self, network: Network) -> Network:
+        """The first apply of a new network: the record, ACTIVE. If it fails, the libvirt network a failed
+        start leaves defined, the workspace and the record are removed, and ApiError (500) says why."""
         if not network.managed:
             return network
-        spec = self.spec(network)
         try:
-            while True:
-                apply_network(spec, self.engine.ctx)
-                # A subnet changed by another request meanwhile may have been applied before ours: converge again.
-                latest = self.spec(network)
-                if latest == spec:
-                    break
-                spec = latest
+            self._converge(network)
+        except ProvisionError as exc:
+            log.warning("network %s: create failed: %s", network.id, exc)
+            try:
+                self.destroy(network)
+            except ProvisionError as cleanup:
+                # Kept in ERROR so that a delete can try again.
+                log.error("network %s: cleanup after a failed create failed: %s", network.id, cleanup)
+                self.store.set_status(network.id, ERROR)
+            else:
+                self.store.forget_network(network.id)
+            raise ApiError(f"Network could not be created on the hypervisor: {exc}") from None
+        return self.store.set_status(network.id, ACTIVE) or network
+
+    def apply(self, network: Network) -> Network:
+        """Update the network's libvirt_network; the record with its new status (ACTIVE or ERROR)."""
+        if not network.managed:
+            return network
+        try:
+            self._converge(network)
         except ProvisionError as exc:
             log.warning("network %s: apply failed: %s", network.id, exc)
             return self.store.set_status(network.id, ERROR) or network
         return self.store.set_status(network.id, ACTIVE) or network
 
     def destroy(self, network: Network) -> None:
-        """Destroy a managed network's libvirt_network and workspace (ProvisionError if terraform fails)."""
+        """Destroy a managed network's libvirt_network and workspace, and a libvirt network a failed start
+        left outside Terraform's state (ProvisionError if terraform or libvirt fails)."""
         if network.managed:
-            destroy_network(network.libvirt_network, self.engine.ctx)
+            destroy_network(network.libvirt_network, self.uri, self.engine.ctx)

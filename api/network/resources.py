@@ -50,7 +50,7 @@ class Networks:
         token = token_of(req)
         network = self.store.create_network(token, read_json(req, self.config.max_json_body, "network"),
                                             self.quotas.admission(NETWORK, {"network": 1}))
-        self.applier.apply(network)
+        self.applier.create(network)
         send(resp, {"network": self._view(token, network.id)}, 201)
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
