@@ -27,13 +27,15 @@ class PasswordCheck:
         """
         user_at = user_key(user.id if user is not None else given)
         address_at = address_key(address)
+        # The lock check waits for the slot, so a burst queued behind it sees the failures recorded
+        # meanwhile; recording one (a write, milliseconds) happens after the slot is released, so
+        # the next password check does not wait for it: at most one more guess per process slips
+        # through as a key locks.
         with self._slot:
             had_failures = self.throttle.check(user_at, address_at)
             matches = verify_password(password, user.password_hash if user is not None else DUMMY_HASH)
-            good = matches and user is not None
-            if not good:
-                self.throttle.failed(user_at, address_at)
-        if not good:
+        if not matches or user is None:
+            self.throttle.failed(user_at, address_at)
             return None
         if had_failures:
             self.throttle.succeeded(user_at)
