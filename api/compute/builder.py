@@ -16,20 +16,17 @@ from api.identity.tokens import Token
 from api.image.catalog import ImageCatalog
 from api.network.models import ACTIVE, Network
 from api.network.store import NetworkStore
-from provisioner import safeyaml
 from provisioner.errors import InputError
 from provisioner.excerpt import cut, describe
 from provisioner.images.records import ImageRecord
 from provisioner.layout import Layout
+from provisioner.spec.cloudconfig import TenantUserData, read_user_data
 from provisioner.spec.load import SIMULATOR, auto_domain_type, mac_for
 from provisioner.spec.model import DomainSpec, Nic
 from provisioner.spec.passwords import hash_plain_passwords
-from provisioner.spec.users import check_user, keys_named
 
 GIB = 1 << 30
 MAX_USER_DATA = 65535  # Nova's limit on the base64 text
-# The #cloud-config keys a DomainSpec can carry today; others are refused, not dropped.
-CLOUD_CONFIG_KEYS = ("users", "packages", "ssh_authorized_keys")
 
 
 @dataclass(frozen=True)
@@ -96,42 +93,21 @@ class ServerBuilder:
             found.append((network, field(entry, "fixed_ip", str, where, False), f"{where}.fixed_ip"))
         return found
 
-    def _user_data(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-        """(users, packages, admin keys) from a base64 #cloud-config."""
+    def _user_data(self, body: dict[str, Any]) -> TenantUserData:
+        """The tenant's base64 user data, validated (provisioner.spec.cloudconfig says what is accepted)."""
         text = field(body, "user_data", str, "server", False)
         if text is None:
-            return [], [], []
+            return TenantUserData([], [], [], None, ())
         if len(text) > MAX_USER_DATA:
             raise BadRequest("server.user_data", f"is longer than {MAX_USER_DATA} characters")
         try:
-            decoded = base64.b64decode(text, validate=True).decode()
-        except ValueError:  # binascii.Error, UnicodeDecodeError, or text that is not ASCII
+            data = base64.b64decode(text, validate=True)
+        except ValueError:  # binascii.Error, or text that is not ASCII
             raise BadRequest("server.user_data", "is not base64-encoded UTF-8 text") from None
-        if not decoded.startswith("#cloud-config"):
-            raise BadRequest("server.user_data", "only #cloud-config user data is supported yet")
         try:
-            doc = safeyaml.load(decoded) or {}  # no aliases: a few hundred bytes of them expand to gigabytes
-        except safeyaml.YamlError as exc:
-            raise BadRequest("server.user_data", str(exc)) from None
-        if not isinstance(doc, dict):
-            raise BadRequest("server.user_data", "the #cloud-config must be a mapping")
-        unknown = [k for k in doc if k not in CLOUD_CONFIG_KEYS]
-        if unknown:
-            raise BadRequest("server.user_data", f"cloud-config key(s) {keys_named(unknown)} not supported yet "
-                                                 f"(supported: {', '.join(CLOUD_CONFIG_KEYS)})")
-        entries = doc.get("users") or []
-        if not isinstance(entries, list):
-            raise BadRequest("server.user_data", "cloud-config 'users' must be a list")
-        try:
-            users = [check_user("server.user_data", i, u) for i, u in enumerate(entries)]
+            return read_user_data(data, "server.user_data", self.config.admin_user)
         except InputError as exc:
             raise BadRequest(exc.where, exc.message) from None
-        packages = doc.get("packages") or []
-        keys = doc.get("ssh_authorized_keys") or []
-        for name, value in (("packages", packages), ("ssh_authorized_keys", keys)):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise BadRequest("server.user_data", f"cloud-config {name!r} must be a list of strings")
-        return users, packages, keys
 
     def _hypervisor(self) -> tuple[str, str, str]:
         uri = self.layout.simulator_uri if self.config.libvirt_uri == SIMULATOR else self.config.libvirt_uri
@@ -153,7 +129,8 @@ class ServerBuilder:
             if keypair is None:
                 raise BadRequest("server.key_name", f"keypair {cut(key_name)} does not exist")
             admin_keys.append(keypair.public_key)
-        users, packages, extra_keys = self._user_data(body)
+        tenant = self._user_data(body)
+        users, extra_keys = tenant.users, tenant.admin_keys
         metadata = field(body, "metadata", dict, "server", False, {})
         size = flavor.disk * GIB if flavor.disk else max(image.virtual_size, 10 * GIB)
         if size < image.virtual_size:
@@ -175,7 +152,8 @@ class ServerBuilder:
         spec = DomainSpec(name=domain, image=image.to_image_ref(), size=size, memory=flavor.ram,
                           cpus=flavor.vcpus, cpu_mode=cpu_mode, domain_type=domain_type, libvirt_uri=uri,
                           nics=tuple(nics), users=hash_plain_passwords(users), admin_user=self.config.admin_user,
-                          packages=tuple(packages))
+                          packages=tuple(tenant.packages), cloud_config=tenant.cloud_config,
+                          user_parts=tenant.parts)
         now = time.time()
         ports = tuple({"id": str(uuid.uuid5(uuid.UUID(server_id), f"nic{i}")), "network_id": n.id,
                        "mac": nic.mac, "ips": [str(a.ip) for a in nic.addresses],

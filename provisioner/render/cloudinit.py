@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ class CloudInit:
 def render_cloud_init(spec: DomainSpec, keys: DomainKeys) -> CloudInit:
     """Render the seed's documents for `spec`."""
     user_data = dump(user_data_doc(spec, keys), header="#cloud-config\n").encode()
+    if spec.user_parts:
+        user_data = multipart([("text/cloud-config", user_data),
+                               *((p.content_type, p.content.encode()) for p in spec.user_parts)])
     network = dump(network_config_doc(spec)).encode()
     instance = hashlib.sha256(user_data + b"\0" + network).hexdigest()[:16]
     meta = dump({"instance-id": f"iid-{spec.name}-{instance}", "local-hostname": spec.name}).encode()
@@ -63,7 +67,43 @@ def user_data_doc(spec: DomainSpec, keys: DomainKeys) -> dict[str, Any]:
         }]
         doc["runcmd"] = [["sh", "-c", "if command -v newaliases >/dev/null; then newaliases; fi"]]
     doc["final_message"] = FINAL_MESSAGE.format(name=spec.name)
+    _merge_tenant(doc, spec.cloud_config or {})
     return doc
+
+
+def _merge_tenant(doc: dict[str, Any], tenant: dict[str, Any]) -> None:
+    """The tenant's cloud-config keys into the engine's `doc` (the rule in provisioner.spec.cloudconfig).
+
+    A list both set (runcmd, write_files, packages …) is the engine's entries
+    then the tenant's (packages without repeats); any other tenant value
+    replaces the engine's. The keys the engine must keep never get here: they
+    are refused at the door.
+    """
+    for key, value in tenant.items():
+        mine = doc.get(key)
+        if isinstance(mine, list) and isinstance(value, list):
+            doc[key] = [*mine, *(v for v in value if key != "packages" or v not in mine)]
+        else:
+            doc[key] = copy.deepcopy(value)
+
+
+def multipart(parts: list[tuple[str, bytes]]) -> bytes:
+    """A MIME multipart/mixed user-data of (content type, body) parts, each base64, in order.
+
+    Written out here rather than by email.generator, which draws a random
+    boundary: this one is a digest of the parts, so the same parts give the
+    same bytes. It has a '-', which base64 bodies never contain.
+    """
+    digest = hashlib.sha256(b"".join(t.encode() + b"\0" + body + b"\0" for t, body in parts)).hexdigest()
+    boundary = f"==provisioner-{digest[:32]}=="
+    out = [f'Content-Type: multipart/mixed; boundary="{boundary}"', "MIME-Version: 1.0", ""]
+    for index, (content_type, body) in enumerate(parts):
+        encoded = base64.encodebytes(body).decode()
+        out += [f"--{boundary}", f'Content-Type: {content_type}; charset="utf-8"', "MIME-Version: 1.0",
+                "Content-Transfer-Encoding: base64",
+                f'Content-Disposition: attachment; filename="part-{index:03d}"', "", encoded.rstrip("\n")]
+    out += [f"--{boundary}--", ""]
+    return "\n".join(out).encode()
 
 
 def layer_config_doc(spec: DomainSpec, keys: DomainKeys) -> dict[str, Any]:

@@ -77,6 +77,14 @@ class AttachedVolume:
 
 
 @dataclass(frozen=True)
+class UserPart:
+    """Tenant user data that is not cloud-config (a `#!` script): a part of the seed's MIME multipart."""
+
+    content_type: str
+    content: str
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     """Everything needed to render and run one guest."""
 
@@ -108,6 +116,10 @@ class DomainSpec:
     ssh_address: str | None = None
     image_digests: tuple[tuple[str, str], ...] = ()
     data_archive: Path | None = None
+    # A tenant's validated #cloud-config keys beyond users/packages (merged into the engine's at render,
+    # provisioner.spec.cloudconfig) and its other user data, each a part of a MIME multipart user-data.
+    cloud_config: dict[str, Any] | None = None
+    user_parts: tuple[UserPart, ...] = ()
     input_dir: Path | None = None
 
     @property
