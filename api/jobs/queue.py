@@ -31,7 +31,7 @@ QUEUED, RUNNING = "queued", "running"
 TABLE = "api_jobs"
 OLD_TABLE = "api_server_tasks"
 
-_SCHEMA = f"""
+_SCHEMA = (f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     subject_kind TEXT NOT NULL,
@@ -43,9 +43,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     worker_pid INTEGER,
     worker_start INTEGER,
     created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS {TABLE}_subject ON {TABLE} (subject_kind, subject_id, state);
-"""
+)""", f"CREATE INDEX IF NOT EXISTS {TABLE}_subject ON {TABLE} (subject_kind, subject_id, state)")
 _COLUMNS = "id, subject_kind, subject_id, kind, args, attempts"
 
 
@@ -74,9 +72,8 @@ class JobQueue:
         self.max_running = max_running
         self.max_attempts = max_attempts
         with self.db.transaction() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _SCHEMA:  # not executescript: it would commit the transaction
+                conn.execute(statement)
             self._migrate(conn)
 
     @staticmethod
