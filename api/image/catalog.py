@@ -11,18 +11,18 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from api.db import Database, Table
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from api.identity.tokens import Token
 from provisioner.errors import InputError
-from provisioner.excerpt import describe
+from provisioner.excerpt import cut, describe
 from provisioner.images import ImageError, ImageInUse, ImageNotFound, ImageRecord, ImageStore
 from provisioner.images.names import check_name
 from provisioner.layout import Layout
 
-QUEUED, SAVING, ACTIVE = "queued", "saving", "active"
+QUEUED, SAVING, ACTIVE, DEACTIVATED = "queued", "saving", "active", "deactivated"
 DIGESTS = ("md5", "sha512")  # Glance's checksum and os_hash_value
 
 
@@ -41,6 +41,11 @@ class ImageRow:
     record_id: str | None = None
     created: float = 0.0
     updated: float = 0.0
+    tags: list[str] = field(default_factory=list)
+    protected: bool = False
+    os_hidden: bool = False
+    min_disk: int = 0
+    min_ram: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ class ImageCatalog:
         images, covered = [], set()
         for row in self.rows.list():
             record = records.get(row.record_id) if row.record_id else None
-            if row.status == ACTIVE and record is None:
+            if row.status in (ACTIVE, DEACTIVATED) and record is None:
                 continue  # its version was deleted outside the API
             covered.update({row.id, row.record_id})
             images.append(Image(row, record))
@@ -110,10 +115,13 @@ class ImageCatalog:
         return found
 
     def record(self, token: Token, image_id: str) -> ImageRecord:
-        """The store version behind an image `token` may see; NotFound if none (or no data yet)."""
+        """The store version behind an image `token` may see; NotFound if none (or no data yet), Forbidden
+        while deactivated (but to admins)."""
         image = self.get(token, image_id)
         if image.record is None:
             raise NotFound(f"Image {image_id} has no data yet")
+        if image.row is not None and image.row.status == DEACTIVATED and not token.is_admin:
+            raise Forbidden(f"Image {image_id} is deactivated: its data cannot be read")
         return image.record
 
     def _own(self, token: Token, image_id: str) -> Image:
@@ -140,9 +148,13 @@ class ImageCatalog:
         if any(i.id == image_id for i in self.all()):
             raise Conflict(f"Image with identifier {image_id} already exists")
         now = time.time()
-        row = ImageRow(id=image_id, name=name, project_id=token.project_id, visibility=visibility,
+        owner = body.get("owner") or token.project_id  # only an admin's request carries one
+        row = ImageRow(id=image_id, name=name, project_id=owner, visibility=visibility,
                        disk_format=body.get("disk_format"), container_format=body.get("container_format"),
-                       properties=body["properties"], created=now, updated=now)
+                       properties=body["properties"], created=now, updated=now,
+                       tags=list(dict.fromkeys(body.get("tags") or [])), protected=bool(body.get("protected")),
+                       os_hidden=bool(body.get("os_hidden")), min_disk=body.get("min_disk") or 0,
+                       min_ram=body.get("min_ram") or 0)
         return Image(self.rows.insert(row), None)
 
     def upload(self, token: Token, image_id: str, stream: BinaryIO, length: int | None) -> Image:
@@ -167,9 +179,46 @@ class ImageCatalog:
         done = self.rows.update(replace(row, status=ACTIVE, record_id=record.id, updated=time.time()))
         return Image(done, record)
 
-    def delete(self, token: Token, image_id: str) -> None:
-        """Delete the image and its store version (409 while a server uses it)."""
+    def _own_row(self, token: Token, image_id: str) -> ImageRow:
         image = self._own(token, image_id)
+        if image.row is None:
+            raise Forbidden(f"Image {image_id} was imported with `provision image import`: change it there")
+        return image.row
+
+    def update(self, token: Token, image_id: str, change: Callable[[ImageRow], ImageRow]) -> Image:
+        """Replace the row of an image `token` owns by `change(row)` (which raises on a refused change)."""
+        row = self._own_row(token, image_id)
+        done = self.rows.update(replace(change(row), updated=time.time()))
+        return Image(done, self.get(token, image_id).record)
+
+    def add_tag(self, token: Token, image_id: str, tag: str) -> None:
+        """Tag an image (a tag it has already is kept once)."""
+        self.update(token, image_id, lambda row: replace(row, tags=list(dict.fromkeys([*row.tags, tag]))))
+
+    def remove_tag(self, token: Token, image_id: str, tag: str) -> None:
+        """Untag an image; NotFound if it has no such tag."""
+        def without(row: ImageRow) -> ImageRow:
+            if tag not in row.tags:
+                raise NotFound(f"Tag {cut(tag)} not found on image {image_id}")
+            return replace(row, tags=[t for t in row.tags if t != tag])
+        self.update(token, image_id, without)
+
+    def set_active(self, token: Token, image_id: str, active: bool) -> None:
+        """Reactivate or deactivate an image with data (admins only, as Glance's default policy)."""
+        if not token.is_admin:
+            raise Forbidden(f"{'reactivating' if active else 'deactivating'} an image requires the admin role")
+        def switch(row: ImageRow) -> ImageRow:
+            if row.status not in (ACTIVE, DEACTIVATED):
+                raise Forbidden(f"Image {image_id} is {row.status}: only active images can be "
+                                f"{'reactivated' if active else 'deactivated'}")
+            return replace(row, status=ACTIVE if active else DEACTIVATED)
+        self.update(token, image_id, switch)
+
+    def delete(self, token: Token, image_id: str) -> None:
+        """Delete the image and its store version (409 while a server uses it, 403 while protected)."""
+        image = self._own(token, image_id)
+        if image.row is not None and image.row.protected:
+            raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         record = image.record
         shared = record is not None and any(
             i.row and i.row.record_id == record.id and i.id != image.id for i in self.all())

@@ -9,9 +9,10 @@ import falcon
 
 from api.auth import token_of
 from api.config import ApiConfig
-from api.errors import BadRequest, TooLarge
+from api.errors import BadRequest, NotFound, TooLarge
 from api.http import read_json, send
 from api.image.catalog import ImageCatalog
+from api.image.patch import MAX_PROPERTY, apply_patch, check_property, read_patch, typed_attribute
 from api.image.views import CORE, image_view
 from provisioner.excerpt import describe
 from provisioner.images import ImageStore
@@ -20,11 +21,11 @@ from provisioner.images.records import VISIBILITIES
 FILTERS = ("id", "name", "status", "visibility", "owner", "disk_format", "container_format")
 # Create-request keys that are not free-form properties.
 CREATE_KEYS = {"name": str, "id": str, "visibility": str, "disk_format": str, "container_format": str,
-               "tags": list, "min_disk": int, "min_ram": int, "protected": bool}
+               "tags": list, "min_disk": int, "min_ram": int, "protected": bool, "os_hidden": bool}
 DISK_FORMATS = ("qcow2", "raw")
 # Not free-form properties: Glance's own read-only fields, and the store's import arguments
 # (properties are passed to ImageStore.import_stream as keywords, so they must not collide).
-RESERVED = (set(CORE) | set(inspect.signature(ImageStore.import_stream).parameters)) - set(CREATE_KEYS)
+RESERVED = frozenset((set(CORE) | set(inspect.signature(ImageStore.import_stream).parameters)) - set(CREATE_KEYS))
 
 
 def version_list(base_url: str) -> dict[str, Any]:
@@ -38,15 +39,18 @@ def _matches(view: dict[str, Any], key: str, wanted: str) -> bool:
     return str(view.get(key)) in [v.strip().strip('"') for v in values]
 
 
-def _create_body(data: dict[str, Any]) -> dict[str, Any]:
+def _create_body(data: dict[str, Any], is_admin: bool) -> dict[str, Any]:
     body: dict[str, Any] = {"properties": {}}
     for key, value in data.items():
         kind = CREATE_KEYS.get(key)
-        if kind is None:
+        if key == "owner" and is_admin:  # Glance lets admins create an image for another project
+            if not isinstance(value, str) or not value:
+                raise BadRequest("owner", f"{describe(value)} is not a project id")
+            body["owner"] = value
+        elif kind is None:
             if key in RESERVED:
                 raise BadRequest(key, "is reserved: it cannot be set as an image property")
-            if not isinstance(value, str):
-                raise BadRequest(describe(key), f"{describe(value)}: extra properties must be strings")
+            check_property(key, value)
             body["properties"][key] = value
         elif value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
             raise BadRequest(key, f"{describe(value)} is not a {kind.__name__}")
@@ -54,6 +58,9 @@ def _create_body(data: dict[str, Any]) -> dict[str, Any]:
             body[key] = value
     if not body.get("name"):
         raise BadRequest("name", "is required")
+    for key in ("tags", "min_disk", "min_ram"):
+        if body.get(key) is not None:
+            body[key] = typed_attribute(key, body[key])
     if body.get("visibility") not in (None, *VISIBILITIES):
         raise BadRequest("visibility", f"{describe(body['visibility'])}: use one of {', '.join(VISIBILITIES)}")
     if body.get("disk_format") not in (None, *DISK_FORMATS):
@@ -71,31 +78,89 @@ class Images:
         self.catalog = catalog
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _refuse_empty_id(req)
         views = [image_view(i) for i in self.catalog.visible(token_of(req))]
         for key in FILTERS:
             wanted = req.get_param(key)
             if wanted is not None:
                 views = [v for v in views if _matches(v, key, wanted)]
+        # Hidden images are left out of lists unless asked for (os_hidden=true), as in Glance.
+        hidden = req.get_param_as_bool("os_hidden", default=False)
+        views = [v for v in views if v["os_hidden"] == hidden]
+        protected = req.get_param_as_bool("protected")
+        if protected is not None:
+            views = [v for v in views if v["protected"] == protected]
+        for tag in req.get_param_as_list("tag") or []:
+            views = [v for v in views if tag in v["tags"]]
         send(resp, {"images": views, "schema": "/v2/schemas/images", "first": "/v2/images"})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = _create_body(read_json(req, self.config.max_json_body))
-        image = self.catalog.create(token_of(req), body)
+        token = token_of(req)
+        body = _create_body(read_json(req, self.config.max_json_body), token.is_admin)
+        image = self.catalog.create(token, body)
         resp.set_header("Location", f"{req.prefix}/image/v2/images/{image.id}")
         send(resp, image_view(image), 201)
 
 
-class ImageItem:
-    """GET and DELETE /image/v2/images/{id}."""
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _refuse_empty_id(req)
+        raise falcon.HTTPMethodNotAllowed(["GET", "POST"])
 
-    def __init__(self, catalog: ImageCatalog):
+
+def _refuse_empty_id(req: falcon.Request) -> None:
+    """`/v2/images/` names an image with an empty id: 404, as Glance (the app strips the trailing slash)."""
+    if req.env.get("PATH_INFO", "").endswith("/"):
+        raise NotFound("No image found with an empty ID")
+
+
+class ImageItem:
+    """GET, PATCH and DELETE /image/v2/images/{id}."""
+
+    def __init__(self, config: ApiConfig, catalog: ImageCatalog):
+        self.config = config
         self.catalog = catalog
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         send(resp, image_view(self.catalog.get(token_of(req), image_id)))
 
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        token = token_of(req)
+        changes = read_patch(req, self.config.max_json_body)
+        image = self.catalog.update(token, image_id, lambda row: apply_patch(row, changes, token.is_admin, RESERVED))
+        send(resp, image_view(image))
+
     def on_delete(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         self.catalog.delete(token_of(req), image_id)
+        resp.status = 204
+
+
+class ImageTag:
+    """PUT and DELETE /image/v2/images/{id}/tags/{tag}."""
+
+    def __init__(self, catalog: ImageCatalog):
+        self.catalog = catalog
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str, tag: str) -> None:
+        if not 0 < len(tag) <= MAX_PROPERTY:
+            raise BadRequest("tag", f"a tag has 1 to {MAX_PROPERTY} characters")
+        self.catalog.add_tag(token_of(req), image_id, tag)
+        resp.status = 204
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, image_id: str, tag: str) -> None:
+        self.catalog.remove_tag(token_of(req), image_id, tag)
+        resp.status = 204
+
+
+class ImageAction:
+    """POST /image/v2/images/{id}/actions/deactivate and …/reactivate (admins)."""
+
+    def __init__(self, catalog: ImageCatalog):
+        self.catalog = catalog
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, image_id: str, action: str) -> None:
+        if action not in ("deactivate", "reactivate"):
+            raise NotFound(f"No image action {describe(action)}: use deactivate or reactivate")
+        self.catalog.set_active(token_of(req), image_id, action == "reactivate")
         resp.status = 204
 
 

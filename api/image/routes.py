@@ -14,5 +14,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, catalog: ImageCatalog) -> None:
     """Mount Glance v2 under /image."""
     app.add_route("/image", Discovery(r.version_list, 300))
     app.add_route("/image/v2/images", r.Images(ctx.config, catalog))
-    app.add_route("/image/v2/images/{image_id}", r.ImageItem(catalog))
+    app.add_route("/image/v2/images/{image_id}", r.ImageItem(ctx.config, catalog))
     app.add_route("/image/v2/images/{image_id}/file", r.ImageFile(ctx.config, catalog))
+    app.add_route("/image/v2/images/{image_id}/tags/{tag}", r.ImageTag(catalog))
+    app.add_route("/image/v2/images/{image_id}/actions/{action}", r.ImageAction(catalog))

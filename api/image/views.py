@@ -19,14 +19,15 @@ def image_view(image: Image) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": image.id, "name": row.name if row else record.name,
         "status": row.status if row else ACTIVE, "visibility": image.visibility, "owner": image.owner,
-        "protected": False, "os_hidden": False,
+        "protected": row.protected if row else False, "os_hidden": row.os_hidden if row else False,
         "disk_format": record.format if record else row.disk_format,
         "container_format": (row.container_format if row else None) or "bare",
         "size": record.size if record else None, "virtual_size": record.virtual_size if record else None,
         "checksum": record.checksum if record else None,
         "os_hash_algo": record.os_hash_algo if record else None,
         "os_hash_value": record.os_hash_value if record else None,
-        "min_disk": 0, "min_ram": 0, "tags": [],
+        "min_disk": row.min_disk if row else 0, "min_ram": row.min_ram if row else 0,
+        "tags": list(row.tags) if row else [],
         "created_at": created, "updated_at": isotime(row.updated) if row else created,
         "self": f"/v2/images/{image.id}", "file": f"/v2/images/{image.id}/file", "schema": "/v2/schemas/image",
     }
