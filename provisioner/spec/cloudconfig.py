@@ -56,6 +56,7 @@ OWNED_KEYS = ("hostname", "fqdn", "prefer_fqdn_over_hostname", "preserve_hostnam
 SELF_CHECKED_KEYS = ("users", "packages", "ssh_authorized_keys")
 _HASH = re.compile(r"\$(1|2a|2y|5|6)(\$.+){2}")  # cloud-init's own test for a hashed chpasswd password
 _RANDOM = ("R", "RANDOM")
+_QUOTED = re.compile(r"""(['"])([^'"]{41,})\1""")
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def _cloud_config(text: str, where: str, admin_user: str) -> TenantUserData:
         raise InputError(where, str(exc)) from None
     if not isinstance(doc, dict):
         raise InputError(where, "the #cloud-config must be a mapping")
+    plain = _plain(doc, [], where)  # what the schema and spec.json can hold, keys sorted
     owned = [k for k in doc if k in OWNED_KEYS]
     if owned:
         raise InputError(where, f"cloud-config key(s) {keys_named(owned)} are set by the engine (it logs in with "
@@ -128,21 +130,21 @@ def _cloud_config(text: str, where: str, admin_user: str) -> TenantUserData:
                                     f"cloud-init's schema is not installed on this host (install cloud-init; "
                                     f"accepted without it: {', '.join(SELF_CHECKED_KEYS)})")
     else:
-        _check_schema(validator, doc, where)
+        _check_schema(validator, plain, where)
     packages = doc.get("packages") or []
     keys = doc.get("ssh_authorized_keys") or []
     if validator is None:  # else the schema has checked them
         for name, value in (("packages", packages), ("ssh_authorized_keys", keys)):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise InputError(where, f"cloud-config {name!r} must be a list of strings")
-    extra = {k: v for k, v in doc.items() if k not in SELF_CHECKED_KEYS}
+    extra = {k: v for k, v in plain.items() if k not in SELF_CHECKED_KEYS}
     if all(isinstance(p, str) for p in packages):
         names = packages
     else:  # [name, version] pins: the list stays whole, after the engine's
         names, extra["packages"] = [], packages
     if "chpasswd" in extra:
         extra["chpasswd"] = _hashed_chpasswd(extra["chpasswd"], where, admin_user)
-    return TenantUserData(users, names, keys, _plain(extra, [], where) or None, ())
+    return TenantUserData(users, names, keys, extra or None, ())
 
 
 def _plain(value: Any, path: list[Any], where: str) -> Any:
@@ -178,7 +180,8 @@ def schema_validator() -> Any:
 
 
 def _check_schema(validator: Any, doc: dict[str, Any], where: str) -> None:
-    errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.instance_path])
+    errors = sorted(validator.iter_errors(doc),
+                    key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in e.instance_path])
     if not errors:
         return
     shown = "; ".join(f"{_path(e.instance_path)}: {_complaint(e)}" for e in errors[:MAX_SCHEMA_ERRORS])
@@ -204,6 +207,8 @@ def _complaint(error: Any) -> str:
     shown = json.dumps(error.instance, separators=(",", ":"), ensure_ascii=False)
     if message.startswith(shown):
         message = f"{describe(error.instance)}{message[len(shown):]}"
+    # A key or value quoted in the message (an unexpected property's name) is cut like any user text.
+    message = _QUOTED.sub(lambda m: f"{m[1]}{m[2][:40]}…{m[1]}", message)
     return message if len(message) <= MAX_COMPLAINT else message[:MAX_COMPLAINT] + "…"
 
 

@@ -67,7 +67,7 @@ def test_server_request_errors(live) -> None:
     headers = _auth(live, "alice")
     images = requests.get(f"{live.url}/image/v2/images", headers=headers, timeout=10).json()["images"]
     body = {"name": "x", "flavorRef": "1", "imageRef": images[0]["id"] if images else "none"}
-    script = base64.b64encode(b"#!/bin/sh\necho hi\n").decode()
+    script = base64.b64encode(b"#include\nhttp://127.0.0.1/cc\n").decode()  # a format the API refuses
     resp = requests.post(f"{live.url}/compute/v2.1/servers", headers=headers, timeout=10,
                          json={"server": {**body, "user_data": script}})
     assert resp.status_code == 400 and "server." in resp.json()["badRequest"]["message"]

@@ -167,6 +167,17 @@ def test_a_cloud_config_the_schema_refuses_is_a_400_naming_the_key(live, image_i
     assert got == f"server.user_data: cloud-config refused by cloud-init's schema: {message}"
 
 
+@pytest.mark.parametrize(("cloud_config", "message"), [
+    ("write_files: [{path: /x, content: 2030-01-01}]\n",
+     "cloud-config write_files[0].content: a date is not a plain YAML value (a date? quote it)"),
+    ("runcmd: [ls]\n1: one\n", "cloud-config (top level): key 1 is not a string: quote it"),
+], ids=["date", "integer key"])
+def test_values_spec_json_cannot_hold_are_refused_by_path(live, image_id: str, cloud_config: str,
+                                                          message: str) -> None:
+    got = _refused(live, image_id, "ud-plain", f"#cloud-config\n{cloud_config}".encode())
+    assert got == f"server.user_data: {message}"
+
+
 @pytest.mark.parametrize("cloud_config", ["hostname: evil\n", "ssh_keys: {ed25519_private: x}\n",
                                           "disable_root: true\n", "cloud_final_modules: [scripts-user]\n"])
 def test_an_engine_owned_key_is_refused_by_name(live, image_id: str, cloud_config: str) -> None:
