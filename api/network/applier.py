@@ -35,9 +35,10 @@ class NetworkApplier:
     def spec(self, network: Network) -> NetworkSpec:
         """The libvirt network of a managed network: the host holds each subnet's gateway; forwarding as
         configured (`network_forward`; none: isolated) once it has an address (libvirt refuses nat and route
-        without one, so a network stays isolated until its first subnet)."""
+        without one, so a network stays isolated until its first subnet). IPv4 subnets only: IPv6 ones are
+        records the engine does not configure."""
         addresses = tuple(Address(ipaddress.IPv4Address(s.gateway_ip), ipaddress.IPv4Network(s.cidr).prefixlen)
-                          for s in self.store.subnets_of(network.id) if s.gateway_ip)
+                          for s in self.store.subnets_of(network.id) if s.gateway_ip and s.ip_version == 4)
         return NetworkSpec(name=network.libvirt_network, bridge=bridge_name(network.id), uri=self.uri,
                            addresses=addresses, forward=self.forward if addresses else None)
 

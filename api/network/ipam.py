@@ -1,4 +1,4 @@
-"""IPv4 address management, pure: a subnet request validated, and fixed IPs chosen from subnets.
+"""IPv4 and IPv6 address management, pure: a subnet request validated, and fixed IPs chosen from subnets.
 
 Nothing here reads or writes the store: the caller passes the network's
 subnets and the addresses its ports already hold.
@@ -17,18 +17,23 @@ from provisioner.excerpt import describe
 from provisioner.spec.model import Address, Nic
 
 IPv4 = ipaddress.IPv4Address
-# /31 and /32 leave no address for a guest next to the gateway.
-MAX_PREFIX = 30
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+Cidr = ipaddress.IPv4Network | ipaddress.IPv6Network
+# /31 and /32 leave no address for a guest next to the gateway (/127, /128 for IPv6).
+MAX_PREFIX = {4: 30, 6: 126}
+IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 
 
 @dataclass(frozen=True)
 class SubnetRequest:
     """The validated addressing of a new subnet."""
 
-    cidr: ipaddress.IPv4Network
-    gateway: IPv4 | None
-    pools: tuple[tuple[IPv4, IPv4], ...]
-    dns: tuple[IPv4, ...]
+    cidr: Cidr
+    gateway: IP | None
+    pools: tuple[tuple[IP, IP], ...]
+    dns: tuple[IP, ...]
+    host_routes: tuple[dict[str, str], ...] = ()
+    ipv6_modes: tuple[str | None, str | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -36,57 +41,65 @@ class FixedIp:
     """An address given to a port, with the subnet it came from."""
 
     subnet: Subnet
-    address: IPv4
+    address: IP
 
     def on(self, nic: Nic) -> Nic:
-        """`nic` addressed statically: this address, the subnet's prefix, gateway and DNS servers."""
+        """`nic` addressed statically: this address, the subnet's prefix, gateway and DNS servers (IPv4)."""
         return replace(nic, addresses=(Address(self.address, ipaddress.IPv4Network(self.subnet.cidr).prefixlen),),
                        gateway=IPv4(self.subnet.gateway_ip) if self.subnet.gateway_ip else None,
-                       resolvers=tuple(IPv4(d) for d in self.subnet.dns_nameservers))
+                       resolvers=tuple(IPv4(d) for d in self.subnet.dns_nameservers if ":" not in d))
 
     def port_entry(self) -> dict[str, str]:
         """Neutron's `fixed_ips` entry."""
         return {"subnet_id": self.subnet.id, "ip_address": str(self.address)}
 
 
-def _address(value: Any, where: str) -> IPv4:
+def _address(value: Any, where: str, version: int = 4) -> IP:
+    kind = f"an IPv{version} address"
     if not isinstance(value, str):
-        raise BadRequest(where, f"{describe(value)} is not an IPv4 address")
+        raise BadRequest(where, f"{describe(value)} is not {kind}")
     try:
-        return IPv4(value)
+        address = ipaddress.ip_address(value)
     except ValueError:
-        raise BadRequest(where, f"{describe(value)} is not an IPv4 address") from None
+        raise BadRequest(where, f"{describe(value)} is not {kind}") from None
+    if address.version != version:
+        raise BadRequest(where, f"{address} is not {kind}")
+    return address
 
 
-def _host(cidr: ipaddress.IPv4Network, address: IPv4, where: str) -> IPv4:
+def _last_host(cidr: Cidr) -> IP:
+    # IPv4's last address is the broadcast address; IPv6 has none (Neutron pools end at the last address).
+    return cidr.broadcast_address - 1 if cidr.version == 4 else cidr.broadcast_address
+
+
+def _host(cidr: Cidr, address: IP, where: str) -> IP:
     """`address`, if it can be a host's in `cidr`."""
     if address not in cidr:
         raise BadRequest(where, f"{address} is outside the subnet {cidr}")
-    if address in (cidr.network_address, cidr.broadcast_address):
+    if address == cidr.network_address or address > _last_host(cidr):
         raise BadRequest(where, f"{address} is the network or broadcast address of {cidr}")
     return address
 
 
-def _default_pools(cidr: ipaddress.IPv4Network, gateway: IPv4 | None) -> tuple[tuple[IPv4, IPv4], ...]:
+def _default_pools(cidr: Cidr, gateway: IP | None) -> tuple[tuple[IP, IP], ...]:
     """Every host address but the gateway, as one or two ranges."""
-    first, last = cidr.network_address + 1, cidr.broadcast_address - 1
+    first, last = cidr.network_address + 1, _last_host(cidr)
     if gateway is None:
         return ((first, last),)
     return tuple((lo, hi) for lo, hi in ((first, gateway - 1), (gateway + 1, last)) if lo <= hi)
 
 
-def _pools(body: dict[str, Any], cidr: ipaddress.IPv4Network,
-           gateway: IPv4 | None) -> tuple[tuple[IPv4, IPv4], ...]:
+def _pools(body: dict[str, Any], cidr: Cidr, gateway: IP | None) -> tuple[tuple[IP, IP], ...]:
     given = field(body, "allocation_pools", list, "subnet", False)
     if not given:
         return _default_pools(cidr, gateway)
-    pools = []
+    pools: list[tuple[IP, IP]] = []
     for index, pool in enumerate(given):
         where = f"subnet.allocation_pools[{index}]"
         if not isinstance(pool, dict):
             raise BadRequest(where, "must be {'start': IP, 'end': IP}")
-        start = _host(cidr, _address(pool.get("start"), f"{where}.start"), f"{where}.start")
-        end = _host(cidr, _address(pool.get("end"), f"{where}.end"), f"{where}.end")
+        start = _host(cidr, _address(pool.get("start"), f"{where}.start", cidr.version), f"{where}.start")
+        end = _host(cidr, _address(pool.get("end"), f"{where}.end", cidr.version), f"{where}.end")
         if start > end:
             raise BadRequest(where, f"start {start} is after end {end}")
         if gateway is not None and start <= gateway <= end:
@@ -98,57 +111,124 @@ def _pools(body: dict[str, Any], cidr: ipaddress.IPv4Network,
     return tuple(pools)
 
 
+def _gateway(body: dict[str, Any], cidr: Cidr, default: IP | None) -> IP | None:
+    if "gateway_ip" in body and body["gateway_ip"] is None:
+        return None  # Neutron's explicit "no gateway"
+    if "gateway_ip" in body:
+        return _host(cidr, _address(body["gateway_ip"], "subnet.gateway_ip", cidr.version), "subnet.gateway_ip")
+    return default
+
+
+def _dns(body: dict[str, Any], version: int, default: tuple[IP, ...]) -> tuple[IP, ...]:
+    if "dns_nameservers" not in body:
+        return default
+    given = field(body, "dns_nameservers", list, "subnet", False, [])
+    dns = tuple(_address(d, f"subnet.dns_nameservers[{i}]", version) for i, d in enumerate(given))
+    if len(set(dns)) != len(dns):
+        raise BadRequest("subnet.dns_nameservers", "lists an address twice")
+    return dns
+
+
+def _host_routes(body: dict[str, Any], cidr: Cidr,
+                 default: tuple[dict[str, str], ...]) -> tuple[dict[str, str], ...]:
+    """Validated `host_routes` ({destination: CIDR, nexthop: IP} of the subnet's IP version)."""
+    if "host_routes" not in body:
+        return default
+    routes = []
+    for index, route in enumerate(field(body, "host_routes", list, "subnet", False, [])):
+        where = f"subnet.host_routes[{index}]"
+        if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
+            raise BadRequest(where, "must be {'destination': CIDR, 'nexthop': IP}")
+        destination = route["destination"]
+        try:
+            network = ipaddress.ip_network(destination, strict=False) if isinstance(destination, str) else None
+        except ValueError:
+            network = None
+        if network is None or network.version != cidr.version:
+            raise BadRequest(f"{where}.destination", f"{describe(destination)} is not an IPv{cidr.version} CIDR")
+        nexthop = _address(route["nexthop"], f"{where}.nexthop", cidr.version)
+        routes.append({"destination": str(network), "nexthop": str(nexthop)})
+    return tuple(routes)
+
+
+def _ipv6_modes(body: dict[str, Any], version: int) -> tuple[str | None, str | None]:
+    modes = []
+    for name in ("ipv6_ra_mode", "ipv6_address_mode"):
+        mode = field(body, name, str, "subnet", False)
+        if mode is not None and (version != 6 or mode not in IPV6_MODES):
+            raise BadRequest(f"subnet.{name}", f"{describe(mode)}: an IPv6 subnet's mode is one of "
+                                               f"{', '.join(IPV6_MODES)}")
+        modes.append(mode)
+    if None not in modes and modes[0] != modes[1]:
+        raise BadRequest("subnet.ipv6_ra_mode", "must equal ipv6_address_mode when both are set")
+    return modes[0], modes[1]
+
+
 def parse_subnet(body: dict[str, Any], siblings: list[Subnet]) -> SubnetRequest:
     """Validate a subnet's addressing against the other subnets of its network; errors name the field."""
-    if field(body, "ip_version", int, "subnet", False, 4) != 4:
-        raise BadRequest("subnet.ip_version", "only IPv4 subnets are supported")
+    version = field(body, "ip_version", int, "subnet", False, 4)
+    if version not in (4, 6):
+        raise BadRequest("subnet.ip_version", f"{version}: use 4 or 6")
     try:
-        cidr = ipaddress.IPv4Network(field(body, "cidr", str, "subnet"), strict=False)
+        cidr = ipaddress.ip_network(field(body, "cidr", str, "subnet"), strict=False)
     except ValueError as exc:
         raise BadRequest("subnet.cidr", str(exc)) from None
-    if cidr.prefixlen > MAX_PREFIX:
-        raise BadRequest("subnet.cidr", f"{cidr} is too small: use a prefix of /{MAX_PREFIX} or shorter")
+    if cidr.version != version:
+        raise BadRequest("subnet.cidr", f"{cidr} is not an IPv{version} network (ip_version {version})")
+    if cidr.prefixlen > MAX_PREFIX[version]:
+        raise BadRequest("subnet.cidr", f"{cidr} is too small: use a prefix of /{MAX_PREFIX[version]} or shorter")
     for sibling in siblings:
-        if cidr.overlaps(ipaddress.IPv4Network(sibling.cidr)):
+        other = ipaddress.ip_network(sibling.cidr)
+        if other.version == cidr.version and cidr.overlaps(other):
             raise BadRequest("subnet.cidr", f"{cidr} overlaps subnet {sibling.name or sibling.id} "
                                             f"({sibling.cidr}) of the same network")
-    if "gateway_ip" in body and body["gateway_ip"] is None:
-        gateway = None  # Neutron's explicit "no gateway"
-    elif "gateway_ip" in body:
-        gateway = _host(cidr, _address(body["gateway_ip"], "subnet.gateway_ip"), "subnet.gateway_ip")
-    else:
-        gateway = cidr.network_address + 1
-    dns = field(body, "dns_nameservers", list, "subnet", False, [])
-    if field(body, "host_routes", list, "subnet", False):
-        raise BadRequest("subnet.host_routes", "host routes are not supported")
-    return SubnetRequest(cidr, gateway, _pools(body, cidr, gateway),
-                         tuple(_address(d, f"subnet.dns_nameservers[{i}]") for i, d in enumerate(dns)))
+    gateway = _gateway(body, cidr, cidr.network_address + 1)
+    return SubnetRequest(cidr, gateway, _pools(body, cidr, gateway), _dns(body, version, ()),
+                         _host_routes(body, cidr, ()), _ipv6_modes(body, version))
 
 
-def _pool_addresses(subnet: Subnet) -> Iterator[IPv4]:
+def update_subnet(subnet: Subnet, body: dict[str, Any]) -> Subnet:
+    """`subnet` with a new gateway_ip, dns_nameservers or host_routes from `body` (validated as at create;
+    a gateway may not fall in an allocation pool)."""
+    cidr = ipaddress.ip_network(subnet.cidr)
+    current = ipaddress.ip_address(subnet.gateway_ip) if subnet.gateway_ip else None
+    gateway = _gateway(body, cidr, current)
+    if gateway is not None and gateway != current and any(
+            ipaddress.ip_address(p["start"]) <= gateway <= ipaddress.ip_address(p["end"])
+            for p in subnet.allocation_pools):
+        raise Conflict(f"Gateway ip {gateway} conflicts with allocation pool of subnet {subnet.id}")
+    dns = _dns(body, cidr.version, tuple(ipaddress.ip_address(d) for d in subnet.dns_nameservers))
+    return replace(subnet, gateway_ip=None if gateway is None else str(gateway),
+                   dns_nameservers=tuple(str(d) for d in dns),
+                   host_routes=_host_routes(body, cidr, subnet.host_routes))
+
+
+def _pool_addresses(subnet: Subnet) -> Iterator[IP]:
     for pool in subnet.allocation_pools:
-        address, end = IPv4(pool["start"]), IPv4(pool["end"])
+        address, end = ipaddress.ip_address(pool["start"]), ipaddress.ip_address(pool["end"])
         while address <= end:
             yield address
             address += 1
 
 
-def allocate(subnets: list[Subnet], taken: set[IPv4], requested: str | None, where: str) -> FixedIp | None:
+def allocate(subnets: list[Subnet], taken: set[IP], requested: str | None, where: str) -> FixedIp | None:
     """A free address for a port: `requested` (400 outside every subnet, 409 if taken), else the first free
     one of the subnets' allocation pools (409 when they are full). None when the network has no subnet.
     """
-    address = None if requested is None else _address(requested, where)
+    address = None
+    if requested is not None:
+        version = 6 if isinstance(requested, str) and ":" in requested else 4
+        address = _address(requested, where, version)
     if not subnets:
         if address is not None:
             raise BadRequest(where, f"{address}: the network has no subnet to take a fixed IP from")
         return None
-    gateways = {IPv4(s.gateway_ip) for s in subnets if s.gateway_ip}
+    gateways = {ipaddress.ip_address(s.gateway_ip) for s in subnets if s.gateway_ip}
     if address is not None:
-        subnet = next((s for s in subnets if address in ipaddress.IPv4Network(s.cidr)), None)
+        subnet = next((s for s in subnets if address in ipaddress.ip_network(s.cidr)), None)
         if subnet is None:
-            raise BadRequest(where, f"{address} is in none of the network's subnets "
-                                    f"({', '.join(s.cidr for s in subnets)})")
-        _host(ipaddress.IPv4Network(subnet.cidr), address, where)
+            raise BadRequest(where, f"{address} is in none of the subnets ({', '.join(s.cidr for s in subnets)})")
+        _host(ipaddress.ip_network(subnet.cidr), address, where)
         if address in taken or address in gateways:
             raise Conflict(f"IP address {address} is already allocated in subnet {subnet.id}")
         return FixedIp(subnet, address)

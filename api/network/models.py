@@ -38,7 +38,8 @@ class Network:
 
 @dataclass(frozen=True)
 class Subnet:
-    """An IPv4 subnet of a network."""
+    """An IPv4 or IPv6 subnet of a network (the engine configures guests and libvirt networks from the
+    IPv4 ones only: IPv6 subnets are records and addresses on ports)."""
 
     id: str
     name: str
@@ -51,6 +52,9 @@ class Subnet:
     dns_nameservers: tuple[str, ...] = ()
     allocation_pools: tuple[dict[str, str], ...] = ()
     description: str = ""
+    host_routes: tuple[dict[str, str], ...] = ()
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
 
 
 @dataclass(frozen=True)

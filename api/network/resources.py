@@ -13,11 +13,12 @@ from api.errors import ApiError, NotFound
 from api.http import read_json, send
 from api.identity.tokens import Token
 from api.network.applier import NetworkApplier
-from api.network.models import ERROR
+from api.network.bulk import create_all
+from api.network.models import ERROR, Network, Subnet
 from api.network.store import NetworkStore
+from api.network.views import filtered, group_view, network_view, port_views, rule_view, subnet_view
 from api.quota.models import NETWORK
 from api.quota.store import QuotaStore
-from api.network.views import filtered, group_view, network_view, port_views, rule_view, subnet_view
 from provisioner.errors import ProvisionError
 
 
@@ -48,10 +49,22 @@ class Networks:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
-        network = self.store.create_network(token, read_json(req, self.config.max_json_body, "network"),
-                                            self.quotas.admission(NETWORK, {"network": 1}))
-        self.applier.create(network)
-        send(resp, {"network": self._view(token, network.id)}, 201)
+        admit = self.quotas.admission(NETWORK, {"network": 1})
+
+        def create(body: dict[str, Any]) -> Network:
+            return self.applier.create(self.store.create_network(token, body, admit))
+
+        def undo(network: Network) -> None:
+            self.applier.destroy(network)
+            self.store.forget_network(network.id)
+
+        create_all(req, resp, self.config.max_json_body, "network", "networks", create, undo,
+                   lambda n: self._view(token, n.id))
+
+    def on_put_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        token = token_of(req)
+        self.store.update_network(token, item_id, read_json(req, self.config.max_json_body, "network"))
+        send(resp, {"network": self._view(token, item_id)})
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         send(resp, {"network": self._view(token_of(req), item_id)})
@@ -86,10 +99,24 @@ class Subnets:
         send(resp, {"subnets": filtered(req, views)})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        subnet = self.store.create_subnet(token_of(req), read_json(req, self.config.max_json_body, "subnet"),
-                                          self.quotas.admission(NETWORK, {"subnet": 1}))
+        token = token_of(req)
+        admit = self.quotas.admission(NETWORK, {"subnet": 1})
+
+        def create(body: dict[str, Any]) -> Subnet:
+            subnet = self.store.create_subnet(token, body, admit)
+            self._reapply(subnet.network_id)
+            return subnet
+
+        def undo(subnet: Subnet) -> None:
+            self.store.subnets.delete(subnet.id)
+            self._reapply(subnet.network_id)
+
+        create_all(req, resp, self.config.max_json_body, "subnet", "subnets", create, undo, subnet_view)
+
+    def on_put_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        subnet = self.store.update_subnet(token_of(req), item_id, read_json(req, self.config.max_json_body, "subnet"))
         self._reapply(subnet.network_id)
-        send(resp, {"subnet": subnet_view(subnet)}, 201)
+        send(resp, {"subnet": subnet_view(subnet)})
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         send(resp, {"subnet": subnet_view(self.store.subnet(token_of(req), item_id))})
@@ -135,9 +162,16 @@ class SecurityGroups:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
-        group = self.store.create_group(token, read_json(req, self.config.max_json_body, "security_group"),
-                                        self.quotas.admission(NETWORK, {"security_group": 1}))
-        send(resp, {"security_group": group_view(group, self.store.visible_rules(token))}, 201)
+        admit = self.quotas.admission(NETWORK, {"security_group": 1})
+        create_all(req, resp, self.config.max_json_body, "security_group", "security_groups",
+                   lambda body: self.store.create_group(token, body, admit),
+                   lambda group: self.store.delete_group(token, group.id),
+                   lambda group: group_view(group, self.store.visible_rules(token)))
+
+    def on_put_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        token = token_of(req)
+        group = self.store.update_group(token, item_id, read_json(req, self.config.max_json_body, "security_group"))
+        send(resp, {"security_group": group_view(group, self.store.visible_rules(token))})
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         token = token_of(req)

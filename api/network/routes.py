@@ -9,6 +9,7 @@ from api.context import ApiContext
 from api.http import Discovery
 from api.network import resources as r
 from api.network.applier import NetworkApplier
+from api.network.extensions import Extensions
 from api.network.store import NetworkStore
 from api.quota import routes as quota_routes
 from api.quota.models import NETWORK
@@ -26,6 +27,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: C
         "ports": r.Ports(compute),
         "security-groups": r.SecurityGroups(ctx.config, store, quotas),
         "security-group-rules": r.SecurityGroupRules(ctx.config, store, quotas),
+        "extensions": Extensions(),
     }
     for path, resource in collections.items():
         app.add_route(f"/network/v2.0/{path}", resource)

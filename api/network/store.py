@@ -21,13 +21,20 @@ from api.http import field
 from api.identity.tokens import Token
 from api.network import ipam
 from api.network.models import ACTIVE, BUILD, Network, SecurityGroup, SecurityGroupRule, Subnet
-from provisioner.excerpt import describe
+from provisioner.excerpt import cut, describe
 from provisioner.networks import libvirt_name
 
 # The quota check a create runs, with the project that will own the record, in the transaction inserting it.
 Admit = Callable[[str], None]
 # A host bridge a provider network may name (a Linux interface name).
 BRIDGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+
+
+def _only(body: dict[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+    """BadRequest naming the first field of `body` an update may not change."""
+    for key in body:
+        if key not in allowed:
+            raise BadRequest(where, f"{cut(key)} cannot be updated (updatable: {', '.join(allowed)})")
 
 
 class NetworkStore:
@@ -116,6 +123,26 @@ class NetworkStore:
                            "There are one or more ports still in use on the network.")
         return network
 
+    def update_network(self, token: Token, network_id: str, body: dict[str, Any]) -> Network:
+        """Change a network's name, description, admin_state_up (its owner or an admin), shared and
+        router:external (an admin); other fields are refused by name."""
+        where = "network"
+        network = self.network(token, network_id)
+        if network.id == self.default.id:
+            raise Forbidden(f"network {network_id} is the configured default network: change it in config.yaml")
+        if network.project_id != token.project_id and not token.is_admin:
+            raise Forbidden(f"network {network_id} belongs to another project")
+        _only(body, where, ("name", "description", "admin_state_up", "shared", "router:external"))
+        admin_only = [k for k in ("shared", "router:external") if k in body]
+        if admin_only and not token.is_admin:
+            raise Forbidden(f"setting {', '.join(admin_only)} requires the admin role")
+        changed = replace(network, name=field(body, "name", str, where, False, network.name),
+                          description=field(body, "description", str, where, False, network.description),
+                          admin_state_up=field(body, "admin_state_up", bool, where, False, network.admin_state_up),
+                          shared=field(body, "shared", bool, where, False, network.shared),
+                          external=field(body, "router:external", bool, where, False, network.external))
+        return self.networks.update(changed)
+
     def forget_network(self, network_id: str) -> None:
         """Delete a network's record and its subnets'."""
         for subnet in self.subnets_of(network_id):
@@ -151,15 +178,31 @@ class NetworkStore:
             project_id=network.project_id or token.project_id, network_id=network.id, cidr=str(request.cidr),
             gateway_ip=None if request.gateway is None else str(request.gateway),
             enable_dhcp=field(body, "enable_dhcp", bool, "subnet", False, True),
-            dns_nameservers=tuple(str(d) for d in request.dns),
+            dns_nameservers=tuple(str(d) for d in request.dns), ip_version=request.cidr.version,
             allocation_pools=tuple({"start": str(a), "end": str(b)} for a, b in request.pools),
+            host_routes=request.host_routes, ipv6_ra_mode=request.ipv6_modes[0],
+            ipv6_address_mode=request.ipv6_modes[1],
             description=field(body, "description", str, "subnet", False, "")), admit)
+
+    def update_subnet(self, token: Token, subnet_id: str, body: dict[str, Any]) -> Subnet:
+        """Change a subnet's name, description, enable_dhcp, gateway_ip, dns_nameservers or host_routes
+        (validated as at create); the subnet's owner or an admin."""
+        where = "subnet"
+        subnet = self.subnet(token, subnet_id)
+        if subnet.project_id != token.project_id and not token.is_admin:
+            raise Forbidden(f"subnet {subnet_id} belongs to another project")
+        _only(body, where, ("name", "description", "enable_dhcp", "gateway_ip", "dns_nameservers", "host_routes"))
+        addressing = ipam.update_subnet(subnet, body)
+        return self.subnets.update(replace(
+            addressing, name=field(body, "name", str, where, False, subnet.name),
+            description=field(body, "description", str, where, False, subnet.description),
+            enable_dhcp=field(body, "enable_dhcp", bool, where, False, subnet.enable_dhcp)))
 
     def delete_subnet(self, token: Token, subnet_id: str) -> Subnet:
         """Delete a subnet the token may see; Conflict while a port holds one of its addresses."""
         subnet = self.subnet(token, subnet_id)
-        cidr = ipaddress.IPv4Network(subnet.cidr)
-        if any(ipaddress.IPv4Address(ip) in cidr for _, port in self.ports_on(subnet.network_id)
+        cidr = ipaddress.ip_network(subnet.cidr)
+        if any(ipaddress.ip_address(ip) in cidr for _, port in self.ports_on(subnet.network_id)
                for ip in port.get("ips") or ()):
             raise Conflict(f"Unable to complete operation on subnet {subnet_id}: "
                            "one or more ports have an IP allocation from this subnet.")
@@ -176,9 +219,11 @@ class NetworkStore:
         """A fixed IP for each (network, requested address or None, field name) of one server's NICs."""
         chosen: list[ipam.FixedIp | None] = []
         for network, requested, where in requests:
-            taken = {ipaddress.IPv4Address(ip) for _, port in self.ports_on(network.id) for ip in port.get("ips") or ()}
+            taken = {ipaddress.ip_address(ip) for _, port in self.ports_on(network.id) for ip in port.get("ips") or ()}
             taken.update(f.address for f in chosen if f is not None and f.subnet.network_id == network.id)
-            chosen.append(ipam.allocate(self.subnets_of(network.id), taken, requested, where))
+            # A guest's NIC is addressed from the IPv4 subnets (the engine configures no IPv6).
+            ipv4 = [s for s in self.subnets_of(network.id) if s.ip_version == 4]
+            chosen.append(ipam.allocate(ipv4, taken, requested, where))
         return chosen
 
     @contextmanager
@@ -223,6 +268,19 @@ class NetworkStore:
                 raise Conflict("Default security group already exists.")
             admit(group.project_id)
             return self.groups.insert(group)
+
+    def update_group(self, token: Token, group_id: str, body: dict[str, Any]) -> SecurityGroup:
+        """Rename or describe a security group (not `default`'s name)."""
+        where = "security_group"
+        group = self.group(token, group_id)
+        _only(body, where, ("name", "description"))
+        name = field(body, "name", str, where, False, group.name)
+        if group.name == "default" and name != "default":
+            raise Conflict("Insufficient rights for removing default security group.")
+        if name == "default" and group.name != "default":
+            raise Conflict("Default security group already exists.")
+        return self.groups.update(replace(group, name=name, description=field(
+            body, "description", str, where, False, group.description)))
 
     def delete_group(self, token: Token, group_id: str) -> None:
         """Delete a security group and its rules."""

@@ -9,18 +9,24 @@ import falcon
 from api.compute.models import Server
 from api.network.models import Network, SecurityGroup, SecurityGroupRule, Subnet
 
-# Paging, sorting and field selection: ignored (one page, every field).
+# Paging and sorting: ignored (one page, creation order). `fields` selects (selected()).
 NOT_FILTERS = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
 
 
+def selected(req: falcon.Request, view: dict[str, Any]) -> dict[str, Any]:
+    """`view` with only the fields named by `fields=` query parameters (all of them without one)."""
+    names = {n for value in req.get_param_as_list("fields") or () for n in value.split(",") if n}
+    return {k: v for k, v in view.items() if k in names} if names else view
+
+
 def filtered(req: falcon.Request, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep the items whose fields equal every query parameter (any of a repeated one)."""
+    """Keep the items whose fields equal every query parameter (any of a repeated one); then `fields=`."""
     for key in req.params:
         if key in NOT_FILTERS:
             continue
         wanted = {v.lower() for v in req.get_param_as_list(key)}
         views = [v for v in views if key in v and str(v[key]).lower() in wanted]
-    return views
+    return [selected(req, v) for v in views]
 
 
 def _stamps(project_id: str) -> dict[str, Any]:
@@ -45,8 +51,8 @@ def subnet_view(subnet: Subnet) -> dict[str, Any]:
     return {"id": subnet.id, "name": subnet.name, "network_id": subnet.network_id, "cidr": subnet.cidr,
             "gateway_ip": subnet.gateway_ip, "ip_version": subnet.ip_version, "enable_dhcp": subnet.enable_dhcp,
             "dns_nameservers": list(subnet.dns_nameservers), "allocation_pools": list(subnet.allocation_pools),
-            "host_routes": [], "description": subnet.description, "ipv6_address_mode": None,
-            "ipv6_ra_mode": None, "subnetpool_id": None, "service_types": [], **_stamps(subnet.project_id)}
+            "host_routes": list(subnet.host_routes), "description": subnet.description,
+            "ipv6_address_mode": subnet.ipv6_address_mode, "ipv6_ra_mode": subnet.ipv6_ra_mode, "subnetpool_id": None, "service_types": [], **_stamps(subnet.project_id)}
 
 
 def port_views(server: Server) -> list[dict[str, Any]]:

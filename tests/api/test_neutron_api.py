@@ -65,3 +65,84 @@ def test_failed_network_create_leaves_no_libvirt_network(live, monkeypatch: pyte
     assert f"net-{network_id}" in _libvirt_networks(live)
     assert _call(live, "DELETE", f"/networks/{network_id}").status_code == 204
     assert not network_dir(live.layout, f"net-{network_id}").exists()
+
+
+def test_network_subnet_and_group_updates(live) -> None:
+    net = live.osc("alice", "network", "create", "upd-net", "-f", "json")
+    live.osc("alice", "network", "set", "--name", "upd-net2", "--description", "renamed", net["id"])
+    shown = live.osc("alice", "network", "show", net["id"], "-f", "json")
+    assert (shown["name"], shown["description"]) == ("upd-net2", "renamed")
+    sub = live.osc("alice", "subnet", "create", "--network", net["id"], "--subnet-range", "10.61.0.0/24",
+                   "upd-sub", "-f", "json")
+    live.osc("alice", "subnet", "set", "--name", "upd-sub2", "--dns-nameserver", "10.61.0.53",
+             "--host-route", "destination=10.99.0.0/16,gateway=10.61.0.254", sub["id"])
+    shown = live.sdk("alice").network.get_subnet(sub["id"])
+    assert shown.name == "upd-sub2" and shown.dns_nameservers == ["10.61.0.53"]
+    assert shown.host_routes == [{"destination": "10.99.0.0/16", "nexthop": "10.61.0.254"}]
+    group = live.osc("alice", "security", "group", "create", "upd-sg", "-f", "json")
+    live.osc("alice", "security", "group", "set", "--name", "upd-sg2", "--description", "d", group["id"])
+    assert live.sdk("alice").network.get_security_group(group["id"]).name == "upd-sg2"
+
+    # Refusals name the field; nothing changes.
+    for path, body, field in ((f"/networks/{net['id']}", {"network": {"mtu": 9000}}, "network: 'mtu' cannot"),
+                              (f"/networks/{net['id']}", {"network": {"shared": True}}, "shared"),
+                              (f"/subnets/{sub['id']}", {"subnet": {"gateway_ip": "10.62.0.1"}}, "subnet.gateway_ip"),
+                              (f"/subnets/{sub['id']}", {"subnet": {"host_routes": [{"destination": "x" * 500,
+                                                                                    "nexthop": "10.61.0.1"}]}},
+                               "subnet.host_routes[0].destination")):
+        resp = _call(live, "PUT", path, body=body)
+        assert resp.status_code in (400, 403), resp.text
+        assert field in resp.json()["NeutronError"]["message"] and len(resp.text) < 1000, resp.text
+    assert _call(live, "PUT", f"/networks/{net['id']}", "bob", {"network": {"name": "x"}}).status_code == 404
+    assert live.sdk("alice").network.get_network(net["id"]).name == "upd-net2"
+    live.osc("alice", "subnet", "delete", sub["id"])
+    live.osc("alice", "network", "delete", net["id"])
+
+
+def test_bulk_create_is_all_or_nothing(live) -> None:
+    resp = _call(live, "POST", "/networks", body={"networks": [{"name": "bulk-a"}, {"name": "bulk-b"}]})
+    assert resp.status_code == 201, resp.text
+    ids = [n["id"] for n in resp.json()["networks"]]
+    assert [n["name"] for n in resp.json()["networks"]] == ["bulk-a", "bulk-b"]
+    resp = _call(live, "POST", "/subnets", body={"subnets": [
+        {"network_id": ids[0], "cidr": "10.71.0.0/24", "ip_version": 4},
+        {"network_id": ids[1], "cidr": "not-a-cidr", "ip_version": 4}]})
+    assert resp.status_code == 400 and "subnet.cidr" in resp.json()["NeutronError"]["message"], resp.text
+    assert not [s for s in _call(live, "GET", "/subnets").json()["subnets"] if s["network_id"] in ids]
+    resp = _call(live, "POST", "/security-groups", body={"security_groups": [{"name": "bulk-sg"}, {"name": 7}]})
+    assert resp.status_code == 400 and "security_group.name" in resp.text
+    assert "bulk-sg" not in {g["name"] for g in _call(live, "GET", "/security-groups").json()["security_groups"]}
+    resp = _call(live, "POST", "/networks", body={"networks": []})
+    assert resp.status_code == 400 and "networks" in resp.text
+    for network_id in ids:
+        assert _call(live, "DELETE", f"/networks/{network_id}").status_code == 204
+
+
+def test_fields_query_and_extensions(live) -> None:
+    resp = _call(live, "GET", "/networks?fields=id&fields=name")
+    assert resp.status_code == 200 and all(set(n) == {"id", "name"} for n in resp.json()["networks"]), resp.text
+    extensions = {e["alias"] for e in _call(live, "GET", "/extensions").json()["extensions"]}
+    assert {"security-group", "external-net", "quotas"} <= extensions and "router" not in extensions
+    assert _call(live, "GET", "/extensions/security-group").json()["extension"]["alias"] == "security-group"
+    resp = _call(live, "GET", "/extensions/" + "y" * 300)
+    assert resp.status_code == 404 and len(resp.text) < 500
+
+
+def test_ipv6_subnet_allocates_from_its_range(live) -> None:
+    net = live.osc("alice", "network", "create", "v6-net", "-f", "json")
+    sub = live.osc("alice", "subnet", "create", "--network", net["id"], "--ip-version", "6",
+                   "--subnet-range", "fd00:61::/64", "--ipv6-address-mode", "slaac", "--ipv6-ra-mode", "slaac",
+                   "v6-sub", "-f", "json")
+    assert sub["gateway_ip"] == "fd00:61::1" and sub["ip_version"] == 6
+    shown = live.sdk("alice").network.get_subnet(sub["id"])
+    assert shown.allocation_pools == [{"start": "fd00:61::2", "end": "fd00:61::ffff:ffff:ffff:ffff"}]
+    assert shown.ipv6_address_mode == "slaac"
+    for body, field in (({"ip_version": 6, "cidr": "10.0.0.0/24"}, "subnet.cidr"),
+                        ({"ip_version": 6, "cidr": "fd00:62::/127"}, "subnet.cidr"),
+                        ({"ip_version": 4, "cidr": "10.63.0.0/24", "ipv6_address_mode": "slaac"},
+                         "subnet.ipv6_address_mode"),
+                        ({"ip_version": 6, "cidr": "fd00:64::/64", "gateway_ip": "10.0.0.1"}, "subnet.gateway_ip")):
+        resp = _call(live, "POST", "/subnets", body={"subnet": {"network_id": net["id"], **body}})
+        assert resp.status_code == 400 and field in resp.json()["NeutronError"]["message"], (body, resp.text)
+    live.osc("alice", "subnet", "delete", sub["id"])
+    live.osc("alice", "network", "delete", net["id"])

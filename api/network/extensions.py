@@ -1,0 +1,42 @@
+"""Neutron's extension list: exactly the extensions this API implements (Tempest and clients skip or refuse
+what is not listed, which is right when it really is absent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from api.errors import NotFound
+from api.http import send
+
+# alias -> (name, description)
+EXTENSIONS = {
+    "external-net": ("Neutron external network", "Adds external network attribute to network resource."),
+    "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
+    "project-id": ("project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
+    "quotas": ("Quota management support", "Expose functions for quotas management per project"),
+    "security-group": ("security-group", "The security groups extension."),
+    "standard-attr-description": ("standard-attr-description", "Extension to add descriptions to standard "
+                                                               "attributes"),
+}
+
+
+def extension_view(alias: str) -> dict[str, Any]:
+    """One extension as Neutron lists it."""
+    name, description = EXTENSIONS[alias]
+    return {"alias": alias, "name": name, "description": description, "links": [],
+            "updated": "2013-01-01T10:00:00-00:00"}
+
+
+class Extensions:
+    """/network/v2.0/extensions[/{alias}]."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, {"extensions": [extension_view(a) for a in sorted(EXTENSIONS)]})
+
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        if item_id not in EXTENSIONS:
+            raise NotFound(f"Extension with alias {item_id[:40]!r} does not exist")
+        send(resp, {"extension": extension_view(item_id)})
