@@ -12,8 +12,8 @@ Accepted formats, as cloud-init reads them (optionally gzip-compressed):
   multipart of the engine's cloud-config and the script (cloud-init runs it
   once, after runcmd).
 
-Anything else (MIME multipart, `#include`, `#cloud-boothook`, `#part-handler`,
-jinja templates …) is refused with the list of what is accepted: those can
+Anything else (MIME multipart, `#include`, `#cloud-config-archive`,
+`#cloud-boothook`, `#part-handler`, jinja templates …) is refused with the list of what is accepted: those can
 fetch or produce cloud-config the engine cannot validate or keep off its keys.
 
 Without cloud-init's schema on this host (cloud-init not installed) a
@@ -45,7 +45,7 @@ SCHEMA_ENV = "PROVISION_CLOUD_CONFIG_SCHEMA"
 MAX_EXPANDED = 512 * 1024  # gzip'd user data, once expanded (the seed holds it; Nova caps the base64 at 64 KiB)
 MAX_SCHEMA_ERRORS = 3
 MAX_COMPLAINT = 120
-CLOUD_CONFIG = "#cloud-config"
+_CLOUD_CONFIG = re.compile(r"#cloud-config(?:\s|$)")
 # What the engine sets so that it can log in with its key and pin the guest's host key, and the
 # modules that do it: a tenant value would break the post-boot job (or is meaningless once merged).
 OWNED_KEYS = ("hostname", "fqdn", "prefer_fqdn_over_hostname", "preserve_hostname", "ssh_keys", "ssh_deletekeys",
@@ -87,9 +87,11 @@ def read_user_data(data: bytes, where: str, admin_user: str) -> TenantUserData:
         raise InputError(where, "is not UTF-8 text (nor gzip of it)") from None
     if text.startswith("#!"):
         return TenantUserData([], [], [], None, (UserPart("text/x-shellscript", text),))
-    if not text.startswith(CLOUD_CONFIG):
+    # Not `#cloud-config-archive` (cloud-init matches the longest header): a list of parts, refused below.
+    if not _CLOUD_CONFIG.match(text):
         raise InputError(where, "is neither #cloud-config nor a #! script (nor gzip of either): MIME multipart, "
-                                "#include, #cloud-boothook, #part-handler and jinja user data are not accepted")
+                                "#include, #cloud-config-archive, #cloud-boothook, #part-handler and jinja user "
+                                "data are not accepted")
     return _cloud_config(text, where, admin_user)
 
 

@@ -195,6 +195,7 @@ def test_a_password_for_the_admin_user_through_chpasswd_is_refused(live, image_i
 
 
 @pytest.mark.parametrize("user_data", [b"#include\nhttp://127.0.0.1/cc\n", b"#cloud-boothook\necho\n",
+                                       b"#cloud-config-archive\n- {type: text/x-shellscript, content: echo}\n",
                                        b"Content-Type: multipart/mixed; boundary=x\n\n--x--\n", b"echo hi\n"])
 def test_other_user_data_formats_are_refused_with_the_rule(live, image_id: str, user_data: bytes) -> None:
     got = _refused(live, image_id, "ud-format", user_data)
