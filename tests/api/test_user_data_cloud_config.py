@@ -102,6 +102,26 @@ def _schema_check(path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+# cloud-init's own user-data processor (Debian's package, run by the system python3 that has it).
+PROCESS = """
+import sys
+from cloudinit import helpers, user_data
+paths = helpers.Paths({"cloud_dir": sys.argv[2]})
+message = user_data.UserDataProcessor(paths).process(open(sys.argv[1], "rb").read())
+for part in message.walk():
+    if part.get_content_maintype() != "multipart":
+        print(part.get_content_type(), len(part.get_payload(decode=True)))
+"""
+
+
+def _cloud_init_parts(path: Path, scratch: Path) -> list[str]:
+    """The content types cloud-init finds in a user-data file."""
+    done = subprocess.run(["/usr/bin/python3", "-c", PROCESS, str(path), str(scratch)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    return [line.split()[0] for line in done.stdout.splitlines()]
+
+
 def _same_render(workspace: Path) -> None:
     """spec.json read back and rendered again gives the seed's user-data byte for byte."""
     spec = spec_from_json(json.loads((workspace / "spec.json").read_text()))
@@ -137,7 +157,7 @@ def test_runcmd_write_files_and_packages_are_merged_with_the_engine_config(live,
     _same_render(workspace)
 
 
-def test_a_shell_script_becomes_a_multipart_part(live, image_id: str) -> None:
+def test_a_shell_script_becomes_a_multipart_part(live, image_id: str, tmp_path: Path) -> None:
     script = "#!/bin/sh\necho hello > /run/tenant-script\n"
     for name, data in (("ud-script", script.encode()), ("ud-script-gz", gzip.compress(script.encode(), mtime=0))):
         workspace = _built(live, _create(live, image_id, name, data))
@@ -152,6 +172,8 @@ def test_a_shell_script_becomes_a_multipart_part(live, image_id: str) -> None:
         extracted.write_bytes(config.get_payload(decode=True))
         _schema_check(extracted)
         assert yaml.safe_load(extracted.read_text())["hostname"] == workspace.name
+        assert _cloud_init_parts(workspace / "cloud-init/user-data", tmp_path / name) == [
+            "text/cloud-config", "text/x-shellscript"]
         _same_render(workspace)
 
 
