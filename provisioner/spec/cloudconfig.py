@@ -13,8 +13,9 @@ Accepted formats, as cloud-init reads them (optionally gzip-compressed):
   once, after runcmd).
 
 Anything else (MIME multipart, `#include`, `#cloud-config-archive`,
-`#cloud-boothook`, `#part-handler`, jinja templates …) is refused with the list of what is accepted: those can
-fetch or produce cloud-config the engine cannot validate or keep off its keys.
+`#cloud-boothook`, `#part-handler`, jinja templates …) is refused with the
+list of what is accepted: those can fetch or produce cloud-config the engine
+cannot validate or keep off its keys.
 
 Without cloud-init's schema on this host (cloud-init not installed) a
 `#cloud-config` may only carry the keys the engine validates itself
@@ -34,7 +35,7 @@ from typing import Any
 
 from provisioner import safeyaml
 from provisioner.errors import InputError
-from provisioner.excerpt import describe
+from provisioner.excerpt import LIMIT, describe
 from provisioner.spec.model import UserPart
 from provisioner.spec.passwords import hash_password
 from provisioner.spec.users import check_user, keys_named
@@ -43,8 +44,8 @@ from provisioner.spec.users import check_user, keys_named
 DEFAULT_SCHEMA = Path("/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json")
 SCHEMA_ENV = "PROVISION_CLOUD_CONFIG_SCHEMA"
 MAX_EXPANDED = 512 * 1024  # gzip'd user data, once expanded (the seed holds it; Nova caps the base64 at 64 KiB)
-MAX_SCHEMA_ERRORS = 3
-MAX_COMPLAINT = 120
+MAX_SCHEMA_ERRORS = 3  # complaints shown in a 400, in path order
+MAX_COMPLAINT = 120  # characters of each
 _CLOUD_CONFIG = re.compile(r"#cloud-config(?:\s|$)")
 # What the engine sets so that it can log in with its key and pin the guest's host key, and the
 # modules that do it: a tenant value would break the post-boot job (or is meaningless once merged).
@@ -56,7 +57,7 @@ OWNED_KEYS = ("hostname", "fqdn", "prefer_fqdn_over_hostname", "preserve_hostnam
 SELF_CHECKED_KEYS = ("users", "packages", "ssh_authorized_keys")
 _HASH = re.compile(r"\$(1|2a|2y|5|6)(\$.+){2}")  # cloud-init's own test for a hashed chpasswd password
 _RANDOM = ("R", "RANDOM")
-_QUOTED = re.compile(r"""(['"])([^'"]{41,})\1""")
+_QUOTED = re.compile(r"""(['"])([^'"]{%d,})\1""" % (LIMIT + 1))
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def _complaint(error: Any) -> str:
     if message.startswith(shown):
         message = f"{describe(error.instance)}{message[len(shown):]}"
     # A key or value quoted in the message (an unexpected property's name) is cut like any user text.
-    message = _QUOTED.sub(lambda m: f"{m[1]}{m[2][:40]}…{m[1]}", message)
+    message = _QUOTED.sub(lambda m: f"{m[1]}{m[2][:LIMIT]}…{m[1]}", message)
     return message if len(message) <= MAX_COMPLAINT else message[:MAX_COMPLAINT] + "…"
 
 
