@@ -53,6 +53,8 @@ class Server:
     ports: tuple[dict[str, Any], ...]
     key_name: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    security_groups: tuple[str, ...] = ("default",)  # names, as requested at create
     status: str = BUILD
     task_state: str | None = "spawning"
     fault: str | None = None

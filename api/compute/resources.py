@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
+from dataclasses import replace
 from typing import Any
 
 import falcon
@@ -14,13 +14,15 @@ from api.compute import keys
 from api.compute.addresses import AddressRefresher
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
-from api.compute.name_filter import NameFilter
+from api.compute.microversion import MAX, MIN, Version, version_of
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Keypair, Server
 from api.compute.tasks import ServerTasks
-from api.compute.views import flavor_view, keypair_view, link, server_view
+from api.compute import server_query
+from api.compute.server_create import create_request, update_request
+from api.compute.views import keypair_detail, keypair_list_entry, keypair_view, link, server_view, update_view
 from api.config import ApiConfig
-from api.errors import BadRequest, Conflict, NotFound
-from api.http import field, isotime, read_json, send, send_json_text
+from api.errors import ApiError, BadRequest, Conflict, NotFound
+from api.http import field, read_json, send
 from api.network.store import NetworkStore
 from api.quota.errors import nova_refusal
 from api.quota.models import COMPUTE, NETWORK
@@ -28,51 +30,15 @@ from api.quota.store import QuotaStore
 from api.volume.store import VolumeStore
 from provisioner.excerpt import describe
 
-MAX_VERSION = "2.1"
 KEYPAIR_NAME = re.compile(r"[A-Za-z0-9 _.@-]{1,255}")
-MAX_CACHED_BASES = 16  # flavor list bodies kept per resource, one per base URL
 
 
 def version_document(base_url: str) -> dict[str, Any]:
-    """Nova's v2.1 version entry (no microversions above 2.1: simpler bodies, all clients accept it)."""
-    return {"id": "v2.1", "status": "CURRENT", "version": MAX_VERSION, "min_version": "2.1",
+    """Nova's v2.1 version entry, with the microversion range served."""
+    return {"id": "v2.1", "status": "CURRENT", "version": str(MAX), "min_version": str(MIN),
             "updated": "2013-07-23T11:33:21Z",
             "links": [{"rel": "self", "href": f"{base_url}/compute/v2.1/"}],
             "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]}
-
-
-class Flavors:
-    """GET /compute/v2.1/flavors[/detail]."""
-
-    def __init__(self, config: ApiConfig, detail: bool):
-        self.config = config
-        self.detail = detail
-        # Flavors are read at start: the body only depends on the base URL the client used.
-        self._bodies: dict[str, str] = {}
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = self._bodies.get(req.prefix)
-        if body is None:
-            views = [flavor_view(f, req.prefix) for f in self.config.flavors]
-            if not self.detail:
-                views = [{k: v[k] for k in ("id", "name", "links")} for v in views]
-            if len(self._bodies) >= MAX_CACHED_BASES:  # the Host header is the client's to choose
-                self._bodies.clear()
-            body = self._bodies[req.prefix] = json.dumps({"flavors": views})
-        send_json_text(resp, body)
-
-
-class FlavorItem:
-    """GET /compute/v2.1/flavors/{id} (by id only: clients find by name through the list)."""
-
-    def __init__(self, config: ApiConfig):
-        self.config = config
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
-        flavor = next((f for f in self.config.flavors if f.id == flavor_id), None)
-        if flavor is None:
-            raise NotFound(f"Flavor {flavor_id} could not be found.")
-        send(resp, {"flavor": flavor_view(flavor, req.prefix)})
 
 
 class Keypairs:
@@ -85,7 +51,7 @@ class Keypairs:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         mine = self.store.keypairs.list([token_of(req).user_id])
-        send(resp, {"keypairs": [{"keypair": keypair_view(k)} for k in mine]})
+        send(resp, {"keypairs": [keypair_list_entry(k, version_of(req)) for k in mine]})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
@@ -104,7 +70,9 @@ class Keypairs:
             if self.store.keypairs.get(keypair.id) is not None:
                 raise Conflict(f"Key pair '{name}' already exists.")
             self.store.keypairs.insert(keypair)
-        send(resp, {"keypair": keypair_view(keypair, private)}, 201 if private is None else 200)
+        # Nova answers 200 at 2.1 and 201 from 2.2 on, generated or imported alike.
+        version = version_of(req)
+        send(resp, {"keypair": keypair_view(keypair, version, private)}, 201 if version >= Version(2, 2) else 200)
 
 
 class KeypairItem:
@@ -121,12 +89,11 @@ class KeypairItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         keypair = self._get(req, name)
-        send(resp, {"keypair": {**keypair_view(keypair), "id": keypair.id, "deleted": False,
-                                "created_at": isotime(keypair.created)}})
+        send(resp, {"keypair": keypair_detail(keypair, version_of(req))})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         self.store.keypairs.delete(self._get(req, name).id)
-        resp.status = 202
+        resp.status = 204 if version_of(req) >= Version(2, 2) else 202
 
 
 class Servers:
@@ -153,38 +120,49 @@ class Servers:
         token = token_of(req)
         everyone = token.is_admin and req.get_param_as_bool("all_tenants", default=False)
         projects = None if everyone else [token.project_id]
-        servers = self.store.servers.list(projects)
-        name, status = req.get_param("name"), req.get_param("status")
-        if name:
-            pattern = NameFilter(name)
-            servers = [s for s in servers if pattern.search(s.name)]
-        if status:
-            servers = [s for s in servers if s.status == status.upper()]
+        page = server_query.select(req, self.store.servers.list(projects))
+        version = version_of(req)
         if detail:
             names = {n.id: n.name for n in self.networks.visible_networks(token)}
             attached = self.volumes.attachments(projects)
-            views = [server_view(self.addresses.refresh(s), req.prefix, names, attached.get(s.id, []))
-                     for s in servers]
+            views = [server_view(self.addresses.refresh(s), req.prefix, names, attached.get(s.id, []), version,
+                                 self.config.flavors, single=False) for s in page.servers]
         else:
-            views = [{"id": s.id, "name": s.name, "links": link(req.prefix, "servers", s.id)} for s in servers]
-        send(resp, {"servers": views})
+            views = [{"id": s.id, "name": s.name, "links": link(req.prefix, "servers", s.id)} for s in page.servers]
+        body: dict[str, Any] = {"servers": views}
+        if page.next_query is not None:
+            path = "servers/detail" if detail else "servers"
+            body["servers_links"] = [{"rel": "next", "href": f"{req.prefix}/compute/v2.1/{path}?{page.next_query}"}]
+        send(resp, body)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
         body = read_json(req, self.config.max_json_body, "server")
-        for key in ("min_count", "max_count"):
-            if field(body, key, int, "server", False, 1) != 1:
-                raise BadRequest(f"server.{key}", "only one server per request is supported")
-        with self.networks.allocating():  # the fixed IPs build() picks are held once the server is inserted
-            built = self.builder.build(token, body)
-            self._check_quotas(built.server)  # in the same transaction as the insert: no two take the last unit
-            self.store.servers.insert(built.server)
-        self.tasks.build(built.server, built.spec)
-        resp.set_header("Location", f"{req.prefix}/compute/v2.1/servers/{built.server.id}")
-        send(resp, {"server": {"id": built.server.id, "links": link(req.prefix, "servers", built.server.id),
-                               "adminPass": "", "security_groups": [{"name": "default"}],
+        request = create_request(body, version_of(req), self.networks.visible_groups(token))
+        servers = []
+        with self.networks.allocating():  # the fixed IPs build() picks are held once the servers are inserted
+            for index in range(request.max_count):
+                built = self.builder.build(token, body)
+                server = replace(built.server, name=request.name_of(built.server.name, index),
+                                 description=request.description, security_groups=request.security_groups)
+                try:  # in the same transaction as the insert: no two take the last unit
+                    self._check_quotas(server)
+                except ApiError:
+                    if index < request.min_count:
+                        raise  # the transaction rolls back the servers inserted so far
+                    break  # Nova creates as many as the quota allows, between min_count and max_count
+                self.store.servers.insert(server)
+                servers.append((server, built.spec))
+        for server, spec in servers:
+            self.tasks.build(server, spec)
+        first = servers[0][0]
+        if request.return_reservation_id:
+            send(resp, {"reservation_id": request.reservation_id}, 202)
+            return
+        resp.set_header("Location", f"{req.prefix}/compute/v2.1/servers/{first.id}")
+        send(resp, {"server": {"id": first.id, "links": link(req.prefix, "servers", first.id),
+                               "adminPass": "", "security_groups": [{"name": n} for n in first.security_groups],
                                "OS-DCF:diskConfig": "MANUAL"}}, 202)
-
 
     def _check_quotas(self, server: Server) -> None:
         """Nova's quota checks of a new server: its metadata items, then instances, cores and RAM, then its
@@ -196,22 +174,36 @@ class Servers:
 
 
 class ServerItem:
-    """GET and DELETE /compute/v2.1/servers/{id}."""
+    """GET, PUT and DELETE /compute/v2.1/servers/{id}."""
 
-    def __init__(self, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore, tasks: ServerTasks,
-                 addresses: AddressRefresher):
+    def __init__(self, config: ApiConfig, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
+                 tasks: ServerTasks, addresses: AddressRefresher):
+        self.config = config
         self.store = store
         self.volumes = volumes
         self.addresses = addresses
         self.networks = networks
         self.tasks = tasks
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+    def _view(self, req: falcon.Request, server: Server) -> dict[str, Any]:
         token = token_of(req)
-        server = self.addresses.refresh(self.store.server(token, server_id))
+        server = self.addresses.refresh(server)
         names = {n.id: n.name for n in self.networks.visible_networks(token)}
         attached = self.volumes.attachments([server.project_id]).get(server.id, [])
-        send(resp, {"server": server_view(server, req.prefix, names, attached)})
+        return server_view(server, req.prefix, names, attached, version_of(req), self.config.flavors)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        send(resp, {"server": self._view(req, self.store.server(token_of(req), server_id))})
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        """Rename (and from 2.19 describe) a server; the guest's hostname stays as it was built."""
+        server = self.store.server(token_of(req), server_id)
+        body = read_json(req, self.config.max_json_body, "server")
+        changes = update_request(body, version_of(req))
+        updated = self.store.change(server.id, **changes) if changes else server
+        if updated is None:
+            raise NotFound(f"Instance {server_id} could not be found.")
+        send(resp, {"server": update_view(self._view(req, updated), version_of(req))})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         server = self.store.server(token_of(req), server_id)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import falcon
 
+from api.compute import flavors
 from api.compute import resources as r
+from api.compute import server_meta
 from api.compute.addresses import AddressRefresher
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
+from api.compute.microversion import MicroversionMiddleware
 from api.compute.models import ComputeStore
 from api.compute.tasks import ServerTasks
 from api.context import ApiContext
@@ -28,17 +31,27 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
         COMPUTE: lambda project, user: store.usage(project, user, config.flavors),
         NETWORK: lambda project, user: networks.usage(project)})
     addresses = AddressRefresher(uri, lambda server_id, ports: store.change(server_id, ports=ports))
-    app.add_route("/compute", Discovery(lambda base: {"versions": [r.version_document(base)]}, 300))
+    app.add_middleware(MicroversionMiddleware())
+    # Nova answers its version list with 200 (Tempest's list_versions schema), not 300 Multiple Choices.
+    app.add_route("/compute", Discovery(lambda base: {"versions": [r.version_document(base)]}))
     app.add_route("/compute/v2.1", Discovery(lambda base: {"version": r.version_document(base)}))
-    app.add_route("/compute/v2.1/flavors", r.Flavors(config, detail=False))
-    app.add_route("/compute/v2.1/flavors/detail", r.Flavors(config, detail=True))
-    app.add_route("/compute/v2.1/flavors/{flavor_id}", r.FlavorItem(config))
+    app.add_route("/compute/v2.1/flavors", flavors.Flavors(config, detail=False))
+    app.add_route("/compute/v2.1/flavors/detail", flavors.Flavors(config, detail=True))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}", flavors.FlavorItem(config))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs", flavors.FlavorExtraSpecs(config))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", flavors.FlavorExtraSpec(config))
     app.add_route("/compute/v2.1/os-keypairs", r.Keypairs(config, store, quotas))
     app.add_route("/compute/v2.1/os-keypairs/{name}", r.KeypairItem(store))
     servers = r.Servers(config, store, networks, volumes, builder, tasks, addresses, quotas)
     app.add_route("/compute/v2.1/servers", servers)
     app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405
-    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(store, networks, volumes, tasks, addresses))
+    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(config, store, networks, volumes, tasks, addresses))
+    app.add_route("/compute/v2.1/servers/{server_id}/metadata", server_meta.ServerMetadata(config, store, quotas))
+    app.add_route("/compute/v2.1/servers/{server_id}/metadata/{key}",
+                  server_meta.ServerMetadataItem(config, store, quotas))
+    ips = server_meta.ServerIps(store, networks, addresses)
+    app.add_route("/compute/v2.1/servers/{server_id}/ips", ips)
+    app.add_route("/compute/v2.1/servers/{server_id}/ips/{network}", ips, suffix="network")
     app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri,
                                                                                ConsoleLog(ctx.layout)))
     quota_routes.add_compute_routes(app, ctx, quotas)

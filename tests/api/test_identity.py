@@ -14,7 +14,7 @@ def test_discovery_needs_no_token(live) -> None:
     assert root.status_code == 300 and root.json()["versions"]["values"][0]["id"].startswith("v3")
     assert requests.get(f"{live.url}/identity/v3", timeout=10).json()["version"]["status"] == "stable"
     assert requests.get(f"{live.url}/image", timeout=10).status_code == 300
-    assert requests.get(f"{live.url}/compute/v2.1", timeout=10).json()["version"]["version"] == "2.1"
+    assert requests.get(f"{live.url}/compute/v2.1", timeout=10).json()["version"]["min_version"] == "2.1"
 
 
 def test_token_catalog_projects_users(live) -> None:

@@ -1,0 +1,77 @@
+"""GET /servers query parameters: Nova's filters (name, status, image, flavor, changes-since), its order
+(newest first) and limit/marker pagination with a `servers_links` next link."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import urlencode
+
+import falcon
+
+from api.compute.models import Server
+from api.compute.name_filter import NameFilter
+from api.errors import BadRequest
+from provisioner.excerpt import cut
+
+MAX_LIMIT = 1000  # Nova's osapi_max_limit default: a larger limit is cut to it
+
+
+@dataclass(frozen=True)
+class Page:
+    """The servers of one page, and the query of the next page (None on the last one)."""
+
+    servers: list[Server]
+    next_query: str | None
+
+
+def _since(text: str) -> float:
+    """An ISO 8601 time (changes-since) as epoch seconds; naive times are UTC, as Nova reads them."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest("changes-since", f"{cut(text)} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _limit(req: falcon.Request) -> int | None:
+    text = req.get_param("limit")
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        raise BadRequest("limit", f"{cut(text)} is not a non-negative integer")
+    return min(int(text), MAX_LIMIT)
+
+
+def select(req: falcon.Request, servers: list[Server]) -> Page:
+    """The page of `servers` the request's filters, marker and limit ask for, newest first."""
+    name, status = req.get_param("name"), req.get_param("status")
+    image, flavor, since = req.get_param("image"), req.get_param("flavor"), req.get_param("changes-since")
+    if name:
+        pattern = NameFilter(name)
+        servers = [s for s in servers if pattern.search(s.name)]
+    if status:
+        servers = [s for s in servers if s.status == status.upper()]
+    if image:
+        servers = [s for s in servers if s.image_id == image]
+    if flavor:
+        servers = [s for s in servers if s.flavor_id == flavor]
+    if since:
+        after = _since(since)
+        servers = [s for s in servers if s.updated >= after]
+    servers = sorted(servers, key=lambda s: (s.created, s.id), reverse=True)
+    marker = req.get_param("marker")
+    if marker is not None:
+        index = next((i for i, s in enumerate(servers) if s.id == marker), None)
+        if index is None:
+            raise BadRequest("marker", f"marker [{cut(marker)}] not found")
+        servers = servers[index + 1:]
+    limit = _limit(req)
+    if limit is None or len(servers) <= limit:
+        return Page(servers, None)
+    page = servers[:limit]
+    # The next link keeps the filters and moves the marker, as Nova's.
+    kept = [(k, v) for k, v in req.params.items() if k != "marker" and isinstance(v, str)]
+    return Page(page, urlencode([*kept, ("marker", page[-1].id)]) if page else None)

@@ -1,0 +1,164 @@
+"""Nova server endpoints and parameters Tempest needs (issue #12): multi-create, requested security groups,
+rename, metadata, ips, list filters and pagination, and the server body by microversion. Servers build on the
+simulated hypervisor through the real engine."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from apitest import Live, live, qcow2_file  # noqa: F401 (fixtures)
+
+V247 = {"OpenStack-API-Version": "compute 2.47"}
+V279 = {"OpenStack-API-Version": "compute 2.79"}
+
+
+@pytest.fixture(scope="module")
+def image_id(live: Live, qcow2_file: Path) -> str:  # noqa: F811
+    image = live.osc("alice", "image", "create", "--file", str(qcow2_file), "--disk-format", "qcow2",
+                     "api-servers", "-f", "json")
+    return image["id"]
+
+
+def _call(live: Live, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+          user: str = "alice") -> requests.Response:
+    return requests.request(method, f"{live.url}/compute/v2.1{path}", json=body, timeout=60,
+                            headers={"X-Auth-Token": live.token(user), **(headers or {})})
+
+
+def _create(live: Live, image: str, name: str, headers: dict[str, str] | None = None,
+            **extra: Any) -> requests.Response:
+    body = {"server": {"name": name, "imageRef": image, "flavorRef": "1", "networks": "auto", **extra}}
+    return _call(live, "POST", "/servers", body, headers)
+
+
+def _wait_active(live: Live, server_id: str) -> dict[str, Any]:
+    for _ in range(600):  # bounded: 600 polls of 0.2 s
+        server = _call(live, "GET", f"/servers/{server_id}").json()["server"]
+        if server["status"] in ("ACTIVE", "ERROR"):
+            assert server["status"] == "ACTIVE", server.get("fault")
+            return server
+        time.sleep(0.2)
+    raise AssertionError(f"server {server_id} did not become ACTIVE")
+
+
+def _names(resp: requests.Response) -> list[str]:
+    return [s["name"] for s in resp.json()["servers"]]
+
+
+def test_multi_create_names_each_server(live: Live, image_id: str) -> None:
+    resp = _create(live, image_id, "multi", min_count=2, max_count=3)
+    assert resp.status_code == 202, resp.text
+    listed = _call(live, "GET", "/servers?name=^multi-").json()["servers"]
+    assert sorted(s["name"] for s in listed) == ["multi-1", "multi-2", "multi-3"]
+    for server in listed:
+        _wait_active(live, server["id"])
+    reserved = _create(live, image_id, "resv", max_count=2, return_reservation_id=True)
+    assert reserved.status_code == 202 and reserved.json()["reservation_id"].startswith("r-")
+    assert sorted(_names(_call(live, "GET", "/servers?name=^resv-"))) == ["resv-1", "resv-2"]
+    for server in _call(live, "GET", "/servers?name=^(multi|resv)-").json()["servers"]:  # within the quota
+        assert _call(live, "DELETE", f"/servers/{server['id']}").status_code == 204
+    for _ in range(600):  # bounded: deleting servers count against the quota until they are gone
+        if not _names(_call(live, "GET", "/servers?name=^(multi|resv)-")):
+            break
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    ({"min_count": 3, "max_count": 2}, "server.min_count"),
+    ({"min_count": 0}, "server.min_count"),
+    ({"max_count": "x" * 100}, "server.max_count"),
+    ({"max_count": 101}, "server.max_count"),
+    ({"security_groups": [{"name": "no-such-group"}]}, "server.security_groups[0].name"),
+    ({"security_groups": ["default"]}, "server.security_groups[0].name"),
+    ({"description": "before 2.19"}, "server.description"),
+])
+def test_bad_create_fields_are_named_and_nothing_is_made(live: Live, image_id: str, extra: dict[str, Any],
+                                                          field: str) -> None:
+    before = len(_call(live, "GET", "/servers").json()["servers"])
+    resp = _create(live, image_id, "refused", **extra)
+    assert resp.status_code == 400 and resp.json()["badRequest"]["message"].startswith(field)
+    assert len(resp.content) < 400
+    assert len(_call(live, "GET", "/servers").json()["servers"]) == before
+
+
+def test_requested_security_groups_are_kept(live: Live, image_id: str) -> None:
+    group = live.osc("alice", "security", "group", "create", "web", "-f", "json")
+    resp = _create(live, image_id, "guarded", security_groups=[{"name": "web"}, {"name": group["id"]}])
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["server"]["security_groups"] == [{"name": "web"}]
+    server_id = resp.json()["server"]["id"]
+    assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["security_groups"] == [{"name": "web"}]
+    shown = live.osc("alice", "server", "show", server_id, "-f", "json")
+    assert "web" in str(shown["security_groups"])
+
+
+def test_rename_metadata_and_ips(live: Live, image_id: str) -> None:
+    resp = _create(live, image_id, "meta", metadata={"a": "1"})
+    server_id = resp.json()["server"]["id"]
+    _wait_active(live, server_id)
+    renamed = _call(live, "PUT", f"/servers/{server_id}", {"server": {"name": "meta-renamed"}})
+    assert renamed.status_code == 200 and renamed.json()["server"]["name"] == "meta-renamed"
+    assert "key_name" not in renamed.json()["server"], "2.1's update view"
+    described = _call(live, "PUT", f"/servers/{server_id}", {"server": {"description": "d"}}, V279)
+    assert described.json()["server"]["description"] == "d" and "key_name" in described.json()["server"]
+    assert _call(live, "PUT", f"/servers/{server_id}", {"server": {"name": ""}}).status_code == 400
+    assert _call(live, "PUT", f"/servers/{server_id}", {"server": {"flavorRef": "2"}}).status_code == 400
+
+    path = f"/servers/{server_id}/metadata"
+    assert _call(live, "GET", path).json() == {"metadata": {"a": "1"}}
+    assert _call(live, "POST", path, {"metadata": {"b": "2"}}).json() == {"metadata": {"a": "1", "b": "2"}}
+    assert _call(live, "PUT", path, {"metadata": {"c": "3"}}).json() == {"metadata": {"c": "3"}}
+    assert _call(live, "PUT", f"{path}/d", {"meta": {"d": "4"}}).json() == {"meta": {"d": "4"}}
+    assert _call(live, "GET", f"{path}/d").json() == {"meta": {"d": "4"}}
+    assert _call(live, "PUT", f"{path}/d", {"meta": {"e": "5"}}).status_code == 400, "URI and body mismatch"
+    assert _call(live, "POST", path, {"metadata": {"k": 1}}).status_code == 400
+    assert _call(live, "POST", path, {"metadata": {"k" * 256: "v"}}).status_code == 400
+    assert _call(live, "DELETE", f"{path}/d").status_code == 204
+    assert _call(live, "GET", f"{path}/d").status_code == 404
+    assert _call(live, "GET", path, user="bob").status_code == 404, "another project's server"
+    conn = live.sdk("alice")
+    conn.compute.set_server_metadata(server_id, f="6")
+    assert conn.compute.get_server_metadata(server_id).metadata == {"c": "3", "f": "6"}
+
+    ips = _call(live, "GET", f"/servers/{server_id}/ips").json()["addresses"]
+    assert ips["default"] and set(ips["default"][0]) == {"version", "addr"}
+    assert _call(live, "GET", f"/servers/{server_id}/ips/default").json() == {"default": ips["default"]}
+    assert _call(live, "GET", f"/servers/{server_id}/ips/nowhere").status_code == 404
+
+
+def test_list_filters_and_pagination(live: Live, image_id: str) -> None:
+    for name in ("page-a", "page-b", "page-c"):
+        assert _create(live, image_id, name).status_code == 202
+    newest_first = _names(_call(live, "GET", "/servers?name=^page-"))
+    assert newest_first == ["page-c", "page-b", "page-a"]
+    first = _call(live, "GET", "/servers?name=^page-&limit=2").json()
+    assert [s["name"] for s in first["servers"]] == ["page-c", "page-b"]
+    following = requests.get(first["servers_links"][0]["href"], timeout=60,
+                             headers={"X-Auth-Token": live.token("alice")}).json()
+    assert [s["name"] for s in following["servers"]] == ["page-a"] and "servers_links" not in following
+    assert _call(live, "GET", "/servers?marker=nope").status_code == 400
+    assert _call(live, "GET", "/servers?limit=-1").status_code == 400
+    assert _names(_call(live, "GET", "/servers?name=^page-&flavor=2")) == []
+    assert len(_names(_call(live, "GET", f"/servers?name=^page-&image={image_id}&flavor=1"))) == 3
+    assert _names(_call(live, "GET", "/servers?name=^page-&changes-since=2999-01-01T00:00:00Z")) == []
+    assert len(_names(_call(live, "GET", "/servers?name=^page-&changes-since=2000-01-01T00:00:00"))) == 3
+    assert _call(live, "GET", "/servers?changes-since=yesterday").status_code == 400
+    assert len(list(live.sdk("alice").compute.servers(name="^page-", limit=1))) == 3, "the SDK follows links"
+
+
+def test_server_body_follows_the_version(live: Live, image_id: str) -> None:
+    server_id = _create(live, image_id, "versioned").json()["server"]["id"]
+    old = _call(live, "GET", f"/servers/{server_id}").json()["server"]
+    assert set(old["flavor"]) == {"id", "links"} and "locked" not in old and "tags" not in old
+    embedded = _call(live, "GET", f"/servers/{server_id}", headers=V247).json()["server"]
+    assert embedded["flavor"] == {"original_name": "m1.tiny", "disk": 1, "ephemeral": 0, "ram": 512, "swap": 0,
+                                  "vcpus": 1, "extra_specs": {}}
+    new = _call(live, "GET", f"/servers/{server_id}", headers=V279).json()["server"]
+    assert (new["locked"], new["description"], new["tags"], new["server_groups"]) == (False, None, [], [])
+    assert new["trusted_image_certificates"] is None and new["locked_reason"] is None
+    listed = _call(live, "GET", "/servers/detail?name=^versioned$", headers=V279).json()["servers"][0]
+    assert "server_groups" not in listed and listed["tags"] == []
