@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 CREATING, AVAILABLE, ATTACHING, IN_USE, DETACHING = "creating", "available", "attaching", "in-use", "detaching"
 DELETING, ERROR, ERROR_DELETING = "deleting", "error", "error_deleting"
+EXTENDING, ERROR_EXTENDING = "extending", "error_extending"
 GIB = 1 << 30
 
 
@@ -27,6 +28,13 @@ class Volume:
     fault: str | None = None
     created: float = 0.0
     updated: float = 0.0
+    volume_type: str = "__DEFAULT__"  # its type's name (api.volume.types)
+    # What it was filled from: at most one of a snapshot, another volume, an image (none: blank).
+    snapshot_id: str | None = None
+    source_volid: str | None = None
+    image_id: str | None = None
+    bootable: bool = False
+    extending_to: int = 0  # GiB, while status is extending
 
     @property
     def workspace(self) -> str:

@@ -1,4 +1,5 @@
-"""Cinder v3 request handling: volumes and snapshots."""
+"""Cinder v3 request handling: volumes (blank, or a copy of a snapshot or another volume), snapshots, their
+metadata, volume actions (os-extend, os-set_bootable, os-update_readonly_flag) and availability zones."""
 
 from __future__ import annotations
 
@@ -10,67 +11,102 @@ import falcon
 
 from api.auth import token_of
 from api.config import ApiConfig
-from api.errors import BadRequest
+from api.errors import BadRequest, NotFound
 from api.http import field, read_json, send
 from api.quota.models import VOLUME
 from api.quota.store import QuotaStore
-from api.volume.models import Snapshot, Volume
-from api.volume.store import VolumeStore
+from api.volume import listing, microversion
+from api.volume.models import AVAILABLE, IN_USE, Snapshot, Volume
+from api.volume.store import VolumeStore, invalid_volume
+from api.volume.types import TypeStore
 from api.volume.views import snapshot_view, volume_view
 from api.volume.worker import VolumeWorker
 from provisioner.excerpt import describe
 
-VERSION = "3.0"  # no microversions: simpler bodies, and the stock clients accept it
 # Ways to fill a new volume that are not supported yet: a non-null value is refused, not ignored.
-UNSUPPORTED_SOURCES = ("snapshot_id", "source_volid", "imageRef", "backup_id", "consistencygroup_id", "group_id")
+UNSUPPORTED_SOURCES = ("imageRef", "backup_id", "consistencygroup_id", "group_id")
 MAX_NAME = 255
+MAX_METADATA = 255  # Cinder's limit on a metadata key and value
 
 
 def version_document(base_url: str) -> dict[str, Any]:
     """Cinder's v3 version entry."""
-    return {"id": "v3.0", "status": "CURRENT", "version": VERSION, "min_version": "3.0",
+    return {"id": "v3.0", "status": "CURRENT", "version": str(microversion.MAX),
+            "min_version": str(microversion.MIN),
             "updated": "2023-05-25T00:00:00Z", "links": [{"rel": "self", "href": f"{base_url}/volume/v3/"}],
             "media-types": [{"base": "application/json",
                              "type": "application/vnd.openstack.volume+json;version=3"}]}
 
 
+def _metadata(value: Any, where: str) -> dict[str, str]:
+    """Cinder's metadata: an object of string values, keys of 1-255 characters, values of at most 255."""
+    if not isinstance(value, dict):
+        raise BadRequest(where, "must be an object of key: value strings")
+    for key, item in value.items():
+        if not 1 <= len(key) <= MAX_METADATA:
+            raise BadRequest(where, f"key {describe(key)} must be 1 to {MAX_METADATA} characters")
+        if not isinstance(item, str):
+            raise BadRequest(where, f"value of {describe(key)} is not a string")
+        if len(item) > MAX_METADATA:
+            raise BadRequest(where, f"value of {describe(key)} is longer than {MAX_METADATA} characters")
+    return value
+
+
+def _name(body: dict[str, Any], where: str, default: str | None) -> str | None:
+    name = field(body, "name", str, where, False, default)
+    if name is not None and len(name) > MAX_NAME:
+        raise BadRequest(f"{where}.name", f"is longer than {MAX_NAME} characters")
+    return name
+
+
 def _common(body: dict[str, Any], where: str) -> dict[str, Any]:
     """name, description and metadata, checked."""
-    name = field(body, "name", str, where, False, "")
-    if len(name) > MAX_NAME:
-        raise BadRequest(f"{where}.name", f"is longer than {MAX_NAME} characters")
-    metadata = field(body, "metadata", dict, where, False, {})
-    bad = next((k for k, v in metadata.items() if not isinstance(v, str)), None)
-    if bad is not None:
-        raise BadRequest(f"{where}.metadata", f"value of {describe(bad)} is not a string")
-    return {"name": name, "description": field(body, "description", str, where, False, ""),
-            "metadata": metadata}
+    return {"name": _name(body, where, ""), "description": field(body, "description", str, where, False, ""),
+            "metadata": _metadata(body.get("metadata") or {}, f"{where}.metadata")}
 
 
-def _size(body: dict[str, Any], largest: int) -> int:
-    """Cinder's `size` in GiB: a positive integer (or a string of one), at most `largest`."""
-    size = field(body, "size", (int, str), "volume")
-    if isinstance(size, bool):
-        raise BadRequest("volume.size", f"{describe(size)} is not a whole number of GiB")
-    if isinstance(size, str):
-        if not size.strip().isdigit():
-            raise BadRequest("volume.size", f"{describe(size)} is not a whole number of GiB")
-        size = int(size)
+def _update(body: dict[str, Any], where: str) -> dict[str, Any]:
+    """The fields a PUT changes: name (display_name), description (display_description), metadata."""
+    changes: dict[str, Any] = {}
+    for key, legacy in (("name", "display_name"), ("description", "display_description")):
+        for given in (legacy, key):
+            if given in body:
+                value = field(body, given, str, where, False, "")
+                if key == "name" and len(value) > MAX_NAME:
+                    raise BadRequest(f"{where}.{given}", f"is longer than {MAX_NAME} characters")
+                changes[key] = value
+    if "metadata" in body:
+        changes["metadata"] = _metadata(body["metadata"] or {}, f"{where}.metadata")
+    if not changes:
+        raise BadRequest(where, "give at least one of name, description and metadata")
+    return changes
+
+
+def _whole(value: Any, where: str) -> int:
+    """A whole number of GiB, given as an integer or a string of one."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise BadRequest(where, f"{describe(value)} is not a whole number of GiB")
+    if isinstance(value, str):
+        if not value.strip().isdigit():
+            raise BadRequest(where, f"{describe(value)} is not a whole number of GiB")
+        value = int(value)
+    return value
+
+
+def _size(body: dict[str, Any], largest: int, smallest: int | None) -> int:
+    """Cinder's `size` in GiB: a positive integer (or a string of one), at most `largest`; when the volume
+    copies something of `smallest` GiB, optional (that size) and at least that."""
+    if body.get("size") is None and smallest is not None:
+        return smallest
+    size = _whole(field(body, "size", (int, str), "volume"), "volume.size")
     if size < 1:
         raise BadRequest("volume.size", f"{size} GiB: must be at least 1")
+    if smallest is not None and size < smallest:
+        raise BadRequest("volume.size", f"{size} GiB: smaller than its source ({smallest} GiB)")
     if size > largest:
         raise BadRequest("volume.size", f"{size} GiB: larger than max_volume_size ({largest} GiB) in the API's "
                                         "config.yaml")
     return size
-
-
-def _filtered(req: falcon.Request, items: list[Any]) -> list[Any]:
-    """Cinder's exact-match `name` and `status` filters (and `volume_id` for snapshots)."""
-    for key in ("name", "status", "volume_id"):
-        wanted = req.get_param(key)
-        if wanted is not None:
-            items = [i for i in items if getattr(i, key, None) == wanted]
-    return items
 
 
 def _all_projects(req: falcon.Request) -> bool:
@@ -78,14 +114,16 @@ def _all_projects(req: falcon.Request) -> bool:
 
 
 class Volumes:
-    """GET /volume/v3/volumes[/detail], POST (202, creating → available or error; quotas volumes, gigabytes,
-    per_volume_gigabytes)."""
+    """GET /volume/v3/volumes[/detail] (filters, sort, limit/marker), POST (202, creating → available or error;
+    blank or a copy of `snapshot_id` or `source_volid`; quotas volumes, gigabytes, per_volume_gigabytes)."""
 
-    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore):
+    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore,
+                 types: TypeStore):
         self.config = config
         self.store = store
         self.worker = worker
         self.quotas = quotas
+        self.types = types
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._list(req, resp, detail=False)
@@ -95,47 +133,93 @@ class Volumes:
 
     def _list(self, req: falcon.Request, resp: falcon.Response, detail: bool) -> None:
         token = token_of(req)
-        volumes = _filtered(req, self.store.volumes.list(self.store.scope(token, _all_projects(req))))
-        if detail:
-            views = [volume_view(v, req.prefix) for v in volumes]
-        else:
-            views = [{k: volume_view(v, req.prefix)[k] for k in ("id", "name", "links")} for v in volumes]
-        send(resp, {"volumes": views})
+        found = listing.page(req, self.store.volumes.list(self.store.scope(token, _all_projects(req))))
+        views = [volume_view(v, req.prefix) for v in found.items]
+        if not detail:
+            views = [{k: view[k] for k in ("id", "name", "links")} for view in views]
+        send(resp, {"volumes": views, **listing.links(req, "volumes", found)})
+
+    def on_get_summary(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """GET /volume/v3/volumes/summary (3.12): count and GiB of the volumes listed (3.36: their metadata)."""
+        version = microversion.version_of(req)
+        if version < microversion.VOLUME_SUMMARY:
+            raise NotFound("The resource could not be found (volumes/summary needs microversion 3.12).")
+        token = token_of(req)
+        volumes = self.store.volumes.list(self.store.scope(token, _all_projects(req)))
+        summary: dict[str, Any] = {"total_size": sum(v.size for v in volumes), "total_count": len(volumes)}
+        if version >= microversion.Version(3, 36):
+            metadata: dict[str, list[str]] = {}
+            for volume in volumes:
+                for key, value in volume.metadata.items():
+                    if value not in metadata.setdefault(key, []):
+                        metadata[key].append(value)
+            summary["metadata"] = metadata
+        send(resp, {"volume-summary": summary})
+
+    def _source(self, token: Any, body: dict[str, Any]) -> dict[str, Any]:
+        """What a new volume copies (snapshot_id or source_volid, at most one), and the size it needs."""
+        given = [k for k in ("snapshot_id", "source_volid") if body.get(k) is not None]
+        if len(given) > 1:
+            raise BadRequest("volume", "give at most one of snapshot_id and source_volid")
+        if not given:
+            return {}
+        key = given[0]
+        source_id = field(body, key, str, "volume")
+        if key == "snapshot_id":
+            snapshot = self.store.snapshot(token, source_id)
+            if snapshot.status != AVAILABLE:
+                raise BadRequest("volume.snapshot_id", f"Invalid snapshot: snapshot {snapshot.id} is "
+                                                       f"{snapshot.status}: it must be available")
+            return {"snapshot_id": snapshot.id, "size": snapshot.size}
+        volume = self.store.volume(token, source_id)
+        if volume.status not in (AVAILABLE, IN_USE):
+            raise invalid_volume(f"volume {volume.id} status must be available or in-use, but current status "
+                                 f"is: {volume.status}")
+        return {"source_volid": volume.id, "size": volume.size, "bootable": volume.bootable}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
         body = read_json(req, self.config.max_json_body, "volume")
         for key in UNSUPPORTED_SOURCES:
             if body.get(key) is not None:
-                raise BadRequest(f"volume.{key}", "creating a volume from it is not supported yet: "
-                                                  "volumes are created blank")
+                raise BadRequest(f"volume.{key}", "creating a volume from it is not supported yet")
         if field(body, "multiattach", bool, "volume", False, False):
             raise BadRequest("volume.multiattach", "multiattach volumes are not supported")
-        for key, allowed in (("volume_type", "__DEFAULT__"), ("availability_zone", "nova")):
-            value = body.get(key)
-            if value is not None and value != allowed:
-                raise BadRequest(f"volume.{key}", f"{describe(value)} does not exist (there is only {allowed!r})")
+        zone = body.get("availability_zone")
+        if zone is not None and zone != "nova":
+            raise BadRequest("volume.availability_zone", f"Availability zone {describe(zone)} is invalid "
+                                                         "(there is only 'nova')")
+        vtype = self.types.get(token, field(body, "volume_type", str, "volume", False, "__DEFAULT__"))
+        source = self._source(token, body)
+        size = _size(body, self.config.max_volume_size, source.pop("size", None))
         now = time.time()
-        volume = Volume(id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id,
-                        size=_size(body, self.config.max_volume_size),
-                        created=now, updated=now, **_common(body, "volume"))
+        volume = Volume(id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, size=size,
+                        created=now, updated=now, volume_type=vtype.name, **source, **_common(body, "volume"))
         self.quotas.check_each(VOLUME, volume.project_id, {"per_volume_gigabytes": volume.size})
         with self.store.db.transaction():  # count and insert at once: no two creates take the last unit
             self.quotas.check(VOLUME, volume.project_id, {"volumes": 1, "gigabytes": volume.size})
             self.store.volumes.insert(volume)
         self.worker.create(volume)
-        send(resp, {"volume": volume_view(volume, req.prefix)}, 202)
+        # Cinder's answer to a create has no os-vol-tenant-attr (Tempest's schema refuses it).
+        send(resp, {"volume": volume_view(volume, req.prefix, tenant=False)}, 202)
 
 
 class VolumeItem:
-    """GET and DELETE /volume/v3/volumes/{id}."""
+    """GET, PUT (name, description, metadata) and DELETE /volume/v3/volumes/{id}."""
 
-    def __init__(self, store: VolumeStore, worker: VolumeWorker):
+    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker):
+        self.config = config
         self.store = store
         self.worker = worker
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
         send(resp, {"volume": volume_view(self.store.volume(token_of(req), volume_id), req.prefix)})
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
+        volume = self.store.volume(token_of(req), volume_id)
+        changes = _update(read_json(req, self.config.max_json_body, "volume"), "volume")
+        updated = self.store.change(volume.id, **changes) or volume
+        send(resp, {"volume": volume_view(updated, req.prefix, tenant=False)})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
         volume = self.store.volume(token_of(req), volume_id)
@@ -146,9 +230,140 @@ class VolumeItem:
         resp.status = 202
 
 
+class VolumeActions:
+    """POST /volume/v3/volumes/{id}/action: os-extend (202; available, or in use from 3.42; only larger),
+    os-set_bootable (200), os-update_readonly_flag (202)."""
+
+    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore):
+        self.config = config
+        self.store = store
+        self.worker = worker
+        self.quotas = quotas
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
+        token = token_of(req)
+        volume = self.store.volume(token, volume_id)
+        body = read_json(req, self.config.max_json_body)
+        if len(body) != 1:
+            raise BadRequest("body", "must name exactly one action")
+        action, args = next(iter(body.items()))
+        handler = {"os-extend": self._extend, "os-set_bootable": self._set_bootable,
+                   "os-update_readonly_flag": self._readonly}.get(action)
+        if handler is None:
+            raise BadRequest("body", f"action {describe(action)} is not supported: os-extend, os-set_bootable "
+                                     "and os-update_readonly_flag are")
+        if not isinstance(args, dict):
+            raise BadRequest(action, "must be an object")
+        handler(req, resp, volume, args)
+
+    def _extend(self, req: falcon.Request, resp: falcon.Response, volume: Volume, args: dict[str, Any]) -> None:
+        size = _whole(field(args, "new_size", (int, str), "os-extend"), "os-extend.new_size")
+        allowed = (AVAILABLE, IN_USE) if microversion.version_of(req) >= microversion.EXTEND_IN_USE else (
+            AVAILABLE,)
+        if volume.status not in allowed:
+            raise invalid_volume(f"volume {volume.id} status must be {' or '.join(allowed)} to extend, but "
+                                 f"current status is: {volume.status}")
+        if volume.status == IN_USE:
+            raise BadRequest("os-extend", "extending an attached volume is not supported: detach it first")
+        if size <= volume.size:
+            raise BadRequest("os-extend.new_size", f"New size for extend must be greater than current size. "
+                                                   f"(current: {volume.size}, extended: {size})")
+        if size > self.config.max_volume_size:
+            raise BadRequest("os-extend.new_size", f"{size} GiB: larger than max_volume_size "
+                                                   f"({self.config.max_volume_size} GiB) in the API's config.yaml")
+        self.quotas.check_each(VOLUME, volume.project_id, {"per_volume_gigabytes": size})
+        with self.store.db.transaction():  # the added GiB count against the quota like a new volume's
+            self.quotas.check(VOLUME, volume.project_id, {"gigabytes": size - volume.size})
+            extending = self.store.start_extend(volume.id, size)
+        self.worker.extend(extending)
+        resp.status = 202
+
+    def _set_bootable(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
+                      args: dict[str, Any]) -> None:
+        value = args.get("bootable")
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        if not isinstance(value, bool):
+            raise BadRequest("os-set_bootable.bootable", f"{describe(value)} is not a boolean")
+        self.store.change(volume.id, bootable=value)
+        resp.status = 200
+
+    def _readonly(self, req: falcon.Request, resp: falcon.Response, volume: Volume, args: dict[str, Any]) -> None:
+        value = args.get("readonly")
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        if not isinstance(value, bool):
+            raise BadRequest("os-update_readonly_flag.readonly", f"{describe(value)} is not a boolean")
+        # Cinder keeps the flag in the volume's admin metadata and shows it as metadata `readonly`.
+        self.store.change(volume.id, metadata={**volume.metadata, "readonly": str(value)})
+        resp.status = 202
+
+
+class Metadata:
+    """GET, POST (merge) and PUT (replace) /volume/v3/{volumes|snapshots}/{id}/metadata; GET, PUT and DELETE
+    …/metadata/{key} (suffix `key`)."""
+
+    def __init__(self, config: ApiConfig, store: VolumeStore, kind: str):
+        self.config = config
+        self.store = store
+        self.kind = kind  # "volume" or "snapshot"
+        self.param = f"{kind}_id"  # the URL field naming the record
+
+    def _record(self, req: falcon.Request, item_id: str) -> Volume | Snapshot:
+        token = token_of(req)
+        return self.store.volume(token, item_id) if self.kind == "volume" else self.store.snapshot(token, item_id)
+
+    def _save(self, record: Volume | Snapshot, metadata: dict[str, str]) -> dict[str, str]:
+        if self.kind == "volume":
+            changed = self.store.change(record.id, metadata=metadata)
+        else:
+            changed = self.store.change_snapshot(record.id, metadata=metadata)
+        return (changed or record).metadata
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        item_id = ids[self.param]
+        send(resp, {"metadata": self._record(req, item_id).metadata})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        item_id = ids[self.param]
+        record = self._record(req, item_id)
+        given = _metadata(read_json(req, self.config.max_json_body).get("metadata"), "metadata")
+        send(resp, {"metadata": self._save(record, {**record.metadata, **given})})
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        item_id = ids[self.param]
+        record = self._record(req, item_id)
+        given = _metadata(read_json(req, self.config.max_json_body).get("metadata"), "metadata")
+        send(resp, {"metadata": self._save(record, given)})
+
+    def on_get_key(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        item_id, key = ids[self.param], ids["key"]
+        metadata = self._record(req, item_id).metadata
+        if key not in metadata:
+            raise NotFound(f"Metadata item was not found: {describe(key)}")
+        send(resp, {"meta": {key: metadata[key]}})
+
+    def on_put_key(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        item_id, key = ids[self.param], ids["key"]
+        record = self._record(req, item_id)
+        given = _metadata(read_json(req, self.config.max_json_body).get("meta"), "meta")
+        if list(given) != [key]:
+            raise BadRequest("meta", "must have exactly one key, the one in the URL")
+        self._save(record, {**record.metadata, **given})
+        send(resp, {"meta": given})
+
+    def on_delete_key(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        item_id, key = ids[self.param], ids["key"]
+        record = self._record(req, item_id)
+        if key not in record.metadata:
+            raise NotFound(f"Metadata item was not found: {describe(key)}")
+        self._save(record, {k: v for k, v in record.metadata.items() if k != key})
+        send(resp, {})
+
+
 class Snapshots:
-    """GET /volume/v3/snapshots[/detail], POST (202, creating → available or error; quotas snapshots,
-    gigabytes)."""
+    """GET /volume/v3/snapshots[/detail] (filters, sort, limit/marker), POST (202, creating → available or
+    error; quotas snapshots, gigabytes)."""
 
     def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore):
         self.config = config
@@ -164,38 +379,51 @@ class Snapshots:
 
     def _list(self, req: falcon.Request, resp: falcon.Response, detail: bool) -> None:
         token = token_of(req)
-        snapshots = _filtered(req, self.store.snapshots.list(self.store.scope(token, _all_projects(req))))
-        views = [snapshot_view(s) for s in snapshots]
-        if not detail:
-            views = [{k: v[k] for k in ("id", "name", "status", "size", "volume_id")} for v in views]
-        send(resp, {"snapshots": views})
+        found = listing.page(req, self.store.snapshots.list(self.store.scope(token, _all_projects(req))))
+        send(resp, {"snapshots": [snapshot_view(s, detail) for s in found.items],
+                    **listing.links(req, "snapshots", found)})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
         body = read_json(req, self.config.max_json_body, "snapshot")
-        field(body, "force", (bool, str), "snapshot", False)  # in-use volumes are copied as they are
+        field(body, "force", (bool, str), "snapshot", False)  # in-use volumes are copied as they are (3.66)
         volume = self.store.volume(token, field(body, "volume_id", str, "snapshot"))
         now = time.time()
+        common = _common(body, "snapshot")
         snapshot = self.store.add_snapshot(Snapshot(
             id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, volume_id=volume.id,
-            size=volume.size, created=now, updated=now, **_common(body, "snapshot")),
+            size=volume.size, created=now, updated=now, **common),
             self.quotas.admission(VOLUME, {"snapshots": 1, "gigabytes": volume.size}))
         self.worker.snapshot(snapshot)
-        send(resp, {"snapshot": snapshot_view(snapshot)}, 202)
+        send(resp, {"snapshot": snapshot_view(snapshot, detail=False)}, 202)
 
 
 class SnapshotItem:
-    """GET and DELETE /volume/v3/snapshots/{id}."""
+    """GET, PUT (name, description) and DELETE /volume/v3/snapshots/{id}."""
 
-    def __init__(self, store: VolumeStore, worker: VolumeWorker):
+    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker):
+        self.config = config
         self.store = store
         self.worker = worker
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, snapshot_id: str) -> None:
         send(resp, {"snapshot": snapshot_view(self.store.snapshot(token_of(req), snapshot_id))})
 
+    def on_put(self, req: falcon.Request, resp: falcon.Response, snapshot_id: str) -> None:
+        snapshot = self.store.snapshot(token_of(req), snapshot_id)
+        changes = _update(read_json(req, self.config.max_json_body, "snapshot"), "snapshot")
+        updated = self.store.change_snapshot(snapshot.id, **changes) or snapshot
+        send(resp, {"snapshot": snapshot_view(updated, detail=False)})
+
     def on_delete(self, req: falcon.Request, resp: falcon.Response, snapshot_id: str) -> None:
         snapshot = self.store.snapshot(token_of(req), snapshot_id)
         self.worker.delete_snapshot(self.store.start_delete_snapshot(snapshot))
         resp.status = 202
 
+
+class AvailabilityZones:
+    """GET /volume/v3/os-availability-zone: the one zone, `nova`, available."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token_of(req)
+        send(resp, {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]})

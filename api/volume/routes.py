@@ -10,6 +10,8 @@ from api.quota import routes as quota_routes
 from api.quota.models import VOLUME
 from api.quota.store import QuotaStore
 from api.volume import resources as r
+from api.volume import types as t
+from api.volume.microversion import MicroversionMiddleware
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
 
@@ -17,16 +19,31 @@ from api.volume.worker import VolumeWorker
 def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: VolumeWorker) -> None:
     """Mount Cinder v3 under /volume."""
     config = ctx.config
+    app.add_middleware(MicroversionMiddleware())
     # Clients also try the catalog URL /volume/v3 for discovery: the same list, 200.
     app.add_route("/volume", Discovery(lambda base: {"versions": [r.version_document(base)]}, 300))
     app.add_route("/volume/v3", Discovery(lambda base: {"versions": [r.version_document(base)]}))
     quotas = QuotaStore(ctx.db, config.quotas, {VOLUME: lambda project, user: store.usage(project)})
-    volumes, snapshots = r.Volumes(config, store, worker, quotas), r.Snapshots(config, store, worker, quotas)
+    types = t.TypeStore(ctx.db)
+    volumes, snapshots = r.Volumes(config, store, worker, quotas, types), r.Snapshots(config, store, worker, quotas)
     # One resource per collection; /detail has only GET (a POST there is a 405, as in Cinder).
     app.add_route("/volume/v3/volumes", volumes)
     app.add_route("/volume/v3/volumes/detail", volumes, suffix="detail")
-    app.add_route("/volume/v3/volumes/{volume_id}", r.VolumeItem(store, worker))
+    app.add_route("/volume/v3/volumes/summary", volumes, suffix="summary")
+    app.add_route("/volume/v3/volumes/{volume_id}", r.VolumeItem(config, store, worker))
+    app.add_route("/volume/v3/volumes/{volume_id}/action", r.VolumeActions(config, store, worker, quotas))
+    for kind, collection in (("volume", "volumes"), ("snapshot", "snapshots")):
+        metadata = r.Metadata(config, store, kind)
+        app.add_route(f"/volume/v3/{collection}/{{{kind}_id}}/metadata", metadata)
+        app.add_route(f"/volume/v3/{collection}/{{{kind}_id}}/metadata/{{key}}", metadata, suffix="key")
     app.add_route("/volume/v3/snapshots", snapshots)
     app.add_route("/volume/v3/snapshots/detail", snapshots, suffix="detail")
-    app.add_route("/volume/v3/snapshots/{snapshot_id}", r.SnapshotItem(store, worker))
+    app.add_route("/volume/v3/snapshots/{snapshot_id}", r.SnapshotItem(config, store, worker))
+    app.add_route("/volume/v3/types", t.Types(config, types))
+    app.add_route("/volume/v3/types/{type_id}", t.TypeItem(config, types))
+    app.add_route("/volume/v3/types/{type_id}/extra_specs", t.ExtraSpecs(config, types))
+    app.add_route("/volume/v3/types/{type_id}/extra_specs/{key}", t.ExtraSpec(config, types))
+    app.add_route("/volume/v3/types/{type_id}/os-volume-type-access", t.TypeAccess(types))
+    app.add_route("/volume/v3/types/{type_id}/action", t.TypeActions(config, types))
+    app.add_route("/volume/v3/os-availability-zone", r.AvailabilityZones())
     quota_routes.add_volume_routes(app, ctx, quotas)

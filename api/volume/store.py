@@ -21,13 +21,15 @@ from api.volume.models import (
     DETACHING,
     ERROR,
     ERROR_DELETING,
+    ERROR_EXTENDING,
+    EXTENDING,
     IN_USE,
     Snapshot,
     Volume,
 )
 
 # Cinder deletes a volume only from these statuses (and never one with snapshots).
-DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING, ERROR_EXTENDING)
 
 
 def invalid_volume(message: str) -> BadRequest:
@@ -96,6 +98,17 @@ class VolumeStore:
             if self.of_volume(volume.id):
                 raise invalid_volume(f"volume {volume.id} has snapshots: delete them first")
             return self._change(volume.id, status=DELETING, fault=None) or current
+
+    def start_extend(self, volume_id: str, size: int) -> Volume:
+        """Mark an available volume extending to `size` GiB (its size changes once the apply is done);
+        Invalid volume if it is no longer available."""
+        with self._lock:
+            current = self.volumes.get(volume_id)
+            if current is None or current.status != AVAILABLE:
+                status = current.status if current else "deleted"
+                raise invalid_volume(f"volume {volume_id} status must be available to extend, but current "
+                                     f"status is: {status}")
+            return self._change(volume_id, status=EXTENDING, extending_to=size, fault=None) or current
 
     def add_snapshot(self, snapshot: Snapshot, admit: Callable[[str], None]) -> Snapshot:
         """Record a new snapshot; Invalid volume unless its volume is available or in use. `admit(project_id)`

@@ -1,13 +1,14 @@
 """Volume and snapshot creation and deletion, as jobs of the API's persistent job queue.
 
-Each applies or destroys one standalone workspace (provisioner.volumes), as a
-typed record (api.jobs.records: CreateVolume, DeleteVolume, CreateSnapshot,
+Each applies or destroys one standalone workspace (provisioner.volumes; a
+volume's is blank or a copy of its snapshot's or source volume's, and an
+extend re-applies it at the new size), as a typed record (api.jobs.records: CreateVolume, DeleteVolume, CreateSnapshot,
 DeleteSnapshot) whose subject is the volume or snapshot: one record's jobs
 run in order, and a job whose process died resumes at the next start
 (applies and destroys are idempotent; one cut short by the server stopping
 is queued again). A Terraform failure, or a job dropped after its process
 died too often, becomes status `error` (`error_deleting` for a volume's
-delete) with the reason as its fault; so does a volume or snapshot left
+delete, `error_extending` for an extend) with the reason as its fault; so does a volume or snapshot left
 creating or deleting without a job at a restart.
 """
 
@@ -17,7 +18,18 @@ from api.engine import Engine
 from api.jobs.queue import JobQueue
 from api.jobs.records import SNAPSHOT, VOLUME, CreateSnapshot, CreateVolume, DeleteSnapshot, DeleteVolume
 from api.jobs.runner import JobRunner
-from api.volume.models import AVAILABLE, CREATING, DELETING, ERROR, ERROR_DELETING, GIB, Snapshot, Volume
+from api.volume.models import (
+    AVAILABLE,
+    CREATING,
+    DELETING,
+    ERROR,
+    ERROR_DELETING,
+    ERROR_EXTENDING,
+    EXTENDING,
+    GIB,
+    Snapshot,
+    Volume,
+)
 from api.volume.store import VolumeStore
 from provisioner.volumes import VolumeSpec, create_volume, destroy_volume
 
@@ -54,16 +66,37 @@ class VolumeWorker:
         """Queue the destroy of a snapshot's workspace, then it is forgotten (or error with the reason)."""
         self.runner.submit(DeleteSnapshot(snapshot.id))
 
+    def extend(self, volume: Volume) -> None:
+        """Queue the re-apply of an extending volume's workspace at its new size: available at that size, or
+        error_extending (at its old size) with the reason."""
+        self.runner.submit(CreateVolume(volume.id))
+
+    def _source(self, volume: Volume) -> str | None:
+        """The workspace a new volume copies: its snapshot's or its source volume's (None: blank)."""
+        if volume.snapshot_id:
+            return f"snap-{volume.snapshot_id}"
+        if volume.source_volid:
+            return f"vol-{volume.source_volid}"
+        return None
+
     def run_create(self, job: CreateVolume) -> None:
-        """Apply the volume's workspace; available once done (a volume deleted meanwhile: nothing to do)."""
+        """Apply the volume's workspace (a create, or an extend's re-apply at the bigger size); available once
+        done (a volume deleted meanwhile: nothing to do)."""
         volume = self.store.volumes.get(job.volume_id)
-        if volume is not None:
-            create_volume(VolumeSpec(volume.workspace, self.uri, volume.size * GIB), self.engine.ctx)
-            self.store.change(volume.id, status=AVAILABLE)
+        if volume is None:
+            return
+        size = volume.extending_to if volume.status == EXTENDING else volume.size
+        create_volume(VolumeSpec(volume.workspace, self.uri, size * GIB, copy_of=self._source(volume)),
+                      self.engine.ctx)
+        self.store.change(volume.id, status=AVAILABLE, size=size, extending_to=0)
 
     def create_failed(self, job: CreateVolume, reason: str) -> None:
-        """error, with the reason."""
-        self.store.change(job.volume_id, status=ERROR, fault=reason)
+        """error (error_extending for an extend, at its old size), with the reason."""
+        volume = self.store.volumes.get(job.volume_id)
+        if volume is not None and volume.status == EXTENDING:
+            self.store.change(job.volume_id, status=ERROR_EXTENDING, extending_to=0, fault=reason)
+        else:
+            self.store.change(job.volume_id, status=ERROR, fault=reason)
 
     def run_delete(self, job: DeleteVolume) -> None:
         """Destroy the volume's workspace, then forget the volume."""
@@ -100,9 +133,9 @@ class VolumeWorker:
         """At start: a volume or snapshot left creating or deleting without a job is error (error_deleting)."""
         volumes, snapshots = queue.subjects(VOLUME), queue.subjects(SNAPSHOT)
         for volume in self.store.volumes.list():
-            if volume.id not in volumes and volume.status in (CREATING, DELETING):
-                status = ERROR if volume.status == CREATING else ERROR_DELETING
-                self.store.change(volume.id, status=status, fault=f"{volume.status} {RESTARTED}")
+            if volume.id not in volumes and volume.status in (CREATING, DELETING, EXTENDING):
+                status = {CREATING: ERROR, DELETING: ERROR_DELETING, EXTENDING: ERROR_EXTENDING}[volume.status]
+                self.store.change(volume.id, status=status, extending_to=0, fault=f"{volume.status} {RESTARTED}")
         for snapshot in self.store.snapshots.list():
             if snapshot.id not in snapshots and snapshot.status in (CREATING, DELETING):
                 self.store.change_snapshot(snapshot.id, status=ERROR, fault=f"{snapshot.status} {RESTARTED}")

@@ -229,9 +229,8 @@ def test_failed_apply_is_an_error_with_the_reason(live) -> None:
     ({"volume": {"size": 1, "name": 7}}, "volume.name"),
     ({"volume": {"size": 1, "name": "n" * 256}}, "volume.name"),
     ({"volume": {"size": 1, "metadata": {"k": 1}}}, "volume.metadata"),
-    ({"volume": {"size": 1, "snapshot_id": "abc"}}, "volume.snapshot_id"),
     ({"volume": {"size": 1, "imageRef": "abc"}}, "volume.imageRef"),
-    ({"volume": {"size": 1, "volume_type": "ssd"}}, "volume.volume_type"),
+    ({"volume": {"size": 1, "availability_zone": "elsewhere"}}, "volume.availability_zone"),
     ({"volume": {"size": 1, "multiattach": True}}, "volume.multiattach"),
 ])
 def test_bad_volume_input(live, body: dict[str, Any], field: str) -> None:
