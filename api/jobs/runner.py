@@ -5,9 +5,8 @@ A handler is three functions of one record type: `run` does the work;
 from `run`); `dropped` records that the job's outcome is unknown: its
 claimer died `max_attempts` times, or `run` raised anything else (a bug).
 Either way the job leaves the queue; nothing is left busy without a job.
-A job whose run is cut short by the server stopping (`Interrupted`, or a
-ProvisionError once stopping: Ctrl-C reaches Terraform too) is queued
-again, as if never tried.
+A job whose run fails once the server is stopping (a ProvisionError: Ctrl-C
+reaches Terraform too) is queued again, as if never tried.
 """
 
 from __future__ import annotations
@@ -34,10 +33,6 @@ J = TypeVar("J", bound=Job)
 # other processes' jobs that become runnable, and dead processes' jobs to resume.
 POLL = 1.0
 INTERNAL_ERROR = "internal error: see the API server's log"
-
-
-class Interrupted(Exception):
-    """Raised by a handler whose work failed because the server is stopping: the job is queued again."""
 
 
 @dataclass(frozen=True)
@@ -127,25 +122,20 @@ class JobRunner:
             self._wake.wait_for(lambda: self._stopping or self._generation != seen, POLL)
             return not self._stopping and self._generation == seen
 
-    @property
-    def stopping(self) -> bool:
-        """True once the server is stopping: a job failing then is queued again instead of failed."""
-        return self._stopping
-
     def _run(self, queued: QueuedJob) -> None:
         job = queued.job
         handler = self._handlers.get(type(job))
         interrupted = False
         try:
             if handler is None:
-                raise LookupError(f"no handler registered for {type(job).__name__} jobs")
-            handler.run(job)
-        except Interrupted:
-            interrupted = True
+                # Every app registers every record type: this is a bug, and the job could never run here.
+                log.error("%s job on %s %s deleted: no handler", job.kind, job.subject.kind, job.subject.id)
+            else:
+                handler.run(job)
         except ProvisionError as exc:
             interrupted = self._stopping
-            if not interrupted:
-                handler.failed(job, str(exc))  # type: ignore[union-attr]  # run raised: handler is set
+            if handler is not None and not interrupted:
+                handler.failed(job, str(exc))
         except Exception:
             # A bug, not a provisioning failure: keep the thread alive, and leave the subject settled.
             log.exception("%s job on %s %s failed", job.kind, job.subject.kind, job.subject.id)

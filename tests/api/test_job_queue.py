@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_server_tasks import StubEngine, _wait, setup  # noqa: F401 (fixtures)
 from apitest import qcow2_file  # noqa: F401 (fixtures)
+from test_server_tasks import StubEngine, setup  # noqa: F401 (fixtures)
 
-from api.app import create_api
-from api.compute.models import BUILD, ERROR, ComputeStore, Server
+from api.compute.models import ERROR, ComputeStore, Server
 from api.db import Database
 from api.jobs.records import (RECORDS, BuildServer, ConvergeVolumes, CreateSnapshot, CreateVolume, DeleteServer,
                               DeleteSnapshot, DeleteVolume, JobFormatError, PowerAction, decode)
@@ -194,7 +193,8 @@ def test_an_old_table_moves_to_api_jobs_and_its_queued_tasks_run(setup, qcow2_fi
 def test_a_row_that_is_no_job_is_deleted_and_does_not_block_the_queue(setup, caplog) -> None:
     make, _, layout = setup
     compute = ComputeStore(Database(layout.state_db))
-    compute.servers.insert(Server("a", "a", "p", "u", "srv-a", "1", "img", (), status="ACTIVE", task_state="powering-off"))
+    compute.servers.insert(Server("a", "a", "p", "u", "srv-a", "1", "img", (), status="ACTIVE",
+                                  task_state="powering-off"))
     _old_tasks(layout, ("a", "power", {"uri": "test:///x", "domain": "srv-a", "action": "x" * 1000}, None, 0),
                ("a", "teleport", {}, None, 0),
                ("a", "delete", {"domain": "srv-a"}, None, 0))
