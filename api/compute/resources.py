@@ -28,7 +28,7 @@ from api.quota.errors import nova_refusal
 from api.quota.models import COMPUTE, NETWORK
 from api.quota.store import QuotaStore
 from api.volume.store import VolumeStore
-from provisioner.excerpt import describe
+from provisioner.excerpt import cut, describe
 
 KEYPAIR_NAME = re.compile(r"[A-Za-z0-9 _.@-]{1,255}")
 
@@ -228,8 +228,10 @@ TASK_STATES = {"stop": "powering-off", "start": "powering-on", "reboot": "reboot
 class ServerAction:
     """POST /compute/v2.1/servers/{id}/action: stop, start, reboot, pause, unpause, console output."""
 
-    def __init__(self, config: ApiConfig, store: ComputeStore, tasks: ServerTasks, uri: str, console: ConsoleLog):
+    def __init__(self, config: ApiConfig, store: ComputeStore, tasks: ServerTasks, uri: str, console: ConsoleLog,
+                 networks: NetworkStore):
         self.config = config
+        self.networks = networks
         self.store = store
         self.tasks = tasks
         self.uri = uri
@@ -245,6 +247,10 @@ class ServerAction:
             length = field(arguments if isinstance(arguments, dict) else {}, "length", int,
                            "os-getConsoleOutput", False, None)
             send(resp, {"output": self.console.tail(server.domain, length)})
+            return
+        if action in ("addSecurityGroup", "removeSecurityGroup"):
+            self._security_group(req, server, action, arguments)
+            resp.status = 202
             return
         if action == "reboot":
             kind = field(arguments if isinstance(arguments, dict) else {}, "type", str, "reboot", False, "SOFT")
@@ -262,4 +268,22 @@ class ServerAction:
         self.store.change(server.id, task_state=TASK_STATES[power])
         self.tasks.act(server, self.uri, power)
         resp.status = 202
+
+    def _security_group(self, req: falcon.Request, server: Server, action: str, arguments: Any) -> None:
+        """Give the server a security group of its project, or take one away (by name or id, as Nova)."""
+        wanted = field(arguments if isinstance(arguments, dict) else {}, "name", str, action)
+        group = next((g for g in self.networks.visible_groups(token_of(req))
+                      if wanted in (g.name, g.id) and g.project_id == server.project_id), None)
+        if group is None:
+            raise NotFound(f"Security group {cut(wanted)} not found.")
+        names = list(server.security_groups)
+        if action == "addSecurityGroup":
+            if group.name in names:
+                raise BadRequest(f"{action}.name", f"security group {group.name} is already on the server")
+            names.append(group.name)
+        else:
+            if group.name not in names:
+                raise BadRequest(f"{action}.name", f"security group {group.name} is not on the server")
+            names.remove(group.name)
+        self.store.change(server.id, security_groups=tuple(names))
 

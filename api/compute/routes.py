@@ -6,6 +6,7 @@ import falcon
 
 from api.compute import flavors
 from api.compute import resources as r
+from api.compute import security_groups as sg
 from api.compute import server_meta
 from api.compute.addresses import AddressRefresher
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
@@ -14,6 +15,7 @@ from api.compute.console import ConsoleLog
 from api.compute.microversion import MicroversionMiddleware
 from api.compute.models import ComputeStore
 from api.compute.tasks import ServerTasks
+from api.compute.zones import AvailabilityZones
 from api.context import ApiContext
 from api.http import Discovery
 from api.network.store import NetworkStore
@@ -53,7 +55,16 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/servers/{server_id}/ips", ips)
     app.add_route("/compute/v2.1/servers/{server_id}/ips/{network}", ips, suffix="network")
     app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri,
-                                                                               ConsoleLog(ctx.layout)))
+                                                                               ConsoleLog(ctx.layout), networks))
+    app.add_route("/compute/v2.1/os-security-groups", sg.SecurityGroups(config, networks, quotas))
+    app.add_route("/compute/v2.1/os-security-groups/{group_id}", sg.SecurityGroupItem(config, networks, quotas))
+    app.add_route("/compute/v2.1/os-security-group-rules", sg.SecurityGroupRules(config, networks, quotas))
+    app.add_route("/compute/v2.1/os-security-group-rules/{rule_id}", sg.SecurityGroupRuleItem(config, networks, quotas))
+    app.add_route("/compute/v2.1/servers/{server_id}/os-security-groups",
+                  sg.ServerSecurityGroups(config, networks, quotas, store))
+    zones = AvailabilityZones()
+    app.add_route("/compute/v2.1/os-availability-zone", zones)
+    app.add_route("/compute/v2.1/os-availability-zone/detail", zones, suffix="detail")
     quota_routes.add_compute_routes(app, ctx, quotas)
 
 

@@ -1,0 +1,84 @@
+"""Nova's security-group proxy over the Neutron records, a server's groups and availability zones (issue #12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from apitest import Live, live  # noqa: F401 (fixture)
+
+OLD = {"OpenStack-API-Version": "compute 2.35"}
+
+
+def _call(live: Live, method: str, path: str, body: Any = None, user: str = "alice",
+          headers: dict[str, str] | None = None) -> requests.Response:
+    return requests.request(method, f"{live.url}/compute/v2.1{path}", json=body, timeout=60,
+                            headers={"X-Auth-Token": live.token(user), **(headers or {})})
+
+
+def test_groups_and_rules_through_nova_are_neutrons(live: Live) -> None:
+    made = _call(live, "POST", "/os-security-groups", {"security_group": {"name": "nova-sg", "description": "d"}})
+    assert made.status_code == 200, made.text
+    group = made.json()["security_group"]
+    assert (group["name"], group["description"], group["rules"]) == ("nova-sg", "d", [])
+    neutron = live.osc("alice", "security", "group", "show", group["id"], "-f", "json")
+    assert neutron["name"] == "nova-sg", "the same record as Neutron's"
+    assert "nova-sg" in {g["name"] for g in _call(live, "GET", "/os-security-groups").json()["security_groups"]}
+
+    rule = _call(live, "POST", "/os-security-group-rules", {"security_group_rule": {
+        "parent_group_id": group["id"], "ip_protocol": "tcp", "from_port": 22, "to_port": 22,
+        "cidr": "10.0.0.0/8"}})
+    assert rule.status_code == 200, rule.text
+    shown = rule.json()["security_group_rule"]
+    assert (shown["from_port"], shown["to_port"], shown["ip_range"]) == (22, 22, {"cidr": "10.0.0.0/8"})
+    rules = _call(live, "GET", f"/os-security-groups/{group['id']}").json()["security_group"]["rules"]
+    assert [r["id"] for r in rules] == [shown["id"]]
+
+    renamed = _call(live, "PUT", f"/os-security-groups/{group['id']}",
+                    {"security_group": {"name": "nova-sg2", "description": "e"}})
+    assert renamed.json()["security_group"]["name"] == "nova-sg2"
+    assert _call(live, "DELETE", f"/os-security-group-rules/{shown['id']}").status_code == 202
+    assert _call(live, "DELETE", f"/os-security-groups/{group['id']}").status_code == 202
+    assert _call(live, "GET", f"/os-security-groups/{group['id']}").status_code == 404
+    assert _call(live, "GET", "/os-security-groups", headers={"OpenStack-API-Version": "compute 2.36"}
+                 ).status_code == 404, "Nova removed the proxy at 2.36"
+    assert _call(live, "GET", "/os-security-groups", headers=OLD).status_code == 200
+
+
+def test_bad_group_and_rule_requests_are_named(live: Live) -> None:
+    group = _call(live, "POST", "/os-security-groups",
+                  {"security_group": {"name": "checked", "description": ""}}).json()["security_group"]
+    cases = [
+        ("/os-security-groups", {"security_group": {"name": "no-description"}}, "security_group.description"),
+        ("/os-security-groups", {"security_group": {"name": 5, "description": ""}}, "security_group.name"),
+        ("/os-security-group-rules", {"security_group_rule": {"parent_group_id": group["id"], "ip_protocol": "gre",
+                                                             "from_port": 1, "to_port": 2}},
+         "security_group_rule.ip_protocol"),
+        ("/os-security-group-rules", {"security_group_rule": {"parent_group_id": group["id"], "ip_protocol": "tcp",
+                                                             "from_port": 90, "to_port": 80}},
+         "security_group_rule.from_port"),
+        ("/os-security-group-rules", {"security_group_rule": {"parent_group_id": group["id"], "ip_protocol": "tcp",
+                                                             "from_port": "x" * 99, "to_port": 80}},
+         "security_group_rule.from_port"),
+    ]
+    for path, body, field in cases:
+        resp = _call(live, "POST", path, body)
+        assert resp.status_code == 400 and resp.json()["badRequest"]["message"].startswith(field), resp.text
+        assert len(resp.content) < 400
+    missing = _call(live, "POST", "/os-security-group-rules", {"security_group_rule": {
+        "parent_group_id": "00000000-0000-4000-8000-000000000000", "ip_protocol": "tcp", "from_port": 1,
+        "to_port": 2}})
+    assert missing.status_code == 404
+    rules = _call(live, "GET", f"/os-security-groups/{group['id']}").json()["security_group"]["rules"]
+    assert rules == [], "nothing was written"
+    other = _call(live, "GET", f"/os-security-groups/{group['id']}", user="bob")
+    assert other.status_code == 404, "another project's group"
+
+
+def test_availability_zones(live: Live) -> None:
+    zones = _call(live, "GET", "/os-availability-zone").json()["availabilityZoneInfo"]
+    assert zones == [{"zoneName": "nova", "zoneState": {"available": True}, "hosts": None}]
+    assert _call(live, "GET", "/os-availability-zone/detail").status_code == 403
+    detail = _call(live, "GET", "/os-availability-zone/detail", user="admin").json()["availabilityZoneInfo"][0]
+    assert all("nova-compute" in services for services in detail["hosts"].values())
+    assert [z.name for z in live.sdk("alice").compute.availability_zones()] == ["nova"]
