@@ -18,6 +18,7 @@ from api.compute.microversion import MAX, MIN, Version, version_of
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Keypair, Server
 from api.compute.tasks import ServerTasks
 from api.compute import server_query
+from api.compute.server_groups import ServerGroupStore
 from api.compute.server_create import create_request, update_request
 from api.compute.views import keypair_detail, keypair_list_entry, keypair_view, link, server_view, update_view
 from api.config import ApiConfig
@@ -100,8 +101,10 @@ class Servers:
     """GET /compute/v2.1/servers[/detail] (filters name, status), POST (202, then BUILD → ACTIVE/ERROR)."""
 
     def __init__(self, config: ApiConfig, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
-                 builder: ServerBuilder, tasks: ServerTasks, addresses: AddressRefresher, quotas: QuotaStore):
+                 builder: ServerBuilder, tasks: ServerTasks, addresses: AddressRefresher, quotas: QuotaStore,
+                 groups: ServerGroupStore):
         self.config = config
+        self.groups = groups
         self.quotas = quotas
         self.volumes = volumes
         self.addresses = addresses
@@ -137,7 +140,12 @@ class Servers:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
-        body = read_json(req, self.config.max_json_body, "server")
+        whole = read_json(req, self.config.max_json_body)
+        body = whole.get("server")
+        if not isinstance(body, dict):
+            raise BadRequest("server", "the body needs a 'server' object")
+        hints = whole.get("os:scheduler_hints", whole.get("OS-SCH-HNT:scheduler_hints")) or {}
+        group_id = field(hints if isinstance(hints, dict) else {}, "group", str, "os:scheduler_hints", False)
         request = create_request(body, version_of(req), self.networks.visible_groups(token))
         servers = []
         with self.networks.allocating():  # the fixed IPs build() picks are held once the servers are inserted
@@ -151,6 +159,8 @@ class Servers:
                     if index < request.min_count:
                         raise  # the transaction rolls back the servers inserted so far
                     break  # Nova creates as many as the quota allows, between min_count and max_count
+                if group_id is not None:
+                    self.groups.join(token, group_id, server.id)
                 self.store.servers.insert(server)
                 servers.append((server, built.spec))
         for server, spec in servers:
@@ -177,8 +187,9 @@ class ServerItem:
     """GET, PUT and DELETE /compute/v2.1/servers/{id}."""
 
     def __init__(self, config: ApiConfig, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
-                 tasks: ServerTasks, addresses: AddressRefresher):
+                 tasks: ServerTasks, addresses: AddressRefresher, groups: ServerGroupStore):
         self.config = config
+        self.groups = groups
         self.store = store
         self.volumes = volumes
         self.addresses = addresses
@@ -190,7 +201,8 @@ class ServerItem:
         server = self.addresses.refresh(server)
         names = {n.id: n.name for n in self.networks.visible_networks(token)}
         attached = self.volumes.attachments([server.project_id]).get(server.id, [])
-        return server_view(server, req.prefix, names, attached, version_of(req), self.config.flavors)
+        return server_view(server, req.prefix, names, attached, version_of(req), self.config.flavors,
+                           group_ids=self.groups.groups_of(server.id, server.project_id))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         send(resp, {"server": self._view(req, self.store.server(token_of(req), server_id))})

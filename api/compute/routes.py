@@ -14,6 +14,7 @@ from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
 from api.compute.microversion import MicroversionMiddleware
 from api.compute.models import ComputeStore
+from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroupStore
 from api.compute.tasks import ServerTasks
 from api.compute.zones import AvailabilityZones
 from api.context import ApiContext
@@ -29,8 +30,10 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
                builder: ServerBuilder, tasks: ServerTasks, uri: str) -> None:
     """Mount Nova v2.1 under /compute."""
     config = ctx.config
+    groups = ServerGroupStore(ctx.db, store)
     quotas = QuotaStore(ctx.db, config.quotas, {
-        COMPUTE: lambda project, user: store.usage(project, user, config.flavors),
+        COMPUTE: lambda project, user: {**store.usage(project, user, config.flavors),
+                                        "server_groups": len(groups.groups.list([project]))},
         NETWORK: lambda project, user: networks.usage(project)})
     addresses = AddressRefresher(uri, lambda server_id, ports: store.change(server_id, ports=ports))
     app.add_middleware(MicroversionMiddleware())
@@ -44,10 +47,11 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", flavors.FlavorExtraSpec(config))
     app.add_route("/compute/v2.1/os-keypairs", r.Keypairs(config, store, quotas))
     app.add_route("/compute/v2.1/os-keypairs/{name}", r.KeypairItem(store))
-    servers = r.Servers(config, store, networks, volumes, builder, tasks, addresses, quotas)
+    servers = r.Servers(config, store, networks, volumes, builder, tasks, addresses, quotas, groups)
     app.add_route("/compute/v2.1/servers", servers)
     app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405
-    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(config, store, networks, volumes, tasks, addresses))
+    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(config, store, networks, volumes, tasks, addresses,
+                                                                              groups))
     app.add_route("/compute/v2.1/servers/{server_id}/metadata", server_meta.ServerMetadata(config, store, quotas))
     app.add_route("/compute/v2.1/servers/{server_id}/metadata/{key}",
                   server_meta.ServerMetadataItem(config, store, quotas))
@@ -62,6 +66,8 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/os-security-group-rules/{rule_id}", sg.SecurityGroupRuleItem(config, networks, quotas))
     app.add_route("/compute/v2.1/servers/{server_id}/os-security-groups",
                   sg.ServerSecurityGroups(config, networks, quotas, store))
+    app.add_route("/compute/v2.1/os-server-groups", ServerGroups(config, groups, quotas))
+    app.add_route("/compute/v2.1/os-server-groups/{group_id}", ServerGroupItem(groups))
     zones = AvailabilityZones()
     app.add_route("/compute/v2.1/os-availability-zone", zones)
     app.add_route("/compute/v2.1/os-availability-zone/detail", zones, suffix="detail")

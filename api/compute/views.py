@@ -72,7 +72,7 @@ def server_flavor(server: Server, base_url: str, flavors: list[Flavor], version:
             "swap": 0, "vcpus": flavor.vcpus, "extra_specs": {}}
 
 
-def _versioned_fields(server: Server, version: Version, single: bool) -> dict[str, Any]:
+def _versioned_fields(server: Server, version: Version, single: bool, group_ids: list[str]) -> dict[str, Any]:
     """What later microversions add to a server: locked (2.9), description (2.19), tags (2.26),
     trusted_image_certificates (2.63), server_groups in a single server's view (2.71), locked_reason (2.73)."""
     added: dict[str, Any] = {}
@@ -81,14 +81,15 @@ def _versioned_fields(server: Server, version: Version, single: bool) -> dict[st
         if version >= Version(2, since):
             added[name] = value
     if single and version >= Version(2, 71):
-        added["server_groups"] = []
+        added["server_groups"] = group_ids
     return added
 
 
 def server_view(server: Server, base_url: str, network_names: dict[str, str], volume_ids: list[str],
-                version: Version = MIN, flavors: list[Flavor] | None = None, single: bool = True) -> dict[str, Any]:
+                version: Version = MIN, flavors: list[Flavor] | None = None, single: bool = True,
+                group_ids: list[str] | None = None) -> dict[str, Any]:
     """A server (detail form) as `version` shows it, with the ids of the volumes attached to it; `single` for
-    a GET of one server (some fields are not in lists)."""
+    a GET of one server (some fields are not in lists, e.g. the ids of its server groups)."""
     addresses: dict[str, list[dict[str, Any]]] = {}
     for nic in server.nics():
         entries = addresses.setdefault(network_names.get(nic.network_id, nic.network_id), [])
@@ -110,7 +111,7 @@ def server_view(server: Server, base_url: str, network_names: dict[str, str], vo
         "security_groups": [{"name": name} for name in server.security_groups],
         "os-extended-volumes:volumes_attached": [{"id": volume_id} for volume_id in volume_ids],
         "links": link(base_url, "servers", server.id),
-        **_versioned_fields(server, version, single),
+        **_versioned_fields(server, version, single, group_ids or []),
     }
     if server.fault:
         body["fault"] = {"code": 500, "message": server.fault, "created": isotime(server.updated)}
