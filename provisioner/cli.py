@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -13,10 +15,12 @@ from typing import Callable, Sequence
 from api import cli as api_commands
 from provisioner import layering, pipeline
 from provisioner.errors import ProvisionError
+from provisioner.layer_record import read_layer
 from provisioner.layout import DEFAULT_ROOT, Layout, restrict_umask
 from provisioner.images import commands as image_commands
 from provisioner.postboot import commands as postboot_commands
 from provisioner.progress import Progress
+from provisioner.spec.names import validate_domain_name
 from provisioner.status import domain_status
 from provisioner.terraform.providers import EMBEDDED, SOURCES
 
@@ -86,10 +90,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _destroy_target(name: str, ctx: pipeline.Context) -> str:
+    """What destroying NAME removes, in words; an error if there is no such domain (before any prompt)."""
+    validate_domain_name(name)
+    directory = ctx.layout.domain_dir(name)
+    layer = read_layer(directory)
+    if layer is not None:
+        return f"layered domain {name}: its workspace only (the machine {layer.machine} is not touched)"
+    if (directory / "terraform" / "main.tf").is_file():
+        return f"domain {name}: its VM's resources (guest, disks, seed) and its workspace"
+    raise ProvisionError(f"no domain {name!r} under {ctx.layout.domains}: nothing to destroy "
+                         "(`provision status` lists the domains)")
+
+
 def cmd_destroy(args: argparse.Namespace) -> int:
     ctx = _context(args)
+    target = _destroy_target(args.domain, ctx)
     if not args.yes:
-        pipeline.confirm(f"destroy domain {args.domain} (a layered domain: its workspace only)")
+        pipeline.confirm(f"destroy {target}")
     layer = layering.destroy_domain(args.domain, ctx)
     if layer is None:
         print(f"{args.domain}: destroyed")
@@ -175,6 +193,30 @@ _VALUE_OPTIONS = {"--root", "--domains", "--libvirt-uri", "--provider", "--exist
 _OTHER_COMMANDS = {"image", *postboot_commands.COMMAND_NAMES, *api_commands.COMMAND_NAMES}
 
 
+_STORAGE_ERRNOS = {errno.ENOSPC: "ENOSPC", errno.EDQUOT: "EDQUOT", errno.EROFS: "EROFS",
+                   errno.EFBIG: "EFBIG", errno.EIO: "EIO"}
+_SQLITE_STORAGE = {13: "SQLITE_FULL", 10: "SQLITE_IOERR"}  # primary result codes; a full disk gives either
+
+
+def storage_error(exc: OSError | sqlite3.OperationalError, root: Path) -> str | None:
+    """One line naming the path for a full, read-only or failing filesystem (None for any other error).
+
+    Writes are atomic (temp file + rename) and Terraform keeps its state, so
+    running the command again once there is room converges.
+    """
+    if isinstance(exc, sqlite3.OperationalError):
+        code = _SQLITE_STORAGE.get((getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF)
+        if code is None:
+            return None
+        where, what = f"a database under {root}", f"{exc} ({code})"
+    elif exc.errno in _STORAGE_ERRNOS:
+        where = exc.filename or f"writing under {root}"
+        what = f"{(exc.strerror or 'storage error').lower()} ({_STORAGE_ERRNOS[exc.errno]})"
+    else:
+        return None
+    return f"{where}: {what}: make room (or fix the filesystem) and run the command again"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `provision` / bin/provision."""
     restrict_umask()
@@ -190,6 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProvisionError as exc:
         print(f"provision: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (OSError, sqlite3.OperationalError) as exc:
+        message = storage_error(exc, _root(args))
+        if message is None:
+            raise
+        print(f"provision: error: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("provision: interrupted", file=sys.stderr)
         return 130

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import sys
 import time
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from provisioner.errors import ProvisionError
 from provisioner.images.names import is_url
@@ -27,6 +30,7 @@ from provisioner.spec.load import load_domain
 from provisioner.spec.model import DomainSpec
 from provisioner.spec.names import validate_domain_name
 from provisioner.terraform.providers import EMBEDDED, cli_config
+from provisioner.terraform.runner import TerraformError
 from provisioner.terraform.workspace import Change, Workspace
 from provisioner.workspace import write_artifacts, write_atomic
 
@@ -103,7 +107,8 @@ def ensure_shared(directory: Path, ctx: Context) -> None:
         workspace = workspace_for(directory, ctx)
         if stamp.exists() and stamp.read_bytes() == plan_digest and workspace.managed():
             return
-        with ctx.progress.step(f"shared objects ({directory.name}): terraform apply"):
+        with ctx.progress.step(f"shared objects ({directory.name}): terraform apply"), \
+                storage_failures(workspace.directory):
             workspace.init()
             workspace.apply()
         write_atomic(stamp, plan_digest)
@@ -198,8 +203,34 @@ def postboot_pending(ctx: Context, spec: DomainSpec, workspace: Path) -> bool:
     return archive_changed or not jobs or jobs[-1].state in (FAILED, CANCELLED)
 
 
+_STORAGE_FAILURES = tuple(os.strerror(e).lower() for e in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG))
+
+
+@contextmanager
+def storage_failures(directory: Path) -> Iterator[None]:
+    """Turn a terraform command that failed for want of space (or on a read-only filesystem) into one line.
+
+    Terraform's own report is pages long (state it could not write, printed
+    as JSON); its state is only replaced once written, so a re-run converges.
+    """
+    try:
+        yield
+    except TerraformError as exc:
+        text = f"{exc.result.stderr}\n{exc.result.stdout}".lower()
+        reason = next((r for r in _STORAGE_FAILURES if r in text), None)
+        if reason is None:
+            raise
+        raise ProvisionError(f"{directory}: terraform {exc.result.argv[1]} failed: {reason}: make room (or fix "
+                             "the filesystem) and run the command again") from None
+
+
 def converge(workspace: Workspace, ctx: Context, name: str, yes: bool) -> tuple[str, tuple[Change, ...]]:
     """init, then create, or plan and apply what changed (replacements need `yes`): (outcome, changes)."""
+    with storage_failures(workspace.directory):
+        return _converge(workspace, ctx, name, yes)
+
+
+def _converge(workspace: Workspace, ctx: Context, name: str, yes: bool) -> tuple[str, tuple[Change, ...]]:
     with ctx.progress.step(f"{name}: terraform init"):
         workspace.init()
     if not workspace.managed():

@@ -120,16 +120,25 @@ class OverrideSandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def handle_exception(self, source: str | None = None) -> Any:
-        exc = sys.exc_info()[1]
+        exc, tb = sys.exc_info()[1:]
         if isinstance(exc, InputError):
             raise exc
+        rendering = "template"
+        while tb is not None:
+            candidate = tb.tb_frame.f_locals.get("self")
+            if isinstance(candidate, jinja2.Template) and candidate.filename:
+                rendering = candidate.filename
+            tb = tb.tb_next
         rewritten = rewrite_traceback_stack(source=source)
-        raise template_error(rewritten) from None
+        raise template_error(rewritten, rendering) from None
 
 
-def template_error(exc: BaseException) -> InputError:
-    """An InputError naming the template file and line where `exc` (a rewritten Jinja error) happened."""
-    where = "template"
+def template_error(exc: BaseException, rendering: str = "template") -> InputError:
+    """An InputError naming the template file and line where `exc` (a rewritten Jinja error) happened.
+
+    `rendering` names the template being rendered, for an error outside any template line.
+    """
+    where = rendering
     if isinstance(exc, jinja2.TemplateSyntaxError):
         where = f"{exc.filename or exc.name or where}:{exc.lineno}"
         message = f"template syntax error: {exc.message or ''}"[:200]

@@ -9,19 +9,32 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import posixpath
 import tarfile
 import zlib
 from pathlib import Path
+from typing import Mapping
 
-from provisioner.errors import InputError
+from provisioner.errors import InputError, ProvisionError
 from provisioner.spec.text import open_inside
 
 MAKEFILES = frozenset({"Makefile", "makefile", "GNUmakefile"})
 MAX_MEMBERS = 100_000
-"""Cap on the entries (files, directories, links) in data.tar.gz."""
+"""Default cap on the entries (files, directories, links) in data.tar.gz (env PROVISION_ARCHIVE_MAX_MEMBERS)."""
 MAX_EXPANDED_BYTES = 4 * 1024**3
-"""Cap on data.tar.gz once decompressed (headers included): a gzip bomb stops there."""
+"""Default cap on data.tar.gz decompressed, headers included (env PROVISION_ARCHIVE_MAX_BYTES): a gzip bomb stops there."""
+MEMBERS_ENV = "PROVISION_ARCHIVE_MAX_MEMBERS"
+BYTES_ENV = "PROVISION_ARCHIVE_MAX_BYTES"
+
+
+def _limit(environ: Mapping[str, str], variable: str, default: int) -> int:
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ProvisionError(f"{variable}: must be a positive integer")
+    return int(raw)
 
 
 class _TooLarge(Exception):
@@ -47,14 +60,17 @@ class _BoundedReader(io.RawIOBase):
         return len(data)
 
 
-def check_archive(path: Path, directory: Path | None = None, max_members: int = MAX_MEMBERS,
-                  max_expanded: int = MAX_EXPANDED_BYTES) -> None:
+def check_archive(path: Path, directory: Path | None = None, environ: Mapping[str, str] | None = None) -> None:
     """Raise InputError naming the member if `path` is not a safe site archive.
 
     It must resolve inside `directory` (default: its own), hold at most
-    `max_members` entries and `max_expanded` decompressed bytes: both are
-    checked while reading, so a bomb is never expanded past them.
+    PROVISION_ARCHIVE_MAX_MEMBERS entries and PROVISION_ARCHIVE_MAX_BYTES
+    decompressed bytes: both are checked while reading, so a bomb is never
+    expanded past them.
     """
+    environ = os.environ if environ is None else environ
+    max_members = _limit(environ, MEMBERS_ENV, MAX_MEMBERS)
+    max_expanded = _limit(environ, BYTES_ENV, MAX_EXPANDED_BYTES)
     where = str(path)
     has_makefile = False
     count = 0
@@ -65,7 +81,7 @@ def check_archive(path: Path, directory: Path | None = None, max_members: int = 
             for member in tar:
                 count += 1
                 if count > max_members:
-                    raise InputError(where, f"more than {max_members} members: refused")
+                    raise InputError(where, f"more than {max_members} members ({MEMBERS_ENV}): refused")
                 name = _member_path(where, member.name)
                 if name in MAKEFILES and member.isfile():
                     has_makefile = True
@@ -79,7 +95,7 @@ def check_archive(path: Path, directory: Path | None = None, max_members: int = 
                 if member.islnk():
                     _member_path(where, member.linkname, what="hard link target")
     except _TooLarge:
-        raise InputError(where, f"expands to more than {max_expanded} bytes: refused") from None
+        raise InputError(where, f"expands to more than {max_expanded} bytes ({BYTES_ENV}): refused") from None
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise InputError(where, f"not a readable gzip-compressed tar archive ({str(exc)[:80]})") from None
     if not has_makefile:
