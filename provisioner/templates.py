@@ -12,21 +12,24 @@ is an InputError naming the template and line.
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jinja2
 from jinja2.debug import rewrite_traceback_stack
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from provisioner.errors import InputError
+from provisioner.errors import InputError, ProvisionError
 from provisioner.spec.text import is_inside, read_bytes
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 OVERRIDE_DIR = "templates"
+OVERRIDES_ENV = "PROVISION_TEMPLATE_OVERRIDES"
+"""`no` refuses every domain's templates/ folder (an override can still name host paths in libvirt objects)."""
 MAX_TEMPLATE_BYTES = 256 * 1024
 """Cap on one override template file."""
 MAX_TEMPLATE_FILES = 256
@@ -35,6 +38,14 @@ MAX_OUTPUT_CHARS = 4 * 1024 * 1024
 """Cap on what one sandboxed template (or macro, or block) renders."""
 _MAX_POWER_BITS = 4096
 _PURE_TYPES = (str, int, float, bool, tuple, list, dict, type(None))
+
+
+def overrides_allowed(environ: Mapping[str, str] | None = None) -> bool:
+    """False when the operator set PROVISION_TEMPLATE_OVERRIDES=no: a domain's templates/ folder is then refused."""
+    raw = (os.environ if environ is None else environ).get(OVERRIDES_ENV, "yes").strip().lower()
+    if raw not in ("yes", "no", ""):
+        raise ProvisionError(f"{OVERRIDES_ENV}: use yes or no")
+    return raw != "no"
 
 
 def check_override_dir(domain_dir: Path) -> None:
@@ -46,6 +57,8 @@ def check_override_dir(domain_dir: Path) -> None:
     folder = domain_dir / OVERRIDE_DIR
     if not folder.exists() and not folder.is_symlink():
         return
+    if not overrides_allowed():
+        raise InputError(str(folder), f"template overrides are turned off on this host ({OVERRIDES_ENV}=no)")
     inside = [domain_dir.resolve()]
     entries = [folder]
     count = 0

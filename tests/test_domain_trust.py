@@ -365,3 +365,10 @@ def test_archive_expanded_size_is_bounded(tmp_path: Path, domains: Path, capsys:
     refused(tmp_path, domains, capsys, "data.tar.gz", "expands to more than 1048576 bytes")
     monkeypatch.setenv("PROVISION_ARCHIVE_MAX_BYTES", str(65 << 20))
     assert render(tmp_path, domains, capsys)[0] == 0
+
+
+def test_template_overrides_can_be_turned_off(tmp_path: Path, domains: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    override(domains, DOMAIN_TEMPLATE.read_text())
+    monkeypatch.setenv("PROVISION_TEMPLATE_OVERRIDES", "no")
+    refused(tmp_path, domains, capsys, "templates", "PROVISION_TEMPLATE_OVERRIDES=no")

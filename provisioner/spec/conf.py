@@ -155,7 +155,8 @@ class Key:
 
 KEYS: tuple[Key, ...] = (
     Key("image", _any_text, None, "Required. Base image: an imported image's name (`provision image import`), "
-        "an http(s) URL, or a local file (relative to the domain directory)."),
+        "an http(s) URL, or a local file inside the domain directory (relative to it) or inside a directory "
+        "of `PROVISION_IMAGE_DIRS`."),
     Key("image_digests", _digests, {},
         "Digests an `image` URL must match when it is imported (`sha256:HEX`, also md5, sha1, sha512; comma list)."),
     Key("image_format", _one_of("auto", "qcow2", "raw"), "auto", "Base image format; `auto` reads a local file's header, and takes qcow2 for URLs."),
@@ -170,7 +171,8 @@ KEYS: tuple[Key, ...] = (
     Key("domain_type", _one_of("auto", "kvm", "qemu"), "auto",
         "libvirt domain type; `auto` probes whether KVM really runs guests, else qemu (TCG)."),
     Key("libvirt_uri", _any_text, "simulator",
-        "Hypervisor: a libvirt URI (`qemu:///system`, `qemu+ssh://host/system`, …) or `simulator`, libvirt's test driver persisted under the root."),
+        "Hypervisor: a libvirt URI (`qemu:///system`, `qemu+ssh://host/system`, …) or `simulator`, libvirt's test driver persisted under the root. "
+        "Not the `ext` transport nor the `command`, `keyfile`, `known_hosts`, `pkipath`, `socket`, `netcat` parameters (`--libvirt-uri` may)."),
     Key("packages", _list_matching(_PACKAGE, "Debian package name"), [], "Extra packages cloud-init installs (plus `at` and `make`, which the post-boot job needs)."),
     Key("install_packages", _bool, True, "`no` when the image already has every package: cloud-init then installs nothing and never runs apt."),
     Key("contact_email", _matching(_EMAIL, "e-mail address"), None, "Where root's mail goes (an /etc/aliases entry)."),
@@ -187,8 +189,9 @@ KEYS: tuple[Key, ...] = (
     Key("graphics", _bool, False, "Add a VNC display listening on 127.0.0.1."),
     Key("machine", _any_text, "q35", "Machine type."),
     Key("arch", _any_text, "x86_64", "Guest architecture."),
-    Key("kernel", _any_text, None, "Direct kernel boot: kernel file (with `initrd` and `cmdline`)."),
-    Key("initrd", _any_text, None, "Direct kernel boot: initrd file."),
+    Key("kernel", _any_text, None, "Direct kernel boot: kernel file (with `initrd` and `cmdline`), inside the "
+        "domain directory or `PROVISION_IMAGE_DIRS`."),
+    Key("initrd", _any_text, None, "Direct kernel boot: initrd file (same places as `kernel`)."),
     Key("cmdline", _any_text, None, "Direct kernel boot: kernel command line."),
     Key("ssh_address", _any_text, None,
         "Where the post-boot job reaches the guest's SSH (`HOST[:PORT]`, IPv6 as `[ADDR]:PORT`) when it is "
