@@ -38,9 +38,10 @@ def test_apply_noop_destroy_on_real_libvirt(real_libvirtd: realvirt.Libvirtd, re
     domains = real_root / "domains-in"
     directory = domains / "real.test"
     shutil.copytree(EXAMPLE, directory)
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(real_root / "blank.qcow2"), "64M"], check=True)
+    # Inside the domain directory: a local image elsewhere needs PROVISION_IMAGE_DIRS.
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(directory / "blank.qcow2"), "64M"], check=True)
     (directory / "provision.conf").write_text(
-        f"image = {real_root / 'blank.qcow2'}\nips = 192.0.2.10/24\ngateway = 192.0.2.1\n"
+        f"image = blank.qcow2\nips = 192.0.2.10/24\ngateway = 192.0.2.1\n"
         f"memory = 256\ncpus = 1\ndomain_type = qemu\n"
         f"libvirt_uri = {real_libvirtd.uri}\nbridge = {real_libvirtd.bridge}\n")
     root = real_root / "root"
