@@ -20,6 +20,7 @@ from typing import Any
 import falcon
 
 from api.auth import token_of
+from api.compute.microversion import MIN, Version, version_of
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Server
 from api.compute.tasks import ServerTasks
 from api.compute.views import VM_STATES
@@ -40,9 +41,16 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 ATTACHABLE = (ACTIVE, SHUTOFF, PAUSED)
 
 
-def attachment_view(volume: Volume) -> dict[str, Any]:
-    """Nova's volumeAttachment (2.1): the attachment id is the volume id."""
-    return {"id": volume.id, "volumeId": volume.id, "serverId": volume.server_id, "device": volume.device}
+def attachment_view(volume: Volume, version: Version = MIN) -> dict[str, Any]:
+    """Nova's volumeAttachment: the attachment id is the volume id; `tag` (none here) from 2.70, and from 2.79
+    `delete_on_termination` (false: a volume outlives the server it was attached to)."""
+    body: dict[str, Any] = {"id": volume.id, "volumeId": volume.id, "serverId": volume.server_id,
+                            "device": volume.device}
+    if version >= Version(2, 70):
+        body["tag"] = None
+    if version >= Version(2, 79):
+        body["delete_on_termination"] = False
+    return body
 
 
 class Attachments:
@@ -136,7 +144,7 @@ class VolumeAttachments:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         server = self.compute.server(token_of(req), server_id)
-        views = [attachment_view(v) for v in self.attachments.volumes.attached_to(server.id)]
+        views = [attachment_view(v, version_of(req)) for v in self.attachments.volumes.attached_to(server.id)]
         send(resp, {"volumeAttachments": views})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
@@ -146,7 +154,7 @@ class VolumeAttachments:
         volume_id = field(body, "volumeId", str, "volumeAttachment")
         requested = field(body, "device", str, "volumeAttachment", False)
         volume = self.attachments.volumes.volume(token, volume_id)
-        send(resp, {"volumeAttachment": attachment_view(self.attachments.attach(server, volume, requested))})
+        send(resp, {"volumeAttachment": attachment_view(self.attachments.attach(server, volume, requested), version_of(req))})
 
 
 class VolumeAttachmentItem:
@@ -165,7 +173,7 @@ class VolumeAttachmentItem:
         return server, volume
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str, volume_id: str) -> None:
-        send(resp, {"volumeAttachment": attachment_view(self._attached(req, server_id, volume_id)[1])})
+        send(resp, {"volumeAttachment": attachment_view(self._attached(req, server_id, volume_id)[1], version_of(req))})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str, volume_id: str) -> None:
         server, volume = self._attached(req, server_id, volume_id)

@@ -70,20 +70,21 @@ def test_multi_create_names_each_server(live: Live, image_id: str) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize(("extra", "field"), [
-    ({"min_count": 3, "max_count": 2}, "server.min_count"),
-    ({"min_count": 0}, "server.min_count"),
-    ({"max_count": "x" * 100}, "server.max_count"),
-    ({"max_count": 101}, "server.max_count"),
-    ({"security_groups": [{"name": "no-such-group"}]}, "server.security_groups[0].name"),
-    ({"security_groups": ["default"]}, "server.security_groups[0].name"),
-    ({"description": "before 2.19"}, "server.description"),
+@pytest.mark.parametrize(("extra", "field", "reason"), [
+    ({"min_count": 3, "max_count": 2}, "server.min_count", "must be <= max_count"),
+    ({"min_count": 0}, "server.min_count", "not a positive integer"),
+    ({"max_count": "x" * 100}, "server.max_count", "not a positive integer"),
+    ({"max_count": 101}, "server.max_count", "at most 100"),
+    ({"security_groups": [{"name": "no-such-group"}]}, "server.security_groups[0].name", "not found"),
+    ({"security_groups": ["default"]}, "server.security_groups[0].name", "required"),
+    ({"description": "before 2.19"}, "server.description", "2.19"),
 ])
 def test_bad_create_fields_are_named_and_nothing_is_made(live: Live, image_id: str, extra: dict[str, Any],
-                                                          field: str) -> None:
+                                                          field: str, reason: str) -> None:
     before = len(_call(live, "GET", "/servers").json()["servers"])
     resp = _create(live, image_id, "refused", **extra)
-    assert resp.status_code == 400 and resp.json()["badRequest"]["message"].startswith(field)
+    message = resp.json()["badRequest"]["message"]
+    assert resp.status_code == 400 and message.startswith(field) and reason in message, message
     assert len(resp.content) < 400
     assert len(_call(live, "GET", "/servers").json()["servers"]) == before
 
@@ -175,3 +176,31 @@ def test_server_body_follows_the_version(live: Live, image_id: str) -> None:
     assert new["trusted_image_certificates"] is None and new["locked_reason"] is None
     listed = _call(live, "GET", "/servers/detail?name=^versioned$", headers=V279).json()["servers"][0]
     assert "server_groups" not in listed and listed["tags"] == []
+
+
+def _volume_status(live: Live, volume_id: str, wanted: str) -> None:
+    for _ in range(600):  # bounded: 600 polls of 0.2 s
+        resp = requests.get(f"{live.url}/volume/v3/volumes/{volume_id}", timeout=60,
+                            headers={"X-Auth-Token": live.token("alice")})
+        if resp.json()["volume"]["status"] == wanted:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"volume {volume_id} did not become {wanted}")
+
+
+def test_volume_attachment_body_follows_the_version(live: Live, image_id: str) -> None:
+    server_id = _create(live, image_id, "attaching").json()["server"]["id"]
+    _wait_active(live, server_id)
+    volume = requests.post(f"{live.url}/volume/v3/volumes", json={"volume": {"size": 1, "name": "att"}},
+                           headers={"X-Auth-Token": live.token("alice")}, timeout=60).json()["volume"]
+    _volume_status(live, volume["id"], "available")
+    path = f"/servers/{server_id}/os-volume_attachments"
+    made = _call(live, "POST", path, {"volumeAttachment": {"volumeId": volume["id"]}}, V279)
+    assert made.status_code == 200, made.text
+    assert made.json()["volumeAttachment"]["delete_on_termination"] is False
+    assert made.json()["volumeAttachment"]["tag"] is None
+    _volume_status(live, volume["id"], "in-use")
+    old = _call(live, "GET", f"{path}/{volume['id']}").json()["volumeAttachment"]
+    assert "delete_on_termination" not in old and "tag" not in old
+    listed = _call(live, "GET", path, headers=V279).json()["volumeAttachments"]
+    assert [a["delete_on_termination"] for a in listed] == [False]
