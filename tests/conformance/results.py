@@ -56,7 +56,8 @@ def idempotent_id(test_id: str) -> str | None:
 
 
 def failure_group(reason: str) -> str:
-    """A failure's message with ids, ports and numbers blanked, cut short: tests failing alike share it."""
+    """A failure's (or skip's) message with ids, ports and numbers blanked, cut short: tests failing alike
+    share it."""
     return VOLATILE.sub("#", reason)[:160] or "(no message)"
 
 
@@ -97,7 +98,7 @@ def tally(items: list[Outcome]) -> Tally:
             counts.passed += 1
         elif item.status == "skipped":
             counts.skipped += 1
-            reasons[item.reason[:200]] += 1
+            reasons[failure_group(item.reason)] += 1
         else:
             counts.failed += 1
             groups[failure_group(item.reason)] += 1

@@ -33,14 +33,16 @@ def accounts() -> list[Account]:
 
     Tempest takes its primary user as a project member and `project_reader` from the same project;
     its `alt` user is the first free account in file order, so members come first: alt is then
-    another project's member, as tenant-isolation tests need.
+    another project's member, as tenant-isolation tests need. Last, a user with the service role.
     """
     members = [Account(f"tempest-member-{n}", f"tempest-project-{n}", ("member", "reader"))
                for n in range(1, PROJECTS + 1)]
     readers = [Account(f"tempest-reader-{n}", f"tempest-project-{n}", ("reader",)) for n in range(1, PROJECTS + 1)]
     admins = [Account(f"tempest-admin-{n}", f"tempest-admin-project-{n}", ("admin", "member", "reader"), True)
               for n in range(1, ADMINS + 1)]
-    return members + readers + admins
+    # Tempest's admin tests of Nova/Cinder service-to-service APIs ask for a user with the service role.
+    service = [Account("tempest-service-1", "tempest-service-project", ("service",))]
+    return members + readers + admins + service
 
 
 def accounts_yaml(users: list[Account]) -> str:
