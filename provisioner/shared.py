@@ -39,12 +39,32 @@ def shared_lock(directory: Path) -> AbstractContextManager[None]:
     return exclusive(directory / "lock", f"shared workspace {directory.name}")
 
 
+def _applied_volumes(directory: Path) -> set[str]:
+    """The names of the volumes the shared workspace's Terraform state holds."""
+    state = directory / "terraform" / "terraform.tfstate"
+    if not state.exists():
+        return set()
+    resources = json.loads(state.read_text()).get("resources", [])
+    return {instance.get("attributes", {}).get("name") for r in resources if r.get("type") == "libvirt_volume"
+            for instance in r.get("instances", [])}
+
+
+def _without_vanished(images: dict[str, dict], directory: Path) -> dict[str, dict]:
+    """The registry minus images whose local source file is gone and whose volume was never created: the image was
+    deleted before any apply made its volume, and no plan could create it any more (every later apply of
+    the shared workspace failed on it). A created volume stays: domains may be backed by it."""
+    applied = _applied_volumes(directory)
+    return {name: entry for name, entry in images.items()
+            if name in applied or not entry["source"].startswith("/") or Path(entry["source"]).exists()}
+
+
 def register_image(uri: str, layout: Layout, image: ImageRef | None) -> Path:
     """Add `image` to the hypervisor's shared plan (None: only the pool, for a volume); return the workspace dir."""
     directory = shared_dir(uri, layout)
     with shared_lock(directory):
         registry = directory / "images.json"
         images = json.loads(registry.read_text()) if registry.exists() else {}
+        images = _without_vanished(images, directory)
         if image is not None:
             images[image.volume_name] = asdict(image)
         write_atomic(registry, (json.dumps(images, indent=2, sort_keys=True) + "\n").encode())
