@@ -204,9 +204,7 @@ class ImageCatalog:
         self.update(token, image_id, without)
 
     def set_active(self, token: Token, image_id: str, active: bool) -> None:
-        """Reactivate or deactivate an image with data (admins only, as Glance's default policy)."""
-        if not token.is_admin:
-            raise Forbidden(f"{'reactivating' if active else 'deactivating'} an image requires the admin role")
+        """Reactivate or deactivate an image with data (its owner or an admin, as Glance's default policy)."""
         def switch(row: ImageRow) -> ImageRow:
             if row.status not in (ACTIVE, DEACTIVATED):
                 raise Forbidden(f"Image {image_id} is {row.status}: only active images can be "

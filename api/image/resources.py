@@ -152,7 +152,7 @@ class ImageTag:
 
 
 class ImageAction:
-    """POST /image/v2/images/{id}/actions/deactivate and …/reactivate (admins)."""
+    """POST /image/v2/images/{id}/actions/deactivate and …/reactivate (the owner or an admin)."""
 
     def __init__(self, catalog: ImageCatalog):
         self.catalog = catalog

@@ -132,7 +132,8 @@ def test_a_hidden_image_is_listed_only_when_asked_for(live: Live) -> None:
     assert image["id"] in [i["id"] for i in hidden["images"]]
 
 
-def test_deactivation_is_for_admins_and_stops_downloads_for_others(live: Live, qcow2_file: Path) -> None:
+def test_deactivation_is_for_owners_and_admins_and_stops_downloads_for_others(live: Live,
+                                                                             qcow2_file: Path) -> None:
     image = _create(live, "admin", visibility="public", disk_format="qcow2", container_format="bare")
     url = f"{live.url}/image/v2/images/{image['id']}"
     upload = requests.put(f"{url}/file", data=qcow2_file.read_bytes(), timeout=60,
@@ -147,6 +148,14 @@ def test_deactivation_is_for_admins_and_stops_downloads_for_others(live: Live, q
     assert requests.get(f"{url}/file", headers=_headers(live, "alice"), timeout=30).status_code == 200
     assert requests.post(f"{url}/actions/explode", headers=_headers(live, "admin"), timeout=30).status_code == 404
     requests.delete(url, headers=_headers(live, "admin"), timeout=30)
+    own = _create(live, "alice", disk_format="qcow2", container_format="bare")
+    own_url = f"{live.url}/image/v2/images/{own['id']}"
+    assert requests.put(f"{own_url}/file", data=qcow2_file.read_bytes(), timeout=60, headers=_headers(
+        live, "alice", **{"Content-Type": "application/octet-stream"})).status_code == 204
+    assert requests.post(f"{own_url}/actions/deactivate", headers=_headers(live, "alice"),
+                         timeout=30).status_code == 204
+    assert requests.get(f"{own_url}/file", headers=_headers(live, "alice"), timeout=30).status_code == 403
+    requests.delete(own_url, headers=_headers(live, "alice"), timeout=30)
 
 
 def test_the_empty_image_id_is_not_found(live: Live) -> None:
