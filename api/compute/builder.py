@@ -128,6 +128,8 @@ class ServerBuilder:
             keypair = self.keypair_lookup(token.user_id, key_name)
             if keypair is None:
                 raise BadRequest("server.key_name", f"keypair {cut(key_name)} does not exist")
+            if keypair.type != "ssh":  # an x509 certificate is no SSH key; Nova hands it to Windows guests
+                raise BadRequest("server.key_name", f"keypair {cut(key_name)} is an x509 certificate, not an SSH key")
             admin_keys.append(keypair.public_key)
         tenant = self._user_data(body)
         users, extra_keys = tenant.users, tenant.admin_keys

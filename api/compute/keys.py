@@ -1,12 +1,17 @@
-"""SSH public keys for keypairs: validation, Nova's fingerprint, and generation when none is given."""
+"""Keypair keys: SSH public keys (validation, Nova's fingerprint, generation when none is given) and X.509
+certificates (Nova's x509 type, 2.2)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import datetime, timedelta, timezone
 
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
 
 from api.errors import BadRequest
 
@@ -37,3 +42,27 @@ def generate() -> tuple[str, str]:
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                            serialization.PublicFormat.OpenSSH).decode()
     return public, private
+
+
+def x509_fingerprint(certificate: str) -> str:
+    """Nova's fingerprint of an X.509 keypair: the SHA-1 of the certificate (DER), as colon-separated hex."""
+    try:
+        cert = x509.load_pem_x509_certificate(certificate.encode())
+    except ValueError:
+        raise BadRequest("keypair.public_key", "is not a PEM X.509 certificate") from None
+    digest = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 (Nova's format, an identifier only)
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def generate_x509(user_id: str) -> tuple[str, str]:
+    """A new self-signed certificate and its RSA key, as Nova makes an x509 keypair: (certificate PEM,
+    private key PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user_id[:64] or "nova")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + timedelta(days=3650)).sign(key, hashes.SHA256()))
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), private

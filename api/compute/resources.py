@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import re
-import time
 from dataclasses import replace
 from typing import Any
 
 import falcon
 
 from api.auth import token_of
-from api.compute import keys
 from api.compute.addresses import AddressRefresher
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
 from api.compute.microversion import MAX, MIN, Version, version_of
-from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Keypair, Server
+from api.compute.models import ACTIVE, DELETING, ERROR, PAUSED, SHUTOFF, ComputeStore, Server
 from api.compute.tasks import ServerTasks
 from api.compute import server_query
 from api.compute.server_groups import ServerGroupStore
 from api.compute.server_create import create_request, update_request
-from api.compute.views import keypair_detail, keypair_list_entry, keypair_view, link, server_view, update_view
+from api.compute.views import link, server_view, update_view
 from api.config import ApiConfig
-from api.errors import ApiError, BadRequest, Conflict, NotFound
+from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from api.http import field, read_json, send
 from api.network.store import NetworkStore
 from api.quota.errors import nova_refusal
@@ -31,7 +28,12 @@ from api.quota.store import QuotaStore
 from api.volume.store import VolumeStore
 from provisioner.excerpt import cut, describe
 
-KEYPAIR_NAME = re.compile(r"[A-Za-z0-9 _.@-]{1,255}")
+
+
+def legacy_version_document(base_url: str) -> dict[str, Any]:
+    """Nova's v2.0 entry (SUPPORTED, no microversions), listed first as Nova lists it."""
+    return {"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "", "updated": "2011-01-21T11:33:21Z",
+            "links": [{"rel": "self", "href": f"{base_url}/compute/v2/"}]}
 
 
 def version_document(base_url: str) -> dict[str, Any]:
@@ -40,61 +42,6 @@ def version_document(base_url: str) -> dict[str, Any]:
             "updated": "2013-07-23T11:33:21Z",
             "links": [{"rel": "self", "href": f"{base_url}/compute/v2.1/"}],
             "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]}
-
-
-class Keypairs:
-    """GET and POST /compute/v2.1/os-keypairs (the caller's own; key_pairs quota per user)."""
-
-    def __init__(self, config: ApiConfig, store: ComputeStore, quotas: QuotaStore):
-        self.config = config
-        self.store = store
-        self.quotas = quotas
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        mine = self.store.keypairs.list([token_of(req).user_id])
-        send(resp, {"keypairs": [keypair_list_entry(k, version_of(req)) for k in mine]})
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        token = token_of(req)
-        body = read_json(req, self.config.max_json_body, "keypair")
-        name = field(body, "name", str, "keypair")
-        if not KEYPAIR_NAME.fullmatch(name):
-            raise BadRequest("keypair.name", "use 1 to 255 letters, digits, spaces and _ . @ -")
-        public = field(body, "public_key", str, "keypair", False)
-        private = None
-        if public is None:
-            public, private = keys.generate()
-        keypair = Keypair(id=f"{token.user_id}/{name}", name=name, user_id=token.user_id,
-                          public_key=public.strip(), fingerprint=keys.fingerprint(public), created=time.time())
-        with self.store.db.transaction():
-            self.quotas.check(COMPUTE, token.project_id, {"key_pairs": 1}, token.user_id)
-            if self.store.keypairs.get(keypair.id) is not None:
-                raise Conflict(f"Key pair '{name}' already exists.")
-            self.store.keypairs.insert(keypair)
-        # Nova answers 200 at 2.1 and 201 from 2.2 on, generated or imported alike.
-        version = version_of(req)
-        send(resp, {"keypair": keypair_view(keypair, version, private)}, 201 if version >= Version(2, 2) else 200)
-
-
-class KeypairItem:
-    """GET and DELETE /compute/v2.1/os-keypairs/{name}."""
-
-    def __init__(self, store: ComputeStore):
-        self.store = store
-
-    def _get(self, req: falcon.Request, name: str) -> Keypair:
-        keypair = self.store.keypairs.get(f"{token_of(req).user_id}/{name}")
-        if keypair is None:
-            raise NotFound(f"Keypair {name} not found for user {token_of(req).user_id}")
-        return keypair
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        keypair = self._get(req, name)
-        send(resp, {"keypair": keypair_detail(keypair, version_of(req))})
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        self.store.keypairs.delete(self._get(req, name).id)
-        resp.status = 204 if version_of(req) >= Version(2, 2) else 202
 
 
 class Servers:
@@ -129,7 +76,7 @@ class Servers:
             names = {n.id: n.name for n in self.networks.visible_networks(token)}
             attached = self.volumes.attachments(projects)
             views = [server_view(self.addresses.refresh(s), req.prefix, names, attached.get(s.id, []), version,
-                                 self.config.flavors, single=False) for s in page.servers]
+                                 self.config.flavors, single=False, admin=token.is_admin) for s in page.servers]
         else:
             views = [{"id": s.id, "name": s.name, "links": link(req.prefix, "servers", s.id)} for s in page.servers]
         body: dict[str, Any] = {"servers": views}
@@ -202,7 +149,7 @@ class ServerItem:
         names = {n.id: n.name for n in self.networks.visible_networks(token)}
         attached = self.volumes.attachments([server.project_id]).get(server.id, [])
         return server_view(server, req.prefix, names, attached, version_of(req), self.config.flavors,
-                           group_ids=self.groups.groups_of(server.id, server.project_id))
+                           group_ids=self.groups.groups_of(server.id, server.project_id), admin=token.is_admin)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         send(resp, {"server": self._view(req, self.store.server(token_of(req), server_id))})
@@ -232,6 +179,7 @@ ACTIONS = {
     "pause": ("pause", (ACTIVE,)),
     "unpause": ("unpause", (PAUSED,)),
 }
+RESET_STATES = {"active": ACTIVE, "error": ERROR}  # os-resetState's states and the status each records
 # Nova's task_state while a power action runs.
 TASK_STATES = {"stop": "powering-off", "start": "powering-on", "reboot": "rebooting",
                "hard-reboot": "rebooting_hard", "pause": "pausing", "unpause": "unpausing"}
@@ -260,6 +208,10 @@ class ServerAction:
                            "os-getConsoleOutput", False, None)
             send(resp, {"output": self.console.tail(server.domain, length)})
             return
+        if action == "os-resetState":
+            self._reset_state(req, server, arguments)
+            resp.status = 202
+            return
         if action in ("addSecurityGroup", "removeSecurityGroup"):
             self._security_group(req, server, action, arguments)
             resp.status = 202
@@ -280,6 +232,15 @@ class ServerAction:
         self.store.change(server.id, task_state=TASK_STATES[power])
         self.tasks.act(server, self.uri, power)
         resp.status = 202
+
+    def _reset_state(self, req: falcon.Request, server: Server, arguments: Any) -> None:
+        """An admin's os-resetState: the recorded state only (the guest is not touched), task cleared."""
+        if not token_of(req).is_admin:
+            raise Forbidden("Policy doesn't allow os_compute_api:os-admin-actions:reset_state to be performed.")
+        state = field(arguments if isinstance(arguments, dict) else {}, "state", str, "os-resetState")
+        if state not in RESET_STATES:
+            raise BadRequest("os-resetState.state", f"{describe(state)}: use active or error")
+        self.store.change(server.id, status=RESET_STATES[state], task_state=None)
 
     def _security_group(self, req: falcon.Request, server: Server, action: str, arguments: Any) -> None:
         """Give the server a security group of its project, or take one away (by name or id, as Nova)."""

@@ -12,6 +12,7 @@ from api.compute.addresses import AddressRefresher
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
+from api.compute.keypairs import KeypairItem, Keypairs
 from api.compute.microversion import MicroversionMiddleware
 from api.compute.models import ComputeStore
 from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroupStore
@@ -38,15 +39,16 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     addresses = AddressRefresher(uri, lambda server_id, ports: store.change(server_id, ports=ports))
     app.add_middleware(MicroversionMiddleware())
     # Nova answers its version list with 200 (Tempest's list_versions schema), not 300 Multiple Choices.
-    app.add_route("/compute", Discovery(lambda base: {"versions": [r.version_document(base)]}))
+    app.add_route("/compute", Discovery(lambda base: {"versions": [r.legacy_version_document(base),
+                                                                   r.version_document(base)]}))
     app.add_route("/compute/v2.1", Discovery(lambda base: {"version": r.version_document(base)}))
     app.add_route("/compute/v2.1/flavors", flavors.Flavors(config, detail=False))
     app.add_route("/compute/v2.1/flavors/detail", flavors.Flavors(config, detail=True))
     app.add_route("/compute/v2.1/flavors/{flavor_id}", flavors.FlavorItem(config))
     app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs", flavors.FlavorExtraSpecs(config))
     app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", flavors.FlavorExtraSpec(config))
-    app.add_route("/compute/v2.1/os-keypairs", r.Keypairs(config, store, quotas))
-    app.add_route("/compute/v2.1/os-keypairs/{name}", r.KeypairItem(store))
+    app.add_route("/compute/v2.1/os-keypairs", Keypairs(config, store, quotas))
+    app.add_route("/compute/v2.1/os-keypairs/{name}", KeypairItem(store))
     servers = r.Servers(config, store, networks, volumes, builder, tasks, addresses, quotas, groups)
     app.add_route("/compute/v2.1/servers", servers)
     app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405

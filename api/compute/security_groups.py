@@ -37,7 +37,8 @@ def rule_view(rule: SecurityGroupRule, groups: dict[str, SecurityGroup]) -> dict
             "from_port": rule.port_range_min if rule.port_range_min is not None else (-1 if rule.protocol else None),
             "to_port": rule.port_range_max if rule.port_range_max is not None else (-1 if rule.protocol else None),
             "group": {"name": remote.name, "tenant_id": remote.project_id} if remote else {},
-            "ip_range": {"cidr": rule.remote_ip_prefix} if rule.remote_ip_prefix else {}}
+            # Nova shows a cidr unless the rule names a group; a rule with neither is open to all.
+            "ip_range": {} if remote else {"cidr": rule.remote_ip_prefix or "0.0.0.0/0"}}
 
 
 def group_view(group: SecurityGroup, rules: list[SecurityGroupRule],
@@ -142,7 +143,7 @@ def neutron_rule(body: dict[str, Any]) -> dict[str, Any]:
         raise BadRequest(f"{where}.cidr", "give a cidr or a group_id, not both")
     return {"security_group_id": parent, "direction": "ingress", "ethertype": "IPv4",
             "protocol": protocol.lower() if protocol else None, "port_range_min": low, "port_range_max": high,
-            "remote_ip_prefix": cidr if group_id is None else None,
+            "remote_ip_prefix": (cidr or "0.0.0.0/0") if group_id is None else None,
             "remote_group_id": group_id}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import zlib
 from typing import Any
 
@@ -10,6 +11,7 @@ from api.compute.models import ACTIVE, BUILD, ERROR, PAUSED, SHUTOFF, Keypair, S
 from api.config import Flavor
 from api.http import isotime
 
+HOST = socket.gethostname().split(".")[0] or "localhost"  # the one compute host
 VM_STATES = {ACTIVE: "active", BUILD: "building", SHUTOFF: "stopped", PAUSED: "paused", ERROR: "error"}
 POWER_STATES = {ACTIVE: 1, PAUSED: 3, SHUTOFF: 4}
 
@@ -87,9 +89,10 @@ def _versioned_fields(server: Server, version: Version, single: bool, group_ids:
 
 def server_view(server: Server, base_url: str, network_names: dict[str, str], volume_ids: list[str],
                 version: Version = MIN, flavors: list[Flavor] | None = None, single: bool = True,
-                group_ids: list[str] | None = None) -> dict[str, Any]:
+                group_ids: list[str] | None = None, admin: bool = False) -> dict[str, Any]:
     """A server (detail form) as `version` shows it, with the ids of the volumes attached to it; `single` for
-    a GET of one server (some fields are not in lists, e.g. the ids of its server groups)."""
+    a GET of one server (some fields are not in lists, e.g. the ids of its server groups); the host fields
+    for an admin only, as Nova's policy has it."""
     addresses: dict[str, list[dict[str, Any]]] = {}
     for nic in server.nics():
         entries = addresses.setdefault(network_names.get(nic.network_id, nic.network_id), [])
@@ -107,12 +110,14 @@ def server_view(server: Server, base_url: str, network_names: dict[str, str], vo
         "OS-EXT-STS:vm_state": VM_STATES.get(server.status, "error"),
         "OS-EXT-STS:power_state": POWER_STATES.get(server.status, 0),
         "OS-EXT-STS:task_state": server.task_state,
-        "OS-EXT-SRV-ATTR:instance_name": server.domain,
         "security_groups": [{"name": name} for name in server.security_groups],
         "os-extended-volumes:volumes_attached": [{"id": volume_id} for volume_id in volume_ids],
         "links": link(base_url, "servers", server.id),
         **_versioned_fields(server, version, single, group_ids or []),
     }
+    if admin:
+        body.update({"OS-EXT-SRV-ATTR:host": HOST, "OS-EXT-SRV-ATTR:hypervisor_hostname": HOST,
+                     "OS-EXT-SRV-ATTR:instance_name": server.domain})
     if server.fault:
         body["fault"] = {"code": 500, "message": server.fault, "created": isotime(server.updated)}
     return body

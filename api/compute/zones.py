@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import falcon
 
 from api.auth import token_of
+from api.compute.views import HOST
 from api.errors import Forbidden
 from api.http import isotime, send
 
@@ -24,5 +24,5 @@ class AvailabilityZones:
         if not token_of(req).is_admin:
             raise Forbidden("Policy doesn't allow os_compute_api:os-availability-zone:detail to be performed.")
         service = {"available": True, "active": True, "updated_at": isotime(time.time())}
-        hosts = {socket.gethostname().split(".")[0] or "localhost": {"nova-compute": service}}
+        hosts = {HOST: {"nova-compute": service}}
         send(resp, {"availabilityZoneInfo": [{"zoneName": ZONE, "zoneState": {"available": True}, "hosts": hosts}]})

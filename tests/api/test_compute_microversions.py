@@ -18,7 +18,8 @@ def _get(live: Live, path: str, user: str = "alice", headers: dict[str, str] | N
 def test_version_documents_advertise_the_range(live: Live) -> None:
     root = requests.get(f"{live.url}/compute", timeout=30)
     assert root.status_code == 200, "Nova's version list is a 200 (Tempest's list_versions schema)"
-    assert root.json()["versions"][0]["version"] == "2.79"
+    assert [v["id"] for v in root.json()["versions"]] == ["v2.0", "v2.1"], "Nova lists v2.0 first"
+    assert root.json()["versions"][1]["version"] == "2.79"
     version = requests.get(f"{live.url}/compute/v2.1", timeout=30).json()["version"]
     assert (version["min_version"], version["version"]) == ("2.1", "2.79")
 
@@ -99,3 +100,32 @@ def test_flavor_filters_pagination_and_extra_specs(live: Live) -> None:
     assert _get(live, "/flavors/1/os-extra_specs/hw:cpu_policy").status_code == 404
     assert _get(live, "/flavors/9/os-extra_specs").status_code == 404
     assert live.sdk("alice").compute.get_flavor("1").name == "m1.tiny"
+
+
+def test_x509_keypairs_and_other_users_keypairs(live: Live) -> None:
+    url = f"{live.url}/compute/v2.1/os-keypairs"
+    alice = {"X-Auth-Token": live.token("alice")}
+    made = requests.post(url, json={"keypair": {"name": "cert", "type": "x509"}}, headers={**alice, **NEW},
+                         timeout=30)
+    assert made.status_code == 201, made.text
+    body = made.json()["keypair"]
+    assert body["type"] == "x509" and body["public_key"].startswith("-----BEGIN CERTIFICATE-----")
+    assert "PRIVATE KEY" in body["private_key"] and len(body["fingerprint"].split(":")) == 20
+    old = requests.post(url, json={"keypair": {"name": "cert2", "type": "x509"}}, headers=alice, timeout=30)
+    assert old.status_code == 400 and "2.2" in old.json()["badRequest"]["message"]
+    bad = requests.post(url, json={"keypair": {"name": "c3", "type": "x509", "public_key": "junk"}},
+                        headers={**alice, **NEW}, timeout=30)
+    assert bad.status_code == 400 and bad.json()["badRequest"]["message"].startswith("keypair.public_key")
+
+    admin = {"X-Auth-Token": live.token("admin"), **NEW}
+    users = {u["Name"]: u["ID"] for u in live.osc("admin", "user", "list", "-f", "json")}
+    for_alice = requests.post(url, json={"keypair": {"name": "given", "user_id": users["alice"]}}, headers=admin,
+                              timeout=30)
+    assert for_alice.status_code == 201 and for_alice.json()["keypair"]["user_id"] == users["alice"]
+    assert "given" in {k["keypair"]["name"] for k in requests.get(url, headers=alice, timeout=30).json()["keypairs"]}
+    listed = requests.get(url, params={"user_id": users["alice"]}, headers=admin, timeout=30).json()["keypairs"]
+    assert "given" in {k["keypair"]["name"] for k in listed}
+    refused = requests.get(url, params={"user_id": users["bob"]}, headers={**alice, **NEW}, timeout=30)
+    assert refused.status_code == 403
+    assert requests.delete(f"{url}/given", params={"user_id": users["alice"]}, headers=admin,
+                           timeout=30).status_code == 204

@@ -204,3 +204,20 @@ def test_volume_attachment_body_follows_the_version(live: Live, image_id: str) -
     assert "delete_on_termination" not in old and "tag" not in old
     listed = _call(live, "GET", path, headers=V279).json()["volumeAttachments"]
     assert [a["delete_on_termination"] for a in listed] == [False]
+
+
+def test_admin_reset_state_and_host_fields(live: Live, image_id: str) -> None:
+    server_id = _create(live, image_id, "resettable").json()["server"]["id"]
+    _wait_active(live, server_id)
+    assert not any(k.startswith("OS-EXT-SRV-ATTR:") for k in _call(live, "GET", f"/servers/{server_id}").json()
+                   ["server"]), "host fields are an admin's"
+    shown = _call(live, "GET", f"/servers/{server_id}", user="admin").json()["server"]
+    assert shown["OS-EXT-SRV-ATTR:host"] and shown["OS-EXT-SRV-ATTR:instance_name"] == f"srv-{server_id}"
+    action = f"/servers/{server_id}/action"
+    assert _call(live, "POST", action, {"os-resetState": {"state": "error"}}).status_code == 403
+    bad = _call(live, "POST", action, {"os-resetState": {"state": "x" * 500}}, user="admin")
+    assert bad.status_code == 400 and len(bad.content) < 400
+    assert _call(live, "POST", action, {"os-resetState": {"state": "error"}}, user="admin").status_code == 202
+    assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["status"] == "ERROR"
+    assert _call(live, "POST", action, {"os-resetState": {"state": "active"}}, user="admin").status_code == 202
+    assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["status"] == "ACTIVE"
