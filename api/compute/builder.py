@@ -6,7 +6,7 @@ import base64
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from api.compute.models import Server
 from api.config import ApiConfig, Flavor
@@ -47,10 +47,13 @@ class ServerBuilder:
         self.images = images
         self.networks = networks
         self.keypair_lookup = keypair_lookup
+        # Every flavor a server may use: config.yaml's unless the compute routes give their catalog (which
+        # adds the flavors admins created).
+        self.flavor_source: Callable[[], Iterable[Flavor]] = lambda: config.flavors
 
     def flavor(self, flavor_id: str, where: str) -> Flavor:
         """The configured flavor with this id; BadRequest naming `where` otherwise."""
-        found = next((f for f in self.config.flavors if f.id == flavor_id), None)
+        found = next((f for f in self.flavor_source() if f.id == flavor_id), None)
         if found is None:
             raise BadRequest(where, f"flavor {cut(flavor_id)} does not exist")
         return found

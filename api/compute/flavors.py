@@ -1,21 +1,23 @@
-"""Nova's flavors (read from config.yaml): lists with Nova's filters and pagination, one flavor, and its
-extra specs (none: the engine has no scheduler hints to attach)."""
+"""Nova's flavors: those of config.yaml and those an admin created (POST /flavors, stored in state.db);
+lists with Nova's filters and pagination, one flavor, and its extra specs (none: the engine has no
+scheduler hints to attach)."""
 
 from __future__ import annotations
 
-import json
+import uuid
 from typing import Any
 
 import falcon
 
 from api.compute.microversion import Version, version_of
 from api.compute.views import flavor_view
+from api.auth import token_of
 from api.config import ApiConfig, Flavor
-from api.errors import BadRequest, NotFound
-from api.http import send, send_json_text
-from provisioner.excerpt import cut
+from api.db import Database, Table
+from api.errors import BadRequest, Conflict, Forbidden, NotFound
+from api.http import field, read_json, send
+from provisioner.excerpt import cut, describe
 
-MAX_CACHED_BASES = 16  # unfiltered list bodies kept per resource, one per base URL and version
 QUERY = ("minDisk", "minRam", "limit", "marker", "is_public", "sort_key", "sort_dir")
 
 
@@ -28,12 +30,60 @@ def _number(req: falcon.Request, name: str) -> int | None:
     return int(text)
 
 
-def find(config: ApiConfig, flavor_id: str) -> Flavor:
-    """The configured flavor with this id; NotFound as Nova words it."""
-    flavor = next((f for f in config.flavors if f.id == flavor_id), None)
-    if flavor is None:
-        raise NotFound(f"Flavor {cut(flavor_id)} could not be found.")
-    return flavor
+MAX_NAME = 255
+MAX_AMOUNT = 2 ** 31 - 1  # Nova's bound on ram, vcpus, disk, ephemeral and swap
+
+
+class FlavorCatalog:
+    """The configured flavors, then those admins created (which may be deleted; configured ones may not)."""
+
+    def __init__(self, db: Database, configured: tuple[Flavor, ...]):
+        self.db = db
+        self.configured = configured
+        self.created = Table(db, "flavors", Flavor)
+
+    def all(self) -> tuple[Flavor, ...]:
+        """Every flavor, configured first."""
+        return (*self.configured, *self.created.list())
+
+    def get(self, flavor_id: str) -> Flavor | None:
+        """The flavor with this id, or None."""
+        return next((f for f in self.configured if f.id == flavor_id), None) or self.created.get(flavor_id)
+
+    def find(self, flavor_id: str) -> Flavor:
+        """The flavor with this id; NotFound as Nova words it."""
+        flavor = self.get(flavor_id)
+        if flavor is None:
+            raise NotFound(f"Flavor {cut(flavor_id)} could not be found.")
+        return flavor
+
+
+def _amount(body: dict[str, Any], key: str, least: int, default: int | None = None) -> int:
+    """A flavor size: an integer (or decimal text, as Nova accepts) from `least` to MAX_AMOUNT."""
+    value = body.get(key, default)
+    if value is None:
+        raise BadRequest(f"flavor.{key}", "is required")
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= MAX_AMOUNT:
+        raise BadRequest(f"flavor.{key}", f"{describe(value)} is not an integer from {least} to {MAX_AMOUNT}")
+    return value
+
+
+def new_flavor(body: dict[str, Any]) -> Flavor:
+    """The flavor a create body describes (Nova's fields; swap and rxtx_factor are accepted, not kept)."""
+    name = field(body, "name", str, "flavor")
+    if not name.strip() or len(name) > MAX_NAME or name != name.strip():
+        raise BadRequest("flavor.name", f"must be 1 to {MAX_NAME} characters without leading or trailing spaces")
+    flavor_id = field(body, "id", (str, int), "flavor", False)
+    flavor_id = str(uuid.uuid4()) if flavor_id in (None, "auto") else str(flavor_id)
+    if not flavor_id.strip() or len(flavor_id) > MAX_NAME or not flavor_id.isprintable():
+        raise BadRequest("flavor.id", f"must be 1 to {MAX_NAME} printable characters")
+    _amount(body, "swap", 0, 0)
+    public = field(body, "os-flavor-access:is_public", bool, "flavor", False, True)
+    return Flavor(id=flavor_id, name=name, ram=_amount(body, "ram", 1), vcpus=_amount(body, "vcpus", 1),
+                  disk=_amount(body, "disk", 0), ephemeral=_amount(body, "OS-FLV-EXT-DATA:ephemeral", 0, 0),
+                  is_public=public)
 
 
 def select(req: falcon.Request, flavors: tuple[Flavor, ...]) -> tuple[list[Flavor], str | None]:
@@ -60,13 +110,12 @@ def select(req: falcon.Request, flavors: tuple[Flavor, ...]) -> tuple[list[Flavo
 
 
 class Flavors:
-    """GET /compute/v2.1/flavors[/detail]."""
+    """GET /compute/v2.1/flavors[/detail]; POST /compute/v2.1/flavors (an admin's)."""
 
-    def __init__(self, config: ApiConfig, detail: bool):
+    def __init__(self, config: ApiConfig, catalog: FlavorCatalog, detail: bool):
         self.config = config
+        self.catalog = catalog
         self.detail = detail
-        # Flavors are read at start: an unfiltered body only depends on the base URL and the version.
-        self._bodies: dict[tuple[str, Version], str] = {}
 
     def _body(self, req: falcon.Request, flavors: list[Flavor], next_marker: str | None) -> dict[str, Any]:
         version = version_of(req)
@@ -84,45 +133,58 @@ class Flavors:
         return body
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if any(k in req.params for k in QUERY):
-            send(resp, self._body(req, *select(req, self.config.flavors)))
-            return
-        key = (req.prefix, version_of(req))
-        body = self._bodies.get(key)
-        if body is None:
-            if len(self._bodies) >= MAX_CACHED_BASES:  # the Host header is the client's to choose
-                self._bodies.clear()
-            body = self._bodies[key] = json.dumps(self._body(req, list(self.config.flavors), None))
-        send_json_text(resp, body)
+        send(resp, self._body(req, *select(req, self.catalog.all())))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not token_of(req).is_admin:
+            raise Forbidden("Policy doesn't allow os_compute_api:os-flavor-manage:create to be performed.")
+        flavor = new_flavor(read_json(req, self.config.max_json_body, "flavor"))
+        with self.catalog.db.transaction():
+            if any(f.id == flavor.id for f in self.catalog.all()):
+                raise Conflict(f"Flavor with ID {cut(flavor.id)} already exists.")
+            if any(f.name == flavor.name for f in self.catalog.all()):
+                raise Conflict(f"Flavor with name {cut(flavor.name)} already exists.")
+            self.catalog.created.insert(flavor)
+        send(resp, {"flavor": flavor_view(flavor, req.prefix, version_of(req))})
 
 
 class FlavorItem:
-    """GET /compute/v2.1/flavors/{id} (by id only: clients find by name through the list)."""
+    """GET /compute/v2.1/flavors/{id} (by id only: clients find by name through the list); DELETE (an admin's,
+    of a created flavor: config.yaml's stay)."""
 
-    def __init__(self, config: ApiConfig):
-        self.config = config
+    def __init__(self, catalog: FlavorCatalog):
+        self.catalog = catalog
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
-        send(resp, {"flavor": flavor_view(find(self.config, flavor_id), req.prefix, version_of(req))})
+        send(resp, {"flavor": flavor_view(self.catalog.find(flavor_id), req.prefix, version_of(req))})
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
+        if not token_of(req).is_admin:
+            raise Forbidden("Policy doesn't allow os_compute_api:os-flavor-manage:delete to be performed.")
+        flavor = self.catalog.find(flavor_id)
+        if self.catalog.created.get(flavor.id) is None:
+            raise Conflict(f"Flavor {flavor.name} is defined in config.yaml: change it there")
+        self.catalog.created.delete(flavor.id)
+        resp.status = 202
 
 
 class FlavorExtraSpecs:
     """GET /compute/v2.1/flavors/{id}/os-extra_specs: always empty (the stock clients read it on flavor show)."""
 
-    def __init__(self, config: ApiConfig):
-        self.config = config
+    def __init__(self, catalog: FlavorCatalog):
+        self.catalog = catalog
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
-        find(self.config, flavor_id)
+        self.catalog.find(flavor_id)
         send(resp, {"extra_specs": {}})
 
 
 class FlavorExtraSpec:
     """GET /compute/v2.1/flavors/{id}/os-extra_specs/{key}: a 404, as Nova answers for a key not set."""
 
-    def __init__(self, config: ApiConfig):
-        self.config = config
+    def __init__(self, catalog: FlavorCatalog):
+        self.catalog = catalog
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str, key: str) -> None:
-        flavor = find(self.config, flavor_id)
-        raise NotFound(f"Flavor {flavor.id} has no extra specs with key {cut(key)}.")
+        flavor = self.catalog.find(flavor_id)
+        raise NotFound(f"Flavor {cut(flavor.id)} has no extra specs with key {cut(key)}.")

@@ -11,6 +11,7 @@ from api.auth import token_of
 from api.compute.addresses import AddressRefresher
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
+from api.compute.flavors import FlavorCatalog
 from api.compute.microversion import MAX, MIN, Version, version_of
 from api.compute.models import ACTIVE, DELETING, ERROR, PAUSED, SHUTOFF, ComputeStore, Server
 from api.compute.tasks import ServerTasks
@@ -47,10 +48,11 @@ def version_document(base_url: str) -> dict[str, Any]:
 class Servers:
     """GET /compute/v2.1/servers[/detail] (filters name, status), POST (202, then BUILD → ACTIVE/ERROR)."""
 
-    def __init__(self, config: ApiConfig, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
-                 builder: ServerBuilder, tasks: ServerTasks, addresses: AddressRefresher, quotas: QuotaStore,
-                 groups: ServerGroupStore):
+    def __init__(self, config: ApiConfig, catalog: FlavorCatalog, store: ComputeStore, networks: NetworkStore,
+                 volumes: VolumeStore, builder: ServerBuilder, tasks: ServerTasks, addresses: AddressRefresher,
+                 quotas: QuotaStore, groups: ServerGroupStore):
         self.config = config
+        self.catalog = catalog
         self.groups = groups
         self.quotas = quotas
         self.volumes = volumes
@@ -76,7 +78,7 @@ class Servers:
             names = {n.id: n.name for n in self.networks.visible_networks(token)}
             attached = self.volumes.attachments(projects)
             views = [server_view(self.addresses.refresh(s), req.prefix, names, attached.get(s.id, []), version,
-                                 self.config.flavors, single=False, admin=token.is_admin) for s in page.servers]
+                                 self.catalog.all(), single=False, admin=token.is_admin) for s in page.servers]
         else:
             views = [{"id": s.id, "name": s.name, "links": link(req.prefix, "servers", s.id)} for s in page.servers]
         body: dict[str, Any] = {"servers": views}
@@ -124,7 +126,7 @@ class Servers:
     def _check_quotas(self, server: Server) -> None:
         """Nova's quota checks of a new server: its metadata items, then instances, cores and RAM, then its
         NICs against Neutron's port quota (refused as Nova does, 403)."""
-        flavor = next(f for f in self.config.flavors if f.id == server.flavor_id)
+        flavor = self.catalog.find(server.flavor_id)
         self.quotas.check_each(COMPUTE, server.project_id, {"metadata_items": len(server.metadata)})
         self.quotas.check(COMPUTE, server.project_id, {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram})
         self.quotas.check(NETWORK, server.project_id, {"port": len(server.ports)}, refuse=nova_refusal)
@@ -133,9 +135,10 @@ class Servers:
 class ServerItem:
     """GET, PUT and DELETE /compute/v2.1/servers/{id}."""
 
-    def __init__(self, config: ApiConfig, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
-                 tasks: ServerTasks, addresses: AddressRefresher, groups: ServerGroupStore):
+    def __init__(self, config: ApiConfig, catalog: FlavorCatalog, store: ComputeStore, networks: NetworkStore,
+                 volumes: VolumeStore, tasks: ServerTasks, addresses: AddressRefresher, groups: ServerGroupStore):
         self.config = config
+        self.catalog = catalog
         self.groups = groups
         self.store = store
         self.volumes = volumes
@@ -148,7 +151,7 @@ class ServerItem:
         server = self.addresses.refresh(server)
         names = {n.id: n.name for n in self.networks.visible_networks(token)}
         attached = self.volumes.attachments([server.project_id]).get(server.id, [])
-        return server_view(server, req.prefix, names, attached, version_of(req), self.config.flavors,
+        return server_view(server, req.prefix, names, attached, version_of(req), self.catalog.all(),
                            group_ids=self.groups.groups_of(server.id, server.project_id), admin=token.is_admin)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:

@@ -32,8 +32,10 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     """Mount Nova v2.1 under /compute."""
     config = ctx.config
     groups = ServerGroupStore(ctx.db, store)
+    catalog = flavors.FlavorCatalog(ctx.db, config.flavors)
+    builder.flavor_source = catalog.all
     quotas = QuotaStore(ctx.db, config.quotas, {
-        COMPUTE: lambda project, user: {**store.usage(project, user, config.flavors),
+        COMPUTE: lambda project, user: {**store.usage(project, user, catalog.all()),
                                         "server_groups": len(groups.groups.list([project]))},
         NETWORK: lambda project, user: networks.usage(project)})
     addresses = AddressRefresher(uri, lambda server_id, ports: store.change(server_id, ports=ports))
@@ -42,17 +44,17 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute", Discovery(lambda base: {"versions": [r.legacy_version_document(base),
                                                                    r.version_document(base)]}))
     app.add_route("/compute/v2.1", Discovery(lambda base: {"version": r.version_document(base)}))
-    app.add_route("/compute/v2.1/flavors", flavors.Flavors(config, detail=False))
-    app.add_route("/compute/v2.1/flavors/detail", flavors.Flavors(config, detail=True))
-    app.add_route("/compute/v2.1/flavors/{flavor_id}", flavors.FlavorItem(config))
-    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs", flavors.FlavorExtraSpecs(config))
-    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", flavors.FlavorExtraSpec(config))
+    app.add_route("/compute/v2.1/flavors", flavors.Flavors(config, catalog, detail=False))
+    app.add_route("/compute/v2.1/flavors/detail", flavors.Flavors(config, catalog, detail=True))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}", flavors.FlavorItem(catalog))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs", flavors.FlavorExtraSpecs(catalog))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", flavors.FlavorExtraSpec(catalog))
     app.add_route("/compute/v2.1/os-keypairs", Keypairs(config, store, quotas))
     app.add_route("/compute/v2.1/os-keypairs/{name}", KeypairItem(store))
-    servers = r.Servers(config, store, networks, volumes, builder, tasks, addresses, quotas, groups)
+    servers = r.Servers(config, catalog, store, networks, volumes, builder, tasks, addresses, quotas, groups)
     app.add_route("/compute/v2.1/servers", servers)
     app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405
-    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(config, store, networks, volumes, tasks, addresses,
+    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(config, catalog, store, networks, volumes, tasks, addresses,
                                                                               groups))
     app.add_route("/compute/v2.1/servers/{server_id}/metadata", server_meta.ServerMetadata(config, store, quotas))
     app.add_route("/compute/v2.1/servers/{server_id}/metadata/{key}",

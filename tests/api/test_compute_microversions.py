@@ -129,3 +129,28 @@ def test_x509_keypairs_and_other_users_keypairs(live: Live) -> None:
     assert refused.status_code == 403
     assert requests.delete(f"{url}/given", params={"user_id": users["alice"]}, headers=admin,
                            timeout=30).status_code == 204
+
+
+def test_admins_create_and_delete_flavors(live: Live) -> None:
+    url = f"{live.url}/compute/v2.1/flavors"
+    admin = {"X-Auth-Token": live.token("admin")}
+    body = {"flavor": {"name": "made.1", "ram": 256, "vcpus": 1, "disk": 2, "id": "made-1"}}
+    assert requests.post(url, json=body, headers={"X-Auth-Token": live.token("alice")}, timeout=30
+                         ).status_code == 403
+    made = requests.post(url, json=body, headers=admin, timeout=30)
+    assert made.status_code == 200 and made.json()["flavor"]["ram"] == 256, made.text
+    assert requests.post(url, json=body, headers=admin, timeout=30).status_code == 409
+    assert "made-1" in {f["id"] for f in _get(live, "/flavors").json()["flavors"]}
+    assert live.osc("alice", "flavor", "show", "made.1", "-f", "json")["disk"] == 2
+    for bad, field in (({"ram": 0}, "flavor.ram"), ({"vcpus": "x" * 90}, "flavor.vcpus"), ({"name": " "}, "flavor.name"),
+                       ({"disk": None}, "flavor.disk")):
+        resp = requests.post(url, json={"flavor": {**body["flavor"], "id": "other", **bad}}, headers=admin, timeout=30)
+        assert resp.status_code == 400 and resp.json()["badRequest"]["message"].startswith(field), resp.text
+        assert len(resp.content) < 400
+    assert _get(live, "/flavors/other").status_code == 404, "nothing written"
+    assert requests.delete(f"{url}/1", headers=admin, timeout=30).status_code == 409, "config.yaml's stay"
+    assert requests.delete(f"{url}/made-1", headers=admin, timeout=30).status_code == 202
+    assert _get(live, "/flavors/made-1").status_code == 404
+    sdk = live.sdk("admin").compute.create_flavor(name="made.sdk", ram=128, vcpus=1, disk=1)
+    assert live.sdk("alice").compute.get_flavor(sdk.id).name == "made.sdk"
+    live.sdk("admin").compute.delete_flavor(sdk.id)
