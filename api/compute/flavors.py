@@ -109,8 +109,8 @@ def select(req: falcon.Request, flavors: tuple[Flavor, ...]) -> tuple[list[Flavo
     return chosen, None
 
 
-class Flavors:
-    """GET /compute/v2.1/flavors[/detail]; POST /compute/v2.1/flavors (an admin's)."""
+class FlavorList:
+    """GET /compute/v2.1/flavors[/detail]."""
 
     def __init__(self, config: ApiConfig, catalog: FlavorCatalog, detail: bool):
         self.config = config
@@ -134,6 +134,10 @@ class Flavors:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         send(resp, self._body(req, *select(req, self.catalog.all())))
+
+
+class Flavors(FlavorList):
+    """GET /compute/v2.1/flavors; POST (an admin's)."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         if not token_of(req).is_admin:

@@ -45,7 +45,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
                                                                    r.version_document(base)]}))
     app.add_route("/compute/v2.1", Discovery(lambda base: {"version": r.version_document(base)}))
     app.add_route("/compute/v2.1/flavors", flavors.Flavors(config, catalog, detail=False))
-    app.add_route("/compute/v2.1/flavors/detail", flavors.Flavors(config, catalog, detail=True))
+    app.add_route("/compute/v2.1/flavors/detail", flavors.FlavorList(config, catalog, detail=True))
     app.add_route("/compute/v2.1/flavors/{flavor_id}", flavors.FlavorItem(catalog))
     app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs", flavors.FlavorExtraSpecs(catalog))
     app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", flavors.FlavorExtraSpec(catalog))
