@@ -26,6 +26,7 @@ from provisioner.postboot.worker import queue_for
 from provisioner.progress import Progress
 from provisioner.render import render_domain
 from provisioner.shared import register_image, shared_lock
+from provisioner.spec.archive import read_archive
 from provisioner.spec.load import load_domain
 from provisioner.spec.model import DomainSpec
 from provisioner.spec.names import validate_domain_name
@@ -199,7 +200,7 @@ def postboot_pending(ctx: Context, spec: DomainSpec, workspace: Path) -> bool:
     if spec.data_archive is None:
         archive_changed = snapshot.exists()
     else:
-        archive_changed = not snapshot.exists() or snapshot.read_bytes() != spec.data_archive.read_bytes()
+        archive_changed = not snapshot.exists() or snapshot.read_bytes() != read_archive(spec.data_archive, spec.input_dir)
     return archive_changed or not jobs or jobs[-1].state in (FAILED, CANCELLED)
 
 

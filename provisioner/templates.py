@@ -24,7 +24,7 @@ from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from provisioner.errors import InputError, ProvisionError
-from provisioner.spec.text import is_inside, read_bytes
+from provisioner.spec.text import is_inside, read_bytes, resolved
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 OVERRIDE_DIR = "templates"
@@ -67,7 +67,7 @@ def check_override_dir(domain_dir: Path) -> None:
         count += 1
         if count > MAX_TEMPLATE_FILES:
             raise InputError(str(folder), f"more than {MAX_TEMPLATE_FILES} entries: refused")
-        if not is_inside(entry.resolve(), inside):
+        if not is_inside(resolved(entry), inside):
             raise InputError(str(entry), "resolves outside the domain directory (through a symlink): refused")
         if entry.is_dir():
             entries.extend(sorted(entry.iterdir()))

@@ -372,3 +372,28 @@ def test_template_overrides_can_be_turned_off(tmp_path: Path, domains: Path, cap
     override(domains, DOMAIN_TEMPLATE.read_text())
     monkeypatch.setenv("PROVISION_TEMPLATE_OVERRIDES", "no")
     refused(tmp_path, domains, capsys, "templates", "PROVISION_TEMPLATE_OVERRIDES=no")
+
+
+@pytest.mark.parametrize("name", ["provision.conf", "users.yaml", "templates"])
+def test_symlink_loop_is_refused(tmp_path: Path, domains: Path, capsys: pytest.CaptureFixture[str],
+                                 name: str) -> None:
+    directory = domains / "example.test"
+    (directory / name).unlink(missing_ok=True)
+    (directory / "loop").symlink_to(name)
+    (directory / name).symlink_to("loop")
+    refused(tmp_path, domains, capsys, name, "symlink loop")
+
+
+def test_archive_swapped_for_a_symlink_after_loading_is_refused(tmp_path: Path, domains: Path,
+                                                               secret_file: Path) -> None:
+    """The post-boot snapshot reads data.tar.gz again: a symlink swapped in since the load must not leak a host file."""
+    from provisioner.errors import InputError
+    from provisioner.layout import Layout
+    from provisioner.postboot.schedule import stage_site
+    from provisioner.spec.load import load_domain
+    spec = load_domain("example.test", domains, Layout(tmp_path / "root"))
+    link(domains, "data.tar.gz", secret_file)
+    workspace = tmp_path / "workspace"
+    with pytest.raises(InputError, match="outside the domain directory"):
+        stage_site(spec, workspace)
+    assert not (workspace / "postboot/data.tar.gz").exists()

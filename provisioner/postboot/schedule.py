@@ -14,6 +14,7 @@ from provisioner.postboot.queue import FAILED, SKIPPED, JobRecord
 from provisioner.postboot.settings import PostbootSettings
 from provisioner.postboot.worker import queue_for, run_now
 from provisioner.progress import Progress
+from provisioner.spec.archive import read_archive
 from provisioner.spec.model import DomainSpec
 from provisioner.workspace import write_atomic
 
@@ -59,7 +60,7 @@ def stage_site(spec: DomainSpec, workspace: Path) -> tuple[Path | None, Path | N
     script = workspace / "postboot" / "setup.sh"
     write_atomic(script, render_setup_script(spec.name, override).encode())
     archive = workspace / "postboot" / "data.tar.gz"
-    write_atomic(archive, spec.data_archive.read_bytes())
+    write_atomic(archive, read_archive(spec.data_archive, spec.input_dir))
     return script, archive
 
 

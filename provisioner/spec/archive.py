@@ -102,6 +102,18 @@ def check_archive(path: Path, directory: Path | None = None, environ: Mapping[st
         raise InputError(where, "no Makefile at the archive's root (its default target sets the site up)")
 
 
+def read_archive(path: Path, directory: Path | None) -> bytes:
+    """data.tar.gz's bytes, again only from inside `directory` (the domain directory; None: trusted, the API's).
+
+    Between the check at load and the post-boot job's snapshot the file may
+    have been swapped for a symlink to a host file, which would go to the guest.
+    """
+    if directory is None:
+        return path.read_bytes()
+    with open_inside(path, [directory], "the domain directory") as stream:
+        return stream.read()
+
+
 def _cut(text: str) -> str:
     return repr(text[:40]) + ("…" if len(text) > 40 else "")
 

@@ -20,7 +20,7 @@ from provisioner.images.names import default_name, is_url, slug
 from provisioner.images.store import ImageStore
 from provisioner.spec.conf import cut
 from provisioner.spec.model import ImageRef
-from provisioner.spec.text import is_inside, open_inside
+from provisioner.spec.text import is_inside, open_inside, resolved
 
 IMAGE_DIRS_ENV = "PROVISION_IMAGE_DIRS"
 """Colon-separated absolute directories whose files any domain may name as `image`, `kernel` or `initrd`."""
@@ -45,7 +45,7 @@ def local_file(value: str, key: str, base_dir: Path, where: str, allowed: Sequen
     One error for a missing file and a file outside, so the error tells nothing
     about which host files exist.
     """
-    path = (base_dir / value).resolve()
+    path = resolved(base_dir / value)
     if not is_inside(path, [d.resolve() for d in (base_dir, *allowed)]) or not path.is_file():
         places = ", ".join(str(d) for d in allowed) or "none set"
         raise InputError(where, f"key {key!r}: {cut(value)} is neither an imported image, an http(s) URL nor "

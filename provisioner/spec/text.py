@@ -24,6 +24,14 @@ def is_inside(path: Path, directories: Sequence[Path]) -> bool:
     return any(path == d or path.is_relative_to(d) for d in directories)
 
 
+def resolved(path: Path) -> Path:
+    """`path` with every symlink followed; InputError naming it for a symlink loop."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # RuntimeError: Python 3.11's symlink loop
+        raise InputError(str(path), "a symlink loop") from None
+
+
 def _opened_path(fd: int) -> Path:
     # What the descriptor really is, after every symlink: checked after the open, so a
     # symlink swapped in between the first check and the open cannot slip through.
@@ -40,7 +48,7 @@ def open_inside(path: Path, directories: Sequence[Path], outside: str) -> Iterat
     """
     where = str(path)
     allowed = [d.resolve() for d in directories]
-    if not is_inside(path.resolve(), allowed):
+    if not is_inside(resolved(path), allowed):
         raise InputError(where, f"resolves outside {outside} (through a symlink or '..'): refused")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
