@@ -65,7 +65,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri,
                                                                                ConsoleLog(ctx.layout), networks))
     app.add_route("/compute/v2.1/os-security-groups", sg.SecurityGroups(config, networks, quotas))
-    app.add_route("/compute/v2.1/os-security-groups/{group_id}", sg.SecurityGroupItem(config, networks, quotas))
+    app.add_route("/compute/v2.1/os-security-groups/{security_group_id}", sg.SecurityGroupItem(config, networks, quotas))
     app.add_route("/compute/v2.1/os-security-group-rules", sg.SecurityGroupRules(config, networks, quotas))
     app.add_route("/compute/v2.1/os-security-group-rules/{rule_id}", sg.SecurityGroupRuleItem(config, networks, quotas))
     app.add_route("/compute/v2.1/servers/{server_id}/os-security-groups",

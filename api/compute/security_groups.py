@@ -88,21 +88,21 @@ class SecurityGroups(_Proxy):
 class SecurityGroupItem(_Proxy):
     """GET, PUT and DELETE /compute/v2.1/os-security-groups/{id}."""
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, group_id: str) -> None:
+    def on_get(self, req: falcon.Request, resp: falcon.Response, security_group_id: str) -> None:
         _proxied(req)
         token = token_of(req)
-        send(resp, {"security_group": self._view(token, self.networks.group(token, group_id))})
+        send(resp, {"security_group": self._view(token, self.networks.group(token, security_group_id))})
 
-    def on_put(self, req: falcon.Request, resp: falcon.Response, group_id: str) -> None:
+    def on_put(self, req: falcon.Request, resp: falcon.Response, security_group_id: str) -> None:
         _proxied(req)
         token = token_of(req)
-        group = self.networks.update_group(token, group_id, self._group_body(req))
+        group = self.networks.update_group(token, security_group_id, self._group_body(req))
         send(resp, {"security_group": self._view(token, group)})
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, group_id: str) -> None:
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, security_group_id: str) -> None:
         _proxied(req)
         token = token_of(req)
-        group = self.networks.group(token, group_id)
+        group = self.networks.group(token, security_group_id)
         if group.name == "default":
             raise BadRequest("security_group", "the default security group cannot be deleted")
         self.networks.delete_group(token, group.id)
