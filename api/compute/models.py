@@ -55,6 +55,8 @@ class Server:
     metadata: dict[str, str] = field(default_factory=dict)
     description: str | None = None
     security_groups: tuple[str, ...] = ("default",)  # names, as requested at create
+    access_ipv4: str = ""  # accessIPv4/accessIPv6: addresses the user records for the server, not configured
+    access_ipv6: str = ""
     status: str = BUILD
     task_state: str | None = "spawning"
     fault: str | None = None

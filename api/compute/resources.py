@@ -101,7 +101,8 @@ class Servers:
             for index in range(request.max_count):
                 built = self.builder.build(token, body)
                 server = replace(built.server, name=request.name_of(built.server.name, index),
-                                 description=request.description, security_groups=request.security_groups)
+                                 description=request.description, security_groups=request.security_groups,
+                                 access_ipv4=request.access_ipv4, access_ipv6=request.access_ipv6)
                 try:  # in the same transaction as the insert: no two take the last unit
                     self._check_quotas(server)
                 except ApiError:

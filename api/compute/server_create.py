@@ -6,6 +6,7 @@ The guest itself (flavor, image, networks, keys, user data) is ServerBuilder's.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import string
 from dataclasses import dataclass, field as dc_field
@@ -31,6 +32,8 @@ class CreateRequest:
     description: str | None = None
     security_groups: tuple[str, ...] = ("default",)
     return_reservation_id: bool = False
+    access_ipv4: str = ""
+    access_ipv6: str = ""
     reservation_id: str = dc_field(default_factory=lambda: "r-" + "".join(
         secrets.choice(RESERVATION_CHARS) for _ in range(8)))
 
@@ -59,6 +62,18 @@ def _description(body: dict[str, Any], version: Version, where: str) -> str | No
     value = field(body, "description", str, where, False)
     if value is not None and len(value) > MAX_DESCRIPTION:
         raise BadRequest(f"{where}.description", f"is longer than {MAX_DESCRIPTION} characters")
+    return value
+
+
+def _access_ip(body: dict[str, Any], key: str, version: int, where: str) -> str:
+    """accessIPv4/accessIPv6: an address of that IP version, or empty."""
+    value = field(body, key, str, where, False, "")
+    if value:
+        try:
+            if ipaddress.ip_address(value).version != version:
+                raise ValueError
+        except ValueError:
+            raise BadRequest(f"{where}.{key}", f"{cut(value)} is not an IPv{version} address") from None
     return value
 
 
@@ -91,7 +106,9 @@ def create_request(body: dict[str, Any], version: Version, groups: list[Security
     return CreateRequest(min_count=min_count, max_count=max_count,
                          description=_description(body, version, "server"),
                          security_groups=_security_groups(body, groups),
-                         return_reservation_id=return_reservation_id)
+                         return_reservation_id=return_reservation_id,
+                         access_ipv4=_access_ip(body, "accessIPv4", 4, "server"),
+                         access_ipv6=_access_ip(body, "accessIPv6", 6, "server"))
 
 
 def update_request(body: dict[str, Any], version: Version) -> dict[str, Any]:
@@ -104,9 +121,13 @@ def update_request(body: dict[str, Any], version: Version) -> dict[str, Any]:
         changes["name"] = name
     if "description" in body:
         changes["description"] = _description(body, version, "server")
-    for key in ("accessIPv4", "accessIPv6"):  # accepted by Nova and shown empty here: no access IPs
-        field(body, key, str, "server", False)
-    unknown = sorted(set(body) - {"name", "description", "accessIPv4", "accessIPv6"})
+    for key, attribute, ip_version in (("accessIPv4", "access_ipv4", 4), ("accessIPv6", "access_ipv6", 6)):
+        if key in body:
+            changes[attribute] = _access_ip(body, key, ip_version, "server")
+    disk_config = field(body, "OS-DCF:diskConfig", str, "server", False, "MANUAL")
+    if disk_config not in ("AUTO", "MANUAL"):  # accepted as Nova does; the disk is always the flavor's size
+        raise BadRequest("server.OS-DCF:diskConfig", f"{cut(disk_config)}: use AUTO or MANUAL")
+    unknown = sorted(set(body) - {"name", "description", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"})
     if unknown:
         raise BadRequest(f"server.{cut(unknown[0])}", "is not a field that can be updated")
     return changes

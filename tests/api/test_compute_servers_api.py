@@ -221,3 +221,15 @@ def test_admin_reset_state_and_host_fields(live: Live, image_id: str) -> None:
     assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["status"] == "ERROR"
     assert _call(live, "POST", action, {"os-resetState": {"state": "active"}}, user="admin").status_code == 202
     assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["status"] == "ACTIVE"
+
+
+def test_access_ips_are_kept(live: Live, image_id: str) -> None:
+    bad = _create(live, image_id, "access-bad", accessIPv4="::1")
+    assert bad.status_code == 400 and bad.json()["badRequest"]["message"].startswith("server.accessIPv4")
+    server_id = _create(live, image_id, "access", accessIPv4="192.0.2.7").json()["server"]["id"]
+    assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["accessIPv4"] == "192.0.2.7"
+    updated = _call(live, "PUT", f"/servers/{server_id}", {"server": {"accessIPv6": "2001:db8::7",
+                                                                       "OS-DCF:diskConfig": "AUTO"}})
+    assert updated.status_code == 200 and updated.json()["server"]["accessIPv6"] == "2001:db8::7"
+    assert _call(live, "PUT", f"/servers/{server_id}", {"server": {"accessIPv6": "x" * 300}}).status_code == 400
+    assert _call(live, "DELETE", f"/servers/{server_id}").status_code == 204
