@@ -35,6 +35,7 @@ class VolumeSpec:
     libvirt_uri: str
     size: int
     copy_of: str | None = None
+    content: str | None = None  # or an absolute qcow2 file it starts as a copy of (an image's), without copy_of
 
     @property
     def volume_name(self) -> str:
@@ -59,7 +60,7 @@ def attachment(name: str, target: str) -> AttachedVolume:
 
 def volume_plan(spec: VolumeSpec, layout: Layout) -> str:
     """The volume workspace's main.tf: a copy names the source volume's file in the pool as its content."""
-    source = str(layout.pool / volume_name(spec.copy_of)) if spec.copy_of else None
+    source = str(layout.pool / volume_name(spec.copy_of)) if spec.copy_of else spec.content
     return render_volume_plan(VolumePlanInput(uri=spec.libvirt_uri, pool=POOL_NAME, name=spec.volume_name,
                                               size=spec.size, format=FORMAT, copy_of=source))
 

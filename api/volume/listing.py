@@ -15,10 +15,13 @@ from provisioner.excerpt import cut
 
 T = TypeVar("T")
 MAX_LIMIT = 1000  # Cinder's osapi_max_limit default: a larger limit is cut to it
-SORT_KEYS = ("created_at", "updated_at", "id", "name", "size", "status")
+SORT_KEYS = ("created_at", "updated_at", "id", "name", "size", "status", "display_name", "description",
+             "display_description", "volume_id")
 # Filters Cinder matches exactly (by the record's attribute of that name); `metadata` is a JSON object.
 FILTERS = ("name", "status", "volume_id", "bootable", "availability_zone", "volume_type")
-ATTRIBUTE = {"created_at": "created", "updated_at": "updated"}
+# Sort keys by their record attribute; Cinder also takes the v1 names display_name and display_description.
+ATTRIBUTE = {"created_at": "created", "updated_at": "updated", "display_name": "name",
+             "display_description": "description"}
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ class Volume:
     snapshot_id: str | None = None
     source_volid: str | None = None
     image_id: str | None = None
+    image_file: str | None = None  # the image version's file the volume copies (not shown)
+    image_metadata: dict[str, str] = field(default_factory=dict)  # volume_image_metadata
     bootable: bool = False
     extending_to: int = 0  # GiB, while status is extending
 

@@ -1,4 +1,4 @@
-"""Cinder v3 request handling: volumes (blank, or a copy of a snapshot or another volume), snapshots, their
+"""Cinder v3 request handling: volumes (blank, or a copy of a snapshot, another volume or a qcow2 image), snapshots, their
 metadata, volume actions (os-extend, os-set_bootable, os-update_readonly_flag) and availability zones."""
 
 from __future__ import annotations
@@ -13,18 +13,21 @@ from api.auth import token_of
 from api.config import ApiConfig
 from api.errors import BadRequest, NotFound
 from api.http import field, read_json, send
+from api.image.catalog import ImageCatalog
 from api.quota.models import VOLUME
 from api.quota.store import QuotaStore
 from api.volume import listing, microversion
-from api.volume.models import AVAILABLE, IN_USE, Snapshot, Volume
+from api.volume.models import AVAILABLE, GIB, IN_USE, Snapshot, Volume
 from api.volume.store import VolumeStore, invalid_volume
 from api.volume.types import TypeStore
 from api.volume.views import snapshot_view, volume_view
 from api.volume.worker import VolumeWorker
 from provisioner.excerpt import describe
+from provisioner.volumes import FORMAT
 
 # Ways to fill a new volume that are not supported yet: a non-null value is refused, not ignored.
-UNSUPPORTED_SOURCES = ("imageRef", "backup_id", "consistencygroup_id", "group_id")
+UNSUPPORTED_SOURCES = ("backup_id", "consistencygroup_id", "group_id")
+SOURCES = ("snapshot_id", "source_volid", "imageRef")
 MAX_NAME = 255
 MAX_METADATA = 255  # Cinder's limit on a metadata key and value
 
@@ -115,15 +118,16 @@ def _all_projects(req: falcon.Request) -> bool:
 
 class Volumes:
     """GET /volume/v3/volumes[/detail] (filters, sort, limit/marker), POST (202, creating → available or error;
-    blank or a copy of `snapshot_id` or `source_volid`; quotas volumes, gigabytes, per_volume_gigabytes)."""
+    blank or a copy of `snapshot_id`, `source_volid` or `imageRef`; quotas volumes, gigabytes, per_volume_gigabytes)."""
 
     def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore,
-                 types: TypeStore):
+                 types: TypeStore, images: ImageCatalog):
         self.config = config
         self.store = store
         self.worker = worker
         self.quotas = quotas
         self.types = types
+        self.images = images
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._list(req, resp, detail=False)
@@ -157,10 +161,11 @@ class Volumes:
         send(resp, {"volume-summary": summary})
 
     def _source(self, token: Any, body: dict[str, Any]) -> dict[str, Any]:
-        """What a new volume copies (snapshot_id or source_volid, at most one), and the size it needs."""
-        given = [k for k in ("snapshot_id", "source_volid") if body.get(k) is not None]
+        """What a new volume copies (snapshot_id, source_volid or imageRef, at most one), and the size it
+        needs."""
+        given = [k for k in SOURCES if body.get(k) is not None]
         if len(given) > 1:
-            raise BadRequest("volume", "give at most one of snapshot_id and source_volid")
+            raise BadRequest("volume", f"give at most one of {', '.join(SOURCES)}")
         if not given:
             return {}
         key = given[0]
@@ -171,11 +176,31 @@ class Volumes:
                 raise BadRequest("volume.snapshot_id", f"Invalid snapshot: snapshot {snapshot.id} is "
                                                        f"{snapshot.status}: it must be available")
             return {"snapshot_id": snapshot.id, "size": snapshot.size}
+        if key == "imageRef":
+            return self._image(token, source_id)
         volume = self.store.volume(token, source_id)
         if volume.status not in (AVAILABLE, IN_USE):
             raise invalid_volume(f"volume {volume.id} status must be available or in-use, but current status "
                                  f"is: {volume.status}")
         return {"source_volid": volume.id, "size": volume.size, "bootable": volume.bootable}
+
+    def _image(self, token: Any, image_id: str) -> dict[str, Any]:
+        """A volume from an image: a copy of its file (qcow2 only: the volume's format), bootable, at least
+        its virtual size."""
+        try:
+            image = self.images.get(token, image_id)
+            record = self.images.record(token, image_id)
+        except NotFound:
+            raise BadRequest("volume.imageRef", f"Invalid image identifier or unable to access requested image: "
+                                                f"{describe(image_id)}") from None
+        if record.format != FORMAT:
+            raise BadRequest("volume.imageRef", f"image {image.id} is {record.format}: volumes are {FORMAT}, "
+                                                "only a qcow2 image can be copied into one")
+        name = image.row.name if image.row else record.name
+        metadata = {"image_id": image.id, "image_name": name or "", "disk_format": record.format,
+                    "container_format": "bare", "checksum": record.md5 or "", "size": str(record.size)}
+        return {"image_id": image.id, "image_file": str(record.path), "image_metadata": metadata,
+                "bootable": True, "size": max(1, -(-record.virtual_size // GIB))}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
@@ -358,7 +383,7 @@ class Metadata:
         if key not in record.metadata:
             raise NotFound(f"Metadata item was not found: {describe(key)}")
         self._save(record, {k: v for k, v in record.metadata.items() if k != key})
-        send(resp, {})
+        resp.status = 200  # no body, as Cinder
 
 
 class Snapshots:

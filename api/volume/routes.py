@@ -6,6 +6,7 @@ import falcon
 
 from api.context import ApiContext
 from api.http import Discovery
+from api.image.catalog import ImageCatalog
 from api.quota import routes as quota_routes
 from api.quota.models import VOLUME
 from api.quota.store import QuotaStore
@@ -25,7 +26,9 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     app.add_route("/volume/v3", Discovery(lambda base: {"versions": [r.version_document(base)]}))
     quotas = QuotaStore(ctx.db, config.quotas, {VOLUME: lambda project, user: store.usage(project)})
     types = t.TypeStore(ctx.db)
-    volumes, snapshots = r.Volumes(config, store, worker, quotas, types), r.Snapshots(config, store, worker, quotas)
+    images = ImageCatalog(ctx.layout, ctx.db)  # a volume from an image copies its file
+    volumes = r.Volumes(config, store, worker, quotas, types, images)
+    snapshots = r.Snapshots(config, store, worker, quotas)
     # One resource per collection; /detail has only GET (a POST there is a 405, as in Cinder).
     app.add_route("/volume/v3/volumes", volumes)
     app.add_route("/volume/v3/volumes/detail", volumes, suffix="detail")

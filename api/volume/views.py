@@ -36,7 +36,7 @@ def volume_view(volume: Volume, base_url: str, tenant: bool = True) -> dict[str,
     if tenant:
         body["os-vol-tenant-attr:tenant_id"] = volume.project_id
     if volume.image_id:
-        body["volume_image_metadata"] = {"image_id": volume.image_id}
+        body["volume_image_metadata"] = volume.image_metadata
     if volume.fault:
         body["fault"] = {"message": volume.fault}
     return body

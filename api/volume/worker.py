@@ -1,7 +1,7 @@
 """Volume and snapshot creation and deletion, as jobs of the API's persistent job queue.
 
 Each applies or destroys one standalone workspace (provisioner.volumes; a
-volume's is blank or a copy of its snapshot's or source volume's, and an
+volume's is blank or a copy of its snapshot's, source volume's or image's, and an
 extend re-applies it at the new size), as a typed record (api.jobs.records: CreateVolume, DeleteVolume, CreateSnapshot,
 DeleteSnapshot) whose subject is the volume or snapshot: one record's jobs
 run in order, and a job whose process died resumes at the next start
@@ -86,8 +86,8 @@ class VolumeWorker:
         if volume is None:
             return
         size = volume.extending_to if volume.status == EXTENDING else volume.size
-        create_volume(VolumeSpec(volume.workspace, self.uri, size * GIB, copy_of=self._source(volume)),
-                      self.engine.ctx)
+        create_volume(VolumeSpec(volume.workspace, self.uri, size * GIB, copy_of=self._source(volume),
+                                 content=volume.image_file), self.engine.ctx)
         self.store.change(volume.id, status=AVAILABLE, size=size, extending_to=0)
 
     def create_failed(self, job: CreateVolume, reason: str) -> None:
