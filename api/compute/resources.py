@@ -133,6 +133,12 @@ class Servers:
         self.quotas.check(NETWORK, server.project_id, {"port": len(server.ports)}, refuse=nova_refusal)
 
 
+def refuse_if_locked(req: falcon.Request, server: Server) -> None:
+    """Nova's lock: a locked server takes no action or delete but from an admin (409)."""
+    if server.locked and not token_of(req).is_admin:
+        raise Conflict(f"Instance {server.id} is locked")
+
+
 class ServerItem:
     """GET, PUT and DELETE /compute/v2.1/servers/{id}."""
 
@@ -170,6 +176,7 @@ class ServerItem:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         server = self.store.server(token_of(req), server_id)
+        refuse_if_locked(req, server)
         if server.task_state != DELETING:
             self.store.change(server.id, task_state=DELETING)
             self.tasks.delete(server)
@@ -212,6 +219,11 @@ class ServerAction:
                            "os-getConsoleOutput", False, None)
             send(resp, {"output": self.console.tail(server.domain, length)})
             return
+        if action in ("lock", "unlock"):
+            self._lock(req, server, action, arguments)
+            resp.status = 202
+            return
+        refuse_if_locked(req, server)
         if action == "os-resetState":
             self._reset_state(req, server, arguments)
             resp.status = 202
@@ -236,6 +248,17 @@ class ServerAction:
         self.store.change(server.id, task_state=TASK_STATES[power])
         self.tasks.act(server, self.uri, power)
         resp.status = 202
+
+    def _lock(self, req: falcon.Request, server: Server, action: str, arguments: Any) -> None:
+        """Lock (with a reason from 2.73) or unlock; a server an admin locked is the admin's to unlock."""
+        reason = None
+        if action == "lock" and isinstance(arguments, dict) and "locked_reason" in arguments:
+            if version_of(req) < Version(2, 73):
+                raise BadRequest("lock.locked_reason", "is only accepted from microversion 2.73 on")
+            reason = field(arguments, "locked_reason", str, "lock", False)
+            if reason is not None and len(reason) > 255:
+                raise BadRequest("lock.locked_reason", "is longer than 255 characters")
+        self.store.change(server.id, locked=action == "lock", locked_reason=reason)
 
     def _reset_state(self, req: falcon.Request, server: Server, arguments: Any) -> None:
         """An admin's os-resetState: the recorded state only (the guest is not touched), task cleared."""

@@ -78,8 +78,8 @@ def _versioned_fields(server: Server, version: Version, single: bool, group_ids:
     """What later microversions add to a server: locked (2.9), description (2.19), tags (2.26),
     trusted_image_certificates (2.63), server_groups in a single server's view (2.71), locked_reason (2.73)."""
     added: dict[str, Any] = {}
-    for since, name, value in ((9, "locked", False), (19, "description", server.description), (26, "tags", []),
-                               (63, "trusted_image_certificates", None), (73, "locked_reason", None)):
+    for since, name, value in ((9, "locked", server.locked), (19, "description", server.description), (26, "tags", []),
+                               (63, "trusted_image_certificates", None), (73, "locked_reason", server.locked_reason)):
         if version >= Version(2, since):
             added[name] = value
     if single and version >= Version(2, 71):

@@ -233,3 +233,20 @@ def test_access_ips_are_kept(live: Live, image_id: str) -> None:
     assert updated.status_code == 200 and updated.json()["server"]["accessIPv6"] == "2001:db8::7"
     assert _call(live, "PUT", f"/servers/{server_id}", {"server": {"accessIPv6": "x" * 300}}).status_code == 400
     assert _call(live, "DELETE", f"/servers/{server_id}").status_code == 204
+
+
+def test_a_locked_server_takes_no_action_but_an_admins(live: Live, image_id: str) -> None:
+    server_id = _create(live, image_id, "lockable").json()["server"]["id"]
+    _wait_active(live, server_id)
+    action = f"/servers/{server_id}/action"
+    reason = _call(live, "POST", action, {"lock": {"locked_reason": "r"}})
+    assert reason.status_code == 400, "a reason needs 2.73"
+    assert _call(live, "POST", action, {"lock": {"locked_reason": "maintenance"}}, V279).status_code == 202
+    shown = _call(live, "GET", f"/servers/{server_id}", headers=V279).json()["server"]
+    assert (shown["locked"], shown["locked_reason"]) == (True, "maintenance")
+    assert _call(live, "POST", action, {"os-stop": None}).status_code == 409
+    assert _call(live, "DELETE", f"/servers/{server_id}").status_code == 409
+    assert _call(live, "POST", action, {"os-getConsoleOutput": {}}).status_code == 200
+    assert _call(live, "POST", action, {"unlock": None}).status_code == 202
+    assert _call(live, "POST", action, {"os-stop": None}).status_code == 202
+    assert _call(live, "GET", f"/servers/{server_id}", headers=V279).json()["server"]["locked"] is False
