@@ -16,6 +16,7 @@ from api.compute.keypairs import KeypairItem, Keypairs
 from api.compute.microversion import MicroversionMiddleware
 from api.compute.models import ComputeStore
 from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroupStore
+from api.compute.services import Services
 from api.compute.tasks import ServerTasks
 from api.compute.zones import AvailabilityZones
 from api.context import ApiContext
@@ -72,6 +73,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
                   sg.ServerSecurityGroups(config, networks, quotas, store))
     app.add_route("/compute/v2.1/os-server-groups", ServerGroups(config, groups, quotas))
     app.add_route("/compute/v2.1/os-server-groups/{group_id}", ServerGroupItem(groups))
+    app.add_route("/compute/v2.1/os-services", Services())
     zones = AvailabilityZones()
     app.add_route("/compute/v2.1/os-availability-zone", zones)
     app.add_route("/compute/v2.1/os-availability-zone/detail", zones, suffix="detail")

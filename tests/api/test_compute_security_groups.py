@@ -82,3 +82,16 @@ def test_availability_zones(live: Live) -> None:
     detail = _call(live, "GET", "/os-availability-zone/detail", user="admin").json()["availabilityZoneInfo"][0]
     assert all("nova-compute" in services for services in detail["hosts"].values())
     assert [z.name for z in live.sdk("alice").compute.availability_zones()] == ["nova"]
+
+
+def test_services_list_the_compute_host(live: Live) -> None:
+    assert _call(live, "GET", "/os-services").status_code == 403
+    (service,) = _call(live, "GET", "/os-services", user="admin").json()["services"]
+    assert (service["binary"], service["state"], service["id"]) == ("nova-compute", "up", 1)
+    assert _call(live, "GET", f"/os-services?host={service['host']}&binary=nova-compute",
+                 user="admin").json()["services"] == [service]
+    assert _call(live, "GET", "/os-services?binary=nova-scheduler", user="admin").json()["services"] == []
+    new = _call(live, "GET", "/os-services", user="admin",
+                headers={"OpenStack-API-Version": "compute 2.53"}).json()["services"][0]
+    assert isinstance(new["id"], str) and new["forced_down"] is False
+    assert [s.binary for s in live.sdk("admin").compute.services()] == ["nova-compute"]
