@@ -1,5 +1,5 @@
-"""Cinder's list queries: exact-match filters, sort (`sort=key:dir,…` or sort_key/sort_dir), marker and limit
-pagination with a `<collection>_links` next link, as Cinder's common.paginate."""
+"""Cinder's list queries: exact-match filters, sort (`sort=key:dir,…` or sort_key/sort_dir), marker, offset and
+limit pagination with a `<collection>_links` next link, as Cinder's common.paginate."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import falcon
 
-from api.errors import BadRequest
+from api.errors import BadRequest, NotFound
 from provisioner.excerpt import cut
 
 T = TypeVar("T")
@@ -106,11 +106,17 @@ def page(req: falcon.Request, records: Sequence[T]) -> Page[T]:
     if marker is not None:
         index = next((i for i, r in enumerate(chosen) if getattr(r, "id") == marker), None)
         if index is None:
-            raise BadRequest("marker", f"marker [{cut(marker)}] not found")
+            raise NotFound(f"Marker {cut(marker)} could not be found.")  # Cinder's MarkerNotFound: a 404
         chosen = chosen[index + 1:]
+    offset = req.get_param("offset")
+    if offset is not None:
+        if not offset.isdigit():
+            raise BadRequest("offset", f"{cut(offset)} is not a non-negative integer")
+        chosen = chosen[int(offset):]
     limit = _limit(req)
-    if limit is None or len(chosen) <= limit:
-        return Page(chosen, None)
+    # Cinder links the next page whenever a page is full, even if nothing follows.
+    if limit is None or len(chosen) < limit or limit == 0:
+        return Page(chosen[:limit] if limit is not None else chosen, None)
     items = chosen[:limit]
     kept = [(k, v) for k, v in req.params.items() if k != "marker" and isinstance(v, str)]
     return Page(items, urlencode([*kept, ("marker", getattr(items[-1], "id"))]) if items else None)

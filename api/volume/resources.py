@@ -9,15 +9,30 @@ from typing import Any
 
 import falcon
 
-from api.auth import token_of
+from api.auth import require_admin, token_of
 from api.config import ApiConfig
 from api.errors import BadRequest, NotFound
 from api.http import field, read_json, send
+from api.identity.tokens import Token
 from api.image.catalog import ImageCatalog
 from api.quota.models import VOLUME
 from api.quota.store import QuotaStore
 from api.volume import listing, microversion
-from api.volume.models import AVAILABLE, GIB, IN_USE, Snapshot, Volume
+from api.volume.models import (
+    ATTACHING,
+    AVAILABLE,
+    CREATING,
+    DELETING,
+    DETACHING,
+    ERROR,
+    ERROR_DELETING,
+    ERROR_EXTENDING,
+    EXTENDING,
+    GIB,
+    IN_USE,
+    Snapshot,
+    Volume,
+)
 from api.volume.store import VolumeStore, invalid_volume
 from api.volume.types import TypeStore
 from api.volume.views import snapshot_view, volume_view
@@ -30,6 +45,9 @@ UNSUPPORTED_SOURCES = ("backup_id", "consistencygroup_id", "group_id")
 SOURCES = ("snapshot_id", "source_volid", "imageRef")
 MAX_NAME = 255
 MAX_METADATA = 255  # Cinder's limit on a metadata key and value
+RESETTABLE = (CREATING, AVAILABLE, ATTACHING, IN_USE, DETACHING, DELETING, ERROR, ERROR_DELETING, EXTENDING,
+              ERROR_EXTENDING, "maintenance")
+SNAPSHOT_RESETTABLE = (CREATING, AVAILABLE, DELETING, ERROR, ERROR_DELETING)
 
 
 def version_document(base_url: str) -> dict[str, Any]:
@@ -112,8 +130,10 @@ def _size(body: dict[str, Any], largest: int, smallest: int | None) -> int:
     return size
 
 
-def _all_projects(req: falcon.Request) -> bool:
-    return req.get_param_as_bool("all_tenants", default=False) or False
+def _scope(req: falcon.Request, token: Token) -> list[str] | None:
+    """The projects a listing covers: all_tenants (and project_id, to narrow it) for admins."""
+    all_projects = req.get_param_as_bool("all_tenants", default=False) or False
+    return VolumeStore.scope(token, all_projects, req.get_param("project_id"))
 
 
 class Volumes:
@@ -137,7 +157,7 @@ class Volumes:
 
     def _list(self, req: falcon.Request, resp: falcon.Response, detail: bool) -> None:
         token = token_of(req)
-        found = listing.page(req, self.store.volumes.list(self.store.scope(token, _all_projects(req))))
+        found = listing.page(req, self.store.volumes.list(_scope(req, token)))
         views = [volume_view(v, req.prefix) for v in found.items]
         if not detail:
             views = [{k: view[k] for k in ("id", "name", "links")} for view in views]
@@ -149,7 +169,7 @@ class Volumes:
         if version < microversion.VOLUME_SUMMARY:
             raise NotFound("The resource could not be found (volumes/summary needs microversion 3.12).")
         token = token_of(req)
-        volumes = self.store.volumes.list(self.store.scope(token, _all_projects(req)))
+        volumes = self.store.volumes.list(_scope(req, token))
         summary: dict[str, Any] = {"total_size": sum(v.size for v in volumes), "total_count": len(volumes)}
         if version >= microversion.Version(3, 36):
             metadata: dict[str, list[str]] = {}
@@ -273,10 +293,15 @@ class VolumeActions:
             raise BadRequest("body", "must name exactly one action")
         action, args = next(iter(body.items()))
         handler = {"os-extend": self._extend, "os-set_bootable": self._set_bootable,
-                   "os-update_readonly_flag": self._readonly}.get(action)
+                   "os-update_readonly_flag": self._readonly, "os-reserve": self._reserve,
+                   "os-unreserve": self._unreserve, "os-reset_status": self._reset_status,
+                   "os-force_delete": self._force_delete}.get(action)
         if handler is None:
-            raise BadRequest("body", f"action {describe(action)} is not supported: os-extend, os-set_bootable "
-                                     "and os-update_readonly_flag are")
+            raise BadRequest("body", f"action {describe(action)} is not supported: os-extend, os-set_bootable, "
+                                     "os-update_readonly_flag, os-reserve, os-unreserve, os-reset_status and "
+                                     "os-force_delete are")
+        if args is None and action in ("os-reserve", "os-unreserve", "os-force_delete"):
+            args = {}
         if not isinstance(args, dict):
             raise BadRequest(action, "must be an object")
         handler(req, resp, volume, args)
@@ -301,6 +326,37 @@ class VolumeActions:
             self.quotas.check(VOLUME, volume.project_id, {"gigabytes": size - volume.size})
             extending = self.store.start_extend(volume.id, size)
         self.worker.extend(extending)
+        resp.status = 202
+
+    def _reserve(self, req: falcon.Request, resp: falcon.Response, volume: Volume, args: dict[str, Any]) -> None:
+        """available → attaching (an attach about to start elsewhere)."""
+        self.store.transition(volume.id, (AVAILABLE,), ATTACHING)
+        resp.status = 202
+
+    def _unreserve(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
+                   args: dict[str, Any]) -> None:
+        """attaching (reserved, not attached) → available."""
+        self.store.transition(volume.id, (ATTACHING,), AVAILABLE)
+        resp.status = 202
+
+    def _reset_status(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
+                      args: dict[str, Any]) -> None:
+        """Admin: set the recorded status (nothing on the hypervisor changes), as Cinder's os-reset_status."""
+        require_admin(token_of(req), "os-reset_status")
+        status = field(args, "status", str, "os-reset_status", False)
+        if status is not None and status not in RESETTABLE:
+            raise BadRequest("os-reset_status.status", f"{describe(status)} is not one of {', '.join(RESETTABLE)}")
+        for key in ("attach_status", "migration_status"):
+            field(args, key, str, "os-reset_status", False)
+        if status is not None:
+            self.store.change(volume.id, status=status)
+        resp.status = 202
+
+    def _force_delete(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
+                      args: dict[str, Any]) -> None:
+        """Admin: delete whatever its status (not while attached or with snapshots, as a delete)."""
+        require_admin(token_of(req), "os-force_delete")
+        self.worker.delete(self.store.start_delete(volume, force=True))
         resp.status = 202
 
     def _set_bootable(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
@@ -404,7 +460,7 @@ class Snapshots:
 
     def _list(self, req: falcon.Request, resp: falcon.Response, detail: bool) -> None:
         token = token_of(req)
-        found = listing.page(req, self.store.snapshots.list(self.store.scope(token, _all_projects(req))))
+        found = listing.page(req, self.store.snapshots.list(_scope(req, token)))
         send(resp, {"snapshots": [snapshot_view(s, detail) for s in found.items],
                     **listing.links(req, "snapshots", found)})
 
@@ -444,6 +500,51 @@ class SnapshotItem:
         snapshot = self.store.snapshot(token_of(req), snapshot_id)
         self.worker.delete_snapshot(self.store.start_delete_snapshot(snapshot))
         resp.status = 202
+
+
+class SnapshotActions:
+    """POST /volume/v3/snapshots/{id}/action: os-reset_status (admin), os-update_snapshot_status (creating →
+    available or error, with progress), os-force_delete (admin)."""
+
+    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker):
+        self.config = config
+        self.store = store
+        self.worker = worker
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, snapshot_id: str) -> None:
+        token = token_of(req)
+        snapshot = self.store.snapshot(token, snapshot_id)
+        body = read_json(req, self.config.max_json_body)
+        if len(body) != 1 or next(iter(body)) not in ("os-reset_status", "os-update_snapshot_status",
+                                                       "os-force_delete"):
+            raise BadRequest("body", "must name one action: os-reset_status, os-update_snapshot_status or "
+                                     "os-force_delete")
+        action, args = next(iter(body.items()))
+        args = args if isinstance(args, dict) else {}
+        if action == "os-force_delete":
+            require_admin(token, action)
+            self.worker.delete_snapshot(self.store.start_delete_snapshot(snapshot, force=True))
+        else:
+            if action == "os-reset_status":
+                require_admin(token, action)
+            status = field(args, "status", str, action)
+            if status not in SNAPSHOT_RESETTABLE:
+                raise BadRequest(f"{action}.status", f"{describe(status)} is not one of "
+                                                     f"{', '.join(SNAPSHOT_RESETTABLE)}")
+            if action == "os-update_snapshot_status" and not (
+                    snapshot.status == CREATING and status in (AVAILABLE, ERROR)):
+                raise BadRequest(f"{action}.status", f"Invalid snapshot: cannot go from {snapshot.status} to "
+                                                     f"{status} (only creating to available or error)")
+            self.store.change_snapshot(snapshot.id, status=status)
+        resp.status = 202
+
+
+class Extensions:
+    """GET /volume/v3/extensions: none listed (every behaviour here is core API or a microversion)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token_of(req)
+        send(resp, {"extensions": []})
 
 
 class AvailabilityZones:

@@ -48,5 +48,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     app.add_route("/volume/v3/types/{type_id}/extra_specs/{key}", t.ExtraSpec(config, types))
     app.add_route("/volume/v3/types/{type_id}/os-volume-type-access", t.TypeAccess(types))
     app.add_route("/volume/v3/types/{type_id}/action", t.TypeActions(config, types))
+    app.add_route("/volume/v3/snapshots/{snapshot_id}/action", r.SnapshotActions(config, store, worker))
     app.add_route("/volume/v3/os-availability-zone", r.AvailabilityZones())
+    app.add_route("/volume/v3/extensions", r.Extensions())
     quota_routes.add_volume_routes(app, ctx, quotas)

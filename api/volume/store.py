@@ -47,9 +47,11 @@ class VolumeStore:
         self._lock = threading.Lock()
 
     @staticmethod
-    def scope(token: Token, all_projects: bool = False) -> list[str] | None:
-        """The projects a listing covers: the token's, or every one for an admin asking for all."""
-        return None if token.is_admin and all_projects else [token.project_id]
+    def scope(token: Token, all_projects: bool = False, project: str | None = None) -> list[str] | None:
+        """The projects a listing covers: the token's, or every one (or `project`) for an admin asking for all."""
+        if token.is_admin and all_projects:
+            return [project] if project else None
+        return [token.project_id]
 
     def volume(self, token: Token, volume_id: str) -> Volume:
         """A volume of the token's project (any, for an admin); another project's is NotFound, like a missing one."""
@@ -88,11 +90,22 @@ class VolumeStore:
         """The snapshots taken of a volume."""
         return [s for s in self.snapshots.list() if s.volume_id == volume_id]
 
-    def start_delete(self, volume: Volume) -> Volume:
-        """Mark a volume deleting; Invalid volume if it is attached, busy or has snapshots."""
+    def transition(self, volume_id: str, sources: tuple[str, ...], target: str) -> Volume:
+        """Move a volume from one of `sources` to `target`; Invalid volume from any other status."""
+        with self._lock:
+            current = self.volumes.get(volume_id)
+            if current is None or current.status not in sources:
+                status = current.status if current else "deleted"
+                raise invalid_volume(f"volume {volume_id} status must be {' or '.join(sources)}, but current "
+                                     f"status is: {status}")
+            return self._change(volume_id, status=target) or current
+
+    def start_delete(self, volume: Volume, force: bool = False) -> Volume:
+        """Mark a volume deleting; Invalid volume if it is attached, busy (unless `force`: an admin's
+        os-force_delete) or has snapshots."""
         with self._lock:
             current = self.volumes.get(volume.id) or volume
-            if current.status not in DELETABLE or current.server_id is not None:
+            if (current.status not in DELETABLE and not force) or current.server_id is not None:
                 raise invalid_volume(f"volume {volume.id} is {current.status}: it must be available or error, "
                                      "and not attached (detach it first)")
             if self.of_volume(volume.id):
@@ -171,11 +184,11 @@ class VolumeStore:
         """Detach a volume in the records: available again (with the reason, if an attach failed)."""
         self.change(volume_id, status=AVAILABLE, server_id=None, device=None, attached_at=0.0, fault=fault)
 
-    def start_delete_snapshot(self, snapshot: Snapshot) -> Snapshot:
-        """Mark a snapshot deleting; Invalid snapshot while it is being created or deleted."""
+    def start_delete_snapshot(self, snapshot: Snapshot, force: bool = False) -> Snapshot:
+        """Mark a snapshot deleting; Invalid snapshot while it is being created or deleted (unless `force`)."""
         with self._lock:
             current = self.snapshots.get(snapshot.id) or snapshot
-            if current.status not in (AVAILABLE, ERROR):
+            if current.status not in (AVAILABLE, ERROR) and not force:
                 raise BadRequest("", f"Invalid snapshot: snapshot {snapshot.id} is {current.status}: it must be "
                                      "available or error")
             return self.snapshots.update(replace(current, status=DELETING, fault=None, updated=time.time()))

@@ -212,12 +212,48 @@ def test_pagination(live) -> None:
     next_href = first["volumes_links"][0]["href"]
     rest = requests.get(next_href, headers={"X-Auth-Token": live.token("bob")}, timeout=10).json()
     assert [v["id"] for v in rest["volumes"]] == [ids[0]] and "volumes_links" not in rest
+    full = _call(live, "GET", "bob", "/volumes?limit=3").json()
+    assert len(full["volumes"]) == 3 and full["volumes_links"], "a full page links the next, as Cinder"
     ascending = _call(live, "GET", "bob", "/volumes/detail?sort=created_at:asc").json()["volumes"]
     assert [v["id"] for v in ascending][:3] == ids
-    assert _call(live, "GET", "bob", "/volumes?marker=nope").status_code == 400
+    assert [v["id"] for v in _call(live, "GET", "bob", "/volumes?sort=created_at:asc&offset=2").json()[
+        "volumes"]] == ids[2:]
+    assert _call(live, "GET", "bob", "/volumes?marker=nope").status_code == 404
+    assert _call(live, "GET", "bob", "/volumes?offset=-1").status_code == 400
+    bob_project = live.osc("bob", "token", "issue", "-f", "json")["project_id"]
+    narrowed = _call(live, "GET", "admin", f"/volumes?all_tenants=1&project_id={bob_project}").json()["volumes"]
+    assert sorted(v["id"] for v in narrowed) == sorted(ids)
     assert _call(live, "GET", "bob", "/volumes?sort=color:asc").status_code == 400
     named = _call(live, "GET", "bob", "/volumes?name=page1").json()["volumes"]
     assert [v["id"] for v in named] == [ids[1]]
+
+
+def test_admin_and_reservation_actions(live) -> None:
+    volume = _volume(live, "alice", "acted")
+    action = f"/volumes/{volume['id']}/action"
+    assert _call(live, "POST", "alice", action, {"os-reserve": None}).status_code == 202
+    assert _call(live, "GET", "alice", f"/volumes/{volume['id']}").json()["volume"]["status"] == "attaching"
+    assert _call(live, "POST", "alice", action, {"os-reserve": {}}).status_code == 400, "already reserved"
+    assert _call(live, "POST", "alice", action, {"os-unreserve": {}}).status_code == 202
+    assert _call(live, "POST", "alice", action, {"os-reset_status": {"status": "error"}}).status_code == 403
+    bad = _call(live, "POST", "admin", action, {"os-reset_status": {"status": "sleepy"}})
+    assert bad.status_code == 400 and "os-reset_status.status" in bad.text
+    assert _call(live, "POST", "admin", action, {"os-reset_status": {"status": "maintenance"}}).status_code == 202
+    assert _call(live, "DELETE", "alice", f"/volumes/{volume['id']}").status_code == 400
+    snap_volume = _volume(live, "alice", "snapacted")
+    snap = _call(live, "POST", "alice", "/snapshots", {"snapshot": {"volume_id": snap_volume["id"]}}).json()
+    snap_action = f"/snapshots/{snap['snapshot']['id']}/action"
+    _wait(live, "alice", f"/snapshots/{snap['snapshot']['id']}", "snapshot", "available")
+    assert _call(live, "POST", "admin", snap_action, {"os-reset_status": {"status": "error"}}).status_code == 202
+    late = _call(live, "POST", "alice", snap_action, {"os-update_snapshot_status": {"status": "available"}})
+    assert late.status_code == 400, "only a creating snapshot takes a status update"
+    assert _call(live, "POST", "admin", snap_action, {"os-force_delete": {}}).status_code == 202
+    assert _call(live, "POST", "admin", action, {"os-force_delete": {}}).status_code == 202
+    deadline = time.monotonic() + 120
+    while _call(live, "GET", "alice", f"/volumes/{volume['id']}").status_code != 404:
+        assert time.monotonic() < deadline, "force delete never finished"
+        time.sleep(0.2)
+    assert _call(live, "GET", "alice", "/extensions").json() == {"extensions": []}
 
 
 def test_availability_zones(live) -> None:
