@@ -229,31 +229,31 @@ def test_pagination(live) -> None:
 
 
 def test_admin_and_reservation_actions(live) -> None:
-    volume = _volume(live, "alice", "acted")
+    volume = _volume(live, "bob", "acted")
     action = f"/volumes/{volume['id']}/action"
-    assert _call(live, "POST", "alice", action, {"os-reserve": None}).status_code == 202
-    assert _call(live, "GET", "alice", f"/volumes/{volume['id']}").json()["volume"]["status"] == "attaching"
-    assert _call(live, "POST", "alice", action, {"os-reserve": {}}).status_code == 400, "already reserved"
-    assert _call(live, "POST", "alice", action, {"os-unreserve": {}}).status_code == 202
-    assert _call(live, "POST", "alice", action, {"os-reset_status": {"status": "error"}}).status_code == 403
+    assert _call(live, "POST", "bob", action, {"os-reserve": None}).status_code == 202
+    assert _call(live, "GET", "bob", f"/volumes/{volume['id']}").json()["volume"]["status"] == "attaching"
+    assert _call(live, "POST", "bob", action, {"os-reserve": {}}).status_code == 400, "already reserved"
+    assert _call(live, "POST", "bob", action, {"os-unreserve": {}}).status_code == 202
+    assert _call(live, "POST", "bob", action, {"os-reset_status": {"status": "error"}}).status_code == 403
     bad = _call(live, "POST", "admin", action, {"os-reset_status": {"status": "sleepy"}})
     assert bad.status_code == 400 and "os-reset_status.status" in bad.text
     assert _call(live, "POST", "admin", action, {"os-reset_status": {"status": "maintenance"}}).status_code == 202
-    assert _call(live, "DELETE", "alice", f"/volumes/{volume['id']}").status_code == 400
-    snap_volume = _volume(live, "alice", "snapacted")
-    snap = _call(live, "POST", "alice", "/snapshots", {"snapshot": {"volume_id": snap_volume["id"]}}).json()
+    assert _call(live, "DELETE", "bob", f"/volumes/{volume['id']}").status_code == 400
+    snap_volume = _volume(live, "bob", "snapacted")
+    snap = _call(live, "POST", "bob", "/snapshots", {"snapshot": {"volume_id": snap_volume["id"]}}).json()
     snap_action = f"/snapshots/{snap['snapshot']['id']}/action"
-    _wait(live, "alice", f"/snapshots/{snap['snapshot']['id']}", "snapshot", "available")
+    _wait(live, "bob", f"/snapshots/{snap['snapshot']['id']}", "snapshot", "available")
     assert _call(live, "POST", "admin", snap_action, {"os-reset_status": {"status": "error"}}).status_code == 202
-    late = _call(live, "POST", "alice", snap_action, {"os-update_snapshot_status": {"status": "available"}})
+    late = _call(live, "POST", "bob", snap_action, {"os-update_snapshot_status": {"status": "available"}})
     assert late.status_code == 400, "only a creating snapshot takes a status update"
     assert _call(live, "POST", "admin", snap_action, {"os-force_delete": {}}).status_code == 202
     assert _call(live, "POST", "admin", action, {"os-force_delete": {}}).status_code == 202
     deadline = time.monotonic() + 120
-    while _call(live, "GET", "alice", f"/volumes/{volume['id']}").status_code != 404:
+    while _call(live, "GET", "bob", f"/volumes/{volume['id']}").status_code != 404:
         assert time.monotonic() < deadline, "force delete never finished"
         time.sleep(0.2)
-    assert _call(live, "GET", "alice", "/extensions").json() == {"extensions": []}
+    assert _call(live, "GET", "bob", "/extensions").json() == {"extensions": []}
 
 
 def test_availability_zones(live) -> None:
