@@ -15,9 +15,9 @@ from pathlib import Path
 import requests
 
 from api.accounts import set_user
-from api.config import config_path
+from api.config import config_path, read_document, write_document
 from conformance.orphans import die_with_parent
-from conformance.tempest_conf import PASSWORD, Account
+from conformance.tempest_conf import PASSWORD, QUOTAS, Account
 from provisioner.layout import Layout
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,10 +37,15 @@ class Served:
     log: Path
 
 
-def create_accounts(root: Path, users: list[Account]) -> None:
-    """Write the tier's users into the root's API configuration (hashed, as `provision users set` does)."""
+def configure(root: Path, users: list[Account]) -> None:
+    """Write the tier's users (hashed, as `provision users set` does) and quotas into the root's API
+    configuration."""
+    path = config_path(Layout(root))
     for user in users:
-        set_user(config_path(Layout(root)), user.username, PASSWORD, user.project, list(user.roles))
+        set_user(path, user.username, PASSWORD, user.project, list(user.roles))
+    document = read_document(path)
+    document["quotas"] = QUOTAS
+    write_document(path, document)
 
 
 @contextmanager

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import yaml
 
 PASSWORD = "tempest-pass-1"  # accounts live only in the tier's temporary root
-PROJECTS = 6  # a member and a reader each: two workers lock up to three non-admin accounts per test class
+PROJECTS = 6  # a member, a reader and a manager each: two workers lock up to four non-admin accounts at once
+# Per-project quotas for the tier's config.yaml: Tempest's dynamic credentials would give every test class a
+# new project; pre-provisioned ones share six, where volumes and security groups still being deleted by
+# one class count against the next. Sized like a deployment that runs Tempest (devstack raises them too).
+QUOTAS = {"compute": {"instances": 100, "cores": 200, "ram": 512000},
+          "volume": {"volumes": 200, "snapshots": 200, "gigabytes": 2000},
+          "network": {"network": 200, "subnet": 200, "port": 1000, "security_group": 100,
+                      "security_group_rule": 1000}}
 ADMINS = 3
 
 
@@ -28,8 +35,8 @@ class Account:
 
 
 def accounts() -> list[Account]:
-    """The tier's users: per project a member (member + reader, as Keystone's implied roles give) and a
-    reader, then admins.
+    """The tier's users: per project a member (member + reader, as Keystone's implied roles give), a
+    reader and a manager, then admins.
 
     Tempest takes its primary user as a project member and `project_reader` from the same project;
     its `alt` user is the first free account in file order, so members come first: alt is then
@@ -38,11 +45,15 @@ def accounts() -> list[Account]:
     members = [Account(f"tempest-member-{n}", f"tempest-project-{n}", ("member", "reader"))
                for n in range(1, PROJECTS + 1)]
     readers = [Account(f"tempest-reader-{n}", f"tempest-project-{n}", ("reader",)) for n in range(1, PROJECTS + 1)]
-    admins = [Account(f"tempest-admin-{n}", f"tempest-admin-project-{n}", ("admin", "member", "reader"), True)
+    managers = [Account(f"tempest-manager-{n}", f"tempest-project-{n}", ("manager", "member", "reader"))
+                for n in range(1, PROJECTS + 1)]
+    # Some admin tests ask for admin and service at once (Nova's and Cinder's service-to-service APIs).
+    admins = [Account(f"tempest-admin-{n}", f"tempest-admin-project-{n}",
+                      ("admin", "member", "reader") + (("service",) if n == ADMINS else ()), True)
               for n in range(1, ADMINS + 1)]
     # Tempest's admin tests of Nova/Cinder service-to-service APIs ask for a user with the service role.
     service = [Account("tempest-service-1", "tempest-service-project", ("service",))]
-    return members + readers + admins + service
+    return members + readers + managers + admins + service
 
 
 def accounts_yaml(users: list[Account]) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from conformance.orphans import die_with_parent
 from conformance.results import Summary, read_interop, summarise
-from conformance.served import create_accounts, max_microversion, serving, token, upload_image
+from conformance.served import configure, max_microversion, serving, token, upload_image
 from conformance.tempest_conf import Target, accounts, accounts_yaml, tempest_conf
 
 HERE = Path(__file__).resolve().parent
@@ -138,7 +138,7 @@ def run_tier(workdir: Path, options: TierOptions = TierOptions()) -> Summary:
     env = _tempest_env(workdir)
     _stestr_conf(workspace)
     users = accounts()
-    create_accounts(root, users)
+    configure(root, users)
     listed = list_tests(workspace, options, env)
     tempest_log = logs / "tempest.log"
     with serving(root, logs, options.source) as served:
