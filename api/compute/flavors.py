@@ -70,6 +70,19 @@ def _amount(body: dict[str, Any], key: str, least: int, default: int | None = No
     return value
 
 
+TRUE, FALSE = ("true", "1", "yes", "on", "t", "y"), ("false", "0", "no", "off", "f", "n")
+
+
+def _boolean(body: dict[str, Any], key: str, default: bool) -> bool:
+    """A boolean, or its text as Nova's parameter_types.boolean accepts it ('True', 'false', '1'...)."""
+    value = body.get(key, default)
+    if isinstance(value, str) and value.lower() in TRUE + FALSE:
+        return value.lower() in TRUE
+    if not isinstance(value, bool):
+        raise BadRequest(f"flavor.{key}", f"{describe(value)} is not a boolean")
+    return value
+
+
 def new_flavor(body: dict[str, Any]) -> Flavor:
     """The flavor a create body describes (Nova's fields; swap and rxtx_factor are accepted, not kept)."""
     name = field(body, "name", str, "flavor")
@@ -80,7 +93,7 @@ def new_flavor(body: dict[str, Any]) -> Flavor:
     if not flavor_id.strip() or len(flavor_id) > MAX_NAME or not flavor_id.isprintable():
         raise BadRequest("flavor.id", f"must be 1 to {MAX_NAME} printable characters")
     _amount(body, "swap", 0, 0)
-    public = field(body, "os-flavor-access:is_public", bool, "flavor", False, True)
+    public = _boolean(body, "os-flavor-access:is_public", True)
     return Flavor(id=flavor_id, name=name, ram=_amount(body, "ram", 1), vcpus=_amount(body, "vcpus", 1),
                   disk=_amount(body, "disk", 0), ephemeral=_amount(body, "OS-FLV-EXT-DATA:ephemeral", 0, 0),
                   is_public=public)

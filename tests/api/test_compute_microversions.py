@@ -142,7 +142,12 @@ def test_admins_create_and_delete_flavors(live: Live) -> None:
     assert requests.post(url, json=body, headers=admin, timeout=30).status_code == 409
     assert "made-1" in {f["id"] for f in _get(live, "/flavors").json()["flavors"]}
     assert live.osc("alice", "flavor", "show", "made.1", "-f", "json")["disk"] == 2
-    for bad, field in (({"ram": 0}, "flavor.ram"), ({"vcpus": "x" * 90}, "flavor.vcpus"), ({"name": " "}, "flavor.name"),
+    private = requests.post(url, json={"flavor": {**body["flavor"], "id": "private", "name": "private",
+                                                  "os-flavor-access:is_public": "False"}}, headers=admin, timeout=30)
+    assert private.status_code == 200 and private.json()["flavor"]["os-flavor-access:is_public"] is False
+    assert requests.delete(f"{url}/private", headers=admin, timeout=30).status_code == 202
+    for bad, field in (({"os-flavor-access:is_public": "maybe"}, "flavor.os-flavor-access:is_public"),
+                       ({"ram": 0}, "flavor.ram"), ({"vcpus": "x" * 90}, "flavor.vcpus"), ({"name": " "}, "flavor.name"),
                        ({"disk": None}, "flavor.disk")):
         resp = requests.post(url, json={"flavor": {**body["flavor"], "id": "other", **bad}}, headers=admin, timeout=30)
         assert resp.status_code == 400 and resp.json()["badRequest"]["message"].startswith(field), resp.text
