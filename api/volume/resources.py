@@ -269,8 +269,10 @@ class VolumeItem:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
         volume = self.store.volume(token_of(req), volume_id)
         if req.get_param_as_bool("cascade", default=False):
-            raise BadRequest("cascade", "deleting a volume with its snapshots is not supported yet: "
-                                        "delete the snapshots first")
+            # Its snapshots first (each a copy of its own: the order of the destroys does not matter).
+            for snapshot in self.store.of_volume(volume.id):
+                if snapshot.status != DELETING:
+                    self.worker.delete_snapshot(self.store.start_delete_snapshot(snapshot))
         self.worker.delete(self.store.start_delete(volume))
         resp.status = 202
 

@@ -108,8 +108,9 @@ class VolumeStore:
             if (current.status not in DELETABLE and not force) or current.server_id is not None:
                 raise invalid_volume(f"volume {volume.id} is {current.status}: it must be available or error, "
                                      "and not attached (detach it first)")
-            if self.of_volume(volume.id):
-                raise invalid_volume(f"volume {volume.id} has snapshots: delete them first")
+            if [s for s in self.of_volume(volume.id) if s.status != DELETING]:
+                raise invalid_volume(f"volume {volume.id} has snapshots: delete them first (or delete with "
+                                     "cascade=true)")
             return self._change(volume.id, status=DELETING, fault=None) or current
 
     def start_extend(self, volume_id: str, size: int) -> Volume:

@@ -256,6 +256,19 @@ def test_admin_and_reservation_actions(live) -> None:
     assert _call(live, "GET", "bob", "/extensions").json() == {"extensions": []}
 
 
+def test_cascade_delete(live) -> None:
+    volume = _volume(live, "bob", "cascaded")
+    snap = _call(live, "POST", "bob", "/snapshots", {"snapshot": {"volume_id": volume["id"]}}).json()["snapshot"]
+    _wait(live, "bob", f"/snapshots/{snap['id']}", "snapshot", "available")
+    assert _call(live, "DELETE", "bob", f"/volumes/{volume['id']}").status_code == 400
+    assert _call(live, "DELETE", "bob", f"/volumes/{volume['id']}?cascade=true").status_code == 202
+    deadline = time.monotonic() + 120
+    while _call(live, "GET", "bob", f"/volumes/{volume['id']}").status_code != 404 or \
+            _call(live, "GET", "bob", f"/snapshots/{snap['id']}").status_code != 404:
+        assert time.monotonic() < deadline, "cascade delete never finished"
+        time.sleep(0.2)
+
+
 def test_availability_zones(live) -> None:
     zones = live.osc("alice", "availability", "zone", "list", "--volume", "-f", "json")
     assert [(z["Zone Name"], z["Zone Status"]) for z in zones] == [("nova", "available")]
