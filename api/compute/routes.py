@@ -12,6 +12,7 @@ from api.compute.addresses import AddressRefresher
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
+from api.compute.hypervisors import Hypervisor, Hypervisors
 from api.compute.keypairs import KeypairItem, Keypairs
 from api.compute.microversion import MicroversionMiddleware
 from api.compute.models import ComputeStore
@@ -74,6 +75,11 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/os-server-groups", ServerGroups(config, groups, quotas))
     app.add_route("/compute/v2.1/os-server-groups/{group_id}", ServerGroupItem(groups))
     app.add_route("/compute/v2.1/os-services", Services())
+    hypervisors = Hypervisors(Hypervisor(uri, ctx.layout.root, store, catalog.all))
+    for path, suffix in (("", None), ("/detail", "detail"), ("/statistics", "statistics"),
+                         ("/{hypervisor_id}", "item"), ("/{hypervisor_id}/uptime", "uptime"),
+                         ("/{hypervisor_id}/search", "search"), ("/{hypervisor_id}/servers", "servers")):
+        app.add_route(f"/compute/v2.1/os-hypervisors{path}", hypervisors, suffix=suffix)
     zones = AvailabilityZones()
     app.add_route("/compute/v2.1/os-availability-zone", zones)
     app.add_route("/compute/v2.1/os-availability-zone/detail", zones, suffix="detail")

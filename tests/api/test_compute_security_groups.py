@@ -95,3 +95,25 @@ def test_services_list_the_compute_host(live: Live) -> None:
                 headers={"OpenStack-API-Version": "compute 2.53"}).json()["services"][0]
     assert isinstance(new["id"], str) and new["forced_down"] is False
     assert [s.binary for s in live.sdk("admin").compute.services()] == ["nova-compute"]
+
+
+def test_hypervisors_report_the_libvirt_host(live: Live) -> None:
+    assert _call(live, "GET", "/os-hypervisors").status_code == 403
+    (listed,) = _call(live, "GET", "/os-hypervisors", user="admin").json()["hypervisors"]
+    (detail,) = _call(live, "GET", "/os-hypervisors/detail", user="admin").json()["hypervisors"]
+    assert detail["vcpus"] > 0 and detail["memory_mb"] > 0 and detail["state"] == "up"
+    shown = _call(live, "GET", f"/os-hypervisors/{listed['id']}", user="admin").json()["hypervisor"]
+    assert shown["hypervisor_hostname"] == listed["hypervisor_hostname"]
+    assert _call(live, "GET", "/os-hypervisors/999", user="admin").status_code == 404
+    stats = _call(live, "GET", "/os-hypervisors/statistics", user="admin").json()["hypervisor_statistics"]
+    assert stats["count"] == 1 and stats["vcpus"] == detail["vcpus"]
+    assert "up" in _call(live, "GET", f"/os-hypervisors/{listed['id']}/uptime", user="admin").json()[
+        "hypervisor"]["uptime"]
+    name = listed["hypervisor_hostname"]
+    assert _call(live, "GET", f"/os-hypervisors/{name}/search", user="admin").json()["hypervisors"]
+    assert _call(live, "GET", "/os-hypervisors/no-such-host/search", user="admin").status_code == 404
+    assert "servers" in _call(live, "GET", f"/os-hypervisors/{name}/servers", user="admin").json()["hypervisors"][0]
+    new = _call(live, "GET", "/os-hypervisors/detail", user="admin",
+                headers={"OpenStack-API-Version": "compute 2.53"}).json()["hypervisors"][0]
+    assert isinstance(new["id"], str) and isinstance(new["cpu_info"], dict)
+    assert [h.name for h in live.sdk("admin").compute.hypervisors()] == [name]
