@@ -153,6 +153,15 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
     conn.block_storage.wait_for_status(volume, "available", wait=120)
     snapshot = conn.block_storage.create_snapshot(volume_id=volume.id, name=f"{MARK}-snap")
     conn.block_storage.wait_for_status(snapshot, "available", wait=120)
+    for kind, item in (("volumes", volume.id), ("snapshots", snapshot.id)):
+        _create(fuzzed, "alice", f"/volume/v3/{kind}/{item}/metadata", {"metadata": {"k": "v"}})
+    # A private volume type shared with alice's project (bob's cannot see it), with an extra spec k.
+    vtype = _create(fuzzed, "admin", "/volume/v3/types", {"volume_type": {
+        "name": f"{MARK}-type", "os-volume-type-access:is_public": False, "extra_specs": {"k": "v"}}})["volume_type"]
+    shared = requests.post(f"{fuzzed.url}/volume/v3/types/{vtype['id']}/action", timeout=30,
+                           json={"addProjectAccess": {"project": conn.current_project_id}},
+                           headers={"X-Auth-Token": fuzzed.token("admin")})
+    assert shared.status_code == 202, shared.text
     conn.compute.create_volume_attachment(server, volume_id=volume.id)
     conn.block_storage.wait_for_status(volume, "in-use", wait=120)
     port = requests.get(f"{fuzzed.url}/network/v2.0/ports", params={"device_id": server.id}, timeout=30,
@@ -163,7 +172,8 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
     ids = {"server_id": server.id, "image_id": image.id, "name": f"{MARK}-key", "flavor_id": "1",
            "project_id": conn.current_project_id, "user_id": conn.current_user_id, "volume_id": volume.id,
            "snapshot_id": snapshot.id, "group_id": server_group["id"], "key": "k", "network": "default",
-           "rule_id": rule["security_group_rule"]["id"], "security_group_id": group["id"]}
+           "rule_id": rule["security_group_rule"]["id"], "security_group_id": group["id"],
+           "type_id": vtype["id"]}
     items = {"networks": network["id"], "subnets": subnet["id"], "security-groups": group["id"],
              "security-group-rules": rule["security_group_rule"]["id"], "ports": port["id"]}
     body_ids = {"network": network["id"], "default_network": default, "group": group["id"],
@@ -331,11 +341,25 @@ def test_image_properties_that_are_not_free_form(fuzzed: Live, tokens: dict[str,
     assert dict(record.properties) == {"os_distro": "cirros"} and record.path.is_file()
 
 
+def _restore_cinder(fuzzed: Live, known: Known) -> None:
+    """The fuzzing before may have replaced the metadata and made the private type public: put them back."""
+    admin, alice = {"X-Auth-Token": fuzzed.token("admin")}, {"X-Auth-Token": fuzzed.token("alice")}
+    for kind, name in (("volumes", "volume_id"), ("snapshots", "snapshot_id")):
+        requests.put(f"{fuzzed.url}/volume/v3/{kind}/{known.ids[name]}/metadata", headers=alice, timeout=30,
+                     json={"metadata": {"k": "v"}}).raise_for_status()
+    vtype = f"{fuzzed.url}/volume/v3/types/{known.ids['type_id']}"
+    requests.put(vtype, headers=admin, json={"volume_type": {"is_public": False}}, timeout=30).raise_for_status()
+    requests.post(f"{vtype}/extra_specs", headers=admin, json={"extra_specs": {"k": "v"}},
+                  timeout=30).raise_for_status()
+
+
 @pytest.mark.parametrize(("method", "path"), [(m.upper(), p) for p, item in yaml.safe_load(SPEC.read_text())
                                               ["paths"].items() for m in item if "{" in p and m in ("get", "delete")])
 def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: str, path: str) -> None:
     """alice's objects, asked for by bob (another project): 404 (403 for Keystone's), and still there."""
     url = _url(fuzzed, known, path)
+    if path.startswith("/volume/v3/"):
+        _restore_cinder(fuzzed, known)
     resp = requests.request(method, url, headers={"X-Auth-Token": fuzzed.token(OUTSIDER)}, timeout=30)
     if path.startswith("/compute/v2.1/flavors/"):
         if path.endswith("/os-extra_specs/{key}"):
@@ -347,6 +371,10 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
         assert resp.status_code == 403, resp.text
         return
     expected = 403 if path.startswith("/identity/") else 404
+    if path.startswith("/volume/v3/types/") and (method == "DELETE" or path.endswith("/os-volume-type-access")):
+        # Admin-only on volume types: Cinder's policy refuses before any lookup.
+        assert resp.status_code == 403, resp.text
+        return
     if "/os-quota-sets/" in path or path.startswith("/network/v2.0/quotas/"):
         # Quotas are not objects: another project's are refused by policy, as Nova, Cinder and Neutron do;
         # Nova's and Cinder's defaults are everyone's.
