@@ -117,15 +117,15 @@ def tempest_conf(target: Target) -> str:
             # Offered or meant to be (issue #12): failures here are gaps, not skips.
             "console_output": "true", "pause": "true", "resize": "true", "snapshot": "true",
             "interface_attach": "true"},
-        "image": {"region": "RegionOne", "container_formats": "bare", "disk_formats": "qcow2,raw",
+        "image": {"region": "RegionOne", "container_formats": "bare", "disk_formats": "qcow2,raw", "build_timeout": "120",
                   # Tempest never fetches these itself; nothing here points off the loopback.
                   "http_image": f"{base}/conformance/no-such-image.img",
                   "http_qcow2_image": f"{base}/conformance/no-such-image.qcow2"},
         "image-feature-enabled": {"api_v2": "true"},
-        "network": {"region": "RegionOne", "project_network_cidr": "10.100.0.0/16",
+        "network": {"region": "RegionOne", "project_network_cidr": "10.100.0.0/16", "build_timeout": "120",
                     "project_networks_reachable": "false", "public_network_id": "", "floating_network_name": ""},
         "network-feature-enabled": {"api_extensions": ",".join(NETWORK_EXTENSIONS), "ipv6": "true"},
-        "volume": {"region": "RegionOne", "catalog_type": "block-storage", "volume_size": "1",
+        "volume": {"region": "RegionOne", "catalog_type": "block-storage", "volume_size": "1", "build_timeout": "120",
                    "max_microversion": target.volume_max_microversion},
         "volume-feature-enabled": {"backup": "false", "snapshot": "true", "clone": "true"},
         "validation": {"run_validation": "false"},
