@@ -57,6 +57,7 @@ class Server:
     security_groups: tuple[str, ...] = ("default",)  # names, as requested at create
     access_ipv4: str = ""  # accessIPv4/accessIPv6: addresses the user records for the server, not configured
     access_ipv6: str = ""
+    disk_config: str = "MANUAL"  # OS-DCF:diskConfig as requested
     locked: bool = False  # Nova's lock: only an admin may act on a locked server
     locked_reason: str | None = None
     status: str = BUILD

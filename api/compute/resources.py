@@ -102,7 +102,8 @@ class Servers:
                 built = self.builder.build(token, body)
                 server = replace(built.server, name=request.name_of(built.server.name, index),
                                  description=request.description, security_groups=request.security_groups,
-                                 access_ipv4=request.access_ipv4, access_ipv6=request.access_ipv6)
+                                 access_ipv4=request.access_ipv4, access_ipv6=request.access_ipv6,
+                                 disk_config=request.disk_config)
                 try:  # in the same transaction as the insert: no two take the last unit
                     self._check_quotas(server)
                 except ApiError:
@@ -122,7 +123,7 @@ class Servers:
         resp.set_header("Location", f"{req.prefix}/compute/v2.1/servers/{first.id}")
         send(resp, {"server": {"id": first.id, "links": link(req.prefix, "servers", first.id),
                                "adminPass": "", "security_groups": [{"name": n} for n in first.security_groups],
-                               "OS-DCF:diskConfig": "MANUAL"}}, 202)
+                               "OS-DCF:diskConfig": first.disk_config}}, 202)
 
     def _check_quotas(self, server: Server) -> None:
         """Nova's quota checks of a new server: its metadata items, then instances, cores and RAM, then its

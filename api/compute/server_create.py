@@ -34,6 +34,7 @@ class CreateRequest:
     return_reservation_id: bool = False
     access_ipv4: str = ""
     access_ipv6: str = ""
+    disk_config: str = "MANUAL"
     reservation_id: str = dc_field(default_factory=lambda: "r-" + "".join(
         secrets.choice(RESERVATION_CHARS) for _ in range(8)))
 
@@ -68,12 +69,23 @@ def _description(body: dict[str, Any], version: Version, where: str) -> str | No
 def _access_ip(body: dict[str, Any], key: str, version: int, where: str) -> str:
     """accessIPv4/accessIPv6: an address of that IP version, or empty."""
     value = field(body, key, str, where, False, "")
-    if value:
-        try:
-            if ipaddress.ip_address(value).version != version:
-                raise ValueError
-        except ValueError:
-            raise BadRequest(f"{where}.{key}", f"{cut(value)} is not an IPv{version} address") from None
+    if not value:
+        return value
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        address = None
+    if address is None or address.version != version:
+        raise BadRequest(f"{where}.{key}", f"{cut(value)} is not an IPv{version} address")
+    return str(address)  # normalised, as Nova stores it ('::babe:220.12.22.2' is '::babe:dc0c:1602')
+
+
+def _disk_config(body: dict[str, Any]) -> str:
+    """OS-DCF:diskConfig, AUTO or MANUAL: recorded and shown as Nova does (the disk is the flavor's size either
+    way: the image's partition is grown by cloud-init)."""
+    value = field(body, "OS-DCF:diskConfig", str, "server", False, "MANUAL")
+    if value not in ("AUTO", "MANUAL"):
+        raise BadRequest("server.OS-DCF:diskConfig", f"{cut(value)}: use AUTO or MANUAL")
     return value
 
 
@@ -108,7 +120,8 @@ def create_request(body: dict[str, Any], version: Version, groups: list[Security
                          security_groups=_security_groups(body, groups),
                          return_reservation_id=return_reservation_id,
                          access_ipv4=_access_ip(body, "accessIPv4", 4, "server"),
-                         access_ipv6=_access_ip(body, "accessIPv6", 6, "server"))
+                         access_ipv6=_access_ip(body, "accessIPv6", 6, "server"),
+                         disk_config=_disk_config(body))
 
 
 def update_request(body: dict[str, Any], version: Version) -> dict[str, Any]:
@@ -124,9 +137,8 @@ def update_request(body: dict[str, Any], version: Version) -> dict[str, Any]:
     for key, attribute, ip_version in (("accessIPv4", "access_ipv4", 4), ("accessIPv6", "access_ipv6", 6)):
         if key in body:
             changes[attribute] = _access_ip(body, key, ip_version, "server")
-    disk_config = field(body, "OS-DCF:diskConfig", str, "server", False, "MANUAL")
-    if disk_config not in ("AUTO", "MANUAL"):  # accepted as Nova does; the disk is always the flavor's size
-        raise BadRequest("server.OS-DCF:diskConfig", f"{cut(disk_config)}: use AUTO or MANUAL")
+    if "OS-DCF:diskConfig" in body:
+        changes["disk_config"] = _disk_config(body)
     unknown = sorted(set(body) - {"name", "description", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"})
     if unknown:
         raise BadRequest(f"server.{cut(unknown[0])}", "is not a field that can be updated")

@@ -107,7 +107,7 @@ def server_view(server: Server, base_url: str, network_names: dict[str, str], vo
         "addresses": addresses, "key_name": server.key_name, "hostId": "", "accessIPv4": server.access_ipv4,
         "accessIPv6": server.access_ipv6,
         "progress": 100 if server.status == ACTIVE else 0, "config_drive": "",
-        "OS-DCF:diskConfig": "MANUAL", "OS-EXT-AZ:availability_zone": "nova",
+        "OS-DCF:diskConfig": server.disk_config, "OS-EXT-AZ:availability_zone": "nova",
         "OS-EXT-STS:vm_state": VM_STATES.get(server.status, "error"),
         "OS-EXT-STS:power_state": POWER_STATES.get(server.status, 0),
         "OS-EXT-STS:task_state": server.task_state,

@@ -228,9 +228,11 @@ def test_access_ips_are_kept(live: Live, image_id: str) -> None:
     assert bad.status_code == 400 and bad.json()["badRequest"]["message"].startswith("server.accessIPv4")
     server_id = _create(live, image_id, "access", accessIPv4="192.0.2.7").json()["server"]["id"]
     assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["accessIPv4"] == "192.0.2.7"
-    updated = _call(live, "PUT", f"/servers/{server_id}", {"server": {"accessIPv6": "2001:db8::7",
+    updated = _call(live, "PUT", f"/servers/{server_id}", {"server": {"accessIPv6": "0:0:0:0:0:babe:220.12.22.2",
                                                                        "OS-DCF:diskConfig": "AUTO"}})
-    assert updated.status_code == 200 and updated.json()["server"]["accessIPv6"] == "2001:db8::7"
+    assert updated.status_code == 200 and updated.json()["server"]["accessIPv6"] == "::babe:dc0c:1602"
+    assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["OS-DCF:diskConfig"] == "AUTO"
+    assert _call(live, "PUT", f"/servers/{server_id}", {"server": {"OS-DCF:diskConfig": "x"}}).status_code == 400
     assert _call(live, "PUT", f"/servers/{server_id}", {"server": {"accessIPv6": "x" * 300}}).status_code == 400
     assert _call(live, "DELETE", f"/servers/{server_id}").status_code == 204
 
