@@ -35,8 +35,8 @@ def volume_view(volume: Volume, base_url: str, tenant: bool = True) -> dict[str,
     }
     if tenant:
         body["os-vol-tenant-attr:tenant_id"] = volume.project_id
-    if volume.image_id:
-        body["volume_image_metadata"] = volume.image_metadata
+        if volume.image_id:  # likewise only on show and list (Tempest's create and update schemas refuse it)
+            body["volume_image_metadata"] = volume.image_metadata
     if volume.fault:
         body["fault"] = {"message": volume.fault}
     return body

@@ -156,6 +156,7 @@ def test_volume_from_image(live, qcow2_file: Path) -> None:
     image = live.osc("alice", "image", "create", "--file", str(qcow2_file), "--disk-format", "qcow2",
                      "cinderimg", "-f", "json")
     volume = live.osc("alice", "volume", "create", "--image", "cinderimg", "--size", "1", "imgvol", "-f", "json")
+    assert "volume_image_metadata" not in volume, "not in the answer to a create, as Cinder"
     shown = _wait(live, "alice", f"/volumes/{volume['id']}", "volume", "available")
     assert shown["bootable"] == "true" and shown["volume_image_metadata"]["image_id"] == image["id"]
     plan = (volume_dir(live.layout, f"vol-{volume['id']}") / "terraform" / "main.tf").read_text()
