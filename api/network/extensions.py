@@ -12,10 +12,16 @@ from api.http import send
 
 # alias -> (name, description)
 EXTENSIONS = {
+    "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for "
+                                                                     "specifying whether SNAT should occur on the "
+                                                                     "external gateway"),
+    "extraroute": ("Neutron Extra Route", "Extra routes configuration for L3 router"),
     "external-net": ("Neutron external network", "Adds external network attribute to network resource."),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "project-id": ("project_id field enabled", "Extension that indicates that project_id field is enabled."),
     "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
+    "router": ("Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and "
+                                    "access to external networks via a NAT gateway."),
     "quotas": ("Quota management support", "Expose functions for quotas management per project"),
     "security-group": ("security-group", "The security groups extension."),
     "standard-attr-description": ("standard-attr-description", "Extension to add descriptions to standard "

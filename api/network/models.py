@@ -58,6 +58,39 @@ class Subnet:
 
 
 @dataclass(frozen=True)
+class Port:
+    """A port created through Neutron (a server's NICs are ports too, but live in its record): addresses
+    held on a network for whatever `device_id` names (a router interface, or nothing yet)."""
+
+    id: str
+    name: str
+    project_id: str
+    network_id: str
+    mac_address: str
+    fixed_ips: tuple[dict[str, str], ...] = ()
+    device_id: str = ""
+    device_owner: str = ""
+    admin_state_up: bool = True
+    description: str = ""
+    security_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Router:
+    """A router as a record: its interfaces are ports (device_owner network:router_interface) holding each
+    subnet's gateway address; no packet is routed by it on the simulated hypervisor (nor on a real one yet)."""
+
+    id: str
+    name: str
+    project_id: str
+    admin_state_up: bool = True
+    description: str = ""
+    gateway_network_id: str | None = None
+    enable_snat: bool = True
+    routes: tuple[dict[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class SecurityGroup:
     """A security group (stored, not enforced yet)."""
 

@@ -9,14 +9,16 @@ import falcon
 from api.auth import token_of
 from api.compute.models import ComputeStore
 from api.config import ApiConfig
-from api.errors import ApiError, NotFound
+from api.errors import ApiError, Conflict, NotFound
 from api.http import read_json, send
 from api.identity.tokens import Token
 from api.network.applier import NetworkApplier
 from api.network.bulk import create_all
 from api.network.models import ERROR, Network, Subnet
 from api.network.store import NetworkStore
-from api.network.views import filtered, group_view, network_view, port_views, rule_view, subnet_view
+from api.network.ports import GATEWAY, INTERFACE, PortStore
+from api.network.views import (filtered, group_view, network_view, own_port_view, port_views, rule_view, selected,
+                               subnet_view)
 from api.quota.models import NETWORK
 from api.quota.store import QuotaStore
 from provisioner.errors import ProvisionError
@@ -67,7 +69,7 @@ class Networks:
         send(resp, {"network": self._view(token, item_id)})
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        send(resp, {"network": self._view(token_of(req), item_id)})
+        send(resp, {"network": selected(req, self._view(token_of(req), item_id))})
 
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         network = self.store.deletable(token_of(req), item_id)
@@ -119,7 +121,7 @@ class Subnets:
         send(resp, {"subnet": subnet_view(subnet)})
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        send(resp, {"subnet": subnet_view(self.store.subnet(token_of(req), item_id))})
+        send(resp, {"subnet": selected(req, subnet_view(self.store.subnet(token_of(req), item_id)))})
 
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         self._reapply(self.store.delete_subnet(token_of(req), item_id).network_id)
@@ -127,23 +129,56 @@ class Subnets:
 
 
 class Ports:
-    """/network/v2.0/ports[/{id}]: the NICs of the servers the token may see."""
+    """/network/v2.0/ports[/{id}]: the NICs of the servers the token may see (read only), and ports of
+    their own (api/network/ports.py)."""
 
-    def __init__(self, compute: ComputeStore):
+    def __init__(self, config: ApiConfig, compute: ComputeStore, ports: PortStore, quotas: QuotaStore):
+        self.config = config
         self.compute = compute
+        self.ports = ports
+        self.quotas = quotas
 
     def _views(self, token: Token) -> list[dict[str, Any]]:
         servers = self.compute.servers.list(None if token.is_admin else [token.project_id])
-        return [p for s in servers for p in port_views(s)]
+        return [p for s in servers for p in port_views(s)] + [own_port_view(p) for p in self.ports.visible(token)]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         send(resp, {"ports": filtered(req, self._views(token_of(req)))})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = token_of(req)
+        admit = self.quotas.admission(NETWORK, {"port": 1})
+        create_all(req, resp, self.config.max_json_body, "port", "ports",
+                   lambda body: self.ports.create(token, body, admit),
+                   lambda port: self.ports.delete(token, port.id), own_port_view)
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         found = next((p for p in self._views(token_of(req)) if p["id"] == item_id), None)
         if found is None:
             raise NotFound(f"Port {item_id} could not be found.")
-        send(resp, {"port": found})
+        send(resp, {"port": selected(req, found)})
+
+    def on_put_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        body = read_json(req, self.config.max_json_body, "port")
+        self._own(req, item_id)
+        port = self.ports.update(token_of(req), item_id, body)
+        send(resp, {"port": own_port_view(port)})
+
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        self._own(req, item_id)
+        self.ports.delete(token_of(req), item_id)
+        resp.status = 204
+
+    def _own(self, req: falcon.Request, item_id: str) -> None:
+        """Conflict for a server's NIC (changed through Nova), NotFound for what the token cannot see."""
+        found = next((p for p in self._views(token_of(req)) if p["id"] == item_id), None)
+        if found is None:
+            raise NotFound(f"Port {item_id} could not be found.")
+        if found["device_owner"].startswith("compute:"):
+            raise Conflict(f"Port {item_id} is a NIC of server {found['device_id']}: change it through Nova")
+        if found["device_owner"] in (INTERFACE, GATEWAY):
+            raise Conflict(f"Port {item_id} cannot be deleted directly via the port API: it has owner "
+                           f"{found['device_owner']} (remove the router interface or gateway)")
 
 
 class SecurityGroups:

@@ -20,7 +20,7 @@ from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.http import field
 from api.identity.tokens import Token
 from api.network import ipam
-from api.network.models import ACTIVE, BUILD, Network, SecurityGroup, SecurityGroupRule, Subnet
+from api.network.models import ACTIVE, BUILD, Network, Port, SecurityGroup, SecurityGroupRule, Subnet
 from provisioner.excerpt import cut, describe
 from provisioner.networks import libvirt_name
 
@@ -46,6 +46,7 @@ class NetworkStore:
         self.subnets = Table(db, "subnets", Subnet)
         self.groups = Table(db, "security_groups", SecurityGroup)
         self.rules = Table(db, "security_group_rules", SecurityGroupRule)
+        self.ports = Table(db, "ports", Port)
         self.servers = Table(db, "servers", Server)
         self.default = Network(id=default.id, name=default.name, project_id="", shared=True,
                                bridge=default.bridge, libvirt_network=default.libvirt_network, status=ACTIVE)
@@ -118,7 +119,7 @@ class NetworkStore:
             raise Conflict(f"Network {network_id} is the configured default network and cannot be deleted.")
         if network.project_id != token.project_id and not token.is_admin:
             raise Forbidden(f"network {network_id} belongs to another project")
-        if self.ports_on(network.id):
+        if self.ports_on(network.id) or self.own_ports_on(network.id):
             raise Conflict(f"Unable to complete operation on network {network_id}. "
                            "There are one or more ports still in use on the network.")
         return network
@@ -202,8 +203,7 @@ class NetworkStore:
         """Delete a subnet the token may see; Conflict while a port holds one of its addresses."""
         subnet = self.subnet(token, subnet_id)
         cidr = ipaddress.ip_network(subnet.cidr)
-        if any(ipaddress.ip_address(ip) in cidr for _, port in self.ports_on(subnet.network_id)
-               for ip in port.get("ips") or ()):
+        if any(address in cidr for address in self.taken(subnet.network_id)):
             raise Conflict(f"Unable to complete operation on subnet {subnet_id}: "
                            "one or more ports have an IP allocation from this subnet.")
         self.subnets.delete(subnet.id)
@@ -215,11 +215,21 @@ class NetworkStore:
         """Every server's NICs on a network, whoever owns the server."""
         return [(s, p) for s in self.servers.list() for p in s.ports if p["network_id"] == network_id]
 
+    def own_ports_on(self, network_id: str) -> list[Port]:
+        """The ports created through Neutron on a network, whoever owns them."""
+        return [p for p in self.ports.list() if p.network_id == network_id]
+
+    def taken(self, network_id: str) -> set[ipam.IP]:
+        """Every address held on a network: by servers' NICs and by Neutron's own ports."""
+        held = {ipaddress.ip_address(ip) for _, port in self.ports_on(network_id) for ip in port.get("ips") or ()}
+        held.update(ipaddress.ip_address(f["ip_address"]) for p in self.own_ports_on(network_id) for f in p.fixed_ips)
+        return held
+
     def allocate(self, requests: list[tuple[Network, str | None, str]]) -> list[ipam.FixedIp | None]:
         """A fixed IP for each (network, requested address or None, field name) of one server's NICs."""
         chosen: list[ipam.FixedIp | None] = []
         for network, requested, where in requests:
-            taken = {ipaddress.ip_address(ip) for _, port in self.ports_on(network.id) for ip in port.get("ips") or ()}
+            taken = self.taken(network.id)
             taken.update(f.address for f in chosen if f is not None and f.subnet.network_id == network.id)
             # A guest's NIC is addressed from the IPv4 subnets (the engine configures no IPv6).
             ipv4 = [s for s in self.subnets_of(network.id) if s.ip_version == 4]
@@ -283,8 +293,10 @@ class NetworkStore:
             body, "description", str, where, False, group.description)))
 
     def delete_group(self, token: Token, group_id: str) -> None:
-        """Delete a security group and its rules."""
+        """Delete a security group and its rules; Conflict while a port uses it."""
         group = self.group(token, group_id)
+        if any(group.id in p.security_groups for p in self.ports.list()):
+            raise Conflict(f"Security Group {group_id} in use.")
         for rule in self.rules.list([group.project_id]):
             if rule.security_group_id == group.id:
                 self.rules.delete(rule.id)
@@ -341,8 +353,8 @@ class NetworkStore:
 
     def usage(self, project_id: str) -> dict[str, int]:
         """Neutron's quota usage of a project: its networks, subnets, security groups and rules, and its
-        servers' NICs (the ports)."""
-        servers = self.servers.list([project_id])
+        ports (its servers' NICs and the ports created through Neutron)."""
+        nics = sum(len(s.ports) for s in self.servers.list([project_id]))
         return {"network": self.networks.count(project_id), "subnet": self.subnets.count(project_id),
-                "port": sum(len(s.ports) for s in servers), "security_group": self.groups.count(project_id),
+                "port": nics + self.ports.count(project_id), "security_group": self.groups.count(project_id),
                 "security_group_rule": self.rules.count(project_id)}

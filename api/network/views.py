@@ -7,7 +7,7 @@ from typing import Any
 import falcon
 
 from api.compute.models import Server
-from api.network.models import Network, SecurityGroup, SecurityGroupRule, Subnet
+from api.network.models import Network, Port, SecurityGroup, SecurityGroupRule, Subnet
 
 # Paging and sorting: ignored (one page, creation order). `fields` selects (selected()).
 NOT_FILTERS = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
@@ -62,6 +62,16 @@ def port_views(server: Server) -> list[dict[str, Any]]:
              "device_id": server.id, "device_owner": "compute:nova", "status": "ACTIVE", "admin_state_up": True,
              "binding:vnic_type": "normal", "security_groups": [], "description": "", **_stamps(server.project_id)}
             for port in server.ports]
+
+
+def own_port_view(port: Port) -> dict[str, Any]:
+    """A port created through Neutron (DOWN: nothing is plugged into it)."""
+    return {"id": port.id, "name": port.name, "network_id": port.network_id, "mac_address": port.mac_address,
+            "fixed_ips": list(port.fixed_ips), "device_id": port.device_id, "device_owner": port.device_owner,
+            "status": "DOWN", "admin_state_up": port.admin_state_up, "binding:vnic_type": "normal",
+            "security_groups": list(port.security_groups), "description": port.description,
+            "allowed_address_pairs": [], "extra_dhcp_opts": [], "port_security_enabled": True,
+            **_stamps(port.project_id)}
 
 
 def rule_view(rule: SecurityGroupRule) -> dict[str, Any]:

@@ -200,7 +200,7 @@ def test_subnet_validation_names_the_field(live, image: str) -> None:
     bad("subnet.cidr", cidr="10.1.0.0/33")
     bad("subnet.cidr", cidr="not-a-cidr")
     bad("subnet.cidr", cidr="10.1.0.0/31")
-    bad("subnet.ip_version", cidr="fd00::/64", ip_version=6)
+    bad("subnet.ip_version", cidr="fd00::/64", ip_version=5)
     bad("subnet.gateway_ip", cidr="10.1.0.0/24", gateway_ip="10.2.0.1")
     bad("subnet.gateway_ip", cidr="10.1.0.0/24", gateway_ip="10.1.0.0")
     bad("subnet.gateway_ip", cidr="10.1.0.0/24", gateway_ip="nope")
@@ -214,8 +214,8 @@ def test_subnet_validation_names_the_field(live, image: str) -> None:
     bad("subnet.allocation_pools[1]", cidr="10.1.0.0/24", allocation_pools=[
         {"start": "10.1.0.5", "end": "10.1.0.9"}, {"start": "10.1.0.8", "end": "10.1.0.20"}])
     bad("subnet.dns_nameservers[1]", cidr="10.1.0.0/24", dns_nameservers=["10.1.0.53", "dns.example"])
-    bad("subnet.host_routes", cidr="10.1.0.0/24", host_routes=[{"destination": "0.0.0.0/0",
-                                                                "nexthop": "10.1.0.1"}])
+    bad("subnet.host_routes[0].nexthop", cidr="10.1.0.0/24", host_routes=[{"destination": "0.0.0.0/0",
+                                                                           "nexthop": "fd00::1"}])
     bad("subnet.network_id", cidr="10.1.0.0/24", network_id=None)
     cli = live.osc("alice", "subnet", "create", "--network", "checks", "--subnet-range", "10.1.0.0/24",
                    "--gateway", "10.3.0.1", "bad", check=False)

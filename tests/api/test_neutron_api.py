@@ -146,3 +146,89 @@ def test_ipv6_subnet_allocates_from_its_range(live) -> None:
         assert resp.status_code == 400 and field in resp.json()["NeutronError"]["message"], (body, resp.text)
     live.osc("alice", "subnet", "delete", sub["id"])
     live.osc("alice", "network", "delete", net["id"])
+
+
+def test_ports_of_their_own(live) -> None:
+    net = live.osc("alice", "network", "create", "port-net", "-f", "json")
+    v4 = live.osc("alice", "subnet", "create", "--network", net["id"], "--subnet-range", "10.81.0.0/29",
+                  "port-v4", "-f", "json")
+    v6 = live.osc("alice", "subnet", "create", "--network", net["id"], "--ip-version", "6",
+                  "--subnet-range", "fd00:81::/64", "port-v6", "-f", "json")
+    port = live.osc("alice", "port", "create", "--network", net["id"], "p1", "-f", "json")
+    assert sorted(f["ip_address"] for f in port["fixed_ips"]) == ["10.81.0.2", "fd00:81::2"], port
+    assert port["mac_address"].startswith("fa:16:3e:") and port["status"] == "DOWN"
+    pinned = live.osc("alice", "port", "create", "--network", net["id"], "--fixed-ip",
+                      f"subnet={v4['id']},ip-address=10.81.0.5", "p2", "-f", "json")
+    assert pinned["fixed_ips"] == [{"subnet_id": v4["id"], "ip_address": "10.81.0.5"}]
+    live.osc("alice", "port", "set", "--name", "p2-renamed", "--description", "d", pinned["id"])
+    listed = live.osc("alice", "port", "list", "--network", net["id"], "-f", "json")
+    assert {p["Name"] for p in listed} == {"p1", "p2-renamed"}
+
+    # Bad input: named, nothing made.
+    for body, field, status in (({"mac_address": "01:00:5e:00:00:01"}, "port.mac_address", 400),
+                                ({"fixed_ips": [{"subnet_id": "nope"}]}, "port.fixed_ips[0].subnet_id", 400),
+                                ({"fixed_ips": [{"ip_address": "10.81.0.5"}]}, "already allocated", 409),
+                                ({"fixed_ips": [{"ip_address": "10.99.0.5"}]}, "port.fixed_ips[0].ip_address", 400),
+                                ({"security_groups": ["nope"]}, "Security group nope", 404)):
+        resp = _call(live, "POST", "/ports", body={"port": {"network_id": net["id"], **body}})
+        assert resp.status_code == status and field in resp.json()["NeutronError"]["message"], (body, resp.text)
+    assert len(_call(live, "GET", f"/ports?network_id={net['id']}").json()["ports"]) == 2
+    assert _call(live, "GET", f"/ports/{port['id']}", "bob").status_code == 404
+    assert _call(live, "DELETE", f"/ports/{port['id']}", "bob").status_code == 404
+
+    resp = _call(live, "DELETE", f"/networks/{net['id']}")
+    assert resp.status_code == 409, resp.text
+    resp = _call(live, "DELETE", f"/subnets/{v6['id']}")
+    assert resp.status_code == 409, resp.text
+    live.osc("alice", "port", "delete", port["id"], pinned["id"])
+    live.osc("alice", "network", "delete", net["id"])
+
+
+def test_routers_and_interfaces(live) -> None:
+    net = live.osc("alice", "network", "create", "rt-net", "-f", "json")
+    sub = live.osc("alice", "subnet", "create", "--network", net["id"], "--subnet-range", "10.91.0.0/24",
+                   "rt-sub", "-f", "json")
+    router = live.osc("alice", "router", "create", "rt1", "-f", "json")
+    assert router["status"] == "ACTIVE" and router["external_gateway_info"] is None
+    live.osc("alice", "router", "add", "subnet", router["id"], sub["id"])
+    ports = live.osc("alice", "port", "list", "--router", router["id"], "-f", "json")
+    assert [p["Fixed IP Addresses"] for p in ports] == [[{"subnet_id": sub["id"], "ip_address": "10.91.0.1"}]]
+    live.osc("alice", "router", "set", "--name", "rt1b", "--route", "destination=10.200.0.0/16,gateway=10.91.0.7",
+             router["id"])
+    shown = live.sdk("alice").network.get_router(router["id"])
+    assert shown.name == "rt1b" and shown.routes == [{"destination": "10.200.0.0/16", "nexthop": "10.91.0.7"}]
+
+    def refused(method: str, path: str, body: Any, status: int, text: str) -> None:
+        resp = _call(live, method, path, body=body)
+        assert resp.status_code == status and text in resp.json()["NeutronError"]["message"], resp.text
+
+    refused("PUT", f"/routers/{router['id']}", {"router": {"routes": [{"destination": "10.1.0.0/16",
+                                                                       "nexthop": "192.0.2.1"}]}},
+            400, "router.routes[0].nexthop")
+    refused("PUT", f"/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}, 400, "already has")
+    refused("PUT", f"/routers/{router['id']}", {"router": {"external_gateway_info": {"network_id": net["id"]}}},
+            400, "not an external network")
+    refused("DELETE", f"/routers/{router['id']}", None, 409, "still has ports")
+    refused("DELETE", f"/ports/{ports[0]['ID']}", None, 409, "network:router_interface")
+    refused("DELETE", f"/subnets/{sub['id']}", None, 409, "")
+    assert _call(live, "GET", f"/routers/{router['id']}", "bob").status_code == 404
+
+    live.osc("alice", "router", "set", "--no-route", router["id"])
+    live.osc("alice", "router", "remove", "subnet", router["id"], sub["id"])
+    assert live.osc("alice", "port", "list", "--router", router["id"], "-f", "json") == []
+    live.osc("alice", "router", "delete", router["id"])
+    live.osc("alice", "network", "delete", net["id"])
+
+
+def test_router_gateway_on_an_external_network(live) -> None:
+    public = live.osc("admin", "network", "create", "--external", "rt-public", "-f", "json")
+    live.osc("admin", "subnet", "create", "--network", public["id"], "--subnet-range", "192.0.2.0/28",
+             "rt-public-sub", "-f", "json")
+    router = live.osc("alice", "router", "create", "--external-gateway", public["id"], "rt-gw", "-f", "json")
+    info = live.sdk("alice").network.get_router(router["id"]).external_gateway_info
+    assert info["network_id"] == public["id"] and info["enable_snat"] is True
+    assert [f["ip_address"] for f in info["external_fixed_ips"]] == ["192.0.2.2"]
+    live.osc("alice", "router", "unset", "--external-gateway", router["id"])
+    assert live.sdk("alice").network.get_router(router["id"]).external_gateway_info is None
+    live.osc("alice", "router", "delete", router["id"])
+    live.osc("admin", "network", "delete", public["id"])

@@ -1,0 +1,152 @@
+"""Neutron ports of their own: create, update and delete, with fixed IPs from the network's subnets.
+
+A server's NICs are ports too, listed from its record (views.port_views) and
+not changed here. A port made here holds its addresses (no server takes them)
+until it is deleted; the engine plugs nothing into it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from api.errors import BadRequest, Conflict, Forbidden, NotFound
+from api.http import field
+from api.identity.tokens import Token
+from api.network import ipam
+from api.network.models import Network, Port
+from api.network.store import Admit, NetworkStore
+from provisioner.excerpt import describe
+
+MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+# OpenStack's prefix for the MACs it makes (fa:16:3e), as Neutron's base_mac.
+MAC_PREFIX = "fa:16:3e"
+# device_owner of the ports a router holds (api/network/routers.py): changed through the router only.
+INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
+UPDATABLE = ("name", "description", "admin_state_up", "device_id", "device_owner", "security_groups", "fixed_ips")
+
+
+def _mac(body: dict[str, Any]) -> str:
+    given = field(body, "mac_address", str, "port", False)
+    if given is None:
+        return MAC_PREFIX + "".join(f":{b:02x}" for b in secrets.token_bytes(3))
+    mac = given.lower()
+    if not MAC.fullmatch(mac) or int(mac[:2], 16) & 1:
+        raise BadRequest("port.mac_address", f"{describe(given)} is not a unicast MAC address")
+    return mac
+
+
+class PortStore:
+    """Ports created through Neutron, in the network store's database."""
+
+    def __init__(self, store: NetworkStore):
+        self.store = store
+
+    def visible(self, token: Token) -> list[Port]:
+        """The project's ports (every one for an admin)."""
+        return self.store.ports.list(None if token.is_admin else [token.project_id])
+
+    def port(self, token: Token, port_id: str) -> Port:
+        """A port the token may see; NotFound otherwise."""
+        found = self.store.ports.get(port_id)
+        if found is None or (not token.is_admin and found.project_id != token.project_id):
+            raise NotFound(f"Port {port_id} could not be found.")
+        return found
+
+    def _groups(self, token: Token, body: dict[str, Any], default: tuple[str, ...]) -> tuple[str, ...]:
+        given = field(body, "security_groups", list, "port", False)
+        if given is None:
+            return default
+        for index, group_id in enumerate(given):
+            if not isinstance(group_id, str):
+                raise BadRequest(f"port.security_groups[{index}]", f"{describe(group_id)} is not a str")
+            self.store.group(token, group_id)
+        return tuple(dict.fromkeys(given))
+
+    def _fixed_ips(self, network: Network, body: dict[str, Any], held: set[ipam.IP]) -> tuple[dict[str, str], ...]:
+        """Addresses for the port: those `fixed_ips` asks for (by subnet and/or address), else one from each
+        IP version's subnets. `held`: addresses taken by others."""
+        subnets = self.store.subnets_of(network.id)
+        requests = field(body, "fixed_ips", list, "port", False)
+        chosen: list[ipam.FixedIp] = []
+        if requests is None:
+            for version in (4, 6):
+                fixed = ipam.allocate([s for s in subnets if s.ip_version == version],
+                                      held | {c.address for c in chosen}, None, "port.fixed_ips")
+                if fixed is not None:
+                    chosen.append(fixed)
+            return tuple(c.port_entry() for c in chosen)
+        for index, request in enumerate(requests):
+            where = f"port.fixed_ips[{index}]"
+            if not isinstance(request, dict) or not request or set(request) - {"subnet_id", "ip_address"}:
+                raise BadRequest(where, "must be {'subnet_id': ID} and/or {'ip_address': IP}")
+            candidates = subnets
+            if "subnet_id" in request:
+                subnet_id = request["subnet_id"]
+                candidates = [s for s in subnets if s.id == subnet_id]
+                if not candidates:
+                    raise BadRequest(f"{where}.subnet_id", f"{describe(subnet_id)} is not a subnet of network "
+                                                           f"{network.id}")
+            fixed = ipam.allocate(candidates, held | {c.address for c in chosen}, request.get("ip_address"),
+                                  f"{where}.ip_address")
+            if fixed is None:
+                raise BadRequest(where, f"network {network.id} has no subnet")
+            chosen.append(fixed)
+        return tuple(c.port_entry() for c in chosen)
+
+    def create(self, token: Token, body: dict[str, Any], admit: Admit) -> Port:
+        """A new port on a network the token may use; addresses chosen in the write transaction."""
+        where = "port"
+        network = self.store.network(token, field(body, "network_id", str, where))
+        if network.project_id != token.project_id and not (network.shared or token.is_admin):
+            raise NotFound(f"Network {network.id} could not be found.")
+        project = field(body, "project_id", str, where, False) or field(body, "tenant_id", str, where, False)
+        if project is not None and project != token.project_id and not token.is_admin:
+            raise Forbidden("creating a port for another project requires the admin role")
+        default_group = next(g.id for g in self.store.visible_groups(token)
+                             if g.name == "default" and g.project_id == token.project_id)
+        common = {"id": str(uuid.uuid4()), "name": field(body, "name", str, where, False, ""),
+                  "project_id": project or token.project_id, "network_id": network.id, "mac_address": _mac(body),
+                  "device_id": field(body, "device_id", str, where, False, ""),
+                  "device_owner": field(body, "device_owner", str, where, False, ""),
+                  "admin_state_up": field(body, "admin_state_up", bool, where, False, True),
+                  "description": field(body, "description", str, where, False, ""),
+                  "security_groups": self._groups(token, body, (default_group,))}
+        with self.store.db.transaction():
+            if any(p.mac_address == common["mac_address"] for p in self.store.own_ports_on(network.id)):
+                raise Conflict(f"Unable to complete operation for network {network.id}. The mac address "
+                               f"{common['mac_address']} is in use.")
+            port = Port(**common, fixed_ips=self._fixed_ips(network, body, self.store.taken(network.id)))
+            admit(port.project_id)
+            return self.store.ports.insert(port)
+
+    def update(self, token: Token, port_id: str, body: dict[str, Any]) -> Port:
+        """Change a port's name, description, admin state, device, security groups or fixed IPs."""
+        where = "port"
+        port = self.port(token, port_id)
+        for key in body:
+            if key not in UPDATABLE:
+                raise BadRequest(where, f"{describe(key)} cannot be updated (updatable: {', '.join(UPDATABLE)})")
+        with self.store.db.transaction():
+            fixed_ips = port.fixed_ips
+            if "fixed_ips" in body:
+                network = self.store.network(token, port.network_id)
+                own = {ipaddress.ip_address(f["ip_address"]) for f in port.fixed_ips}
+                fixed_ips = self._fixed_ips(network, body, self.store.taken(network.id) - own)
+            return self.store.ports.update(replace(
+                port, name=field(body, "name", str, where, False, port.name),
+                description=field(body, "description", str, where, False, port.description),
+                admin_state_up=field(body, "admin_state_up", bool, where, False, port.admin_state_up),
+                device_id=field(body, "device_id", str, where, False, port.device_id),
+                device_owner=field(body, "device_owner", str, where, False, port.device_owner),
+                security_groups=self._groups(token, body, port.security_groups), fixed_ips=fixed_ips))
+
+    def delete(self, token: Token, port_id: str) -> Port:
+        """Delete a port (its addresses are free again)."""
+        port = self.port(token, port_id)
+        self.store.ports.delete(port.id)
+        return port

@@ -1,0 +1,234 @@
+"""Neutron routers as records: create, update (name, gateway, extra routes), delete, and interfaces.
+
+An interface is a port on a subnet holding the subnet's gateway address
+(device_owner network:router_interface); a gateway is a port on an external
+network (network:router_gateway). Nothing routes packets between them: the
+engine's libvirt networks forward as `network_forward` says.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import falcon
+
+from api.auth import token_of
+from api.config import ApiConfig
+from api.db import Table
+from api.errors import BadRequest, Conflict, NotFound
+from api.http import field, read_json, send
+from api.identity.tokens import Token
+from api.network import ipam
+from api.network.bulk import create_all
+from api.network.models import Port, Router
+from api.network.ports import GATEWAY, INTERFACE, MAC_PREFIX, PortStore
+from api.network.store import NetworkStore
+from api.network.views import filtered, selected
+from provisioner.excerpt import describe
+
+class RouterStore:
+    """Routers one token may see and change, with their interface and gateway ports."""
+
+    def __init__(self, store: NetworkStore, ports: PortStore):
+        self.store = store
+        self.ports = ports
+        self.routers = Table(store.db, "routers", Router)
+
+    def visible(self, token: Token) -> list[Router]:
+        """The project's routers (every one for an admin)."""
+        return self.routers.list(None if token.is_admin else [token.project_id])
+
+    def router(self, token: Token, router_id: str) -> Router:
+        """A router the token may see; NotFound otherwise."""
+        found = self.routers.get(router_id)
+        if found is None or (not token.is_admin and found.project_id != token.project_id):
+            raise NotFound(f"Router {router_id} could not be found")
+        return found
+
+    def ports_of(self, router: Router, owner: str) -> list[Port]:
+        """The router's interface (or gateway) ports."""
+        return [p for p in self.store.ports.list() if p.device_id == router.id and p.device_owner == owner]
+
+    def view(self, router: Router) -> dict[str, Any]:
+        """A router as Neutron shows it."""
+        gateway = None
+        if router.gateway_network_id is not None:
+            gateway = {"network_id": router.gateway_network_id, "enable_snat": router.enable_snat,
+                       "external_fixed_ips": [dict(f) for p in self.ports_of(router, GATEWAY) for f in p.fixed_ips]}
+        return {"id": router.id, "name": router.name, "status": "ACTIVE", "admin_state_up": router.admin_state_up,
+                "external_gateway_info": gateway, "description": router.description, "routes": list(router.routes),
+                "project_id": router.project_id, "tenant_id": router.project_id, "tags": [], "revision_number": 0,
+                "created_at": None, "updated_at": None}
+
+    def _new_port(self, router: Router, network_id: str, fixed: ipam.FixedIp, owner: str) -> Port:
+        return self.store.ports.insert(Port(
+            id=str(uuid.uuid4()), name="", project_id=router.project_id, network_id=network_id,
+            mac_address=MAC_PREFIX + "".join(f":{b:02x}" for b in secrets.token_bytes(3)),
+            fixed_ips=(fixed.port_entry(),), device_id=router.id, device_owner=owner))
+
+    def _gateway(self, token: Token, router: Router, body: dict[str, Any]) -> Router:
+        """`router` with the body's external_gateway_info (None or {} clears it), its gateway port made."""
+        info = body["external_gateway_info"]
+        for port in self.ports_of(router, GATEWAY):
+            self.store.ports.delete(port.id)
+        if not info:
+            return replace(router, gateway_network_id=None)
+        if not isinstance(info, dict):
+            raise BadRequest("router.external_gateway_info", f"{describe(info)} is not an object")
+        where = "router.external_gateway_info"
+        network = self.store.network(token, field(info, "network_id", str, where))
+        if not network.external:
+            raise BadRequest(f"{where}.network_id", f"network {network.id} is not an external network")
+        subnets = self.store.subnets_of(network.id)
+        fixed = ipam.allocate(subnets, self.store.taken(network.id), None, f"{where}.external_fixed_ips")
+        router = replace(router, gateway_network_id=network.id,
+                         enable_snat=field(info, "enable_snat", bool, where, False, True))
+        if fixed is not None:
+            self._new_port(router, network.id, fixed, GATEWAY)
+        return router
+
+    def create(self, token: Token, body: dict[str, Any]) -> Router:
+        """A new router of the token's project."""
+        where = "router"
+        router = Router(id=str(uuid.uuid4()), name=field(body, "name", str, where, False, ""),
+                        project_id=token.project_id,
+                        admin_state_up=field(body, "admin_state_up", bool, where, False, True),
+                        description=field(body, "description", str, where, False, ""))
+        with self.store.db.transaction():
+            if body.get("external_gateway_info") is not None:
+                router = self._gateway(token, router, body)
+            return self.routers.insert(router)
+
+    def update(self, token: Token, router_id: str, body: dict[str, Any]) -> Router:
+        """Change a router's name, description, admin state, gateway or extra routes."""
+        where = "router"
+        router = self.router(token, router_id)
+        allowed = ("name", "description", "admin_state_up", "external_gateway_info", "routes")
+        for key in body:
+            if key not in allowed:
+                raise BadRequest(where, f"{describe(key)} cannot be updated (updatable: {', '.join(allowed)})")
+        with self.store.db.transaction():
+            if "external_gateway_info" in body:
+                router = self._gateway(token, router, body)
+            if "routes" in body:
+                router = replace(router, routes=self._routes(router, body))
+            return self.routers.update(replace(
+                router, name=field(body, "name", str, where, False, router.name),
+                description=field(body, "description", str, where, False, router.description),
+                admin_state_up=field(body, "admin_state_up", bool, where, False, router.admin_state_up)))
+
+    def _routes(self, router: Router, body: dict[str, Any]) -> tuple[dict[str, str], ...]:
+        """Extra routes, each with a nexthop in a subnet the router has an interface on."""
+        connected = [ipaddress.ip_network(s.cidr) for p in self.ports_of(router, INTERFACE)
+                     for f in p.fixed_ips if (s := self.store.subnets.get(f["subnet_id"])) is not None]
+        routes = []
+        for index, route in enumerate(field(body, "routes", list, "router", False, [])):
+            where = f"router.routes[{index}]"
+            if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
+                raise BadRequest(where, "must be {'destination': CIDR, 'nexthop': IP}")
+            try:
+                destination = ipaddress.ip_network(str(route["destination"]), strict=False)
+                nexthop = ipaddress.ip_address(str(route["nexthop"]))
+            except ValueError:
+                raise BadRequest(where, "destination must be a CIDR and nexthop an IP address") from None
+            if not any(nexthop in net for net in connected):
+                raise BadRequest(f"{where}.nexthop", f"{nexthop} is not in a subnet the router is connected to")
+            routes.append({"destination": str(destination), "nexthop": str(nexthop)})
+        return tuple(routes)
+
+    def delete(self, token: Token, router_id: str) -> None:
+        """Delete a router without interfaces (its gateway port goes with it)."""
+        router = self.router(token, router_id)
+        if self.ports_of(router, INTERFACE):
+            raise Conflict(f"Router {router_id} still has ports")
+        for port in self.ports_of(router, GATEWAY):
+            self.store.ports.delete(port.id)
+        self.routers.delete(router.id)
+
+    def add_interface(self, token: Token, router_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Connect a subnet (a new port on its gateway address) or an unused port to the router."""
+        router = self.router(token, router_id)
+        with self.store.db.transaction():
+            if "port_id" in body:
+                port = self.ports.port(token, field(body, "port_id", str, "router"))
+                if port.device_id:
+                    raise Conflict(f"Port {port.id} is in use by {port.device_owner or 'a device'}")
+                if not port.fixed_ips:
+                    raise BadRequest("router.port_id", f"port {port.id} has no fixed IP")
+                port = self.store.ports.update(replace(port, device_id=router.id, device_owner=INTERFACE))
+            else:
+                subnet = self.store.subnet(token, field(body, "subnet_id", str, "router"))
+                if subnet.gateway_ip is None:
+                    raise BadRequest("router.subnet_id", f"subnet {subnet.id} has no gateway IP")
+                if any(f["subnet_id"] == subnet.id for p in self.ports_of(router, INTERFACE) for f in p.fixed_ips):
+                    raise BadRequest("router.subnet_id", f"router {router.id} already has a port on subnet "
+                                                         f"{subnet.id}")
+                gateway = ipaddress.ip_address(subnet.gateway_ip)
+                if gateway in self.store.taken(subnet.network_id):
+                    raise Conflict(f"IP address {gateway} is already allocated in subnet {subnet.id}")
+                port = self._new_port(router, subnet.network_id, ipam.FixedIp(subnet, gateway), INTERFACE)
+        return _interface_info(router, port)
+
+    def remove_interface(self, token: Token, router_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Disconnect a subnet or port from the router; the interface port is deleted."""
+        router = self.router(token, router_id)
+        interfaces = self.ports_of(router, INTERFACE)
+        if "port_id" in body:
+            port_id = field(body, "port_id", str, "router")
+            port = next((p for p in interfaces if p.id == port_id), None)
+        else:
+            subnet_id = field(body, "subnet_id", str, "router")
+            port = next((p for p in interfaces if any(f["subnet_id"] == subnet_id for f in p.fixed_ips)), None)
+        if port is None:
+            raise NotFound(f"Router {router.id} has no interface matching the request")
+        if router.routes and len(interfaces) == 1:
+            raise Conflict(f"Router interface for router {router.id} cannot be deleted, as it is required by "
+                           "one or more routes.")
+        self.store.ports.delete(port.id)
+        return _interface_info(router, port)
+
+
+def _interface_info(router: Router, port: Port) -> dict[str, Any]:
+    subnets = [f["subnet_id"] for f in port.fixed_ips]
+    return {"id": router.id, "port_id": port.id, "subnet_id": subnets[0] if subnets else None,
+            "subnet_ids": subnets, "network_id": port.network_id, "project_id": router.project_id,
+            "tenant_id": router.project_id}
+
+
+class Routers:
+    """/network/v2.0/routers[/{id}], and PUT .../{id}/add_router_interface and remove_router_interface."""
+
+    def __init__(self, config: ApiConfig, routers: RouterStore):
+        self.config = config
+        self.routers = routers
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        views = [self.routers.view(r) for r in self.routers.visible(token_of(req))]
+        send(resp, {"routers": filtered(req, views)})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = token_of(req)
+        create_all(req, resp, self.config.max_json_body, "router", "routers",
+                   lambda body: self.routers.create(token, body),
+                   lambda router: self.routers.delete(token, router.id), self.routers.view)
+
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        send(resp, {"router": selected(req, self.routers.view(self.routers.router(token_of(req), item_id)))})
+
+    def on_put_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        router = self.routers.update(token_of(req), item_id, read_json(req, self.config.max_json_body, "router"))
+        send(resp, {"router": self.routers.view(router)})
+
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        self.routers.delete(token_of(req), item_id)
+        resp.status = 204
+
+    def on_put_add(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        send(resp, self.routers.add_interface(token_of(req), item_id, read_json(req, self.config.max_json_body)))
+
+    def on_put_remove(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        send(resp, self.routers.remove_interface(token_of(req), item_id, read_json(req, self.config.max_json_body)))
