@@ -22,12 +22,19 @@ from api.bootstrap import ADMIN, ensure_admin, password_path
 from api.config import LISTEN_HOST as HOST
 from api.config import config_path
 from provisioner.errors import ProvisionError
+from provisioner.images import ImageStore
 from provisioner.layout import DEFAULT_ROOT, Layout, restrict_umask
 
 COMMAND_NAMES = ("serve", "users", "openrc", "clouds-yaml")
 # One process per CPU: a process's waitress threads share one interpreter lock, so more
 # processes (sharing the socket) are what scale requests; each process also runs task threads.
 DEFAULT_WORKERS = len(os.sched_getaffinity(0))
+
+
+# A first `openstack server create` needs an image; `make run` imports none (a bootable one is a download).
+NO_IMAGE_HINT = ("no image yet, so no server can be created: import one first, e.g. "
+                 "`bin/provision image import https://…/some-cloud-image.qcow2 --name NAME` "
+                 "(a URL or a local file; docs/images.md)")
 
 
 def _layout(args: argparse.Namespace) -> Layout:
@@ -49,6 +56,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         boot = ensure_admin(layout)
         if boot.created:
             print(f"created API user {ADMIN} (role admin on project admin); its password is in {boot.password_file}")
+        if not ImageStore(layout).list():
+            print(NO_IMAGE_HINT)
         print(f"Point the openstack CLI at this server: in another shell, paste\n"
               f"{openrc(port, ADMIN, ADMIN, boot.password_file)}\n"
               "then run e.g. `openstack server list`. Ctrl-C stops the server.\n", flush=True)

@@ -20,6 +20,7 @@ import pytest
 import requests
 from apitest import BIN, qcow2_file  # noqa: F401 (fixtures)
 
+from api.cli import NO_IMAGE_HINT
 from provisioner.images import ImageStore
 from provisioner.layout import Layout
 from provisioner.provider.simulator import open_readonly
@@ -39,12 +40,25 @@ class Served:
         return [line for line in self.lines if line.startswith("export ")]
 
 
+def _as_from_a_terminal() -> None:
+    """In the child: Ctrl-C as from a shell's foreground, even when the tests run with SIGINT ignored (nohup, `&`).
+
+    An ignored SIGINT is inherited through exec, and serve then keeps ignoring it
+    (by design: started in the background); the Ctrl-C test must reach it.
+    """
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def serving(root: Path, stop: signal.Signals = signal.SIGTERM) -> Iterator[Served]:
-    """`bin/provision serve --port 0` in its own session until the block ends (then `stop` to all its processes)."""
+    """`bin/provision serve --port 0` in its own session until the block ends (then `stop` to all its processes).
+
+    Whatever happens, nothing it started outlives the block: if `stop` does not end it, SIGKILL does.
+    """
     process = subprocess.Popen([str(REPO / "bin" / "provision"), "serve", "--root", str(root), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               start_new_session=True)
+                               preexec_fn=_as_from_a_terminal)
     try:
         assert process.stdout is not None
         lines = []
@@ -58,8 +72,26 @@ def serving(root: Path, stop: signal.Signals = signal.SIGTERM) -> Iterator[Serve
         # The socket is bound (and listening) before anything is printed.
         yield Served(lines, int(match.group(1)))
     finally:
-        os.killpg(process.pid, stop)
+        _stop_group(process, stop)
+
+
+def _stop_group(process: subprocess.Popen, stop: signal.Signals) -> None:
+    """Send `stop` to the process group; SIGKILL it if the leader is still there after a grace time (then fail)."""
+    os.killpg(process.pid, stop)
+    try:
         process.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise AssertionError(f"serve did not stop on {stop.name}: killed") from None
+    finally:
+        if process.stdout is not None:
+            process.stdout.close()
+    # Workers and Terraform that outlive the leader are in its group too.
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _token_issue(exports: list[str], root: Path) -> subprocess.CompletedProcess:
@@ -77,6 +109,7 @@ def test_serve_bootstraps_admin_once_and_prints_working_settings(tmp_path: Path)
         password_file = root / "api" / "admin-password"
         assert f"created API user admin (role admin on project admin); its password is in {password_file}" in lines
         assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        assert NO_IMAGE_HINT in lines, "an empty image store: serve says how to import the first image"
         password = password_file.read_text()
         assert password.strip() not in (root / "api" / "config.yaml").read_text()
         issued = _token_issue(served.exports, root)
@@ -125,6 +158,7 @@ def test_build_interrupted_by_stopping_serve_resumes_on_restart(tmp_path: Path, 
     layout = Layout(root)
     image = ImageStore(layout).import_source(str(qcow2_file), "cirros")
     with serving(root, stop=stop) as served:
+        assert NO_IMAGE_HINT not in served.lines
         created = _admin_session(root, served.port).post(
             f"http://127.0.0.1:{served.port}/compute/v2.1/servers", json={"server": {
             "name": "vm", "flavorRef": "1", "imageRef": image.id}}, timeout=30)
