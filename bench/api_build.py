@@ -53,6 +53,7 @@ def main() -> int:
     parser.add_argument("--root", type=Path, help="root to use and keep (default: a temporary one)")
     args = parser.parse_args()
     root = (args.root or Path(tempfile.mkdtemp(prefix="api-build-"))).absolute()
+    root.mkdir(parents=True, exist_ok=True)  # a --root that does not exist yet is created (and kept)
     image_id = import_image(root)
     with ApiServer(root) as server:
         times = []
