@@ -80,7 +80,7 @@ ECHOES = [
     ("alice", "/compute/v2.1/os-keypairs", {"keypair": {"name": {"k": LONG}}}, "keypair.name: a mapping is not a str"),
     ("alice", "/volume/v3/volumes", {"volume": {"size": LONG}}, f"volume.size: '{'Z' * 40}'… is not a whole number"),
     ("alice", "/volume/v3/volumes", {"volume": {"size": 1, "metadata": {LONG: 1}}},
-     f"volume.metadata: value of '{'Z' * 40}'… is not a string"),
+     f"volume.metadata: key '{'Z' * 40}'… must be 1 to 255 characters"),
     ("alice", "/image/v2/images", {"name": "i", LONG: 5}, f"'{'Z' * 40}'…: 5: extra properties must be strings"),
     ("alice", "/image/v2/images", {"name": "i", "disk_format": LONG}, f"disk_format: '{'Z' * 40}'…: supported are"),
     ("admin", "/network/v2.0/networks", {"network": {"provider:network_type": LONG}},
