@@ -95,9 +95,7 @@ class GuestUser:
     home: Path
 
     def set_cloud_init(self, mode: str) -> None:
-        path = self.home / ".cloud-init-mode"
-        path.write_text(mode + "\n")
-        shutil.chown(path, self.name)
+        self._give(self.home / ".cloud-init-mode", mode + "\n")
 
     @property
     def cloud_init_dir(self) -> Path:
@@ -107,12 +105,22 @@ class GuestUser:
     def start_cloud_init(self) -> None:
         """cloud-init is running: its run directory exists, result.json not yet."""
         shutil.rmtree(self.cloud_init_dir, ignore_errors=True)
-        self.cloud_init_dir.mkdir()
+        self._give(self.cloud_init_dir, None)
 
     def finish_cloud_init(self, errors: list[str]) -> None:
         """cloud-init has finished: result.json lists its errors."""
-        self.cloud_init_dir.mkdir(exist_ok=True)
-        (self.cloud_init_dir / "result.json").write_text(json.dumps({"v1": {"errors": errors}}))
+        if not self.cloud_init_dir.exists():
+            self._give(self.cloud_init_dir, None)
+        self._give(self.cloud_init_dir / "result.json", json.dumps({"v1": {"errors": errors}}))
+
+    def _give(self, path: Path, text: str | None) -> None:
+        """Create the directory (text None) or file `path` owned by the user: the engine sets a
+        private umask in this process, which would leave it unreadable to the user."""
+        if text is None:
+            path.mkdir()
+        else:
+            path.write_text(text)
+        shutil.chown(path, self.name)
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,10 @@ from provisioner.postboot.worker import queue_for, run_worker
 
 
 def archive(path: Path, files: dict[str, str]) -> Path:
-    """A data.tar.gz holding `files` (names are taken as they are, hostile or not)."""
+    """A data.tar.gz holding `files` (names are taken as they are, hostile or not).
+
+    Written inside the domain directory: the engine refuses an archive outside it.
+    """
     with tarfile.open(path, "w:gz") as tar:
         for name, text in files.items():
             data = text.encode()
@@ -63,8 +66,8 @@ def test_success_with_example_archive(env: Env) -> None:
     assert known_hosts.startswith("example.test ssh-ed25519 ")
 
 
-def test_make_failure_is_recorded_with_status_and_log(env: Env, tmp_path: Path) -> None:
-    bad = archive(tmp_path / "data.tar.gz", {"Makefile": "all:\n\techo about to fail\n\texit 7\n"})
+def test_make_failure_is_recorded_with_status_and_log(env: Env) -> None:
+    bad = archive(env.spec.input_dir / "data.tar.gz", {"Makefile": "all:\n\techo about to fail\n\texit 7\n"})
     env = replace(env, spec=replace(env.spec, data_archive=bad))
     with pytest.raises(PostbootFailed, match=r"job 1 failed: make failed on the guest with exit status 2; log: "):
         run(env)
@@ -146,9 +149,9 @@ def test_unreachable_guest_times_out(env: Env) -> None:
     assert time.monotonic() - started < 6
 
 
-def test_unsafe_archive_is_refused_on_the_guest(env: Env, tmp_path: Path) -> None:
+def test_unsafe_archive_is_refused_on_the_guest(env: Env) -> None:
     # Past the engine's own archive check (bypassed here), the guest script still refuses it.
-    bad = archive(tmp_path / "data.tar.gz", {"Makefile": "all:\n\ttrue\n", "../escaped": "x\n"})
+    bad = archive(env.spec.input_dir / "data.tar.gz", {"Makefile": "all:\n\ttrue\n", "../escaped": "x\n"})
     env = replace(env, spec=replace(env.spec, data_archive=bad))
     with pytest.raises(PostbootFailed, match="unpacking data.tar.gz failed on the guest with exit status 125"):
         run(env)
@@ -158,10 +161,10 @@ def test_unsafe_archive_is_refused_on_the_guest(env: Env, tmp_path: Path) -> Non
     assert not (directory / "escaped").exists() and not (directory / "site").exists()
 
 
-def test_hostile_member_names_are_not_executed(env: Env, tmp_path: Path) -> None:
+def test_hostile_member_names_are_not_executed(env: Env) -> None:
     names = ["$(touch pwned1)", "`touch pwned2`", ";touch pwned3", "a'b\"c $HOME"]
     files = {"Makefile": "all:\n\tls > listing\n", **{name: "x\n" for name in names}}
-    env = replace(env, spec=replace(env.spec, data_archive=archive(tmp_path / "data.tar.gz", files)))
+    env = replace(env, spec=replace(env.spec, data_archive=archive(env.spec.input_dir / "data.tar.gz", files)))
     assert run(env).state == "done"
     [directory] = guest_jobs(env)
     assert set(names) <= set((directory / "site" / "listing").read_text().splitlines())
@@ -197,8 +200,8 @@ def test_no_wait_queues_then_worker_runs_and_cancel_removes(env: Env) -> None:
 SLOW_MAKEFILE = "all:\n\techo run >> $(HOME)/runs\n\tsleep 2\n\techo finished\n"
 
 
-def test_worker_killed_mid_job_resumes_without_running_make_twice(env: Env, tmp_path: Path) -> None:
-    env = replace(env, spec=replace(env.spec, data_archive=archive(tmp_path / "data.tar.gz",
+def test_worker_killed_mid_job_resumes_without_running_make_twice(env: Env) -> None:
+    env = replace(env, spec=replace(env.spec, data_archive=archive(env.spec.input_dir / "data.tar.gz",
                                                                    {"Makefile": SLOW_MAKEFILE})))
     (env.user.home / "runs").unlink(missing_ok=True)
     job = run(env, wait=False)
