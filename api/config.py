@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import yaml
 
 from provisioner import safeyaml
+from api.change_counter import ChangeCounters, Slot
 from api.quota.models import QuotaDefaults, parse_defaults
 from provisioner.errors import InputError
 from provisioner.layout import Layout
@@ -280,10 +281,12 @@ def load_config(path: Path) -> ApiConfig:
 
 
 def write_document(path: Path, data: Mapping[str, Any]) -> None:
-    """Replace the file atomically, 0600 (it holds password hashes)."""
+    """Replace the file atomically, 0600 (it holds password hashes); running servers see it at their next request."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as stream:
         yaml.safe_dump(dict(data), stream, sort_keys=False)
     os.replace(tmp, path)
+    # After the replace: a server that sees the bump re-reads the file (without it, within RECHECK_SECONDS).
+    ChangeCounters.next_to(path).bump(Slot.CREDENTIALS)

@@ -9,6 +9,7 @@ Tempest and the stock clients read it from responses (Tempest on server create).
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
@@ -20,8 +21,14 @@ EXTRA_HEADERS = {"compute": ("x-compute-request-id",)}
 
 
 def new_request_id() -> str:
-    """A fresh request id, `req-` and a random UUID."""
-    return f"req-{uuid.uuid4()}"
+    """A fresh request id, `req-` and a random (version 4) UUID.
+
+    From `random`, not uuid4's os.urandom: an id is no secret, and a system call on
+    every request hands the interpreter lock to other threads and waits to get it
+    back. `random` reseeds itself in a forked child, so worker processes never
+    repeat each other's ids.
+    """
+    return f"req-{uuid.UUID(int=random.getrandbits(128), version=4)}"
 
 
 class RequestIdMiddleware:

@@ -103,7 +103,7 @@ class Tokens:
         spec = scope["project"]
         _in_default_domain(spec, "auth.scope.project")
         if spec.get("id"):
-            project = next((p for p in self.store.projects() if p.id == spec["id"]), None)
+            project = self.store.project_by_id(field(spec, "id", str, "auth.scope.project"))
         else:
             project = self.store.project_by_name(field(spec, "name", str, "auth.scope.project"))
         if project is None or project.name not in user.roles:

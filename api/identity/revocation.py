@@ -1,7 +1,9 @@
 """Tokens revoked before they expire (`DELETE /identity/v3/auth/tokens`), in state.db for every worker process.
 
 A token is recorded by the digest of its text, with its expiry: a row is
-pruned once its token would be refused as expired anyway.
+pruned once its token would be refused as expired anyway. Each revocation
+bumps the shared credentials counter (api/change_counter.py), so the token
+checks of every process, which cache "not revoked" per token, look again.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 
+from api.change_counter import ChangeCounters, Slot
 from api.db import Database
 
 TABLE = "api_revoked_tokens"
@@ -22,8 +25,9 @@ def token_digest(text: str) -> str:
 class RevokedTokens:
     """The revocation table."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, counters: ChangeCounters):
         self.db = db
+        self.counters = counters
         db.connect().execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (digest TEXT PRIMARY KEY, expires_at REAL NOT NULL)")
 
     def add(self, digest: str, expires_at: float) -> None:
@@ -31,6 +35,7 @@ class RevokedTokens:
         conn = self.db.connect()
         conn.execute(f"DELETE FROM {TABLE} WHERE expires_at <= ?", (time.time(),))
         conn.execute(f"INSERT OR IGNORE INTO {TABLE} (digest, expires_at) VALUES (?, ?)", (digest, expires_at))
+        self.counters.bump(Slot.CREDENTIALS)  # after the commit (autocommit): readers that see it see the row
 
     def __contains__(self, digest: str) -> bool:
         return self.db.connect().execute(f"SELECT 1 FROM {TABLE} WHERE digest = ?", (digest,)).fetchone() is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from api import errors
+from api.change_counter import ChangeCounters
 from api.config import config_path
 from api.context import ApiContext
 from api.http import Discovery
@@ -18,7 +19,9 @@ from api.identity.verifier import TokenVerifier
 
 def token_verifier(ctx: ApiContext) -> TokenVerifier:
     """The token checks of every request (one per process: it remembers verified tokens)."""
-    return TokenVerifier(ctx.signer, Accounts(config_path(ctx.layout), ctx.config), RevokedTokens(ctx.db))
+    counters = ChangeCounters.next_to(config_path(ctx.layout))
+    return TokenVerifier(ctx.signer, Accounts(config_path(ctx.layout), ctx.config, counters),
+                         RevokedTokens(ctx.db, counters))
 
 
 def _throttled(req: falcon.Request, resp: falcon.Response, ex: Throttled, params: dict) -> None:
@@ -29,7 +32,7 @@ def _throttled(req: falcon.Request, resp: falcon.Response, ex: Throttled, params
 def add_routes(app: falcon.App, ctx: ApiContext, verifier: TokenVerifier) -> None:
     """Mount Keystone v3 under /identity."""
     store = IdentityStore(verifier.accounts, ctx.db)
-    passwords = PasswordCheck(FailureThrottle(ctx.db, Limits.of(ctx.config)))
+    passwords = PasswordCheck(FailureThrottle(ctx.db, Limits.of(ctx.config), verifier.accounts.counters))
     app.add_error_handler(Throttled, _throttled)
     own_projects = r.UserProjects(store)
     app.add_route("/identity", Discovery(lambda base: {"versions": {"values": [r.version_document(base)]}}, 300))

@@ -6,6 +6,11 @@ refused with 429 and Retry-After before any password is checked, so the
 right password does not get through either. A success forgets the user's
 count (never the address's: one's own account must not reset the count of
 guesses at others').
+
+Each recorded failure bumps the shared auth-failures counter
+(api/change_counter.py). A process remembers which keys had no row when it
+last looked, until that counter moves: logins without failures anywhere
+cost no database access.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import math
 import time
 from dataclasses import dataclass
 
+from api.change_counter import ChangeCounters, Slot
 from api.config import ApiConfig
 from api.db import Database
 from api.errors import ApiError
 
 TABLE = "api_auth_failures"
+CLEAN_KEYS = 4096  # keys remembered per process as having no failures (forgotten all at once when full)
 
 
 class Throttled(ApiError):
@@ -62,9 +69,12 @@ def address_key(address: str) -> str:
 class FailureThrottle:
     """Counts failures per key and refuses locked keys."""
 
-    def __init__(self, db: Database, limits: Limits):
+    def __init__(self, db: Database, limits: Limits, counters: ChangeCounters):
         self.db = db
         self.limits = limits
+        self.counters = counters
+        # Keys without a row, as of the counter's value: only a failure adds a row, and every one bumps it.
+        self._clean: tuple[int, set[str]] = (counters.value(Slot.AUTH_FAILURES), set())
         db.connect().execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, "
                              "window_start REAL NOT NULL, failures INTEGER NOT NULL, locked_until REAL NOT NULL)")
 
@@ -73,9 +83,19 @@ class FailureThrottle:
 
     def check(self, user: str, address: str) -> bool:
         """Throttled if either key is locked now; else whether the user has failures on record."""
+        changes = self.counters.value(Slot.AUTH_FAILURES)  # before the SELECT: a later failure is seen next time
+        seen, clean = self._clean
+        if seen != changes:
+            clean = set()
+            self._clean = (changes, clean)
+        if user in clean and address in clean:
+            return False
         now = time.time()
         rows = self.db.connect().execute(f"SELECT key, locked_until FROM {TABLE} WHERE key IN (?, ?)",
                                          (user, address)).fetchall()
+        if len(clean) >= CLEAN_KEYS:
+            clean.clear()
+        clean.update({user, address} - {key for key, _ in rows})
         locked_until = max((until for _, until in rows), default=0.0)
         if locked_until > now:
             raise Throttled(max(1, math.ceil(locked_until - now)))
@@ -107,6 +127,7 @@ class FailureThrottle:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self.counters.bump(Slot.AUTH_FAILURES)
 
     def succeeded(self, user: str) -> None:
         """Forget the user's failures."""

@@ -1,14 +1,22 @@
 """Whether a token is good now: signed and unexpired, issued under its user's current password and roles, not revoked.
 
 Both later checks read state every worker process shares (the configuration
-file, the revocation table in state.db), on every request: a verified
-token's claims are remembered per process, its standing never is.
+file, the revocation table in state.db). A verified token's claims are
+remembered per process; so is its standing (current stamp, not revoked), but
+only while the shared credentials counter (api/change_counter.py) keeps the
+value it had when the standing was read, and for at most RECHECK_SECONDS. A
+password or role change written by api.config.write_document, and a
+revocation by any process, bump that counter: the next request in every
+process sees them. Without a change, a request costs no file or database
+access.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
+from api.change_counter import RECHECK_SECONDS, Slot
 from api.config import ApiConfig
 from api.errors import Unauthorized
 from api.identity.revocation import RevokedTokens, token_digest
@@ -18,6 +26,16 @@ from api.identity.tokens import Token, TokenSigner
 VERIFIED_TOKENS = 4096  # remembered verified tokens per process (forgotten all at once when full)
 
 
+@dataclass
+class _Verified:
+    """A token whose signature checked out, and when the revocation table last said it is not revoked."""
+
+    token: Token
+    digest: str
+    unrevoked_at: int | None = None  # the credentials counter read before that look-up
+    recheck_after: float = 0.0  # monotonic: look again after this even without a bump
+
+
 class TokenVerifier:
     """Verifies tokens for the auth middleware and Keystone's token routes; revokes them."""
 
@@ -25,9 +43,9 @@ class TokenVerifier:
         self.signer = signer
         self.accounts = accounts
         self.revoked = revoked
-        # Token text -> (claims, digest): a client sends the same token many times, and the
+        # Token text -> its claims: a client sends the same token many times, and the
         # signature of a given text never changes; the expiry is checked on every use.
-        self._verified: dict[str, tuple[Token, str]] = {}
+        self._verified: dict[str, _Verified] = {}
         self._stamps: tuple[ApiConfig | None, dict[str, str]] = (None, {})
 
     def _current_stamps(self) -> dict[str, str]:
@@ -44,19 +62,29 @@ class TokenVerifier:
         if not text:
             raise Unauthorized("the request needs an X-Auth-Token header")
         entry = self._verified.get(text)
-        if entry is None or entry[0].expires_at <= time.time():
+        if entry is None or entry.token.expires_at <= time.time():
             token = self.signer.verify(text)
-            entry = (token, token_digest(text))
+            entry = _Verified(token, token_digest(text))
             if len(self._verified) >= VERIFIED_TOKENS:
                 self._verified.clear()
             self._verified[text] = entry
-        token, digest = entry
+        token = entry.token
         if self._current_stamps().get(token.user_id) != token.stamp:
             raise Unauthorized("the token was issued before its user's password or roles changed "
                                "(or the user was removed): authenticate again")
-        if digest in self.revoked:
+        if self._revoked(entry):
             raise Unauthorized("the token has been revoked")
         return token
+
+    def _revoked(self, entry: _Verified) -> bool:
+        """Whether the revocation table lists the token, looked up again only after a bump or RECHECK_SECONDS."""
+        changes = self.revoked.counters.value(Slot.CREDENTIALS)  # before the look-up: a later bump is seen next time
+        if entry.unrevoked_at == changes and time.monotonic() < entry.recheck_after:
+            return False
+        if entry.digest in self.revoked:
+            return True
+        entry.unrevoked_at, entry.recheck_after = changes, time.monotonic() + RECHECK_SECONDS
+        return False
 
     def revoke(self, text: str, token: Token) -> None:
         """Revoke `text` (verified: `token` is its claims) for every worker process, until it expires."""
