@@ -23,6 +23,9 @@ from provisioner.images.names import check_name
 from provisioner.layout import Layout
 
 QUEUED, SAVING, ACTIVE, DEACTIVATED = "queued", "saving", "active", "deactivated"
+# Glance's "the image is not readable": what an image whose store file was deleted by hand is.
+# ("deactivated" would say an admin can still read it; "deleted", that it goes away by itself.)
+KILLED = "killed"
 DIGESTS = ("md5", "sha512")  # Glance's checksum and os_hash_value
 
 
@@ -62,6 +65,14 @@ class Image:
     @property
     def owner(self) -> str | None:
         return self.row.project_id if self.row else self.record.owner
+
+    @property
+    def status(self) -> str:
+        """Glance's status: the row's, ACTIVE for a store version, KILLED whatever the row says once the
+        version's file is gone."""
+        if self.record is not None and self.record.missing:
+            return KILLED
+        return self.row.status if self.row else ACTIVE
 
     @property
     def visibility(self) -> str:
@@ -116,12 +127,15 @@ class ImageCatalog:
 
     def record(self, token: Token, image_id: str) -> ImageRecord:
         """The store version behind an image `token` may see; NotFound if none (or no data yet), Forbidden
-        while deactivated (but to admins)."""
+        while deactivated (but to admins), Conflict once its file is gone."""
         image = self.get(token, image_id)
         if image.record is None:
             raise NotFound(f"Image {image_id} has no data yet")
         if image.row is not None and image.row.status == DEACTIVATED and not token.is_admin:
             raise Forbidden(f"Image {image_id} is deactivated: its data cannot be read")
+        if image.record.missing:
+            raise Conflict(f"Image {image_id} is killed: its data is gone from the image store; "
+                           "an operator must reimport it")
         return image.record
 
     def _own(self, token: Token, image_id: str) -> Image:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.http import isotime
-from api.image.catalog import ACTIVE, Image
+from api.image.catalog import Image
 
 CORE = ("id", "name", "status", "visibility", "owner", "protected", "os_hidden", "disk_format", "container_format",
         "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value", "min_disk", "min_ram", "tags",
@@ -18,7 +18,7 @@ def image_view(image: Image) -> dict[str, Any]:
     created = isotime(row.created) if row else record.imported_at
     body: dict[str, Any] = {
         "id": image.id, "name": row.name if row else record.name,
-        "status": row.status if row else ACTIVE, "visibility": image.visibility, "owner": image.owner,
+        "status": image.status, "visibility": image.visibility, "owner": image.owner,
         "protected": row.protected if row else False, "os_hidden": row.os_hidden if row else False,
         "disk_format": record.format if record else row.disk_format,
         "container_format": (row.container_format if row else None) or "bare",

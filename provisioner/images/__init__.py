@@ -5,13 +5,13 @@ Glance API: `ImageStore(layout)` is the entry point.
 """
 
 from provisioner.images.errors import (
-    DigestMismatch, FetchError, ImageError, ImageInputError, ImageInUse, ImageNotFound,
+    DigestMismatch, FetchError, ImageError, ImageInputError, ImageInUse, ImageMissing, ImageNotFound,
     StoreError, UnsupportedFormat, UsageUnknown,
 )
 from provisioner.images.records import ImageRecord
 from provisioner.images.store import ImageStore
 
 __all__ = [
-    "DigestMismatch", "FetchError", "ImageError", "ImageInputError", "ImageInUse", "ImageNotFound",
+    "DigestMismatch", "FetchError", "ImageError", "ImageInputError", "ImageInUse", "ImageMissing", "ImageNotFound",
     "ImageRecord", "ImageStore", "StoreError", "UnsupportedFormat", "UsageUnknown",
 ]

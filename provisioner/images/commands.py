@@ -42,7 +42,8 @@ def add_image_parser(subparsers: argparse._SubParsersAction,
         parser.add_argument(f"--{algorithm}", metavar="HEX", help=f"expected {algorithm} digest")
     parser.add_argument("--dry-run", action="store_true", help="download and verify, import nothing")
 
-    parser = action("list", cmd_list, "list images and their versions (* marks the current one)")
+    parser = action("list", cmd_list, "list images and their versions (* marks the current one; a version "
+                                      "whose file is gone gets a MISSING line with the command that reimports it)")
     parser.add_argument("name", metavar="NAME", nargs="?", help="only this image")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -86,6 +87,8 @@ def cmd_import(args: argparse.Namespace, layout: Layout) -> int:
     if args.dry_run:
         outcome = "unchanged" if unchanged else f"would be version {record.version}"
         print(f"{name}: verified {_describe(record)}; dry run, nothing imported ({outcome})")
+    elif unchanged and before.missing:
+        print(f"{name}: restored version {record.version}'s missing file ({_describe(record)}) as {record.path}")
     elif unchanged:
         print(f"{name}: unchanged, version {record.version} already has this content ({_describe(record)})")
     else:
@@ -99,7 +102,7 @@ def cmd_list(args: argparse.Namespace, layout: Layout) -> int:
     records = store.versions(args.name) if args.name else store.list()
     used_by = store.used_by()
     if args.json:
-        print(json.dumps([{**r.to_json(), "path": str(r.path), "current": r.current,
+        print(json.dumps([{**r.to_json(), "path": str(r.path), "current": r.current, "missing": r.missing,
                            "used_by": used_by.get(r.id, [])} for r in records], indent=2))
         return 0
     print(f"{'NAME':24} {'VERSION':>7} {'FORMAT':6} {'SIZE':>10} {'IMPORTED':20} {'SHA256':12} "
@@ -108,6 +111,10 @@ def cmd_list(args: argparse.Namespace, layout: Layout) -> int:
         version = f"{r.version}{'*' if r.current else ' '}"
         print(f"{r.name:24} {version:>7} {r.format:6} {_size(r.size):>10} {r.imported_at:20} "
               f"{r.sha256[:12]:12} {r.id:36} {', '.join(used_by.get(r.id, [])) or '-'}")
+    for r in records:
+        if r.missing:
+            print(f"MISSING {r.name} version {r.version}: {r.path} is gone; reimport it with: "
+                  f"{r.reimport_command()}")
     return 0
 
 
@@ -149,7 +156,10 @@ def cmd_sync(args: argparse.Namespace, layout: Layout) -> int:
             failed += 1
             print(f"FAILED  {entry.name}: {_reason(exc)}", flush=True)
             continue
-        if before is not None and before.id == record.id:
+        if before is not None and before.id == record.id and before.missing:
+            print(f"ok      {entry.name}: restored version {record.version}'s missing file ({_describe(record)})",
+                  flush=True)
+        elif before is not None and before.id == record.id:
             print(f"ok      {entry.name}: unchanged (version {record.version}, {_describe(record)})", flush=True)
         else:
             print(f"ok      {entry.name}: imported version {record.version} ({_describe(record)})", flush=True)

@@ -34,6 +34,10 @@ class UnsupportedFormat(ImageError):
     """The content is neither a usable qcow2 nor a raw disk image."""
 
 
+class ImageMissing(ImageError):
+    """The store lists the version but its file is gone (deleted by hand): reimporting brings it back."""
+
+
 class StoreError(ImageError):
     """The store itself is unreadable or could not be written."""
 

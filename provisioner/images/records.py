@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,7 +19,8 @@ class ImageRecord:
 
     `path` is the version's own file, which never changes content; digests not
     computed at import are None (sha256 always is: it identifies the content).
-    `current` marks the newest version of its name.
+    `current` marks the newest version of its name; `missing`, a version whose
+    file is gone (deleted by hand). Both are found when the index is read, never stored.
     """
 
     id: str
@@ -38,6 +40,7 @@ class ImageRecord:
     owner: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict, hash=False)
     current: bool = False
+    missing: bool = False
 
     @property
     def checksum(self) -> str | None:
@@ -63,6 +66,11 @@ class ImageRecord:
         """This record with missing digests filled in from `digests`."""
         missing = {a: v for a, v in digests.items() if a in ("md5", "sha1", "sha512") and not getattr(self, a)}
         return replace(self, **missing) if missing else self
+
+    def reimport_command(self) -> str:
+        """The command that brings a missing version's file back: its source if that can be read again."""
+        source = self.source if self.source.startswith(("/", "http://", "https://")) else "FILE"
+        return f"provision image import {shlex.quote(source)} --name {self.name}"
 
     def to_image_ref(self) -> ImageRef:
         """The ImageRef a domain spec uses to back its disk with this version."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Mapping, Sequence
 
 from provisioner.images.digests import ALGORITHMS, check_algorithms, parse_expected, verify
-from provisioner.images.errors import ImageInputError, ImageInUse, ImageNotFound, StoreError
+from provisioner.images.errors import ImageInputError, ImageInUse, ImageMissing, ImageNotFound, StoreError
 from provisioner.images.fetch import open_source
 from provisioner.images.formats import FORMATS
 from provisioner.images.names import check_name, default_name, is_valid_name
@@ -82,6 +82,13 @@ class ImageStore:
         versions = [r for r in self._read() if r.name == value]
         return versions[-1] if versions else None
 
+    def present(self, record: ImageRecord) -> ImageRecord:
+        """`record` if its file is there; ImageMissing, saying which file is gone and how to get it back, if not."""
+        if record.missing:
+            raise ImageMissing(record.name, f"version {record.version}'s file {record.path} is gone (deleted by "
+                                            f"hand?); reimport it with: {record.reimport_command()}")
+        return record
+
     def get_by_id(self, image_id: str) -> ImageRecord:
         """The version with id `image_id`; ImageNotFound if there is none."""
         for record in self._read():
@@ -111,7 +118,7 @@ class ImageStore:
         expected = parse_expected(name, digests or {})
         if expected and not dry_run:
             current = self.lookup(name)
-            if current and all(current.digests().get(a) == v for a, v in expected.items()):
+            if current and not current.missing and all(current.digests().get(a) == v for a, v in expected.items()):
                 return current
         with open_source(source, name) as opened:
             return self.import_stream(name, opened.stream, opened.source, expected, dry_run,
@@ -127,7 +134,8 @@ class ImageStore:
         is read, and less is a truncation. Every digest in `digests` must match
         or nothing is kept; sha256 and the algorithms in `compute` are computed
         too (Glance uploads want md5 and sha512). If the content is the current
-        version's, no version is added and the current record is returned.
+        version's, no version is added and the current record is returned
+        (its file put back if it had gone missing).
         `image_id` (a UUID) is the new version's id, generated if None.
         `metadata`: `visibility` and `owner`, any other key becomes a property.
         With `dry_run`, the content is read and checked but nothing is written,
@@ -164,7 +172,7 @@ class ImageStore:
         The file is re-read, so its sha256 is checked too: a corrupted file
         raises StoreError instead of getting digests of damaged content.
         """
-        record = self.get_by_id(image_id)
+        record = self.present(self.get_by_id(image_id))
         missing = [a for a in check_algorithms(algorithms) if a not in record.digests()]
         if not missing:
             return record
@@ -239,7 +247,7 @@ class ImageStore:
                                                    "restore it from a backup") from None
         records.sort(key=lambda r: (r.name, r.version))
         newest = {r.name: r.id for r in records}
-        return [replace(r, current=newest[r.name] == r.id) for r in records]
+        return [replace(r, current=newest[r.name] == r.id, missing=not r.path.is_file()) for r in records]
 
     def _save(self, records: Iterable[ImageRecord]) -> None:
         entries = [r.to_json() for r in sorted(records, key=lambda r: (r.name, r.version))]
@@ -272,6 +280,12 @@ class ImageStore:
         if existing:
             if record != existing[0]:
                 self._save([record if r.id == record.id else r for r in records])
+            if record.missing:
+                # The same content as the version whose file was deleted by hand: it takes its place.
+                os.replace(tmp, record.path)
+                _sync_directory(self.directory)
+                self._link_current(name, record)
+                record = replace(record, missing=False)
             return record
         os.replace(tmp, record.path)
         _sync_directory(self.directory)

@@ -61,14 +61,17 @@ def resolve_image(value: str, fmt: str, base_dir: Path, where: str, store: Image
     """Turn the `image` value into the ImageRef the plans use.
 
     A URL imported before (with every digest given matching) stands for its
-    content; otherwise for itself, until `provision` imports it. A local file
+    content; otherwise for itself, until `provision` imports it (again, if the
+    imported file was deleted). A named image whose file was deleted raises
+    ImageMissing, which names the file and the command that reimports it. A local file
     must lie inside `base_dir` or one of the `allowed` directories.
     """
     record = store.lookup(value)
     if record is None and is_url(value):
-        record = next((r for r in store.list() if r.current and r.source == value
+        record = next((r for r in store.list() if r.current and not r.missing and r.source == value
                        and all(r.digests().get(a) == v for a, v in (digests or {}).items())), None)
     if record is not None:
+        store.present(record)
         if fmt not in ("auto", record.format):
             raise InputError(where, f"key 'image_format': {fmt!r}, but image {cut(value)} is {record.format}")
         return record.to_image_ref()
