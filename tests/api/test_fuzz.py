@@ -37,6 +37,9 @@ from provisioner.images import ImageStore
 from apitest import Live, qcow2_file, serve_root  # noqa: F401 (fixtures)
 
 SPEC = Path(api.__file__).parent / "openapi.yaml"
+# Glance's JSON-patch media types are JSON documents.
+for _media in ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch"):
+    schemathesis.serializer.alias(_media, "application/json")
 # Few examples per operation (the run must stay short on two cores); fewer still, and no
 # coverage phase (its boundary values), where a success builds something through Terraform.
 COSTLY = ["createNetwork", "createVolume", "createSnapshot"]
@@ -132,8 +135,8 @@ def tokens(fuzzed: Live) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def known(fuzzed: Live, qcow2_file: Path) -> Known:
-    """An image, a keypair, an ACTIVE server and its port, a network with a subnet, a security group with a
-    rule, a volume with a snapshot, attached to the server."""
+    """An image, a keypair, an ACTIVE server and its port, a network with a subnet, a router, a security
+    group with a rule, a volume with a snapshot, attached to the server."""
     conn = fuzzed.sdk("alice")
     image = conn.image.create_image(name=f"{MARK}-img", filename=str(qcow2_file), disk_format="qcow2",
                                     container_format="bare")
@@ -147,6 +150,7 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
                      {"subnet": {"network_id": network["id"], "cidr": "10.9.0.0/24"}})["subnet"]
     group = _create(fuzzed, "alice", "/network/v2.0/security-groups",
                     {"security_group": {"name": f"{MARK}-sg"}})["security_group"]
+    router = _create(fuzzed, "alice", "/network/v2.0/routers", {"router": {"name": f"{MARK}-router"}})["router"]
     rule = _create(fuzzed, "alice", "/network/v2.0/security-group-rules",
                    {"security_group_rule": {"security_group_id": group["id"], "direction": "ingress"}})
     volume = conn.block_storage.create_volume(name=f"{MARK}-vol", size=1)
@@ -175,7 +179,7 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
            "rule_id": rule["security_group_rule"]["id"], "security_group_id": group["id"],
            "type_id": vtype["id"]}
     items = {"networks": network["id"], "subnets": subnet["id"], "security-groups": group["id"],
-             "security-group-rules": rule["security_group_rule"]["id"], "ports": port["id"],
+             "security-group-rules": rule["security_group_rule"]["id"], "ports": port["id"], "routers": router["id"],
              "extensions": "security-group"}
     body_ids = {"network": network["id"], "default_network": default, "group": group["id"],
                 "keypair": f"{MARK}-key", "flavor": "1", "image": image.id, "volume": volume.id}
@@ -361,6 +365,12 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
     url = _url(fuzzed, known, path)
     if path.startswith("/volume/v3/"):
         _restore_cinder(fuzzed, known)
+    if path.startswith("/compute/v2.1/servers/{server_id}/metadata"):
+        # The fuzzing before may have replaced the server's metadata and lowered alice's quotas: put them back.
+        requests.delete(f"{fuzzed.url}/compute/v2.1/os-quota-sets/{known.ids['project_id']}",
+                        headers={"X-Auth-Token": fuzzed.token("admin")}, timeout=30).raise_for_status()
+        requests.put(url.rsplit("/metadata", 1)[0] + "/metadata", headers={"X-Auth-Token": fuzzed.token("alice")},
+                     json={"metadata": {"k": "v"}}, timeout=30).raise_for_status()
     resp = requests.request(method, url, headers={"X-Auth-Token": fuzzed.token(OUTSIDER)}, timeout=30)
     if path.startswith("/network/v2.0/extensions/"):
         assert resp.status_code == (200 if method == "GET" else 405), "extensions are everyone's"
