@@ -16,6 +16,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -29,6 +30,7 @@ import requests
 
 from api.accounts import set_user
 from api.config import config_path, parse_config, read_document, write_document
+from api.identity.revocation import token_digest
 from api.server import bind, make_server
 from provisioner.errors import InputError
 from provisioner.layout import Layout
@@ -274,3 +276,71 @@ def test_password_and_role_changes_refuse_older_tokens_on_every_worker(tmp_path:
         assert _delete(url, other, revoked).status_code == 204
         assert _statuses(url, revoked, "/compute/v2.1/flavors") == {401}
         assert _statuses(url, other, "/compute/v2.1/flavors") == {200}
+
+
+# -- what each worker remembers between changes ------------------------------------------------
+# Every worker caches accounts, "not revoked" and "no failures on record" until the shared change
+# counter (<root>/api/changes) moves: these fail if a writer forgets to bump it, or if a change
+# made without a bump is never seen.
+
+def test_failures_recorded_by_one_worker_lock_the_user_on_another_that_remembered_none(tmp_path: Path) -> None:
+    with serve_root(tmp_path / "root", THROTTLE) as live, _second_server(live.layout) as other:
+        assert _login(other, "alice", PASSWORD)[0] == 201  # `other` now knows alice and 127.0.0.1 as clean
+        for _ in range(3):
+            assert _login(live.url, "alice", "wrong-password")[0] == 401
+        _assert_throttled(*_login(other, "alice", PASSWORD))
+
+
+def _until_refused(url: str, token: str, attempts: int = 50) -> int:
+    """The status of GET flavors, asked every 0.1 s until a 401 or `attempts` are made (a bound, not a timing)."""
+    status = 0
+    for _ in range(attempts):
+        status = _get(url, token).status_code
+        if status == 401:
+            break
+        time.sleep(0.1)
+    return status
+
+
+def test_a_configuration_replaced_without_write_document_is_still_seen(tmp_path: Path) -> None:
+    """As an editor saves: a new file renamed over config.yaml, no counter bump; a stat within a second sees it."""
+    with serve_root(tmp_path / "root") as live:
+        alice = live.token("alice")
+        assert _get(live.url, alice).status_code == 200
+        path = config_path(live.layout)
+        data = read_document(path)
+        entry = next(u for u in data["users"] if u["name"] == "alice")
+        entry["roles"] = {project: ["reader"] for project in entry["roles"]}
+        edited = path.with_name("config.yaml.edited")
+        edited.write_text(json.dumps(data))  # JSON is YAML
+        os.replace(edited, path)
+        assert _until_refused(live.url, alice) == 401
+
+
+def test_a_revocation_without_a_counter_bump_is_still_seen(tmp_path: Path) -> None:
+    """A row written into the revocation table directly (no bump) is seen once the cached answer is a second old."""
+    with serve_root(tmp_path / "root") as live:
+        token = live.token("alice")
+        assert _get(live.url, token).status_code == 200
+        with sqlite3.connect(live.layout.state_db) as conn:
+            conn.execute("INSERT INTO api_revoked_tokens (digest, expires_at) VALUES (?, ?)",
+                         (token_digest(token), time.time() + 3600))
+        assert _until_refused(live.url, token) == 401
+
+
+def test_tokens_scoped_by_the_id_of_a_project_created_through_the_api(tmp_path: Path) -> None:
+    """Projects are looked up in config.yaml first, then in state.db (the created ones)."""
+    with serve_root(tmp_path / "root") as live:
+        admin = {"X-Auth-Token": live.token("admin")}
+        created = requests.post(f"{live.url}/identity/v3/projects", headers=admin, timeout=30,
+                                json={"project": {"name": "made-here"}})
+        assert created.status_code == 201, created.text
+        project_id = created.json()["project"]["id"]
+        set_user(config_path(live.layout), "carol", "carol-password", "made-here", ["member"])
+        body = _auth_body("carol", "carol-password")
+        body["auth"]["scope"]["project"] = {"id": project_id, "domain": {"name": "Default"}}
+        resp = requests.post(live.url + TOKENS, json=body, timeout=30)
+        assert resp.status_code == 201 and resp.json()["token"]["project"]["id"] == project_id, resp.text
+        body["auth"]["scope"]["project"] = {"id": 12345}
+        resp = requests.post(live.url + TOKENS, json=body, timeout=30)
+        assert resp.status_code == 400 and "auth.scope.project.id" in resp.text, resp.text

@@ -3,10 +3,13 @@ Tempest reads `x-openstack-request-id` on server create, and failed 190 tests wi
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 import requests
+
+from api.request_id import new_request_id
 from apitest import Live, live  # noqa: F401 (fixture)
 
 REQUEST_ID = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -77,3 +80,19 @@ def test_a_client_supplied_request_id_is_not_echoed(live: Live) -> None:
     assert REQUEST_ID.fullmatch(resp.headers["x-openstack-request-id"])
     assert resp.headers["x-openstack-request-id"] != supplied
     assert resp.headers["x-compute-request-id"] == resp.headers["x-openstack-request-id"]
+
+
+def test_forked_worker_processes_do_not_repeat_each_others_request_ids() -> None:
+    """Ids come from `random`, which reseeds itself in a forked child (serve forks its workers)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write, new_request_id().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.waitpid(pid, 0)[1] == 0
+    child = os.read(read, 100).decode()
+    os.close(read)
+    assert REQUEST_ID.fullmatch(child) and child != new_request_id()
