@@ -1,8 +1,13 @@
 """Serving the app with waitress on 127.0.0.1.
 
 The listening socket is bound before anything else, so several worker
-processes can share it (`workers` > 1 forks after binding; tokens are
-checked without a database round trip, so any process serves any request).
+processes can share it (`workers` > 1 forks after binding). Any process
+serves any request: a token's signature is checked in memory, and what it
+depends on that processes share (its user's credentials in config.yaml, the
+revocation table in state.db) is cached per process until the shared change
+counter of api/change_counter.py moves (at once for changes made through the
+API or `provision users`) or for at most a second. A request with a token
+already seen thus costs no file or database access while nothing changes.
 waitress runs with the limits of api/transport.py (body sizes decided before
 a body is read, unambiguous framing, slow clients cut off).
 """
