@@ -20,7 +20,7 @@ from typing import Any
 import falcon
 
 from api.auth import token_of
-from api.compute.microversion import MIN, Version, version_of
+from api.compute.microversion import MIN, version_of
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Server
 from api.compute.tasks import ServerTasks
 from api.compute.views import VM_STATES
@@ -29,6 +29,7 @@ from api.engine import Engine
 from api.errors import BadRequest, Conflict, NotFound
 from api.http import field, read_json, send
 from api.jobs.records import ConvergeVolumes
+from api.microversion import Version
 from api.volume.models import ATTACHING, DETACHING, IN_USE, Volume
 from api.volume.store import VolumeStore
 from provisioner.excerpt import describe

@@ -9,13 +9,14 @@ from typing import Any
 
 import falcon
 
-from api.compute.microversion import Version, version_of
+from api.compute.microversion import version_of
 from api.compute.views import flavor_view
 from api.auth import token_of
 from api.config import ApiConfig, Flavor
 from api.db import Database, Table
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.http import field, read_json, send
+from api.microversion import Version
 from provisioner.excerpt import cut, describe
 
 QUERY = ("minDisk", "minRam", "limit", "marker", "is_public", "sort_key", "sort_dir")

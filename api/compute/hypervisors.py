@@ -14,12 +14,13 @@ import falcon
 import libvirt
 
 from api.auth import token_of
-from api.compute.microversion import Version, version_of
+from api.compute.microversion import version_of
 from api.compute.models import ComputeStore
 from api.compute.views import HOST
 from api.config import Flavor
 from api.errors import Forbidden, NotFound
 from api.http import send
+from api.microversion import Version
 from provisioner.excerpt import cut
 from provisioner.provider import simulator
 

@@ -10,12 +10,13 @@ import falcon
 
 from api.auth import token_of
 from api.compute import keys
-from api.compute.microversion import Version, version_of
+from api.compute.microversion import version_of
 from api.compute.models import ComputeStore, Keypair
 from api.compute.views import keypair_detail, keypair_list_entry, keypair_view
 from api.config import ApiConfig
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.http import field, read_json, send
+from api.microversion import Version
 from api.quota.models import COMPUTE
 from api.quota.store import QuotaStore
 from provisioner.excerpt import cut

@@ -12,7 +12,7 @@ from api.compute.addresses import AddressRefresher
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
 from api.compute.flavors import FlavorCatalog
-from api.compute.microversion import MAX, MIN, Version, version_of
+from api.compute.microversion import MAX, MIN, version_of
 from api.compute.models import ACTIVE, DELETING, ERROR, PAUSED, SHUTOFF, ComputeStore, Server
 from api.compute.tasks import ServerTasks
 from api.compute import server_query
@@ -22,6 +22,7 @@ from api.compute.views import link, server_view, update_view
 from api.config import ApiConfig
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from api.http import field, read_json, send
+from api.microversion import Version
 from api.network.store import NetworkStore
 from api.quota.errors import nova_refusal
 from api.quota.models import COMPUTE, NETWORK

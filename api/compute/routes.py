@@ -14,7 +14,7 @@ from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
 from api.compute.hypervisors import Hypervisor, Hypervisors
 from api.compute.keypairs import KeypairItem, Keypairs
-from api.compute.microversion import MicroversionMiddleware
+from api.compute.microversion import NOVA
 from api.compute.models import ComputeStore
 from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroupStore
 from api.compute.services import Services
@@ -22,6 +22,7 @@ from api.compute.tasks import ServerTasks
 from api.compute.zones import AvailabilityZones
 from api.context import ApiContext
 from api.http import Discovery
+from api.microversion import MicroversionMiddleware
 from api.network.store import NetworkStore
 from api.quota import routes as quota_routes
 from api.quota.models import COMPUTE, NETWORK
@@ -41,7 +42,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
                                         "server_groups": len(groups.groups.list([project]))},
         NETWORK: lambda project, user: networks.usage(project)})
     addresses = AddressRefresher(uri, lambda server_id, ports: store.change(server_id, ports=ports))
-    app.add_middleware(MicroversionMiddleware())
+    app.add_middleware(MicroversionMiddleware(NOVA))
     # Nova answers its version list with 200 (Tempest's list_versions schema), not 300 Multiple Choices.
     app.add_route("/compute", Discovery(lambda base: {"versions": [r.legacy_version_document(base),
                                                                    r.version_document(base)]}))

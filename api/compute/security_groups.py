@@ -8,12 +8,13 @@ from typing import Any
 import falcon
 
 from api.auth import token_of
-from api.compute.microversion import Version, version_of
+from api.compute.microversion import version_of
 from api.compute.models import ComputeStore
 from api.config import ApiConfig
 from api.errors import BadRequest, NotFound
 from api.http import field, read_json, send
 from api.identity.tokens import Token
+from api.microversion import Version
 from api.network.models import SecurityGroup, SecurityGroupRule
 from api.network.store import NetworkStore
 from api.quota.errors import nova_refusal

@@ -12,9 +12,9 @@ import string
 from dataclasses import dataclass, field as dc_field
 from typing import Any
 
-from api.compute.microversion import Version
 from api.errors import BadRequest
 from api.http import field
+from api.microversion import Version
 from api.network.models import SecurityGroup
 from provisioner.excerpt import cut, describe
 

@@ -12,13 +12,14 @@ from typing import Any
 import falcon
 
 from api.auth import token_of
-from api.compute.microversion import Version, version_of
+from api.compute.microversion import version_of
 from api.compute.models import ComputeStore
 from api.config import ApiConfig
 from api.db import Database, Table
 from api.errors import BadRequest, NotFound
 from api.http import field, read_json, send
 from api.identity.tokens import Token
+from api.microversion import Version
 from api.quota.models import COMPUTE
 from api.quota.store import QuotaStore
 from provisioner.excerpt import cut

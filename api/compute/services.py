@@ -9,11 +9,12 @@ import uuid
 import falcon
 
 from api.auth import token_of
-from api.compute.microversion import Version, version_of
+from api.compute.microversion import version_of
 from api.compute.views import HOST
 from api.compute.zones import ZONE
 from api.errors import Forbidden
 from api.http import isotime, send
+from api.microversion import Version
 
 BINARY = "nova-compute"
 SERVICE_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, f"provisioner:{BINARY}@{HOST}"))  # 2.53's id, stable per host

@@ -6,10 +6,11 @@ import socket
 import zlib
 from typing import Any
 
-from api.compute.microversion import MIN, Version
+from api.compute.microversion import MIN
 from api.compute.models import ACTIVE, BUILD, ERROR, PAUSED, SHUTOFF, Keypair, Server
 from api.config import Flavor
 from api.http import isotime
+from api.microversion import Version
 
 HOST = socket.gethostname().split(".")[0] or "localhost"  # the one compute host
 VM_STATES = {ACTIVE: "active", BUILD: "building", SHUTOFF: "stopped", PAUSED: "paused", ERROR: "error"}

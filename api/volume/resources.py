@@ -171,7 +171,7 @@ class Volumes:
         token = token_of(req)
         volumes = self.store.volumes.list(_scope(req, token))
         summary: dict[str, Any] = {"total_size": sum(v.size for v in volumes), "total_count": len(volumes)}
-        if version >= microversion.Version(3, 36):
+        if version >= microversion.SUMMARY_METADATA:
             metadata: dict[str, list[str]] = {}
             for volume in volumes:
                 for key, value in volume.metadata.items():

@@ -7,12 +7,13 @@ import falcon
 from api.context import ApiContext
 from api.http import Discovery
 from api.image.catalog import ImageCatalog
+from api.microversion import MicroversionMiddleware
 from api.quota import routes as quota_routes
 from api.quota.models import VOLUME
 from api.quota.store import QuotaStore
 from api.volume import resources as r
 from api.volume import types as t
-from api.volume.microversion import MicroversionMiddleware
+from api.volume.microversion import CINDER
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
 
@@ -20,7 +21,7 @@ from api.volume.worker import VolumeWorker
 def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: VolumeWorker) -> None:
     """Mount Cinder v3 under /volume."""
     config = ctx.config
-    app.add_middleware(MicroversionMiddleware())
+    app.add_middleware(MicroversionMiddleware(CINDER))
     # Clients also try the catalog URL /volume/v3 for discovery: the same list, 200.
     app.add_route("/volume", Discovery(lambda base: {"versions": [r.version_document(base)]}, 300))
     app.add_route("/volume/v3", Discovery(lambda base: {"versions": [r.version_document(base)]}))
