@@ -175,6 +175,54 @@ def test_a_limit_below_the_usage_is_refused_unless_forced(live: Live) -> None:
                 assert _call(live, "DELETE", "alice", f"/network/v2.0/security-groups/{group['id']}").status_code == 204
 
 
+def test_each_service_answers_updates_and_resets_in_its_own_words(live: Live) -> None:
+    """What Nova's, Cinder's and Neutron's quota updates differ in: per-user quotas, keys that are not quotas,
+    the refusal of a limit below usage (and Cinder's exemption), the answer's body and the reset's status."""
+    nova, cinder, neutron = (f"/compute/v2.1/os-quota-sets/{DEMO}", f"/volume/v3/os-quota-sets/{DEMO}",
+                             f"/network/v2.0/quotas/{DEMO}")
+    group = _call(live, "POST", "alice", "/compute/v2.1/os-server-groups",
+                  {"server_group": {"name": "counted", "policies": ["affinity"]}})
+    assert group.status_code == 200, group.text
+    volume = _call(live, "POST", "alice", "/volume/v3/volumes", {"volume": {"size": 1, "name": "counted"}})
+    assert volume.status_code == 202, volume.text
+    try:
+        for method, verb in (("PUT", "set"), ("DELETE", "reset")):
+            assert _call(live, method, "alice", f"{nova}?user_id=x", {"quota_set": {}}).status_code == 403
+            resp = _call(live, method, "admin", f"{nova}?user_id=x", {"quota_set": {"instances": 5}})
+            assert resp.json() == {"badRequest": {"code": 400, "message": (
+                f"user_id: per-user quotas are not supported: {verb} the project's")}}
+        resp = _call(live, "PUT", "admin", nova, {"quota_set": {"server_groups": 0}})
+        assert resp.json() == {"badRequest": {"code": 400, "message": (
+            "Quota limit 0 for server_groups must be greater than or equal to already used and reserved 1.")}}
+        resp = _call(live, "PUT", "admin", nova, {"quota_set": {"server_groups": 0, "force": True}})
+        assert resp.status_code == 200 and resp.json()["quota_set"]["server_groups"] == 0
+        assert "id" not in resp.json()["quota_set"]
+
+        resp = _call(live, "PUT", "admin", cinder, {"quota_set": {"volumes": 0, "force": True}})
+        assert resp.json()["badRequest"]["message"].startswith("quota_set: 'force' is not a quota of this service")
+        resp = _call(live, "PUT", "admin", cinder, {"quota_set": {"volumes": 0}})
+        assert resp.json() == {"badRequest": {"code": 400, "message": (
+            "Quota volumes limit must be equal or greater than existing resources. Current usage is 1 and the "
+            "requested limit is 0.")}}
+        resp = _call(live, "PUT", "admin", cinder, {"quota_set": {"id": DEMO, "tenant_id": DEMO}})
+        assert resp.json() == {"badRequest": {"code": 400, "message": "quota_set: name at least one quota to set"}}
+        resp = _call(live, "PUT", "admin", cinder, {"quota_set": {"id": DEMO, "per_volume_gigabytes": 0}})
+        assert resp.status_code == 200 and resp.json()["quota_set"]["per_volume_gigabytes"] == 0
+        assert "id" not in resp.json()["quota_set"]
+
+        resp = _call(live, "PUT", "admin", neutron, {"quota": {"network": 3, "check_limit": True}})
+        assert resp.status_code == 200 and resp.json()["quota"]["network"] == 3
+        assert _call(live, "PUT", "admin", "/network/v2.0/quotas", {"quota": {"network": 3}}).status_code == 405
+        assert _call(live, "DELETE", "admin", "/network/v2.0/quotas").status_code == 405
+    finally:
+        _reset(live)  # the statuses: Nova 202, Cinder 200, Neutron 204
+        assert _call(live, "DELETE", "alice", f"/compute/v2.1/os-server-groups/{group.json()['server_group']['id']}"
+                     ).status_code == 204
+        storage = live.sdk("alice").block_storage
+        storage.delete_volume(storage.wait_for_status(storage.get_volume(volume.json()["volume"]["id"]),
+                                                      "available", wait=120))
+
+
 def test_config_quotas_are_checked_naming_the_key() -> None:
     assert parse_config({"quotas": {"volume": {"volumes": -1}}}, "config.yaml").quotas.of("volume")["volumes"] == -1
     for quotas, key in (({"compute": {"instances": "10"}}, "quotas.compute.instances"),
