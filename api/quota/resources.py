@@ -3,7 +3,9 @@ project's and sets or resets them."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, ClassVar, Mapping
 
 import falcon
 
@@ -15,13 +17,9 @@ from api.identity.tokens import Token
 from api.quota import views
 from api.quota.models import COMPUTE, MAX_LIMIT, NETWORK, VOLUME, limit_value
 from api.quota.store import QuotaStore
+from provisioner.excerpt import cut
 
 ProjectExists = Callable[[str], bool]
-
-
-def cut(text: str, limit: int = 40) -> str:
-    """A user-supplied string quoted for a message, cut to `limit` characters."""
-    return repr(text[:limit]) + ("…" if len(text) > limit else "")
 
 
 def _asked_project(req: falcon.Request, param: str, token: Token) -> str:
@@ -69,6 +67,91 @@ def _force(body: dict[str, Any], where: str) -> bool:
     return force
 
 
+@dataclass(frozen=True)
+class QuotaUpdates:
+    """How one service's quota update (PUT) and reset (DELETE) differ from the others'; QuotaHandler has the
+    flow. Each answers in its own service's words, as Tempest and the stock clients expect."""
+
+    kind: str  # COMPUTE, VOLUME or NETWORK
+    update_rule: str  # the policy rules named when a non-admin tries
+    delete_rule: str
+    body_key: str  # the update body's one key
+    ignored: tuple[str, ...]  # keys of that body that are not quotas
+    below_usage: str  # the refusal of a limit below usage, with {resource}, {limit} and {used}
+    view: Callable[[Mapping[str, int]], dict[str, Any]]  # the body answering an update: the new limits
+    reset_status: int
+    forceable: bool = False  # `force: true` skips the usage check
+    exempt: tuple[str, ...] = ()  # resources whose limit may be set below their usage
+    needs_values: bool = False  # an update must name at least one quota
+    per_user_refused: bool = False  # ?user_id= asks for per-user quotas, which are refused
+
+
+NOVA_UPDATES = QuotaUpdates(
+    kind=COMPUTE, update_rule="os_compute_api:os-quota-sets:update",
+    delete_rule="os_compute_api:os-quota-sets:delete", body_key="quota_set", ignored=("force",),
+    below_usage="Quota limit {limit} for {resource} must be greater than or equal to already used and reserved "
+                "{used}.",
+    view=partial(views.quota_set, None), reset_status=202, forceable=True, per_user_refused=True)
+CINDER_UPDATES = QuotaUpdates(
+    kind=VOLUME, update_rule="volume_extension:quotas:update", delete_rule="volume_extension:quotas:delete",
+    body_key="quota_set", ignored=("id", "tenant_id"),
+    below_usage="Quota {resource} limit must be equal or greater than existing resources. "
+                "Current usage is {used} and the requested limit is {limit}.",
+    view=partial(views.quota_set, None), reset_status=200, exempt=("per_volume_gigabytes",), needs_values=True)
+NEUTRON_UPDATES = QuotaUpdates(
+    kind=NETWORK, update_rule="update_quota", delete_rule="delete_quota", body_key="quota",
+    ignored=("force", "check_limit"),
+    below_usage="Quota limit {limit} for {resource} must be greater than or equal to already used {used}",
+    view=views.neutron_quota, reset_status=204, forceable=True)
+
+
+class QuotaHandler:
+    """What each service's quota-set resource shares: its stores, the read check, and the update and reset
+    flow that its `updates` parameterise."""
+
+    updates: ClassVar[QuotaUpdates]
+
+    def __init__(self, config: ApiConfig, quotas: QuotaStore, exists: ProjectExists):
+        self.config = config
+        self.quotas = quotas
+        self.exists = exists
+
+    def _readable(self, req: falcon.Request, project_id: str, rule: str) -> Token:
+        token = token_of(req)
+        _may_read(token, project_id, rule)
+        _known(self.exists, project_id)
+        return token
+
+    def _admit_change(self, req: falcon.Request, project_id: str, rule: str, verb: str) -> None:
+        """Refuses a change of a project's limits unless an admin asks, for a known project and not per user."""
+        _must_admin(token_of(req), rule)
+        _known(self.exists, project_id)
+        if self.updates.per_user_refused and req.get_param("user_id"):
+            raise BadRequest("user_id", f"per-user quotas are not supported: {verb} the project's")
+
+    def update(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
+        """An admin sets some of a project's limits; answers with all of them."""
+        updates = self.updates
+        self._admit_change(req, project_id, updates.update_rule, "set")
+        body = read_json(req, self.config.max_json_body, updates.body_key)
+        values = parse_limits(body, self.quotas.defaults.of(updates.kind), updates.body_key, updates.ignored)
+        if updates.needs_values and not values:
+            raise BadRequest(updates.body_key, "name at least one quota to set")
+        if not (updates.forceable and _force(body, updates.body_key)):
+            low = self.quotas.below_usage(updates.kind, project_id, values, exempt=updates.exempt)
+            if low:
+                raise BadRequest("", updates.below_usage.format(resource=low[0], limit=low[1], used=low[2]))
+        self.quotas.set_limits(updates.kind, project_id, values)
+        send(resp, updates.view(self.quotas.limits(updates.kind, project_id)))
+
+    def reset(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
+        """An admin puts a project back on the configured defaults."""
+        updates = self.updates
+        self._admit_change(req, project_id, updates.delete_rule, "reset")
+        self.quotas.reset(updates.kind, project_id)
+        resp.status = updates.reset_status
+
+
 class NovaLimits:
     """GET /compute/v2.1/limits[?tenant_id=]: absolute limits and usage (no rate limits)."""
 
@@ -82,26 +165,19 @@ class NovaLimits:
         send(resp, views.nova_limits(self.quotas.limits(COMPUTE, project), self.quotas.usage(COMPUTE, project)))
 
 
-class NovaQuotaSets:
+class NovaQuotaSets(QuotaHandler):
     """/compute/v2.1/os-quota-sets/{project_id}[/detail|/defaults]: GET, and PUT / DELETE for an admin."""
 
-    def __init__(self, config: ApiConfig, quotas: QuotaStore, exists: ProjectExists):
-        self.config = config
-        self.quotas = quotas
-        self.exists = exists
-
-    def _readable(self, req: falcon.Request, project_id: str, rule: str) -> Token:
-        token = token_of(req)
-        _may_read(token, project_id, f"os_compute_api:os-quota-sets:{rule}")
-        _known(self.exists, project_id)
-        return token
+    updates = NOVA_UPDATES
+    on_put = QuotaHandler.update
+    on_delete = QuotaHandler.reset
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self._readable(req, project_id, "show")
+        self._readable(req, project_id, "os_compute_api:os-quota-sets:show")
         send(resp, views.quota_set(project_id, self.quotas.limits(COMPUTE, project_id)))
 
     def on_get_detail(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        token = self._readable(req, project_id, "detail")
+        token = self._readable(req, project_id, "os_compute_api:os-quota-sets:detail")
         user = token.user_id if project_id == token.project_id else None  # key pairs are counted per user
         send(resp, views.quota_set(project_id, self.quotas.limits(COMPUTE, project_id),
                                    self.quotas.usage(COMPUTE, project_id, user)))
@@ -109,29 +185,6 @@ class NovaQuotaSets:
     def on_get_defaults(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         _known(self.exists, project_id)  # Nova's defaults policy lets anyone read them
         send(resp, views.quota_set(project_id, self.quotas.defaults.of(COMPUTE)))
-
-    def on_put(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        _must_admin(token_of(req), "os_compute_api:os-quota-sets:update")
-        _known(self.exists, project_id)
-        if req.get_param("user_id"):
-            raise BadRequest("user_id", "per-user quotas are not supported: set the project's")
-        body = read_json(req, self.config.max_json_body, "quota_set")
-        values = parse_limits(body, self.quotas.defaults.of(COMPUTE), "quota_set", ("force",))
-        if not _force(body, "quota_set"):
-            low = self.quotas.below_usage(COMPUTE, project_id, values)
-            if low:
-                raise BadRequest("", f"Quota limit {low[1]} for {low[0]} must be greater than or equal to "
-                                     f"already used and reserved {low[2]}.")
-        self.quotas.set_limits(COMPUTE, project_id, values)
-        send(resp, views.quota_set(None, self.quotas.limits(COMPUTE, project_id)))
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        _must_admin(token_of(req), "os_compute_api:os-quota-sets:delete")
-        _known(self.exists, project_id)
-        if req.get_param("user_id"):
-            raise BadRequest("user_id", "per-user quotas are not supported: reset the project's")
-        self.quotas.reset(COMPUTE, project_id)
-        resp.status = 202
 
 
 class CinderLimits:
@@ -146,17 +199,15 @@ class CinderLimits:
         send(resp, views.cinder_limits(self.quotas.limits(VOLUME, project), self.quotas.usage(VOLUME, project)))
 
 
-class CinderQuotaSets:
+class CinderQuotaSets(QuotaHandler):
     """/volume/v3/os-quota-sets/{project_id}[?usage=true] and …/defaults: GET, and PUT / DELETE for an admin."""
 
-    def __init__(self, config: ApiConfig, quotas: QuotaStore, exists: ProjectExists):
-        self.config = config
-        self.quotas = quotas
-        self.exists = exists
+    updates = CINDER_UPDATES
+    on_put = QuotaHandler.update
+    on_delete = QuotaHandler.reset
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        _may_read(token_of(req), project_id, "volume_extension:quotas:show")
-        _known(self.exists, project_id)
+        self._readable(req, project_id, "volume_extension:quotas:show")
         usage = self.quotas.usage(VOLUME, project_id) if req.get_param_as_bool("usage", default=False) else None
         send(resp, views.quota_set(project_id, self.quotas.limits(VOLUME, project_id), usage, cinder=True))
 
@@ -164,38 +215,13 @@ class CinderQuotaSets:
         _known(self.exists, project_id)
         send(resp, views.quota_set(project_id, self.quotas.defaults.of(VOLUME)))
 
-    def on_put(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        _must_admin(token_of(req), "volume_extension:quotas:update")
-        _known(self.exists, project_id)
-        body = read_json(req, self.config.max_json_body, "quota_set")
-        values = parse_limits(body, self.quotas.defaults.of(VOLUME), "quota_set", ("id", "tenant_id"))
-        if not values:
-            raise BadRequest("quota_set", "name at least one quota to set")
-        low = self.quotas.below_usage(VOLUME, project_id, values, exempt=("per_volume_gigabytes",))
-        if low:
-            raise BadRequest("", f"Quota {low[0]} limit must be equal or greater than existing resources. "
-                                 f"Current usage is {low[2]} and the requested limit is {low[1]}.")
-        self.quotas.set_limits(VOLUME, project_id, values)
-        send(resp, views.quota_set(None, self.quotas.limits(VOLUME, project_id)))
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        _must_admin(token_of(req), "volume_extension:quotas:delete")
-        _known(self.exists, project_id)
-        self.quotas.reset(VOLUME, project_id)
-        resp.status = 200
-
-
-class NeutronQuotas:
+class NeutronQuotas(QuotaHandler):
     """/network/v2.0/quotas[/{project_id}[/default|/details]]."""
 
-    def __init__(self, config: ApiConfig, quotas: QuotaStore, exists: ProjectExists):
-        self.config = config
-        self.quotas = quotas
-        self.exists = exists
-
-    def _readable(self, req: falcon.Request, project_id: str) -> None:
-        _may_read(token_of(req), project_id, "get_quota")
-        _known(self.exists, project_id)
+    updates = NEUTRON_UPDATES
+    on_put_item = QuotaHandler.update
+    on_delete_item = QuotaHandler.reset
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         _must_admin(token_of(req), "get_quota")
@@ -203,33 +229,14 @@ class NeutronQuotas:
                                              for p in self.quotas.overridden(NETWORK)}))
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self._readable(req, project_id)
+        self._readable(req, project_id, "get_quota")
         send(resp, views.neutron_quota(self.quotas.limits(NETWORK, project_id)))
 
     def on_get_default(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self._readable(req, project_id)
+        self._readable(req, project_id, "get_quota")
         send(resp, views.neutron_quota(self.quotas.defaults.of(NETWORK)))
 
     def on_get_details(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self._readable(req, project_id)
+        self._readable(req, project_id, "get_quota")
         send(resp, views.neutron_quota(self.quotas.limits(NETWORK, project_id),
                                        self.quotas.usage(NETWORK, project_id)))
-
-    def on_put_item(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        _must_admin(token_of(req), "update_quota")
-        _known(self.exists, project_id)
-        body = read_json(req, self.config.max_json_body, "quota")
-        values = parse_limits(body, self.quotas.defaults.of(NETWORK), "quota", ("force", "check_limit"))
-        if not _force(body, "quota"):
-            low = self.quotas.below_usage(NETWORK, project_id, values)
-            if low:
-                raise BadRequest("", f"Quota limit {low[1]} for {low[0]} must be greater than or equal to "
-                                     f"already used {low[2]}")
-        self.quotas.set_limits(NETWORK, project_id, values)
-        send(resp, views.neutron_quota(self.quotas.limits(NETWORK, project_id)))
-
-    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        _must_admin(token_of(req), "delete_quota")
-        _known(self.exists, project_id)
-        self.quotas.reset(NETWORK, project_id)
-        resp.status = 204
