@@ -82,7 +82,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    return image_commands.run(args, _context(args).layout)
+    ctx = _context(args)
+    return image_commands.run(args, ctx.layout, ctx.progress)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

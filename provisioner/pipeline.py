@@ -162,7 +162,8 @@ def provision_spec(spec: DomainSpec, ctx: Context, yes: bool = False, wait: bool
     """
     _refuse_layered(spec)
     with domain_lock(ctx, spec.name):
-        rendered = _write(spec, ctx)
+        with ctx.progress.step(f"{spec.name}: render"):
+            rendered = _write(spec, ctx)
         ensure_shared(rendered.shared_workspace, ctx)
         workspace = workspace_for(rendered.workspace, ctx)
         started = time.time()

@@ -15,8 +15,9 @@ from provisioner.images.names import check_name, default_name
 from provisioner.images.records import ImageRecord
 from provisioner.images.store import ImageStore
 from provisioner.layout import Layout
+from provisioner.progress import Progress
 
-Handler = Callable[[argparse.Namespace, Layout], int]
+Handler = Callable[[argparse.Namespace, Layout, Progress], int]
 
 
 def add_image_parser(subparsers: argparse._SubParsersAction,
@@ -63,26 +64,26 @@ def add_image_parser(subparsers: argparse._SubParsersAction,
     return image
 
 
-def run(args: argparse.Namespace, layout: Layout) -> int:
-    """Run the image action `args` was parsed for."""
+def run(args: argparse.Namespace, layout: Layout, progress: Progress | None = None) -> int:
+    """Run the image action `args` was parsed for; `progress` shows transfers (None: not shown)."""
     handler: Handler = args.image_handler
-    return handler(args, layout)
+    return handler(args, layout, progress or Progress(quiet=True))
 
 
 def _usage(parser: argparse.ArgumentParser) -> Handler:
-    def usage(args: argparse.Namespace, layout: Layout) -> int:
+    def usage(args: argparse.Namespace, layout: Layout, progress: Progress) -> int:
         parser.print_help()
         return 2
     return usage
 
 
-def cmd_import(args: argparse.Namespace, layout: Layout) -> int:
+def cmd_import(args: argparse.Namespace, layout: Layout, progress: Progress) -> int:
     """provision image import SOURCE [--name NAME] [--md5 …] [--sha1 …] [--sha256 …] [--sha512 …] [--dry-run]"""
     store = ImageStore(layout)
     name = default_name(args.source) if args.name is None else check_name(args.name)
     digests = {a: getattr(args, a) for a in ALGORITHMS if getattr(args, a) is not None}
     before = store.lookup(name)
-    record = store.import_source(args.source, name, digests, dry_run=args.dry_run)
+    record = store.import_source(args.source, name, digests, dry_run=args.dry_run, progress=progress)
     unchanged = before is not None and before.id == record.id
     if args.dry_run:
         outcome = "unchanged" if unchanged else f"would be version {record.version}"
@@ -96,7 +97,7 @@ def cmd_import(args: argparse.Namespace, layout: Layout) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace, layout: Layout) -> int:
+def cmd_list(args: argparse.Namespace, layout: Layout, progress: Progress) -> int:
     """provision image list [NAME] [--json]"""
     store = ImageStore(layout)
     records = store.versions(args.name) if args.name else store.list()
@@ -118,7 +119,7 @@ def cmd_list(args: argparse.Namespace, layout: Layout) -> int:
     return 0
 
 
-def cmd_prune(args: argparse.Namespace, layout: Layout) -> int:
+def cmd_prune(args: argparse.Namespace, layout: Layout, progress: Progress) -> int:
     """provision image prune NAME --keep N"""
     store = ImageStore(layout)
     removed = store.prune(args.name, args.keep)
@@ -133,14 +134,14 @@ def cmd_prune(args: argparse.Namespace, layout: Layout) -> int:
     return 0
 
 
-def cmd_delete(args: argparse.Namespace, layout: Layout) -> int:
+def cmd_delete(args: argparse.Namespace, layout: Layout, progress: Progress) -> int:
     """provision image delete ID_OR_NAME"""
     for r in ImageStore(layout).delete(args.target):
         print(f"{r.name}: deleted version {r.version} ({r.path.name}, id {r.id})")
     return 0
 
 
-def cmd_sync(args: argparse.Namespace, layout: Layout) -> int:
+def cmd_sync(args: argparse.Namespace, layout: Layout, progress: Progress) -> int:
     """provision image sync LIST_FILE: one `ok`/`FAILED` line per image; 1 if any failed."""
     store = ImageStore(layout)
     failed = 0
@@ -151,7 +152,7 @@ def cmd_sync(args: argparse.Namespace, layout: Layout) -> int:
             continue
         try:
             before = store.lookup(entry.name)
-            record = store.import_source(entry.source, entry.name, entry.digests)
+            record = store.import_source(entry.source, entry.name, entry.digests, progress=progress)
         except ProvisionError as exc:
             failed += 1
             print(f"FAILED  {entry.name}: {_reason(exc)}", flush=True)

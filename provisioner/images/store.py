@@ -14,11 +14,11 @@ import os
 import tempfile
 import time
 import uuid
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Mapping, Sequence
 
 from provisioner.images.digests import ALGORITHMS, check_algorithms, parse_expected, verify
 from provisioner.images.errors import ImageInputError, ImageInUse, ImageMissing, ImageNotFound, StoreError
@@ -30,6 +30,7 @@ from provisioner.images.transfer import Transferred, transfer
 from provisioner.images.usage import ImageUse, image_uses
 from provisioner.layout import Layout
 from provisioner.locks import exclusive
+from provisioner.progress import Progress
 from provisioner.workspace import write_atomic
 
 INDEX = "index.json"
@@ -108,11 +109,12 @@ class ImageStore:
     # -- importing ---------------------------------------------------------
 
     def import_source(self, source: str, name: str | None = None, digests: Mapping[str, str] | None = None,
-                      dry_run: bool = False, **metadata: str) -> ImageRecord:
+                      dry_run: bool = False, progress: Progress | None = None, **metadata: str) -> ImageRecord:
         """Import a local file or an http(s) URL as `name` (default: from its file name).
 
         When every digest given is already the current version's, nothing is
-        downloaded. Otherwise see import_stream.
+        downloaded. Otherwise see import_stream. `progress` shows the bytes
+        copied as `import NAME` (None: nothing is printed).
         """
         name = default_name(source) if name is None else check_name(name)
         expected = parse_expected(name, digests or {})
@@ -120,14 +122,16 @@ class ImageStore:
             current = self.lookup(name)
             if current and not current.missing and all(current.digests().get(a) == v for a, v in expected.items()):
                 return current
-        with open_source(source, name) as opened:
+        with open_source(source, name) as opened, \
+                (progress.transfer(f"import {name}", opened.size) if progress else nullcontext(None)) as on_bytes:
             return self.import_stream(name, opened.stream, opened.source, expected, dry_run,
-                                      opened.size, **metadata)
+                                      opened.size, on_bytes=on_bytes, **metadata)
 
     def import_stream(self, name: str, stream: BinaryIO, source: str,
                       digests: Mapping[str, str] | None = None, dry_run: bool = False,
                       size_hint: int | None = None, compute: Iterable[str] = (),
-                      image_id: str | None = None, **metadata: str) -> ImageRecord:
+                      image_id: str | None = None, on_bytes: Callable[[int], None] | None = None,
+                      **metadata: str) -> ImageRecord:
         """Import the content of a binary stream as a new version of `name`.
 
         `size_hint` is the exact length when known (a Content-Length): no more
@@ -138,6 +142,7 @@ class ImageStore:
         (its file put back if it had gone missing).
         `image_id` (a UUID) is the new version's id, generated if None.
         `metadata`: `visibility` and `owner`, any other key becomes a property.
+        `on_bytes` is called with the bytes read so far after each chunk.
         With `dry_run`, the content is read and checked but nothing is written,
         and the record returned is the one the import would produce.
         """
@@ -147,7 +152,7 @@ class ImageStore:
         fields = _metadata(name, metadata)
         new_id = _check_id(name, image_id) if image_id is not None else str(uuid.uuid4())
         if dry_run:
-            done = transfer(name, source, stream, None, algorithms, size_hint)
+            done = transfer(name, source, stream, None, algorithms, size_hint, on_bytes)
             verify(name, source, expected, done.digests)
             return self._outcome(self._read(), name, done, source, new_id, fields)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -156,7 +161,7 @@ class ImageStore:
         try:
             # Held until closed: tells _sweep_partials in other processes this file is live.
             fcntl.flock(fd, fcntl.LOCK_EX)
-            done = transfer(name, source, stream, fd, algorithms, size_hint)
+            done = transfer(name, source, stream, fd, algorithms, size_hint, on_bytes)
             verify(name, source, expected, done.digests)
             os.fchmod(fd, 0o400)  # read-only; the provider copies it into the pool as this user
             os.fsync(fd)

@@ -6,7 +6,7 @@ import http.client
 import os
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 from provisioner.images.digests import ParallelHasher
 from provisioner.images.errors import FetchError, StoreError
@@ -28,13 +28,15 @@ class Transferred:
 
 
 def transfer(name: str, source: str, stream: BinaryIO, sink: int | None,
-             algorithms: Iterable[str], size: int | None = None) -> Transferred:
+             algorithms: Iterable[str], size: int | None = None,
+             on_bytes: Callable[[int], None] | None = None) -> Transferred:
     """Copy `stream` to the file descriptor `sink` (None: read and hash only).
 
     With `size`, exactly that many bytes are read (a WSGI input must not be
     read further) and fewer is a truncation; without, the stream is read to its
     end. The format is checked as soon as the header has arrived, so a foreign
     file fails before it is downloaded. All-zero chunks are left as holes.
+    `on_bytes` is called with the bytes copied so far after each chunk.
     """
     hasher = ParallelHasher(algorithms)
     try:
@@ -60,6 +62,8 @@ def transfer(name: str, source: str, stream: BinaryIO, sink: int | None,
                 _write(name, sink, data)
             total += count
             slot = (slot + 1) % DEPTH
+            if on_bytes is not None:
+                on_bytes(total)
         if size is not None and total < size:
             raise FetchError(name, f"truncated download from {source}: got {total} of {size} bytes")
         if info is None:
