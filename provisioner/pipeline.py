@@ -190,7 +190,8 @@ def _load(name: str, ctx: Context) -> DomainSpec:
     if not is_url(spec.image.source) or is_simulated(spec.libvirt_uri):
         return spec
     with ctx.progress.step(f"{spec.name}: importing image {spec.image.source}"):
-        ImageStore(ctx.layout).import_source(spec.image.source, digests=dict(spec.image_digests))
+        ImageStore(ctx.layout).import_source(spec.image.source, digests=dict(spec.image_digests),
+                                             progress=ctx.progress)
     return load_domain(name, ctx.domains_dir, ctx.layout, ctx.libvirt_uri)
 
 

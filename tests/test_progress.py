@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import requests
 
-sys.path.insert(0, str(Path(__file__).parent / "images"))
+sys.path[:0] = [str(Path(__file__).parent / "images"), str(Path(__file__).parent / "api")]
+from apitest import serve_root  # noqa: E402 (the in-process API server on 127.0.0.1)
 from imagetest import Route, server  # noqa: E402,F401 (the loopback HTTP server fixture)
 
 from provisioner.progress import Progress  # noqa: E402
@@ -281,3 +283,24 @@ def test_provision_domain_on_a_terminal_shows_its_steps_in_place(root: Path, dom
     for step in ("render", "terraform init", "terraform apply (create)"):
         assert f"\r==> example.test: {step} … " in output, output
         assert any(re.fullmatch(rf"==> example.test: {re.escape(step)} done in \d+\.\ds", k) for k in kept), kept
+
+
+def test_the_api_upload_path_prints_no_progress_even_on_a_terminal(
+        tmp_path: Path, disk: Path, terminal: tuple[io.TextIOWrapper, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A guard (the API never printed a bar): its uploads stream through the same store without a progress."""
+    stream, master = terminal
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr(sys, "stdout", stream)
+    monkeypatch.setattr(sys, "stderr", stream)
+    with serve_root(tmp_path / "root") as live:
+        headers = {"X-Auth-Token": live.token("alice")}
+        created = requests.post(f"{live.url}/image/v2/images", headers=headers, timeout=30,
+                                json={"name": "uploaded", "disk_format": "raw", "container_format": "bare"})
+        assert created.status_code == 201, created.text
+        upload = requests.put(f"{live.url}/image/v2/images/{created.json()['id']}/file", data=disk.read_bytes(),
+                              headers={**headers, "Content-Type": "application/octet-stream"}, timeout=60)
+        assert upload.status_code == 204, upload.text
+        shown = requests.get(f"{live.url}/image/v2/images/{created.json()['id']}", headers=headers, timeout=30)
+        assert shown.json()["size"] == SIZE
+    output = _read_all(master)
+    assert "\r" not in output and "MiB" not in output, output
