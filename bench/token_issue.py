@@ -3,7 +3,9 @@
 Prints, on this machine, for each of ROUNDS rounds (the two measures alternate, so load from
 other processes weighs on both alike):
   1. scrypt verifications/s in this process with one thread per server worker
-     (the ceiling token issue can reach: every issue verifies one password);
+     (the ceiling token issue can reach: every issue verifies one password),
+     R verifications in all: as many hashes as the HTTP measure, so both last
+     about as long and load from other processes weighs on both alike;
   2. POST /identity/v3/auth/tokens per second over HTTP against
      `python -m api serve --workers W` on a temporary root, from C concurrent
      keep-alive clients, R requests in all;
@@ -40,20 +42,21 @@ THROTTLE_CONFIG = "auth_failures_per_user: 1000000\nauth_failures_per_address: 1
 
 
 def verifications_per_second(threads: int, count: int) -> float:
-    """scrypt verifications/s with `threads` threads verifying `count` passwords each, in this process."""
+    """scrypt verifications/s with `threads` threads verifying `count` passwords in all, in this process."""
     encoded = hash_password(PASSWORD)
 
-    def verify() -> None:
-        for _ in range(count):
+    def verify(share: int) -> None:
+        for _ in range(share):
             assert verify_password(PASSWORD, encoded)
 
-    workers = [threading.Thread(target=verify) for _ in range(threads)]
+    workers = [threading.Thread(target=verify, args=(count // threads + (index < count % threads),))
+               for index in range(threads)]
     start = time.perf_counter()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return threads * count / (time.perf_counter() - start)
+    return count / (time.perf_counter() - start)
 
 
 def issues_per_second(port: int, clients: int, requests: int) -> float:
@@ -122,7 +125,7 @@ def main() -> int:
         with ApiServer(root, args.workers) as server:
             issues_per_second(server.port, args.clients, 2 * args.workers)  # warm every worker up
             for _ in range(args.rounds):
-                verified = verifications_per_second(args.workers, 40)
+                verified = verifications_per_second(args.workers, args.requests)
                 rounds.append((verified, issues_per_second(server.port, args.clients, args.requests)))
             known, unknown = wrong_password_medians(server.port, args.wrong)
     finally:
