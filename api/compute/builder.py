@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable
 
 from api.compute.models import Server
 from api.config import ApiConfig, Flavor
-from api.errors import ApiError, BadRequest
+from api.errors import ApiError, BadRequest, Conflict, Forbidden
 from api.http import field
 from api.identity.tokens import Token
 from api.image.catalog import ImageCatalog
@@ -70,6 +70,9 @@ class ServerBuilder:
             raise BadRequest("server.imageRef", f"{describe(image_id)} is not an image id")
         try:
             return self.images.record(token, image_id)
+        except (Conflict, Forbidden) as exc:
+            # Killed (its file gone) or deactivated: Nova's 400 "Image … is not active", saying why.
+            raise BadRequest("server.imageRef", f"image {cut(image_id)} is not active: {exc.message}") from None
         except ApiError:
             raise BadRequest("server.imageRef", f"image {cut(image_id)} does not exist or has no data yet") from None
 

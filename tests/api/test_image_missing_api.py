@@ -56,6 +56,11 @@ def test_an_image_whose_file_is_gone_is_killed_until_reimported(tmp_path: Path) 
             assert str(live.layout.root) not in resp.text  # no host path for a tenant
         resp = requests.get(f"{live.url}/image/v2/images?status=killed", headers=headers, timeout=30)
         assert sorted(i["name"] for i in resp.json()["images"]) == ["lost", "uploaded"]
+        # A server of a killed image: Nova's 400 "not active", saying why.
+        resp = requests.post(f"{live.url}/compute/v2.1/servers", headers=headers, timeout=30, json={
+            "server": {"name": "vm", "imageRef": lost_id, "flavorRef": "1"}})
+        assert resp.status_code == 400, resp.text
+        assert f"image {lost_id!r} is not active: Image {lost_id} is killed" in resp.text
 
         _import(live, tmp_path / "lost.img", "lost")
         assert _statuses(live, token)["lost"] == "active"
