@@ -12,19 +12,28 @@ from api.errors import BadRequest, TooLarge
 from provisioner.excerpt import describe
 
 
-def read_json(req: falcon.Request, max_bytes: int, key: str | None = None) -> dict[str, Any]:
-    """The JSON object in the body (or its `key` member), refusing bodies over `max_bytes` with 413."""
+def read_json_value(req: falcon.Request, max_bytes: int, malformed: str | None = None) -> Any:
+    """The body parsed as JSON (an empty body is null), refusing bodies over `max_bytes` with 413.
+
+    A body that is not JSON is a 400 on `body`: `malformed JSON: <why>`, or the caller's own `malformed` wording.
+    """
     if req.content_length is not None and req.content_length > max_bytes:
         raise TooLarge(f"request body of {req.content_length} bytes exceeds the limit of {max_bytes}")
     raw = req.bounded_stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise TooLarge(f"request body exceeds the limit of {max_bytes} bytes")
     try:
-        data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("body", f"malformed JSON: {exc}") from None
+        return json.loads(raw or b"null")
+    except ValueError as exc:  # UnicodeDecodeError (bytes that are no UTF) is one
+        reason = str(exc)
     except RecursionError:
-        raise BadRequest("body", "malformed JSON: nested too deeply") from None
+        reason = "nested too deeply"
+    raise BadRequest("body", malformed or f"malformed JSON: {reason}")
+
+
+def read_json(req: falcon.Request, max_bytes: int, key: str | None = None) -> dict[str, Any]:
+    """The JSON object in the body (or its `key` member), refusing bodies over `max_bytes` with 413."""
+    data = read_json_value(req, max_bytes)
     try:
         # A \ud800-style escape alone decodes to a lone surrogate, which no store can encode.
         json.dumps(data, ensure_ascii=False).encode()

@@ -8,13 +8,13 @@ by the request's content type. Paths are one level deep (`/name`, `/tags`,
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 
 import falcon
 
-from api.errors import ApiError, BadRequest, Conflict, Forbidden, TooLarge
+from api.errors import ApiError, BadRequest, Conflict, Forbidden
+from api.http import read_json_value
 from api.image.catalog import QUEUED, ImageRow
 from provisioner.errors import InputError
 from provisioner.excerpt import cut, describe
@@ -53,15 +53,7 @@ def read_patch(req: falcon.Request, max_bytes: int) -> list[Change]:
     if media not in MEDIA_TYPES:
         raise UnsupportedMediaType(f"Content-Type must be {MEDIA_TYPES[0]} (or the v2.0 dialect), "
                                    f"not {describe(media)}")
-    if req.content_length is not None and req.content_length > max_bytes:
-        raise TooLarge(f"request body of {req.content_length} bytes exceeds the limit of {max_bytes}")
-    raw = req.bounded_stream.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise TooLarge(f"request body exceeds the limit of {max_bytes} bytes")
-    try:
-        operations = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequest("body", "malformed JSON patch") from None
+    operations = read_json_value(req, max_bytes, malformed="malformed JSON patch")
     if not isinstance(operations, list):
         raise BadRequest("body", "a JSON patch is a list of operations")
     return [_change(index, item, media == MEDIA_TYPES[0]) for index, item in enumerate(operations)]
