@@ -34,6 +34,7 @@ class Slot(IntEnum):
 
     CREDENTIALS = 0  # config.yaml replaced (users, passwords, roles) or a token revoked
     AUTH_FAILURES = 1  # a failed authentication recorded by the throttle
+    FLAVORS = 2  # a flavor created or deleted through the API (api_flavors)
 
 
 class ChangeCounters:

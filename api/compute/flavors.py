@@ -9,6 +9,7 @@ from typing import Any
 
 import falcon
 
+from api.change_counter import ChangeCounters, Slot
 from api.compute.microversion import version_of
 from api.compute.views import flavor_view
 from api.auth import token_of
@@ -36,16 +37,37 @@ MAX_AMOUNT = 2 ** 31 - 1  # Nova's bound on ram, vcpus, disk, ephemeral and swap
 
 
 class FlavorCatalog:
-    """The configured flavors, then those admins created (which may be deleted; configured ones may not)."""
+    """The configured flavors, then those admins created (which may be deleted; configured ones may not).
 
-    def __init__(self, db: Database, configured: tuple[Flavor, ...]):
+    The whole list is kept per process while the shared flavors counter
+    (api/change_counter.py) keeps its value: a create or delete bumps it after
+    its commit, in whichever worker process, so no GET needs a SELECT until then.
+    """
+
+    def __init__(self, db: Database, configured: tuple[Flavor, ...], counters: ChangeCounters):
         self.db = db
         self.configured = configured
         self.created = Table(db, "flavors", Flavor)
+        self.counters = counters
+        self._cached: tuple[int, tuple[Flavor, ...]] | None = None  # (counter value when loaded, the list)
 
     def all(self) -> tuple[Flavor, ...]:
         """Every flavor, configured first."""
+        changes = self.counters.value(Slot.FLAVORS)  # before the SELECT: a bump after it is seen next time
+        cached = self._cached  # one read: another thread may replace it meanwhile
+        if cached is not None and cached[0] == changes:
+            return cached[1]
+        flavors = self.load()
+        self._cached = (changes, flavors)
+        return flavors
+
+    def load(self) -> tuple[Flavor, ...]:
+        """Every flavor as stored now, not cached (for the checks inside a write transaction)."""
         return (*self.configured, *self.created.list())
+
+    def changed(self) -> None:
+        """Mark the created flavors changed (call after the change is committed): every process reloads."""
+        self.counters.bump(Slot.FLAVORS)
 
     def get(self, flavor_id: str) -> Flavor | None:
         """The flavor with this id, or None."""
@@ -158,11 +180,13 @@ class Flavors(FlavorList):
             raise Forbidden("Policy doesn't allow os_compute_api:os-flavor-manage:create to be performed.")
         flavor = new_flavor(read_json(req, self.config.max_json_body, "flavor"))
         with self.catalog.db.transaction():
-            if any(f.id == flavor.id for f in self.catalog.all()):
+            current = self.catalog.load()
+            if any(f.id == flavor.id for f in current):
                 raise Conflict(f"Flavor with ID {cut(flavor.id)} already exists.")
-            if any(f.name == flavor.name for f in self.catalog.all()):
+            if any(f.name == flavor.name for f in current):
                 raise Conflict(f"Flavor with name {cut(flavor.name)} already exists.")
             self.catalog.created.insert(flavor)
+        self.catalog.changed()
         send(resp, {"flavor": flavor_view(flavor, req.prefix, version_of(req))})
 
 
@@ -182,7 +206,8 @@ class FlavorItem:
         flavor = self.catalog.find(flavor_id)
         if self.catalog.created.get(flavor.id) is None:
             raise Conflict(f"Flavor {flavor.name} is defined in config.yaml: change it there")
-        self.catalog.created.delete(flavor.id)
+        self.catalog.created.delete(flavor.id)  # autocommit: durable when it returns
+        self.catalog.changed()
         resp.status = 202
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import falcon
 
+from api.change_counter import ChangeCounters
 from api.compute import flavors
 from api.compute import resources as r
 from api.compute import security_groups as sg
@@ -20,6 +21,7 @@ from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroup
 from api.compute.services import Services
 from api.compute.tasks import ServerTasks
 from api.compute.zones import AvailabilityZones
+from api.config import config_path
 from api.context import ApiContext
 from api.http import Discovery
 from api.microversion import MicroversionMiddleware
@@ -35,7 +37,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     """Mount Nova v2.1 under /compute."""
     config = ctx.config
     groups = ServerGroupStore(ctx.db, store)
-    catalog = flavors.FlavorCatalog(ctx.db, config.flavors)
+    catalog = flavors.FlavorCatalog(ctx.db, config.flavors, ChangeCounters.next_to(config_path(ctx.layout)))
     builder.flavor_source = catalog.all
     quotas = QuotaStore(ctx.db, config.quotas, {
         COMPUTE: lambda project, user: {**store.usage(project, user, catalog.all()),
