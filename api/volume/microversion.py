@@ -18,6 +18,7 @@ CINDER = Microversions(service="volume", min=Version(3, 0),
 MIN = CINDER.min
 MAX = CINDER.max
 # The versions whose behaviour this API implements, for the code that asks.
+MESSAGES = Version(3, 3)  # GET /messages, GET and DELETE /messages/{id}
 VOLUME_SUMMARY = Version(3, 12)  # GET /volumes/summary
 SUMMARY_METADATA = Version(3, 36)  # the summary lists the volumes' metadata
 EXTEND_IN_USE = Version(3, 42)  # os-extend of an attached volume

@@ -25,7 +25,7 @@ class Volume:
     server_id: str | None = None
     device: str | None = None  # /dev/vdb, …
     attached_at: float = 0.0
-    fault: str | None = None
+    fault: str | None = None  # the last failure's reason, kept on the record only (users read a user message)
     created: float = 0.0
     updated: float = 0.0
     volume_type: str = "__DEFAULT__"  # its type's name (api.volume.types)
@@ -67,7 +67,7 @@ class Snapshot:
     status: str = CREATING
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
-    fault: str | None = None
+    fault: str | None = None  # the last failure's reason, kept on the record only (users read a user message)
     created: float = 0.0
     updated: float = 0.0
 

@@ -11,6 +11,7 @@ from api.microversion import MicroversionMiddleware
 from api.quota import routes as quota_routes
 from api.quota.models import VOLUME
 from api.quota.store import QuotaStore
+from api.volume import message_resources as m
 from api.volume import resources as r
 from api.volume import types as t
 from api.volume.microversion import CINDER
@@ -50,6 +51,8 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     app.add_route("/volume/v3/types/{type_id}/os-volume-type-access", t.TypeAccess(types))
     app.add_route("/volume/v3/types/{type_id}/action", t.TypeActions(config, types))
     app.add_route("/volume/v3/snapshots/{snapshot_id}/action", r.SnapshotActions(config, store, worker))
+    app.add_route("/volume/v3/messages", m.Messages(store.messages))
+    app.add_route("/volume/v3/messages/{message_id}", m.MessageItem(store.messages))
     app.add_route("/volume/v3/os-availability-zone", r.AvailabilityZones())
     app.add_route("/volume/v3/extensions", r.Extensions())
     quota_routes.add_volume_routes(app, ctx, quotas)

@@ -27,6 +27,7 @@ from api.volume.models import (
     Snapshot,
     Volume,
 )
+from api.volume.messages import ATTACH, VOLUME, MessageStore
 
 # Cinder deletes a volume only from these statuses (and never one with snapshots).
 DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING, ERROR_EXTENDING)
@@ -44,6 +45,7 @@ class VolumeStore:
         self.db = db
         self.volumes = Table(db, "volumes", Volume)
         self.snapshots = Table(db, "snapshots", Snapshot)
+        self.messages = MessageStore(db)  # why an operation failed, for its project
         self._lock = threading.Lock()
 
     @staticmethod
@@ -182,8 +184,11 @@ class VolumeStore:
         return found
 
     def release(self, volume_id: str, fault: str | None = None) -> None:
-        """Detach a volume in the records: available again (with the reason, if an attach failed)."""
-        self.change(volume_id, status=AVAILABLE, server_id=None, device=None, attached_at=0.0, fault=fault)
+        """Detach a volume in the records: available again (if an attach failed, `fault` says why: a user
+        message for the volume's project)."""
+        volume = self.change(volume_id, status=AVAILABLE, server_id=None, device=None, attached_at=0.0, fault=fault)
+        if volume is not None and fault:
+            self.messages.record(volume.project_id, VOLUME, volume.id, ATTACH, fault)
 
     def start_delete_snapshot(self, snapshot: Snapshot, force: bool = False) -> Snapshot:
         """Mark a snapshot deleting; Invalid snapshot while it is being created or deleted (unless `force`)."""

@@ -20,7 +20,7 @@ def attachment_view(volume: Volume) -> dict[str, Any]:
 
 
 def volume_view(volume: Volume, base_url: str, tenant: bool = True) -> dict[str, Any]:
-    """A volume (detail form); `fault` (not Cinder's) says why it is in error. `tenant`: with
+    """A volume (detail form; why one is in error is a user message, api.volume.messages). `tenant`: with
     os-vol-tenant-attr:tenant_id, which Cinder shows on show and list but not in the answer to a create."""
     body: dict[str, Any] = {
         "id": volume.id, "name": volume.name, "status": volume.status, "size": volume.size,
@@ -37,8 +37,6 @@ def volume_view(volume: Volume, base_url: str, tenant: bool = True) -> dict[str,
         body["os-vol-tenant-attr:tenant_id"] = volume.project_id
         if volume.image_id:  # likewise only on show and list (Tempest's create and update schemas refuse it)
             body["volume_image_metadata"] = volume.image_metadata
-    if volume.fault:
-        body["fault"] = {"message": volume.fault}
     return body
 
 
@@ -53,6 +51,4 @@ def snapshot_view(snapshot: Snapshot, detail: bool = True) -> dict[str, Any]:
     if detail:
         body["os-extended-snapshot-attributes:project_id"] = snapshot.project_id
         body["os-extended-snapshot-attributes:progress"] = "100%" if snapshot.status == "available" else "0%"
-    if snapshot.fault:
-        body["fault"] = {"message": snapshot.fault}
     return body

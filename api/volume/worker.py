@@ -8,7 +8,8 @@ run in order, and a job whose process died resumes at the next start
 (applies and destroys are idempotent; one cut short by the server stopping
 is queued again). A Terraform failure, or a job dropped after its process
 died too often, becomes status `error` (`error_deleting` for a volume's
-delete, `error_extending` for an extend) with the reason as its fault; so does a volume or snapshot left
+delete, `error_extending` for an extend), and leaves its project a user message saying why
+(api.volume.messages; the whole reason goes to the server's log); so does a volume or snapshot left
 creating or deleting without a job at a restart.
 """
 
@@ -18,6 +19,7 @@ from api.engine import Engine
 from api.jobs.queue import JobQueue
 from api.jobs.records import SNAPSHOT, VOLUME, CreateSnapshot, CreateVolume, DeleteSnapshot, DeleteVolume
 from api.jobs.runner import JobRunner
+from api.volume import messages
 from api.volume.models import (
     AVAILABLE,
     CREATING,
@@ -90,13 +92,23 @@ class VolumeWorker:
                                  content=volume.image_file), self.engine.ctx)
         self.store.change(volume.id, status=AVAILABLE, size=size, extending_to=0)
 
+    def _volume_message(self, volume: Volume | None, action: messages.Action, reason: str) -> None:
+        if volume is not None:
+            self.store.messages.record(volume.project_id, messages.VOLUME, volume.id, action, reason)
+
+    def _snapshot_message(self, snapshot: Snapshot | None, action: messages.Action, reason: str) -> None:
+        if snapshot is not None:
+            self.store.messages.record(snapshot.project_id, messages.SNAPSHOT, snapshot.id, action, reason)
+
     def create_failed(self, job: CreateVolume, reason: str) -> None:
-        """error (error_extending for an extend, at its old size), with the reason."""
+        """error (error_extending for an extend, at its old size), with the reason as a user message."""
         volume = self.store.volumes.get(job.volume_id)
         if volume is not None and volume.status == EXTENDING:
-            self.store.change(job.volume_id, status=ERROR_EXTENDING, extending_to=0, fault=reason)
+            changed = self.store.change(job.volume_id, status=ERROR_EXTENDING, extending_to=0, fault=reason)
+            self._volume_message(changed, messages.EXTEND, reason)
         else:
-            self.store.change(job.volume_id, status=ERROR, fault=reason)
+            changed = self.store.change(job.volume_id, status=ERROR, fault=reason)
+            self._volume_message(changed, messages.ALLOCATE, reason)
 
     def run_delete(self, job: DeleteVolume) -> None:
         """Destroy the volume's workspace, then forget the volume."""
@@ -106,8 +118,9 @@ class VolumeWorker:
             self.store.volumes.delete(volume.id)
 
     def delete_failed(self, job: DeleteVolume, reason: str) -> None:
-        """error_deleting, with the reason (deleting it again retries)."""
-        self.store.change(job.volume_id, status=ERROR_DELETING, fault=reason)
+        """error_deleting, with the reason as a user message (deleting it again retries)."""
+        changed = self.store.change(job.volume_id, status=ERROR_DELETING, fault=reason)
+        self._volume_message(changed, messages.DELETE_VOLUME, reason)
 
     def run_snapshot(self, job: CreateSnapshot) -> None:
         """Apply the snapshot's workspace as a copy of its volume's; available once done."""
@@ -126,8 +139,11 @@ class VolumeWorker:
             self.store.snapshots.delete(snapshot.id)
 
     def snapshot_failed(self, job: CreateSnapshot | DeleteSnapshot, reason: str) -> None:
-        """error, with the reason (a failed create or delete alike: Cinder has no error_deleting snapshot)."""
-        self.store.change_snapshot(job.snapshot_id, status=ERROR, fault=reason)
+        """error, with the reason as a user message (a failed create or delete alike: Cinder has no
+        error_deleting snapshot)."""
+        changed = self.store.change_snapshot(job.snapshot_id, status=ERROR, fault=reason)
+        action = messages.DELETE_SNAPSHOT if isinstance(job, DeleteSnapshot) else messages.CREATE_SNAPSHOT
+        self._snapshot_message(changed, action, reason)
 
     def recover(self, queue: JobQueue) -> None:
         """At start: a volume or snapshot left creating or deleting without a job is error (error_deleting)."""
@@ -135,7 +151,14 @@ class VolumeWorker:
         for volume in self.store.volumes.list():
             if volume.id not in volumes and volume.status in (CREATING, DELETING, EXTENDING):
                 status = {CREATING: ERROR, DELETING: ERROR_DELETING, EXTENDING: ERROR_EXTENDING}[volume.status]
-                self.store.change(volume.id, status=status, extending_to=0, fault=f"{volume.status} {RESTARTED}")
+                reason = f"{volume.status} {RESTARTED}"
+                changed = self.store.change(volume.id, status=status, extending_to=0, fault=reason)
+                action = {CREATING: messages.ALLOCATE, DELETING: messages.DELETE_VOLUME,
+                          EXTENDING: messages.EXTEND}[volume.status]
+                self._volume_message(changed, action, reason)
         for snapshot in self.store.snapshots.list():
             if snapshot.id not in snapshots and snapshot.status in (CREATING, DELETING):
-                self.store.change_snapshot(snapshot.id, status=ERROR, fault=f"{snapshot.status} {RESTARTED}")
+                reason = f"{snapshot.status} {RESTARTED}"
+                changed = self.store.change_snapshot(snapshot.id, status=ERROR, fault=reason)
+                action = messages.CREATE_SNAPSHOT if snapshot.status == CREATING else messages.DELETE_SNAPSHOT
+                self._snapshot_message(changed, action, reason)
