@@ -13,9 +13,11 @@ import json
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Generic, Iterable, Iterator, TypeVar
+from typing import Generic, Iterable, TypeVar
+
+from provisioner.sqlite import write_transaction
 
 T = TypeVar("T")
 
@@ -40,22 +42,11 @@ class Database:
             self._local.conn = conn
         return conn
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction on this thread's connection: BEGIN IMMEDIATE takes SQLite's write lock at once,
-        so what the block reads stays true until it commits, across threads and worker processes (a check and
-        the insert it allows cannot interleave with another's). Inside an open transaction, joins it."""
-        conn = self.connect()
-        if conn.in_transaction:
-            yield conn
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction on this thread's connection (provisioner.sqlite.write_transaction: BEGIN
+        IMMEDIATE, so a check and the insert it allows cannot interleave with another's); inside an open
+        transaction, joins it."""
+        return write_transaction(self.connect())
 
 
 class Table(Generic[T]):

@@ -23,6 +23,7 @@ from typing import Iterator
 from provisioner.claimer import Worker
 from provisioner.postboot.errors import JobNotFound, JobStateError
 from provisioner.postboot.params import KINDS, JobParams
+from provisioner.sqlite import write_transaction
 
 QUEUED, RUNNING, DONE, FAILED, SKIPPED, CANCELLED = "queued", "running", "done", "failed", "skipped", "cancelled"
 STATES = (QUEUED, RUNNING, DONE, FAILED, SKIPPED, CANCELLED)
@@ -100,13 +101,8 @@ class JobQueue:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
             if write:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with write_transaction(conn):
                     yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
             else:
                 yield conn
         finally:
