@@ -15,7 +15,7 @@ from provisioner.images.names import check_name, default_name
 from provisioner.images.records import ImageRecord
 from provisioner.images.store import ImageStore
 from provisioner.layout import Layout
-from provisioner.progress import Progress
+from provisioner.progress import Progress, human_size
 
 Handler = Callable[[argparse.Namespace, Layout, Progress], int]
 
@@ -110,7 +110,7 @@ def cmd_list(args: argparse.Namespace, layout: Layout, progress: Progress) -> in
           f"{'ID':36} USED BY")
     for r in records:
         version = f"{r.version}{'*' if r.current else ' '}"
-        print(f"{r.name:24} {version:>7} {r.format:6} {_size(r.size):>10} {r.imported_at:20} "
+        print(f"{r.name:24} {version:>7} {r.format:6} {human_size(r.size):>10} {r.imported_at:20} "
               f"{r.sha256[:12]:12} {r.id:36} {', '.join(used_by.get(r.id, [])) or '-'}")
     for r in records:
         if r.missing:
@@ -176,13 +176,4 @@ def _reason(exc: ProvisionError) -> str:
 
 
 def _describe(record: ImageRecord) -> str:
-    return f"{record.format}, {_size(record.size)}, sha256 {record.sha256[:12]}…"
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
+    return f"{record.format}, {human_size(record.size)}, sha256 {record.sha256[:12]}…"
