@@ -77,7 +77,8 @@ def test_failed_snapshot_is_a_user_message(live) -> None:
     assert snap.status_code == 202, snap.text
     failed = _wait(live, "alice", f"/volume/v3/snapshots/{snap.json()['snapshot']['id']}", "snapshot", "error")
     assert "fault" not in failed
-    mine = [m for m in _call(live, "GET", "alice", "/messages").json()["messages"] if m["resource_uuid"] == failed["id"]]
+    listed = _call(live, "GET", "alice", "/messages").json()["messages"]
+    mine = [m for m in listed if m["resource_uuid"] == failed["id"]]
     assert [(m["resource_type"], m["user_message"].split(":")[0]) for m in mine] == [("SNAPSHOT", "create snapshot")]
     assert "not readable" in mine[0]["user_message"], "the reason, cut"
     assert str(live.layout.root) not in mine[0]["user_message"]
