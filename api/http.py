@@ -23,22 +23,24 @@ def read_json_value(req: falcon.Request, max_bytes: int, malformed: str | None =
     if len(raw) > max_bytes:
         raise TooLarge(f"request body exceeds the limit of {max_bytes} bytes")
     try:
-        return json.loads(raw or b"null")
+        data = json.loads(raw or b"null")
     except ValueError as exc:  # UnicodeDecodeError (bytes that are no UTF) is one
         reason = str(exc)
     except RecursionError:
         reason = "nested too deeply"
+    else:
+        try:
+            # A \ud800-style escape alone decodes to a lone surrogate, which no store can encode.
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise BadRequest("body", "malformed JSON: a \\u escape is a lone UTF-16 surrogate, not text") from None
+        return data
     raise BadRequest("body", malformed or f"malformed JSON: {reason}")
 
 
 def read_json(req: falcon.Request, max_bytes: int, key: str | None = None) -> dict[str, Any]:
     """The JSON object in the body (or its `key` member), refusing bodies over `max_bytes` with 413."""
     data = read_json_value(req, max_bytes)
-    try:
-        # A \ud800-style escape alone decodes to a lone surrogate, which no store can encode.
-        json.dumps(data, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise BadRequest("body", "malformed JSON: a \\u escape is a lone UTF-16 surrogate, not text") from None
     if not isinstance(data, dict):
         raise BadRequest("body", "must be a JSON object")
     if key is None:

@@ -34,6 +34,13 @@ def test_a_malformed_patch_is_a_400_in_its_own_words(live: Live, image_url: str,
     assert _patch(live, image_url, body) == (400, "body: malformed JSON patch")
 
 
+def test_a_patch_with_a_lone_surrogate_is_refused(live: Live, image_url: str) -> None:
+    # Was a 200 storing 'a\ud800' (no JSON object body takes one: the store cannot encode it).
+    body = b'[{"op": "add", "path": "/k", "value": "a\\ud800"}]'
+    assert _patch(live, image_url, body) == (400, "body: malformed JSON: a \\u escape is a lone UTF-16 surrogate, "
+                                                  "not text")
+
+
 def test_an_oversized_patch_is_a_413_declared_or_chunked(live: Live, image_url: str) -> None:
     # The transport (api/transport.py) may refuse it first, at the same limit: either way a 413 naming it.
     body = b'[{"op": "add", "path": "/x", "value": "' + b"a" * LIMIT + b'"}]'
