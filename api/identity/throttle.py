@@ -105,9 +105,7 @@ class FailureThrottle:
         """Count one failure for both keys, locking a key that reaches its limit; prune stale rows."""
         now = time.time()
         window, lockout = self.limits.window, self.limits.lockout
-        conn = self.db.connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.db.transaction() as conn:
             for key in (user, address):
                 limit = self._limit(key)
                 if not limit:
@@ -123,10 +121,6 @@ class FailureThrottle:
                 conn.execute(f"UPDATE {TABLE} SET locked_until = ? WHERE key = ? AND failures >= ?",
                              (now + lockout, key, limit))
             conn.execute(f"DELETE FROM {TABLE} WHERE window_start <= ? AND locked_until <= ?", (now - window, now))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self.counters.bump(Slot.AUTH_FAILURES)
 
     def succeeded(self, user: str) -> None:
