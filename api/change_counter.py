@@ -35,6 +35,7 @@ class Slot(IntEnum):
     CREDENTIALS = 0  # config.yaml replaced (users, passwords, roles) or a token revoked
     AUTH_FAILURES = 1  # a failed authentication recorded by the throttle
     FLAVORS = 2  # a flavor created or deleted through the API (api_flavors)
+    SERVERS = 3  # a server row inserted, changed or deleted (api_servers)
 
 
 class ChangeCounters:
@@ -57,6 +58,11 @@ class ChangeCounters:
     def next_to(cls, config_file: Path) -> ChangeCounters:
         """The counters of the root whose configuration file is `config_file`."""
         return cls(config_file.with_name(FILE_NAME))
+
+    @classmethod
+    def of_state_db(cls, state_db: Path) -> ChangeCounters:
+        """The counters of the root whose state database (Layout.state_db, `<root>/state.db`) is `state_db`."""
+        return cls(state_db.parent / "api" / FILE_NAME)
 
     def value(self, slot: Slot) -> int:
         """The counter's current value (only compared for equality)."""

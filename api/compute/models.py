@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
+from api.change_counter import ChangeCounters, Slot
 from api.config import Flavor
 from api.db import Database, Table
 from api.errors import NotFound
@@ -71,14 +72,70 @@ class Server:
         return [Port(p["id"], p["network_id"], p["mac"], tuple(p.get("ips") or ())) for p in self.ports]
 
 
-class ComputeStore:
-    """Keypairs and servers in SQLite; read-modify-write of a server is serialised in this process."""
+class ServerTable(Table[Server]):
+    """api_servers: every write bumps the shared SERVERS counter once its statement is done.
 
-    def __init__(self, db: Database):
+    Outside a transaction a statement is durable when it returns (autocommit). A
+    write inside an open transaction is bumped too, but before its commit: whoever
+    opened the transaction calls ComputeStore.changed() again after the commit, or a
+    reader in between could cache the rows as they were, under the new value.
+    """
+
+    def __init__(self, db: Database, counters: ChangeCounters):
+        super().__init__(db, "servers", Server)
+        self.counters = counters
+
+    def insert(self, record: Server) -> Server:
+        """Add `record` (sqlite3.IntegrityError if its id exists) and bump."""
+        inserted = super().insert(record)
+        self.counters.bump(Slot.SERVERS)
+        return inserted
+
+    def update(self, record: Server) -> Server:
+        """Replace the stored server with the same id and bump."""
+        updated = super().update(record)
+        self.counters.bump(Slot.SERVERS)
+        return updated
+
+    def delete(self, record_id: str) -> bool:
+        """Remove the server and bump; False if there was none."""
+        deleted = super().delete(record_id)
+        self.counters.bump(Slot.SERVERS)
+        return deleted
+
+
+class ComputeStore:
+    """Keypairs and servers in SQLite; read-modify-write of a server is serialised in this process.
+
+    The server rows are kept per process while the shared SERVERS counter
+    (api/change_counter.py) keeps its value; every write through `servers`, in any
+    worker process, bumps it.
+    """
+
+    def __init__(self, db: Database, counters: ChangeCounters | None = None):
         self.db = db
+        self.counters = counters or ChangeCounters.of_state_db(db.path)
         self.keypairs = Table(db, "keypairs", Keypair, scope="user_id")
-        self.servers = Table(db, "servers", Server)
+        self.servers = ServerTable(db, self.counters)
         self._lock = threading.Lock()
+        self._rows: tuple[int, tuple[Server, ...]] | None = None  # (counter value when loaded, every server)
+
+    def listed(self, projects: Iterable[str] | None = None) -> list[Server]:
+        """The servers of `projects` (every project's for None) in creation order, as `servers.list` gives
+        them, from this process's copy of the rows while no server was written since it was loaded."""
+        changes = self.counters.value(Slot.SERVERS)  # before the SELECT: a bump after it is seen next time
+        rows = self._rows  # one read: another thread may replace it meanwhile
+        if rows is None or rows[0] != changes:
+            rows = (changes, tuple(self.servers.list()))
+            self._rows = rows
+        if projects is None:
+            return list(rows[1])
+        wanted = set(projects)
+        return [s for s in rows[1] if s.project_id in wanted]
+
+    def changed(self) -> None:
+        """Mark the servers changed after a transaction that wrote some committed: every process reloads."""
+        self.counters.bump(Slot.SERVERS)
 
     def server(self, token: Token, server_id: str) -> Server:
         """A server of the token's project; another project's is NotFound, like a missing one."""

@@ -73,7 +73,7 @@ class Servers:
         token = token_of(req)
         everyone = token.is_admin and req.get_param_as_bool("all_tenants", default=False)
         projects = None if everyone else [token.project_id]
-        page = server_query.select(req, self.store.servers.list(projects))
+        page = server_query.select(req, self.store.listed(projects))
         version = version_of(req)
         if detail:
             names = {n.id: n.name for n in self.networks.visible_networks(token)}
@@ -115,6 +115,7 @@ class Servers:
                     self.groups.join(token, group_id, server.id)
                 self.store.servers.insert(server)
                 servers.append((server, built.spec))
+        self.store.changed()  # the inserts are committed now (the table bumped before the commit)
         for server, spec in servers:
             self.tasks.build(server, spec)
         first = servers[0][0]

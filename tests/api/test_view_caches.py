@@ -4,16 +4,25 @@ each has its own caches, both map the same counters file."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+import time
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import requests
+from apitest import qcow2_file, serve_root  # noqa: F401 (fixtures)
+from falcon import testing
 
+from api.accounts import set_user
+from api.app import create_api
+from api.config import config_path
+from api.db import Database
 from api.server import bind, make_server
+from provisioner.images import ImageStore
 from provisioner.layout import Layout
-from apitest import serve_root
 
 FLAVORS = "/compute/v2.1/flavors"
 
@@ -60,3 +69,125 @@ def test_a_flavor_created_or_deleted_through_one_worker_is_listed_so_by_the_othe
             for path in paths:
                 assert "cached.big" not in _flavor_names(url, alice, path), (url, path)
 
+
+
+# -- servers/detail: the rows each worker keeps until a server is written ----------------------------------
+
+class _Engine:
+    """A stand-in for Terraform, which cannot run here: a build or destroy finishes when its gate opens."""
+
+    def __init__(self) -> None:
+        self.built, self.destroyed = threading.Event(), threading.Event()
+
+    def provision(self, spec: object) -> None:
+        assert self.built.wait(30), "the test never let the build finish"
+
+    def destroy(self, name: str) -> None:
+        assert self.destroyed.wait(30), "the test never let the destroy finish"
+
+
+def _client(layout: Layout, user: str, password: str,
+            engine: _Engine | None = None) -> tuple[Any, testing.TestClient, dict[str, str]]:
+    api = create_api(layout, engine or _Engine())  # type: ignore[arg-type]
+    client = testing.TestClient(api.app)
+    resp = client.simulate_post("/identity/v3/auth/tokens", json={"auth": {"identity": {
+        "methods": ["password"], "password": {"user": {"name": user, "domain": {"name": "Default"},
+                                                       "password": password}}}}})
+    assert resp.status_code == 201, resp.text
+    return api, client, {"X-Auth-Token": resp.headers["X-Subject-Token"]}
+
+
+def _writer(layout: Layout, image_id: str, steps: Connection) -> None:
+    """The other worker process: creates alice's server, lets its job runner build it, renames it, deletes it
+    and lets the runner destroy it, one step per message from the test, answering with the server's id once
+    the step is stored."""
+    engine = _Engine()
+    api, client, alice = _client(layout, "alice", "alice-password", engine)
+    api.tasks.start()
+    server_id = ""
+
+    def server() -> dict[str, Any]:
+        return client.simulate_get(f"/compute/v2.1/servers/{server_id}", headers=alice).json.get("server", {})
+
+    for step in iter(steps.recv, "done"):
+        if step == "create":
+            server_id = client.simulate_post("/compute/v2.1/servers", headers=alice, json={"server": {
+                "name": "vm", "flavorRef": "1", "imageRef": image_id}}).json["server"]["id"]
+        elif step == "build":
+            engine.built.set()
+            _until(lambda: server()["status"] == "ACTIVE")
+        elif step == "rename":
+            client.simulate_put(f"/compute/v2.1/servers/{server_id}", headers=alice,
+                                json={"server": {"name": "renamed"}})
+        elif step == "delete":
+            client.simulate_delete(f"/compute/v2.1/servers/{server_id}", headers=alice)
+        elif step == "destroy":
+            engine.destroyed.set()
+            _until(lambda: not server())
+        steps.send(server_id)
+    api.tasks.shutdown()
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(600):  # 30 s
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("the other worker's server never reached the state")
+
+
+def _details(client: testing.TestClient, headers: dict[str, str], query: str = "") -> list[dict[str, Any]]:
+    resp = client.simulate_get("/compute/v2.1/servers/detail", headers=headers, query_string=query)
+    assert resp.status_code == 200, resp.text
+    return resp.json["servers"]
+
+
+def test_a_server_written_by_another_worker_process_shows_in_the_next_servers_detail(
+        tmp_path: Path, qcow2_file: Path) -> None:
+    layout = Layout(tmp_path / "root")
+    set_user(config_path(layout), "admin", "admin-password", "admin", ["admin"])
+    set_user(config_path(layout), "alice", "alice-password", "demo", ["member"])
+    set_user(config_path(layout), "bob", "bob-password", "other", ["member"])
+    image_id = ImageStore(layout).import_source(str(qcow2_file), "cirros").id
+    # The database in WAL mode before two processes open it: switching modes at once is "database is locked".
+    Database(layout.state_db).connect().close()
+    ours, theirs = multiprocessing.get_context("fork").Pipe()
+    other = multiprocessing.get_context("fork").Process(target=_writer, args=(layout, image_id, theirs),
+                                                        daemon=True)
+    other.start()
+    theirs.close()  # the other process's end: a recv() here ends (EOFError) if that process dies
+
+    def step(name: str) -> str:
+        ours.send(name)
+        if not ours.poll(60):
+            raise AssertionError(f"the other worker process did not finish step {name!r}")
+        return ours.recv()
+
+    try:
+        api, client, alice = _client(layout, "alice", "alice-password")
+        api.tasks.shutdown()  # every write below is the other process's, its job runner's included
+        bob, admin = _client(layout, "bob", "bob-password")[2], _client(layout, "admin", "admin-password")[2]
+        assert _details(client, alice) == [] and _details(client, bob) == []  # both lists cached
+
+        server_id = step("create")
+        assert [(s["id"], s["status"]) for s in _details(client, alice)] == [(server_id, "BUILD")]
+        assert _details(client, bob) == [], "a cached list shows no other project's servers"
+        assert _details(client, admin) == [], "nor an admin's, but with all_tenants"
+        assert [s["id"] for s in _details(client, admin, "all_tenants=1")] == [server_id]
+        assert _details(client, bob) == []
+
+        for name, expected in (("build", ("vm", "ACTIVE", None)), ("rename", ("renamed", "ACTIVE", None)),
+                               ("delete", ("renamed", "ACTIVE", "deleting"))):
+            step(name)
+            assert [(s["name"], s["status"], s["OS-EXT-STS:task_state"]) for s in _details(client, alice)] == [
+                expected], name
+
+        step("destroy")
+        assert _details(client, alice) == [] and _details(client, admin, "all_tenants=1") == []
+        ours.send("done")
+        other.join(30)
+        assert other.exitcode == 0
+    finally:
+        if other.is_alive():
+            other.kill()
+            other.join()
