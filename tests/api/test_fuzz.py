@@ -358,8 +358,14 @@ def _restore_cinder(fuzzed: Live, known: Known) -> None:
                   timeout=30).raise_for_status()
 
 
+# Objects of alice's the fixture cannot make: a Cinder user message needs a volume operation that fails
+# (tests/api/test_volume_messages.py checks another project's message is out of reach).
+NOT_MADE = ("/volume/v3/messages/",)
+
+
 @pytest.mark.parametrize(("method", "path"), [(m.upper(), p) for p, item in yaml.safe_load(SPEC.read_text())
-                                              ["paths"].items() for m in item if "{" in p and m in ("get", "delete")])
+                                              ["paths"].items() for m in item
+                                              if "{" in p and m in ("get", "delete") and not p.startswith(NOT_MADE)])
 def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: str, path: str) -> None:
     """alice's objects, asked for by bob (another project): 404 (403 for Keystone's), and still there."""
     url = _url(fuzzed, known, path)
