@@ -19,6 +19,7 @@ from __future__ import annotations
 import mmap
 import os
 import secrets
+import weakref
 from enum import IntEnum
 from pathlib import Path
 
@@ -55,14 +56,24 @@ class ChangeCounters:
             os.close(fd)
 
     @classmethod
+    def at(cls, path: Path) -> ChangeCounters:
+        """The counters in the file `path`, mapped once per process while in use (a mapping holds a file
+        descriptor: an app's several stores share one, and a process making many apps does not run out)."""
+        key = path.absolute()
+        found = _MAPPED.get(key)
+        if found is None:
+            found = _MAPPED[key] = cls(path)
+        return found
+
+    @classmethod
     def next_to(cls, config_file: Path) -> ChangeCounters:
         """The counters of the root whose configuration file is `config_file`."""
-        return cls(config_file.with_name(FILE_NAME))
+        return cls.at(config_file.with_name(FILE_NAME))
 
     @classmethod
     def of_state_db(cls, state_db: Path) -> ChangeCounters:
         """The counters of the root whose state database (Layout.state_db, `<root>/state.db`) is `state_db`."""
-        return cls(state_db.parent / "api" / FILE_NAME)
+        return cls.at(state_db.parent / "api" / FILE_NAME)
 
     def value(self, slot: Slot) -> int:
         """The counter's current value (only compared for equality)."""
@@ -73,3 +84,6 @@ class ChangeCounters:
         """Mark a change: every process's next `value(slot)` differs from what it read before."""
         start = slot * SLOT_BYTES
         self._map[start:start + SLOT_BYTES] = secrets.token_bytes(SLOT_BYTES)
+
+
+_MAPPED: weakref.WeakValueDictionary[Path, ChangeCounters] = weakref.WeakValueDictionary()

@@ -63,8 +63,7 @@ def on_pty(argv: list[str], columns: int = 100, **env: str) -> tuple[int, str]:
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1.0)
-            if not ready:
+            if not _readable(master, 1.0):
                 continue
             try:
                 data = os.read(master, 65536)
@@ -229,9 +228,16 @@ def terminal() -> Iterator[tuple[io.TextIOWrapper, int]]:
         os.close(master)
 
 
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether `fd` has data within `timeout` seconds (poll: select() refuses descriptors past 1024)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
+
+
 def _read_all(master: int) -> str:
     output = bytearray()
-    while select.select([master], [], [], 0.5)[0]:
+    while _readable(master, 0.5):
         output += os.read(master, 65536)
     return output.decode().replace("\r\n", "\n")
 

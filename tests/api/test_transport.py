@@ -70,7 +70,10 @@ def _read_to_close(sock: socket.socket) -> bytes:
 
 def _closed_by_server(sock: socket.socket) -> bool:
     """Whether the server has closed the connection (EOF or reset waiting on our side, nothing else)."""
-    if not select.select([sock], [], [], 0)[0]:
+    # poll, not select: select() refuses descriptors past 1024, which a long test process reaches.
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    if not poller.poll(0):
         return False
     try:
         return sock.recv(1, socket.MSG_PEEK) == b""
