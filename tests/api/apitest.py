@@ -85,12 +85,20 @@ def serve_root(root: Path, config: str = "") -> Iterator[Live]:
         set_user(config_path(layout), user, PASSWORD, project, roles)
     with config_path(layout).open("a") as out:
         out.write(config)
+    with serve_layout(layout) as url:
+        yield Live(layout, url)
+
+
+@contextmanager
+def serve_layout(layout: Layout) -> Iterator[str]:
+    """An app serving the existing root `layout` on 127.0.0.1 until the block ends (its URL). A second one
+    over the same root stands for another worker process: its own caches."""
     sock = bind(0)
     server, api = make_server(layout, sock)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        yield Live(layout, f"http://127.0.0.1:{sock.getsockname()[1]}")
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         api.tasks.shutdown()
         server.close()

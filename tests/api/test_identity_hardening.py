@@ -18,7 +18,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,11 +30,10 @@ import requests
 from api.accounts import set_user
 from api.config import config_path, parse_config, read_document, write_document
 from api.identity.revocation import token_digest
-from api.server import bind, make_server
 from provisioner.errors import InputError
 from provisioner.layout import Layout
 
-from apitest import ACCOUNTS, PASSWORD, Live, serve_root
+from apitest import ACCOUNTS, PASSWORD, Live, serve_layout, serve_root
 
 REPO = Path(__file__).resolve().parents[2]
 TOKENS = "/identity/v3/auth/tokens"
@@ -152,20 +150,6 @@ def test_throttle_keys_are_checked() -> None:
 
 # -- revocation -------------------------------------------------------------------------------
 
-@contextmanager
-def _second_server(layout: Layout) -> Iterator[str]:
-    """Another app over the same root, as another worker process would be: its own verified-token cache."""
-    sock = bind(0)
-    server, api = make_server(layout, sock)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        api.tasks.shutdown()
-        server.close()
-
-
 def _get(url: str, token: str, path: str = "/compute/v2.1/flavors") -> requests.Response:
     return requests.get(url + path, headers={"X-Auth-Token": token}, timeout=30)
 
@@ -176,7 +160,7 @@ def _delete(url: str, token: str, subject: str | None) -> requests.Response:
 
 
 def test_a_revoked_token_is_refused_by_every_worker_and_others_still_work(tmp_path: Path) -> None:
-    with serve_root(tmp_path / "root") as live, _second_server(live.layout) as other:
+    with serve_root(tmp_path / "root") as live, serve_layout(live.layout) as other:
         urls = (live.url, other)
         revoked, kept, bob = live.token("alice"), live.token("alice"), live.token("bob")
         for url in urls:  # both caches remember both tokens
@@ -284,7 +268,7 @@ def test_password_and_role_changes_refuse_older_tokens_on_every_worker(tmp_path:
 # made without a bump is never seen.
 
 def test_failures_recorded_by_one_worker_lock_the_user_on_another_that_remembered_none(tmp_path: Path) -> None:
-    with serve_root(tmp_path / "root", THROTTLE) as live, _second_server(live.layout) as other:
+    with serve_root(tmp_path / "root", THROTTLE) as live, serve_layout(live.layout) as other:
         assert _login(other, "alice", PASSWORD)[0] == 201  # `other` now knows alice and 127.0.0.1 as clean
         for _ in range(3):
             assert _login(live.url, "alice", "wrong-password")[0] == 401

@@ -7,38 +7,22 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import requests
-from apitest import qcow2_file, serve_root  # noqa: F401 (fixtures)
+from apitest import qcow2_file, serve_layout, serve_root  # noqa: F401 (fixtures)
 from falcon import testing
 
 from api.accounts import set_user
 from api.app import create_api
 from api.config import config_path
 from api.db import Database
-from api.server import bind, make_server
 from provisioner.images import ImageStore
 from provisioner.layout import Layout
 
 FLAVORS = "/compute/v2.1/flavors"
-
-
-@contextmanager
-def _other_worker(layout: Layout) -> Iterator[str]:
-    """Another app over the same root, as another worker process would be: its own caches."""
-    sock = bind(0)
-    server, api = make_server(layout, sock)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        api.tasks.shutdown()
-        server.close()
 
 
 def _flavor_names(url: str, token: str, path: str) -> set[str]:
@@ -48,7 +32,7 @@ def _flavor_names(url: str, token: str, path: str) -> set[str]:
 
 
 def test_a_flavor_created_or_deleted_through_one_worker_is_listed_so_by_the_other_at_once(tmp_path: Path) -> None:
-    with serve_root(tmp_path / "root") as live, _other_worker(live.layout) as other:
+    with serve_root(tmp_path / "root") as live, serve_layout(live.layout) as other:
         admin, alice = live.token("admin"), live.token("alice")
         paths = (FLAVORS, FLAVORS + "/detail")
         for url in (live.url, other):  # both lists cached
