@@ -25,6 +25,7 @@ from api.jobs.runner import JobRunner
 from api.network import routes as network_routes
 from api.network.store import NetworkStore
 from api.request_id import RequestIdMiddleware
+from api.validation import ValidationMiddleware, spec_schemas
 from api.volume import routes as volume_routes
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
@@ -48,7 +49,8 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     ctx = ApiContext(layout, config, signer, Database(layout.state_db), engine or Engine(layout))
 
     tokens = identity_routes.token_verifier(ctx)
-    app = falcon.App(middleware=[RequestIdMiddleware(), AuthMiddleware(tokens)])
+    app = falcon.App(middleware=[RequestIdMiddleware(), AuthMiddleware(tokens),
+                                  ValidationMiddleware(spec_schemas(), config.max_json_body)])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
 

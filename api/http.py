@@ -16,7 +16,21 @@ def read_json_value(req: falcon.Request, max_bytes: int, malformed: str | None =
     """The body parsed as JSON (an empty body is null), refusing bodies over `max_bytes` with 413.
 
     A body that is not JSON is a 400 on `body`: `malformed JSON: <why>`, or the caller's own `malformed` wording.
+    The stream is read once: the value is kept on `req.context` (api/validation.py reads it before the responder).
     """
+    cached = getattr(req.context, _BODY, _UNREAD)
+    if cached is not _UNREAD:
+        return cached
+    data = _parse(req, max_bytes, malformed)
+    setattr(req.context, _BODY, data)
+    return data
+
+
+_BODY = "json_body"  # the req.context attribute holding the parsed body
+_UNREAD = object()
+
+
+def _parse(req: falcon.Request, max_bytes: int, malformed: str | None) -> Any:
     if req.content_length is not None and req.content_length > max_bytes:
         raise TooLarge(f"request body of {req.content_length} bytes exceeds the limit of {max_bytes}")
     raw = req.bounded_stream.read(max_bytes + 1)
