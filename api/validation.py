@@ -42,32 +42,63 @@ _TYPE_NAMES = {"object": "an object", "array": "a list", "string": "a string", "
 
 
 @dataclass(frozen=True)
+class Violation:
+    """Where a body breaks its schema and how; `unknown` when by a member the schema does not declare."""
+
+    field: str
+    message: str
+    unknown: bool
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A schema with its $refs inlined, and its validator."""
+
+    schema: dict[str, Any]
+    validator: jsonschema_rs.Validator
+
+    def violation(self, body: Any) -> Violation | None:
+        """The first way `body` breaks the schema; None if it is valid."""
+        for error in self.validator.iter_errors(body):
+            kind = {**error.kind.as_dict(), "name": error.kind.name}
+            if kind["name"] == "additionalProperties":
+                node: Any = self.schema
+                for step in list(error.schema_path)[:-1]:
+                    node = node[step]
+                kind["patterns"] = list(node.get("patternProperties", {}))
+            member, message = _message(kind, error.instance)
+            parts = list(error.instance_path) + ([member] if member is not None else [])
+            return Violation(_path(parts), message, kind["name"] == "additionalProperties")
+        return None
+
+
+@dataclass(frozen=True)
 class BodySchema:
     """One operation's request body: validators by the lowest microversion they apply from."""
 
     required: bool
-    by_version: tuple[tuple[Version | None, jsonschema_rs.Validator], ...]  # ascending; None is the minimum
+    by_version: tuple[tuple[Version | None, Compiled], ...]  # ascending; None is the minimum
 
-    def validator(self, version: Version | None) -> jsonschema_rs.Validator:
-        """The validator for a request at `version` (None: an unversioned service)."""
+    def compiled(self, version: Version | None) -> Compiled:
+        """The schema for a request at `version` (None: an unversioned service)."""
         chosen = self.by_version[0][1]
-        for since, validator in self.by_version[1:]:
+        for since, compiled in self.by_version[1:]:
             if version is not None and since is not None and version >= since:
-                chosen = validator
+                chosen = compiled
         return chosen
 
     def check(self, body: Any, version: Version | None) -> BadRequest | None:
         """The 400 for a body that breaks the schema of `version`; None if it is valid.
 
         A member refused as unknown that a later microversion accepts is named with that version."""
-        error = violation(self.validator(version), body)
-        if error is None or not error.message.split(": ", 1)[1].startswith("unknown field"):
-            return error
-        for since, validator in self.by_version[1:]:
-            if version is not None and since is not None and since > version and validator.is_valid(body):
-                return BadRequest(error.field, f"{error.message.split(': ', 1)[1]}: it is accepted from "
-                                               f"microversion {since} on")
-        return error
+        found = self.compiled(version).violation(body)
+        if found is None:
+            return None
+        if found.unknown and version is not None:
+            for since, compiled in self.by_version[1:]:
+                if since is not None and since > version and compiled.validator.is_valid(body):
+                    return BadRequest(found.field, f"{found.message}: it is accepted from microversion {since} on")
+        return BadRequest(found.field, found.message)
 
 
 def _resolve(node: Any, document: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
@@ -84,7 +115,7 @@ def _resolve(node: Any, document: dict[str, Any], seen: tuple[str, ...] = ()) ->
         for part in ref[2:].split("/"):
             target = target[part]
         return _resolve(target, document, (*seen, ref))
-    out = {key: _resolve(value, document, seen) for key, value in node.items() if not key.startswith("x-")}
+    out = {key: _resolve(value, document, seen) for key, value in node.items()}
     if out.pop("nullable", False):
         kind = out.get("type")
         if isinstance(kind, str):
@@ -94,9 +125,10 @@ def _resolve(node: Any, document: dict[str, Any], seen: tuple[str, ...] = ()) ->
     return out
 
 
-def _compile(schema: Any, document: dict[str, Any]) -> jsonschema_rs.Validator:
+def _compile(schema: Any, document: dict[str, Any]) -> Compiled:
+    resolved = _resolve(schema, document)
     # OpenAPI 3.0's schema object is a JSON Schema draft 4 dialect (boolean exclusiveMaximum and all).
-    return jsonschema_rs.Draft4Validator(_resolve(schema, document), validate_formats=True)
+    return Compiled(resolved, jsonschema_rs.Draft4Validator(resolved, validate_formats=True))
 
 
 def _parse_version(text: str) -> Version:
@@ -149,7 +181,10 @@ def _message(kind: dict[str, Any], value: Any) -> tuple[str | None, str]:
     if name == "required":
         return kind["property"], "is required"
     if name == "additionalProperties":
-        return None, f"unknown field {cut(str(kind['unexpected'][0]))}"
+        member = cut(str(kind["unexpected"][0]))
+        if kind["patterns"]:  # a map whose member names have a form
+            return None, f"the member name {member} does not match {' or '.join(kind['patterns'])}"
+        return None, f"unknown field {member}"
     if name == "type":
         types = kind["types"] if isinstance(kind["types"], list) else [kind["types"]]
         return None, f"{describe(value)} is not {' or '.join(_TYPE_NAMES.get(t, t) for t in types)}"
@@ -171,16 +206,6 @@ def _message(kind: dict[str, Any], value: Any) -> tuple[str | None, str]:
     if name in ("oneOfNotValid", "anyOf", "oneOfMultipleValid"):
         return None, "matches none of the accepted forms" if name != "oneOfMultipleValid" else "is ambiguous"
     return None, f"is not valid ({name})"
-
-
-def violation(validator: jsonschema_rs.Validator, body: Any) -> BadRequest | None:
-    """The first way `body` breaks the schema, as the 400 the service answers with; None if it is valid."""
-    for error in validator.iter_errors(body):
-        kind = {**error.kind.as_dict(), "name": error.kind.name}
-        member, message = _message(kind, error.instance)
-        parts = list(error.instance_path) + ([member] if member is not None else [])
-        return BadRequest(_path(parts), message)
-    return None
 
 
 class ValidationMiddleware:

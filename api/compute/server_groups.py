@@ -17,17 +17,14 @@ from api.compute.models import ComputeStore
 from api.config import ApiConfig
 from api.db import Database, Table
 from api.errors import BadRequest, NotFound
-from api.http import field, read_json, send
+from api.http import read_json, send
 from api.identity.tokens import Token
 from api.microversion import Version
 from api.quota.models import COMPUTE
 from api.quota.store import QuotaStore
 from provisioner.excerpt import cut
 
-POLICIES = ("affinity", "anti-affinity")
-SOFT_POLICIES = ("soft-affinity", "soft-anti-affinity")  # from 2.15
 POLICY_FIELD = Version(2, 64)  # `policy` and `rules` replace `policies` and `metadata`
-MAX_NAME = 255
 
 
 @dataclass(frozen=True)
@@ -94,27 +91,13 @@ def group_view(group: ServerGroup, members: list[str], version: Version) -> dict
 
 
 def _policy(body: dict[str, Any], version: Version) -> tuple[str, int | None]:
-    where = "server_group"
-    allowed = POLICIES + (SOFT_POLICIES if version >= Version(2, 15) else ())
-    if version >= POLICY_FIELD:
-        policy = field(body, "policy", str, where)
-        rules = field(body, "rules", dict, where, False, {})
-        unknown = set(rules) - {"max_server_per_host"}
-        if unknown:
-            raise BadRequest(f"{where}.rules", f"unknown rule {cut(sorted(unknown)[0])}")
-        most = rules.get("max_server_per_host")
-        if most is not None and (policy != "anti-affinity" or not isinstance(most, int) or isinstance(most, bool)
-                                 or most < 1):
-            raise BadRequest(f"{where}.rules.max_server_per_host",
-                             "is a positive integer, for the anti-affinity policy only")
-    else:
-        policies = field(body, "policies", list, where)
-        if len(policies) != 1 or not isinstance(policies[0], str):
-            raise BadRequest(f"{where}.policies", "must hold exactly one policy")
-        policy, most = policies[0], None
-    if policy not in allowed:
-        raise BadRequest(f"{where}.policy", f"{cut(policy)}: use one of {', '.join(allowed)}")
-    return policy, most
+    """The policy and max_server_per_host of a body whose structure the version's schema checked."""
+    if version < POLICY_FIELD:
+        return body["policies"][0], None
+    most = body.get("rules", {}).get("max_server_per_host")
+    if most is not None and body["policy"] != "anti-affinity":
+        raise BadRequest("server_group.rules.max_server_per_host", "is for the anti-affinity policy only")
+    return body["policy"], most
 
 
 class ServerGroups:
@@ -135,10 +118,9 @@ class ServerGroups:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
         version = version_of(req)
-        body = read_json(req, self.config.max_json_body, "server_group")
-        name = field(body, "name", str, "server_group")
-        if not name.strip() or len(name) > MAX_NAME:
-            raise BadRequest("server_group.name", f"must be 1 to {MAX_NAME} characters, not only spaces")
+        # Its structure (name, the policies or policy and rules of the version) is api/openapi.yaml's.
+        body = read_json(req, self.config.max_json_body)["server_group"]
+        name = body["name"]
         policy, most = _policy(body, version)
         group = ServerGroup(id=str(uuid.uuid4()), name=name, project_id=token.project_id, user_id=token.user_id,
                             policy=policy, max_server_per_host=most, created=time.time())

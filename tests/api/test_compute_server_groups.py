@@ -40,9 +40,9 @@ def test_groups_by_version(live: Live) -> None:
 
 
 @pytest.mark.parametrize(("body", "headers", "field"), [
-    ({"name": "x", "policies": ["nearby"]}, {}, "server_group.policy"),
+    ({"name": "x", "policies": ["nearby"]}, {}, "server_group.policies[0]"),
     ({"name": "x", "policies": ["affinity", "anti-affinity"]}, {}, "server_group.policies"),
-    ({"name": "x", "policies": ["soft-affinity"]}, {}, "server_group.policy"),
+    ({"name": "x", "policies": ["soft-affinity"]}, {}, "server_group.policies[0]"),
     ({"name": "", "policies": ["affinity"]}, {}, "server_group.name"),
     ({"name": "x", "policy": "affinity", "rules": {"max_server_per_host": 2}}, V264,
      "server_group.rules.max_server_per_host"),
