@@ -44,27 +44,18 @@ def _known(exists: ProjectExists, project_id: str) -> None:
         raise BadRequest("", f"Project ID {cut(project_id)} is not a valid project.")
 
 
-def parse_limits(body: dict[str, Any], known: Mapping[str, int], where: str,
-                 ignored: tuple[str, ...] = ()) -> dict[str, int]:
-    """The new limits in an update body: known resource names only, each an integer from -1 to MAX_LIMIT."""
+def parse_limits(body: dict[str, Any], where: str, ignored: tuple[str, ...] = ()) -> dict[str, int]:
+    """The new limits in an update body whose form api/openapi.yaml checked (known resources, integers or
+    strings of digits): as integers, a string's value from -1 to MAX_LIMIT too."""
     values = {}
     for key, value in body.items():
         if key in ignored:
             continue
-        if key not in known:
-            raise BadRequest(where, f"{cut(key)} is not a quota of this service; use {', '.join(known)}")
         limit = limit_value(value)
         if limit is None:
             raise BadRequest(f"{where}.{key}", f"not an integer from -1 (unlimited) to {MAX_LIMIT}")
         values[key] = limit
     return values
-
-
-def _force(body: dict[str, Any], where: str) -> bool:
-    force = body.get("force", False)
-    if not isinstance(force, bool):
-        raise BadRequest(f"{where}.force", "must be true or false")
-    return force
 
 
 @dataclass(frozen=True)
@@ -133,11 +124,11 @@ class QuotaHandler:
         """An admin sets some of a project's limits; answers with all of them."""
         updates = self.updates
         self._admit_change(req, project_id, updates.update_rule, "set")
-        body = read_json(req, self.config.max_json_body, updates.body_key)
-        values = parse_limits(body, self.quotas.defaults.of(updates.kind), updates.body_key, updates.ignored)
+        body = read_json(req, self.config.max_json_body)[updates.body_key]
+        values = parse_limits(body, updates.body_key, updates.ignored)
         if updates.needs_values and not values:
             raise BadRequest(updates.body_key, "name at least one quota to set")
-        if not (updates.forceable and _force(body, updates.body_key)):
+        if not (updates.forceable and body.get("force", False)):
             low = self.quotas.below_usage(updates.kind, project_id, values, exempt=updates.exempt)
             if low:
                 raise BadRequest("", updates.below_usage.format(resource=low[0], limit=low[1], used=low[2]))
