@@ -29,6 +29,7 @@ from api.validation import ValidationMiddleware, spec_schemas
 from api.volume import routes as volume_routes
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
+from api.web import routes as web_routes
 from provisioner.layout import Layout
 from provisioner.spec.load import SIMULATOR
 
@@ -70,4 +71,5 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     volume_routes.add_routes(app, ctx, volumes, VolumeWorker(volumes, ctx.engine, runner, uri))
     compute_routes.add_attachment_routes(app, ctx, compute, Attachments(compute, volumes, ctx.engine, tasks))
     network_routes.add_routes(app, ctx, networks, compute, uri)
+    web_routes.add_routes(app, ctx, tokens, compute, images, networks, volumes)
     return Api(app, ctx, runner)

@@ -59,6 +59,9 @@ class User:
     password_hash: str
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     email: str | None = None
+    enabled: bool = True  # a disabled user cannot authenticate (Keystone's user.enabled)
+    description: str = ""
+    default_project_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,10 @@ def parse_config(data: Any, where: str) -> ApiConfig:
                 raise InputError(f"{at} ({name})", f"key 'roles': {project!r} must list role names")
         users.append(User(id=str(entry.get("id") or stable_id("user", name)), name=name,
                           password_hash=_str(entry, "password_hash", f"{at} ({name})"),
-                          roles={p: tuple(r) for p, r in roles.items()}, email=entry.get("email")))
+                          roles={p: tuple(r) for p, r in roles.items()}, email=entry.get("email"),
+                          enabled=entry.get("enabled", True) is not False,
+                          description=str(entry.get("description") or ""),
+                          default_project_id=entry.get("default_project_id") or None))
     flavors = []
     for index, entry in enumerate(data.get("flavors", DEFAULT_FLAVORS)):
         at = f"{where}: flavors[{index}]"

@@ -25,7 +25,14 @@ class PasswordCheck:
         `given` is the name or id the client sent: an unknown user's failures count under it,
         and it costs the same scrypt (against DUMMY_HASH) as a known user's wrong password.
         """
-        user_at = user_key(user.id if user is not None else given)
+        encoded = user.password_hash if user is not None else None
+        matches = self.secret_matches(user.id if user is not None else given, encoded, password, address)
+        return user if matches else None
+
+    def secret_matches(self, subject: str, encoded: str | None, secret: str, address: str) -> bool:
+        """Whether `secret` matches the scrypt hash `encoded` (None: nothing matches, at the same cost), counted
+        under the throttle's keys for `subject` (a user id or name) and `address`; Throttled (429) while locked."""
+        user_at = user_key(subject)
         address_at = address_key(address)
         # The lock check waits for the slot, so a burst queued behind it sees the failures recorded
         # meanwhile; recording one (a write, milliseconds) happens after the slot is released, so
@@ -33,10 +40,10 @@ class PasswordCheck:
         # through as a key locks.
         with self._slot:
             had_failures = self.throttle.check(user_at, address_at)
-            matches = verify_password(password, user.password_hash if user is not None else DUMMY_HASH)
-        if not matches or user is None:
+            matches = verify_password(secret, encoded if encoded is not None else DUMMY_HASH)
+        if not matches or encoded is None:
             self.throttle.failed(user_at, address_at)
-            return None
+            return False
         if had_failures:
             self.throttle.succeeded(user_at)
-        return user
+        return True

@@ -10,6 +10,7 @@ from api.auth import require_admin, token_of
 from api.config import DOMAIN_ID, DOMAIN_NAME, ApiConfig, Project, User, stable_id
 from api.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from api.http import field, isotime, read_json, send
+from api.identity.app_credentials import AppCredential, AppCredentials
 from api.identity.catalog import catalog
 from api.identity.login import PasswordCheck
 from api.identity.store import IdentityStore
@@ -38,8 +39,12 @@ def project_view(project: Project, base_url: str) -> dict[str, Any]:
 
 def user_view(user: User, base_url: str) -> dict[str, Any]:
     """A user as Keystone shows it (never its hash)."""
-    return {"id": user.id, "name": user.name, "domain_id": DOMAIN_ID, "enabled": True, "email": user.email,
-            "password_expires_at": None, "links": {"self": f"{base_url}/identity/v3/users/{user.id}"}}
+    view = {"id": user.id, "name": user.name, "domain_id": DOMAIN_ID, "enabled": user.enabled, "email": user.email,
+            "description": user.description, "password_expires_at": None, "options": {},
+            "links": {"self": f"{base_url}/identity/v3/users/{user.id}"}}
+    if user.default_project_id:
+        view["default_project_id"] = user.default_project_id
+    return view
 
 
 def _in_default_domain(data: dict[str, Any], where: str) -> None:
@@ -60,7 +65,7 @@ def _subject(req: falcon.Request) -> str:
 
 
 class Tokens:
-    """POST /identity/v3/auth/tokens (password auth, project scope), GET/HEAD (validation), DELETE (revocation)."""
+    """POST /identity/v3/auth/tokens (password auth with project scope, or an application credential), GET/HEAD (validation), DELETE (revocation)."""
 
     public = True  # POST carries no token; the other methods check both tokens themselves
 
@@ -68,14 +73,12 @@ class Tokens:
                  passwords: PasswordCheck):
         self.config = config
         self.store = store
+        self.app_credentials = verifier.app_credentials
         self.signer = signer
         self.verifier = verifier
         self.passwords = passwords
 
     def _user(self, identity: dict[str, Any], address: str) -> User:
-        methods = field(identity, "methods", list, "auth.identity")
-        if "password" not in methods:
-            raise BadRequest("auth.identity.methods", "only the 'password' method is supported")
         password = field(identity, "password", dict, "auth.identity")
         spec = field(password, "user", dict, "auth.identity.password")
         secret = field(spec, "password", str, "auth.identity.password.user")
@@ -87,9 +90,34 @@ class Tokens:
             given = field(spec, "name", str, "auth.identity.password.user")
             user = self.store.user_by_name(given)
         found = self.passwords.check(user, given, secret, address)
-        if found is None:
+        if found is None or not found.enabled:  # disabled: after the hash, so timing tells nothing
             raise Unauthorized(AUTH_FAILED)
         return found
+
+    def _app_credential(self, identity: dict[str, Any], address: str) -> tuple[AppCredential, User, Project]:
+        """The application credential the request names with its secret, its user and project; 401 otherwise."""
+        where = "auth.identity.application_credential"
+        spec = field(identity, "application_credential", dict, "auth.identity")
+        secret = field(spec, "secret", str, where)
+        if spec.get("id") is not None:
+            given = field(spec, "id", str, where)
+            credential = self.app_credentials.get(given)
+        else:
+            given = field(spec, "name", str, where)
+            owner = field(spec, "user", dict, where)
+            _in_default_domain(owner, f"{where}.user")
+            user = (self.store.user_by_id(field(owner, "id", str, f"{where}.user")) if owner.get("id") is not None
+                    else self.store.user_by_name(field(owner, "name", str, f"{where}.user")))
+            credential = next(iter(self.app_credentials.of_user(user.id, given)), None) if user else None
+        subject = credential.id if credential is not None else given
+        if not self.passwords.secret_matches(subject, credential.secret_hash if credential else None, secret, address):
+            raise Unauthorized(AUTH_FAILED)
+        assert credential is not None  # a match needs a hash
+        user = self.store.user_by_id(credential.user_id)
+        project = self.store.project_by_id(credential.project_id)
+        if user is None or not user.enabled or project is None or credential.expired():
+            raise Unauthorized(AUTH_FAILED)
+        return credential, user, project
 
     def _project(self, user: User, scope: Any) -> Project:
         if scope is None:
@@ -111,8 +139,13 @@ class Tokens:
         return project
 
     def _body(self, token: Token, base_url: str) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if token.app_cred_id:
+            credential = self.app_credentials.get(token.app_cred_id)
+            body["application_credential"] = {"id": token.app_cred_id, "name": credential.name if credential else "",
+                                              "restricted": not credential.unrestricted if credential else True}
         return {"token": {
-            "methods": ["password"], "expires_at": isotime(token.expires_at, micro=True),
+            **body, "methods": ["application_credential" if token.app_cred_id else "password"], "expires_at": isotime(token.expires_at, micro=True),
             "issued_at": isotime(token.issued_at, micro=True), "audit_ids": [token.audit_id],
             "user": {"id": token.user_id, "name": token.user_name, "domain": DOMAIN, "password_expires_at": None},
             "project": {"id": token.project_id, "name": token.project_name, "domain": DOMAIN},
@@ -123,10 +156,23 @@ class Tokens:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         auth = read_json(req, self.config.max_json_body, "auth")
-        user = self._user(field(auth, "identity", dict, "auth"), req.remote_addr)
-        project = self._project(user, auth.get("scope"))
-        text, token = self.signer.issue(user.id, user.name, project.id, project.name, user.roles[project.name],
-                                        self.signer.stamp(user))
+        identity = field(auth, "identity", dict, "auth")
+        methods = field(identity, "methods", list, "auth.identity")
+        if "application_credential" in methods:
+            credential, user, project = self._app_credential(identity, req.remote_addr)
+            # The credential's roles that its user still has there (none left: Keystone refuses it too).
+            roles = tuple(r for r in credential.roles if r in user.roles.get(project.name, ()))
+            if not roles:
+                raise Unauthorized(AUTH_FAILED)
+            text, token = self.signer.issue(user.id, user.name, project.id, project.name, roles,
+                                            self.signer.stamp(user), credential.id, credential.expires_at)
+        elif "password" in methods:
+            user = self._user(identity, req.remote_addr)
+            project = self._project(user, auth.get("scope"))
+            text, token = self.signer.issue(user.id, user.name, project.id, project.name, user.roles[project.name],
+                                            self.signer.stamp(user))
+        else:
+            raise BadRequest("auth.identity.methods", "only 'password' and 'application_credential' are supported")
         resp.set_header("X-Subject-Token", text)
         send(resp, self._body(token, req.prefix), 201)
 
@@ -181,10 +227,11 @@ class Projects:
 
 
 class ProjectItem:
-    """GET /identity/v3/projects/{id}: an admin, or a member of it."""
+    """GET /identity/v3/projects/{id}: an admin, or a member of it; PATCH and DELETE (admin)."""
 
-    def __init__(self, store: IdentityStore):
+    def __init__(self, store: IdentityStore, max_json_body: int):
         self.store = store
+        self.max_json_body = max_json_body
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         token = token_of(req)
@@ -193,6 +240,28 @@ class ProjectItem:
             if project_id not in {p.id for p in self.store.projects_of(user)}:
                 raise Forbidden("only an admin can see a project it is not a member of")
         send(resp, {"project": project_view(self.store.project(project_id), req.prefix)})
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
+        require_admin(token_of(req), "changing a project")
+        body = read_json(req, self.max_json_body, "project")
+        unknown = sorted(set(body) - {"name", "description", "domain_id", "enabled", "tags", "options"})
+        if unknown:
+            raise BadRequest(f"project.{unknown[0][:40]}", "is not a field this server can change")
+        if body.get("domain_id", DOMAIN_ID) != DOMAIN_ID:
+            raise BadRequest("project.domain_id", "a project cannot move to another domain")
+        if body.get("enabled", True) is not True:
+            raise BadRequest("project.enabled", "projects cannot be disabled here (delete it instead)")
+        project = self.store.update_project(project_id, field(body, "name", str, "project", False),
+                                            field(body, "description", str, "project", False))
+        send(resp, {"project": project_view(project, req.prefix)})
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
+        token = token_of(req)
+        require_admin(token, "deleting a project")
+        if project_id == token.project_id:
+            raise Forbidden("a token cannot delete the project it is scoped to")
+        self.store.delete_project(project_id)
+        resp.status = falcon.HTTP_204
 
 
 class UserProjects:
@@ -211,10 +280,16 @@ class UserProjects:
 
 
 class Users:
-    """GET /identity/v3/users (admin)."""
+    """GET /identity/v3/users (admin), POST (admin)."""
 
-    def __init__(self, store: IdentityStore):
+    def __init__(self, store: IdentityStore, max_json_body: int):
         self.store = store
+        self.max_json_body = max_json_body
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_admin(token_of(req), "creating a user")
+        user = self.store.create_user(read_json(req, self.max_json_body, "user"))
+        send(resp, {"user": user_view(user, req.prefix)}, 201)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         require_admin(token_of(req), "listing users")
@@ -225,10 +300,26 @@ class Users:
 
 
 class UserItem:
-    """GET /identity/v3/users/{id}: oneself, or anyone for an admin."""
+    """GET /identity/v3/users/{id}: oneself, or anyone for an admin; PATCH and DELETE (admin)."""
 
-    def __init__(self, store: IdentityStore):
+    def __init__(self, store: IdentityStore, max_json_body: int, app_credentials: AppCredentials):
         self.store = store
+        self.max_json_body = max_json_body
+        self.app_credentials = app_credentials
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        require_admin(token_of(req), "changing a user")
+        user = self.store.update_user(user_id, read_json(req, self.max_json_body, "user"))
+        send(resp, {"user": user_view(user, req.prefix)})
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        token = token_of(req)
+        require_admin(token, "deleting a user")
+        if user_id == token.user_id:
+            raise Forbidden("a user cannot delete itself")
+        self.store.delete_user(user_id)
+        self.app_credentials.forget_user(user_id)
+        resp.status = falcon.HTTP_204
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         token = token_of(req)

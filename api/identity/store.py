@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
-import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
+from api import accounts
 from api.change_counter import RECHECK_SECONDS, ChangeCounters, Slot
-from api.config import ApiConfig, Project, User, load_config
+from api.config import DOMAIN_ID, ApiConfig, Project, User, load_config, stable_id
 from api.db import Database, Table
-from api.errors import BadRequest, Conflict, NotFound
+from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from provisioner.errors import InputError
 
 log = logging.getLogger("api.identity")
+# Keystone's bootstrap roles (and the service role Nova's and Cinder's service APIs ask for).
+DEFAULT_ROLES = ("admin", "manager", "member", "reader", "service")
 
 
 class Accounts:
@@ -64,15 +67,23 @@ class Accounts:
 
 
 class IdentityStore:
-    """Users (file only) and projects (file + `api_projects`)."""
+    """Users, projects and role grants (the configuration file, through api/accounts.py), plus the projects an
+    earlier version created in `api_projects` (read, deleted, and moved into the file when granted a role)."""
 
     def __init__(self, accounts: Accounts, db: Database):
         self.accounts = accounts
         self.created = Table(db, "projects", Project, scope="domain_id")
 
+    @property
+    def path(self) -> Path:
+        """The configuration file."""
+        return self.accounts.path
+
     def projects(self) -> list[Project]:
-        """Every project: the file's first, then those created through the API."""
-        return [*self.accounts.current().projects, *self.created.list()]
+        """Every project: the file's first, then those only the database has."""
+        in_file = self.accounts.current().projects
+        ids = {p.id for p in in_file}
+        return [*in_file, *(p for p in self.created.list() if p.id not in ids)]
 
     def project_by_id(self, project_id: str) -> Project | None:
         """The project with this id, or None (the file's are looked up first: no database for them)."""
@@ -83,7 +94,7 @@ class IdentityStore:
         """The project with this id; NotFound otherwise."""
         found = self.project_by_id(project_id)
         if found is None:
-            raise NotFound(f"could not find project: {project_id}")
+            raise NotFound(f"could not find project: {project_id[:64]}")
         return found
 
     def project_by_name(self, name: str) -> Project | None:
@@ -92,16 +103,34 @@ class IdentityStore:
         return in_file or next(iter(self.created.list(name=name)), None)
 
     def create_project(self, name: str, description: str) -> Project:
-        """A new project; Conflict if the name is taken."""
-        if not name or len(name) > 64:
-            raise BadRequest("project.name", "must be 1 to 64 characters")
-        if self.project_by_name(name) is not None:
-            raise Conflict(f"a project named {name!r} already exists")
-        project = Project(id=uuid.uuid4().hex, name=name, description=description)
-        try:
-            return self.created.insert(project)
-        except sqlite3.IntegrityError:
-            raise Conflict(f"a project named {name!r} already exists") from None
+        """A new project in the configuration file; Conflict if the name is taken (in the file or the database)."""
+        taken = isinstance(name, str) and bool(self.created.list(name=name))
+        with account_errors():
+            project_id = accounts.create_project(self.path, name, description, taken=taken)
+        return self.project(project_id)
+
+    def update_project(self, project_id: str, name: str | None, description: str | None) -> Project:
+        """Rename and/or describe a project (one only the database has moves into the file first)."""
+        self._in_file(self.project(project_id))
+        if name is not None and self.created.list(name=name):
+            raise Conflict("project.name: a project of that name already exists")
+        with account_errors():
+            accounts.update_project(self.path, project_id, name, description)
+        return self.project(project_id)
+
+    def delete_project(self, project_id: str) -> None:
+        """Remove the project and every role grant on it."""
+        with account_errors():
+            in_file = accounts.delete_project(self.path, project_id)
+        in_db = self.created.delete(project_id)
+        if not in_file and not in_db:
+            raise NotFound(f"could not find project: {project_id[:64]}")
+
+    def _in_file(self, project: Project) -> None:
+        if not any(p.id == project.id for p in self.accounts.current().projects):
+            with account_errors():
+                accounts.adopt_project(self.path, project.id, project.name, project.description)
+            self.created.delete(project.id)
 
     def users(self) -> tuple[User, ...]:
         """Every user."""
@@ -111,13 +140,91 @@ class IdentityStore:
         """The user called `name`, or None."""
         return self.accounts.current().user_by_name(name)
 
+    def user_by_id(self, user_id: str) -> User | None:
+        """The user with this id, or None."""
+        return next((u for u in self.users() if u.id == user_id), None)
+
     def user(self, user_id: str) -> User:
         """The user with this id; NotFound otherwise."""
-        found = next((u for u in self.users() if u.id == user_id), None)
+        found = self.user_by_id(user_id)
         if found is None:
-            raise NotFound(f"could not find user: {user_id}")
+            raise NotFound(f"could not find user: {user_id[:64]}")
         return found
+
+    def create_user(self, body: dict[str, Any]) -> User:
+        """A new user from Keystone's user body (name, password, email, description, enabled, default_project_id)."""
+        if body.get("domain_id", DOMAIN_ID) != DOMAIN_ID:
+            raise BadRequest("user.domain_id", f"only the {DOMAIN_ID!r} domain exists")
+        if "password" not in body:
+            raise BadRequest("user.password", "is required (this server has no password-less users)")
+        enabled = body.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise BadRequest("user.enabled", "must be true or false")
+        with account_errors():
+            user_id = accounts.create_user(self.path, body.get("name"), body.get("password"), body.get("email"),
+                                           body.get("description") or "", enabled, body.get("default_project_id"))
+        return self.user(user_id)
+
+    def update_user(self, user_id: str, changes: dict[str, Any]) -> User:
+        """Apply a user PATCH; a new password or `enabled: false` refuses the user's earlier tokens."""
+        self.user(user_id)
+        with account_errors():
+            accounts.update_user(self.path, user_id, changes)
+        return self.user(user_id)
+
+    def delete_user(self, user_id: str) -> None:
+        """Remove the user: its tokens are refused from now on."""
+        self.user(user_id)
+        with account_errors():
+            accounts.delete_user(self.path, user_id)
 
     def projects_of(self, user: User) -> list[Project]:
         """The projects `user` has a role on."""
         return [p for p in self.projects() if p.name in user.roles]
+
+    def roles(self) -> list[str]:
+        """Every role name: Keystone's defaults and any granted in the file."""
+        granted = {r for u in self.users() for names in u.roles.values() for r in names}
+        return sorted(set(DEFAULT_ROLES) | granted)
+
+    def role_name(self, role_id: str) -> str:
+        """The name of the role with this id; NotFound otherwise."""
+        found = next((r for r in self.roles() if stable_id("role", r) == role_id), None)
+        if found is None:
+            raise NotFound(f"could not find role: {role_id[:64]}")
+        return found
+
+    def grant(self, project_id: str, user_id: str, role_id: str) -> None:
+        """Give the user the role on the project (idempotent)."""
+        project, role = self.project(project_id), self.role_name(role_id)
+        self.user(user_id)
+        self._in_file(project)
+        with account_errors():
+            accounts.grant_role(self.path, project.id, user_id, role)
+
+    def revoke(self, project_id: str, user_id: str, role_id: str) -> None:
+        """Take the role on the project from the user; NotFound if not granted."""
+        project, role = self.project(project_id), self.role_name(role_id)
+        self.user(user_id)
+        with account_errors():
+            accounts.revoke_role(self.path, project.id, user_id, role)
+
+    def assignments(self) -> list[tuple[User, Project, str]]:
+        """Every (user, project, role name) grant."""
+        by_name = {p.name: p for p in self.accounts.current().projects}
+        return [(u, by_name[name], role) for u in self.users() for name, roles in u.roles.items()
+                if name in by_name for role in roles]
+
+
+@contextmanager
+def account_errors() -> Iterator[None]:
+    """api/accounts.py's refusals as HTTP errors naming the field."""
+    try:
+        yield
+    except accounts.AccountError as exc:
+        error = {403: Forbidden, 404: NotFound, 409: Conflict}.get(exc.status)
+        if error is None:
+            raise BadRequest(exc.where, exc.message) from None
+        raise error(f"{exc.where}: {exc.message}") from None
+    except InputError as exc:
+        raise BadRequest("", f"the change would leave the accounts invalid: {exc.message}") from None

@@ -3,8 +3,8 @@
 The signing key is `<root>/api/token.key` (created once, 0600), so every
 worker process of one server accepts every other's tokens. A token carries
 its user's credential stamp (a keyed digest of the user's password hash and
-roles when it was issued): api/identity/verifier.py refuses it once they
-change, and once it is revoked.
+enabled flag when it was issued): api/identity/verifier.py refuses it once
+they change, once its user loses a role it carries, and once it is revoked.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Token:
     expires_at: float
     stamp: str = ""  # TokenSigner.stamp of its user at issue
     audit_id: str = ""  # random: every token is distinct, and Keystone bodies list it in audit_ids
+    app_cred_id: str = ""  # the application credential it was issued for, if any
 
     @property
     def is_admin(self) -> bool:
@@ -75,16 +76,19 @@ class TokenSigner:
         return _b64(hmac.new(self.key, payload.encode(), hashlib.sha256).digest())
 
     def stamp(self, user: User) -> str:
-        """A keyed digest of `user`'s id, password hash and roles: it changes whenever any of them does."""
-        roles = sorted((project, sorted(granted)) for project, granted in user.roles.items())
-        return self._sign(json.dumps([user.id, user.password_hash, roles]))[:22]
+        """A keyed digest of `user`'s id, password hash and enabled flag: it changes whenever any of them does.
+        (Roles are checked apart: a token stays good while its user keeps every role it carries.)"""
+        return self._sign(json.dumps([user.id, user.password_hash, user.enabled]))[:22]
 
     def issue(self, user_id: str, user_name: str, project_id: str, project_name: str,
-              roles: tuple[str, ...], stamp: str = "") -> tuple[str, Token]:
-        """A new token string and what it says; `stamp` is the user's, from `stamp()`."""
+              roles: tuple[str, ...], stamp: str = "", app_cred_id: str = "",
+              expires_at: float | None = None) -> tuple[str, Token]:
+        """A new token string and what it says; `stamp` is the user's, from `stamp()`; it expires after the
+        signer's ttl, or at `expires_at` if that is sooner (an application credential's expiry)."""
         now = time.time()
-        token = Token(user_id, user_name, project_id, project_name, tuple(roles), now, now + self.ttl,
-                      stamp, _b64(secrets.token_bytes(16)))
+        expiry = now + self.ttl if expires_at is None else min(now + self.ttl, expires_at)
+        token = Token(user_id, user_name, project_id, project_name, tuple(roles), now, expiry,
+                      stamp, _b64(secrets.token_bytes(16)), app_cred_id)
         # vars(), not asdict(): the fields are flat values, asdict's recursive copy is wasted work per issue.
         payload = _b64(json.dumps(vars(token), separators=(",", ":")).encode())
         return f"{payload}.{self._sign(payload)}", token

@@ -1,7 +1,8 @@
 """Whether a token is good now: signed and unexpired, issued under its user's current password and roles, not revoked.
 
 Both later checks read state every worker process shares (the configuration
-file, the revocation table in state.db). A verified token's claims are
+file, the revocation and application credential tables in state.db). A
+token stays good while its user keeps every role it carries on its project. A verified token's claims are
 remembered per process; so is its standing (current stamp, not revoked), but
 only while the shared credentials counter (api/change_counter.py) keeps the
 value it had when the standing was read, and for at most RECHECK_SECONDS. A
@@ -19,11 +20,20 @@ from dataclasses import dataclass
 from api.change_counter import RECHECK_SECONDS, Slot
 from api.config import ApiConfig
 from api.errors import Unauthorized
+from api.identity.app_credentials import AppCredentials
 from api.identity.revocation import RevokedTokens, token_digest
 from api.identity.store import Accounts
 from api.identity.tokens import Token, TokenSigner
 
 VERIFIED_TOKENS = 4096  # remembered verified tokens per process (forgotten all at once when full)
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """What a user's tokens must match now: the credential stamp, and the roles per project id."""
+
+    stamp: str
+    roles: dict[str, frozenset[str]]
 
 
 @dataclass
@@ -39,21 +49,27 @@ class _Verified:
 class TokenVerifier:
     """Verifies tokens for the auth middleware and Keystone's token routes; revokes them."""
 
-    def __init__(self, signer: TokenSigner, accounts: Accounts, revoked: RevokedTokens):
+    def __init__(self, signer: TokenSigner, accounts: Accounts, revoked: RevokedTokens,
+                 app_credentials: AppCredentials):
         self.signer = signer
         self.accounts = accounts
         self.revoked = revoked
+        self.app_credentials = app_credentials
         # Token text -> its claims: a client sends the same token many times, and the
         # signature of a given text never changes; the expiry is checked on every use.
         self._verified: dict[str, _Verified] = {}
-        self._stamps: tuple[ApiConfig | None, dict[str, str]] = (None, {})
+        self._stamps: tuple[ApiConfig | None, dict[str, _Standing]] = (None, {})
 
-    def _current_stamps(self) -> dict[str, str]:
-        """User id -> credential stamp, as the configuration file says now (recomputed when it changes)."""
+    def _current_stamps(self) -> dict[str, _Standing]:
+        """User id -> credential stamp and roles, as the configuration file says now (recomputed when it changes)."""
         config = self.accounts.current()
         seen, stamps = self._stamps
         if seen is not config:
-            stamps = {user.id: self.signer.stamp(user) for user in config.users}
+            project_ids = {p.name: p.id for p in config.projects}
+            stamps = {user.id: _Standing(self.signer.stamp(user),
+                                         {project_ids[name]: frozenset(roles) for name, roles in user.roles.items()
+                                          if name in project_ids})
+                      for user in config.users}
             self._stamps = (config, stamps)
         return stamps
 
@@ -69,9 +85,11 @@ class TokenVerifier:
                 self._verified.clear()
             self._verified[text] = entry
         token = entry.token
-        if self._current_stamps().get(token.user_id) != token.stamp:
+        standing = self._current_stamps().get(token.user_id)
+        if (standing is None or standing.stamp != token.stamp
+                or not standing.roles.get(token.project_id, frozenset()).issuperset(token.roles)):
             raise Unauthorized("the token was issued before its user's password or roles changed "
-                               "(or the user was removed): authenticate again")
+                               "(or the user was disabled or removed): authenticate again")
         if self._revoked(entry):
             raise Unauthorized("the token has been revoked")
         return token
@@ -83,6 +101,8 @@ class TokenVerifier:
             return False
         if entry.digest in self.revoked:
             return True
+        if entry.token.app_cred_id and not self.app_credentials.exists(entry.token.app_cred_id):
+            return True  # its application credential was deleted
         entry.unrevoked_at, entry.recheck_after = changes, time.monotonic() + RECHECK_SECONDS
         return False
 

@@ -1,0 +1,125 @@
+"""/identity/v3/users/{user_id}/application_credentials: a user manages its own (an admin may list, show and
+delete anyone's, as Keystone's default policy allows; only the user itself creates)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from api.auth import token_of
+from api.config import stable_id
+from api.errors import BadRequest, Forbidden
+from api.http import field, read_json, send
+from api.identity import app_credentials as ac
+from api.identity.passwords import hash_password
+from api.identity.store import IdentityStore
+from api.identity.tokens import Token
+
+
+def credential_view(credential: ac.AppCredential, base_url: str) -> dict[str, Any]:
+    """A credential as Keystone shows it (never its secret or hash)."""
+    return {"id": credential.id, "name": credential.name, "description": credential.description or None,
+            "user_id": credential.user_id, "project_id": credential.project_id,
+            "roles": [{"id": stable_id("role", r), "name": r, "domain_id": None} for r in credential.roles],
+            "expires_at": ac.format_expiry(credential.expires_at), "unrestricted": credential.unrestricted,
+            "access_rules": [],
+            "links": {"self": f"{base_url}/identity/v3/users/{credential.user_id}/application_credentials/"
+                              f"{credential.id}"}}
+
+
+def _owner_or_admin(token: Token, user_id: str, what: str) -> None:
+    if user_id != token.user_id and not token.is_admin:
+        raise Forbidden(f"{what} another user's application credentials requires the admin role")
+
+
+def _may_manage(token: Token, credentials: ac.AppCredentials) -> None:
+    """A token from a restricted application credential cannot create or delete credentials (as Keystone)."""
+    if token.app_cred_id:
+        credential = credentials.get(token.app_cred_id)
+        if credential is None or not credential.unrestricted:
+            raise Forbidden("a token from a restricted application credential cannot manage application credentials")
+
+
+def _roles(body: dict[str, Any], token: Token) -> tuple[str, ...]:
+    """The requested roles (by name or id), each one the token has; all the token's roles if none are named."""
+    requested = body.get("roles")
+    if requested is None:
+        return token.roles
+    if not isinstance(requested, list) or not requested:
+        raise BadRequest("application_credential.roles", "must be a non-empty list of {'id'} or {'name'}")
+    chosen = []
+    for index, role in enumerate(requested):
+        where = f"application_credential.roles[{index}]"
+        if not isinstance(role, dict) or not isinstance(role.get("id", role.get("name")), str):
+            raise BadRequest(where, "must be an object with 'id' or 'name'")
+        match = next((r for r in token.roles if r == role.get("name") or stable_id("role", r) == role.get("id")), None)
+        if match is None:
+            raise Forbidden(f"{where}: the token does not carry this role on its project")
+        chosen.append(match)
+    return tuple(dict.fromkeys(chosen))
+
+
+class AppCredentialList:
+    """GET (name filter) and POST /identity/v3/users/{user_id}/application_credentials."""
+
+    def __init__(self, store: IdentityStore, credentials: ac.AppCredentials, max_json_body: int):
+        self.store = store
+        self.credentials = credentials
+        self.max_json_body = max_json_body
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        _owner_or_admin(token_of(req), user_id, "listing")
+        self.store.user(user_id)
+        found = self.credentials.of_user(user_id, req.get_param("name"))
+        send(resp, {"application_credentials": [credential_view(c, req.prefix) for c in found],
+                    "links": {"self": req.url, "next": None, "previous": None}})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        token = token_of(req)
+        if user_id != token.user_id:
+            raise Forbidden("only the user itself can create its application credentials")
+        _may_manage(token, self.credentials)
+        body = read_json(req, self.max_json_body, "application_credential")
+        where = "application_credential"
+        name = field(body, "name", str, where)
+        if not name or len(name) > ac.MAX_NAME_CHARS:
+            raise BadRequest(f"{where}.name", f"must be 1 to {ac.MAX_NAME_CHARS} characters")
+        description = body.get("description") or ""
+        if not isinstance(description, str) or len(description) > ac.MAX_DESCRIPTION_CHARS:
+            raise BadRequest(f"{where}.description", f"must be a string of at most {ac.MAX_DESCRIPTION_CHARS}")
+        secret = body.get("secret")
+        if secret is None:
+            secret = ac.new_secret()
+        elif not isinstance(secret, str) or not ac.MIN_SECRET_CHARS <= len(secret) <= ac.MAX_SECRET_CHARS:
+            raise BadRequest(f"{where}.secret",
+                             f"must be a string of {ac.MIN_SECRET_CHARS} to {ac.MAX_SECRET_CHARS} characters")
+        unrestricted = body.get("unrestricted", False)
+        if not isinstance(unrestricted, bool):
+            raise BadRequest(f"{where}.unrestricted", "must be true or false")
+        if body.get("access_rules"):
+            raise BadRequest(f"{where}.access_rules", "access rules are not supported by this server")
+        credential = self.credentials.create(ac.AppCredential(
+            id=ac.new_id(), user_id=user_id, project_id=token.project_id, name=name, description=description,
+            secret_hash=hash_password(secret), roles=_roles(body, token),
+            expires_at=ac.parse_expiry(body.get("expires_at")), unrestricted=unrestricted))
+        send(resp, {"application_credential": {**credential_view(credential, req.prefix), "secret": secret}}, 201)
+
+
+class AppCredentialItem:
+    """GET and DELETE /identity/v3/users/{user_id}/application_credentials/{id}."""
+
+    def __init__(self, credentials: ac.AppCredentials):
+        self.credentials = credentials
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str, credential_id: str) -> None:
+        _owner_or_admin(token_of(req), user_id, "showing")
+        send(resp, {"application_credential": credential_view(self.credentials.of(user_id, credential_id),
+                                                               req.prefix)})
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str, credential_id: str) -> None:
+        token = token_of(req)
+        _owner_or_admin(token, user_id, "deleting")
+        _may_manage(token, self.credentials)
+        self.credentials.delete(user_id, credential_id)
+        resp.status = falcon.HTTP_204
