@@ -44,10 +44,10 @@ def _may_manage(token: Token, credentials: ac.AppCredentials) -> None:
 def _roles(body: dict[str, Any], token: Token) -> tuple[str, ...]:
     """The requested roles (by name or id), each one the token has; all the token's roles if none are named."""
     requested = body.get("roles")
-    if requested is None:
+    if requested is None or requested == []:  # Keystone: none named means all of the token's
         return token.roles
-    if not isinstance(requested, list) or not requested:
-        raise BadRequest("application_credential.roles", "must be a non-empty list of {'id'} or {'name'}")
+    if not isinstance(requested, list):
+        raise BadRequest("application_credential.roles", "must be a list of {'id'} or {'name'}")
     chosen = []
     for index, role in enumerate(requested):
         where = f"application_credential.roles[{index}]"
