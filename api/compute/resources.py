@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -156,6 +157,10 @@ class ServerItem:
         self.networks = networks
         self.tasks = tasks
 
+    def view(self, req: falcon.Request, server: Server) -> dict[str, Any]:
+        """The server's detail view as GET shows it to this request (a rebuild answers with it too)."""
+        return self._view(req, server)
+
     def _view(self, req: falcon.Request, server: Server) -> dict[str, Any]:
         token = token_of(req)
         server = self.addresses.refresh(server)
@@ -210,6 +215,8 @@ class ServerAction:
         self.tasks = tasks
         self.uri = uri
         self.console = console
+        # Actions served by modules of their own (resize, rebuild, …): name -> handler(req, resp, server, args).
+        self.handlers: dict[str, Callable[[falcon.Request, falcon.Response, Server, Any], None]] = {}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         body = read_json(req, self.config.max_json_body)
@@ -227,6 +234,9 @@ class ServerAction:
             resp.status = 202
             return
         refuse_if_locked(req, server)
+        if action in self.handlers:
+            self.handlers[action](req, resp, server, arguments)
+            return
         if action == "os-resetState":
             self._reset_state(req, server, arguments)
             resp.status = 202

@@ -17,6 +17,8 @@ from api.compute.hypervisors import Hypervisor, Hypervisors
 from api.compute.keypairs import KeypairItem, Keypairs
 from api.compute.microversion import NOVA
 from api.compute.models import ComputeStore
+from api.compute.rebuild import Rebuilds
+from api.compute.resize import Resizes
 from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroupStore
 from api.compute.services import Services
 from api.compute.tasks import ServerTasks
@@ -59,16 +61,18 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     servers = r.Servers(config, catalog, store, networks, volumes, builder, tasks, addresses, quotas, groups)
     app.add_route("/compute/v2.1/servers", servers)
     app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405
-    app.add_route("/compute/v2.1/servers/{server_id}", r.ServerItem(config, catalog, store, networks, volumes, tasks, addresses,
-                                                                              groups))
+    item = r.ServerItem(config, catalog, store, networks, volumes, tasks, addresses, groups)
+    app.add_route("/compute/v2.1/servers/{server_id}", item)
     app.add_route("/compute/v2.1/servers/{server_id}/metadata", server_meta.ServerMetadata(config, store, quotas))
     app.add_route("/compute/v2.1/servers/{server_id}/metadata/{key}",
                   server_meta.ServerMetadataItem(config, store, quotas))
     ips = server_meta.ServerIps(store, networks, addresses)
     app.add_route("/compute/v2.1/servers/{server_id}/ips", ips)
     app.add_route("/compute/v2.1/servers/{server_id}/ips/{network}", ips, suffix="network")
-    app.add_route("/compute/v2.1/servers/{server_id}/action", r.ServerAction(config, store, tasks, uri,
-                                                                               ConsoleLog(ctx.layout), networks))
+    action = r.ServerAction(config, store, tasks, uri, ConsoleLog(ctx.layout), networks)
+    action.handlers.update(Resizes(store, tasks, catalog.all).actions())
+    action.handlers.update(Rebuilds(store, tasks, builder.images, quotas, item.view).actions())
+    app.add_route("/compute/v2.1/servers/{server_id}/action", action)
     app.add_route("/compute/v2.1/os-security-groups", sg.SecurityGroups(config, networks, quotas))
     app.add_route("/compute/v2.1/os-security-groups/{security_group_id}", sg.SecurityGroupItem(config, networks, quotas))
     app.add_route("/compute/v2.1/os-security-group-rules", sg.SecurityGroupRules(config, networks, quotas))

@@ -13,8 +13,11 @@ from api.http import isotime
 from api.microversion import Version
 
 HOST = socket.gethostname().split(".")[0] or "localhost"  # the one compute host
-VM_STATES = {ACTIVE: "active", BUILD: "building", SHUTOFF: "stopped", PAUSED: "paused", ERROR: "error"}
-POWER_STATES = {ACTIVE: 1, PAUSED: 3, SHUTOFF: 4}
+VM_STATES = {ACTIVE: "active", BUILD: "building", SHUTOFF: "stopped", PAUSED: "paused", ERROR: "error",
+             # Nova's statuses of a resize and a rebuild (api/compute/resize.py, rebuild.py) and their vm_states.
+             "RESIZE": "active", "VERIFY_RESIZE": "resized", "REVERT_RESIZE": "resized", "REBUILD": "active"}
+POWER_STATES = {ACTIVE: 1, PAUSED: 3, SHUTOFF: 4, "RESIZE": 1, "VERIFY_RESIZE": 1, "REVERT_RESIZE": 1,
+                "REBUILD": 1}
 
 
 def link(base_url: str, kind: str, item_id: str) -> list[dict[str, str]]:

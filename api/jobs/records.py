@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from provisioner.excerpt import cut
 from provisioner.spec.codec import spec_from_json
-from provisioner.spec.model import DomainSpec
+from provisioner.spec.model import DomainSpec, ImageRef
 
 SERVER, VOLUME, SNAPSHOT = "server", "volume", "snapshot"
 POWER_ACTIONS = ("stop", "start", "reboot", "hard-reboot", "pause", "unpause")
@@ -139,6 +139,54 @@ class ConvergeVolumes(ServerJob):
 
 
 @dataclass(frozen=True)
+class ResizeServer(ServerJob):
+    """Re-apply the server's domain with a flavor's vCPUs and RAM: a resize, or (`revert`) its undoing."""
+
+    kind: ClassVar[str] = "resize"
+    flavor_id: str
+    revert: bool = False
+
+    def to_args(self) -> dict[str, Any]:
+        return {"flavor_id": self.flavor_id, "revert": self.revert}
+
+    @classmethod
+    def from_args(cls, subject_id: str, args: dict[str, Any]) -> ResizeServer:
+        revert = args.get("revert", False)
+        if not isinstance(revert, bool):
+            raise JobFormatError(f"resize job: args.revert must be a boolean, not {type(revert).__name__}")
+        return cls(subject_id, _text(args, "flavor_id", cls.kind), revert)
+
+
+@dataclass(frozen=True)
+class RebuildServer(ServerJob):
+    """Re-apply the server's domain on a new image (a new root disk), with the admin user's password hash if
+    one was given; the rest of the spec (NICs, volumes, users' keys) stays."""
+
+    kind: ClassVar[str] = "rebuild"
+    image: ImageRef
+    password_hash: str | None = None
+    stopped: bool = False  # a stopped server is stopped again after the re-apply, as Nova keeps it
+
+    def to_args(self) -> dict[str, Any]:
+        image = {"source": self.image.source, "format": self.image.format, "digest": self.image.digest,
+                 "slug": self.image.slug}
+        return {"image": image, "password_hash": self.password_hash, "stopped": self.stopped}
+
+    @classmethod
+    def from_args(cls, subject_id: str, args: dict[str, Any]) -> RebuildServer:
+        image = args.get("image")
+        if not isinstance(image, dict):
+            raise JobFormatError("rebuild job: args.image must be an object")
+        password, stopped = args.get("password_hash"), args.get("stopped", False)
+        if password is not None and not isinstance(password, str):
+            raise JobFormatError("rebuild job: args.password_hash must be a string or null")
+        if not isinstance(stopped, bool):
+            raise JobFormatError(f"rebuild job: args.stopped must be a boolean, not {type(stopped).__name__}")
+        ref = ImageRef(*(_text(image, key, cls.kind) for key in ("source", "format", "digest", "slug")))
+        return cls(subject_id, ref, password, stopped)
+
+
+@dataclass(frozen=True)
 class VolumeJob(Job):
     """A job on a volume."""
 
@@ -192,7 +240,7 @@ class DeleteSnapshot(SnapshotJob):
 
 RECORDS: dict[str, type[Job]] = {cls.kind: cls for cls in (
     BuildServer, DeleteServer, PowerAction, ConvergeVolumes, CreateVolume, DeleteVolume, CreateSnapshot,
-    DeleteSnapshot)}
+    DeleteSnapshot, ResizeServer, RebuildServer)}
 
 
 def record_type(kind: str) -> type[Job]:

@@ -5,27 +5,15 @@ the same pages in Chromium)."""
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
-from typing import Iterator
 
-import pytest
 import requests
 
 from api.accounts import set_user
 from api.config import config_path
 from api.web.guard import HEADERS, SESSION_COOKIE
 from api.web.sessions import TABLE
-from apitest import PASSWORD, Live, qcow2_file, serve_root  # noqa: F401 (fixture)
-from webtest import HOSTILE, Site, csrf_of, login, populate
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, qcow2_file: Path) -> Iterator[Site]:  # noqa: F811
-    tmp = tmp_path_factory.mktemp("web")
-    with serve_root(tmp / "root") as live:
-        # carol: for the throttle test (her locks must not lock the others out)
-        set_user(config_path(live.layout), "carol", PASSWORD, "demo", ["member"])
-        yield populate(live, tmp, qcow2_file)
+from apitest import PASSWORD, Live
+from webtest import Site, csrf_of, login
 
 
 def _age(live: Live, column: str, seconds: float) -> None:
