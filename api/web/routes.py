@@ -30,7 +30,8 @@ def add_routes(app: falcon.App, ctx: ApiContext, verifier: TokenVerifier, comput
     # The same failure counters as Keystone's token route (api_auth_failures): a guess here counts there.
     passwords = PasswordCheck(FailureThrottle(ctx.db, Limits.of(ctx.config), accounts.counters))
     pages = p.Pages(settings, sessions, IdentityStore(accounts, ctx.db), passwords,
-                    StatusViews(ctx.layout, compute, images, networks, volumes))
+                    StatusViews(ctx.layout, compute, images, networks, volumes,
+                                {f.id: f.name for f in ctx.config.flavors}))
     overview = p.Overview(pages)
     app.add_route("/", overview)
     app.add_route("/status", overview)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from api.compute.console import ConsoleLog
@@ -197,8 +197,9 @@ class StatusViews:
     """Builds the pages' data for one viewer from the stores of one app."""
 
     def __init__(self, layout: Layout, compute: ComputeStore, images: ImageCatalog, networks: NetworkStore,
-                 volumes: VolumeStore):
+                 volumes: VolumeStore, flavors: dict[str, str]):
         self.layout = layout
+        self.flavors = flavors  # id -> name, for the server page
         self.compute = compute
         self.images = images
         self.networks = networks
@@ -261,6 +262,9 @@ class StatusViews:
         if server is None or (not viewer.is_admin and server.project_id not in viewer.project_ids):
             return None
         row = self._server_row(server, names, self._network_names(viewer))
+        image = next((i for i in self.images.all() if i.id == server.image_id), None)
+        image_name = (image.row.name if image.row else image.record.name) if image else server.image_id
+        row = replace(row, flavor=self.flavors.get(server.flavor_id, server.flavor_id), image=image_name)
         volumes = [self._volume(v, names) for v in self.volumes.attached_to(server.id)]
         return GuestPage(f"server {server.name}", row, self._domain(server.domain, server.id),
                          self._job(server.domain), tail(self.console.tail(server.domain, TAIL_LINES)), volumes)

@@ -13,7 +13,7 @@ from api.config import config_path
 from api.web.guard import HEADERS, SESSION_COOKIE
 from api.web.sessions import TABLE
 from apitest import PASSWORD, Live
-from webtest import Site, csrf_of, login
+from webtest import CLI_DOMAIN, Site, csrf_of, login
 
 
 def _age(live: Live, column: str, seconds: float) -> None:
@@ -124,8 +124,18 @@ def test_a_member_sees_only_its_own_projects(site: Site) -> None:
         assert other.status_code == 404, path
         assert site.server_name not in other.text
     admin, _ = login(site.live, "admin")
-    assert site.server_name in admin.get(f"{site.live.url}/status", timeout=30).text, "an admin sees every project"
+    listed = admin.get(f"{site.live.url}/status", timeout=30).text
+    assert site.server_name in listed, "an admin sees every project"
+    assert f'href="/status/domains/{CLI_DOMAIN}"' in listed, "and the domains provisioned from the CLI"
     assert admin.get(f"{site.live.url}/status/servers/{site.server_id}", timeout=30).status_code == 200
+    cli = admin.get(f"{site.live.url}/status/domains/{CLI_DOMAIN}", timeout=30)
+    assert cli.status_code == 200 and "applied" in cli.text and "took" in cli.text and "test:///" in cli.text
+    for member in (bob, login(site.live, "alice")[0]):
+        assert CLI_DOMAIN not in member.get(f"{site.live.url}/status", timeout=30).text
+        assert member.get(f"{site.live.url}/status/domains/{CLI_DOMAIN}", timeout=30).status_code == 404
+    shown = login(site.live, "alice")[0].get(f"{site.live.url}/status/servers/{site.server_id}", timeout=30).text
+    assert "m1.tiny" in shown and site.image_name in shown, "flavor and image by name"
+    assert "test:///" not in shown, "the hypervisor's URI (a host path) is for admins"
 
 
 def test_guest_output_is_escaped(site: Site) -> None:

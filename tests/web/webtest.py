@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ import requests
 
 from apitest import PASSWORD, Live
 
+REPO = Path(__file__).resolve().parents[2]
+CLI_DOMAIN = "example.test"  # provisioned with bin/provision: no project, so admins only
 # A console line a guest could print: markup, a terminal escape, and a quote that would close an attribute.
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)> \x1b[31mred\x1b[0m "quoted" & done'
 
@@ -31,7 +34,7 @@ class Site:
 
 def populate(live: Live, tmp: Path, qcow2: Path) -> Site:
     """alice's image and ACTIVE server (project demo), built through the API and Terraform on the simulator,
-    and a hostile line in its console log."""
+    a hostile line in its console log, and example.test provisioned from the CLI on the same root."""
     headers = {"X-Auth-Token": live.token("alice")}
     image = requests.post(f"{live.url}/image/v2/images", headers=headers, timeout=30, json={
         "name": "web-image", "disk_format": "qcow2", "container_format": "bare"}).json()
@@ -54,6 +57,9 @@ def populate(live: Live, tmp: Path, qcow2: Path) -> Site:
     logs = live.layout.domain_dir(f"srv-{server_id}") / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     (logs / "console.log").write_text("booting\n" + HOSTILE + "\nlogin:\n")
+    done = subprocess.run([str(REPO / "bin" / "provision"), "--root", str(live.layout.root), "--domains", str(REPO),
+                           "-q", CLI_DOMAIN], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
     return Site(live, server_id, "web-vm", "web-image")
 
 
