@@ -12,6 +12,7 @@ from api.config import stable_id
 from api.errors import BadRequest, Forbidden
 from api.http import field, read_json, send
 from api.identity import app_credentials as ac
+from api.identity.access_rules import parse_rules
 from api.identity.passwords import hash_password
 from api.identity.store import IdentityStore
 from api.identity.tokens import Token
@@ -23,7 +24,7 @@ def credential_view(credential: ac.AppCredential, base_url: str) -> dict[str, An
             "user_id": credential.user_id, "project_id": credential.project_id,
             "roles": [{"id": stable_id("role", r), "name": r, "domain_id": None} for r in credential.roles],
             "expires_at": ac.format_expiry(credential.expires_at), "unrestricted": credential.unrestricted,
-            "access_rules": [],
+            "access_rules": [rule.view() for rule in credential.access_rules],
             "links": {"self": f"{base_url}/identity/v3/users/{credential.user_id}/application_credentials/"
                               f"{credential.id}"}}
 
@@ -97,12 +98,12 @@ class AppCredentialList:
         unrestricted = body.get("unrestricted", False)
         if not isinstance(unrestricted, bool):
             raise BadRequest(f"{where}.unrestricted", "must be true or false")
-        if body.get("access_rules"):
-            raise BadRequest(f"{where}.access_rules", "access rules are not supported by this server")
+        rules = self.credentials.rules.ensure(user_id, parse_rules(body["access_rules"])) \
+            if body.get("access_rules") is not None else ()
         credential = self.credentials.create(ac.AppCredential(
             id=ac.new_id(), user_id=user_id, project_id=token.project_id, name=name, description=description,
             secret_hash=hash_password(secret), roles=_roles(body, token),
-            expires_at=ac.parse_expiry(body.get("expires_at")), unrestricted=unrestricted))
+            expires_at=ac.parse_expiry(body.get("expires_at")), unrestricted=unrestricted, access_rules=rules))
         send(resp, {"application_credential": {**credential_view(credential, req.prefix), "secret": secret}}, 201)
 
 
@@ -122,4 +123,36 @@ class AppCredentialItem:
         _owner_or_admin(token, user_id, "deleting")
         _may_manage(token, self.credentials)
         self.credentials.delete(user_id, credential_id)
+        resp.status = falcon.HTTP_204
+
+
+class AccessRuleList:
+    """GET /identity/v3/users/{user_id}/access_rules: the user's rules (the user itself, or an admin)."""
+
+    def __init__(self, store: IdentityStore, credentials: ac.AppCredentials):
+        self.store = store
+        self.credentials = credentials
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        _owner_or_admin(token_of(req), user_id, "listing")
+        self.store.user(user_id)
+        send(resp, {"access_rules": [r.view() for r in self.credentials.rules.of_user(user_id)],
+                    "links": {"self": req.url, "next": None, "previous": None}})
+
+
+class AccessRuleItem:
+    """GET and DELETE /identity/v3/users/{user_id}/access_rules/{id} (403 while a credential uses it)."""
+
+    def __init__(self, credentials: ac.AppCredentials):
+        self.credentials = credentials
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str, rule_id: str) -> None:
+        _owner_or_admin(token_of(req), user_id, "showing")
+        send(resp, {"access_rule": self.credentials.rules.get(user_id, rule_id).view()})
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str, rule_id: str) -> None:
+        token = token_of(req)
+        _owner_or_admin(token, user_id, "deleting")
+        _may_manage(token, self.credentials)
+        self.credentials.delete_rule(user_id, rule_id)
         resp.status = falcon.HTTP_204

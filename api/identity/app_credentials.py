@@ -15,6 +15,7 @@ from typing import Any
 from api.change_counter import ChangeCounters, Slot
 from api.db import Database
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
+from api.identity.access_rules import AccessRule, AccessRules
 
 TABLE = "api_application_credentials"
 MAX_PER_USER = 100  # Keystone's default application credential quota is unlimited; a bound keeps listing cheap
@@ -37,6 +38,7 @@ class AppCredential:
     roles: tuple[str, ...]
     expires_at: float | None
     unrestricted: bool
+    access_rules: tuple[AccessRule, ...] = ()  # none: any request; else only those one of them matches
 
     def expired(self, now: float | None = None) -> bool:
         """Whether it can no longer be used."""
@@ -79,6 +81,7 @@ class AppCredentials:
     def __init__(self, db: Database, counters: ChangeCounters):
         self.db = db
         self.counters = counters
+        self.rules = AccessRules(db)
         db.connect().execute(
             f"CREATE TABLE IF NOT EXISTS {TABLE} (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, "
             "data TEXT NOT NULL, UNIQUE (user_id, name))")
@@ -86,7 +89,12 @@ class AppCredentials:
     @staticmethod
     def _load(data: str) -> AppCredential:
         fields = json.loads(data)
-        return AppCredential(**{**fields, "roles": tuple(fields["roles"])})
+        return AppCredential(**{**fields, "roles": tuple(fields["roles"]),
+                                "access_rules": tuple(AccessRule(**r) for r in fields.get("access_rules", ()))})
+
+    @staticmethod
+    def _dump(credential: AppCredential) -> str:
+        return json.dumps({**vars(credential), "access_rules": [vars(r) for r in credential.access_rules]})
 
     def create(self, credential: AppCredential) -> AppCredential:
         """Store `credential`; Conflict if its user has one of that name, Forbidden past MAX_PER_USER."""
@@ -99,7 +107,7 @@ class AppCredentials:
                             (credential.user_id, credential.name)).fetchone():
                 raise Conflict("application_credential.name: the user already has one of that name")
             conn.execute(f"INSERT INTO {TABLE} (id, user_id, name, data) VALUES (?, ?, ?, ?)",
-                         (credential.id, credential.user_id, credential.name, json.dumps(vars(credential))))
+                         (credential.id, credential.user_id, credential.name, self._dump(credential)))
         return credential
 
     def of_user(self, user_id: str, name: str | None = None) -> list[AppCredential]:
@@ -128,9 +136,16 @@ class AppCredentials:
         self.counters.bump(Slot.CREDENTIALS)  # after the commit: every worker's token checks look again
 
     def forget_user(self, user_id: str) -> None:
-        """Remove every credential of a deleted user (one re-created by the CLI under its name gets its id)."""
+        """Remove every credential and access rule of a deleted user (one re-created by the CLI under its name
+        gets its id)."""
         self.db.connect().execute(f"DELETE FROM {TABLE} WHERE user_id = ?", (user_id,))
+        self.rules.forget_user(user_id)
         self.counters.bump(Slot.CREDENTIALS)
+
+    def delete_rule(self, user_id: str, rule_id: str) -> None:
+        """Remove the user's access rule; Forbidden while one of its credentials uses it."""
+        in_use = any(rule.id == rule_id for c in self.of_user(user_id) for rule in c.access_rules)
+        self.rules.delete(user_id, rule_id, in_use)
 
     def exists(self, credential_id: str) -> bool:
         """Whether the credential is still there (not deleted)."""

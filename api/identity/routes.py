@@ -61,3 +61,5 @@ def add_routes(app: falcon.App, ctx: ApiContext, verifier: TokenVerifier) -> Non
                   a.AppCredentialList(store, credentials, body_limit))
     app.add_route("/identity/v3/users/{user_id}/application_credentials/{credential_id}",
                   a.AppCredentialItem(credentials))
+    app.add_route("/identity/v3/users/{user_id}/access_rules", a.AccessRuleList(store, credentials))
+    app.add_route("/identity/v3/users/{user_id}/access_rules/{rule_id}", a.AccessRuleItem(credentials))

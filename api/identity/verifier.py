@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from api.change_counter import RECHECK_SECONDS, Slot
 from api.config import ApiConfig
 from api.errors import Unauthorized
+from api.identity.access_rules import AccessRule
 from api.identity.app_credentials import AppCredentials
 from api.identity.revocation import RevokedTokens, token_digest
 from api.identity.store import Accounts
@@ -59,6 +60,7 @@ class TokenVerifier:
         # signature of a given text never changes; the expiry is checked on every use.
         self._verified: dict[str, _Verified] = {}
         self._stamps: tuple[ApiConfig | None, dict[str, _Standing]] = (None, {})
+        self._rules: dict[str, tuple[AccessRule, ...]] = {}  # application credential id -> its access rules
 
     def _current_stamps(self) -> dict[str, _Standing]:
         """User id -> credential stamp and roles, as the configuration file says now (recomputed when it changes)."""
@@ -105,6 +107,20 @@ class TokenVerifier:
             return True  # its application credential was deleted
         entry.unrevoked_at, entry.recheck_after = changes, time.monotonic() + RECHECK_SECONDS
         return False
+
+    def access_rules(self, token: Token) -> tuple[AccessRule, ...]:
+        """The access rules of the token's application credential (none: not limited); a credential never
+        changes, so they are remembered per process."""
+        if not token.app_cred_id:
+            return ()
+        rules = self._rules.get(token.app_cred_id)
+        if rules is None:
+            credential = self.app_credentials.get(token.app_cred_id)
+            rules = credential.access_rules if credential is not None else ()
+            if len(self._rules) >= VERIFIED_TOKENS:
+                self._rules.clear()
+            self._rules[token.app_cred_id] = rules
+        return rules
 
     def revoke(self, text: str, token: Token) -> None:
         """Revoke `text` (verified: `token` is its claims) for every worker process, until it expires."""

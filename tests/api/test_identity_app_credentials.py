@@ -122,8 +122,15 @@ def test_a_chosen_secret_expiry_and_roles(live: Live) -> None:
     ({"name": "x", "unrestricted": "yes"}, 400, "application_credential.unrestricted"),
     ({"name": "x", "roles": [{"name": "admin"}]}, 403, "application_credential.roles[0]"),
     ({"name": "x", "roles": "member"}, 400, "application_credential.roles"),
-    ({"name": "x", "access_rules": [{"path": "/", "method": "GET", "service": "compute"}]}, 400,
-     "application_credential.access_rules"),
+    ({"name": "x", "access_rules": "all"}, 400, "application_credential.access_rules"),
+    ({"name": "x", "access_rules": [{"path": "/", "method": "FETCH", "service": "compute"}]}, 400,
+     "application_credential.access_rules[0].method"),
+    ({"name": "x", "access_rules": [{"path": "servers", "method": "GET", "service": "compute"}]}, 400,
+     "application_credential.access_rules[0].path"),
+    ({"name": "x", "access_rules": [{"path": "/", "method": "GET"}]}, 400,
+     "application_credential.access_rules[0].service"),
+    ({"name": "x", "access_rules": [{"path": "/", "method": "GET", "service": "compute", "x": 1}]}, 400,
+     "application_credential.access_rules[0].x"),
 ])
 def test_bad_bodies_name_the_field_and_store_nothing(live: Live, fields: dict, status: int, field: str) -> None:
     bob = live.token("bob")
@@ -177,3 +184,40 @@ def test_openstack_cli_application_credential(live: Live) -> None:
     live.osc("alice", "application", "credential", "delete", "cli-cred")
     assert "cli-cred" not in {c["Name"] for c in live.osc("alice", "application", "credential", "list", "-f",
                                                               "json")}
+
+
+def test_access_rules_limit_what_the_credential_token_may_do(live: Live) -> None:
+    alice = live.token("alice")
+    me = user_id(live, alice)
+    rules = [{"service": "compute", "method": "GET", "path": "/v2.1/flavors"},
+             {"service": "compute", "method": "GET", "path": "/v2.1/flavors/*"},
+             {"service": "image", "method": "GET", "path": "/v2/**"}]
+    created = create(live, alice, name="limited", access_rules=rules)
+    assert created.status_code == 201, created.text
+    credential = created.json()["application_credential"]
+    assert [{k: r[k] for k in ("service", "method", "path")} for r in credential["access_rules"]] == rules
+    token = app_login(live, {"id": credential["id"], "secret": credential["secret"]}).headers["X-Subject-Token"]
+    headers = {"X-Auth-Token": token}
+    assert flavors(live, token) == 200
+    assert requests.get(f"{live.url}/compute/v2.1/flavors/1", headers=headers, timeout=TIMEOUT).status_code == 200
+    assert requests.get(f"{live.url}/image/v2/images", headers=headers, timeout=TIMEOUT).status_code == 200
+    refused = requests.get(f"{live.url}/compute/v2.1/servers", headers=headers, timeout=TIMEOUT)
+    assert refused.status_code == 401 and "access rules" in refused.text
+    assert requests.get(f"{live.url}/compute/v2.1/flavors/1/os-extra_specs", headers=headers,
+                        timeout=TIMEOUT).status_code == 401  # * is one segment
+    assert requests.delete(f"{live.url}/compute/v2.1/flavors/1", headers=headers,
+                           timeout=TIMEOUT).status_code == 401
+    assert call(live, "GET", "/auth/catalog", token).status_code == 401
+
+    # The same rule in a second credential is the same rule; one in use cannot be deleted.
+    again = create(live, alice, name="limited-2", access_rules=rules[:1]).json()["application_credential"]
+    assert again["access_rules"][0]["id"] == credential["access_rules"][0]["id"]
+    listed = call(live, "GET", f"/users/{me}/access_rules", alice).json()["access_rules"]
+    assert len(listed) == 3
+    rule_id = credential["access_rules"][2]["id"]
+    assert call(live, "GET", f"/users/{me}/access_rules/{rule_id}", alice).json()["access_rule"]["service"] == "image"
+    assert call(live, "DELETE", f"/users/{me}/access_rules/{rule_id}", alice).status_code == 403
+    assert call(live, "DELETE", f"/users/{me}/application_credentials/{credential['id']}", alice).status_code == 204
+    assert call(live, "DELETE", f"/users/{me}/access_rules/{rule_id}", alice).status_code == 204
+    assert call(live, "GET", f"/users/{me}/access_rules/{rule_id}", alice).status_code == 404
+    assert call(live, "GET", f"/users/{me}/access_rules", live.token("bob")).status_code == 403
