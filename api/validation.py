@@ -60,16 +60,25 @@ class Compiled:
     def violation(self, body: Any) -> Violation | None:
         """The first way `body` breaks the schema; None if it is valid."""
         for error in self.validator.iter_errors(body):
-            kind = {**error.kind.as_dict(), "name": error.kind.name}
-            if kind["name"] == "additionalProperties":
-                node: Any = self.schema
-                for step in list(error.schema_path)[:-1]:
-                    node = node[step]
-                kind["patterns"] = list(node.get("patternProperties", {}))
-            member, message = _message(kind, error.instance)
-            parts = list(error.instance_path) + ([member] if member is not None else [])
-            return Violation(_path(parts), message, kind["name"] == "additionalProperties")
+            return self._explain(error)
         return None
+
+    def _explain(self, error: jsonschema_rs.ValidationError) -> Violation:
+        kind = {**error.kind.as_dict(), "name": error.kind.name}
+        if kind["name"] in ("oneOf", "anyOf"):
+            # The alternative of the value's own type says more than "none matches" (size 0, not "matches none").
+            typed = [branch for branch in kind.get("context") or [] if branch
+                     and not any(sub.kind.name == "type" for sub in branch)]
+            if typed:
+                return self._explain(typed[0][0])
+        if kind["name"] == "additionalProperties":
+            node: Any = self.schema
+            for step in list(error.schema_path)[:-1]:
+                node = node[step]
+            kind["patterns"] = list(node.get("patternProperties", {}))
+        member, message = _message(kind, error.instance)
+        parts = list(error.instance_path) + ([member] if member is not None else [])
+        return Violation(_path(parts), message, kind["name"] == "additionalProperties")
 
 
 @dataclass(frozen=True)
@@ -116,13 +125,14 @@ def _resolve(node: Any, document: dict[str, Any], seen: tuple[str, ...] = ()) ->
             target = target[part]
         return _resolve(target, document, (*seen, ref))
     out = {key: _resolve(value, document, seen) for key, value in node.items()}
-    if out.pop("nullable", False):
-        kind = out.get("type")
-        if isinstance(kind, str):
-            out["type"] = [kind, "null"]
+    if not out.pop("nullable", False):
+        return out
+    if isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
         if "enum" in out:
             out["enum"] = [*out["enum"], None]
-    return out
+        return out
+    return {"anyOf": [out, {"type": "null"}]}  # a oneOf of types, say: null is one more alternative
 
 
 def _compile(schema: Any, document: dict[str, Any]) -> Compiled:
@@ -203,8 +213,8 @@ def _message(kind: dict[str, Any], value: Any) -> tuple[str | None, str]:
         return None, f"{describe(value)} is not a valid {kind['format']}"
     if name == "uniqueItems":
         return None, "has duplicate items"
-    if name in ("oneOfNotValid", "anyOf", "oneOfMultipleValid"):
-        return None, "matches none of the accepted forms" if name != "oneOfMultipleValid" else "is ambiguous"
+    if name in ("oneOf", "anyOf"):
+        return None, f"{describe(value)} matches none of the accepted forms"
     return None, f"is not valid ({name})"
 
 

@@ -12,7 +12,7 @@ import falcon
 from api.auth import require_admin, token_of
 from api.config import ApiConfig
 from api.errors import BadRequest, NotFound
-from api.http import field, read_json, send
+from api.http import read_json, send
 from api.identity.tokens import Token
 from api.image.catalog import ImageCatalog
 from api.quota.models import VOLUME
@@ -23,18 +23,14 @@ from api.volume.models import (
     AVAILABLE,
     CREATING,
     DELETING,
-    DETACHING,
     ERROR,
-    ERROR_DELETING,
-    ERROR_EXTENDING,
-    EXTENDING,
     GIB,
     IN_USE,
     Snapshot,
     Volume,
 )
 from api.volume.store import VolumeStore, invalid_volume
-from api.volume.types import TypeStore
+from api.volume.types import TypeStore, boolish
 from api.volume.views import snapshot_view, volume_view
 from api.volume.worker import VolumeWorker
 from provisioner.excerpt import describe
@@ -43,11 +39,6 @@ from provisioner.volumes import FORMAT
 # Ways to fill a new volume that are not supported yet: a non-null value is refused, not ignored.
 UNSUPPORTED_SOURCES = ("backup_id", "consistencygroup_id", "group_id")
 SOURCES = ("snapshot_id", "source_volid", "imageRef")
-MAX_NAME = 255
-MAX_METADATA = 255  # Cinder's limit on a metadata key and value
-RESETTABLE = (CREATING, AVAILABLE, ATTACHING, IN_USE, DETACHING, DELETING, ERROR, ERROR_DELETING, EXTENDING,
-              ERROR_EXTENDING, "maintenance")
-SNAPSHOT_RESETTABLE = (CREATING, AVAILABLE, DELETING, ERROR, ERROR_DELETING)
 
 
 def version_document(base_url: str) -> dict[str, Any]:
@@ -59,31 +50,16 @@ def version_document(base_url: str) -> dict[str, Any]:
                              "type": "application/vnd.openstack.volume+json;version=3"}]}
 
 
-def _metadata(value: Any, where: str) -> dict[str, str]:
-    """Cinder's metadata: an object of string values, keys of 1-255 characters, values of at most 255."""
-    if not isinstance(value, dict):
-        raise BadRequest(where, "must be an object of key: value strings")
-    for key, item in value.items():
-        if not 1 <= len(key) <= MAX_METADATA:
-            raise BadRequest(where, f"key {describe(key)} must be 1 to {MAX_METADATA} characters")
-        if not isinstance(item, str):
-            raise BadRequest(where, f"value of {describe(key)} is not a string")
-        if len(item) > MAX_METADATA:
-            raise BadRequest(where, f"value of {describe(key)} is longer than {MAX_METADATA} characters")
-    return value
+def _text(body: dict[str, Any], key: str) -> str:
+    """A name or description (null is empty)."""
+    value = body.get(key)
+    return "" if value is None else value
 
 
-def _name(body: dict[str, Any], where: str, default: str | None) -> str | None:
-    name = field(body, "name", str, where, False, default)
-    if name is not None and len(name) > MAX_NAME:
-        raise BadRequest(f"{where}.name", f"is longer than {MAX_NAME} characters")
-    return name
-
-
-def _common(body: dict[str, Any], where: str) -> dict[str, Any]:
-    """name, description and metadata, checked."""
-    return {"name": _name(body, where, ""), "description": field(body, "description", str, where, False, ""),
-            "metadata": _metadata(body.get("metadata") or {}, f"{where}.metadata")}
+def _common(body: dict[str, Any]) -> dict[str, Any]:
+    """name, description and metadata of a new volume or snapshot."""
+    return {"name": _text(body, "name"), "description": _text(body, "description"),
+            "metadata": body.get("metadata") or {}}
 
 
 def _update(body: dict[str, Any], where: str) -> dict[str, Any]:
@@ -92,34 +68,22 @@ def _update(body: dict[str, Any], where: str) -> dict[str, Any]:
     for key, legacy in (("name", "display_name"), ("description", "display_description")):
         for given in (legacy, key):
             if given in body:
-                value = field(body, given, str, where, False, "")
-                if key == "name" and len(value) > MAX_NAME:
-                    raise BadRequest(f"{where}.{given}", f"is longer than {MAX_NAME} characters")
-                changes[key] = value
+                changes[key] = _text(body, given)
     if "metadata" in body:
-        changes["metadata"] = _metadata(body["metadata"] or {}, f"{where}.metadata")
+        changes["metadata"] = body["metadata"] or {}
     if not changes:
         raise BadRequest(where, "give at least one of name, description and metadata")
     return changes
 
 
-def _whole(value: Any, where: str) -> int:
-    """A whole number of GiB, given as an integer or a string of one."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise BadRequest(where, f"{describe(value)} is not a whole number of GiB")
-    if isinstance(value, str):
-        if not value.strip().isdigit():
-            raise BadRequest(where, f"{describe(value)} is not a whole number of GiB")
-        value = int(value)
-    return value
-
-
 def _size(body: dict[str, Any], largest: int, smallest: int | None) -> int:
-    """Cinder's `size` in GiB: a positive integer (or a string of one), at most `largest`; when the volume
-    copies something of `smallest` GiB, optional (that size) and at least that."""
-    if body.get("size") is None and smallest is not None:
-        return smallest
-    size = _whole(field(body, "size", (int, str), "volume"), "volume.size")
+    """Cinder's `size` in GiB, at most `largest`; when the volume copies something of `smallest` GiB,
+    optional (that size) and at least that."""
+    if body.get("size") is None:
+        if smallest is not None:
+            return smallest
+        raise BadRequest("volume.size", "is required")
+    size = int(body["size"])  # an integer or a string of digits (api/openapi.yaml's VolumeSize)
     if size < 1:
         raise BadRequest("volume.size", f"{size} GiB: must be at least 1")
     if smallest is not None and size < smallest:
@@ -189,7 +153,7 @@ class Volumes:
         if not given:
             return {}
         key = given[0]
-        source_id = field(body, key, str, "volume")
+        source_id = body[key]
         if key == "snapshot_id":
             snapshot = self.store.snapshot(token, source_id)
             if snapshot.status != AVAILABLE:
@@ -224,22 +188,20 @@ class Volumes:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
-        body = read_json(req, self.config.max_json_body, "volume")
+        # Its form (types, lengths, the one zone) is api/openapi.yaml's; what is not supported is refused here.
+        body = read_json(req, self.config.max_json_body)["volume"]
         for key in UNSUPPORTED_SOURCES:
             if body.get(key) is not None:
                 raise BadRequest(f"volume.{key}", "creating a volume from it is not supported yet")
-        if field(body, "multiattach", bool, "volume", False, False):
+        if body.get("multiattach"):
             raise BadRequest("volume.multiattach", "multiattach volumes are not supported")
-        zone = body.get("availability_zone")
-        if zone is not None and zone != "nova":
-            raise BadRequest("volume.availability_zone", f"Availability zone {describe(zone)} is invalid "
-                                                         "(there is only 'nova')")
-        vtype = self.types.get(token, field(body, "volume_type", str, "volume", False, "__DEFAULT__"))
+        requested_type = body.get("volume_type")
+        vtype = self.types.get(token, "__DEFAULT__" if requested_type is None else requested_type)
         source = self._source(token, body)
         size = _size(body, self.config.max_volume_size, source.pop("size", None))
         now = time.time()
         volume = Volume(id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, size=size,
-                        created=now, updated=now, volume_type=vtype.name, **source, **_common(body, "volume"))
+                        created=now, updated=now, volume_type=vtype.name, **source, **_common(body))
         self.quotas.check_each(VOLUME, volume.project_id, {"per_volume_gigabytes": volume.size})
         with self.store.db.transaction():  # count and insert at once: no two creates take the last unit
             self.quotas.check(VOLUME, volume.project_id, {"volumes": 1, "gigabytes": volume.size})
@@ -262,7 +224,7 @@ class VolumeItem:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
         volume = self.store.volume(token_of(req), volume_id)
-        changes = _update(read_json(req, self.config.max_json_body, "volume"), "volume")
+        changes = _update(read_json(req, self.config.max_json_body)["volume"], "volume")
         updated = self.store.change(volume.id, **changes) or volume
         send(resp, {"volume": volume_view(updated, req.prefix, tenant=False)})
 
@@ -281,6 +243,11 @@ class VolumeActions:
     """POST /volume/v3/volumes/{id}/action: os-extend (202; available, or in use from 3.42; only larger),
     os-set_bootable (200), os-update_readonly_flag (202)."""
 
+    # action -> its method; the spec's action list is these keys (tests/api/test_validation.py).
+    HANDLERS = {"os-extend": "_extend", "os-set_bootable": "_set_bootable", "os-update_readonly_flag": "_readonly",
+                "os-reserve": "_reserve", "os-unreserve": "_unreserve", "os-reset_status": "_reset_status",
+                "os-force_delete": "_force_delete"}
+
     def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore):
         self.config = config
         self.store = store
@@ -290,26 +257,12 @@ class VolumeActions:
     def on_post(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
         token = token_of(req)
         volume = self.store.volume(token, volume_id)
-        body = read_json(req, self.config.max_json_body)
-        if len(body) != 1:
-            raise BadRequest("body", "must name exactly one action")
-        action, args = next(iter(body.items()))
-        handler = {"os-extend": self._extend, "os-set_bootable": self._set_bootable,
-                   "os-update_readonly_flag": self._readonly, "os-reserve": self._reserve,
-                   "os-unreserve": self._unreserve, "os-reset_status": self._reset_status,
-                   "os-force_delete": self._force_delete}.get(action)
-        if handler is None:
-            raise BadRequest("body", f"action {describe(action)} is not supported: os-extend, os-set_bootable, "
-                                     "os-update_readonly_flag, os-reserve, os-unreserve, os-reset_status and "
-                                     "os-force_delete are")
-        if args is None and action in ("os-reserve", "os-unreserve", "os-force_delete"):
-            args = {}
-        if not isinstance(args, dict):
-            raise BadRequest(action, "must be an object")
-        handler(req, resp, volume, args)
+        # One action of api/openapi.yaml's list, its arguments of their form.
+        action, args = next(iter(read_json(req, self.config.max_json_body).items()))
+        getattr(self, self.HANDLERS[action])(req, resp, volume, args or {})
 
     def _extend(self, req: falcon.Request, resp: falcon.Response, volume: Volume, args: dict[str, Any]) -> None:
-        size = _whole(field(args, "new_size", (int, str), "os-extend"), "os-extend.new_size")
+        size = int(args["new_size"])
         allowed = (AVAILABLE, IN_USE) if microversion.version_of(req) >= microversion.EXTEND_IN_USE else (
             AVAILABLE,)
         if volume.status not in allowed:
@@ -345,11 +298,7 @@ class VolumeActions:
                       args: dict[str, Any]) -> None:
         """Admin: set the recorded status (nothing on the hypervisor changes), as Cinder's os-reset_status."""
         require_admin(token_of(req), "os-reset_status")
-        status = field(args, "status", str, "os-reset_status", False)
-        if status is not None and status not in RESETTABLE:
-            raise BadRequest("os-reset_status.status", f"{describe(status)} is not one of {', '.join(RESETTABLE)}")
-        for key in ("attach_status", "migration_status"):
-            field(args, key, str, "os-reset_status", False)
+        status = args.get("status")
         if status is not None:
             self.store.change(volume.id, status=status)
         resp.status = 202
@@ -363,20 +312,11 @@ class VolumeActions:
 
     def _set_bootable(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
                       args: dict[str, Any]) -> None:
-        value = args.get("bootable")
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            value = value.lower() == "true"
-        if not isinstance(value, bool):
-            raise BadRequest("os-set_bootable.bootable", f"{describe(value)} is not a boolean")
-        self.store.change(volume.id, bootable=value)
+        self.store.change(volume.id, bootable=boolish(args["bootable"]))
         resp.status = 200
 
     def _readonly(self, req: falcon.Request, resp: falcon.Response, volume: Volume, args: dict[str, Any]) -> None:
-        value = args.get("readonly")
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            value = value.lower() == "true"
-        if not isinstance(value, bool):
-            raise BadRequest("os-update_readonly_flag.readonly", f"{describe(value)} is not a boolean")
+        value = boolish(args["readonly"])
         # Cinder keeps the flag in the volume's admin metadata and shows it as metadata `readonly`.
         self.store.change(volume.id, metadata={**volume.metadata, "readonly": str(value)})
         resp.status = 202
@@ -410,13 +350,13 @@ class Metadata:
     def on_post(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
         item_id = ids[self.param]
         record = self._record(req, item_id)
-        given = _metadata(read_json(req, self.config.max_json_body).get("metadata"), "metadata")
+        given = read_json(req, self.config.max_json_body)["metadata"]
         send(resp, {"metadata": self._save(record, {**record.metadata, **given})})
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
         item_id = ids[self.param]
         record = self._record(req, item_id)
-        given = _metadata(read_json(req, self.config.max_json_body).get("metadata"), "metadata")
+        given = read_json(req, self.config.max_json_body)["metadata"]
         send(resp, {"metadata": self._save(record, given)})
 
     def on_get_key(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
@@ -429,7 +369,7 @@ class Metadata:
     def on_put_key(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
         item_id, key = ids[self.param], ids["key"]
         record = self._record(req, item_id)
-        given = _metadata(read_json(req, self.config.max_json_body).get("meta"), "meta")
+        given = read_json(req, self.config.max_json_body)["meta"]
         if list(given) != [key]:
             raise BadRequest("meta", "must have exactly one key, the one in the URL")
         self._save(record, {**record.metadata, **given})
@@ -468,11 +408,11 @@ class Snapshots:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
-        body = read_json(req, self.config.max_json_body, "snapshot")
-        field(body, "force", (bool, str), "snapshot", False)  # in-use volumes are copied as they are (3.66)
-        volume = self.store.volume(token, field(body, "volume_id", str, "snapshot"))
+        # `force` is accepted and not needed: in-use volumes are copied as they are (3.66).
+        body = read_json(req, self.config.max_json_body)["snapshot"]
+        volume = self.store.volume(token, body["volume_id"])
         now = time.time()
-        common = _common(body, "snapshot")
+        common = _common(body)
         snapshot = self.store.add_snapshot(Snapshot(
             id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, volume_id=volume.id,
             size=volume.size, created=now, updated=now, **common),
@@ -494,7 +434,7 @@ class SnapshotItem:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, snapshot_id: str) -> None:
         snapshot = self.store.snapshot(token_of(req), snapshot_id)
-        changes = _update(read_json(req, self.config.max_json_body, "snapshot"), "snapshot")
+        changes = _update(read_json(req, self.config.max_json_body)["snapshot"], "snapshot")
         updated = self.store.change_snapshot(snapshot.id, **changes) or snapshot
         send(resp, {"snapshot": snapshot_view(updated, detail=False)})
 
@@ -516,23 +456,15 @@ class SnapshotActions:
     def on_post(self, req: falcon.Request, resp: falcon.Response, snapshot_id: str) -> None:
         token = token_of(req)
         snapshot = self.store.snapshot(token, snapshot_id)
-        body = read_json(req, self.config.max_json_body)
-        if len(body) != 1 or next(iter(body)) not in ("os-reset_status", "os-update_snapshot_status",
-                                                       "os-force_delete"):
-            raise BadRequest("body", "must name one action: os-reset_status, os-update_snapshot_status or "
-                                     "os-force_delete")
-        action, args = next(iter(body.items()))
-        args = args if isinstance(args, dict) else {}
+        # One action of api/openapi.yaml's list, its status one of the resettable ones.
+        action, args = next(iter(read_json(req, self.config.max_json_body).items()))
         if action == "os-force_delete":
             require_admin(token, action)
             self.worker.delete_snapshot(self.store.start_delete_snapshot(snapshot, force=True))
         else:
             if action == "os-reset_status":
                 require_admin(token, action)
-            status = field(args, "status", str, action)
-            if status not in SNAPSHOT_RESETTABLE:
-                raise BadRequest(f"{action}.status", f"{describe(status)} is not one of "
-                                                     f"{', '.join(SNAPSHOT_RESETTABLE)}")
+            status = args["status"]
             if action == "os-update_snapshot_status" and not (
                     snapshot.status == CREATING and status in (AVAILABLE, ERROR)):
                 raise BadRequest(f"{action}.status", f"Invalid snapshot: cannot go from {snapshot.status} to "

@@ -235,7 +235,7 @@ def test_failed_apply_is_an_error_with_the_reason(live) -> None:
     ({"volume": {"size": 10 ** 23}}, "volume.size"),  # beyond max_volume_size: was a failed Terraform apply
     ({"volume": {"size": 1, "name": 7}}, "volume.name"),
     ({"volume": {"size": 1, "name": "n" * 256}}, "volume.name"),
-    ({"volume": {"size": 1, "metadata": {"k": 1}}}, "volume.metadata"),
+    ({"volume": {"size": 1, "metadata": {"k": 1}}}, "volume.metadata.k"),
     ({"volume": {"size": 1, "imageRef": "abc"}}, "volume.imageRef"),
     ({"volume": {"size": 1, "availability_zone": "elsewhere"}}, "volume.availability_zone"),
     ({"volume": {"size": 1, "multiattach": True}}, "volume.multiattach"),
