@@ -8,8 +8,8 @@ import sqlite3
 
 import requests
 
-from api.accounts import set_user
-from api.config import config_path
+from api.accounts import delete_user, set_user, update_user
+from api.config import config_path, load_config
 from api.web.guard import HEADERS, SESSION_COOKIE
 from api.web.sessions import TABLE
 from apitest import PASSWORD, Live
@@ -177,3 +177,22 @@ def test_logout_ends_the_session_everywhere(site: Site) -> None:
     with sqlite3.connect(site.live.layout.state_db) as conn:
         stored = [row[0] for row in conn.execute(f"SELECT digest FROM {TABLE}")]
     assert stolen not in stored, "only digests are stored"
+
+
+def test_sessions_end_when_the_user_is_disabled_or_removed(site: Site) -> None:
+    path = config_path(site.live.layout)
+    set_user(path, "dave", PASSWORD, "demo", ["member"])
+    dave_id = load_config(path).user_by_name("dave").id
+    url = f"{site.live.url}/status"
+    dave, _ = login(site.live, "dave")
+    assert dave.get(url, timeout=30, allow_redirects=False).status_code == 200
+    update_user(path, dave_id, {"enabled": False})
+    assert dave.get(url, timeout=30, allow_redirects=False).status_code == 303, "disabled"
+    _, refused = login(site.live, "dave")
+    assert refused.status_code == 401, "a disabled user cannot log in"
+    update_user(path, dave_id, {"enabled": True})
+    assert dave.get(url, timeout=30, allow_redirects=False).status_code == 303, "the ended session stays ended"
+    dave, _ = login(site.live, "dave")
+    assert dave.get(url, timeout=30, allow_redirects=False).status_code == 200
+    delete_user(path, dave_id)
+    assert dave.get(url, timeout=30, allow_redirects=False).status_code == 303, "removed"
