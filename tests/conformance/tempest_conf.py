@@ -56,6 +56,11 @@ def accounts() -> list[Account]:
     return members + readers + managers + admins + service
 
 
+# The admin Tempest's dynamic credentials act as (auth.admin_username): the first pre-provisioned admin; its
+# tokens are its own, so sharing the account with the pool's locking does not matter.
+DYNAMIC_ADMIN = Account("tempest-admin-1", "tempest-admin-project-1", ("admin", "member", "reader"), True)
+
+
 def accounts_yaml(users: list[Account]) -> str:
     """Tempest's pre-provisioned credentials file (auth.test_accounts_file)."""
     entries = []
@@ -99,7 +104,11 @@ def tempest_conf(target: Target) -> str:
         "DEFAULT": {"log_file": target.log_file, "debug": "false", "use_stderr": "false"},
         "oslo_concurrency": {"lock_path": target.lock_path},
         "auth": {"use_dynamic_credentials": "false", "test_accounts_file": target.accounts_file,
-                 "default_credentials_domain_name": "Default", "create_isolated_networks": "false"},
+                 "default_credentials_domain_name": "Default", "create_isolated_networks": "false",
+                 # Classes with force_tenant_isolation (Nova's and Cinder's quota tests) make their own
+                 # project and users through Keystone's admin API as this admin, whatever the flag above.
+                 "admin_username": DYNAMIC_ADMIN.username, "admin_password": PASSWORD,
+                 "admin_project_name": DYNAMIC_ADMIN.project, "admin_domain_name": "Default"},
         "identity": {"uri_v3": f"{base}/identity/v3", "auth_version": "v3", "region": "RegionOne",
                      "v3_endpoint_type": "public", "admin_role": "admin", "default_domain_id": "default"},
         "identity-feature-enabled": {"api_v2": "false", "api_v2_admin": "false", "api_v3": "true"},
