@@ -7,7 +7,6 @@ checks the session cookie itself; every response carries guard.HEADERS.
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from typing import Any
 
 import falcon

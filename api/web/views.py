@@ -10,7 +10,6 @@ HTML-escaped by the templates.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, replace

@@ -18,8 +18,7 @@ from webtest import Site, populate  # noqa: E402
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, qcow2_file: Path) -> Iterator[Site]:  # noqa: F811
     """A live server over a new root with alice's ACTIVE server (project demo), until the module ends."""
-    tmp = tmp_path_factory.mktemp("web")
-    with serve_root(tmp / "root") as live:
+    with serve_root(tmp_path_factory.mktemp("web") / "root") as live:
         # carol: for the throttle test (her locks must not lock the others out)
         set_user(config_path(live.layout), "carol", PASSWORD, "demo", ["member"])
-        yield populate(live, tmp, qcow2_file)
+        yield populate(live, qcow2_file)

@@ -28,7 +28,9 @@ ARTIFACTS = Path(os.environ.get("PROVISION_TEST_ARTIFACTS") or Path(__file__).pa
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--disable-extensions", "--disable-domain-reliability",
-         "--no-default-browser-check", "--metrics-recording-only", "--window-size=1280,900")
+         "--no-default-browser-check", "--metrics-recording-only", "--window-size=1280,900",
+         # and any host name it might still look up resolves to nothing: only 127.0.0.1 is reachable by name.
+         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1")
 
 
 @pytest.fixture

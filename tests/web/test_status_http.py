@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 import requests
 
 from api.accounts import delete_user, set_user, update_user
 from api.config import config_path, load_config
 from api.web.guard import HEADERS, SESSION_COOKIE
-from api.web.sessions import TABLE
+from api.web.sessions import TABLE, WebSettings
+from provisioner.errors import ProvisionError
+
 from apitest import PASSWORD, Live
 from webtest import CLI_DOMAIN, Site, csrf_of, login
 
@@ -196,3 +199,36 @@ def test_sessions_end_when_the_user_is_disabled_or_removed(site: Site) -> None:
     assert dave.get(url, timeout=30, allow_redirects=False).status_code == 200
     delete_user(path, dave_id)
     assert dave.get(url, timeout=30, allow_redirects=False).status_code == 303, "removed"
+
+
+def test_malformed_login_forms_are_refused_naming_the_problem(site: Site) -> None:
+    url = site.live.url
+    session = requests.Session()
+    token = csrf_of(session.get(f"{url}/login", timeout=30).text)
+    origin = {"Origin": url}
+    as_json = session.post(f"{url}/login", json={"csrf": token, "username": "alice", "password": PASSWORD},
+                           headers=origin, timeout=30)
+    assert as_json.status_code == 415 and "application/x-www-form-urlencoded" in as_json.text
+    big = session.post(f"{url}/login", data={"csrf": token, "username": "alice", "password": "p" * 9000},
+                       headers=origin, timeout=30)
+    assert big.status_code == 413 and "8192 bytes" in big.text
+    for fields, why in (({"username": "", "password": PASSWORD}, "no name"),
+                        ({"username": "alice", "password": ""}, "no password"),
+                        ({"username": "a" * 256, "password": PASSWORD}, "a name over 255 characters")):
+        resp = session.post(f"{url}/login", data={"csrf": token, **fields}, headers=origin, timeout=30)
+        assert resp.status_code == 400 and "at most 255 characters" in resp.text, why
+        assert "a" * 256 not in resp.text, "the name is not echoed whole"
+        token = csrf_of(resp.text)  # each form carries a new token (and cookie)
+    latin = session.post(f"{url}/login", data=b"csrf=x&username=%ff", timeout=30,
+                         headers={**origin, "Content-Type": "application/x-www-form-urlencoded"})
+    assert latin.status_code in (400, 403)
+    assert SESSION_COOKIE not in session.cookies
+
+
+def test_bad_session_settings_are_refused_naming_the_variable() -> None:
+    for name, value in (("PROVISION_WEB_SESSION_TTL", "8h"), ("PROVISION_WEB_SESSION_IDLE", "10"),
+                        ("PROVISION_WEB_REFRESH", "-1")):
+        with pytest.raises(ProvisionError, match=name):
+            WebSettings.from_environ({name: value})
+    assert WebSettings.from_environ({}) == WebSettings(8 * 3600, 3600, 15)
+    assert WebSettings.from_environ({"PROVISION_WEB_REFRESH": "0"}).refresh == 0

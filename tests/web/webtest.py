@@ -32,7 +32,7 @@ class Site:
         return f"srv-{self.server_id}"
 
 
-def populate(live: Live, tmp: Path, qcow2: Path) -> Site:
+def populate(live: Live, qcow2: Path) -> Site:
     """alice's image and ACTIVE server (project demo), built through the API and Terraform on the simulator,
     a hostile line in its console log, and example.test provisioned from the CLI on the same root."""
     headers = {"X-Auth-Token": live.token("alice")}
