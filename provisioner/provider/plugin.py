@@ -17,6 +17,7 @@ import threading
 import time
 from concurrent import futures
 from pathlib import Path
+from typing import Any, Callable
 
 MAGIC_COOKIE_KEY = "TF_PLUGIN_MAGIC_COOKIE"
 MAGIC_COOKIE_VALUE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
@@ -95,9 +96,11 @@ def _pem_to_der_b64(cert_pem: bytes) -> str:
     return base64.b64encode(base64.b64decode(body)).decode().rstrip("=")
 
 
-def serve() -> None:
-    """Run the provider until Terraform shuts it down (or dies)."""
-    started = time.monotonic()
+def grpc_server(servicer: Any, on_shutdown: Callable[[], None], workers: int = 16) -> Any:
+    """A gRPC server (not started, no port yet) with go-plugin's services around `servicer`.
+
+    `on_shutdown` runs when the client asks the plugin to exit (GRPCController.Shutdown).
+    """
     # gRPC's C core logs TLS chatter at INFO to stderr, i.e. into Terraform's log.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     import grpc
@@ -106,24 +109,31 @@ def serve() -> None:
     from tf.gen import grpc_stdio_pb2_grpc as stdio_rpc
     from tf.gen import tfplugin_pb2_grpc as rpc
 
-    from .servicer import ProviderServicer
-
-    shutdown = threading.Event()
-
     class Controller(controller_rpc.GRPCControllerServicer):
         def Shutdown(self, request, context):
-            shutdown.set()
+            on_shutdown()
             return controller_pb.Empty()
 
     class Stdio(stdio_rpc.GRPCStdioServicer):
         def StreamStdio(self, request, context):
             return iter(())  # we log to stderr, which go-plugin already captures
 
-    servicer = ProviderServicer()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
     rpc.add_ProviderServicer_to_server(servicer, server)
     controller_rpc.add_GRPCControllerServicer_to_server(Controller(), server)
     stdio_rpc.add_GRPCStdioServicer_to_server(Stdio(), server)
+    return server
+
+
+def serve() -> None:
+    """Run the provider until Terraform shuts it down (or dies)."""
+    started = time.monotonic()
+    from .servicer import ProviderServicer
+
+    shutdown = threading.Event()
+    servicer = ProviderServicer()
+    server = grpc_server(servicer, shutdown.set)
+    import grpc
 
     sock_dir = tempfile.mkdtemp(prefix="tf-libvirt-")
     sock = os.path.join(sock_dir, "plugin.sock")

@@ -13,6 +13,7 @@ import functools
 import sys
 import threading
 import traceback
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from tf.gen import tfplugin_pb2 as pb
@@ -26,6 +27,22 @@ from .schema import ResourceSchema, conform, fill_unknowns, optional, project, t
 PROVIDER_SCHEMA = ResourceSchema("provider", (
     optional("uri", "string", "Libvirt connection URI. Defaults to `qemu:///system` if not specified."),
 ))
+
+
+@dataclass
+class ProviderState:
+    """What ConfigureProvider sets for one provider instance (one Terraform connection)."""
+
+    hv: Hypervisor | None = None
+
+    def close(self) -> None:
+        """Close the hypervisor connection, if any."""
+        if self.hv is not None:
+            self.hv.close()
+
+
+# Maps an RPC's context to the state of the provider instance it belongs to.
+StateLookup = Callable[[Any], ProviderState]
 
 
 class InFlight:
@@ -77,13 +94,20 @@ def rpc_method(response: Callable[..., Any]) -> Callable[[Callable[..., Any]], C
 
 
 class ProviderServicer(rpc.ProviderServicer):
-    """Implements every tfplugin6 RPC Terraform 1.x calls for managed resources."""
+    """Implements every tfplugin6 RPC Terraform 1.x calls for managed resources.
 
-    def __init__(self) -> None:
+    Started by Terraform, the process serves one Terraform instance and holds
+    one configuration. The warm provider (warm.py) serves many connections at
+    once and passes `state_for`, which keys each RPC's configuration by its
+    connection, so one apply's `uri` never leaks into another's.
+    """
+
+    def __init__(self, state_for: StateLookup | None = None) -> None:
         from .resources import all_resources
 
         self.resources = all_resources()
-        self.hv: Hypervisor | None = None
+        single = ProviderState()
+        self._state_for: StateLookup = state_for or (lambda _context: single)
         self.inflight = InFlight()
 
     # -- helpers -----------------------------------------------------------------
@@ -95,11 +119,12 @@ class ProviderServicer(rpc.ProviderServicer):
                                 "This embedded provider implements: " + ", ".join(sorted(self.resources))
                                 + ". Switch to the upstream provider for the others.") from None
 
-    def _hypervisor(self) -> Hypervisor:
-        if self.hv is None:
+    def _hypervisor(self, context: Any) -> Hypervisor:
+        state = self._state_for(context)
+        if state.hv is None:
             # Import and plan can run before ConfigureProvider in some flows.
-            self.hv = Hypervisor(None)
-        return self.hv
+            state.hv = Hypervisor(None)
+        return state.hv
 
     @staticmethod
     def _caps() -> Any:
@@ -131,7 +156,9 @@ class ProviderServicer(rpc.ProviderServicer):
         if uri is not None and not isinstance(uri, str):
             raise ProviderError("The provider `uri` must be known before apply",
                                 "Use a literal or a variable for `uri`, not a resource attribute.", ("uri",))
-        self.hv = Hypervisor(uri)
+        state = self._state_for(context)
+        state.close()
+        state.hv = Hypervisor(uri)
         return pb.ConfigureProvider.Response()
 
     @rpc_method(pb.ValidateResourceConfig.Response)
@@ -158,7 +185,7 @@ class ProviderServicer(rpc.ProviderServicer):
         prior = codec.decode(request.current_state, attrs)
         if prior is None:
             return pb.ReadResource.Response(new_state=codec.encode(None, attrs, pb))
-        observed = res.read(self._hypervisor(), prior)
+        observed = res.read(self._hypervisor(context), prior)
         new_state = None if observed is None else project(attrs, conform(attrs, observed), prior)
         return pb.ReadResource.Response(new_state=codec.encode(new_state, attrs, pb), private=request.private)
 
@@ -182,7 +209,7 @@ class ProviderServicer(rpc.ProviderServicer):
         attrs = res.schema.attrs
         prior = codec.decode(request.prior_state, attrs)
         planned = codec.decode(request.planned_state, attrs)
-        hv = self._hypervisor()
+        hv = self._hypervisor(context)
         if planned is None:
             res.delete(hv, prior)
             return pb.ApplyResourceChange.Response(new_state=codec.encode(None, attrs, pb))
@@ -195,7 +222,7 @@ class ProviderServicer(rpc.ProviderServicer):
     @rpc_method(pb.ImportResourceState.Response)
     def ImportResourceState(self, request, context):
         res = self._resource(request.type_name)
-        state = res.import_state(self._hypervisor(), request.id)
+        state = res.import_state(self._hypervisor(context), request.id)
         return pb.ImportResourceState.Response(imported_resources=[pb.ImportResourceState.ImportedResource(
             type_name=request.type_name, state=codec.encode(state, res.schema.attrs, pb))])
 
