@@ -18,6 +18,7 @@ from . import PROVIDER_ADDRESS, PROVIDER_VERSION
 
 PLATFORM = "linux_amd64"
 EXECUTABLE = f"terraform-provider-libvirt_v{PROVIDER_VERSION}"
+CLI_CONFIG_NAME = "terraformrc"
 
 
 def project_root() -> Path:
@@ -80,7 +81,7 @@ def install_mirror(terraform_dir: Path) -> Path:
     exe = mirror / PROVIDER_ADDRESS / PROVIDER_VERSION / PLATFORM / EXECUTABLE
     python = os.path.abspath(sys.executable)  # not resolved: a venv's python is a symlink on purpose
     _write_if_changed(exe, wrapper_script(python, project_root(), terraform_dir / "provider-tls.json"), 0o700)
-    config = terraform_dir / "terraformrc"
+    config = terraform_dir / CLI_CONFIG_NAME
     _write_if_changed(config, cli_config(mirror), 0o600)
     return config
 

@@ -4,6 +4,10 @@ python-terraform builds the command lines (its flag conventions); the process
 is run here because python-terraform can only inherit os.environ (we need a
 per-run TF_CLI_CONFIG_FILE, which must not leak into other threads) and
 buffers output (we stream it into the workspace's log file).
+
+With the embedded provider, every command but `init` attaches to the warm
+provider (reattach.py) when it is up; `init` always runs as before, so the
+lock file records the mirror's package whatever happens later.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 from python_terraform import IsFlagged, Terraform
 
 from provisioner.errors import ProvisionError
+from provisioner.provider.mirror import CLI_CONFIG_NAME
+from provisioner.terraform import reattach
 
 FLAG = IsFlagged
 
@@ -74,6 +80,8 @@ class Runner:
     def __init__(self, workdir: Path, cli_config: Path, log: Path):
         self.workdir = workdir
         self.log = log
+        # The embedded provider's CLI config (not upstream's): that provider can be kept warm.
+        self._warm_root = cli_config.parent if cli_config.name == CLI_CONFIG_NAME else None
         self.env = {
             **os.environ,
             "TF_CLI_CONFIG_FILE": str(cli_config),
@@ -87,14 +95,28 @@ class Runner:
             **flags: Any) -> Result:
         """Run `terraform COMMAND` with python-terraform style flags (no_color=FLAG, …)."""
         argv = self._terraform.generate_cmd_string(command, *args, no_color=FLAG, **flags)
+        warm = reattach.ensure(self._warm_root) if self._warm_root is not None and command != "init" else None
+        result = self._run(argv, warm)
+        if result.returncode not in ok_codes and warm is not None and not warm.alive():
+            reattach.warn(f"the warm provider (pid {warm.pid}) stopped during terraform {command}: "
+                          "running it again with a provider of its own")
+            result = self._run(argv, None)
+        if check and result.returncode not in ok_codes:
+            raise TerraformError(result, self.log)
+        return result
+
+    def _run(self, argv: list[str], warm: reattach.WarmProvider | None) -> Result:
+        """One terraform process, attached to `warm` if given, logged."""
+        env = self.env if warm is None else {**self.env, reattach.REATTACH_ENV: warm.reattach()}
         self.log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         start = time.monotonic()
+        attached = "" if warm is None else f"  (warm provider pid {warm.pid})"
         with open(self.log, "ab") as log:
-            log.write(f"\n### {time.strftime('%Y-%m-%dT%H:%M:%S%z')} {' '.join(argv)}\n".encode())
+            log.write(f"\n### {time.strftime('%Y-%m-%dT%H:%M:%S%z')} {' '.join(argv)}{attached}\n".encode())
             log.flush()
             begin = os.fstat(log.fileno()).st_size
             # stdout streams into the log as it comes (tail -f works) and is read back after.
-            with subprocess.Popen(argv, cwd=self.workdir, env=self.env, stdout=log,
+            with subprocess.Popen(argv, cwd=self.workdir, env=env, stdout=log,
                                   stderr=subprocess.PIPE) as process:
                 _, err = process.communicate()
             end = os.fstat(log.fileno()).st_size
@@ -104,7 +126,4 @@ class Runner:
         with open(self.log, "rb") as log:
             log.seek(begin)
             stdout = log.read(end - begin).decode(errors="replace")
-        result = Result(argv, process.returncode, stdout, err.decode(errors="replace"))
-        if check and result.returncode not in ok_codes:
-            raise TerraformError(result, self.log)
-        return result
+        return Result(argv, process.returncode, stdout, err.decode(errors="replace"))
