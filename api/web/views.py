@@ -144,6 +144,7 @@ class Overview:
 
     servers: list[ServerRow]
     domains: list[DomainRow]  # those provisioned from the CLI (admins only)
+    domains_error: str | None  # why they could not be read, if so
     images: list[ImageView]
     networks: list[NetworkView]
     volumes: list[VolumeView]
@@ -228,10 +229,14 @@ class StatusViews:
         networks = self._network_names(viewer)
         servers = self._servers(viewer)[:MAX_ROWS]
         domains: list[DomainRow] = []
+        domains_error = None
         if viewer.is_admin:
             carried = {s.domain for s in self.compute.listed(None)}
-            domains = [self._domain_row(d, None) for d in domain_status(self.layout)
-                       if d.name not in carried][:MAX_ROWS]
+            try:
+                domains = [self._domain_row(d, None) for d in domain_status(self.layout)
+                           if d.name not in carried][:MAX_ROWS]
+            except (ProvisionError, InputError, OSError, ValueError) as exc:  # one unreadable spec.json
+                domains_error = tail(str(exc))[:400]
         images: dict[str, ImageView] = {}
         for token in viewer.tokens():
             for image in self.images.visible(token):
@@ -245,7 +250,7 @@ class StatusViews:
                 found[net.id] = NetworkView(net.name, names.get(net.project_id, net.project_id or "(shared)"),
                                             net.shared, net.status)
         volumes = self.volumes.volumes.list(None if viewer.is_admin else viewer.project_ids)[:MAX_ROWS]
-        return Overview([self._server_row(s, names, networks) for s in servers], domains,
+        return Overview([self._server_row(s, names, networks) for s in servers], domains, domains_error,
                         sorted(images.values(), key=lambda i: (i.name, i.version))[:MAX_ROWS],
                         list(found.values())[:MAX_ROWS],
                         [self._volume(v, names) for v in volumes])

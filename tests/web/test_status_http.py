@@ -232,3 +232,17 @@ def test_bad_session_settings_are_refused_naming_the_variable() -> None:
             WebSettings.from_environ({name: value})
     assert WebSettings.from_environ({}) == WebSettings(8 * 3600, 3600, 15)
     assert WebSettings.from_environ({"PROVISION_WEB_REFRESH": "0"}).refresh == 0
+
+
+def test_an_unreadable_domain_record_does_not_break_the_list(site: Site) -> None:
+    broken = site.live.layout.domain_dir("broken.test")
+    broken.mkdir(parents=True)
+    (broken / "spec.json").write_text("{not json")
+    try:
+        admin, _ = login(site.live, "admin")
+        page = admin.get(f"{site.live.url}/status", timeout=30)
+        assert page.status_code == 200 and site.server_name in page.text
+        assert "Cannot read the domains&#39; status" in page.text
+    finally:
+        (broken / "spec.json").unlink()
+        broken.rmdir()
