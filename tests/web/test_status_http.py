@@ -242,7 +242,7 @@ def test_an_unreadable_domain_record_does_not_break_the_list(site: Site) -> None
         admin, _ = login(site.live, "admin")
         page = admin.get(f"{site.live.url}/status", timeout=30)
         assert page.status_code == 200 and site.server_name in page.text
-        assert "Cannot read the domains&#39; status" in page.text
+        assert "Cannot read the domains' status" in page.text
     finally:
         (broken / "spec.json").unlink()
         broken.rmdir()
