@@ -3,7 +3,9 @@
 An interface is a port on a subnet holding the subnet's gateway address
 (device_owner network:router_interface); a gateway is a port on an external
 network (network:router_gateway). Nothing routes packets between them: the
-engine's libvirt networks forward as `network_forward` says.
+engine's libvirt networks forward as `network_forward` says. An interface
+port is ACTIVE when the host's bridge holds its address (an IPv4 gateway of
+an applied network: NetworkStore.interface_status), DOWN otherwise.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from api.http import field, read_json, send
 from api.identity.tokens import Token
 from api.network import ipam
 from api.network.bulk import create_all
-from api.network.models import Port, Router
+from api.network.models import DOWN, Port, Router
 from api.network.ports import GATEWAY, INTERFACE, MAC_PREFIX, PortStore
 from api.network.store import NetworkStore
 from api.network.views import filtered, selected
@@ -65,10 +67,12 @@ class RouterStore:
                 "created_at": None, "updated_at": None}
 
     def _new_port(self, router: Router, network_id: str, fixed: ipam.FixedIp, owner: str) -> Port:
+        entry = fixed.port_entry()
+        status = self.store.interface_status(network_id, [entry]) if owner == INTERFACE else DOWN
         return self.store.ports.insert(Port(
             id=str(uuid.uuid4()), name="", project_id=router.project_id, network_id=network_id,
             mac_address=MAC_PREFIX + "".join(f":{b:02x}" for b in secrets.token_bytes(3)),
-            fixed_ips=(fixed.port_entry(),), device_id=router.id, device_owner=owner))
+            fixed_ips=(entry,), device_id=router.id, device_owner=owner, status=status))
 
     def _gateway(self, token: Token, router: Router, body: dict[str, Any]) -> Router:
         """`router` with the body's external_gateway_info (None or {} clears it), its gateway port made."""
@@ -159,7 +163,10 @@ class RouterStore:
                     raise Conflict(f"Port {port.id} is in use by {port.device_owner or 'a device'}")
                 if not port.fixed_ips:
                     raise BadRequest("router.port_id", f"port {port.id} has no fixed IP")
-                port = self.store.ports.update(replace(port, device_id=router.id, device_owner=INTERFACE))
+                self._refuse_overlap(router, [f["subnet_id"] for f in port.fixed_ips])
+                port = self.store.ports.update(replace(
+                    port, device_id=router.id, device_owner=INTERFACE,
+                    status=self.store.interface_status(port.network_id, port.fixed_ips)))
             else:
                 subnet = self.store.subnet(token, field(body, "subnet_id", str, "router"))
                 if subnet.gateway_ip is None:
@@ -167,11 +174,27 @@ class RouterStore:
                 if any(f["subnet_id"] == subnet.id for p in self.ports_of(router, INTERFACE) for f in p.fixed_ips):
                     raise BadRequest("router.subnet_id", f"router {router.id} already has a port on subnet "
                                                          f"{subnet.id}")
+                self._refuse_overlap(router, [subnet.id])
                 gateway = ipaddress.ip_address(subnet.gateway_ip)
                 if gateway in self.store.taken(subnet.network_id):
                     raise Conflict(f"IP address {gateway} is already allocated in subnet {subnet.id}")
                 port = self._new_port(router, subnet.network_id, ipam.FixedIp(subnet, gateway), INTERFACE)
         return _interface_info(router, port)
+
+    def _refuse_overlap(self, router: Router, subnet_ids: list[str]) -> None:
+        """Neutron's 400 for an interface on a subnet overlapping one the router is already connected to."""
+        connected = [s for p in self.ports_of(router, INTERFACE) for f in p.fixed_ips
+                     if (s := self.store.subnets.get(f["subnet_id"])) is not None]
+        for subnet_id in subnet_ids:
+            new = self.store.subnets.get(subnet_id)
+            if new is None:
+                continue
+            cidr = ipaddress.ip_network(new.cidr)
+            for old in connected:
+                other = ipaddress.ip_network(old.cidr)
+                if old.id != new.id and cidr.version == other.version and cidr.overlaps(other):
+                    raise BadRequest("router.subnet_id", f"Bad router request: Cidr {new.cidr} of subnet {new.id} "
+                                                         f"overlaps with cidr {old.cidr} of subnet {old.id}.")
 
     def remove_interface(self, token: Token, router_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Disconnect a subnet or port from the router; the interface port is deleted."""

@@ -11,7 +11,7 @@ import re
 import uuid
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from api.compute.models import Server
 from api.config import DefaultNetwork
@@ -19,8 +19,8 @@ from api.db import Database, Table
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.http import field
 from api.identity.tokens import Token
-from api.network import ipam
-from api.network.models import ACTIVE, BUILD, Network, Port, SecurityGroup, SecurityGroupRule, Subnet
+from api.network import ipam, rules
+from api.network.models import ACTIVE, BUILD, DOWN, Network, Port, SecurityGroup, SecurityGroupRule, Subnet
 from provisioner.excerpt import cut, describe
 from provisioner.networks import libvirt_name
 
@@ -219,6 +219,16 @@ class NetworkStore:
         """The ports created through Neutron on a network, whoever owns them."""
         return [p for p in self.ports.list() if p.network_id == network_id]
 
+    def interface_status(self, network_id: str, fixed_ips: Iterable[dict[str, str]]) -> str:
+        """A router interface's port status: ACTIVE if the host carries each of its addresses, being the
+        gateway of an IPv4 subnet of an applied network (the host's bridge holds it: api/network/applier.py);
+        DOWN otherwise (an IPv6 gateway, another address, a network not applied)."""
+        network = self.networks.get(network_id)
+        gateways = {s.id: s.gateway_ip for s in self.subnets_of(network_id) if s.ip_version == 4}
+        fixed = list(fixed_ips)
+        carried = fixed and all(gateways.get(f.get("subnet_id", "")) == f.get("ip_address") for f in fixed)
+        return ACTIVE if network is not None and network.status == ACTIVE and carried else DOWN
+
     def taken(self, network_id: str) -> set[ipam.IP]:
         """Every address held on a network: by servers' NICs and by Neutron's own ports."""
         held = {ipaddress.ip_address(ip) for _, port in self.ports_on(network_id) for ip in port.get("ips") or ()}
@@ -321,22 +331,29 @@ class NetworkStore:
         high = field(body, "port_range_max", int, where, False)
         for name, port in (("port_range_min", low), ("port_range_max", high)):
             if port is not None and not 0 <= port <= 65535:
-                raise BadRequest(f"{where}.{name}", f"{port} is not a port number")
-        if low is not None and high is not None and low > high:
-            raise BadRequest(f"{where}.port_range_min", "is larger than port_range_max")
+                raise BadRequest(f"{where}.{name}", f"Invalid value for port {port}")
+        protocol = rules.protocol_of(field(body, "protocol", (str, int), where, False))
+        rules.check_range(protocol, low, high)
         prefix = field(body, "remote_ip_prefix", str, where, False)
         if prefix is not None:
             try:
                 prefix = str(ipaddress.ip_network(prefix, strict=False))
             except ValueError as exc:
                 raise BadRequest(f"{where}.remote_ip_prefix", str(exc)) from None
-        protocol = field(body, "protocol", (str, int), where, False)
-        return self._insert(self.rules, SecurityGroupRule(
+        remote_group = field(body, "remote_group_id", str, where, False)
+        if remote_group is not None:
+            if prefix is not None:
+                raise BadRequest(where, "Only remote_ip_prefix or remote_group_id may be provided.")
+            remote_group = self.group(token, remote_group).id  # NotFound, as Neutron, for one not visible
+        rule = SecurityGroupRule(
             id=str(uuid.uuid4()), project_id=group.project_id, security_group_id=group.id, direction=direction,
-            ethertype=ethertype, protocol=None if protocol is None else str(protocol).lower(),
-            port_range_min=low, port_range_max=high, remote_ip_prefix=prefix,
-            remote_group_id=field(body, "remote_group_id", str, where, False),
-            description=field(body, "description", str, where, False, "")), admit)
+            ethertype=ethertype, protocol=protocol, port_range_min=low, port_range_max=high,
+            remote_ip_prefix=prefix, remote_group_id=remote_group,
+            description=field(body, "description", str, where, False, ""))
+        same = next((r for r in self.rules.list([group.project_id]) if rules.same_rule(r, rule)), None)
+        if same is not None:
+            raise Conflict(f"Security group rule already exists. Rule id is {same.id}.")
+        return self._insert(self.rules, rule, admit)
 
     def rule(self, token: Token, rule_id: str) -> SecurityGroupRule:
         """A rule the token may see; NotFound otherwise."""

@@ -65,10 +65,10 @@ def port_views(server: Server) -> list[dict[str, Any]]:
 
 
 def own_port_view(port: Port) -> dict[str, Any]:
-    """A port created through Neutron (DOWN: nothing is plugged into it)."""
+    """A port created through Neutron (DOWN unless its addresses are carried: models.Port.status)."""
     return {"id": port.id, "name": port.name, "network_id": port.network_id, "mac_address": port.mac_address,
             "fixed_ips": list(port.fixed_ips), "device_id": port.device_id, "device_owner": port.device_owner,
-            "status": "DOWN", "admin_state_up": port.admin_state_up, "binding:vnic_type": "normal",
+            "status": port.status, "admin_state_up": port.admin_state_up, "binding:vnic_type": "normal",
             "security_groups": list(port.security_groups), "description": port.description,
             "allowed_address_pairs": [], "extra_dhcp_opts": [], "port_security_enabled": True,
             **_stamps(port.project_id)}
