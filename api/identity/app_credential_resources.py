@@ -78,10 +78,10 @@ class AppCredentialList:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         token = token_of(req)
+        body = read_json(req, self.max_json_body, "application_credential")
         if user_id != token.user_id:
             raise Forbidden("only the user itself can create its application credentials")
         _may_manage(token, self.credentials)
-        body = read_json(req, self.max_json_body, "application_credential")
         where = "application_credential"
         name = field(body, "name", str, where)
         if not name or len(name) > ac.MAX_NAME_CHARS:
@@ -146,13 +146,13 @@ class AccessRuleItem:
     def __init__(self, credentials: ac.AppCredentials):
         self.credentials = credentials
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str, rule_id: str) -> None:
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str, access_rule_id: str) -> None:
         _owner_or_admin(token_of(req), user_id, "showing")
-        send(resp, {"access_rule": self.credentials.rules.get(user_id, rule_id).view()})
+        send(resp, {"access_rule": self.credentials.rules.get(user_id, access_rule_id).view()})
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str, rule_id: str) -> None:
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str, access_rule_id: str) -> None:
         token = token_of(req)
         _owner_or_admin(token, user_id, "deleting")
         _may_manage(token, self.credentials)
-        self.credentials.delete_rule(user_id, rule_id)
+        self.credentials.delete_rule(user_id, access_rule_id)
         resp.status = falcon.HTTP_204

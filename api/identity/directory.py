@@ -32,16 +32,24 @@ def _list_links(req: falcon.Request) -> dict[str, Any]:
 
 
 class Domains:
-    """GET /identity/v3/domains (any token: `name` and `enabled` filters) and /auth/domains."""
+    """GET /identity/v3/domains (admin, as Keystone's policy: `name` and `enabled` filters)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_admin(token_of(req), "listing domains")
         name, enabled = req.get_param("name"), req.get_param("enabled")
         shown = (name is None or name == DOMAIN_NAME) and enabled in (None, "true", "True", "1")
         send(resp, {"domains": [domain_view(req.prefix)] if shown else [], "links": _list_links(req)})
 
 
+class AuthDomains:
+    """GET /identity/v3/auth/domains: the domains the caller has a role on; roles here are on projects only."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, {"domains": [], "links": _list_links(req)})
+
+
 class DomainItem:
-    """GET /identity/v3/domains/{id}: only `default` exists."""
+    """GET /identity/v3/domains/{id}: only `default` exists, every project's domain (anyone may see it)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
         if domain_id != DOMAIN_ID:
@@ -50,24 +58,26 @@ class DomainItem:
 
 
 class Roles:
-    """GET /identity/v3/roles (`name` filter)."""
+    """GET /identity/v3/roles (admin, as Keystone's policy; `name` filter)."""
 
     def __init__(self, store: IdentityStore):
         self.store = store
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_admin(token_of(req), "listing roles")
         name = req.get_param("name")
         roles = [r for r in self.store.roles() if name is None or r == name]
         send(resp, {"roles": [role_view(r, req.prefix) for r in roles], "links": _list_links(req)})
 
 
 class RoleItem:
-    """GET /identity/v3/roles/{id}."""
+    """GET /identity/v3/roles/{id} (admin)."""
 
     def __init__(self, store: IdentityStore):
         self.store = store
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
+        require_admin(token_of(req), "showing a role")
         send(resp, {"role": role_view(self.store.role_name(role_id), req.prefix)})
 
 

@@ -44,7 +44,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, verifier: TokenVerifier) -> Non
     app.add_route("/identity/v3/auth/tokens", r.Tokens(ctx.config, store, ctx.signer, verifier, passwords))
     app.add_route("/identity/v3/auth/projects", own_projects)
     app.add_route("/identity/v3/auth/catalog", d.AuthCatalog(ctx.config))
-    app.add_route("/identity/v3/auth/domains", d.Domains())
+    app.add_route("/identity/v3/auth/domains", d.AuthDomains())
     app.add_route("/identity/v3/domains", d.Domains())
     app.add_route("/identity/v3/domains/{domain_id}", d.DomainItem())
     app.add_route("/identity/v3/projects", r.Projects(ctx.config, store))
@@ -62,4 +62,4 @@ def add_routes(app: falcon.App, ctx: ApiContext, verifier: TokenVerifier) -> Non
     app.add_route("/identity/v3/users/{user_id}/application_credentials/{credential_id}",
                   a.AppCredentialItem(credentials))
     app.add_route("/identity/v3/users/{user_id}/access_rules", a.AccessRuleList(store, credentials))
-    app.add_route("/identity/v3/users/{user_id}/access_rules/{rule_id}", a.AccessRuleItem(credentials))
+    app.add_route("/identity/v3/users/{user_id}/access_rules/{access_rule_id}", a.AccessRuleItem(credentials))

@@ -56,14 +56,15 @@ def role_id(name: str) -> str:
 
 
 def test_the_default_domain_and_the_catalog(live: Live) -> None:
-    alice = live.token("alice")
-    listed = call(live, "GET", "/domains?name=Default", alice)
+    alice, admin = live.token("alice"), live.token("admin")
+    listed = call(live, "GET", "/domains?name=Default", admin)
     assert listed.status_code == 200 and [d["id"] for d in listed.json()["domains"]] == ["default"]
-    assert call(live, "GET", "/domains?name=Other", alice).json()["domains"] == []
-    shown = call(live, "GET", "/domains/default", alice).json()["domain"]
+    assert call(live, "GET", "/domains?name=Other", admin).json()["domains"] == []
+    assert call(live, "GET", "/domains", alice).status_code == 403  # listing is an admin's, as in Keystone
+    shown = call(live, "GET", "/domains/default", alice).json()["domain"]  # her project's domain
     assert shown["name"] == "Default" and shown["enabled"] is True
     assert call(live, "GET", "/domains/nope", alice).status_code == 404
-    assert [d["id"] for d in call(live, "GET", "/auth/domains", alice).json()["domains"]] == ["default"]
+    assert call(live, "GET", "/auth/domains", alice).json()["domains"] == []  # no domain-scoped roles
     types = {s["type"] for s in call(live, "GET", "/auth/catalog", alice).json()["catalog"]}
     assert {"identity", "compute", "image", "network", "volumev3"} <= types
     assert requests.get(f"{live.url}/identity/v3/auth/catalog", timeout=TIMEOUT).status_code == 401
@@ -76,6 +77,9 @@ def test_roles_list_and_show(live: Live) -> None:
     assert [r["name"] for r in call(live, "GET", "/roles?name=reader", admin).json()["roles"]] == ["reader"]
     assert call(live, "GET", f"/roles/{role_id('member')}", admin).json()["role"]["name"] == "member"
     assert call(live, "GET", "/roles/nope", admin).status_code == 404
+    alice = live.token("alice")
+    assert call(live, "GET", "/roles", alice).status_code == 403
+    assert call(live, "GET", f"/roles/{role_id('member')}", alice).status_code == 403
 
 
 def test_admin_creates_grants_changes_and_deletes_a_user(live: Live) -> None:
