@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from api.compute.models import Server
+from api.compute.server_create import admin_password
+from api.compute.server_meta import checked_metadata
 from api.config import ApiConfig, Flavor
 from api.errors import ApiError, BadRequest, Conflict, Forbidden
 from api.http import field
@@ -23,7 +25,7 @@ from provisioner.layout import Layout
 from provisioner.spec.cloudconfig import TenantUserData, read_user_data
 from provisioner.spec.load import SIMULATOR, auto_domain_type, mac_for
 from provisioner.spec.model import DomainSpec, Nic
-from provisioner.spec.passwords import hash_plain_passwords
+from provisioner.spec.passwords import PLAIN, hash_plain_passwords
 
 GIB = 1 << 30
 MAX_USER_DATA = 65535  # Nova's limit on the base64 text
@@ -139,7 +141,7 @@ class ServerBuilder:
             admin_keys.append(keypair.public_key)
         tenant = self._user_data(body)
         users, extra_keys = tenant.users, tenant.admin_keys
-        metadata = field(body, "metadata", dict, "server", False, {})
+        metadata = checked_metadata(body["metadata"], "server.metadata") if body.get("metadata") is not None else {}
         size = flavor.disk * GIB if flavor.disk else max(image.virtual_size, 10 * GIB)
         if size < image.virtual_size:
             raise BadRequest("server.flavorRef", f"flavor {flavor.name}'s disk ({flavor.disk} GiB) is smaller "
@@ -156,6 +158,9 @@ class ServerBuilder:
             admin = {"name": self.config.admin_user}
             users.append(admin)
         admin["ssh_authorized_keys"] = [*admin.get("ssh_authorized_keys", []), *admin_keys, *extra_keys]
+        if admin_pass := admin_password(body):  # hashed below; a user_data password for the admin wins
+            admin.setdefault(PLAIN, admin_pass)
+            admin.setdefault("lock_passwd", False)  # cloud-init locks a user's password unless told not to
         uri, domain_type, cpu_mode = self._hypervisor()
         spec = DomainSpec(name=domain, image=image.to_image_ref(), size=size, memory=flavor.ram,
                           cpus=flavor.vcpus, cpu_mode=cpu_mode, domain_type=domain_type, libvirt_uri=uri,

@@ -18,7 +18,7 @@ from api.compute.models import ACTIVE, DELETING, ERROR, PAUSED, SHUTOFF, Compute
 from api.compute.tasks import ServerTasks
 from api.compute import server_query
 from api.compute.server_groups import ServerGroupStore
-from api.compute.server_create import create_request, update_request
+from api.compute.server_create import admin_password, create_request, update_request
 from api.compute.views import link, server_view, update_view
 from api.config import ApiConfig
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
@@ -125,7 +125,7 @@ class Servers:
             return
         resp.set_header("Location", f"{req.prefix}/compute/v2.1/servers/{first.id}")
         send(resp, {"server": {"id": first.id, "links": link(req.prefix, "servers", first.id),
-                               "adminPass": "", "security_groups": [{"name": n} for n in first.security_groups],
+                               "adminPass": admin_password(body) or "", "security_groups": [{"name": n} for n in first.security_groups],
                                "OS-DCF:diskConfig": first.disk_config}}, 202)
 
     def _check_quotas(self, server: Server) -> None:

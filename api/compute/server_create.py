@@ -20,6 +20,7 @@ from provisioner.excerpt import cut, describe
 
 MAX_COUNT = 100  # servers one request may ask for (Nova's bound is the quota; this one holds with -1 quotas)
 MAX_DESCRIPTION = 255
+MAX_PASSWORD = 255
 RESERVATION_CHARS = string.ascii_lowercase + string.digits
 
 
@@ -87,6 +88,15 @@ def _disk_config(body: dict[str, Any]) -> str:
     if value not in ("AUTO", "MANUAL"):
         raise BadRequest("server.OS-DCF:diskConfig", f"{cut(value)}: use AUTO or MANUAL")
     return value
+
+
+def admin_password(body: dict[str, Any]) -> str | None:
+    """adminPass: the admin user's password on the new guest (a SHA-512 crypt hash in its spec), at most
+    MAX_PASSWORD characters; None or empty for none."""
+    value = field(body, "adminPass", str, "server", False)
+    if value is not None and len(value) > MAX_PASSWORD:
+        raise BadRequest("server.adminPass", f"is longer than {MAX_PASSWORD} characters")
+    return value or None
 
 
 def _security_groups(body: dict[str, Any], groups: list[SecurityGroup]) -> tuple[str, ...]:

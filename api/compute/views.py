@@ -110,7 +110,7 @@ def server_view(server: Server, base_url: str, network_names: dict[str, str], vo
         "image": {"id": server.image_id, "links": link(base_url, "images", server.image_id)},
         "addresses": addresses, "key_name": server.key_name, "hostId": "", "accessIPv4": server.access_ipv4,
         "accessIPv6": server.access_ipv6,
-        "progress": 100 if server.status == ACTIVE else 0, "config_drive": "",
+        "config_drive": "",
         "OS-DCF:diskConfig": server.disk_config, "OS-EXT-AZ:availability_zone": "nova",
         "OS-EXT-STS:vm_state": VM_STATES.get(server.status, "error"),
         "OS-EXT-STS:power_state": POWER_STATES.get(server.status, 0),
@@ -120,6 +120,8 @@ def server_view(server: Server, base_url: str, network_names: dict[str, str], vo
         "links": link(base_url, "servers", server.id),
         **_versioned_fields(server, version, single, group_ids or []),
     }
+    if body["OS-EXT-STS:vm_state"] in ("active", "building"):  # Nova shows progress in these vm_states only
+        body["progress"] = 100 if server.status == ACTIVE else 0
     if admin:
         body.update({"OS-EXT-SRV-ATTR:host": HOST, "OS-EXT-SRV-ATTR:hypervisor_hostname": HOST,
                      "OS-EXT-SRV-ATTR:instance_name": server.domain})
