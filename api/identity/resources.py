@@ -121,11 +121,12 @@ class Tokens:
 
     def _project(self, user: User, scope: Any) -> Project:
         if scope is None:
-            # Unscoped request: Keystone's default project; here the first one the user has a role on.
+            # Unscoped request: the user's default project if it has a role there (as Keystone), else the
+            # first one it has a role on.
             projects = self.store.projects_of(user)
             if not projects:
                 raise Unauthorized(f"user {user.name} has no role on any project")
-            return projects[0]
+            return next((p for p in projects if p.id == user.default_project_id), projects[0])
         if not isinstance(scope, dict) or not isinstance(scope.get("project"), dict):
             raise BadRequest("auth.scope", "only project scope is supported")
         spec = scope["project"]

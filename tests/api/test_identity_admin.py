@@ -125,6 +125,21 @@ def test_admin_creates_grants_changes_and_deletes_a_user(live: Live) -> None:
     assert load_config(config_path(live.layout)).user_by_name("carol") is None
 
 
+def test_an_unscoped_login_gets_the_default_project(live: Live) -> None:
+    admin = live.token("admin")
+    other = call(live, "GET", "/projects?name=other", admin).json()["projects"][0]["id"]
+    user = call(live, "POST", "/users", admin, {"user": {"name": "hal", "password": "hal-password",
+                                                          "default_project_id": other}}).json()["user"]
+    assert user["default_project_id"] == other
+    for name in ("demo", "other"):  # demo first in the file: without the default, the unscoped token is demo's
+        project = call(live, "GET", f"/projects?name={name}", admin).json()["projects"][0]["id"]
+        call(live, "PUT", f"/projects/{project}/users/{user['id']}/roles/{role_id('member')}", admin)
+    assert login(live, "hal", "hal-password").json()["token"]["project"]["id"] == other
+    bad = call(live, "POST", "/users", admin, {"user": {"name": "hal2", "password": "hal-password",
+                                                         "default_project_id": "nope"}})
+    assert bad.status_code == 400 and "user.default_project_id" in bad.json()["error"]["message"]
+
+
 def test_a_revoked_role_refuses_tokens_that_carry_it(live: Live) -> None:
     admin = live.token("admin")
     user = call(live, "POST", "/users", admin, {"user": {"name": "dan", "password": "dan-password"}}).json()["user"]
