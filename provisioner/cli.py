@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 from api import cli as api_commands
 from provisioner import layering, pipeline
+from provisioner.backups import commands as backup_commands
 from provisioner.errors import ProvisionError
 from provisioner.layer_record import read_layer
 from provisioner.layout import DEFAULT_ROOT, Layout, restrict_umask
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="with --existing: the machine's public host key (a .pub file or known_hosts lines)")
     image_commands.add_image_parser(sub, _common).set_defaults(func=cmd_image)
     postboot_commands.add_parsers(sub, _common, _context)
+    backup_commands.add_parsers(sub, _common, _context)
     api_commands.add_parsers(sub, _common)
     return parser
 
@@ -191,7 +193,8 @@ def _default_command(argv: list[str]) -> list[str]:
 
 
 _VALUE_OPTIONS = {"--root", "--domains", "--libvirt-uri", "--provider", "--existing", "--host-key"}
-_OTHER_COMMANDS = {"image", *postboot_commands.COMMAND_NAMES, *api_commands.COMMAND_NAMES}
+_OTHER_COMMANDS = {"image", *postboot_commands.COMMAND_NAMES, *api_commands.COMMAND_NAMES,
+                   *backup_commands.COMMAND_NAMES}
 
 
 _STORAGE_ERRNOS = {errno.ENOSPC: "ENOSPC", errno.EDQUOT: "EDQUOT", errno.EROFS: "EROFS",

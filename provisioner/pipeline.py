@@ -19,6 +19,7 @@ from provisioner.images.store import ImageStore
 from provisioner.keys import ensure_keys
 from provisioner.layout import Layout, is_simulated
 from provisioner.locks import exclusive
+from provisioner.postboot.params import BACKUP
 from provisioner.postboot.queue import CANCELLED, FAILED, QUEUED, JobRecord
 from provisioner.postboot.schedule import schedule_postboot
 from provisioner.postboot.settings import PostbootSettings
@@ -197,7 +198,9 @@ def _load(name: str, ctx: Context) -> DomainSpec:
 
 def postboot_pending(ctx: Context, spec: DomainSpec, workspace: Path) -> bool:
     """An unchanged guest needs a post-boot job only if the last one failed or the site changed."""
-    jobs = queue_for(ctx.layout, PostbootSettings.from_env()).list(domain=spec.name)
+    # A backup job (`provision backup`) sets nothing up: only setup and layer jobs count here.
+    jobs = [job for job in queue_for(ctx.layout, PostbootSettings.from_env()).list(domain=spec.name)
+            if job.kind != BACKUP]
     snapshot = workspace / "postboot" / "data.tar.gz"
     if spec.data_archive is None:
         archive_changed = snapshot.exists()

@@ -96,15 +96,15 @@ def wait_state_command(directory: PurePosixPath, seen: str, wait: float) -> str:
             "printf '%s\\n' \"$s\"")
 
 
-def submit_command(directory: PurePosixPath) -> str:
-    """Submit the setup script to atd exactly once.
+def submit_command(directory: PurePosixPath, script: str = SCRIPT_NAME) -> str:
+    """Submit the job's script (the setup script unless named) to atd exactly once.
 
     `mkdir submitted` is the atomic guard: a resumed job finds it and does not
     submit again. The shell ignores SIGHUP so a dropped SSH session cannot stop
     it between the guard and `at`.
     """
     d = str(directory)
-    at_input = f"exec /bin/sh {q(d + '/' + SCRIPT_NAME)} {q(d)}"
+    at_input = f"exec /bin/sh {q(d + '/' + script)} {q(d)}"
     return (f"trap '' HUP; cd {q(d)} || exit 1; "
             "command -v at >/dev/null || { echo 'at is not installed on the guest (package at)' >&2; exit 3; }; "
             "mkdir submitted 2>/dev/null || exit 0; "

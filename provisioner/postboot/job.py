@@ -12,7 +12,7 @@ from provisioner.postboot import layer_steps, steps
 from provisioner.postboot.errors import SetupFailed
 from provisioner.postboot.guest_script import ARCHIVE_NAME, SCRIPT_NAME, job_dir
 from provisioner.postboot.layer_commands import CONFIG_NAME
-from provisioner.postboot.params import LAYER
+from provisioner.postboot.params import BACKUP, LAYER
 from provisioner.postboot.queue import DONE, FAILED, JobQueue, JobRecord, Worker
 from provisioner.postboot.settings import PostbootSettings
 from provisioner.progress import Progress
@@ -70,8 +70,8 @@ def run_job(queue: JobQueue, job: JobRecord, worker: Worker, settings: PostbootS
         return queue.finish(job.id, worker, FAILED, f"internal error: {type(exc).__name__}: {exc}",
                             log_path=str(path))
     log(f"DONE: {message}")
-    return queue.finish(job.id, worker, DONE, message, exit_code=0 if job.params.archive else None,
-                        log_path=str(path))
+    ran_make = job.params.archive is not None or job.kind == BACKUP
+    return queue.finish(job.id, worker, DONE, message, exit_code=0 if ran_make else None, log_path=str(path))
 
 
 def _run_steps(queue: JobQueue, job: JobRecord, worker: Worker, settings: PostbootSettings,
@@ -87,6 +87,10 @@ def _run_steps(queue: JobQueue, job: JobRecord, worker: Worker, settings: Postbo
     with step("ssh", f"waiting for SSH as {params.user} at {where}"):
         guest = steps.connect(job.domain, params, settings, log)
     try:
+        if job.kind == BACKUP:
+            # Imported here: provisioner.backups builds on this package.
+            from provisioner.backups.job import run_backup_steps
+            return run_backup_steps(job, guest, settings, step, log)
         with step("cloud-init", "waiting for cloud-init to finish"):
             steps.wait_for_cloud_init(guest, settings, log)
         directory = job_dir(guest.home, job.guest_dir_name)

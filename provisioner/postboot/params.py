@@ -8,7 +8,9 @@ from typing import Any
 SETUP = "setup"
 # depends_on / --existing: set a domain up on a machine it does not own (docs/postboot.md).
 LAYER = "layer"
-KINDS = (SETUP, LAYER)
+# `provision backup DOMAIN`: the site's `make backup`, brought back into <root>/backups (docs/backups.md).
+BACKUP = "backup"
+KINDS = (SETUP, LAYER, BACKUP)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ class JobParams:
     layer_packages: bool = False
     layer_ips: tuple[str, ...] = ()
     existing: bool = False
+    # A backup job only: the guest directory name of the setup job whose site/ it backs up,
+    # where its versions go on the host, and how many of them are kept.
+    site_job: str | None = None
+    backup_dir: str | None = None
+    backup_keep: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable mapping."""

@@ -29,12 +29,13 @@ QUEUED, RUNNING, DONE, FAILED, SKIPPED, CANCELLED = "queued", "running", "done",
 STATES = (QUEUED, RUNNING, DONE, FAILED, SKIPPED, CANCELLED)
 FINISHED = frozenset({DONE, FAILED, SKIPPED, CANCELLED})
 
-_SCHEMA = f"""
+_KIND_CHECK = f"CHECK (kind IN ({', '.join(repr(k) for k in KINDS)}))"
+_TABLE = f"""
 CREATE TABLE IF NOT EXISTS postboot_jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     token TEXT NOT NULL UNIQUE,
     domain TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ({", ".join(repr(k) for k in KINDS)})),
+    kind TEXT NOT NULL {_KIND_CHECK},
     state TEXT NOT NULL CHECK (state IN ({", ".join(repr(s) for s in STATES)})),
     step TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -47,9 +48,29 @@ CREATE TABLE IF NOT EXISTS postboot_jobs (
     message TEXT,
     log_path TEXT,
     params TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS postboot_jobs_state ON postboot_jobs (state, id);
-"""
+)"""
+_INDEX = "CREATE INDEX IF NOT EXISTS postboot_jobs_state ON postboot_jobs (state, id)"
+_SCHEMA = f"{_TABLE};\n{_INDEX};\n"
+
+
+def _widen_kinds(conn: sqlite3.Connection) -> None:
+    """Rebuild a table made by an older version whose kind CHECK lacks a newer kind (e.g. backup).
+
+    SQLite cannot alter a CHECK constraint: the rows are copied into a table
+    with the current schema, inside one write transaction.
+    """
+    query = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'postboot_jobs'"
+    row = conn.execute(query).fetchone()
+    if row is None or _KIND_CHECK in row[0]:
+        return
+    with write_transaction(conn):
+        if _KIND_CHECK in conn.execute(query).fetchone()[0]:
+            return  # another process rebuilt it meanwhile
+        conn.execute("ALTER TABLE postboot_jobs RENAME TO postboot_jobs_before_widening")
+        conn.execute(_TABLE)
+        conn.execute("INSERT INTO postboot_jobs SELECT * FROM postboot_jobs_before_widening")
+        conn.execute("DROP TABLE postboot_jobs_before_widening")
+        conn.execute(_INDEX)
 
 
 @dataclass(frozen=True)
@@ -100,6 +121,7 @@ class JobQueue:
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
+            _widen_kinds(conn)
             if write:
                 with write_transaction(conn):
                     yield conn

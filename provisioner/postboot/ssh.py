@@ -10,16 +10,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import subprocess
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, NoReturn, Sequence
 
 from provisioner.errors import ProvisionError
-from provisioner.postboot.errors import GuestUnreachable, HostKeyRejected, StepTimeout
+from provisioner.postboot.errors import GuestUnreachable, HostKeyRejected, PostbootError, StepTimeout
 
 # sun_path is 108 bytes; ssh appends ".XXXXXXXXXXXXXXXX" to the path while it binds.
 _SOCKET_PATH_MAX = 108 - 18
 _HOST_KEY_FAILURES = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED")
+_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,19 @@ class SshTarget:
 
 
 @dataclass(frozen=True)
+class Download:
+    """A finished streamed command: its exit status, the bytes it wrote, its stderr."""
+
+    returncode: int
+    size: int
+    stderr: str
+
+
+class DownloadTooLarge(PostbootError):
+    """More bytes came than the download's cap allows."""
+
+
+@dataclass(frozen=True)
 class Result:
     """A finished remote command."""
 
@@ -123,14 +139,62 @@ class Ssh:
             raise StepTimeout(f"ssh {self.target}: no answer within {timeout:.0f}s") from None
         stderr = done.stderr.decode(errors="replace").strip()
         if done.returncode == 255:
-            if any(marker in stderr for marker in _HOST_KEY_FAILURES):
-                raise HostKeyRejected(
-                    f"{self.target} did not present the pinned host key for {self.target.alias!r} "
-                    f"(in {self.target.known_hosts}): refusing to connect. If the guest was rebuilt "
-                    f"outside the engine, re-provision it; never disable host key checking. ssh said: "
-                    f"{_last_line(stderr)}")
-            raise GuestUnreachable(f"ssh {self.target}: {_last_line(stderr) or 'connection failed'}")
+            self._refused(stderr)
         return Result(done.returncode, done.stdout, stderr)
+
+    def download(self, command: str, write: Callable[[bytes], object], limit: int, timeout: float) -> Download:
+        """Run `command` and pass its stdout to `write` chunk by chunk, at most `limit` bytes in all.
+
+        Raises DownloadTooLarge as soon as more than `limit` bytes arrive (ssh is
+        killed: nothing past the cap is read), StepTimeout after `timeout`
+        seconds, and like run() on ssh's own failures.
+        """
+        with tempfile.TemporaryFile() as errors:
+            try:
+                process = subprocess.Popen(self._argv() + [command], stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.PIPE, stderr=errors)
+            except FileNotFoundError:
+                raise ProvisionError("ssh not found: install openssh-client") from None
+            expired = threading.Event()
+
+            def expire() -> None:
+                expired.set()
+                process.kill()
+
+            timer = threading.Timer(timeout, expire)
+            timer.start()
+            size = 0
+            try:
+                assert process.stdout is not None
+                while chunk := process.stdout.read(_CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise DownloadTooLarge(f"more than {limit} bytes came from {self.target}: stopped there")
+                    write(chunk)
+                returncode = process.wait()
+            finally:
+                timer.cancel()
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                process.stdout.close()  # type: ignore[union-attr]
+            if expired.is_set():
+                raise StepTimeout(f"ssh {self.target}: the download took longer than {timeout:.0f}s")
+            errors.seek(0)
+            stderr = errors.read().decode(errors="replace").strip()
+        if returncode == 255:
+            self._refused(stderr)
+        return Download(returncode, size, stderr)
+
+    def _refused(self, stderr: str) -> NoReturn:
+        """Raise for ssh's own failure (exit status 255)."""
+        if any(marker in stderr for marker in _HOST_KEY_FAILURES):
+            raise HostKeyRejected(
+                f"{self.target} did not present the pinned host key for {self.target.alias!r} "
+                f"(in {self.target.known_hosts}): refusing to connect. If the guest was rebuilt "
+                f"outside the engine, re-provision it; never disable host key checking. ssh said: "
+                f"{_last_line(stderr)}")
+        raise GuestUnreachable(f"ssh {self.target}: {_last_line(stderr) or 'connection failed'}")
 
     def close(self) -> None:
         """Stop the multiplexing master, if one runs (it would otherwise linger until ControlPersist)."""

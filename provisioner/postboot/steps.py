@@ -180,10 +180,11 @@ def push(guest: Guest, directory: PurePosixPath, files: dict[str, Path], setting
                                 f"{result.stderr or f'exit status {result.returncode}'}")
 
 
-def submit(guest: Guest, directory: PurePosixPath, settings: PostbootSettings) -> None:
-    """Hand the setup script to the guest's atd (once, even when run again)."""
+def submit(guest: Guest, directory: PurePosixPath, settings: PostbootSettings,
+           script: str = guest_script.SCRIPT_NAME) -> None:
+    """Hand the job's script (the setup script unless named) to the guest's atd (once, even when run again)."""
     deadline = time.monotonic() + settings.command_timeout
-    result = remote(guest, guest_script.submit_command(directory), deadline, settings)
+    result = remote(guest, guest_script.submit_command(directory, script), deadline, settings)
     if result.returncode != 0:
         raise PostbootError(f"could not submit the setup script to the guest's atd: "
                             f"{result.stderr or f'exit status {result.returncode}'}")

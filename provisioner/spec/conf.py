@@ -198,6 +198,8 @@ KEYS: tuple[Key, ...] = (
         "not the first of `ips` or the address libvirt reports (NAT, port forward)."),
     Key("locale", _matching(re.compile(r"[A-Za-z0-9_.@-]+"), "locale"), "C.UTF-8",
         "System locale; C.UTF-8 needs no locales package."),
+    Key("backup_keep", _positive_int, 7, "How many site backups `provision backup` keeps under the root "
+        "(the oldest beyond that are removed; docs/backups.md)."),
 )
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 
