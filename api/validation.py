@@ -197,6 +197,7 @@ def _message(kind: dict[str, Any], value: Any) -> tuple[str | None, str]:
         return None, f"unknown field {member}"
     if name == "type":
         types = kind["types"] if isinstance(kind["types"], list) else [kind["types"]]
+        types = [t for t in types if t != "null"] or types  # a nullable member: its own type says enough
         return None, f"{describe(value)} is not {' or '.join(_TYPE_NAMES.get(t, t) for t in types)}"
     if name == "enum":
         return None, f"{describe(value)}: use one of {', '.join(str(o) for o in kind['options'] if o is not None)}"
