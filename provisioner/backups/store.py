@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Mapping
 
 from provisioner.backups.errors import BackupCorrupt, NoSuchVersion
 from provisioner.errors import ProvisionError
@@ -36,7 +36,7 @@ MAX_BYTES_ENV = "PROVISION_BACKUP_MAX_BYTES"
 _CHUNK = 1024 * 1024
 
 
-def max_download_bytes(environ: dict[str, str] | os._Environ[str] | None = None) -> int:
+def max_download_bytes(environ: Mapping[str, str] | None = None) -> int:
     """The download cap: PROVISION_BACKUP_MAX_BYTES, else MAX_DOWNLOAD_BYTES."""
     raw = (os.environ if environ is None else environ).get(MAX_BYTES_ENV, "").strip()
     if not raw:

@@ -26,12 +26,14 @@ from loopback import (DOMAIN, EXAMPLE, Env, atd, conf_set, domain_keys, env, gue
 from provisioner import pipeline
 from provisioner.backups.errors import BackupCorrupt, NoSuchVersion
 from provisioner.backups.schedule import BackupJobFailed, restore, schedule_backup
-from provisioner.backups.store import MAX_BYTES_ENV, BackupStore
+from provisioner.backups.store import MAX_BYTES_ENV, BackupStore, max_download_bytes
+from provisioner.errors import InputError, ProvisionError
 from provisioner.postboot import schedule_postboot, steps
 from provisioner.postboot.params import BACKUP, JobParams
 from provisioner.postboot.queue import JobQueue, JobRecord
 from provisioner.postboot.ssh import DownloadTooLarge
 from provisioner.postboot.worker import queue_for, run_worker
+from provisioner.spec.conf import read_conf
 from provisioner.spec.load import load_domain
 
 REPO = Path(__file__).resolve().parents[2]
@@ -313,3 +315,19 @@ def test_cli_commands_and_exit_codes(env: Env) -> None:
     env = site(env, "all:\n\ttrue\nbackup:\n\texit 4\n")
     failed = provision("backup", DOMAIN)
     assert failed.returncode == 1 and "make backup failed on the guest: exit status 2" in failed.stderr
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "12x", "1e9"])
+def test_bad_download_cap_is_an_error_naming_the_variable(raw: str) -> None:
+    with pytest.raises(ProvisionError, match="^PROVISION_BACKUP_MAX_BYTES: must be a positive integer"):
+        max_download_bytes({MAX_BYTES_ENV: raw})
+    assert max_download_bytes({}) == 2 * 1024**3 and max_download_bytes({MAX_BYTES_ENV: "5"}) == 5
+
+
+@pytest.mark.parametrize("raw", ["0", "two", "1, 2"])
+def test_bad_backup_keep_is_an_error_naming_the_key(tmp_path: Path, raw: str) -> None:
+    (tmp_path / "provision.conf").write_text(f"image = x.qcow2\nbackup_keep = {raw}\n")
+    with pytest.raises(InputError, match="provision.conf: key 'backup_keep': "):
+        read_conf(tmp_path / "provision.conf")
+    (tmp_path / "provision.conf").write_text("image = x.qcow2\n")
+    assert read_conf(tmp_path / "provision.conf")["backup_keep"] == 7
