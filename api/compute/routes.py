@@ -14,6 +14,7 @@ from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAtt
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
 from api.compute.hypervisors import Hypervisor, Hypervisors
+from api.compute.instance_actions import InstanceActionLog, InstanceActions
 from api.compute.keypairs import KeypairItem, Keypairs
 from api.compute.microversion import NOVA
 from api.compute.models import ComputeStore
@@ -73,6 +74,12 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     action.handlers.update(Resizes(store, tasks, catalog.all).actions())
     action.handlers.update(Rebuilds(store, tasks, builder.images, quotas, item.view).actions())
     app.add_route("/compute/v2.1/servers/{server_id}/action", action)
+    action_log = InstanceActionLog(store, tasks, config.max_json_body)
+    app.add_middleware(action_log)
+    instance_actions = InstanceActions(store, action_log)
+    app.add_route("/compute/v2.1/servers/{server_id}/os-instance-actions", instance_actions)
+    app.add_route("/compute/v2.1/servers/{server_id}/os-instance-actions/{request_id}", instance_actions,
+                  suffix="item")
     app.add_route("/compute/v2.1/os-security-groups", sg.SecurityGroups(config, networks, quotas))
     app.add_route("/compute/v2.1/os-security-groups/{security_group_id}", sg.SecurityGroupItem(config, networks, quotas))
     app.add_route("/compute/v2.1/os-security-group-rules", sg.SecurityGroupRules(config, networks, quotas))

@@ -1,0 +1,76 @@
+"""Nova's os-instance-actions on a live server (issue 12): the actions accepted requests recorded, by request id,
+newest first; refused requests record nothing; another project's server is not found; gone with the server."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from apitest import Live, live, qcow2_file  # noqa: F401 (fixtures)
+
+
+def _headers(live: Live, user: str = "alice", version: str = "2.1") -> dict[str, str]:
+    return {"X-Auth-Token": live.token(user), "X-OpenStack-Nova-API-Version": version}
+
+
+def _wait(live: Live, server_id: str, status: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        server = requests.get(f"{live.url}/compute/v2.1/servers/{server_id}", headers=_headers(live),
+                              timeout=10).json()["server"]
+        if server["status"] == status and server["OS-EXT-STS:task_state"] is None:
+            return
+        assert time.monotonic() < deadline, server
+        time.sleep(0.2)
+
+
+def _actions(live: Live, server_id: str, user: str = "alice", version: str = "2.1") -> requests.Response:
+    return requests.get(f"{live.url}/compute/v2.1/servers/{server_id}/os-instance-actions",
+                        headers=_headers(live, user, version), timeout=10)
+
+
+def _act(live: Live, server_id: str, body: Any) -> requests.Response:
+    return requests.post(f"{live.url}/compute/v2.1/servers/{server_id}/action", json=body, headers=_headers(live),
+                         timeout=30)
+
+
+def test_actions_are_recorded_by_request_id(live: Live, qcow2_file: Path) -> None:
+    image = live.osc("alice", "image", "create", "--file", str(qcow2_file), "--disk-format", "qcow2",
+                     "ia-image", "-f", "json")["id"]
+    created = requests.post(f"{live.url}/compute/v2.1/servers", headers=_headers(live), timeout=60,
+                            json={"server": {"name": "ia-vm", "flavorRef": "1", "imageRef": image}})
+    assert created.status_code == 202
+    server_id, create_request = created.json()["server"]["id"], created.headers["x-compute-request-id"]
+    _wait(live, server_id, "ACTIVE")
+    rebooted = _act(live, server_id, {"reboot": {"type": "HARD"}})
+    assert rebooted.status_code == 202
+    _wait(live, server_id, "ACTIVE")
+    assert _act(live, server_id, {"reboot": {"type": "SIDEWAYS"}}).status_code == 400, "refused: not recorded"
+    assert _act(live, server_id, {"os-getConsoleOutput": {}}).status_code == 200, "Nova records no read"
+
+    listed = _actions(live, server_id)
+    assert listed.status_code == 200
+    actions = listed.json()["instanceActions"]
+    assert [a["action"] for a in actions] == ["reboot", "create"], "newest first"
+    assert actions[0]["request_id"] == rebooted.headers["x-openstack-request-id"]
+    assert all(a["instance_uuid"] == server_id and a["message"] is None and "updated_at" not in a for a in actions)
+    assert "updated_at" in _actions(live, server_id, version="2.58").json()["instanceActions"][0]
+
+    shown = requests.get(f"{live.url}/compute/v2.1/servers/{server_id}/os-instance-actions/{create_request}",
+                         headers=_headers(live), timeout=10)
+    assert shown.status_code == 200
+    assert shown.json()["instanceAction"]["action"] == "create" and shown.json()["instanceAction"]["events"] == []
+    missing = requests.get(f"{live.url}/compute/v2.1/servers/{server_id}/os-instance-actions/req-nope",
+                           headers=_headers(live), timeout=10)
+    assert missing.status_code == 404 and "req-nope" in missing.text
+    assert _actions(live, server_id, user="bob").status_code == 404, "another project's server"
+
+    live.osc("alice", "server", "delete", "--wait", server_id)
+    assert _actions(live, server_id).status_code == 404
+    with sqlite3.connect(live.layout.state_db) as db:
+        left = db.execute("SELECT COUNT(*) FROM api_instance_actions WHERE data LIKE ?", (f"%{server_id}%",))
+        assert left.fetchone()[0] == 0, "a destroyed server's actions go with it"
