@@ -337,9 +337,13 @@ class NetworkStore:
         prefix = field(body, "remote_ip_prefix", str, where, False)
         if prefix is not None:
             try:
-                prefix = str(ipaddress.ip_network(prefix, strict=False))
+                network = ipaddress.ip_network(prefix, strict=False)
             except ValueError as exc:
                 raise BadRequest(f"{where}.remote_ip_prefix", str(exc)) from None
+            if f"IPv{network.version}" != ethertype:
+                raise BadRequest(f"{where}.remote_ip_prefix", f"Conflicting value ethertype {ethertype} for CIDR "
+                                                              f"{network}")
+            prefix = str(network)
         remote_group = field(body, "remote_group_id", str, where, False)
         if remote_group is not None:
             if prefix is not None:

@@ -46,6 +46,7 @@ def _rule(live: Live, group: str, **fields: Any) -> requests.Response:
     ({"port_range_min": 22, "port_range_max": 22}, 400, "Must also specify protocol"),
     ({"protocol": "gre", "port_range_min": 22, "port_range_max": 22}, 400, "gre does not take a port range"),
     ({"protocol": "tcp", "remote_group_id": "bad_group_id"}, 404, "bad_group_id does not exist"),
+    ({"ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"}, 400, "Conflicting value ethertype IPv6"),
     ({"protocol": "tcp", "remote_ip_prefix": "10.0.0.0/8", "remote_group_id": "GROUP"}, 400,
      "Only remote_ip_prefix or remote_group_id"),
 ])
