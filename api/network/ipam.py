@@ -180,8 +180,9 @@ def parse_subnet(body: dict[str, Any], siblings: list[Subnet]) -> SubnetRequest:
     for sibling in siblings:
         other = ipaddress.ip_network(sibling.cidr)
         if other.version == cidr.version and cidr.overlaps(other):
-            raise BadRequest("subnet.cidr", f"{cidr} overlaps subnet {sibling.name or sibling.id} "
-                                            f"({sibling.cidr}) of the same network")
+            # Neutron's wording: Tempest's create_subnet retries the next CIDR on "overlaps with another subnet".
+            raise BadRequest("subnet.cidr", f"Requested subnet with cidr: {cidr} for network: {sibling.network_id} "
+                                            f"overlaps with another subnet ({sibling.id}, {sibling.cidr})")
     gateway = _gateway(body, cidr, cidr.network_address + 1)
     return SubnetRequest(cidr, gateway, _pools(body, cidr, gateway), _dns(body, version, ()),
                          _host_routes(body, cidr, ()), _ipv6_modes(body, version))

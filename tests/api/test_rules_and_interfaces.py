@@ -92,6 +92,11 @@ def test_router_interfaces_are_active_on_the_hosts_gateway(live: Live) -> None:
     router = _call(live, "POST", "/routers", {"router": {"name": "r1", "admin_state_up": False}}).json()["router"]
     first_net, first = _network_with_subnet(live, "ri-1", "10.77.0.0/28")
     second_net, overlapping = _network_with_subnet(live, "ri-2", "10.77.0.0/28")
+    same_network = _call(live, "POST", "/subnets", {"subnet": {"network_id": first_net, "cidr": "10.77.0.0/29",
+                                                               "ip_version": 4}})
+    assert same_network.status_code == 400, same_network.text
+    # Neutron's words, which Tempest's create_subnet looks for to try the next CIDR.
+    assert "overlaps with another subnet" in same_network.json()["NeutronError"]["message"]
     added = _call(live, "PUT", f"/routers/{router['id']}/add_router_interface", {"subnet_id": first})
     assert added.status_code == 200, added.text
     port = _call(live, "GET", f"/ports/{added.json()['port_id']}").json()["port"]
