@@ -79,6 +79,13 @@ def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], where:
     return value
 
 
+def given(body: dict[str, Any], name: str, default: Any) -> Any:
+    """`body[name]` of a body whose form api/openapi.yaml checked (api/validation.py); absent or null is
+    `default`."""
+    value = body.get(name)
+    return default if value is None else value
+
+
 def send(resp: falcon.Response, body: Any, status: int = 200) -> None:
     """A JSON response."""
     send_json_text(resp, json.dumps(body), status)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
-from api.http import field
+from api.http import given
 from api.identity.tokens import Token
 from api.network import ipam
 from api.network.models import Network, Port
@@ -27,16 +27,15 @@ MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 MAC_PREFIX = "fa:16:3e"
 # device_owner of the ports a router holds (api/network/routers.py): changed through the router only.
 INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
-UPDATABLE = ("name", "description", "admin_state_up", "device_id", "device_owner", "security_groups", "fixed_ips")
 
 
 def _mac(body: dict[str, Any]) -> str:
-    given = field(body, "mac_address", str, "port", False)
-    if given is None:
+    requested = body.get("mac_address")
+    if requested is None:
         return MAC_PREFIX + "".join(f":{b:02x}" for b in secrets.token_bytes(3))
-    mac = given.lower()
+    mac = requested.lower()
     if not MAC.fullmatch(mac) or int(mac[:2], 16) & 1:
-        raise BadRequest("port.mac_address", f"{describe(given)} is not a unicast MAC address")
+        raise BadRequest("port.mac_address", f"{describe(requested)} is not a unicast MAC address")
     return mac
 
 
@@ -58,20 +57,18 @@ class PortStore:
         return found
 
     def _groups(self, token: Token, body: dict[str, Any], default: tuple[str, ...]) -> tuple[str, ...]:
-        given = field(body, "security_groups", list, "port", False)
-        if given is None:
+        groups = body.get("security_groups")  # ids (strings), per api/openapi.yaml
+        if groups is None:
             return default
-        for index, group_id in enumerate(given):
-            if not isinstance(group_id, str):
-                raise BadRequest(f"port.security_groups[{index}]", f"{describe(group_id)} is not a str")
+        for group_id in groups:
             self.store.group(token, group_id)
-        return tuple(dict.fromkeys(given))
+        return tuple(dict.fromkeys(groups))
 
     def _fixed_ips(self, network: Network, body: dict[str, Any], held: set[ipam.IP]) -> tuple[dict[str, str], ...]:
         """Addresses for the port: those `fixed_ips` asks for (by subnet and/or address), else one from each
         IP version's subnets. `held`: addresses taken by others."""
         subnets = self.store.subnets_of(network.id)
-        requests = field(body, "fixed_ips", list, "port", False)
+        requests = body.get("fixed_ips")  # each {subnet_id and/or ip_address}, per api/openapi.yaml
         chosen: list[ipam.FixedIp] = []
         if requests is None:
             for version in (4, 6):
@@ -82,8 +79,6 @@ class PortStore:
             return tuple(c.port_entry() for c in chosen)
         for index, request in enumerate(requests):
             where = f"port.fixed_ips[{index}]"
-            if not isinstance(request, dict) or not request or set(request) - {"subnet_id", "ip_address"}:
-                raise BadRequest(where, "must be {'subnet_id': ID} and/or {'ip_address': IP}")
             candidates = subnets
             if "subnet_id" in request:
                 subnet_id = request["subnet_id"]
@@ -100,21 +95,19 @@ class PortStore:
 
     def create(self, token: Token, body: dict[str, Any], admit: Admit) -> Port:
         """A new port on a network the token may use; addresses chosen in the write transaction."""
-        where = "port"
-        network = self.store.network(token, field(body, "network_id", str, where))
+        network = self.store.network(token, body["network_id"])
         if network.project_id != token.project_id and not (network.shared or token.is_admin):
             raise NotFound(f"Network {network.id} could not be found.")
-        project = field(body, "project_id", str, where, False) or field(body, "tenant_id", str, where, False)
+        project = body.get("project_id") or body.get("tenant_id")
         if project is not None and project != token.project_id and not token.is_admin:
             raise Forbidden("creating a port for another project requires the admin role")
         default_group = next(g.id for g in self.store.visible_groups(token)
                              if g.name == "default" and g.project_id == token.project_id)
-        common = {"id": str(uuid.uuid4()), "name": field(body, "name", str, where, False, ""),
+        common = {"id": str(uuid.uuid4()), "name": given(body, "name", ""),
                   "project_id": project or token.project_id, "network_id": network.id, "mac_address": _mac(body),
-                  "device_id": field(body, "device_id", str, where, False, ""),
-                  "device_owner": field(body, "device_owner", str, where, False, ""),
-                  "admin_state_up": field(body, "admin_state_up", bool, where, False, True),
-                  "description": field(body, "description", str, where, False, ""),
+                  "device_id": given(body, "device_id", ""), "device_owner": given(body, "device_owner", ""),
+                  "admin_state_up": given(body, "admin_state_up", True),
+                  "description": given(body, "description", ""),
                   "security_groups": self._groups(token, body, (default_group,))}
         with self.store.db.transaction():
             if any(p.mac_address == common["mac_address"] for p in self.store.own_ports_on(network.id)):
@@ -126,11 +119,7 @@ class PortStore:
 
     def update(self, token: Token, port_id: str, body: dict[str, Any]) -> Port:
         """Change a port's name, description, admin state, device, security groups or fixed IPs."""
-        where = "port"
-        port = self.port(token, port_id)
-        for key in body:
-            if key not in UPDATABLE:
-                raise BadRequest(where, f"{describe(key)} cannot be updated (updatable: {', '.join(UPDATABLE)})")
+        port = self.port(token, port_id)  # the updatable members are api/openapi.yaml's
         with self.store.db.transaction():
             fixed_ips = port.fixed_ips
             if "fixed_ips" in body:
@@ -138,11 +127,10 @@ class PortStore:
                 own = {ipaddress.ip_address(f["ip_address"]) for f in port.fixed_ips}
                 fixed_ips = self._fixed_ips(network, body, self.store.taken(network.id) - own)
             return self.store.ports.update(replace(
-                port, name=field(body, "name", str, where, False, port.name),
-                description=field(body, "description", str, where, False, port.description),
-                admin_state_up=field(body, "admin_state_up", bool, where, False, port.admin_state_up),
-                device_id=field(body, "device_id", str, where, False, port.device_id),
-                device_owner=field(body, "device_owner", str, where, False, port.device_owner),
+                port, name=given(body, "name", port.name), description=given(body, "description", port.description),
+                admin_state_up=given(body, "admin_state_up", port.admin_state_up),
+                device_id=given(body, "device_id", port.device_id),
+                device_owner=given(body, "device_owner", port.device_owner),
                 security_groups=self._groups(token, body, port.security_groups), fixed_ips=fixed_ips))
 
     def delete(self, token: Token, port_id: str) -> Port:

@@ -22,7 +22,7 @@ from api.auth import token_of
 from api.config import ApiConfig
 from api.db import Table
 from api.errors import BadRequest, Conflict, NotFound
-from api.http import field, read_json, send
+from api.http import given, read_json, send
 from api.identity.tokens import Token
 from api.network import ipam
 from api.network.bulk import create_all
@@ -30,7 +30,14 @@ from api.network.models import DOWN, Port, Router
 from api.network.ports import GATEWAY, INTERFACE, MAC_PREFIX, PortStore
 from api.network.store import NetworkStore
 from api.network.views import filtered, selected
-from provisioner.excerpt import describe
+
+
+def _subnet_id(body: dict[str, Any]) -> str:
+    """An interface request without port_id names a subnet."""
+    if "subnet_id" not in body:
+        raise BadRequest("router.subnet_id", "is required (or give a port_id)")
+    return body["subnet_id"]
+
 
 class RouterStore:
     """Routers one token may see and change, with their interface and gateway ports."""
@@ -81,27 +88,25 @@ class RouterStore:
             self.store.ports.delete(port.id)
         if not info:
             return replace(router, gateway_network_id=None)
-        if not isinstance(info, dict):
-            raise BadRequest("router.external_gateway_info", f"{describe(info)} is not an object")
         where = "router.external_gateway_info"
-        network = self.store.network(token, field(info, "network_id", str, where))
+        if "network_id" not in info:  # the rest of its form is api/openapi.yaml's
+            raise BadRequest(f"{where}.network_id", "is required")
+        network = self.store.network(token, info["network_id"])
         if not network.external:
             raise BadRequest(f"{where}.network_id", f"network {network.id} is not an external network")
         subnets = self.store.subnets_of(network.id)
         fixed = ipam.allocate(subnets, self.store.taken(network.id), None, f"{where}.external_fixed_ips")
         router = replace(router, gateway_network_id=network.id,
-                         enable_snat=field(info, "enable_snat", bool, where, False, True))
+                         enable_snat=given(info, "enable_snat", True))
         if fixed is not None:
             self._new_port(router, network.id, fixed, GATEWAY)
         return router
 
     def create(self, token: Token, body: dict[str, Any]) -> Router:
         """A new router of the token's project."""
-        where = "router"
-        router = Router(id=str(uuid.uuid4()), name=field(body, "name", str, where, False, ""),
-                        project_id=token.project_id,
-                        admin_state_up=field(body, "admin_state_up", bool, where, False, True),
-                        description=field(body, "description", str, where, False, ""))
+        router = Router(id=str(uuid.uuid4()), name=given(body, "name", ""), project_id=token.project_id,
+                        admin_state_up=given(body, "admin_state_up", True),
+                        description=given(body, "description", ""))
         with self.store.db.transaction():
             if body.get("external_gateway_info") is not None:
                 router = self._gateway(token, router, body)
@@ -109,31 +114,24 @@ class RouterStore:
 
     def update(self, token: Token, router_id: str, body: dict[str, Any]) -> Router:
         """Change a router's name, description, admin state, gateway or extra routes."""
-        where = "router"
-        router = self.router(token, router_id)
-        allowed = ("name", "description", "admin_state_up", "external_gateway_info", "routes")
-        for key in body:
-            if key not in allowed:
-                raise BadRequest(where, f"{describe(key)} cannot be updated (updatable: {', '.join(allowed)})")
+        router = self.router(token, router_id)  # the updatable members are api/openapi.yaml's
         with self.store.db.transaction():
             if "external_gateway_info" in body:
                 router = self._gateway(token, router, body)
             if "routes" in body:
                 router = replace(router, routes=self._routes(router, body))
             return self.routers.update(replace(
-                router, name=field(body, "name", str, where, False, router.name),
-                description=field(body, "description", str, where, False, router.description),
-                admin_state_up=field(body, "admin_state_up", bool, where, False, router.admin_state_up)))
+                router, name=given(body, "name", router.name),
+                description=given(body, "description", router.description),
+                admin_state_up=given(body, "admin_state_up", router.admin_state_up)))
 
     def _routes(self, router: Router, body: dict[str, Any]) -> tuple[dict[str, str], ...]:
         """Extra routes, each with a nexthop in a subnet the router has an interface on."""
         connected = [ipaddress.ip_network(s.cidr) for p in self.ports_of(router, INTERFACE)
                      for f in p.fixed_ips if (s := self.store.subnets.get(f["subnet_id"])) is not None]
         routes = []
-        for index, route in enumerate(field(body, "routes", list, "router", False, [])):
+        for index, route in enumerate(body.get("routes") or []):  # each {destination, nexthop}, per the spec
             where = f"router.routes[{index}]"
-            if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
-                raise BadRequest(where, "must be {'destination': CIDR, 'nexthop': IP}")
             try:
                 destination = ipaddress.ip_network(str(route["destination"]), strict=False)
                 nexthop = ipaddress.ip_address(str(route["nexthop"]))
@@ -158,7 +156,7 @@ class RouterStore:
         router = self.router(token, router_id)
         with self.store.db.transaction():
             if "port_id" in body:
-                port = self.ports.port(token, field(body, "port_id", str, "router"))
+                port = self.ports.port(token, body["port_id"])
                 if port.device_id:
                     raise Conflict(f"Port {port.id} is in use by {port.device_owner or 'a device'}")
                 if not port.fixed_ips:
@@ -168,7 +166,7 @@ class RouterStore:
                     port, device_id=router.id, device_owner=INTERFACE,
                     status=self.store.interface_status(port.network_id, port.fixed_ips)))
             else:
-                subnet = self.store.subnet(token, field(body, "subnet_id", str, "router"))
+                subnet = self.store.subnet(token, _subnet_id(body))
                 if subnet.gateway_ip is None:
                     raise BadRequest("router.subnet_id", f"subnet {subnet.id} has no gateway IP")
                 if any(f["subnet_id"] == subnet.id for p in self.ports_of(router, INTERFACE) for f in p.fixed_ips):
@@ -201,10 +199,10 @@ class RouterStore:
         router = self.router(token, router_id)
         interfaces = self.ports_of(router, INTERFACE)
         if "port_id" in body:
-            port_id = field(body, "port_id", str, "router")
+            port_id = body["port_id"]
             port = next((p for p in interfaces if p.id == port_id), None)
         else:
-            subnet_id = field(body, "subnet_id", str, "router")
+            subnet_id = _subnet_id(body)
             port = next((p for p in interfaces if any(f["subnet_id"] == subnet_id for f in p.fixed_ips)), None)
         if port is None:
             raise NotFound(f"Router {router.id} has no interface matching the request")
