@@ -153,8 +153,10 @@ class NetworkStore:
     # -- subnets -------------------------------------------------------------
 
     def visible_subnets(self, token: Token) -> list[Subnet]:
-        """Subnets of the networks the token may see."""
-        networks = {n.id for n in self.visible_networks(token)}
+        """Subnets of the networks the token may see, but another project's external network's unless it is
+        shared (Neutron without subnet-external-network: the network is listed, its subnets are not)."""
+        networks = {n.id for n in self.visible_networks(token)
+                    if token.is_admin or n.project_id == token.project_id or n.shared or not n.external}
         return [s for s in self.subnets.list() if s.network_id in networks]
 
     def subnets_of(self, network_id: str) -> list[Subnet]:

@@ -108,6 +108,23 @@ def upload_image(url: str, auth: str, name: str, qcow2: Path) -> str:
     return image_id
 
 
+PUBLIC_CIDR = "172.24.4.0/24"  # devstack's public range; on the simulator its libvirt network is never reached
+
+
+def public_network(url: str, auth: str) -> str:
+    """The deployment's external network, as an operator makes it (docs/api.md, External network): an
+    admin's `public` network with router:external and one IPv4 subnet; its id."""
+    headers = {"X-Auth-Token": auth}
+    created = requests.post(f"{url}/network/v2.0/networks", headers=headers, timeout=120,
+                            json={"network": {"name": "public", "router:external": True}})
+    created.raise_for_status()
+    network_id = created.json()["network"]["id"]
+    subnet = requests.post(f"{url}/network/v2.0/subnets", headers=headers, timeout=120, json={"subnet": {
+        "name": "public-subnet", "network_id": network_id, "cidr": PUBLIC_CIDR, "ip_version": 4}})
+    subnet.raise_for_status()
+    return network_id
+
+
 def max_microversion(url: str, service_path: str) -> str:
     """The highest microversion the server advertises at a service root (`version` of its CURRENT entry)."""
     resp = requests.get(f"{url}{service_path}", timeout=60)

@@ -85,6 +85,7 @@ class Target:
     lock_path: str
     compute_max_microversion: str  # as the server advertises it
     volume_max_microversion: str
+    public_network_id: str = ""  # the external network the tier makes, as an operator does (docs/api.md)
 
 
 # Neutron extensions a deployment of this project offers or is meant to (issue #12); left out:
@@ -139,7 +140,11 @@ def tempest_conf(target: Target) -> str:
         # (a router's interface ports stay DOWN, routers being records), and at 120 s those waits took
         # ~40 minutes of the tier's test time.
         "network": {"region": "RegionOne", "project_network_cidr": "10.100.0.0/16", "build_timeout": "10",
-                    "project_networks_reachable": "false", "public_network_id": "", "floating_network_name": ""},
+                    "project_networks_reachable": "false",
+                    # A deployment's documented external network (docs/api.md): routers' gateways and
+                    # floating IPs come from it.
+                    "public_network_id": target.public_network_id,
+                    "floating_network_name": "public" if target.public_network_id else ""},
         "network-feature-enabled": {"api_extensions": ",".join(NETWORK_EXTENSIONS), "ipv6": "true"},
         "volume": {"region": "RegionOne", "catalog_type": "block-storage", "volume_size": "1", "build_timeout": "120",
                    "max_microversion": target.volume_max_microversion},

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from conformance.orphans import die_with_parent
 from conformance.results import Summary, read_interop, summarise
-from conformance.served import configure, max_microversion, serving, token, upload_image
+from conformance.served import configure, max_microversion, public_network, serving, token, upload_image
 from conformance.tempest_conf import Target, accounts, accounts_yaml, tempest_conf
 
 HERE = Path(__file__).resolve().parent
@@ -149,7 +149,8 @@ def run_tier(workdir: Path, options: TierOptions = TierOptions()) -> Summary:
                         accounts_file=str(workspace / "etc" / "accounts.yaml"), log_file=str(tempest_log),
                         lock_path=str(workdir / "locks"),
                         compute_max_microversion=max_microversion(served.url, "/compute/v2.1"),
-                        volume_max_microversion=max_microversion(served.url, "/volume/v3"))
+                        volume_max_microversion=max_microversion(served.url, "/volume/v3"),
+                        public_network_id=public_network(served.url, admin))
         (workspace / "etc").mkdir(exist_ok=True)
         (workspace / "etc" / "accounts.yaml").write_text(accounts_yaml(users))
         conf = workspace / "etc" / "tempest.conf"
