@@ -327,3 +327,25 @@ class UserItem:
         if user_id != token.user_id:
             require_admin(token, "showing another user")
         send(resp, {"user": user_view(self.store.user(user_id), req.prefix)})
+
+
+class UserPassword:
+    """POST /identity/v3/users/{id}/password: a user changes its own password, proving the old one (no token
+    needed, as Keystone; the check goes through the login throttle). The user's earlier tokens are refused."""
+
+    public = True
+
+    def __init__(self, store: IdentityStore, passwords: PasswordCheck, max_json_body: int):
+        self.store = store
+        self.passwords = passwords
+        self.max_json_body = max_json_body
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        body = read_json(req, self.max_json_body, "user")
+        original = field(body, "original_password", str, "user")
+        new = field(body, "password", str, "user")
+        found = self.passwords.check(self.store.user_by_id(user_id), user_id, original, req.remote_addr)
+        if found is None or not found.enabled:
+            raise Unauthorized(AUTH_FAILED)
+        self.store.update_user(user_id, {"password": new})
+        resp.status = falcon.HTTP_204

@@ -57,6 +57,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, verifier: TokenVerifier) -> Non
     app.add_route("/identity/v3/users", r.Users(store, body_limit))
     app.add_route("/identity/v3/users/{user_id}", r.UserItem(store, body_limit, credentials))
     app.add_route("/identity/v3/users/{user_id}/projects", own_projects)
+    app.add_route("/identity/v3/users/{user_id}/password", r.UserPassword(store, passwords, body_limit))
     app.add_route("/identity/v3/users/{user_id}/application_credentials",
                   a.AppCredentialList(store, credentials, body_limit))
     app.add_route("/identity/v3/users/{user_id}/application_credentials/{credential_id}",

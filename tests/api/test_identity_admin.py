@@ -263,3 +263,32 @@ def test_openstack_cli_user_and_role_commands(live: Live) -> None:
     assert login(live, "gina", "gina-password-2", "demo").status_code == 201
     live.osc("admin", "user", "delete", "gina")
     assert login(live, "gina", "gina-password-2", "demo").status_code == 401
+
+
+def test_a_user_changes_its_own_password_proving_the_old_one(live: Live) -> None:
+    admin = live.token("admin")
+    user = call(live, "POST", "/users", admin, {"user": {"name": "ivy", "password": "ivy-password"}}).json()["user"]
+    demo = call(live, "GET", "/projects?name=demo", admin).json()["projects"][0]["id"]
+    call(live, "PUT", f"/projects/{demo}/users/{user['id']}/roles/{role_id('member')}", admin)
+    token = token_of(live, "ivy", "ivy-password", "demo")
+    url = f"{live.url}/identity/v3/users/{user['id']}/password"
+    wrong = requests.post(url, json={"user": {"original_password": "not-it-at-all", "password": "ivy-password-2"}},
+                          timeout=TIMEOUT)
+    assert wrong.status_code == 401 and flavors(live, token) == 200
+    short = requests.post(url, json={"user": {"original_password": "ivy-password", "password": "short"}},
+                          timeout=TIMEOUT)
+    assert short.status_code == 400 and "user.password" in short.json()["error"]["message"]
+    missing = requests.post(url, json={"user": {"password": "ivy-password-2"}}, timeout=TIMEOUT)
+    assert missing.status_code == 400 and "user.original_password" in missing.json()["error"]["message"]
+    done = requests.post(url, json={"user": {"original_password": "ivy-password", "password": "ivy-password-2"}},
+                         timeout=TIMEOUT)
+    assert done.status_code == 204, done.text
+    assert flavors(live, token) == 401
+    assert login(live, "ivy", "ivy-password", "demo").status_code == 401
+    token_of(live, "ivy", "ivy-password-2", "demo")
+    live_env = {**live.env("alice"), "OS_USERNAME": "ivy", "OS_PASSWORD": "ivy-password-2"}
+    changed = subprocess.run([str(Path(sys.executable).parent / "openstack"), "user", "password", "set",
+                              "--original-password", "ivy-password-2", "--password", "ivy-password-3"],
+                             env=live_env, capture_output=True, text=True, timeout=120)
+    assert changed.returncode == 0, changed.stderr
+    token_of(live, "ivy", "ivy-password-3", "demo")
