@@ -10,6 +10,11 @@ API or `provision users`) or for at most a second. A request with a token
 already seen thus costs no file or database access while nothing changes.
 waitress runs with the limits of api/transport.py (body sizes decided before
 a body is read, unambiguous framing, slow clients cut off).
+
+Under systemd's socket activation (provision-api.socket, see docs/service.md)
+the listening socket comes from the service manager (sd_listen_fds: LISTEN_PID
+and LISTEN_FDS, the socket at fd 3) instead of being bound here; it is shared
+by the pre-forked workers the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from provisioner.layout import Layout, restrict_umask
 from provisioner.postboot.worker import BackgroundWorker
 
 HOST = LISTEN_HOST
+LISTEN_FDS_START = 3  # sd_listen_fds(3): the first passed file descriptor
 log = logging.getLogger("api")
 # waitress warns on every request queued while all its threads are busy: under load that
 # is one log line per request, costing more than the request.
@@ -48,6 +54,36 @@ def bind(port: int) -> socket.socket:
         raise ProvisionError(f"cannot listen on {HOST}:{port}: {exc.strerror} "
                              "(is another server running there? choose another --port)") from None
     sock.listen(1024)
+    return sock
+
+
+def inherited_socket() -> socket.socket | None:
+    """The listening socket systemd passed to this process (sd_listen_fds protocol), or None.
+
+    The variables are removed either way, so processes started from here do
+    not take the socket for theirs. Exactly one listening TCP socket is expected.
+    """
+    pid, count = os.environ.pop("LISTEN_PID", None), os.environ.pop("LISTEN_FDS", None)
+    os.environ.pop("LISTEN_FDNAMES", None)
+    if pid is None or count is None:
+        return None
+    if not pid.isdigit() or int(pid) != os.getpid():
+        return None  # meant for another process (the variables were inherited)
+    if count != "1":
+        raise ProvisionError(f"LISTEN_FDS={count[:40]!r}: the API takes exactly one socket from systemd "
+                             "(one ListenStream= in provision-api.socket)")
+    try:
+        sock = socket.socket(fileno=LISTEN_FDS_START)
+    except OSError as exc:
+        raise ProvisionError(f"LISTEN_FDS=1 but fd {LISTEN_FDS_START} is not a socket: {exc.strerror}") from None
+    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        sock.detach()
+        raise ProvisionError(f"the socket systemd passed (fd {LISTEN_FDS_START}) is not a TCP stream socket: "
+                             "use ListenStream=ADDRESS:PORT in provision-api.socket")
+    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        sock.detach()
+        raise ProvisionError(f"the socket systemd passed (fd {LISTEN_FDS_START}) is not listening")
+    os.set_inheritable(sock.fileno(), False)
     return sock
 
 
@@ -101,15 +137,17 @@ def serve(layout: Layout, port: int, workers: int = 1, threads: int = 8,
           listening: Callable[[int], None] | None = None) -> None:
     """Serve until interrupted; every process runs server tasks, the first also queued post-boot jobs.
 
-    `listening` is called with the port once the socket is bound, before the app is built.
+    `listening` is called with the port once the socket is bound, before the app is built. Under
+    systemd's socket activation the socket passed in LISTEN_FDS is served and `port` is not used.
     """
     restrict_umask()  # the root's files (state.db and its -wal, workspaces) are the engine's alone
     layout.protect_root()
-    sock = bind(port)
+    sock = inherited_socket() or bind(port)
+    host, bound_port = sock.getsockname()[:2]
     if listening is not None:
-        listening(sock.getsockname()[1])
+        listening(bound_port)
     log.info("serving the OpenStack API on http://%s:%d (auth URL http://%s:%d/identity)",
-             HOST, sock.getsockname()[1], HOST, sock.getsockname()[1])
+             host, bound_port, host, bound_port)
     server, api = make_server(layout, sock, threads)
     # Before forking, once: tasks whose process died are queued again (an interrupted build resumes).
     api.tasks.recover()

@@ -1,0 +1,1 @@
+"""Running the engine as systemd services: unit rendering (units.py), installing them (install.py), the CLI (commands.py)."""
