@@ -206,11 +206,12 @@ def serve(run_dir: Path, idle: float) -> None:
             break
         if connections.count() == 0 and time.monotonic() - connections.last_closed > idle:
             break
-    stopping.set()
-    listener.close()
+    # Unlinked first, so a run looking for us from now on starts another provider.
     if _same_file(run_dir / SOCKET, ident):
         (run_dir / SOCKET).unlink(missing_ok=True)
         (run_dir / INFO).unlink(missing_ok=True)
+    stopping.set()
+    listener.close()
     servicer.inflight.wait_idle(30.0)
     server.stop(0.2).wait(1.0)
     print(f"warm provider {os.getpid()}: exiting ({reason})", file=sys.stderr, flush=True)
