@@ -65,7 +65,8 @@ def _subject(req: falcon.Request) -> str:
 
 
 class Tokens:
-    """POST /identity/v3/auth/tokens (password auth with project scope, or an application credential), GET/HEAD (validation), DELETE (revocation)."""
+    """POST /identity/v3/auth/tokens (password auth with project scope, or an application credential),
+    GET/HEAD (validation), DELETE (revocation)."""
 
     public = True  # POST carries no token; the other methods check both tokens themselves
 
@@ -146,7 +147,8 @@ class Tokens:
             body["application_credential"] = {"id": token.app_cred_id, "name": credential.name if credential else "",
                                               "restricted": not credential.unrestricted if credential else True}
         return {"token": {
-            **body, "methods": ["application_credential" if token.app_cred_id else "password"], "expires_at": isotime(token.expires_at, micro=True),
+            **body, "methods": ["application_credential" if token.app_cred_id else "password"],
+            "expires_at": isotime(token.expires_at, micro=True),
             "issued_at": isotime(token.issued_at, micro=True), "audit_ids": [token.audit_id],
             "user": {"id": token.user_id, "name": token.user_name, "domain": DOMAIN, "password_expires_at": None},
             "project": {"id": token.project_id, "name": token.project_name, "domain": DOMAIN},

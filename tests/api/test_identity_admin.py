@@ -103,7 +103,8 @@ def test_admin_creates_grants_changes_and_deletes_a_user(live: Live) -> None:
     assert flavors(live, token) == 200
 
     # Another grant leaves carol's token good; a new password refuses it.
-    assert call(live, "PUT", f"/projects/{demo}/users/{carol['id']}/roles/{role_id('reader')}", admin).status_code == 204
+    reader = f"/projects/{demo}/users/{carol['id']}/roles/{role_id('reader')}"
+    assert call(live, "PUT", reader, admin).status_code == 204
     assert flavors(live, token) == 200
     changed = call(live, "PATCH", f"/users/{carol['id']}", admin, {"user": {"password": "carol-password-2"}})
     assert changed.status_code == 200, changed.text
