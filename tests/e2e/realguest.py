@@ -89,15 +89,30 @@ def marker(name: str) -> str:
     return f"{MARKER_DIR}/{name}"
 
 
+def data_dir(name: str) -> str:
+    """Where `name`'s site keeps its data on the guest (what its `backup` target saves)."""
+    return f"{MARKER_DIR}/{name}.data"
+
+
 def site_archive(name: str, token: str) -> bytes:
-    """data.tar.gz whose Makefile leaves `token` in marker(name) and says so in make's log."""
+    """data.tar.gz whose Makefile leaves `token` in marker(name) and says so in make's log.
+
+    Its `backup` target (docs/backups.md) saves the Makefile and data_dir(name)
+    as ./data into $BACKUP_ARCHIVE; the default target puts a ./data back.
+    """
     makefile = (
         "# e2e: leaves a marker the test reads back over SSH.\n"
         "all:\n"
         f"\tinstall -d -m 0755 {MARKER_DIR}\n"
         f"\tprintf '%s\\n' '{token}' > {marker(name)}\n"
+        f"\tif [ -d data ]; then install -d -m 0755 {data_dir(name)} && cp -R data/. {data_dir(name)}/; fi\n"
         f"\t@echo 'e2e make done: {token}'\n"
-        ".PHONY: all\n"
+        "backup:\n"
+        "\trm -rf .stage && mkdir .stage && cp Makefile .stage/\n"
+        f"\tif [ -d {data_dir(name)} ]; then cp -R {data_dir(name)} .stage/data; fi\n"
+        "\ttar -czf \"$$BACKUP_ARCHIVE\" -C .stage .\n"
+        "\trm -rf .stage\n"
+        ".PHONY: all backup\n"
     ).encode()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

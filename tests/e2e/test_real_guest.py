@@ -11,6 +11,7 @@ socket. Takes a few minutes (TCG); select with `-m e2e`, leave out with
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import time
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.e2e
 
 NAME, IP = "e2e-a.test", "198.51.100.10"
 LAYERED, LAYERED_IP = "e2e-b.test", "198.51.100.11"
+RESTORED, RESTORED_IP = "e2e-c.test", "198.51.100.12"
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,9 @@ def test_real_guest_end_to_end(bridge: realvirt.Libvirtd, guest_image: realguest
     assert not (root / "domains" / LAYERED).exists()
     assert "running" in realguest.virsh("domstate", NAME)  # the machine was the other domain's
 
+    # A site backup of the first guest, set up on a new guest (docs/backups.md).
+    check_backup_onto_new_guest(bridge, guest_image, scratch, tokens[NAME])
+
     # The serial console, which the hypervisor logs into the workspace (the API's os-getConsoleOutput reads it).
     assert "Linux version" in (workspace / "logs" / "console.log").read_text(errors="replace")
     # The API's power actions on a real hypervisor: pause, resume, then an ACPI power-off.
@@ -119,3 +124,38 @@ def check_job(job: dict[str, object], name: str, kind: str, workspace: Path, tok
     log = Path(str(job["log_path"]))
     assert log.parent == workspace / "logs"
     assert f"e2e make done: {token}" in log.read_text()
+
+
+def check_backup_onto_new_guest(bridge: realvirt.Libvirtd, guest_image: realguest.GuestImage, scratch: Path,
+                                token: str) -> None:
+    """NAME's site saves data on its guest; `provision backup` brings it back; a new domain restored from that
+    version gets NAME's marker and data on its own, fresh guest; then it is destroyed."""
+    root, domains, netns = scratch / "root", scratch / "domains", bridge.netns
+    workspace = root / "domains" / NAME
+    as_root = realguest.ssh_argv(workspace, NAME, "root", workspace / "keys" / "id_ed25519", IP)
+    data = f"{realguest.data_dir(NAME)}/upload.txt"
+    content = secrets.token_hex(8)
+    realguest.in_netns(netns, *as_root, f"mkdir -p {realguest.data_dir(NAME)} && echo {content} > {data}")
+    result = realguest.provision(netns, root, domains, "-q", "backup", NAME, check=False)
+    assert result.returncode == 0, f"backup failed:\n{result.stdout}\n{result.stderr}"
+    [backup_job] = [j for j in realguest.jobs(netns, root, domains) if j["kind"] == "backup"]
+    assert (backup_job["domain"], backup_job["state"], backup_job["exit_code"]) == (NAME, "done", 0), backup_job
+    listed = json.loads(realguest.provision(netns, root, domains, "backups", NAME, "--json").stdout)
+    assert [v["job_id"] for v in listed] == [backup_job["id"]]
+
+    realguest.write_domain(domains, RESTORED, RESTORED_IP, guest_image, bridge, "tester",
+                           (scratch / "tester.pub").read_text().strip(), secrets.token_hex(8))
+    realguest.provision(netns, root, domains, "-q", "backup", NAME, "--restore", "latest", "--into", RESTORED)
+    started = time.monotonic()
+    result = realguest.provision(netns, root, domains, RESTORED, check=False)
+    print(f"provision {RESTORED} from {NAME}'s backup: {time.monotonic() - started:.0f} s to post-boot done")
+    assert result.returncode == 0, f"provision {RESTORED} failed:\n{result.stdout}\n{result.stderr}"
+    [job] = [j for j in realguest.jobs(netns, root, domains) if j["domain"] == RESTORED]
+    check_job(job, RESTORED, "setup", root / "domains" / RESTORED, token)
+    restored = root / "domains" / RESTORED
+    on_new = realguest.ssh_argv(restored, RESTORED, "root", restored / "keys" / "id_ed25519", RESTORED_IP)
+    assert realguest.in_netns(netns, *on_new, f"cat {realguest.marker(NAME)} {data}").stdout == f"{token}\n{content}\n"
+    assert realguest.in_netns(netns, *on_new, "hostname").stdout.strip() != \
+        realguest.in_netns(netns, *as_root, "hostname").stdout.strip()
+    realguest.provision(netns, root, domains, "-q", "destroy", "--yes", RESTORED)
+    assert realguest.virsh("list", "--all", "--name").split() == [NAME]
