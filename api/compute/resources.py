@@ -79,8 +79,10 @@ class Servers:
         if detail:
             names = {n.id: n.name for n in self.networks.visible_networks(token)}
             attached = self.volumes.attachments(projects)
+            floating = self.networks.floating_by_port()
             views = [server_view(self.addresses.refresh(s), req.prefix, names, attached.get(s.id, []), version,
-                                 self.catalog.all(), single=False, admin=token.is_admin) for s in page.servers]
+                                 self.catalog.all(), single=False, admin=token.is_admin, floating=floating)
+                     for s in page.servers]
         else:
             views = [{"id": s.id, "name": s.name, "links": link(req.prefix, "servers", s.id)} for s in page.servers]
         body: dict[str, Any] = {"servers": views}
@@ -167,7 +169,8 @@ class ServerItem:
         names = {n.id: n.name for n in self.networks.visible_networks(token)}
         attached = self.volumes.attachments([server.project_id]).get(server.id, [])
         return server_view(server, req.prefix, names, attached, version_of(req), self.catalog.all(),
-                           group_ids=self.groups.groups_of(server.id, server.project_id), admin=token.is_admin)
+                           group_ids=self.groups.groups_of(server.id, server.project_id), admin=token.is_admin,
+                           floating=self.networks.floating_by_port())
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         send(resp, {"server": self._view(req, self.store.server(token_of(req), server_id))})

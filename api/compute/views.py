@@ -93,15 +93,19 @@ def _versioned_fields(server: Server, version: Version, single: bool, group_ids:
 
 def server_view(server: Server, base_url: str, network_names: dict[str, str], volume_ids: list[str],
                 version: Version = MIN, flavors: list[Flavor] | None = None, single: bool = True,
-                group_ids: list[str] | None = None, admin: bool = False) -> dict[str, Any]:
+                group_ids: list[str] | None = None, admin: bool = False,
+                floating: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """A server (detail form) as `version` shows it, with the ids of the volumes attached to it; `single` for
     a GET of one server (some fields are not in lists, e.g. the ids of its server groups); the host fields
-    for an admin only, as Nova's policy has it."""
+    for an admin only, as Nova's policy has it; `floating` maps a NIC's port id to its floating IPs."""
     addresses: dict[str, list[dict[str, Any]]] = {}
     for nic in server.nics():
         entries = addresses.setdefault(network_names.get(nic.network_id, nic.network_id), [])
         entries.extend({"addr": ip, "version": 4, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": nic.mac}
                        for ip in nic.ips)
+        # A floating IP associated with this NIC's port (api/network/floating_ips.py), after its fixed ones.
+        entries.extend({"addr": ip, "version": 4, "OS-EXT-IPS:type": "floating", "OS-EXT-IPS-MAC:mac_addr": nic.mac}
+                       for ip in (floating or {}).get(nic.id, ()))
     body: dict[str, Any] = {
         "id": server.id, "name": server.name, "status": server.status,
         "tenant_id": server.project_id, "user_id": server.user_id, "metadata": server.metadata,

@@ -119,3 +119,19 @@ class SecurityGroupRule:
     remote_group_id: str | None = None
     description: str = ""
     name: str | None = None
+
+
+@dataclass(frozen=True)
+class FloatingIp:
+    """An address of an external network held for a project, optionally associated with a port's fixed IP
+    (api/network/floating_ips.py): a record; no NAT is applied for it (docs/api.md, Floating IPs)."""
+
+    id: str
+    project_id: str
+    floating_network_id: str
+    subnet_id: str
+    floating_ip_address: str
+    port_id: str | None = None
+    fixed_ip_address: str | None = None
+    router_id: str | None = None
+    description: str = ""

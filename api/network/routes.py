@@ -10,6 +10,7 @@ from api.http import Discovery
 from api.network import resources as r
 from api.network.applier import NetworkApplier
 from api.network.extensions import Extensions
+from api.network.floating_ips import FloatingIps, FloatingIpStore
 from api.network.ports import PortStore
 from api.network.routers import Routers, RouterStore
 from api.network.store import NetworkStore
@@ -33,6 +34,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: C
         "security-groups": r.SecurityGroups(ctx.config, store, quotas),
         "security-group-rules": r.SecurityGroupRules(ctx.config, store, quotas),
         "extensions": Extensions(),
+        "floatingips": FloatingIps(ctx.config, FloatingIpStore(store)),
     }
     for path, resource in collections.items():
         app.add_route(f"/network/v2.0/{path}", resource)

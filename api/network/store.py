@@ -20,7 +20,7 @@ from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.http import field
 from api.identity.tokens import Token
 from api.network import ipam, rules
-from api.network.models import ACTIVE, BUILD, DOWN, Network, Port, SecurityGroup, SecurityGroupRule, Subnet
+from api.network.models import ACTIVE, BUILD, DOWN, FloatingIp, Network, Port, SecurityGroup, SecurityGroupRule, Subnet
 from provisioner.excerpt import cut, describe
 from provisioner.networks import libvirt_name
 
@@ -48,6 +48,7 @@ class NetworkStore:
         self.rules = Table(db, "security_group_rules", SecurityGroupRule)
         self.ports = Table(db, "ports", Port)
         self.servers = Table(db, "servers", Server)
+        self.floating_ips = Table(db, "floating_ips", FloatingIp)
         self.default = Network(id=default.id, name=default.name, project_id="", shared=True,
                                bridge=default.bridge, libvirt_network=default.libvirt_network, status=ACTIVE)
 
@@ -221,6 +222,14 @@ class NetworkStore:
         """The ports created through Neutron on a network, whoever owns them."""
         return [p for p in self.ports.list() if p.network_id == network_id]
 
+    def floating_by_port(self) -> dict[str, list[str]]:
+        """The floating IP addresses associated with each port id (Nova shows a server NIC's as `floating`)."""
+        found: dict[str, list[str]] = {}
+        for fip in self.floating_ips.list():
+            if fip.port_id is not None:
+                found.setdefault(fip.port_id, []).append(fip.floating_ip_address)
+        return found
+
     def interface_status(self, network_id: str, fixed_ips: Iterable[dict[str, str]]) -> str:
         """A router interface's port status: ACTIVE if the host carries each of its addresses, being the
         gateway of an IPv4 subnet of an applied network (the host's bridge holds it: api/network/applier.py);
@@ -235,6 +244,8 @@ class NetworkStore:
         """Every address held on a network: by servers' NICs and by Neutron's own ports."""
         held = {ipaddress.ip_address(ip) for _, port in self.ports_on(network_id) for ip in port.get("ips") or ()}
         held.update(ipaddress.ip_address(f["ip_address"]) for p in self.own_ports_on(network_id) for f in p.fixed_ips)
+        held.update(ipaddress.ip_address(f.floating_ip_address) for f in self.floating_ips.list()
+                    if f.floating_network_id == network_id)
         return held
 
     def allocate(self, requests: list[tuple[Network, str | None, str]]) -> list[ipam.FixedIp | None]:
