@@ -69,9 +69,12 @@ def run_backup_steps(job: JobRecord, guest: steps.Guest, settings: PostbootSetti
                                            str(log.path), job.id, job.token, params.backup_keep)
     log(f"stored {store.archive(version.name)} ({version.size} bytes, sha256 {version.sha256})"
         + (f"; removed the older {', '.join(removed)} (backup_keep = {params.backup_keep})" if removed else ""))
-    # The guest's copy is not needed any more; make.log stays there.
-    steps.remote(guest, backup_guest.remove_command(directory), time.monotonic() + settings.command_timeout,
-                 settings)
+    # The guest's copy is not needed any more (make.log stays there); the version is stored whatever happens here.
+    try:
+        steps.remote(guest, backup_guest.remove_command(directory), time.monotonic() + settings.command_timeout,
+                     settings)
+    except PostbootError as exc:
+        log(f"could not remove the guest's {directory}/{backup_guest.ARCHIVE_NAME} (remove it by hand): {exc}")
     kept = len(store.versions())
     return f"backup {version.name} stored ({version.size} bytes); {kept} version(s) kept"
 

@@ -152,6 +152,16 @@ def test_backup_target_that_writes_no_archive_fails(env: Env) -> None:
     assert stored_files(env) == []
 
 
+def test_site_directory_gone_on_the_guest_fails(env: Env) -> None:
+    setup_job = setup(env)
+    shutil.rmtree(env.user.home / ".provisioner" / "jobs" / f"{DOMAIN}-{setup_job.token}" / "site")
+    with pytest.raises(BackupJobFailed, match=r"the site's directory is gone on the guest \(provision the domain "
+                                              r"again\): exit status 125; nothing stored"):
+        backup(env)
+    assert queue_for(env.layout, env.settings).get(2).exit_code == 125
+    assert stored_files(env) == []
+
+
 def _symlink(name: str, target: str) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type, info.linkname = tarfile.SYMTYPE, target
