@@ -21,6 +21,7 @@ from provisioner.layout import DEFAULT_ROOT, Layout, restrict_umask
 from provisioner.images import commands as image_commands
 from provisioner.postboot import commands as postboot_commands
 from provisioner.progress import Progress
+from provisioner.snapshots import commands as snapshot_commands
 from provisioner.service import commands as service_commands
 from provisioner.spec.names import validate_domain_name
 from provisioner.status import domain_status
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     image_commands.add_image_parser(sub, _common).set_defaults(func=cmd_image)
     postboot_commands.add_parsers(sub, _common, _context)
     backup_commands.add_parsers(sub, _common, _context)
+    snapshot_commands.add_parsers(sub, _common, _context)
     api_commands.add_parsers(sub, _common)
     service_commands.add_parsers(sub, _common)
     return parser
@@ -196,7 +198,8 @@ def _default_command(argv: list[str]) -> list[str]:
 
 _VALUE_OPTIONS = {"--root", "--domains", "--libvirt-uri", "--provider", "--existing", "--host-key"}
 _OTHER_COMMANDS = {"image", *postboot_commands.COMMAND_NAMES, *api_commands.COMMAND_NAMES,
-                   *backup_commands.COMMAND_NAMES, *service_commands.COMMAND_NAMES}
+                   *backup_commands.COMMAND_NAMES, *service_commands.COMMAND_NAMES,
+                   *snapshot_commands.COMMAND_NAMES}
 
 
 _STORAGE_ERRNOS = {errno.ENOSPC: "ENOSPC", errno.EDQUOT: "EDQUOT", errno.EROFS: "EROFS",

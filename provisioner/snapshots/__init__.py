@@ -1,0 +1,1 @@
+"""Whole-guest disk snapshots of a domain, kept in its workspace (docs/snapshots.md)."""
