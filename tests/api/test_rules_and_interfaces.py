@@ -103,6 +103,11 @@ def test_router_interfaces_are_active_on_the_hosts_gateway(live: Live) -> None:
     assert port["status"] == "ACTIVE" and port["device_id"] == router["id"]
     assert port["fixed_ips"][0]["ip_address"] == "10.77.0.1", "the subnet's gateway, which the host's bridge holds"
 
+    routed = _call(live, "PUT", f"/routers/{router['id']}", {"router": {"routes": [
+        {"destination": "10.90.0.0/24", "nexthop": "10.77.0.5"}]}})
+    assert routed.status_code == 200 and routed.json()["router"]["routes"], routed.text
+    cleared = _call(live, "PUT", f"/routers/{router['id']}", {"router": {"routes": None}})
+    assert cleared.status_code == 200 and cleared.json()["router"]["routes"] == [], "null clears, as Neutron"
     refused = _call(live, "PUT", f"/routers/{router['id']}/add_router_interface", {"subnet_id": overlapping})
     assert refused.status_code == 400 and "overlaps with cidr 10.77.0.0/28" in refused.text
     assert [p for p in _call(live, "GET", f"/ports?device_id={router['id']}").json()["ports"]] == [port]
