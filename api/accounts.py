@@ -216,8 +216,9 @@ def adopt_project(path: Path, project_id: str, name: str, description: str) -> N
             projects.append({"name": name, "id": project_id, **({"description": description} if description else {})})
 
 
-def update_project(path: Path, project_id: str, name: str | None, description: str | None) -> None:
-    """Rename (roles follow: they are keyed by name) and/or describe a project of the file."""
+def update_project(path: Path, project_id: str, name: str | None, description: str | None,
+                   enabled: bool | None = None) -> None:
+    """Rename (roles follow: they are keyed by name), describe, disable or enable a project of the file."""
     if name is not None:
         check_name(name, "project.name", MAX_PROJECT_NAME_CHARS)
     if description is not None:
@@ -237,6 +238,8 @@ def update_project(path: Path, project_id: str, name: str | None, description: s
                     user["roles"][name] = user["roles"].pop(old)
         if description is not None:
             entry["description"] = description
+        if enabled is not None:
+            entry["enabled"] = enabled
 
 
 def delete_project(path: Path, project_id: str) -> bool:

@@ -202,7 +202,8 @@ def parse_config(data: Any, where: str) -> ApiConfig:
             raise InputError(at, "must be a mapping with 'name'")
         name = _str(entry, "name", at)
         projects.append(Project(id=str(entry.get("id") or stable_id("project", name)), name=name,
-                                description=str(entry.get("description") or "")))
+                                description=str(entry.get("description") or ""),
+                                enabled=entry.get("enabled", True) is not False))
     names = {p.name for p in projects}
     users = []
     for index, entry in enumerate(data.get("users") or []):

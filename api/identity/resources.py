@@ -116,7 +116,7 @@ class Tokens:
         assert credential is not None  # a match needs a hash
         user = self.store.user_by_id(credential.user_id)
         project = self.store.project_by_id(credential.project_id)
-        if user is None or not user.enabled or project is None or credential.expired():
+        if user is None or not user.enabled or project is None or not project.enabled or credential.expired():
             raise Unauthorized(AUTH_FAILED)
         return credential, user, project
 
@@ -124,7 +124,7 @@ class Tokens:
         if scope is None:
             # Unscoped request: the user's default project if it has a role there (as Keystone), else the
             # first one it has a role on.
-            projects = self.store.projects_of(user)
+            projects = [p for p in self.store.projects_of(user) if p.enabled]
             if not projects:
                 raise Unauthorized(f"user {user.name} has no role on any project")
             return next((p for p in projects if p.id == user.default_project_id), projects[0])
@@ -136,7 +136,7 @@ class Tokens:
             project = self.store.project_by_id(field(spec, "id", str, "auth.scope.project"))
         else:
             project = self.store.project_by_name(field(spec, "name", str, "auth.scope.project"))
-        if project is None or project.name not in user.roles:
+        if project is None or project.name not in user.roles or not project.enabled:
             raise Unauthorized(AUTH_FAILED)
         return project
 
@@ -252,10 +252,12 @@ class ProjectItem:
             raise BadRequest(f"project.{unknown[0][:40]}", "is not a field this server can change")
         if body.get("domain_id", DOMAIN_ID) != DOMAIN_ID:
             raise BadRequest("project.domain_id", "a project cannot move to another domain")
-        if body.get("enabled", True) is not True:
-            raise BadRequest("project.enabled", "projects cannot be disabled here (delete it instead)")
+        enabled = field(body, "enabled", bool, "project", False)
+        token = token_of(req)
+        if enabled is False and project_id == token.project_id:
+            raise Forbidden("a token cannot disable the project it is scoped to")
         project = self.store.update_project(project_id, field(body, "name", str, "project", False),
-                                            field(body, "description", str, "project", False))
+                                            field(body, "description", str, "project", False), enabled)
         send(resp, {"project": project_view(project, req.prefix)})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:

@@ -109,13 +109,14 @@ class IdentityStore:
             project_id = accounts.create_project(self.path, name, description, taken=taken)
         return self.project(project_id)
 
-    def update_project(self, project_id: str, name: str | None, description: str | None) -> Project:
-        """Rename and/or describe a project (one only the database has moves into the file first)."""
+    def update_project(self, project_id: str, name: str | None, description: str | None,
+                       enabled: bool | None = None) -> Project:
+        """Rename, describe, disable or enable a project (one only the database has moves into the file first)."""
         self._in_file(self.project(project_id))
         if name is not None and self.created.list(name=name):
             raise Conflict("project.name: a project of that name already exists")
         with account_errors():
-            accounts.update_project(self.path, project_id, name, description)
+            accounts.update_project(self.path, project_id, name, description, enabled)
         return self.project(project_id)
 
     def delete_project(self, project_id: str) -> None:

@@ -67,7 +67,8 @@ class TokenVerifier:
         config = self.accounts.current()
         seen, stamps = self._stamps
         if seen is not config:
-            project_ids = {p.name: p.id for p in config.projects}
+            # A disabled project's roles count for nothing: its tokens are refused.
+            project_ids = {p.name: p.id for p in config.projects if p.enabled}
             stamps = {user.id: _Standing(self.signer.stamp(user),
                                          {project_ids[name]: frozenset(roles) for name, roles in user.roles.items()
                                           if name in project_ids})

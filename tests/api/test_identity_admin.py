@@ -293,3 +293,20 @@ def test_a_user_changes_its_own_password_proving_the_old_one(live: Live) -> None
                              env=live_env, capture_output=True, text=True, timeout=120)
     assert changed.returncode == 0, changed.stderr
     token_of(live, "ivy", "ivy-password-3", "demo")
+
+
+def test_a_disabled_project_refuses_logins_and_earlier_tokens(live: Live) -> None:
+    admin = live.token("admin")
+    project = call(live, "POST", "/projects", admin, {"project": {"name": "paused"}}).json()["project"]
+    user = call(live, "POST", "/users", admin, {"user": {"name": "jo", "password": "jo-password"}}).json()["user"]
+    call(live, "PUT", f"/projects/{project['id']}/users/{user['id']}/roles/{role_id('member')}", admin)
+    token = token_of(live, "jo", "jo-password", "paused")
+    off = call(live, "PATCH", f"/projects/{project['id']}", admin, {"project": {"enabled": False}})
+    assert off.status_code == 200 and off.json()["project"]["enabled"] is False
+    assert flavors(live, token) == 401
+    assert login(live, "jo", "jo-password", "paused").status_code == 401
+    assert call(live, "PATCH", f"/projects/{project['id']}", admin, {"project": {"enabled": "no"}}).status_code == 400
+    call(live, "PATCH", f"/projects/{project['id']}", admin, {"project": {"enabled": True}})
+    assert flavors(live, token_of(live, "jo", "jo-password", "paused")) == 200
+    own = call(live, "GET", "/projects?name=admin", admin).json()["projects"][0]["id"]
+    assert call(live, "PATCH", f"/projects/{own}", admin, {"project": {"enabled": False}}).status_code == 403
