@@ -135,3 +135,21 @@ class FloatingIp:
     fixed_ip_address: str | None = None
     router_id: str | None = None
     description: str = ""
+
+
+@dataclass(frozen=True)
+class SubnetPool:
+    """A subnet pool: prefixes of one IP version a project's subnets may be carved from. A record here
+    (api/network/subnet_pools.py): subnets are not allocated from it yet."""
+
+    id: str
+    name: str
+    project_id: str
+    ip_version: int
+    prefixes: tuple[str, ...]
+    min_prefixlen: int
+    max_prefixlen: int
+    default_prefixlen: int
+    shared: bool = False
+    is_default: bool = False
+    description: str = ""

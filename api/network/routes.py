@@ -14,6 +14,7 @@ from api.network.floating_ips import FloatingIps, FloatingIpStore
 from api.network.ports import PortStore
 from api.network.routers import Routers, RouterStore
 from api.network.store import NetworkStore
+from api.network.subnet_pools import SubnetPools, SubnetPoolStore
 from api.quota import routes as quota_routes
 from api.quota.models import NETWORK
 from api.quota.store import QuotaStore
@@ -35,6 +36,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: C
         "security-group-rules": r.SecurityGroupRules(ctx.config, store, quotas),
         "extensions": Extensions(),
         "floatingips": FloatingIps(ctx.config, FloatingIpStore(store)),
+        "subnetpools": SubnetPools(ctx.config, SubnetPoolStore(store)),
     }
     for path, resource in collections.items():
         app.add_route(f"/network/v2.0/{path}", resource)
