@@ -11,8 +11,10 @@ of api_server_resizes until it is confirmed or reverted.
 The root disk keeps its size: the libvirt volume's capacity cannot change in
 place (a new capacity replaces the volume, and the guest's data with it), so a
 flavor with a smaller disk than the current one is refused, as Nova refuses a
-disk resize down, and a larger one is recorded, not grown. A failed or dropped
-job leaves the server ERROR with the reason as its fault.
+disk resize down, and a larger one is recorded, not grown. A bigger flavor
+must fit the project's cores and RAM quotas (403, as Nova); the usage counts
+the old flavor until the job has run. A failed or dropped job leaves the
+server ERROR with the reason as its fault.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from api.db import Table
 from api.engine import Engine
 from api.errors import BadRequest, Conflict
 from api.jobs.records import ResizeServer
+from api.quota.models import COMPUTE
+from api.quota.store import QuotaStore
 from provisioner.excerpt import cut, describe
 from provisioner.spec.codec import spec_from_json
 from provisioner.spec.model import DomainSpec
@@ -75,10 +79,12 @@ def stop_if(stopped: bool, spec: DomainSpec, domain: str, stop_timeout: float) -
 class Resizes:
     """The resize actions and their ResizeServer jobs."""
 
-    def __init__(self, store: ComputeStore, tasks: ServerTasks, flavors: Callable[[], Iterable[Flavor]]):
+    def __init__(self, store: ComputeStore, tasks: ServerTasks, flavors: Callable[[], Iterable[Flavor]],
+                 quotas: QuotaStore):
         self.store = store
         self.tasks = tasks
         self.flavors = flavors
+        self.quotas = quotas
         self.pending = Table(store.db, "server_resizes", PendingResize)
         tasks.runner.register(ResizeServer, self.run, self.failed)
         tasks.on_destroyed.append(self.pending.delete)
@@ -115,6 +121,9 @@ class Resizes:
                                                  f"server's ({old.disk} GiB): a disk is never resized down")
         record = PendingResize(server.id, server.project_id, server.flavor_id, new.id, server.status == SHUTOFF)
         with self.store.db.transaction():
+            if old is not None:  # Nova's 403 when the bigger flavor would pass the cores or RAM quota
+                self.quotas.check(COMPUTE, server.project_id, {"cores": new.vcpus - old.vcpus,
+                                                               "ram": new.ram - old.ram})
             self.pending.delete(server.id)
             self.pending.insert(record)
         self.store.change(server.id, status=RESIZE, task_state="resize_prep", disk_config=disk_config)

@@ -71,7 +71,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/servers/{server_id}/ips", ips)
     app.add_route("/compute/v2.1/servers/{server_id}/ips/{network}", ips, suffix="network")
     action = r.ServerAction(config, store, tasks, uri, ConsoleLog(ctx.layout), networks)
-    action.handlers.update(Resizes(store, tasks, catalog.all).actions())
+    action.handlers.update(Resizes(store, tasks, catalog.all, quotas).actions())
     action.handlers.update(Rebuilds(store, tasks, builder.images, quotas, item.view).actions())
     app.add_route("/compute/v2.1/servers/{server_id}/action", action)
     action_log = InstanceActionLog(store, tasks, config.max_json_body)

@@ -218,3 +218,24 @@ def test_job_records_round_trip_and_refuse_bad_args() -> None:
                                     "password_hash": 3})):
         with pytest.raises(JobFormatError, match=f"{kind} job: args"):
             decode(kind, "s1", args)
+
+
+def test_resize_over_the_cores_quota_is_refused(live: Live, images: tuple[str, str]) -> None:
+    server_id = _server(live, images[0], "rr-quota")
+    project = _wait(live, server_id, "ACTIVE")["tenant_id"]
+    admin = {"X-Auth-Token": live.token("admin")}
+    url = f"{live.url}/compute/v2.1/os-quota-sets/{project}"
+    before = requests.get(url, headers=admin, timeout=10).json()["quota_set"]["cores"]
+    used = sum(s["flavor"]["vcpus"] for s in requests.get(
+        f"{live.url}/compute/v2.1/servers/detail", headers={**_headers(live), "X-OpenStack-Nova-API-Version": "2.47"},
+        timeout=10).json()["servers"])
+    assert requests.put(url, headers=admin, json={"quota_set": {"cores": used}}, timeout=10).status_code == 200
+    try:
+        resp = _action(live, server_id, {"resize": {"flavorRef": "3"}})  # one more vCPU than m1.tiny
+        assert resp.status_code == 403 and "cores" in resp.text, resp.text
+        assert _wait(live, server_id, "ACTIVE")["flavor"]["id"] == "1"
+        assert _action(live, server_id, {"resize": {"flavorRef": "2"}}).status_code == 202, "same vCPUs: fits"
+        _wait(live, server_id, "VERIFY_RESIZE")
+    finally:
+        requests.put(url, headers=admin, json={"quota_set": {"cores": before}}, timeout=10)
+    _delete(live, server_id)
