@@ -480,12 +480,28 @@ class SnapshotActions:
         resp.status = 202
 
 
+# Cinder's API extensions whose behaviour this API serves: (alias, name, description). Tempest's
+# volume-feature-enabled.api_extensions lists the same aliases (tests/conformance/tempest_conf.py).
+EXTENSIONS = (
+    ("os-availability-zone", "AvailabilityZones", "Describe Availability Zones."),
+    ("os-extended-snapshot-attributes", "ExtendedSnapshotAttributes", "Extended SnapshotAttributes support."),
+    ("os-quota-sets", "Quotas", "Quota management support."),
+    ("os-types-extra-specs", "TypesExtraSpecs", "Type extra specs support."),
+    ("os-types-manage", "TypesManage", "Types manage support."),
+    ("os-vol-tenant-attr", "VolumeTenantAttribute", "Expose the internal project_id as an attribute of a volume."),
+    ("os-volume-actions", "VolumeActions", "Enable volume actions."),
+    ("os-volume-type-access", "VolumeTypeAccess", "Volume type access support."),
+)
+
+
 class Extensions:
-    """GET /volume/v3/extensions: none listed (every behaviour here is core API or a microversion)."""
+    """GET /volume/v3/extensions: the legacy extensions whose behaviour is served (EXTENSIONS)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         token_of(req)
-        send(resp, {"extensions": []})
+        send(resp, {"extensions": [{"alias": alias, "name": name, "description": description, "links": [],
+                                    "updated": "2013-04-18T00:00:00+00:00"}
+                                   for alias, name, description in EXTENSIONS]})
 
 
 class AvailabilityZones:
