@@ -206,11 +206,12 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
 def test_fuzz(case, fuzzed: Live, tokens: dict[str, str], known: Known) -> None:
     generated_path, generated_body = case.path_parameters, case.body
-    # DELETE, and Keystone's account writes (a PATCH of alice or her project, a role grant, a password change),
-    # keep the generated ids: with real ones they would delete or rewrite the fixture's own objects and accounts,
-    # or lock alice out with wrong original passwords.
+    # DELETE, Cinder's force-delete action, and Keystone's account writes (a PATCH of alice or her project, a role
+    # grant, a password change), keep the generated ids: with real ones they would delete or rewrite the fixture's
+    # own objects and accounts, or lock alice out with wrong original passwords.
     rewrites = case.method == "DELETE" or (case.method in ("PATCH", "PUT") and case.path.startswith("/identity/")) \
-        or case.path == "/identity/v3/users/{user_id}/password"
+        or case.path == "/identity/v3/users/{user_id}/password" \
+        or (isinstance(generated_body, dict) and "os-force_delete" in generated_body)
     real_path = known.path_parameters(case.path, generated_path or {}) if not rewrites else {}
     checks = CHECKS
     if _negative_body_only(case) and (case.path, case.method) in VALIDATED:
