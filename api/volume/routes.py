@@ -14,6 +14,7 @@ from api.quota.store import QuotaStore
 from api.volume import message_resources as m
 from api.volume import resources as r
 from api.volume import types as t
+from api.volume.empty_id import EmptyIdNotFound
 from api.volume.microversion import CINDER
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
@@ -23,6 +24,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     """Mount Cinder v3 under /volume."""
     config = ctx.config
     app.add_middleware(MicroversionMiddleware(CINDER))
+    app.add_middleware(EmptyIdNotFound())
     # Clients also try the catalog URL /volume/v3 for discovery: the same list, 200.
     app.add_route("/volume", Discovery(lambda base: {"versions": [r.version_document(base)]}, 300))
     app.add_route("/volume/v3", Discovery(lambda base: {"versions": [r.version_document(base)]}))
