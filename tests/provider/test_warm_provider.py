@@ -308,3 +308,56 @@ def test_another_uid_cannot_use_the_provider(site: tuple[Path, Path]) -> None:
     again = _run(root, domains, "example.test")
     assert again.returncode == 0 and "unchanged" in again.stdout, again.stderr
 
+
+
+_DEFINE = ("import sys\n"
+           "from provisioner.provider.simulator import SimulatedNode\n"
+           "with SimulatedNode(sys.argv[1]).transaction() as s:\n"
+           "    s.conn.defineXML(sys.argv[2])\n")
+
+
+def _domain_xml(name: str) -> str:
+    return (f"<domain type='test'><name>{name}</name><memory>65536</memory><vcpu>1</vcpu>"
+            "<os><type>hvm</type></os></domain>")
+
+
+def _names(node: Path) -> list[str]:
+    from provisioner.provider.simulator import open_readonly
+
+    conn = open_readonly(f"test://{node}")
+    try:
+        return sorted(d.name() for d in conn.listAllDomains())
+    finally:
+        conn.close()
+
+
+def test_a_long_lived_provider_sees_what_another_process_committed(tmp_path: Path) -> None:
+    """The connection kept from a process's last transaction is not used once another process wrote the node."""
+    import sys
+
+    from provisioner.provider.simulator import SimulatedNode
+
+    node = SimulatedNode(tmp_path / "node.xml")
+    with node.transaction() as s:
+        s.conn.defineXML(_domain_xml("mine"))
+    subprocess.run([sys.executable, "-c", _DEFINE, str(node.path), _domain_xml("theirs")], check=True,
+                   timeout=60, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    with node.transaction() as s:
+        assert sorted(d.name() for d in s.conn.listAllDomains()) == ["mine", "theirs"]
+        s.conn.defineXML(_domain_xml("mine-too"))
+    assert _names(node.path) == ["mine", "mine-too", "theirs"]
+
+
+def test_a_failed_transaction_leaves_nothing_for_the_next(tmp_path: Path) -> None:
+    from provisioner.provider.simulator import SimulatedNode
+
+    node = SimulatedNode(tmp_path / "node.xml")
+    with node.transaction() as s:
+        s.conn.defineXML(_domain_xml("kept"))
+    with pytest.raises(RuntimeError):
+        with node.transaction() as s:
+            s.conn.defineXML(_domain_xml("half-done"))
+            raise RuntimeError("the operation failed after changing the connection")
+    with node.transaction() as s:
+        assert [d.name() for d in s.conn.listAllDomains()] == ["kept"]
+    assert _names(node.path) == ["kept"]
