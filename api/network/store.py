@@ -114,13 +114,15 @@ class NetworkStore:
         return None if current is None else self.networks.update(replace(current, status=status))
 
     def deletable(self, token: Token, network_id: str) -> Network:
-        """The network, if it may be deleted now; Conflict for the default network or one with ports."""
+        """The network, if it may be deleted now; Conflict for the default network or one with ports (or
+        floating IPs)."""
         network = self.network(token, network_id)
         if network.id == self.default.id:
             raise Conflict(f"Network {network_id} is the configured default network and cannot be deleted.")
         if network.project_id != token.project_id and not token.is_admin:
             raise Forbidden(f"network {network_id} belongs to another project")
-        if self.ports_on(network.id) or self.own_ports_on(network.id):
+        held = any(f.floating_network_id == network.id for f in self.floating_ips.list())
+        if self.ports_on(network.id) or self.own_ports_on(network.id) or held:
             raise Conflict(f"Unable to complete operation on network {network_id}. "
                            "There are one or more ports still in use on the network.")
         return network

@@ -69,6 +69,8 @@ def test_floating_ip_lifecycle(live: Live, public: tuple[str, str]) -> None:
     assert [f["id"] for f in _call(live, "GET", f"/floatingips?floating_network_id={network_id}").json()[
         "floatingips"]] == [fip["id"]]
     assert _call(live, "GET", f"/floatingips/{fip['id']}", user="bob").status_code == 404, "another project's"
+    in_use = _call(live, "DELETE", f"/networks/{network_id}", user="admin")
+    assert in_use.status_code == 409, "its floating IPs hold the network"
 
     private_net, private_subnet = _network_with_subnet(live, "fip-private", "10.78.0.0/24")
     port = _call(live, "POST", "/ports", {"port": {"network_id": private_net}}).json()["port"]
