@@ -7,13 +7,18 @@ TEMPEST_VENV := .venv-tempest
 ROOT   ?= /vms
 PORT   ?= 5000
 
-.PHONY: run test test-e2e test-conformance deps test-deps bench bench-e2e bench-conformance clean
+.PHONY: run test test-e2e test-conformance deps test-deps bench bench-e2e bench-conformance clean install
 
 # Provision example.test, then serve the OpenStack API in the foreground until Ctrl-C
 # (the first serve creates the API user admin; it prints the openrc settings).
 run: deps example.test/data.tar.gz
 	bin/provision --root $(ROOT) example.test
 	bin/provision --root $(ROOT) serve --port $(PORT)
+
+# Write and enable the systemd units: the API socket-activated on PORT, the post-boot worker, the
+# image sync timer (docs/service.md). Running it again changes nothing.
+install: deps
+	bin/provision install-service --root $(ROOT) --port $(PORT)
 
 test: test-deps example.test/data.tar.gz
 	$(PY) -m pytest -q $(PYTEST_ARGS)

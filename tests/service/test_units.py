@@ -61,6 +61,9 @@ def test_two_sockets_from_systemd_are_refused_by_name(tmp_path: Path) -> None:
                                 str(REPO / "bin" / "provision"), "serve", "--root", str(tmp_path / "root")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        assert process.stderr is not None
+        for _ in range(2):  # systemd-socket-activate says when each socket listens
+            assert process.stderr.readline().startswith("Listening on 127.0.0.1:")
         # The service starts on the first connection; the connection is then closed unanswered.
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{first}/identity/v3", timeout=120)
