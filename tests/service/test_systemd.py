@@ -157,9 +157,19 @@ def test_stopped_worker_resumes_its_queue_when_started(installed: Installed) -> 
         address="127.0.0.1:9"))
     assert queue.get(job.id).state == "queued"
     systemd.systemctl("start", "provision-worker.service")
-    worker_pid = int(systemd.show("provision-worker.service", "MainPID"))
+    first = int(systemd.show("provision-worker.service", "MainPID"))
     wait_for("the worker claiming the queued job", lambda: queue.get(job.id).state != "queued", 120)
-    assert queue.get(job.id).worker_pid == worker_pid, "claimed by the service's process"
+    claimed = queue.get(job.id)
+    assert (claimed.state, claimed.worker_pid) == ("running", first), "claimed by the service's process"
+    # Stopped while the job runs (it waits for the guest's ssh): the next worker resumes it.
+    systemd.systemctl("stop", "provision-worker.service")
+    assert queue.get(job.id).state in ("running", "queued"), "an interrupted job stays in the queue"
+    systemd.systemctl("start", "provision-worker.service")
+    second = int(systemd.show("provision-worker.service", "MainPID"))
+    wait_for("the new worker resuming the job", lambda: queue.get(job.id).worker_pid == second, 120)
+    resumed = queue.get(job.id)
+    assert resumed.state == "running" and resumed.attempts == claimed.attempts + 1, resumed
+    systemd.systemctl("stop", "provision-worker.service")
 
 
 def test_timer_is_listed_and_the_sync_service_imports_the_list(installed: Installed) -> None:
