@@ -46,7 +46,7 @@ def systemctl(*args: str) -> str:
 
 
 def check_root(root: Path) -> None:
-    """ProvisionError if the services could not use `root`; creates it (0700) when only it is missing."""
+    """ProvisionError if the services could not use `root` (it may be missing: install creates it)."""
     for private in PRIVATE_TMP_DIRS:
         if root == private or private in root.parents:
             raise ProvisionError(f"--root {str(root)[:60]}: under {private}, which the services see as a private, "
@@ -55,7 +55,6 @@ def check_root(root: Path) -> None:
         raise ProvisionError(f"--root {str(root)[:60]}: exists and is not a directory")
     if not root.parent.is_dir():
         raise ProvisionError(f"--root {str(root)[:60]}: its parent directory {str(root.parent)[:60]} does not exist")
-    root.mkdir(mode=0o700, exist_ok=True)
 
 
 def _ours(settings: ServiceSettings) -> bool:
@@ -93,6 +92,7 @@ def install(settings: ServiceSettings, unit_dir: Path = DEFAULT_UNIT_DIR, enable
     check_root(settings.root)
     if enable:
         check_port(settings)
+    settings.root.mkdir(mode=0o700, exist_ok=True)  # ReadWritePaths= and the units' --root need it to exist
     changed = [name for name, text in units.items() if write_atomic(unit_dir / name, text.encode(), UNIT_MODE)]
     if changed:
         systemctl("daemon-reload")

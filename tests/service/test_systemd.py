@@ -183,15 +183,45 @@ def test_timer_is_listed_and_the_sync_service_imports_the_list(installed: Instal
 
 
 def test_a_port_in_use_is_refused_and_nothing_is_written(installed: Installed) -> None:
+    other_root = installed.root.parent / "other-root"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = installed.systemd.run(PROVISION, "install-service", "--root", str(installed.root),
+        done = installed.systemd.run(PROVISION, "install-service", "--root", str(other_root),
                                      "--port", str(port), check=False)
     assert done.returncode == 1
     assert f"--port {port}: 127.0.0.1:{port} is already in use by another program" in done.stderr, done.stderr
     assert installed.systemd.show("provision-api.socket", "Listen") == f"127.0.0.1:{installed.port} (Stream)"
+    assert f"--root {installed.root} " in installed.systemd.show("provision-api.service", "ExecStart")
+    assert not other_root.exists()
+
+
+def test_uninstall_stops_and_removes_the_units(tmp_path: Path) -> None:
+    base = Path(tempfile.mkdtemp(prefix="provision-test-", dir="/var/lib"))
+    try:
+        with booted(tmp_path / "systemd.log") as systemd:
+            port = free_port()
+            systemd.run(PROVISION, "install-service", "--root", str(base / "root"), "--port", str(port))
+            assert requests.get(f"http://127.0.0.1:{port}/identity/v3", timeout=120).status_code == 200
+            done = systemd.run(PROVISION, "uninstall-service")
+            assert done.stdout.startswith("removed provision-api.socket, provision-api.service"), done.stdout
+            assert not any(systemd.path(UNIT_DIR / name).exists() for name in UNIT_NAMES)
+            assert systemd.show("provision-api.service", "ActiveState") == "inactive"
+            with pytest.raises(requests.ConnectionError):
+                requests.get(f"http://127.0.0.1:{port}/identity/v3", timeout=30)
+            again = systemd.run(PROVISION, "uninstall-service")
+            assert again.stdout.startswith("no provisioner units in"), again.stdout
+    finally:
+        shutil.rmtree(base)
+
+
+def test_a_missing_unit_dir_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run([PROVISION, "install-service", "--root", "/var/lib/provision-never", "--unit-dir",
+                           str(tmp_path / "absent"), "--no-enable"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 1 and f"--unit-dir {tmp_path / 'absent'}"[:70] in done.stderr, done.stderr
+    assert not Path("/var/lib/provision-never").exists()
 
 
 @pytest.mark.parametrize("root, message", [
