@@ -3,7 +3,6 @@ that lose no task, the post-boot worker's queue across stop/start, the image syn
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import sqlite3
@@ -11,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +87,8 @@ def admin_session(live: Installed) -> requests.Session:
     return session
 
 
-def wait_for(what: str, check, seconds: float = 300) -> None:  # type: ignore[no-untyped-def]
+def wait_for(what: str, check: Callable[[], bool], seconds: float = 300) -> None:
+    """Poll `check` every 0.1 s until true; fail naming `what` after `seconds`."""
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, f"{what}: not within {seconds}s"
