@@ -101,9 +101,10 @@ def install(settings: ServiceSettings, unit_dir: Path = DEFAULT_UNIT_DIR, enable
             # A new address: the old socket (and the API serving it) must let go first; builds resume on start.
             systemctl("stop", API, SOCKET)
         systemctl("enable", "--now", *STARTED)
-        if changed:
-            # A running unit keeps its old settings until restarted (the API restarts on its next connection).
-            systemctl("try-restart", *(name for name in changed if name != SOCKET))
+        running = [name for name in changed if name != SOCKET]
+        if running:
+            # A running unit keeps its old settings until restarted (try-restart leaves stopped ones stopped).
+            systemctl("try-restart", *running)
     return InstallResult(changed, unit_dir)
 
 

@@ -197,13 +197,19 @@ def test_a_port_in_use_is_refused_and_nothing_is_written(installed: Installed) -
     assert not other_root.exists()
 
 
-def test_uninstall_stops_and_removes_the_units(tmp_path: Path) -> None:
+def test_another_port_moves_the_socket_then_uninstall_removes_the_units(tmp_path: Path) -> None:
     base = Path(tempfile.mkdtemp(prefix="provision-test-", dir="/var/lib"))
     try:
         with booted(tmp_path / "systemd.log") as systemd:
+            old = free_port()
+            systemd.run(PROVISION, "install-service", "--root", str(base / "root"), "--port", str(old))
+            assert requests.get(f"http://127.0.0.1:{old}/identity/v3", timeout=120).status_code == 200
             port = free_port()
-            systemd.run(PROVISION, "install-service", "--root", str(base / "root"), "--port", str(port))
+            done = systemd.run(PROVISION, "install-service", "--root", str(base / "root"), "--port", str(port))
+            assert done.stdout.startswith("wrote provision-api.socket in"), done.stdout
             assert requests.get(f"http://127.0.0.1:{port}/identity/v3", timeout=120).status_code == 200
+            with pytest.raises(requests.ConnectionError):
+                requests.get(f"http://127.0.0.1:{old}/identity/v3", timeout=30)
             done = systemd.run(PROVISION, "uninstall-service")
             assert done.stdout.startswith("removed provision-api.socket, provision-api.service"), done.stdout
             assert not any(systemd.path(UNIT_DIR / name).exists() for name in UNIT_NAMES)
