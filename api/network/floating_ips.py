@@ -120,11 +120,15 @@ class FloatingIpStore:
             if not subnets:
                 raise BadRequest(f"{WHERE}.subnet_id", f"subnet {cut(subnet_id)} is not an IPv4 subnet of network "
                                                        f"{network.id}")
+        project = field(body, "project_id", str, WHERE, False) or field(body, "tenant_id", str, WHERE, False)
+        if project is not None and project != token.project_id and not token.is_admin:
+            raise Forbidden("creating a floating IP for another project requires the admin role")
         with self.store.db.transaction():
             fixed = ipam.allocate(subnets, self.store.taken(network.id), requested, f"{WHERE}.floating_ip_address")
             if fixed is None:
                 raise BadRequest(f"{WHERE}.floating_network_id", f"network {network.id} has no IPv4 subnet")
-            fip = FloatingIp(id=str(uuid.uuid4()), project_id=token.project_id, floating_network_id=network.id,
+            fip = FloatingIp(id=str(uuid.uuid4()), project_id=project or token.project_id,
+                             floating_network_id=network.id,
                              subnet_id=fixed.subnet.id, floating_ip_address=str(fixed.address),
                              description=field(body, "description", str, WHERE, False, ""))
             if body.get("port_id") is not None:

@@ -115,14 +115,14 @@ class NetworkStore:
 
     def deletable(self, token: Token, network_id: str) -> Network:
         """The network, if it may be deleted now; Conflict for the default network or one with ports (or
-        floating IPs)."""
+        associated floating IPs: unassociated ones go with it, as in Neutron)."""
         network = self.network(token, network_id)
         if network.id == self.default.id:
             raise Conflict(f"Network {network_id} is the configured default network and cannot be deleted.")
         if network.project_id != token.project_id and not token.is_admin:
             raise Forbidden(f"network {network_id} belongs to another project")
-        held = any(f.floating_network_id == network.id for f in self.floating_ips.list())
-        if self.ports_on(network.id) or self.own_ports_on(network.id) or held:
+        associated = any(f.floating_network_id == network.id and f.port_id for f in self.floating_ips.list())
+        if self.ports_on(network.id) or self.own_ports_on(network.id) or associated:
             raise Conflict(f"Unable to complete operation on network {network_id}. "
                            "There are one or more ports still in use on the network.")
         return network
@@ -148,7 +148,10 @@ class NetworkStore:
         return self.networks.update(changed)
 
     def forget_network(self, network_id: str) -> None:
-        """Delete a network's record and its subnets'."""
+        """Delete a network's record, its subnets' and its floating IPs'."""
+        for fip in self.floating_ips.list():
+            if fip.floating_network_id == network_id:
+                self.floating_ips.delete(fip.id)
         for subnet in self.subnets_of(network_id):
             self.subnets.delete(subnet.id)
         self.networks.delete(network_id)

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import requests
 
+from api.config import stable_id
+
 from apitest import Live, live, qcow2_file  # noqa: F401 (fixtures)
 
 NET = "/network/v2.0"
@@ -69,8 +71,6 @@ def test_floating_ip_lifecycle(live: Live, public: tuple[str, str]) -> None:
     assert [f["id"] for f in _call(live, "GET", f"/floatingips?floating_network_id={network_id}").json()[
         "floatingips"]] == [fip["id"]]
     assert _call(live, "GET", f"/floatingips/{fip['id']}", user="bob").status_code == 404, "another project's"
-    in_use = _call(live, "DELETE", f"/networks/{network_id}", user="admin")
-    assert in_use.status_code == 409, "its floating IPs hold the network"
 
     private_net, private_subnet = _network_with_subnet(live, "fip-private", "10.78.0.0/24")
     port = _call(live, "POST", "/ports", {"port": {"network_id": private_net}}).json()["port"]
@@ -82,6 +82,8 @@ def test_floating_ip_lifecycle(live: Live, public: tuple[str, str]) -> None:
                  {"subnet_id": private_subnet}).status_code == 200
     associated = _call(live, "PUT", f"/floatingips/{fip['id']}", {"floatingip": {"port_id": port["id"]}})
     assert associated.status_code == 200, associated.text
+    in_use = _call(live, "DELETE", f"/networks/{network_id}", user="admin")
+    assert in_use.status_code == 409, "an associated floating IP holds its network"
     body = associated.json()["floatingip"]
     assert (body["status"], body["port_id"], body["router_id"]) == ("ACTIVE", port["id"], router["id"])
     assert body["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"]
@@ -158,3 +160,23 @@ def test_nova_shows_a_servers_floating_ip(live: Live, public: tuple[str, str], q
     assert _call(live, "PUT", f"/routers/{router['id']}/remove_router_interface",
                  {"subnet_id": private_subnet}).status_code == 200
     assert _call(live, "DELETE", f"/routers/{router['id']}").status_code == 204
+
+
+def test_deleting_an_external_network_releases_its_floating_ips(live: Live) -> None:
+    network = _call(live, "POST", "/networks", {"network": {"name": "fip-doomed", "router:external": True}},
+                    user="admin").json()["network"]
+    assert _call(live, "POST", "/subnets", {"subnet": {"network_id": network["id"], "cidr": "172.31.9.0/24",
+                                                       "ip_version": 4}}, user="admin").status_code == 201
+    fip = _call(live, "POST", "/floatingips", {"floatingip": {"floating_network_id": network["id"]}},
+                user="admin").json()["floatingip"]
+    demo = stable_id("project", "demo")  # alice's project
+    for_alice = _call(live, "POST", "/floatingips", {"floatingip": {"floating_network_id": network["id"],
+                                                                     "tenant_id": demo}}, user="admin")
+    assert for_alice.status_code == 201 and for_alice.json()["floatingip"]["project_id"] == demo, for_alice.text
+    assert for_alice.json()["floatingip"]["id"] in {f["id"] for f in _call(live, "GET", "/floatingips").json()[
+        "floatingips"]}, "alice's now"
+    refused = _call(live, "POST", "/floatingips", {"floatingip": {"floating_network_id": network["id"],
+                                                                   "project_id": fip["project_id"]}})
+    assert refused.status_code == 403, "only an admin creates one for another project"
+    assert _call(live, "DELETE", f"/networks/{network['id']}", user="admin").status_code == 204
+    assert fip["id"] not in {f["id"] for f in _call(live, "GET", "/floatingips", user="admin").json()["floatingips"]}
