@@ -48,6 +48,8 @@ CONN_DIR = "conn"
 INFO = "provider.json"
 LOG = "provider.log"
 READY_LINE = "ready"
+# Instead of the ready line when setting up failed: "failed ERRNO", so the engine can tell a full disk.
+FAILED_PREFIX = "failed"
 POLL_SECONDS = 0.5
 RELAY_CHUNK = 256 * 1024
 
@@ -182,6 +184,7 @@ def serve(run_dir: Path, idle: float) -> None:
     server = grpc_server(servicer, lambda: None, workers=32)
     server.add_insecure_port(f"unix://{run_dir / GRPC_SOCKET}")
     server.start()
+    os.chmod(run_dir / GRPC_SOCKET, 0o600)  # like every file under the root (gRPC makes it 0777 & ~umask)
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(run_dir / SOCKET))
@@ -190,8 +193,13 @@ def serve(run_dir: Path, idle: float) -> None:
     info = os.stat(run_dir / SOCKET)
     ident = (info.st_dev, info.st_ino)
     tmp = run_dir / f".{INFO}.{os.getpid()}"
-    tmp.write_text(json.dumps({"pid": os.getpid(), "socket": str(run_dir / SOCKET)}))
-    os.replace(tmp, run_dir / INFO)
+    try:
+        tmp.write_text(json.dumps({"pid": os.getpid(), "socket": str(run_dir / SOCKET)}))
+        os.replace(tmp, run_dir / INFO)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk: nothing half-written left behind
+        (run_dir / SOCKET).unlink(missing_ok=True)
+        raise
 
     stopping = threading.Event()
     threading.Thread(target=_accept, args=(listener, run_dir, connections, stopping), daemon=True).start()
@@ -231,7 +239,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--idle", type=float, default=300.0, help="exit after this many seconds unused")
     args = parser.parse_args(argv)
-    serve(args.run_dir, args.idle)
+    try:
+        serve(args.run_dir, args.idle)
+    except OSError as exc:  # before the ready line: tell the engine why, then leave
+        print(f"{FAILED_PREFIX} {exc.errno or 0}", flush=True)
+        print(f"warm provider: cannot serve from {args.run_dir}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ provider itself, as without the warm provider. Never a failed provision.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -35,6 +36,8 @@ START_TIMEOUT = 15.0
 # sockaddr_un.sun_path is 108 bytes, NUL included.
 MAX_SOCKET_PATH = 107
 REATTACH_ENV = "TF_REATTACH_PROVIDERS"
+# Out of room: the run itself fails on it next, with its own one-line error; a warning would be noise.
+SILENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 # After a failed start, runs of this process go without for a while: one warning, not one per command.
 RETRY_AFTER = 60.0
 _failed_at: dict[Path, float] = {}
@@ -127,6 +130,8 @@ def ensure(terraform_dir: Path) -> WarmProvider | None:
                 provider = _start(directory, idle_timeout())
     except (OSError, StartFailed) as exc:
         _failed_at[directory] = time.monotonic()
+        if isinstance(exc, OSError) and exc.errno in SILENT_ERRNOS:
+            return None
         warn(f"could not start the warm provider ({exc}): starting the provider per run")
         return None
     return provider
@@ -146,7 +151,8 @@ def _start(directory: Path, idle: float) -> WarmProvider:
         process = subprocess.Popen(
             [os.path.abspath(sys.executable), "-P", "-m", "provisioner.provider.warm", str(directory),
              "--idle", str(idle)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env, cwd=directory,
+            # cwd "/": a long-lived process must not keep the caller's directory busy.
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env, cwd="/",
             start_new_session=True, close_fds=True)
     assert process.stdout is not None
     try:
@@ -158,6 +164,10 @@ def _start(directory: Path, idle: float) -> WarmProvider:
         with contextlib.suppress(OSError):
             process.kill()
         process.wait()
+        words = line.split()
+        if len(words) == 2 and words[0] == warm.FAILED_PREFIX.encode() and words[1].isdigit():
+            code = int(words[1])
+            raise OSError(code, f"{os.strerror(code)}; see {directory / warm.LOG}")
         raise StartFailed(f"no ready line within {START_TIMEOUT:g} s; see {directory / warm.LOG}")
     # Not waited for: it outlives this call; subprocess reaps it if this process outlives it.
     provider = running(directory)
