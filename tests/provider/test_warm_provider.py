@@ -138,6 +138,16 @@ def test_idle_provider_exits_and_the_next_run_starts_another(site: tuple[Path, P
     assert _info(root)["pid"] != pid
 
 
+def test_provider_exits_when_its_socket_goes_away(site: tuple[Path, Path]) -> None:
+    """The root removed (or the socket, to unmount the root's filesystem): the provider leaves."""
+    root, domains = site
+    assert _run(root, domains, "example.test").returncode == 0
+    pid = _info(root)["pid"]
+    (_run_dir(root) / "provider.sock").unlink()
+    assert _wait(lambda: not _alive(pid))
+    assert "exiting (socket removed or replaced)" in (_run_dir(root) / "provider.log").read_text()
+
+
 def test_bad_idle_setting_warns_and_uses_the_default(site: tuple[Path, Path]) -> None:
     root, domains = site
     result = _run(root, domains, "example.test", env={"PROVISION_WARM_PROVIDER_IDLE": "soon" * 30})
