@@ -9,6 +9,7 @@ Tempest and the stock clients read it from responses (Tempest on server create).
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from typing import Any
@@ -20,15 +21,20 @@ HEADER = "x-openstack-request-id"
 EXTRA_HEADERS = {"compute": ("x-compute-request-id",)}
 
 
+# A generator of its own: whoever seeds the module's global one (Hypothesis does, before each example it
+# runs) would make ids repeat; reseeded in a forked child, so worker processes never repeat each other's.
+_IDS = random.Random()
+os.register_at_fork(after_in_child=_IDS.seed)
+
+
 def new_request_id() -> str:
     """A fresh request id, `req-` and a random (version 4) UUID.
 
     From `random`, not uuid4's os.urandom: an id is no secret, and a system call on
     every request hands the interpreter lock to other threads and waits to get it
-    back. `random` reseeds itself in a forked child, so worker processes never
-    repeat each other's ids.
+    back.
     """
-    return f"req-{uuid.UUID(int=random.getrandbits(128), version=4)}"
+    return f"req-{uuid.UUID(int=_IDS.getrandbits(128), version=4)}"
 
 
 class RequestIdMiddleware:

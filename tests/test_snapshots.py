@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -22,6 +23,20 @@ from provisioner.locks import exclusive
 from provisioner.provider.simulator import open_readonly
 
 DOMAIN = "example.test"
+
+
+HOLD_LOCK = ("import fcntl, os, sys, time\n"
+             "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
+             "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+             "print('locked', flush=True)\n"
+             "time.sleep(600)\n")
+
+
+def hold_lock(path: Path) -> subprocess.Popen[str]:
+    """Another process holding the flock on `path` (as `provision DOMAIN` does while it applies), once it has it."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    return holder
 
 
 def provision(root: Path, domains: Path, *args: str) -> int:
@@ -135,12 +150,8 @@ def test_a_running_apply_refuses_snapshot_and_restore(root: Path, domains: Path,
     applied.write_bytes(b"after")
     # The lock `provision DOMAIN` holds while it applies (pipeline.domain_lock), held by another process.
     lock = root / "domains" / DOMAIN / "lock"
-    holder = subprocess.Popen(["flock", str(lock), "sleep", "600"])
+    holder = hold_lock(lock)
     try:
-        for _ in range(200):  # until flock has the lock (bounded)
-            if subprocess.run(["flock", "-n", str(lock), "true"]).returncode != 0:
-                break
-            subprocess.run(["sleep", "0.05"])
         assert provision(root, domains, "snapshot", DOMAIN, "s2") == 1
         assert provision(root, domains, "restore", DOMAIN, "s1") == 1
         err = capsys.readouterr().err

@@ -20,6 +20,7 @@ from api.compute.microversion import NOVA
 from api.compute.models import ComputeStore
 from api.compute.rebuild import Rebuilds
 from api.compute.resize import Resizes
+from api.compute.snapshots import ServerImages
 from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroupStore
 from api.compute.services import Services
 from api.compute.tasks import ServerTasks
@@ -73,6 +74,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     action = r.ServerAction(config, store, tasks, uri, ConsoleLog(ctx.layout), networks)
     action.handlers.update(Resizes(store, tasks, catalog.all, quotas).actions())
     action.handlers.update(Rebuilds(store, tasks, builder.images, quotas, item.view).actions())
+    action.handlers.update(ServerImages(store, tasks, builder.images).actions())
     app.add_route("/compute/v2.1/servers/{server_id}/action", action)
     action_log = InstanceActionLog(store, tasks, config.max_json_body)
     app.add_middleware(action_log)

@@ -187,6 +187,29 @@ class RebuildServer(ServerJob):
 
 
 @dataclass(frozen=True)
+class ImageServer(ServerJob):
+    """Copy the server's root disk into the Glance image `image_id` (createImage, or createBackup with its
+    backup_type and rotation: the oldest backups of that type beyond `rotation` are deleted once it is active)."""
+
+    kind: ClassVar[str] = "server-image"
+    image_id: str
+    backup_type: str | None = None
+    rotation: int | None = None
+
+    def to_args(self) -> dict[str, Any]:
+        return {"image_id": self.image_id, "backup_type": self.backup_type, "rotation": self.rotation}
+
+    @classmethod
+    def from_args(cls, subject_id: str, args: dict[str, Any]) -> ImageServer:
+        backup_type, rotation = args.get("backup_type"), args.get("rotation")
+        if backup_type is not None and not isinstance(backup_type, str):
+            raise JobFormatError("server-image job: args.backup_type must be a string or null")
+        if rotation is not None and (isinstance(rotation, bool) or not isinstance(rotation, int) or rotation < 0):
+            raise JobFormatError("server-image job: args.rotation must be a non-negative integer or null")
+        return cls(subject_id, _text(args, "image_id", cls.kind), backup_type, rotation)
+
+
+@dataclass(frozen=True)
 class VolumeJob(Job):
     """A job on a volume."""
 
@@ -240,7 +263,7 @@ class DeleteSnapshot(SnapshotJob):
 
 RECORDS: dict[str, type[Job]] = {cls.kind: cls for cls in (
     BuildServer, DeleteServer, PowerAction, ConvergeVolumes, CreateVolume, DeleteVolume, CreateSnapshot,
-    DeleteSnapshot, ResizeServer, RebuildServer)}
+    DeleteSnapshot, ResizeServer, RebuildServer, ImageServer)}
 
 
 def record_type(kind: str) -> type[Job]:

@@ -1,0 +1,172 @@
+"""Nova's createImage and createBackup server actions: the server's root disk becomes a Glance image.
+
+The request makes a queued image row at once (Glance shows it; the 202 has
+its Location, and from 2.45 a body {"image_id"}), sets the server's task_state
+image_snapshot, and queues an ImageServer job (api.jobs). The job marks the
+image saving (task_state image_pending_upload), flattens the root disk with
+the guest paused (provisioner/snapshots/export.py), imports the file into the
+image store under the image's id, and makes the image active; a backup then
+deletes the oldest backups of the server with its backup_type beyond
+`rotation`. A failure kills the image, clears the task_state and records the
+reason as the server's fault; a new server boots from an active image like
+from any other.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import falcon
+
+from api.auth import token_of
+from api.compute.microversion import version_of
+from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Server
+from api.compute.resize import ActionHandler, refuse_busy
+from api.compute.server_meta import checked_metadata
+from api.compute.tasks import ServerTasks
+from api.errors import BadRequest
+from api.http import field, send
+from api.image.catalog import ACTIVE as IMAGE_ACTIVE
+from api.image.catalog import DIGESTS, KILLED, QUEUED, SAVING, ImageCatalog, ImageRow
+from api.jobs.records import ImageServer
+from api.microversion import Version
+from provisioner.errors import InputError, ProvisionError
+from provisioner.images import ImageError
+from provisioner.images.names import check_name
+from provisioner.snapshots.export import export_root_disk
+
+SNAPSHOTTABLE = (ACTIVE, SHUTOFF, PAUSED)  # Nova snapshots active, stopped and paused servers
+MAX_NAME = 255
+MAX_ROTATION = 1000
+IMAGE_ID_BODY = Version(2, 45)  # from 2.45 the answer is {"image_id"} (before, only the Location header)
+
+
+class ServerImages:
+    """The createImage and createBackup actions and their ImageServer jobs."""
+
+    def __init__(self, store: ComputeStore, tasks: ServerTasks, images: ImageCatalog):
+        self.store = store
+        self.tasks = tasks
+        self.images = images
+        tasks.runner.register(ImageServer, self.run, self.failed)
+
+    def actions(self) -> dict[str, ActionHandler]:
+        """The action names this module serves, for ServerAction."""
+        return {"createImage": self.create_image, "createBackup": self.create_backup}
+
+    def create_image(self, req: falcon.Request, resp: falcon.Response, server: Server, arguments: Any) -> None:
+        """Queue a snapshot image of the server (202, Location of the image)."""
+        name, metadata = self._arguments(arguments, "createImage")
+        refuse_busy(server, "createImage", SNAPSHOTTABLE)
+        row = self._row(server, token_of(req).user_id, name, metadata, {"image_type": "snapshot"})
+        self._queue(req, resp, server, ImageServer(server.id, row.id))
+
+    def create_backup(self, req: falcon.Request, resp: falcon.Response, server: Server, arguments: Any) -> None:
+        """Queue a backup image of the server; once it is active, only `rotation` backups of its type stay."""
+        name, metadata = self._arguments(arguments, "createBackup")
+        backup_type = field(arguments, "backup_type", str, "createBackup")
+        if not backup_type or len(backup_type) > MAX_NAME:
+            raise BadRequest("createBackup.backup_type", f"must be 1 to {MAX_NAME} characters")
+        rotation = field(arguments, "rotation", int, "createBackup")
+        if not 0 <= rotation <= MAX_ROTATION:
+            raise BadRequest("createBackup.rotation", f"must be an integer from 0 to {MAX_ROTATION}")
+        refuse_busy(server, "createBackup", SNAPSHOTTABLE)
+        row = self._row(server, token_of(req).user_id, name, metadata,
+                        {"image_type": "backup", "backup_type": backup_type})
+        self._queue(req, resp, server, ImageServer(server.id, row.id, backup_type, rotation))
+
+    @staticmethod
+    def _arguments(arguments: Any, action: str) -> tuple[str, dict[str, str]]:
+        if not isinstance(arguments, dict):
+            raise BadRequest(action, "must be an object with name")
+        name = field(arguments, "name", str, action)
+        if not name.strip() or len(name) > MAX_NAME:
+            raise BadRequest(f"{action}.name", f"must be 1 to {MAX_NAME} characters, not only spaces")
+        try:
+            check_name(name)  # the image store's name rules (it names the version's file)
+        except InputError as exc:
+            raise BadRequest(f"{action}.name", exc.message) from None
+        metadata = checked_metadata(arguments.get("metadata") or {}, f"{action}.metadata")
+        return name, metadata
+
+    def _row(self, server: Server, user_id: str, name: str, metadata: dict[str, str],
+             kind: dict[str, str]) -> ImageRow:
+        properties = {**metadata, **kind, "instance_uuid": server.id, "base_image_ref": server.image_id,
+                      "user_id": user_id, "image_location": "snapshot"}
+        now = time.time()
+        row = ImageRow(id=str(uuid.uuid4()), name=name, project_id=server.project_id, visibility="private",
+                       disk_format="qcow2", container_format="bare", properties=properties, status=QUEUED,
+                       created=now, updated=now)
+        return self.images.rows.insert(row)
+
+    def _queue(self, req: falcon.Request, resp: falcon.Response, server: Server, job: ImageServer) -> None:
+        self.store.change(server.id, task_state="image_snapshot", fault=None)
+        self.tasks.runner.submit(job)
+        resp.set_header("Location", f"{req.prefix}/image/v2/images/{job.image_id}")
+        if version_of(req) >= IMAGE_ID_BODY:
+            send(resp, {"image_id": job.image_id}, 202)
+        else:
+            resp.status = 202
+
+    def run(self, job: ImageServer) -> None:
+        """Copy the disk into the image, make it active, rotate backups (a ProvisionError: `failed`)."""
+        server = self.store.servers.get(job.server_id)
+        row = self.images.rows.get(job.image_id)
+        if row is None:
+            self._clear(job.server_id)
+            return  # the image was deleted meanwhile: nothing to fill
+        if server is None or server.task_state == DELETING:
+            raise ProvisionError(f"server {job.server_id} was deleted before its disk was copied")
+        self.images.rows.update(replace(row, status=SAVING, updated=time.time()))
+        self.store.change(server.id, task_state="image_pending_upload")
+        layout = self.tasks.engine.layout
+        layout.images.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".export-", dir=layout.images) as scratch:
+            disk = Path(scratch) / "disk.qcow2"
+            export_root_disk(layout, server.domain, disk)
+            try:
+                with disk.open("rb") as stream:
+                    record = self.images.store.import_stream(
+                        row.name, stream, f"nova:{server.id}", compute=DIGESTS, image_id=row.id,
+                        visibility=row.visibility, owner=row.project_id, **row.properties)
+            except (ImageError, InputError) as exc:
+                raise ProvisionError(f"importing the disk into the image store failed: {exc}") from None
+        current = self.images.rows.get(row.id) or row
+        self.images.rows.update(replace(current, status=IMAGE_ACTIVE, record_id=record.id,
+                                        updated=time.time()))
+        if job.backup_type is not None and job.rotation is not None:
+            self._rotate(server, job.backup_type, job.rotation)
+        self._clear(server.id)
+
+    def failed(self, job: ImageServer, reason: str) -> None:
+        """The image is killed; the server keeps its state, with the reason as its fault."""
+        row = self.images.rows.get(job.image_id)
+        if row is not None:
+            self.images.rows.update(replace(row, status=KILLED, updated=time.time()))
+        self._clear(job.server_id, fault=f"image {job.image_id} failed: {reason}")
+
+    def _rotate(self, server: Server, backup_type: str, rotation: int) -> None:
+        """Delete the server's oldest active backups of `backup_type` beyond `rotation` (Nova's rotation)."""
+        backups = sorted((r for r in self.images.rows.list()
+                          if r.properties.get("instance_uuid") == server.id
+                          and r.properties.get("image_type") == "backup"
+                          and r.properties.get("backup_type") == backup_type and r.status == IMAGE_ACTIVE),
+                         key=lambda r: (r.created, r.id))
+        for row in backups[:max(0, len(backups) - rotation)]:
+            shared = any(o.record_id == row.record_id and o.id != row.id for o in self.images.rows.list())
+            if row.record_id and not shared:
+                try:
+                    self.images.store.delete(row.record_id)
+                except (ImageError, InputError):
+                    continue  # in use (a server boots from it): kept, as Glance refuses the delete
+            self.images.rows.delete(row.id)
+
+    def _clear(self, server_id: str, **changes: object) -> None:
+        current = self.store.servers.get(server_id)
+        if current is not None and current.task_state != DELETING:
+            self.store.change(server_id, task_state=None, **changes)
