@@ -20,6 +20,7 @@ from api.compute.microversion import NOVA
 from api.compute.models import ComputeStore
 from api.compute.rebuild import Rebuilds
 from api.compute.resize import Resizes
+from api.compute.images import NovaImageItem, NovaImageMetadata, NovaImages
 from api.compute.snapshots import ServerImages
 from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroupStore
 from api.compute.services import Services
@@ -75,6 +76,13 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     action.handlers.update(Resizes(store, tasks, catalog.all, quotas).actions())
     action.handlers.update(Rebuilds(store, tasks, builder.images, quotas, item.view).actions())
     action.handlers.update(ServerImages(store, tasks, builder.images).actions())
+    nova_images = NovaImages(builder.images)
+    app.add_route("/compute/v2.1/images", nova_images)
+    app.add_route("/compute/v2.1/images/detail", nova_images, suffix="detail")
+    app.add_route("/compute/v2.1/images/{image_id}", NovaImageItem(builder.images))
+    image_metadata = NovaImageMetadata(config, builder.images)
+    app.add_route("/compute/v2.1/images/{image_id}/metadata", image_metadata)
+    app.add_route("/compute/v2.1/images/{image_id}/metadata/{key}", image_metadata, suffix="key")
     app.add_route("/compute/v2.1/servers/{server_id}/action", action)
     action_log = InstanceActionLog(store, tasks, config.max_json_body)
     app.add_middleware(action_log)

@@ -37,7 +37,6 @@ from api.jobs.records import ImageServer
 from api.microversion import Version
 from provisioner.errors import InputError, ProvisionError
 from provisioner.images import ImageError
-from provisioner.images.names import check_name
 from provisioner.snapshots.export import export_root_disk
 
 SNAPSHOTTABLE = (ACTIVE, SHUTOFF, PAUSED)  # Nova snapshots active, stopped and paused servers
@@ -87,10 +86,6 @@ class ServerImages:
         name = field(arguments, "name", str, action)
         if not name.strip() or len(name) > MAX_NAME:
             raise BadRequest(f"{action}.name", f"must be 1 to {MAX_NAME} characters, not only spaces")
-        try:
-            check_name(name)  # the image store's name rules (it names the version's file)
-        except InputError as exc:
-            raise BadRequest(f"{action}.name", exc.message) from None
         metadata = checked_metadata(arguments.get("metadata") or {}, f"{action}.metadata")
         return name, metadata
 
@@ -131,8 +126,9 @@ class ServerImages:
             export_root_disk(layout, server.domain, disk)
             try:
                 with disk.open("rb") as stream:
+                    # Stored as snapshot-<id>: Nova's image names (any 255 characters) are no store names.
                     record = self.images.store.import_stream(
-                        row.name, stream, f"nova:{server.id}", compute=DIGESTS, image_id=row.id,
+                        f"snapshot-{row.id}", stream, f"nova:{server.id}", compute=DIGESTS, image_id=row.id,
                         visibility=row.visibility, owner=row.project_id, **row.properties)
             except (ImageError, InputError) as exc:
                 raise ProvisionError(f"importing the disk into the image store failed: {exc}") from None

@@ -207,3 +207,37 @@ def test_the_job_record_round_trips_and_refuses_bad_args() -> None:
     for args in ({}, {"image_id": 3}, {"image_id": "i", "rotation": -1}, {"image_id": "i", "backup_type": 1}):
         with pytest.raises(JobFormatError):
             decode(job.kind, "srv", args)
+
+
+def test_novas_image_api_shows_the_snapshot(live: Live, server: str) -> None:
+    _write_disk(live, server, b"nova's view" * 4096)  # bytes of its own: deletable (no server boots from them)
+    made = _action(live, server, {"createImage": {"name": "nova view", "metadata": {"k": "v"}}}, "2.45")
+    image_id = made.json()["image_id"]
+    _idle(live, server)
+    base = f"{live.url}/compute/v2.1/images"
+    image = requests.get(f"{base}/{image_id}", headers=_headers(live), timeout=10).json()["image"]
+    assert (image["name"], image["status"], image["progress"]) == ("nova view", "ACTIVE", 100)
+    assert image["server"]["id"] == server and image["metadata"]["k"] == "v"
+    assert image["metadata"]["image_type"] == "snapshot" and image["OS-EXT-IMG-SIZE:size"] > 0
+    listed = requests.get(f"{base}/detail", params={"server": server, "type": "snapshot", "name": "nova view"},
+                          headers=_headers(live), timeout=10).json()["images"]
+    assert [i["id"] for i in listed] == [image_id]
+    short = requests.get(base, params={"limit": "1"}, headers=_headers(live), timeout=10).json()["images"]
+    assert len(short) == 1 and set(short[0]) == {"id", "name", "links"}
+    assert requests.get(base, params={"limit": "x"}, headers=_headers(live), timeout=10).status_code == 400
+    assert requests.get(base, headers=_headers(live, "2.36"), timeout=10).status_code == 404
+
+    meta = f"{base}/{image_id}/metadata"
+    merged = requests.post(meta, json={"metadata": {"a": "1"}}, headers=_headers(live), timeout=10).json()
+    assert merged["metadata"]["a"] == "1" and merged["metadata"]["k"] == "v"
+    item = requests.put(f"{meta}/b", json={"meta": {"b": "2"}}, headers=_headers(live), timeout=10)
+    assert item.json() == {"meta": {"b": "2"}}
+    assert requests.put(f"{meta}/b", json={"meta": {"c": "2"}}, headers=_headers(live), timeout=10).status_code == 400
+    assert requests.delete(f"{meta}/a", headers=_headers(live), timeout=10).status_code == 204
+    assert requests.get(f"{meta}/a", headers=_headers(live), timeout=10).status_code == 404
+    glance = live.osc("alice", "image", "show", image_id, "-f", "json")["properties"]
+    assert glance["b"] == "2" and "a" not in glance
+
+    assert requests.delete(f"{base}/{image_id}", headers=_headers(live), timeout=10).status_code == 204
+    assert requests.get(f"{base}/{image_id}", headers=_headers(live), timeout=10).status_code == 404
+    assert image_id not in {i["id"] for i in _images(live)}
