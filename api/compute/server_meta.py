@@ -112,7 +112,7 @@ class ServerIps:
         token = token_of(req)
         server = self.addresses.refresh(self.store.server(token, server_id))
         names = {n.id: n.name for n in self.networks.visible_networks(token)}
-        detail = server_view(server, req.prefix, names, [])
+        detail = server_view(server, req.prefix, names, [], floating=self.networks.floating_by_port())
         return {name: [{"version": a["version"], "addr": a["addr"]} for a in entries]
                 for name, entries in detail["addresses"].items()}
 

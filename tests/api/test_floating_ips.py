@@ -152,6 +152,9 @@ def test_nova_shows_a_servers_floating_ip(live: Live, public: tuple[str, str], q
     listed = requests.get(f"{live.url}/compute/v2.1/servers/detail", timeout=10,
                           headers={"X-Auth-Token": live.token("alice")}).json()["servers"]
     assert next(s for s in listed if s["id"] == server["id"])["addresses"] == shown["addresses"]
+    ips = requests.get(f"{live.url}/compute/v2.1/servers/{server['id']}/ips", timeout=10,
+                       headers={"X-Auth-Token": live.token("alice")}).json()["addresses"]
+    assert [e["addr"] for e in ips["fip-server-net"]] == [nic["fixed_ips"][0]["ip_address"], address]
 
     live.osc("alice", "server", "delete", "--wait", server["id"])
     left = _call(live, "GET", f"/floatingips/{fip.json()['floatingip']['id']}").json()["floatingip"]
