@@ -121,6 +121,11 @@ class NovaImages:
     def on_get_detail(self, req: falcon.Request, resp: falcon.Response) -> None:
         send(resp, {"images": self._list(req, True)})
 
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """DELETE /images/ with a blank id: Nova's 404."""
+        _check_version(req)
+        raise NotFound("Image not found: no image id given")
+
 
 class NovaImageItem:
     """GET and DELETE /compute/v2.1/images/{id}."""

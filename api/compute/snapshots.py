@@ -38,6 +38,7 @@ from api.microversion import Version
 from provisioner.errors import InputError, ProvisionError
 from provisioner.images import ImageError
 from provisioner.snapshots.export import export_root_disk
+from provisioner.snapshots.store import file_sha256
 
 SNAPSHOTTABLE = (ACTIVE, SHUTOFF, PAUSED)  # Nova snapshots active, stopped and paused servers
 MAX_NAME = 255
@@ -91,8 +92,9 @@ class ServerImages:
 
     def _row(self, server: Server, user_id: str, name: str, metadata: dict[str, str],
              kind: dict[str, str]) -> ImageRow:
-        properties = {**metadata, **kind, "instance_uuid": server.id, "base_image_ref": server.image_id,
-                      "user_id": user_id, "image_location": "snapshot"}
+        # As Nova: the request's metadata goes over what Nova sets (Tempest sets its own image_type).
+        properties = {**kind, "instance_uuid": server.id, "base_image_ref": server.image_id,
+                      "user_id": user_id, "image_location": "snapshot", **metadata}
         now = time.time()
         row = ImageRow(id=str(uuid.uuid4()), name=name, project_id=server.project_id, visibility="private",
                        disk_format="qcow2", container_format="bare", properties=properties, status=QUEUED,
@@ -124,14 +126,19 @@ class ServerImages:
         with tempfile.TemporaryDirectory(prefix=".export-", dir=layout.images) as scratch:
             disk = Path(scratch) / "disk.qcow2"
             export_root_disk(layout, server.domain, disk)
-            try:
-                with disk.open("rb") as stream:
-                    # Stored as snapshot-<id>: Nova's image names (any 255 characters) are no store names.
-                    record = self.images.store.import_stream(
-                        f"snapshot-{row.id}", stream, f"nova:{server.id}", compute=DIGESTS, image_id=row.id,
-                        visibility=row.visibility, owner=row.project_id, **row.properties)
-            except (ImageError, InputError) as exc:
-                raise ProvisionError(f"importing the disk into the image store failed: {exc}") from None
+            digest = file_sha256(disk)
+            # The same bytes as a version already stored (a server whose disk holds only its image): that
+            # version is the data, not a copy the store would see as in use by every server it backs.
+            record = next((r for r in self.images.store.list() if r.sha256 == digest and not r.missing), None)
+            if record is None:
+                try:
+                    with disk.open("rb") as stream:
+                        # Stored as snapshot-<id>: Nova's image names (any 255 characters) are no store names.
+                        record = self.images.store.import_stream(
+                            f"snapshot-{row.id}", stream, f"nova:{server.id}", compute=DIGESTS, image_id=row.id,
+                            visibility=row.visibility, owner=row.project_id, **row.properties)
+                except (ImageError, InputError) as exc:
+                    raise ProvisionError(f"importing the disk into the image store failed: {exc}") from None
         current = self.images.rows.get(row.id) or row
         self.images.rows.update(replace(current, status=IMAGE_ACTIVE, record_id=record.id,
                                         updated=time.time()))
@@ -155,7 +162,7 @@ class ServerImages:
                          key=lambda r: (r.created, r.id))
         for row in backups[:max(0, len(backups) - rotation)]:
             shared = any(o.record_id == row.record_id and o.id != row.id for o in self.images.rows.list())
-            if row.record_id and not shared:
+            if row.record_id == row.id and not shared:  # its own version (not one it borrowed)
                 try:
                     self.images.store.delete(row.record_id)
                 except (ImageError, InputError):

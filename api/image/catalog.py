@@ -234,7 +234,10 @@ class ImageCatalog:
         record = image.record
         shared = record is not None and any(
             i.row and i.row.record_id == record.id and i.id != image.id for i in self.all())
-        if record is not None and not shared:
+        # A row whose data is another version (a server snapshot holding exactly its image's bytes, an upload
+        # of a name's current content) does not own that version: deleting the row leaves it.
+        borrowed = record is not None and image.row is not None and record.id != image.row.id
+        if record is not None and not shared and not borrowed:
             try:
                 self.store.delete(record.id)
             except (ImageError, InputError) as exc:

@@ -8,6 +8,7 @@ from api.context import ApiContext
 from api.http import Discovery
 from api.image import resources as r
 from api.image.catalog import ImageCatalog
+from api.image.image_tasks import ImageTasks
 
 
 def add_routes(app: falcon.App, ctx: ApiContext, catalog: ImageCatalog) -> None:
@@ -18,3 +19,4 @@ def add_routes(app: falcon.App, ctx: ApiContext, catalog: ImageCatalog) -> None:
     app.add_route("/image/v2/images/{image_id}/file", r.ImageFile(ctx.config, catalog))
     app.add_route("/image/v2/images/{image_id}/tags/{tag}", r.ImageTag(catalog))
     app.add_route("/image/v2/images/{image_id}/actions/{action}", r.ImageAction(catalog))
+    app.add_route("/image/v2/images/{image_id}/tasks", ImageTasks(catalog))

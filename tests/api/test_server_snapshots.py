@@ -241,3 +241,34 @@ def test_novas_image_api_shows_the_snapshot(live: Live, server: str) -> None:
     assert requests.delete(f"{base}/{image_id}", headers=_headers(live), timeout=10).status_code == 204
     assert requests.get(f"{base}/{image_id}", headers=_headers(live), timeout=10).status_code == 404
     assert image_id not in {i["id"] for i in _images(live)}
+
+
+def test_a_snapshot_holding_only_its_image_borrows_that_version(live: Live, qcow2_file: Path, tmp_path: Path) -> None:
+    own = tmp_path / "plain.qcow2"  # a blank image of its own size: qemu-img convert gives back these bytes
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(own), "48M"], check=True)
+    base = live.osc("alice", "image", "create", "--file", str(own), "--disk-format", "qcow2", "snap-plain-base",
+                    "-f", "json")["id"]
+    created = live.osc("alice", "server", "create", "--image", base, "--flavor", "m1.tiny", "--network",
+                       "default", "--wait", "snap-plain", "-f", "json")
+    try:
+        # Its disk was never written: flattened, it is its image's bytes, which that server boots from.
+        resp = _action(live, created["id"], {"createImage": {"name": "plain snapshot"}}, "2.45")
+        image_id = resp.json()["image_id"]
+        _idle(live, created["id"])
+        shown = live.osc("alice", "image", "show", image_id, "-f", "json")
+        assert shown["status"] == "active" and shown["checksum"] == live.osc(
+            "alice", "image", "show", base, "-f", "json")["checksum"]
+        tasks = requests.get(f"{live.url}/image/v2/images/{image_id}/tasks",
+                             headers={"X-Auth-Token": live.token("alice")}, timeout=10)
+        assert tasks.status_code == 200 and tasks.json() == {"tasks": []}
+        assert requests.get(f"{live.url}/image/v2/images/{image_id}/tasks", timeout=10,
+                            headers={"X-Auth-Token": live.token("bob")}).status_code == 404
+        # Deleting the snapshot deletes its row only: the version stays, its server's image with it.
+        assert requests.delete(f"{live.url}/compute/v2.1/images/{image_id}", headers=_headers(live),
+                               timeout=10).status_code == 204
+        assert image_id not in {i["id"] for i in _images(live)}
+        assert live.osc("alice", "image", "show", base, "-f", "json")["status"] == "active"
+        assert requests.delete(f"{live.url}/compute/v2.1/images/", headers=_headers(live),
+                               timeout=10).status_code == 404
+    finally:
+        live.osc("alice", "server", "delete", "--wait", created["id"])
