@@ -1,5 +1,5 @@
-"""Cinder item URLs with an empty id (`/volume/v3/volumes/`) are a 404 as in Cinder, not the collection
-(issue 12: Tempest's *_without_passing_volume_id tests); the collection itself is unchanged."""
+"""Cinder item URLs with an empty id (`/volume/v3/volumes/`) and a snapshot of volume_id null are a 404 as in
+Cinder (issue 12: Tempest's *_without_passing_volume_id tests); the collection itself is unchanged."""
 
 from __future__ import annotations
 
@@ -20,3 +20,13 @@ def test_empty_id_is_not_found(live: Live, method: str, collection: str) -> None
                           timeout=30)
     assert listed.status_code == 200, "the collection without the slash is still the collection"
 
+
+
+def test_snapshot_of_no_volume_is_not_found(live: Live) -> None:
+    before = requests.get(f"{live.url}/volume/v3/snapshots", headers={"X-Auth-Token": live.token("alice")},
+                          timeout=30).json()["snapshots"]
+    resp = requests.post(f"{live.url}/volume/v3/snapshots", json={"snapshot": {"volume_id": None, "name": "x"}},
+                         headers={"X-Auth-Token": live.token("alice")}, timeout=30)
+    assert resp.status_code == 404 and "could not be found" in resp.json()["itemNotFound"]["message"], resp.text
+    assert requests.get(f"{live.url}/volume/v3/snapshots", headers={"X-Auth-Token": live.token("alice")},
+                        timeout=30).json()["snapshots"] == before
