@@ -14,7 +14,7 @@ from api.http import read_json, send
 from api.image.catalog import ImageCatalog
 from api.image.patch import MAX_PROPERTY, apply_patch, check_property, read_patch, typed_attribute
 from api.image.views import CORE, image_view
-from provisioner.excerpt import describe
+from provisioner.excerpt import cut, describe
 from provisioner.images import ImageStore
 
 FILTERS = ("id", "name", "status", "visibility", "owner", "disk_format", "container_format")
@@ -78,6 +78,7 @@ class Images:
             views = [v for v in views if v["protected"] == protected]
         for tag in req.get_param_as_list("tag") or []:
             views = [v for v in views if tag in v["tags"]]
+        views = _by_properties(req, views)
         send(resp, {"images": views, "schema": "/v2/schemas/images", "first": "/v2/images"})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -91,6 +92,32 @@ class Images:
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
         _refuse_empty_id(req)
         raise falcon.HTTPMethodNotAllowed(["GET", "POST"])
+
+
+# Query parameters Glance gives a meaning of its own; any other one filters on the image property of its name.
+_LIST_PARAMETERS = {*FILTERS, "os_hidden", "protected", "tag", "limit", "marker", "sort", "sort_key", "sort_dir",
+                    "member_status", "size_min", "size_max", "created_at", "updated_at", "checksum"}
+_SORT_KEYS = ("created_at", "updated_at", "name", "size", "status", "id")
+
+
+def _by_properties(req: falcon.Request, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Glance's filters on additional properties (`?image_type=backup&instance_uuid=…`, as Nova's backup
+    rotation and Tempest ask), then its sort_key/sort_dir when given (sort_dir defaults to desc)."""
+    for key, wanted in req.params.items():
+        if key not in _LIST_PARAMETERS and key not in CORE and isinstance(wanted, str):
+            views = [v for v in views if v.get(key) == wanted]
+    if req.get_param("sort_key") is None and req.get_param("sort_dir") is None:
+        return views  # in the catalog's order, as before
+    sort_key, sort_dir = req.get_param("sort_key") or "created_at", req.get_param("sort_dir") or "desc"
+    if sort_key not in _SORT_KEYS:
+        raise BadRequest("sort_key", f"{cut(sort_key)}: use one of {', '.join(_SORT_KEYS)}")
+    if sort_dir not in ("asc", "desc"):
+        raise BadRequest("sort_dir", f"{cut(sort_dir)}: use asc or desc")
+    # Ties (created_at has whole seconds) keep the catalog's order, which is creation order.
+    ranked = sorted(enumerate(views), key=lambda iv: (iv[1].get(sort_key) is not None,
+                                                      str(iv[1].get(sort_key) or ""), iv[0]),
+                    reverse=sort_dir == "desc")
+    return [v for _, v in ranked]
 
 
 def _refuse_empty_id(req: falcon.Request) -> None:

@@ -272,3 +272,27 @@ def test_a_snapshot_holding_only_its_image_borrows_that_version(live: Live, qcow
                                timeout=10).status_code == 404
     finally:
         live.osc("alice", "server", "delete", "--wait", created["id"])
+
+
+def test_glance_lists_backups_by_their_properties(live: Live, server: str) -> None:
+    """Glance's filters on additional properties and sort_key/sort_dir, as Tempest's test_create_backup asks."""
+    _write_disk(live, server, b"listed" * 4096)
+    names = []
+    for n in range(2):
+        names.append(f"weekly-list-{n}")
+        assert _action(live, server, {"createBackup": {"name": names[-1], "backup_type": "listed",
+                                                       "rotation": 5}}).status_code == 202
+        _idle(live, server)
+    headers = {"X-Auth-Token": live.token("alice")}
+    params = {"image_type": "backup", "backup_type": "listed", "instance_uuid": server, "status": "active"}
+    listed = requests.get(f"{live.url}/image/v2/images", params={**params, "sort_key": "created_at",
+                                                                  "sort_dir": "asc"}, headers=headers, timeout=10)
+    assert [i["name"] for i in listed.json()["images"]] == names
+    newest = requests.get(f"{live.url}/image/v2/images", params={**params, "sort_key": "created_at"},
+                          headers=headers, timeout=10)
+    assert [i["name"] for i in newest.json()["images"]] == names[::-1]
+    none = requests.get(f"{live.url}/image/v2/images", params={**params, "backup_type": "other"}, headers=headers,
+                        timeout=10)
+    assert none.json()["images"] == []
+    bad = requests.get(f"{live.url}/image/v2/images", params={"sort_dir": "up"}, headers=headers, timeout=10)
+    assert bad.status_code == 400 and "sort_dir" in bad.text
