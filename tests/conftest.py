@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 from typing import Iterator
@@ -13,6 +14,10 @@ import realvirt
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "example.test"
+
+# Each test's root gets its own warm provider (about 40 MB); at the default 300 s idle, a few hundred
+# tests would keep gigabytes of them alive. Inherited by every `provision` the tests start.
+os.environ.setdefault("PROVISION_WARM_PROVIDER_IDLE", "30")
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from test_server_tasks import StubEngine, setup  # noqa: F401 (fixtures)
 from api.compute.models import ERROR, ComputeStore, Server
 from api.db import Database
 from api.jobs.records import (RECORDS, BuildServer, ConvergeVolumes, CreateSnapshot, CreateVolume, DeleteServer,
-                              DeleteSnapshot, DeleteVolume, JobFormatError, PowerAction, decode)
+                              DeleteSnapshot, DeleteVolume, ImageServer, JobFormatError, PowerAction, RebuildServer,
+                              ResizeServer, decode)
 from api.volume.models import AVAILABLE, CREATING, Snapshot, Volume
 from api.volume.store import VolumeStore
 from provisioner.claimer import Worker
@@ -233,7 +234,9 @@ def test_a_dropped_attach_puts_the_volume_back_and_the_server_in_error(setup) ->
 def test_every_record_round_trips_through_its_args_json(qcow2_file: Path) -> None:
     jobs = [BuildServer("s", _spec("srv-s", qcow2_file)), DeleteServer("s", "srv-s"),
             PowerAction("s", "test:///x", "srv-s", "hard-reboot"), ConvergeVolumes("s"), CreateVolume("v"),
-            DeleteVolume("v"), CreateSnapshot("n"), DeleteSnapshot("n")]
+            DeleteVolume("v"), CreateSnapshot("n"), DeleteSnapshot("n"), ResizeServer("s", "2", revert=True),
+            RebuildServer("s", ImageRef(str(qcow2_file), "qcow2", "0" * 64, "cirros"), "$6$salt$hash", stopped=True),
+            ImageServer("s", "img", "daily", 2)]
     assert {type(job) for job in jobs} == set(RECORDS.values())
     for job in jobs:
         assert decode(job.kind, job.subject.id, json.loads(json.dumps(job.to_args()))) == job
