@@ -145,8 +145,8 @@ def tokens(fuzzed: Live) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def known(fuzzed: Live, qcow2_file: Path) -> Known:
-    """An image, a keypair, an ACTIVE server and its port, a network with a subnet, a router, a security
-    group with a rule, a volume with a snapshot, attached to the server."""
+    """An image, a keypair, an ACTIVE server and its port, a network with a subnet, a router, a floating IP,
+    a subnet pool, a security group with a rule, a volume with a snapshot, attached to the server."""
     conn = fuzzed.sdk("alice")
     image = conn.image.create_image(name=f"{MARK}-img", filename=str(qcow2_file), disk_format="qcow2",
                                     container_format="bare")
@@ -161,6 +161,15 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
     group = _create(fuzzed, "alice", "/network/v2.0/security-groups",
                     {"security_group": {"name": f"{MARK}-sg"}})["security_group"]
     router = _create(fuzzed, "alice", "/network/v2.0/routers", {"router": {"name": f"{MARK}-router"}})["router"]
+    # A floating IP of an admin's external network, and a subnet pool.
+    external = _create(fuzzed, "admin", "/network/v2.0/networks",
+                       {"network": {"name": f"{MARK}-public", "router:external": True}})["network"]
+    _create(fuzzed, "admin", "/network/v2.0/subnets",
+            {"subnet": {"network_id": external["id"], "cidr": "172.24.9.0/24", "ip_version": 4}})
+    floating_ip = _create(fuzzed, "alice", "/network/v2.0/floatingips",
+                          {"floatingip": {"floating_network_id": external["id"]}})["floatingip"]
+    pool = _create(fuzzed, "alice", "/network/v2.0/subnetpools",
+                   {"subnetpool": {"name": f"{MARK}-pool", "prefixes": ["10.210.0.0/16"]}})["subnetpool"]
     rule = _create(fuzzed, "alice", "/network/v2.0/security-group-rules",
                    {"security_group_rule": {"security_group_id": group["id"], "direction": "ingress"}})
     volume = conn.block_storage.create_volume(name=f"{MARK}-vol", size=1)
@@ -195,7 +204,7 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
            "credential_id": credential["id"], "access_rule_id": credential["access_rules"][0]["id"]}
     items = {"networks": network["id"], "subnets": subnet["id"], "security-groups": group["id"],
              "security-group-rules": rule["security_group_rule"]["id"], "ports": port["id"], "routers": router["id"],
-             "extensions": "security-group"}
+             "floatingips": floating_ip["id"], "subnetpools": pool["id"], "extensions": "security-group"}
     body_ids = {"network": network["id"], "default_network": default, "group": group["id"],
                 "keypair": f"{MARK}-key", "flavor": "1", "image": image.id, "volume": volume.id}
     return Known(ids, items, body_ids)
@@ -350,6 +359,9 @@ def test_hostile_names(fuzzed: Live, tokens: dict[str, str], known: Known) -> No
         for path, key in (("/network/v2.0/networks", "network"), ("/network/v2.0/security-groups", "security_group"),
                           ("/identity/v3/projects", "project")):
             kept = post(path, {key: {"name": name}})
+            if key == "project" and "\x00" in name:  # Keystone's accounts live in config.yaml: no control characters
+                assert kept.status_code == 400 and "project.name" in _error_message("/identity", kept, kept.content)
+                continue
             assert kept.status_code == 201 and kept.json()[key]["name"] == name, kept.text
     server = post("/compute/v2.1/servers", {"server": {
         "name": hostile[0], "flavorRef": "1", "imageRef": known.ids["image_id"],
