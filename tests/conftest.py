@@ -10,6 +10,7 @@ from typing import Iterator
 
 import pytest
 
+import pg
 import realvirt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,3 +51,20 @@ def real_libvirtd() -> Iterator[realvirt.Libvirtd]:
     """A real libvirtd (qemu:///system) in its own network namespace, for the whole session."""
     with realvirt.libvirtd() as daemon:
         yield daemon
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[pg.Postgres]:
+    """A real PostgreSQL (unix socket only, in a temporary directory) for the whole session; skipped, with the
+    reason, only where its binaries or driver are missing."""
+    reason = pg.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with pg.postgres() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_uri(postgres_cluster: pg.Postgres) -> str:
+    """The URI of a new empty database of the session's PostgreSQL (one per test: tests never share rows)."""
+    return postgres_cluster.createdb()

@@ -1,0 +1,96 @@
+"""A real PostgreSQL for tests: a cluster in a temporary directory, reached by its unix socket only.
+
+initdb refuses to run as root, so as root the cluster belongs to Debian's
+`postgres` user (the directory is chowned to it). `listen_addresses` is
+empty: the server opens no TCP port at all, only its socket in the cluster's
+directory. Everything is removed when the fixture ends.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+BIN = Path("/usr/lib/postgresql/15/bin")
+BINARIES = ("initdb", "pg_ctl", "postgres")
+SYSTEM_USER = "postgres"  # Debian's package creates it; initdb runs as it when the tests run as root
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A running cluster: its socket directory, and the role tests connect as."""
+
+    socket_dir: Path
+    user: str
+
+    def uri(self, dbname: str) -> str:
+        """The libpq URI of a database of this cluster (a `database:` value of config.yaml)."""
+        return f"postgresql://{self.user}@/{dbname}?host={self.socket_dir}"
+
+    def createdb(self) -> str:
+        """A new empty database, owned by `user`; returns its URI."""
+        import psycopg  # only the PostgreSQL tests need the driver
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.uri("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.uri(name)
+
+
+def skip_reason() -> str | None:
+    """Why a PostgreSQL cannot be started here, or None."""
+    missing = [name for name in BINARIES if not (BIN / name).exists()]
+    if missing:
+        return f"missing {', '.join(str(BIN / m) for m in missing)}: run `bin/install-deps --test` (Debian's postgresql)"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(SYSTEM_USER)
+        except KeyError:
+            return f"running as root and no `{SYSTEM_USER}` user to run initdb as (Debian's postgresql creates it)"
+    try:
+        import psycopg  # noqa: F401  (only its presence is checked here)
+    except ImportError:
+        return "psycopg is not installed: pip install -e '.[test]'"
+    return None
+
+
+@contextmanager
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL cluster started for the duration of the block, then stopped and removed."""
+    base = Path(tempfile.mkdtemp(prefix="provisioner-pg-"))
+    data, sockets = base / "data", base / "run"
+    sockets.mkdir()
+    demote: dict = {}
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam(SYSTEM_USER)
+        for path in (base, sockets):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+        demote = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+        user = SYSTEM_USER
+    os.chmod(base, 0o755)  # the socket must be reachable by the (root) test process through it
+
+    def run(*argv: str) -> None:
+        result = subprocess.run(argv, capture_output=True, text=True, **demote)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr.strip()}")
+
+    try:
+        run(str(BIN / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync")
+        # Unix socket only (no TCP at all), in the cluster's own directory; fsync off: a test cluster is thrown away.
+        options = f"-c listen_addresses='' -c unix_socket_directories='{sockets}' -c fsync=off"
+        run(str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
+        try:
+            yield Postgres(sockets, user)
+        finally:
+            run(str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
