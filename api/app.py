@@ -47,13 +47,17 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     """Build the app from `<root>/api/config.yaml` and the token key next to it."""
     config = load_config(config_path(layout))
     signer = TokenSigner(load_key(layout.root / "api" / "token.key"), config.token_ttl)
-    ctx = ApiContext(layout, config, signer, Database(layout.state_db), engine or Engine(layout))
+    db = Database(layout.state_db, config.database)
+    db.check(str(config_path(layout)))  # an unreachable database stops the start with one line, not a traceback
+    ctx = ApiContext(layout, config, signer, db, engine or Engine(layout))
 
     tokens = identity_routes.token_verifier(ctx)
     app = falcon.App(middleware=[RequestIdMiddleware(), AuthMiddleware(tokens),
                                   ValidationMiddleware(spec_schemas(), config.max_json_body)])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
+    if db.unavailable:
+        app.add_error_handler(db.unavailable, errors.handle_database_unavailable)
 
     images = ImageCatalog(layout, ctx.db)
     networks = NetworkStore(ctx.db, config.default_network)

@@ -17,6 +17,7 @@ import yaml
 
 from provisioner import safeyaml
 from api.change_counter import ChangeCounters, Slot
+from api.db import check_uri
 from api.quota.models import QuotaDefaults, parse_defaults
 from provisioner.errors import InputError
 from provisioner.layout import Layout
@@ -134,6 +135,9 @@ class ApiConfig:
     auth_failures_per_address: int = 50
     auth_failure_window: float = 300.0
     auth_lockout: float = 300.0
+    # The API's records and job queue: None keeps them in SQLite under the root (state.db); a libpq URI
+    # (postgresql:///DBNAME?host=/socket/dir) puts them in a PostgreSQL database several roots can share.
+    database: str | None = None
 
     def user_by_name(self, name: str) -> User | None:
         """The user called `name`, or None."""
@@ -190,7 +194,7 @@ def parse_config(data: Any, where: str) -> ApiConfig:
     known = {"quotas", "users", "projects", "flavors", "network", "token_ttl", "region", "libvirt_uri", "admin_user",
              "max_json_body", "max_image_body", "build_workers", "stop_timeout", "max_volume_size",
              "network_forward", "auth_failures_per_user", "auth_failures_per_address", "auth_failure_window",
-             "auth_lockout"}
+             "auth_lockout", "database"}
     known |= TRANSPORT_KEYS
     unknown = sorted(str(k) for k in data if k not in known)
     if unknown:
@@ -263,6 +267,7 @@ def parse_config(data: Any, where: str) -> ApiConfig:
         auth_failures_per_address=_int(data, "auth_failures_per_address", 50, where),
         auth_failure_window=_seconds(data, "auth_failure_window", 300.0, where),
         auth_lockout=_seconds(data, "auth_lockout", 300.0, where),
+        database=None if data.get("database") is None else check_uri(data["database"], where),
     )
 
 

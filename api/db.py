@@ -1,40 +1,185 @@
-"""SQLite under the root (layout.state_db, shared with the post-boot queue): the API's own `api_*` tables.
+"""The API's own `api_*` tables: SQLite under the root (layout.state_db, shared with the post-boot queue), or a
+PostgreSQL database shared by several roots (`database:` in config.yaml, docs/scale-out.md).
 
 Every API record is a frozen dataclass with `id`, `project_id` and `name`
-columns for lookups; the rest is stored as JSON. One connection per thread
-(waitress serves requests on several threads; sqlite3 connections are not
-shared across them).
+columns for lookups; the rest is stored as JSON text. One connection per
+thread (waitress serves requests on several threads; neither driver's
+connections are shared across them).
+
+Callers write one SQL: SQLite's, restricted to what PostgreSQL also runs once
+`Dialect.translate` has rewritten the few spellings that differ (placeholders,
+float and autoincrement column types). Nothing else in api/ knows which
+database it talks to, except the job queue's claim (`Dialect.skip_locked`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sqlite3
 import threading
 import time
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Generic, Iterable, TypeVar
+from types import ModuleType
+from typing import Any, Generic, Iterable, Iterator, Protocol, TypeVar
 
+from provisioner.errors import InputError
 from provisioner.sqlite import write_transaction
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
+# Seconds to wait for PostgreSQL to accept a connection: a database that is gone fails the request (503) at once
+# rather than hanging it.
+CONNECT_TIMEOUT = 5
+# The advisory lock every PostgreSQL write transaction takes first: what SQLite's BEGIN IMMEDIATE is, one writer
+# at a time, so a check and the write it allows (quotas, unique names) cannot interleave with another's.
+WRITE_LOCK = 0x70726F76  # "prov"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _psycopg(where: str) -> ModuleType:
+    """The PostgreSQL driver, imported only when a `database:` is set (it costs every CLI command ~0.2 s)."""
+    try:
+        import psycopg
+    except ImportError:  # the `postgresql` extra is optional: SQLite needs no driver
+        raise InputError(where, "key 'database': PostgreSQL needs psycopg: pip install "
+                                "'provisioner[postgresql]'") from None
+    return psycopg
+
+
+class Cursor(Protocol):
+    """What callers use of a cursor, the same on both drivers."""
+
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What callers use of a connection, the same on both drivers."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, args: Any = ()) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Any]) -> Any: ...
+
+
+_NAMED = re.compile(r"(?<![:\w]):([a-z_]+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dialect:
+    """The differences between the two databases' SQL, all in one place."""
+
+    name: str
+    rowid_column: str  # appended to a CREATE TABLE whose rows are listed in insertion order (ORDER BY rowid)
+    skip_locked: str  # appended to the job queue's claiming SELECT
+
+    def translate(self, sql: str) -> str:
+        """`sql` as this database runs it (callers write SQLite's)."""
+        if self.name == "sqlite":
+            return sql
+        if "%" in sql:
+            raise ValueError("SQL with a literal % (psycopg reads it as a placeholder)")
+        sql = sql.replace("?", "%s")
+        sql = _NAMED.sub(r"%(\1)s", sql)
+        # PostgreSQL's REAL is 4 bytes: time.time() would lose its seconds' digits (and rows their order).
+        sql = re.sub(r"\bREAL\b", "DOUBLE PRECISION", sql)
+        return sql.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+
+
+SQLITE = Dialect("sqlite", rowid_column="", skip_locked="")
+# SQLite's rowid is implicit; PostgreSQL has none, so tables listed in insertion order get a column of that name.
+POSTGRESQL = Dialect("postgresql", rowid_column=", rowid BIGSERIAL", skip_locked=" FOR UPDATE OF q SKIP LOCKED")
+
+
+class _PgConnection:
+    """A psycopg connection in autocommit mode, answering like sqlite3's (Connection)."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus  # imported with psycopg already: a dictionary look-up
+
+        return self.conn.info.transaction_status != TransactionStatus.IDLE
+
+    def execute(self, sql: str, args: Any = ()) -> Cursor:
+        return self.conn.execute(POSTGRESQL.translate(sql), args or None)
+
+    def executemany(self, sql: str, rows: Iterable[Any]) -> Any:
+        cur = self.conn.cursor()
+        cur.executemany(POSTGRESQL.translate(sql), list(rows))
+        return cur
+
+
+@contextmanager
+def _pg_write_transaction(conn: _PgConnection) -> Iterator[_PgConnection]:
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def check_uri(uri: Any, where: str) -> str:
+    """A `database:` value of config.yaml, checked: a libpq URI of PostgreSQL naming its database."""
+    if not isinstance(uri, str) or not uri.startswith(POSTGRES_SCHEMES):
+        raise InputError(where, f"key 'database': {uri!r} is not a postgresql:// URI "
+                                "(postgresql:///DBNAME?host=/socket/dir), or leave it out for SQLite under the root")
+    psycopg = _psycopg(where)
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(uri)
+    except psycopg.ProgrammingError as exc:
+        raise InputError(where, f"key 'database': malformed URI: {_one_line(exc)}") from None
+    if not params.get("dbname"):
+        raise InputError(where, "key 'database': the URI names no database (postgresql:///DBNAME?host=...)")
+    return uri
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 class Database:
-    """Thread-local connections to one SQLite file, in WAL mode."""
+    """Thread-local connections to one SQLite file, in WAL mode, or to one PostgreSQL database (`uri`)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, uri: str | None = None):
         self.path = path
+        self.uri = uri
+        self.dialect = POSTGRESQL if uri else SQLITE
+        self._driver = _psycopg("config.yaml") if uri else None
+        # What the driver raises for a locked, failed or unreachable database: callers that must outlive one
+        # (the job threads) catch these.
+        self.errors: tuple[type[Exception], ...] = (self._driver.Error,) if self._driver else (sqlite3.Error,)
+        # What it raises when the server cannot be reached (a request answers 503); SQLite, a file, has no such case.
+        self.unavailable: tuple[type[Exception], ...] = (self._driver.OperationalError,) if self._driver else ()
         self._local = threading.local()
 
-    def connect(self) -> sqlite3.Connection:
+    def connect(self) -> Connection:
         """This thread's connection (autocommit: each statement is its own transaction)."""
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if self._driver is not None and (conn is None or conn.conn.broken):
+            # A connection broken by a database restart is replaced at the next use rather than kept failing.
+            conn = _PgConnection(self._driver.connect(self.uri, autocommit=True, connect_timeout=CONNECT_TIMEOUT))
+            self._local.conn = conn
+        elif conn is None:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -42,11 +187,30 @@ class Database:
             self._local.conn = conn
         return conn
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        """One write transaction on this thread's connection (provisioner.sqlite.write_transaction: BEGIN
-        IMMEDIATE, so a check and the insert it allows cannot interleave with another's); inside an open
-        transaction, joins it."""
-        return write_transaction(self.connect())
+    @property
+    def shared(self) -> bool:
+        """Whether other roots' API processes write here too (PostgreSQL). Their writes bump none of this
+        root's change counters (api/change_counter.py, a file under the root): a per-process cache that trusts
+        those counters must read the database again instead."""
+        return self.uri is not None
+
+    def check(self, where: str) -> None:
+        """Connect once, or raise an InputError naming `where` (config.yaml) and its `database` key."""
+        if self.uri is None:
+            return
+        try:
+            self.connect()
+        except self.errors as exc:
+            raise InputError(where, f"key 'database': cannot connect: {_one_line(exc)}") from None
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One write transaction on this thread's connection, one writer at a time (SQLite: BEGIN IMMEDIATE, see
+        provisioner.sqlite.write_transaction; PostgreSQL: an advisory lock taken first), so a check and the insert
+        it allows cannot interleave with another's; inside an open transaction, joins it."""
+        conn = self.connect()
+        if isinstance(conn, _PgConnection):
+            return _pg_write_transaction(conn)
+        return write_transaction(conn)
 
 
 class Table(Generic[T]):
@@ -71,7 +235,7 @@ class Table(Generic[T]):
         return self.cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
     def insert(self, record: T) -> T:
-        """Add `record`; sqlite3.IntegrityError if its id exists."""
+        """Add `record`; the driver's IntegrityError if its id exists."""
         self.db.connect().execute(f"INSERT INTO {self.table} (id, project_id, name, data, created) "
                                   "VALUES (?, ?, ?, ?, ?)", (*self._row(record), time.time()))
         return record
@@ -103,7 +267,7 @@ class Table(Generic[T]):
         where, args = [], []
         if projects is not None:
             projects = list(projects)
-            where.append(f"project_id IN ({', '.join('?' * len(projects))})" if projects else "0")
+            where.append(f"project_id IN ({', '.join('?' * len(projects))})" if projects else "1 = 0")
             args.extend(projects)
         if name is not None:
             where.append("name = ?")

@@ -104,6 +104,14 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception,
            "internal error: see the API server's log")
 
 
+def handle_database_unavailable(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict) -> None:
+    """The API's PostgreSQL cannot be reached (stopped, restarting, network gone): a 503 the client may retry,
+    answered within the connect timeout rather than hanging; logged in one line (not a bug: no traceback)."""
+    log.error("database unavailable on %s %s: %s", req.method, req.path, " ".join(str(ex).split()))
+    _write(req, resp, 503, "computeFault", "Service Unavailable",
+           "the API's database is unavailable: retry later (see the API server's log)")
+
+
 def install(app: falcon.App) -> None:
     """Register the handlers; falcon picks the most specific class, so order does not matter."""
     app.add_error_handler(Exception, handle_unexpected)

@@ -17,7 +17,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 BINARIES = ("initdb", "pg_ctl", "postgres")
@@ -30,6 +30,17 @@ class Postgres:
 
     socket_dir: Path
     user: str
+    data: Path
+    run: Callable[..., None]
+
+    def stop(self) -> None:
+        """Stop the server now (immediate shutdown, as a crash), for tests of a database gone away."""
+        self.run(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def running(self) -> bool:
+        """Whether the server runs (pg_ctl status: 0 running, 3 stopped)."""
+        return subprocess.run([str(BIN / "pg_ctl"), "-D", str(self.data), "status"], capture_output=True,
+                              **_demoted()).returncode == 0
 
     def uri(self, dbname: str) -> str:
         """The libpq URI of a database of this cluster (a `database:` value of config.yaml)."""
@@ -49,7 +60,8 @@ def skip_reason() -> str | None:
     """Why a PostgreSQL cannot be started here, or None."""
     missing = [name for name in BINARIES if not (BIN / name).exists()]
     if missing:
-        return f"missing {', '.join(str(BIN / m) for m in missing)}: run `bin/install-deps --test` (Debian's postgresql)"
+        names = ", ".join(str(BIN / m) for m in missing)
+        return f"missing {names}: run `bin/install-deps --test` (Debian's postgresql)"
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(SYSTEM_USER)
@@ -62,19 +74,26 @@ def skip_reason() -> str | None:
     return None
 
 
+def _demoted() -> dict[str, Any]:
+    """subprocess.run's arguments to run as the cluster's owner: `postgres` when the tests run as root."""
+    if os.geteuid() != 0:
+        return {}
+    owner = pwd.getpwnam(SYSTEM_USER)
+    return {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+
+
 @contextmanager
 def postgres() -> Iterator[Postgres]:
     """A PostgreSQL cluster started for the duration of the block, then stopped and removed."""
     base = Path(tempfile.mkdtemp(prefix="provisioner-pg-"))
     data, sockets = base / "data", base / "run"
     sockets.mkdir()
-    demote: dict = {}
+    demote = _demoted()
     user = pwd.getpwuid(os.geteuid()).pw_name
     if os.geteuid() == 0:
         owner = pwd.getpwnam(SYSTEM_USER)
         for path in (base, sockets):
             os.chown(path, owner.pw_uid, owner.pw_gid)
-        demote = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
         user = SYSTEM_USER
     os.chmod(base, 0o755)  # the socket must be reachable by the (root) test process through it
 
@@ -88,9 +107,11 @@ def postgres() -> Iterator[Postgres]:
         # Unix socket only (no TCP at all), in the cluster's own directory; fsync off: a test cluster is thrown away.
         options = f"-c listen_addresses='' -c unix_socket_directories='{sockets}' -c fsync=off"
         run(str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
+        cluster = Postgres(sockets, user, data, run)
         try:
-            yield Postgres(sockets, user)
+            yield cluster
         finally:
-            run(str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+            if cluster.running():
+                cluster.stop()
     finally:
         shutil.rmtree(base, ignore_errors=True)

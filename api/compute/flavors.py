@@ -55,7 +55,7 @@ class FlavorCatalog:
         """Every flavor, configured first."""
         changes = self.counters.value(Slot.FLAVORS)  # before the SELECT: a bump after it is seen next time
         cached = self._cached  # one read: another thread may replace it meanwhile
-        if cached is not None and cached[0] == changes:
+        if cached is not None and cached[0] == changes and not self.db.shared:
             return cached[1]
         flavors = self.load()
         self._cached = (changes, flavors)

@@ -86,7 +86,7 @@ class ServerTable(Table[Server]):
         self.counters = counters
 
     def insert(self, record: Server) -> Server:
-        """Add `record` (sqlite3.IntegrityError if its id exists) and bump."""
+        """Add `record` (the driver's IntegrityError if its id exists) and bump."""
         inserted = super().insert(record)
         self.counters.bump(Slot.SERVERS)
         return inserted
@@ -105,11 +105,12 @@ class ServerTable(Table[Server]):
 
 
 class ComputeStore:
-    """Keypairs and servers in SQLite; read-modify-write of a server is serialised in this process.
+    """Keypairs and servers in the API's database; read-modify-write of a server is serialised in this process.
 
     The server rows are kept per process while the shared SERVERS counter
     (api/change_counter.py) keeps its value; every write through `servers`, in any
-    worker process, bumps it.
+    worker process of the root, bumps it. A database other roots share (Database.shared)
+    is read again instead: their writes bump no counter of this root.
     """
 
     def __init__(self, db: Database, counters: ChangeCounters | None = None):
@@ -125,7 +126,7 @@ class ComputeStore:
         them, from this process's copy of the rows while no server was written since it was loaded."""
         changes = self.counters.value(Slot.SERVERS)  # before the SELECT: a bump after it is seen next time
         rows = self._rows  # one read: another thread may replace it meanwhile
-        if rows is None or rows[0] != changes:
+        if rows is None or rows[0] != changes or self.db.shared:
             rows = (changes, tuple(self.servers.list()))
             self._rows = rows
         if projects is None:

@@ -84,7 +84,7 @@ class AppCredentials:
         self.rules = AccessRules(db)
         db.connect().execute(
             f"CREATE TABLE IF NOT EXISTS {TABLE} (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, "
-            "data TEXT NOT NULL, UNIQUE (user_id, name))")
+            f"data TEXT NOT NULL, UNIQUE (user_id, name){db.dialect.rowid_column})")
 
     @staticmethod
     def _load(data: str) -> AppCredential:

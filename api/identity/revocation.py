@@ -34,7 +34,7 @@ class RevokedTokens:
         """Revoke the token with this digest until `expires_at`; forget tokens that have expired."""
         conn = self.db.connect()
         conn.execute(f"DELETE FROM {TABLE} WHERE expires_at <= ?", (time.time(),))
-        conn.execute(f"INSERT OR IGNORE INTO {TABLE} (digest, expires_at) VALUES (?, ?)", (digest, expires_at))
+        conn.execute(f"INSERT INTO {TABLE} (digest, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (digest, expires_at))
         self.counters.bump(Slot.CREDENTIALS)  # after the commit (autocommit): readers that see it see the row
 
     def __contains__(self, digest: str) -> bool:

@@ -88,7 +88,7 @@ class FailureThrottle:
         if seen != changes:
             clean = set()
             self._clean = (changes, clean)
-        if user in clean and address in clean:
+        if user in clean and address in clean and not self.db.shared:
             return False
         now = time.time()
         rows = self.db.connect().execute(f"SELECT key, locked_until FROM {TABLE} WHERE key IN (?, ?)",
@@ -111,12 +111,13 @@ class FailureThrottle:
                 if not limit:
                     continue
                 # A window that has passed starts again at this failure; the count is kept through a
-                # lock, so after it ends, one more failure in the same window locks again.
+                # lock, so after it ends, one more failure in the same window locks again. The stored row's
+                # columns are named with the table's name: PostgreSQL finds a bare name ambiguous (or `excluded`).
                 conn.execute(
                     f"INSERT INTO {TABLE} (key, window_start, failures, locked_until) VALUES (:key, :now, 1, 0) "
                     "ON CONFLICT(key) DO UPDATE SET "
-                    "failures = CASE WHEN window_start <= :stale THEN 1 ELSE failures + 1 END, "
-                    "window_start = CASE WHEN window_start <= :stale THEN :now ELSE window_start END",
+                    f"failures = CASE WHEN {TABLE}.window_start <= :stale THEN 1 ELSE {TABLE}.failures + 1 END, "
+                    f"window_start = CASE WHEN {TABLE}.window_start <= :stale THEN :now ELSE {TABLE}.window_start END",
                     {"key": key, "now": now, "stale": now - window})
                 conn.execute(f"UPDATE {TABLE} SET locked_until = ? WHERE key = ? AND failures >= ?",
                              (now + lockout, key, limit))

@@ -1,11 +1,17 @@
-"""The job queue: table `api_jobs` in `<root>/state.db`, claimable by any API process.
+"""The job queue: table `api_jobs` of the API's database (api/db.py), claimable by any API process.
 
 A job is queued, then running (claimed by a process: pid + start time), then
 gone. One subject's jobs run one at a time in submission order; different
 subjects' jobs run at once. A running job whose claimer died is queued
 again (its handlers are idempotent), at most `max_attempts` times in all;
-then `reap` returns it as dropped. Claiming takes SQLite's write lock first
-(BEGIN IMMEDIATE), so two processes never claim the same job.
+then `reap` returns it as dropped. Claiming takes the database's write lock
+first (SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock of
+Database.transaction), so two processes, of one root or of several roots
+sharing a PostgreSQL database, never claim the same job, nor two jobs of one
+subject, nor more than `max_running` in all. On PostgreSQL the claiming
+SELECT also locks its row (FOR UPDATE SKIP LOCKED): a row another
+connection's statement is changing at that moment (done, release) is passed
+over instead of waited for.
 
 Roots made before jobs had subjects hold `api_server_tasks` (a server_id
 column, whatever the job acted on): its rows move to `api_jobs` the first
@@ -17,11 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 
-from api.db import Database
+from api.db import SQLITE, Connection, Database
 from api.jobs.records import SERVER, Job, JobFormatError, decode, record_type
 from provisioner.claimer import Worker
 
@@ -74,10 +79,11 @@ class JobQueue:
         with self.db.transaction() as conn:
             for statement in _SCHEMA:  # not executescript: it would commit the transaction
                 conn.execute(statement)
-            self._migrate(conn)
+            if db.dialect is SQLITE:  # the old table only ever existed in a root's state.db
+                self._migrate(conn)
 
     @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
+    def _migrate(conn: Connection) -> None:
         """Move the rows of `api_server_tasks` (older roots) into `api_jobs`, in order, then drop it."""
         if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                         (OLD_TABLE,)).fetchone() is None:
@@ -94,11 +100,11 @@ class JobQueue:
     def add(self, job: Job) -> QueuedJob:
         """Queue a job after the ones already queued."""
         subject = job.subject
-        cur = self.db.connect().execute(
-            f"INSERT INTO {TABLE} (subject_kind, subject_id, kind, args, state, created) VALUES (?, ?, ?, ?, ?, ?)",
-            (subject.kind, subject.id, job.kind, json.dumps(job.to_args()), QUEUED, time.time()))
-        assert cur.lastrowid is not None
-        return QueuedJob(cur.lastrowid, job)
+        (row_id,) = self.db.connect().execute(
+            f"INSERT INTO {TABLE} (subject_kind, subject_id, kind, args, state, created) VALUES (?, ?, ?, ?, ?, ?)"
+            " RETURNING id", (subject.kind, subject.id, job.kind, json.dumps(job.to_args()), QUEUED, time.time())
+        ).fetchone()
+        return QueuedJob(row_id, job)
 
     def pending(self) -> bool:
         """True if any job is queued or running (a cheap read before claiming)."""
@@ -125,7 +131,8 @@ class JobQueue:
                 row = conn.execute(
                     f"SELECT {_COLUMNS} FROM {TABLE} AS q WHERE state = ? AND NOT EXISTS"
                     f" (SELECT 1 FROM {TABLE} AS r WHERE r.subject_kind = q.subject_kind"
-                    " AND r.subject_id = q.subject_id AND r.state = ?) ORDER BY id LIMIT 1",
+                    " AND r.subject_id = q.subject_id AND r.state = ?) ORDER BY id LIMIT 1"
+                    + self.db.dialect.skip_locked,
                     (QUEUED, RUNNING)).fetchone()
                 if row is None:
                     return None
@@ -137,7 +144,7 @@ class JobQueue:
         return QueuedJob(queued.id, queued.job, queued.attempts + 1)
 
     @staticmethod
-    def _decoded(conn: sqlite3.Connection, row: tuple) -> QueuedJob | None:
+    def _decoded(conn: Connection, row: tuple) -> QueuedJob | None:
         """The job of a row, or None once an undecodable row is deleted."""
         row_id, subject_kind, subject_id, kind, args, attempts = row
         try:
@@ -156,8 +163,10 @@ class JobQueue:
 
     def release(self, queued: QueuedJob) -> None:
         """Put a running job back in the queue, as if never tried (its run was interrupted, not failed)."""
+        # CASE, not MAX(a, b): PostgreSQL's MAX is only the aggregate (its two-argument form is GREATEST).
         self.db.connect().execute(f"UPDATE {TABLE} SET state = ?, worker_pid = NULL,"
-                                  " attempts = MAX(attempts - 1, 0) WHERE id = ?", (QUEUED, queued.id))
+                                  " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE id = ?",
+                                  (QUEUED, queued.id))
 
     def reap(self) -> list[QueuedJob]:
         """Queue again the running jobs whose claimer died; delete and return those claimed `max_attempts` times."""

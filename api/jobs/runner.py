@@ -12,7 +12,6 @@ reaches Terraform too) is queued again, as if never tried.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -111,7 +110,7 @@ class JobRunner:
                     self._run(queued)
                 elif self._idle(seen):
                     self._drop(self.queue.reap())
-            except sqlite3.Error:
+            except self.queue.db.errors:
                 # The database was locked too long or failed: this thread must outlive it, so retry later.
                 log.exception("job queue unavailable; retrying in %s s", POLL)
                 self._idle(seen)

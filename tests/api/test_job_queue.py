@@ -14,16 +14,19 @@ import ipaddress
 import json
 import logging
 import multiprocessing
+import multiprocessing.synchronize
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from apitest import qcow2_file  # noqa: F401 (fixtures)
-from test_server_tasks import StubEngine, setup  # noqa: F401 (fixtures)
+from test_server_tasks import StubEngine, backend, database, setup  # noqa: F401 (fixtures)
 
 from api.compute.models import ERROR, ComputeStore, Server
-from api.db import Database
+from api.db import SQLITE, Database
+from api.jobs.queue import JobQueue, _subject_kind
 from api.jobs.records import (RECORDS, BuildServer, ConvergeVolumes, CreateSnapshot, CreateVolume, DeleteServer,
                               DeleteSnapshot, DeleteVolume, ImageServer, JobFormatError, PowerAction, RebuildServer,
                               ResizeServer, decode)
@@ -61,7 +64,18 @@ def _dead_worker() -> Worker:
 
 
 def _old_tasks(layout: Layout, *rows: tuple[str, str, dict, Worker | None, int]) -> None:
-    """Create the old table and queue (subject id, kind, args, claimer or None, attempts) rows in it."""
+    """Queue (subject id, kind, args, claimer or None, attempts) rows: on SQLite in the old table, created here
+    (their move to api_jobs is then part of each test); on PostgreSQL, which never had it, in api_jobs."""
+    db = database(layout)
+    if db.dialect is not SQLITE:
+        JobQueue(db, max_running=1)  # creates api_jobs
+        for subject_id, kind, args, claimer, attempts in rows:
+            db.connect().execute(
+                "INSERT INTO api_jobs (subject_kind, subject_id, kind, args, state, attempts, worker_pid,"
+                " worker_start, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (_subject_kind(kind), subject_id, kind, json.dumps(args), "running" if claimer else "queued",
+                 attempts, claimer.pid if claimer else None, claimer.start if claimer else None, time.time()))
+        return
     with sqlite3.connect(layout.state_db) as db:
         db.executescript(OLD_SCHEMA)
         for subject_id, kind, args, claimer, attempts in rows:
@@ -77,7 +91,7 @@ def _volume(store: VolumeStore, volume_id: str, status: str = CREATING) -> Volum
 
 def test_a_dropped_volume_create_leaves_the_volume_error_with_the_reason(setup) -> None:
     make, _, layout = setup
-    store = VolumeStore(Database(layout.state_db))
+    store = VolumeStore(database(layout))
     _volume(store, "vol1")
     _old_tasks(layout, ("vol1", "volume-create", {}, _dead_worker(), MAX_ATTEMPTS))
     api, _, _ = make(StubEngine())
@@ -90,7 +104,7 @@ def test_a_dropped_volume_create_leaves_the_volume_error_with_the_reason(setup) 
 
 def test_a_dropped_volume_delete_leaves_it_error_deleting(setup) -> None:
     make, _, layout = setup
-    store = VolumeStore(Database(layout.state_db))
+    store = VolumeStore(database(layout))
     _volume(store, "vol1", status="deleting")
     _old_tasks(layout, ("vol1", "volume-delete", {}, _dead_worker(), MAX_ATTEMPTS))
     api, _, _ = make(StubEngine())
@@ -101,7 +115,7 @@ def test_a_dropped_volume_delete_leaves_it_error_deleting(setup) -> None:
 
 def test_a_dropped_snapshot_create_leaves_the_snapshot_error_with_the_reason(setup) -> None:
     make, _, layout = setup
-    store = VolumeStore(Database(layout.state_db))
+    store = VolumeStore(database(layout))
     _volume(store, "vol1", status=AVAILABLE)
     store.snapshots.insert(Snapshot("snap1", "s", "p", "u", "vol1", 1))
     _old_tasks(layout, ("snap1", "snapshot-create", {}, _dead_worker(), MAX_ATTEMPTS))
@@ -115,7 +129,7 @@ def test_a_dropped_snapshot_create_leaves_the_snapshot_error_with_the_reason(set
 
 def test_volumes_and_snapshots_left_busy_without_a_job_are_error_after_restart(setup) -> None:
     make, _, layout = setup
-    store = VolumeStore(Database(layout.state_db))
+    store = VolumeStore(database(layout))
     _volume(store, "creating")
     _volume(store, "deleting", status="deleting")
     _volume(store, "queued")  # its job is queued: it is left to run
@@ -161,9 +175,10 @@ def _spec(name: str, image: Path) -> DomainSpec:
                   gateway=ipaddress.IPv4Address("10.0.0.1"), resolvers=()),), users=("root",))
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the old table only ever existed in state.db
 def test_an_old_table_moves_to_api_jobs_and_its_queued_tasks_run(setup, qcow2_file: Path) -> None:
     make, _, layout = setup
-    compute = ComputeStore(Database(layout.state_db))
+    compute = ComputeStore(database(layout))
     for server_id in ("a", "b"):
         compute.servers.insert(Server(server_id, server_id, "p", "u", f"srv-{server_id}", "1", "img", ()))
     spec_a, spec_b = _spec("srv-a", qcow2_file), _spec("srv-b", qcow2_file)
@@ -193,7 +208,7 @@ def test_an_old_table_moves_to_api_jobs_and_its_queued_tasks_run(setup, qcow2_fi
 
 def test_a_row_that_is_no_job_is_deleted_and_does_not_block_the_queue(setup, caplog) -> None:
     make, _, layout = setup
-    compute = ComputeStore(Database(layout.state_db))
+    compute = ComputeStore(database(layout))
     compute.servers.insert(Server("a", "a", "p", "u", "srv-a", "1", "img", (), status="ACTIVE",
                                   task_state="powering-off"))
     _old_tasks(layout, ("a", "power", {"uri": "test:///x", "domain": "srv-a", "action": "x" * 1000}, None, 0),
@@ -216,7 +231,7 @@ def test_a_row_that_is_no_job_is_deleted_and_does_not_block_the_queue(setup, cap
 
 def test_a_dropped_attach_puts_the_volume_back_and_the_server_in_error(setup) -> None:
     make, _, layout = setup
-    db = Database(layout.state_db)
+    db = database(layout)
     ComputeStore(db).servers.insert(Server("a", "a", "p", "u", "srv-a", "1", "img", (), status="ACTIVE",
                                            task_state=None))
     store = VolumeStore(db)
@@ -255,3 +270,36 @@ def test_a_row_that_does_not_fit_its_record_is_named_not_echoed(kind: str, args,
     with pytest.raises(JobFormatError) as raised:
         decode(kind, "s", args)
     assert str(raised.value).startswith(message) and len(str(raised.value)) < 120
+
+
+def _claim_all(db_of: Callable[[], Database], out: Path, start: multiprocessing.synchronize.Event) -> None:
+    """In a child process: claim jobs from the queue until none is left, writing each claimed id to `out`."""
+    queue = JobQueue(db_of(), max_running=1000)
+    me = Worker.current()
+    start.wait()
+    with out.open("w") as claimed:
+        while (queued := queue.claim(me)) is not None:
+            claimed.write(f"{queued.id}\n")
+            claimed.flush()
+            queue.done(queued)
+
+
+def test_two_processes_claiming_at_once_never_get_the_same_job(setup, tmp_path: Path) -> None:
+    _, _, layout = setup
+    db = database(layout)
+    queue = JobQueue(db, max_running=1000)
+    added = {queue.add(DeleteServer(f"s{i}", f"srv-{i}")).id for i in range(200)}
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    outs = [tmp_path / f"claimed-{n}" for n in range(2)]
+    claimers = [context.Process(target=_claim_all, args=(lambda: database(layout), out, start)) for out in outs]
+    for claimer in claimers:
+        claimer.start()
+    start.set()
+    for claimer in claimers:
+        claimer.join(120)
+        assert claimer.exitcode == 0, "a claimer failed"
+    first, second = ([int(line) for line in out.read_text().split()] for out in outs)
+    assert not set(first) & set(second), "both processes claimed the same job"
+    assert sorted(first + second) == sorted(added)  # each job once, none left behind
+    assert not queue.pending()

@@ -1,4 +1,7 @@
-"""Server builds and deletes with a stand-in engine (no Terraform): failure faults, ordering, restart recovery."""
+"""Server builds and deletes with a stand-in engine (no Terraform): failure faults, ordering, restart recovery.
+
+Every test runs twice: on the root's SQLite, and on a PostgreSQL database (`database:` in config.yaml).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from falcon import testing
 from api.accounts import set_user
 from api.app import create_api
 from api.compute.models import ERROR, ComputeStore
-from api.config import config_path
+from api.config import config_path, load_config
+from api.db import Database
 from api.jobs.queue import JobQueue
 from provisioner.claimer import Worker
 from provisioner.errors import ProvisionError
@@ -50,14 +54,29 @@ class StubEngine:
         self.calls.append(("destroy", name))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str | None:
+    """Where the API keeps its records: None (SQLite under the root), or a new PostgreSQL database's URI."""
+    return request.getfixturevalue("postgres_uri") if request.param == "postgresql" else None
+
+
+def database(layout: Layout) -> Database:
+    """The API database of the root, as its config.yaml names it (what create_api opens)."""
+    return Database(layout.state_db, load_config(config_path(layout)).database)
+
+
 @pytest.fixture
-def setup(tmp_path: Path, qcow2_file: Path):
+def setup(tmp_path: Path, qcow2_file: Path, backend: str | None):
     layout = Layout(tmp_path / "root")
     set_user(config_path(layout), "alice", "alice-password", "demo", ["member"])
+    if backend is not None:
+        config = config_path(layout)
+        config.write_text(config.read_text() + f"database: {backend}\n")
     image = ImageStore(layout).import_source(str(qcow2_file), "cirros")
 
     def make(engine: StubEngine):
         api = create_api(layout, engine)
+        assert api.context.db.uri == backend  # the backend this run of the test is about
         client = testing.TestClient(api.app)
         resp = client.simulate_post("/identity/v3/auth/tokens", json={"auth": {"identity": {
             "methods": ["password"], "password": {"user": {"name": "alice", "domain": {"name": "Default"},

@@ -1,0 +1,131 @@
+"""Every user of api/db.py, on both backends: SQLite under the root and PostgreSQL (`database:` in config.yaml).
+
+The SQL is written once (SQLite's spelling, Dialect.translate rewrites what PostgreSQL spells otherwise):
+these run each store's statements on both, the upserts, the insertion-ordered listings and the
+named placeholders included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+from api.change_counter import ChangeCounters
+from api.config import User
+from api.db import Database, Table
+from api.errors import Conflict
+from api.identity.access_rules import AccessRule
+from api.identity.app_credentials import AppCredential, AppCredentials
+from api.identity.revocation import RevokedTokens
+from api.identity.throttle import FailureThrottle, Limits, Throttled
+from api.quota.models import QuotaDefaults
+from api.quota.store import QuotaStore
+from api.web.sessions import SessionStore, WebSettings
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    uri = request.getfixturevalue("postgres_uri") if request.param == "postgresql" else None
+    database = Database(tmp_path / "root" / "state.db", uri)
+    assert database.dialect.name == request.param
+    return database
+
+
+@pytest.fixture
+def counters(tmp_path: Path) -> ChangeCounters:
+    return ChangeCounters(tmp_path / "root" / "api" / "changes")
+
+
+@dataclasses.dataclass(frozen=True)
+class Thing:
+    id: str
+    project_id: str
+    name: str
+    tags: tuple[str, ...] = ()
+    size: float = 0.0
+
+
+def test_a_table_round_trips_records_in_creation_order(db: Database) -> None:
+    table = Table(db, "things", Thing)
+    for index in range(12):
+        table.insert(Thing(f"t{index:02}", "p" if index % 2 else "q", f"n{index % 3}", ("a", "b"), index / 3))
+    assert [t.id for t in table.list()] == [f"t{i:02}" for i in range(12)]
+    assert table.get("t04") == Thing("t04", "q", "n1", ("a", "b"), 4 / 3)  # a float kept to its last digit
+    assert [t.id for t in table.list(projects=["p"], name="n1")] == ["t01", "t07"]
+    assert table.list(projects=[]) == []
+    assert table.count("p") == 6
+    table.update(Thing("t04", "p", "renamed"))
+    assert table.get("t04") == Thing("t04", "p", "renamed") and table.count("p") == 7
+    with pytest.raises(db.errors):
+        table.insert(Thing("t04", "p", "again"))
+    assert table.delete("t04") and not table.delete("t04") and table.get("t04") is None
+
+
+def test_a_transaction_rolls_back_what_it_wrote_when_it_raises(db: Database) -> None:
+    table = Table(db, "things", Thing)
+    with pytest.raises(RuntimeError):
+        with db.transaction():
+            table.insert(Thing("t1", "p", "n"))
+            assert db.connect().in_transaction
+            raise RuntimeError("undo")
+    assert table.get("t1") is None and not db.connect().in_transaction
+
+
+def test_revocation_keeps_one_row_per_token(db: Database, counters: ChangeCounters) -> None:
+    revoked = RevokedTokens(db, counters)
+    revoked.add("digest", time.time() + 60)
+    revoked.add("digest", time.time() + 60)  # the same token revoked twice: no error
+    assert "digest" in revoked and "other" not in revoked
+
+
+def test_the_throttle_counts_failures_and_locks(db: Database, counters: ChangeCounters) -> None:
+    throttle = FailureThrottle(db, Limits(per_user=2, per_address=0, window=300.0, lockout=300.0), counters)
+    assert throttle.check("user:alice", "addr:127.0.0.1") is False
+    throttle.failed("user:alice", "addr:127.0.0.1")
+    assert throttle.check("user:alice", "addr:127.0.0.1") is True  # failures on record, not locked yet
+    throttle.failed("user:alice", "addr:127.0.0.1")
+    with pytest.raises(Throttled):
+        throttle.check("user:alice", "addr:127.0.0.1")
+    throttle.succeeded("user:alice")
+    assert throttle.check("user:alice", "addr:127.0.0.1") is False
+
+
+def _credential(name: str, rules: tuple[AccessRule, ...] = ()) -> AppCredential:
+    return AppCredential(f"id-{name}", "u1", "p1", name, "", "hash", ("member",), None, False, rules)
+
+
+def test_app_credentials_and_access_rules_list_in_creation_order(db: Database, counters: ChangeCounters) -> None:
+    credentials = AppCredentials(db, counters)
+    for name in ("zeta", "alpha", "mid"):
+        rules = credentials.rules.ensure("u1", [("compute", f"/v2.1/{name}", "GET")])
+        credentials.create(_credential(name, rules))
+    assert [c.name for c in credentials.of_user("u1")] == ["zeta", "alpha", "mid"]
+    assert [r.path for r in credentials.rules.of_user("u1")] == ["/v2.1/zeta", "/v2.1/alpha", "/v2.1/mid"]
+    with pytest.raises(Conflict):
+        credentials.create(_credential("alpha"))
+    credentials.delete("u1", "id-alpha")
+    assert not credentials.exists("id-alpha") and credentials.exists("id-mid")
+
+
+def test_web_sessions_are_created_found_and_ended(db: Database) -> None:
+    user = User(id="u1", name="alice", password_hash="x", roles={})
+    sessions = SessionStore(db, WebSettings(), lambda: (user,), lambda u: "stamp")
+    session_id = sessions.create(user)
+    found = sessions.find(session_id)
+    assert found is not None and found.user == user
+    sessions.end(session_id)
+    assert sessions.find(session_id) is None
+
+
+def test_quota_limits_are_upserted(db: Database) -> None:
+    quotas = QuotaStore(db, QuotaDefaults(), {"compute": lambda project, user: {}})
+    quotas.set_limits("compute", "p1", {"instances": 3})
+    quotas.set_limits("compute", "p1", {"instances": 5, "cores": 7})
+    limits = quotas.limits("compute", "p1")
+    assert (limits["instances"], limits["cores"]) == (5, 7)
+    assert quotas.overridden("compute") == ["p1"]
+    quotas.reset("compute", "p1")
+    assert quotas.limits("compute", "p1")["instances"] == QuotaDefaults().of("compute")["instances"]

@@ -1,0 +1,146 @@
+"""Two roots sharing one PostgreSQL database (`database:` in config.yaml): what one API writes, the other serves.
+
+Each root is served by its own `bin/provision serve` process (the simulator
+hypervisor), with the same accounts in its own config.yaml: project and user
+ids derive from their names, so both see the same projects. Tokens are
+signed by each root's own key: a client logs in to each.
+"""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pg
+import requests
+from apitest import ACCOUNTS, PASSWORD, qcow2_file  # noqa: F401 (fixtures)
+from test_serve import REPO, serving
+
+from api.accounts import set_user
+from api.config import config_path, load_config
+from api.db import CONNECT_TIMEOUT
+from provisioner.images import ImageStore
+from provisioner.layout import Layout
+
+
+def _root(path: Path, database: str) -> Path:
+    layout = Layout(path)
+    for user, (project, roles) in ACCOUNTS.items():
+        set_user(config_path(layout), user, PASSWORD, project, roles)
+    with config_path(layout).open("a") as out:
+        out.write(f"database: {database}\n")
+    return path
+
+
+class Client:
+    """alice of project demo on one served root."""
+
+    def __init__(self, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "alice", "domain": {"name": "Default"}, "password": PASSWORD}}},
+            "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}}}}
+        resp = requests.post(f"{self.url}/identity/v3/auth/tokens", json=body, timeout=30)
+        assert resp.status_code == 201, resp.text
+        self.headers = {"X-Auth-Token": resp.headers["X-Subject-Token"]}
+
+    def get(self, path: str) -> requests.Response:
+        return requests.get(self.url + path, headers=self.headers, timeout=30)
+
+    def post(self, path: str, body: dict) -> requests.Response:
+        return requests.post(self.url + path, headers=self.headers, json=body, timeout=60)
+
+
+def test_records_written_through_one_root_are_served_by_the_other(tmp_path: Path, postgres_uri: str,
+                                                                  qcow2_file: Path) -> None:
+    one, other = _root(tmp_path / "one", postgres_uri), _root(tmp_path / "other", postgres_uri)
+    image = ImageStore(Layout(one)).import_source(str(qcow2_file), "cirros")
+    with serving(one) as first, serving(other) as second:
+        a, b = Client(first.port), Client(second.port)
+        # Listed through the other first: whatever it caches must not hide what the first root writes next.
+        assert b.get("/compute/v2.1/servers").json()["servers"] == []
+        assert b.get("/compute/v2.1/os-keypairs").json()["keypairs"] == []
+
+        network = a.post("/network/v2.0/networks", {"network": {"name": "shared-net"}})
+        assert network.status_code == 201, network.text
+        keypair = a.post("/compute/v2.1/os-keypairs", {"keypair": {"name": "shared-key"}})
+        assert keypair.status_code == 200, keypair.text
+        server = a.post("/compute/v2.1/servers", {"server": {
+            "name": "shared-vm", "flavorRef": "1", "imageRef": image.id,
+            "networks": [{"uuid": network.json()["network"]["id"]}]}})
+        assert server.status_code == 202, server.text
+        server_id = server.json()["server"]["id"]
+
+        seen = b.get(f"/network/v2.0/networks/{network.json()['network']['id']}")
+        assert seen.status_code == 200 and seen.json()["network"]["name"] == "shared-net", seen.text
+        keypairs = b.get("/compute/v2.1/os-keypairs").json()["keypairs"]
+        assert [k["keypair"]["fingerprint"] for k in keypairs] == [keypair.json()["keypair"]["fingerprint"]]
+        assert [s["id"] for s in b.get("/compute/v2.1/servers").json()["servers"]] == [server_id]
+        shown = b.get(f"/compute/v2.1/servers/{server_id}")
+        assert shown.status_code == 200 and shown.json()["server"]["name"] == "shared-vm", shown.text
+    # Nothing of the API's records went to either root's SQLite file.
+    for root in (one, other):
+        state = Layout(root).state_db
+        if state.exists():
+            done = subprocess.run([sys.executable, "-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1])"
+                                   ".execute(\"SELECT name FROM sqlite_master WHERE name LIKE 'api_%'\").fetchall())",
+                                   str(state)], capture_output=True, text=True, check=True)
+            assert done.stdout.strip() == "[]", done.stdout
+
+
+@pytest.mark.parametrize("database, error", [
+    ("mysql://db/x", "key 'database': 'mysql://db/x' is not a postgresql:// URI"),
+    ("postgresql://host/db?sslmode", "key 'database': malformed URI"),
+    ("postgresql:///?host=/run/postgresql", "key 'database': the URI names no database"),
+    ("5432", "key 'database': 5432 is not a postgresql:// URI"),  # YAML reads a number
+])
+def test_a_bad_database_value_is_refused_naming_the_key(tmp_path: Path, database: str, error: str) -> None:
+    root = tmp_path / "root"
+    _root(root, database)
+    done = subprocess.run([str(REPO / "bin" / "provision"), "serve", "--root", str(root), "--port", "0"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    message = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(message) == 1 and str(config_path(Layout(root))) in message[0] and error in message[0], done.stderr
+
+
+def test_an_unreachable_database_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    gone = tmp_path / "no-such-socket-dir"
+    _root(root, f"postgresql:///x?host={gone}&connect_timeout={CONNECT_TIMEOUT}")
+    done = subprocess.run([str(REPO / "bin" / "provision"), "serve", "--root", str(root), "--port", "0"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    message = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(message) == 1 and "key 'database': cannot connect" in message[0] and str(gone) in message[0], \
+        done.stderr
+
+
+def test_a_database_gone_away_is_a_503_with_a_message_not_a_hang(tmp_path: Path) -> None:
+    if pg.skip_reason():
+        pytest.skip(pg.skip_reason())
+    # A cluster of its own: the session's must outlive this test.
+    with pg.postgres() as cluster:
+        root = _root(tmp_path / "root", cluster.createdb())
+        with serving(root) as served:
+            client = Client(served.port)
+            assert client.get("/compute/v2.1/servers").status_code == 200
+            cluster.stop()
+            resp = client.get("/compute/v2.1/servers")
+            assert resp.status_code == 503, resp.text
+            assert resp.json()["computeFault"]["message"].startswith("the API's database is unavailable")
+
+
+def test_a_password_in_the_uri_stays_in_config_yaml_0600_through_account_changes(tmp_path: Path) -> None:
+    uri = "postgresql://api:pg-secret-pw@/provisioner?host=/run/postgresql"
+    layout = Layout(_root(tmp_path / "root", uri))
+    set_user(config_path(layout), "carol", PASSWORD, "demo", ["member"])  # rewrites the file (write_document)
+    config = config_path(layout)
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert load_config(config).database == uri
+    # Nowhere else under the root: not in the state database, not in a log.
+    assert [p for p in layout.root.rglob("*") if p.is_file() and p != config and b"pg-secret-pw" in p.read_bytes()] \
+        == []
