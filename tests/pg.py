@@ -33,6 +33,13 @@ class Postgres:
     data: Path
     run: Callable[..., None]
 
+    def start(self) -> None:
+        """Start the server (again): unix socket only, in the cluster's directory, no TCP at all."""
+        # fsync off: a test cluster is thrown away.
+        options = f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' -c fsync=off"
+        self.run(str(BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.data.parent / "log"),
+                 "-w", "start")
+
     def stop(self) -> None:
         """Stop the server now (immediate shutdown, as a crash), for tests of a database gone away."""
         self.run(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
@@ -104,10 +111,8 @@ def postgres() -> Iterator[Postgres]:
 
     try:
         run(str(BIN / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync")
-        # Unix socket only (no TCP at all), in the cluster's own directory; fsync off: a test cluster is thrown away.
-        options = f"-c listen_addresses='' -c unix_socket_directories='{sockets}' -c fsync=off"
-        run(str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
         cluster = Postgres(sockets, user, data, run)
+        cluster.start()
         try:
             yield cluster
         finally:
