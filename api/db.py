@@ -8,8 +8,10 @@ connections are shared across them).
 
 Callers write one SQL: SQLite's, restricted to what PostgreSQL also runs once
 `Dialect.translate` has rewritten the few spellings that differ (placeholders,
-float and autoincrement column types). Nothing else in api/ knows which
-database it talks to, except the job queue's claim (`Dialect.skip_locked`).
+float and autoincrement column types). Beyond that, callers only ask the
+Dialect for a fragment (`rowid_column`, `skip_locked`), whether the database is
+`shared` with other roots (caches), and whether it is SQLite (the job queue's
+migration of an old SQLite-only table).
 """
 
 from __future__ import annotations
