@@ -205,6 +205,15 @@ class Database:
         except self.errors as exc:
             raise InputError(where, f"key 'database': cannot connect: {_one_line(exc)}") from None
 
+    def create(self, statement: str) -> None:
+        """Run one `CREATE … IF NOT EXISTS`. On PostgreSQL, under the write lock: two processes creating the same
+        table at once (roots starting together on a new database) collide in its catalog otherwise."""
+        if self.dialect is SQLITE:
+            self.connect().execute(statement)
+            return
+        with self.transaction() as conn:
+            conn.execute(statement)
+
     def transaction(self) -> AbstractContextManager[Connection]:
         """One write transaction on this thread's connection, one writer at a time (SQLite: BEGIN IMMEDIATE, see
         provisioner.sqlite.write_transaction; PostgreSQL: an advisory lock taken first), so a check and the insert
@@ -224,7 +233,7 @@ class Table(Generic[T]):
         self.cls = cls
         self.scope = scope
         self._fields = frozenset(f.name for f in dataclasses.fields(cls))  # once, not per loaded row
-        db.connect().execute(
+        db.create(
             f"CREATE TABLE IF NOT EXISTS {self.table} (id TEXT PRIMARY KEY, project_id TEXT, "
             "name TEXT, created REAL NOT NULL, data TEXT NOT NULL)")
 

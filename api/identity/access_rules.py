@@ -89,8 +89,8 @@ class AccessRules:
 
     def __init__(self, db: Database):
         self.db = db
-        db.connect().execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
-                             f"data TEXT NOT NULL{db.dialect.rowid_column})")
+        db.create(f"CREATE TABLE IF NOT EXISTS {TABLE} (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+                  f"data TEXT NOT NULL{db.dialect.rowid_column})")
 
     def _load(self, data: str) -> AccessRule:
         return AccessRule(**json.loads(data))

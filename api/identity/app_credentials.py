@@ -82,7 +82,7 @@ class AppCredentials:
         self.db = db
         self.counters = counters
         self.rules = AccessRules(db)
-        db.connect().execute(
+        db.create(
             f"CREATE TABLE IF NOT EXISTS {TABLE} (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, "
             f"data TEXT NOT NULL, UNIQUE (user_id, name){db.dialect.rowid_column})")
 

@@ -28,7 +28,7 @@ class RevokedTokens:
     def __init__(self, db: Database, counters: ChangeCounters):
         self.db = db
         self.counters = counters
-        db.connect().execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (digest TEXT PRIMARY KEY, expires_at REAL NOT NULL)")
+        db.create(f"CREATE TABLE IF NOT EXISTS {TABLE} (digest TEXT PRIMARY KEY, expires_at REAL NOT NULL)")
 
     def add(self, digest: str, expires_at: float) -> None:
         """Revoke the token with this digest until `expires_at`; forget tokens that have expired."""

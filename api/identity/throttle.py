@@ -75,8 +75,8 @@ class FailureThrottle:
         self.counters = counters
         # Keys without a row, as of the counter's value: only a failure adds a row, and every one bumps it.
         self._clean: tuple[int, set[str]] = (counters.value(Slot.AUTH_FAILURES), set())
-        db.connect().execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, "
-                             "window_start REAL NOT NULL, failures INTEGER NOT NULL, locked_until REAL NOT NULL)")
+        db.create(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, "
+                  "window_start REAL NOT NULL, failures INTEGER NOT NULL, locked_until REAL NOT NULL)")
 
     def _limit(self, key: str) -> int:
         return self.limits.per_user if key.startswith("user:") else self.limits.per_address

@@ -22,7 +22,7 @@ class QuotaStore:
         self.db = db
         self.defaults = defaults
         self.counters = dict(counters)
-        db.connect().execute(
+        db.create(
             "CREATE TABLE IF NOT EXISTS api_quota_limits (service TEXT NOT NULL, project_id TEXT NOT NULL, "
             "resource TEXT NOT NULL, hard_limit INTEGER NOT NULL, PRIMARY KEY (service, project_id, resource))")
 

@@ -79,8 +79,8 @@ class SessionStore:
         self.settings = settings
         self.users = users
         self.stamp = stamp
-        db.connect().execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (digest TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
-                             "stamp TEXT NOT NULL, csrf TEXT NOT NULL, created REAL NOT NULL, seen REAL NOT NULL)")
+        db.create(f"CREATE TABLE IF NOT EXISTS {TABLE} (digest TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+                  "stamp TEXT NOT NULL, csrf TEXT NOT NULL, created REAL NOT NULL, seen REAL NOT NULL)")
 
     def create(self, user: User) -> str:
         """A new session for `user`: its id (for the cookie only; never stored)."""

@@ -8,6 +8,8 @@ named placeholders included.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import multiprocessing.synchronize
 import time
 from pathlib import Path
 
@@ -129,3 +131,23 @@ def test_quota_limits_are_upserted(db: Database) -> None:
     assert quotas.overridden("compute") == ["p1"]
     quotas.reset("compute", "p1")
     assert quotas.limits("compute", "p1")["instances"] == QuotaDefaults().of("compute")["instances"]
+
+
+def _create_tables(db: Database, start: multiprocessing.synchronize.Barrier) -> None:
+    """In a child process: create the same 30 tables as its siblings, all starting at once."""
+    db.connect()
+    start.wait()
+    for index in range(30):
+        Table(db, f"things{index}", Thing)
+
+
+def test_processes_creating_the_tables_at_once_do_not_collide(db: Database) -> None:
+    # As roots (or a root's --workers) starting together on a new database do.
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(4)
+    children = [context.Process(target=_create_tables, args=(db, start)) for _ in range(4)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(120)
+    assert [child.exitcode for child in children] == [0, 0, 0, 0]
