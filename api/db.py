@@ -104,6 +104,22 @@ SQLITE = Dialect("sqlite", rowid_column="", skip_locked="")
 POSTGRESQL = Dialect("postgresql", rowid_column=", rowid BIGSERIAL", skip_locked=" FOR UPDATE OF q SKIP LOCKED")
 
 
+def _nul_free(value: Any) -> Any:
+    """A string parameter as PostgreSQL can store it: its text holds no NUL, which SQLite's does (a name, or an
+    id from a URL path, may carry one). NUL becomes \\x01\\x02 and \\x01 itself \\x01\\x01: no two strings meet,
+    so lookups escaped the same way still match. JSON from json.dumps holds neither character (it escapes
+    control characters), so the records read back are unchanged."""
+    if isinstance(value, str) and ("\x00" in value or "\x01" in value):
+        return value.replace("\x01", "\x01\x01").replace("\x00", "\x01\x02")
+    return value
+
+
+def _pg_args(args: Any) -> Any:
+    if isinstance(args, dict):
+        return {key: _nul_free(value) for key, value in args.items()}
+    return [_nul_free(value) for value in args] if args else None
+
+
 class _PgConnection:
     """A psycopg connection in autocommit mode, answering like sqlite3's (Connection)."""
 
@@ -117,11 +133,11 @@ class _PgConnection:
         return self.conn.info.transaction_status != TransactionStatus.IDLE
 
     def execute(self, sql: str, args: Any = ()) -> Cursor:
-        return self.conn.execute(POSTGRESQL.translate(sql), args or None)
+        return self.conn.execute(POSTGRESQL.translate(sql), _pg_args(args))
 
     def executemany(self, sql: str, rows: Iterable[Any]) -> Any:
         cur = self.conn.cursor()
-        cur.executemany(POSTGRESQL.translate(sql), list(rows))
+        cur.executemany(POSTGRESQL.translate(sql), [_pg_args(row) for row in rows])
         return cur
 
 

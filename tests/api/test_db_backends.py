@@ -66,6 +66,19 @@ def test_a_table_round_trips_records_in_creation_order(db: Database) -> None:
     assert table.delete("t04") and not table.delete("t04") and table.get("t04") is None
 
 
+def test_ids_and_names_with_nul_are_stored_and_found_apart(db: Database) -> None:
+    # PostgreSQL's text holds no NUL; names (kept as text by the API) and ids from URL paths may carry one.
+    table = Table(db, "things", Thing)
+    nul = Thing("a\x00b", "p\x00", "n\x00\x01", ("\x00",))
+    look_alike = Thing("a\x01\x02b", "p\x01\x02", "n\x01\x02\x01\x01")  # what an escape could confuse it with
+    table.insert(nul)
+    table.insert(look_alike)
+    assert table.get("a\x00b") == nul and table.get("a\x01\x02b") == look_alike
+    assert table.list(projects=["p\x00"], name="n\x00\x01") == [nul]
+    assert table.count("p\x01\x02") == 1 and table.get("a\x00") is None
+    assert table.delete("a\x00b") and table.list() == [look_alike]
+
+
 def test_a_transaction_rolls_back_what_it_wrote_when_it_raises(db: Database) -> None:
     table = Table(db, "things", Thing)
     with pytest.raises(RuntimeError):

@@ -81,6 +81,12 @@ def test_records_written_through_one_root_are_served_by_the_other(tmp_path: Path
         assert [s["id"] for s in b.get("/compute/v2.1/servers").json()["servers"]] == [server_id]
         shown = b.get(f"/compute/v2.1/servers/{server_id}")
         assert shown.status_code == 200 and shown.json()["server"]["name"] == "shared-vm", shown.text
+        # A NUL, which PostgreSQL's text cannot hold, in a name kept as text and in an id from the path.
+        odd = a.post("/network/v2.0/networks", {"network": {"name": "odd\x00name"}})
+        assert odd.status_code == 201, odd.text
+        found = b.get("/network/v2.0/networks?name=odd%00name").json()["networks"]
+        assert [n["id"] for n in found] == [odd.json()["network"]["id"]]
+        assert b.get("/compute/v2.1/servers/a%00b").status_code == 404
     # Nothing of the API's records went to either root's SQLite file.
     for root in (one, other):
         state = Layout(root).state_db
