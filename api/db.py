@@ -94,9 +94,11 @@ class Dialect:
             raise ValueError("SQL with a literal % (psycopg reads it as a placeholder)")
         sql = sql.replace("?", "%s")
         sql = _NAMED.sub(r"%(\1)s", sql)
-        # PostgreSQL's REAL is 4 bytes: time.time() would lose its seconds' digits (and rows their order).
+        # PostgreSQL's REAL is 4 bytes: time.time() would lose its seconds' digits (and rows their order);
+        # its INTEGER too: a claimer's start time in clock ticks passes 2**31 after 248 days up. SQLite's are 8.
+        sql = sql.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
         sql = re.sub(r"\bREAL\b", "DOUBLE PRECISION", sql)
-        return sql.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+        return re.sub(r"\bINTEGER\b", "BIGINT", sql)
 
 
 SQLITE = Dialect("sqlite", rowid_column="", skip_locked="")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import multiprocessing.synchronize
+import os
 import time
 from pathlib import Path
 
@@ -23,9 +24,12 @@ from api.identity.access_rules import AccessRule
 from api.identity.app_credentials import AppCredential, AppCredentials
 from api.identity.revocation import RevokedTokens
 from api.identity.throttle import FailureThrottle, Limits, Throttled
+from api.jobs.queue import JobQueue, QueuedJob
+from api.jobs.records import DeleteServer
 from api.quota.models import QuotaDefaults
 from api.quota.store import QuotaStore
 from api.web.sessions import SessionStore, WebSettings
+from provisioner.claimer import Worker
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -77,6 +81,15 @@ def test_ids_and_names_with_nul_are_stored_and_found_apart(db: Database) -> None
     assert table.list(projects=["p\x00"], name="n\x00\x01") == [nul]
     assert table.count("p\x01\x02") == 1 and table.get("a\x00") is None
     assert table.delete("a\x00b") and table.list() == [look_alike]
+
+
+def test_a_claimer_started_after_248_days_up_claims(db: Database) -> None:
+    # Its start time in clock ticks (100 a second) is past 2**31: SQLite's INTEGER holds it, PostgreSQL's would not.
+    queue = JobQueue(db, max_running=1)
+    queued = queue.add(DeleteServer("s1", "srv-s1"))
+    claimer = Worker(os.getpid(), 2**31 + 1)
+    assert queue.claim(claimer) == QueuedJob(queued.id, queued.job, 1)
+    assert db.connect().execute("SELECT worker_start FROM api_jobs").fetchone() == (2**31 + 1,)
 
 
 def test_a_transaction_rolls_back_what_it_wrote_when_it_raises(db: Database) -> None:
