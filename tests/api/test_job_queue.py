@@ -5,7 +5,9 @@ that has exited. Volume and snapshot jobs are seeded in the old table shape
 (the one every root had before api_jobs), so the same test reads the same on
 the code before the job queue: there a dropped volume job left it `creating`.
 The engine is a stand-in (no Terraform): the handlers' engine calls are not
-what is tested here.
+what is tested here. Every test of a root (`setup`) runs on SQLite and on
+PostgreSQL (`database:`), where rows are seeded straight into api_jobs: the
+old table never existed there.
 """
 
 from __future__ import annotations
