@@ -30,17 +30,33 @@ class Database:
     def __init__(self, path: Path):
         self.path = path
         self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []  # every thread's, for close()
+        self._opened_lock = threading.Lock()
 
     def connect(self) -> sqlite3.Connection:
         """This thread's connection (autocommit: each statement is its own transaction)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            # check_same_thread off only so close() may close it from another thread: one thread uses it.
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._local.conn = conn
+            with self._opened_lock:
+                self._opened.append(conn)
         return conn
+
+    def close(self) -> None:
+        """Close every thread's connection (each holds three file descriptors: the file, -wal and -shm).
+        For when the threads that used them are done: a process that builds apps one after another
+        (the tests) runs out of descriptors otherwise, since the server's threads outlive a closed server."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+        self._local = threading.local()
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction on this thread's connection (provisioner.sqlite.write_transaction: BEGIN
