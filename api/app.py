@@ -42,6 +42,10 @@ class Api:
     context: ApiContext
     tasks: JobRunner
 
+    def close(self) -> None:
+        """Release the app's database connections, once its server and its job runner have stopped."""
+        self.context.db.close()
+
 
 def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     """Build the app from `<root>/api/config.yaml` and the token key next to it."""

@@ -74,6 +74,8 @@ class Connection(Protocol):
 
     def executemany(self, sql: str, rows: Iterable[Any]) -> Any: ...
 
+    def close(self) -> None: ...
+
 
 _NAMED = re.compile(r"(?<![:\w]):([a-z_]+)")
 
@@ -142,6 +144,9 @@ class _PgConnection:
         cur.executemany(POSTGRESQL.translate(sql), [_pg_args(row) for row in rows])
         return cur
 
+    def close(self) -> None:
+        self.conn.close()
+
 
 @contextmanager
 def _pg_write_transaction(conn: _PgConnection) -> Iterator[_PgConnection]:
@@ -191,6 +196,8 @@ class Database:
         # What it raises when the server cannot be reached (a request answers 503); SQLite, a file, has no such case.
         self.unavailable: tuple[type[Exception], ...] = (self._driver.OperationalError,) if self._driver else ()
         self._local = threading.local()
+        self._opened: list[Connection] = []  # every thread's, for close()
+        self._opened_lock = threading.Lock()
 
     def connect(self) -> Connection:
         """This thread's connection (autocommit: each statement is its own transaction)."""
@@ -199,13 +206,29 @@ class Database:
             # A connection broken by a database restart is replaced at the next use rather than kept failing.
             conn = _PgConnection(self._driver.connect(self.uri, autocommit=True, connect_timeout=CONNECT_TIMEOUT))
             self._local.conn = conn
+            with self._opened_lock:
+                self._opened.append(conn)
         elif conn is None:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            # check_same_thread off only so close() may close it from another thread: one thread uses it.
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._local.conn = conn
+            with self._opened_lock:
+                self._opened.append(conn)
         return conn
+
+    def close(self) -> None:
+        """Close every thread's connection (an SQLite one holds three file descriptors: the file, -wal and -shm).
+        For when the threads that used them are done: a process that builds apps one after another
+        (the tests) runs out of descriptors otherwise, since the server's threads outlive a closed server."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+        self._local = threading.local()
 
     @property
     def shared(self) -> bool:

@@ -18,7 +18,7 @@ import errno
 import fcntl
 import json
 import os
-import select
+import selectors
 import socket
 import subprocess
 import sys
@@ -156,7 +156,10 @@ def _start(directory: Path, idle: float) -> WarmProvider:
             start_new_session=True, close_fds=True)
     assert process.stdout is not None
     try:
-        ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
+        # A selector, not select(): the API process that runs builds may hold descriptors above 1023.
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            ready = selector.select(START_TIMEOUT)
         line = process.stdout.readline() if ready else b""
     finally:
         process.stdout.close()

@@ -69,9 +69,12 @@ class Live:
         return resp.headers["X-Subject-Token"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """One server for the session (the stock clients start a process per command: keep the server warm)."""
+    """One server per test module (the stock clients start a process per command: keep the server warm).
+    Each module imports this fixture, so each gets its own anyway: module scope stops it when the module
+    ends (as a session fixture, every module's server ran until the session's end, with its threads and
+    database connections: over 1,024 descriptors by the later modules)."""
     with serve_root(tmp_path_factory.mktemp("api") / "root") as server:
         yield server
 
@@ -101,7 +104,9 @@ def serve_layout(layout: Layout) -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         api.tasks.shutdown()
+        server.task_dispatcher.shutdown()  # its threads would keep their database connections open
         server.close()
+        api.close()
 
 
 @pytest.fixture(scope="session")

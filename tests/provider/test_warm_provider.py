@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -371,3 +372,24 @@ def test_a_failed_transaction_leaves_nothing_for_the_next(tmp_path: Path) -> Non
     with node.transaction() as s:
         assert [d.name() for d in s.conn.listAllDomains()] == ["kept"]
     assert _names(node.path) == ["kept"]
+
+
+def test_starts_from_a_process_holding_descriptors_above_1023(tmp_path: Path) -> None:
+    """Regression: the ready line was awaited with select(), which refuses a descriptor above 1023 (an API
+    process with many connections; the tests' own process once): every build then failed."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the hard limit of open files is {hard}: the pipe cannot be put above 1023")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # the pipe gets the next free number
+    root = tmp_path / "root"
+    root.mkdir(mode=0o700)
+    try:
+        provider = reattach.ensure(root / "terraform")
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert provider is not None and _alive(provider.pid)
+    os.kill(provider.pid, signal.SIGTERM)
+    assert _wait(lambda: not _alive(provider.pid), 10)

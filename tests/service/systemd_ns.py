@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SYSTEMD = Path("/lib/systemd/systemd")
+CHECKOUT = Path(__file__).resolve().parents[2]
+HIDDEN = (Path("/tmp"), Path("/var/tmp"))  # fresh tmpfs mounts inside (see the module's docstring)
 BOOT_TARGET = "provision-test-boot.target"
 BOOT_SECONDS = 60
 STOP_SECONDS = 60
@@ -72,6 +74,9 @@ def unavailable() -> str | None:
         return "unshare and nsenter (util-linux) are needed"
     if _cgroup2() is None:
         return "no cgroup2 hierarchy mounted (/sys/fs/cgroup or /sys/fs/cgroup/unified)"
+    if any(CHECKOUT.is_relative_to(hidden) for hidden in HIDDEN):
+        return (f"this checkout ({CHECKOUT}) is under /tmp or /var/tmp, which the namespace and the units "
+                "(PrivateTmp=yes) replace: their bin/provision would not be there")
     return None
 
 

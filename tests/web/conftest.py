@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from api.accounts import set_user  # noqa: E402
 from api.config import config_path  # noqa: E402
 from apitest import PASSWORD, qcow2_file, serve_root  # noqa: E402,F401 (fixture)
-from webtest import Site, populate  # noqa: E402
+from .webtest import Site, populate  # noqa: E402
 
 
 @pytest.fixture(scope="module")

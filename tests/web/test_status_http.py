@@ -16,7 +16,7 @@ from api.web.sessions import TABLE, WebSettings
 from provisioner.errors import ProvisionError
 
 from apitest import PASSWORD, Live
-from webtest import CLI_DOMAIN, Site, csrf_of, login
+from .webtest import CLI_DOMAIN, Site, csrf_of, login
 
 
 def _age(live: Live, column: str, seconds: float) -> None:
