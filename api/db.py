@@ -17,6 +17,7 @@ migration of an old SQLite-only table).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import sqlite3
@@ -90,17 +91,21 @@ class Dialect:
 
     def translate(self, sql: str) -> str:
         """`sql` as this database runs it (callers write SQLite's)."""
-        if self.name == "sqlite":
-            return sql
-        if "%" in sql:
-            raise ValueError("SQL with a literal % (psycopg reads it as a placeholder)")
-        sql = sql.replace("?", "%s")
-        sql = _NAMED.sub(r"%(\1)s", sql)
-        # PostgreSQL's REAL is 4 bytes: time.time() would lose its seconds' digits (and rows their order);
-        # its INTEGER too: a claimer's start time in clock ticks passes 2**31 after 248 days up. SQLite's are 8.
-        sql = sql.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
-        sql = re.sub(r"\bREAL\b", "DOUBLE PRECISION", sql)
-        return re.sub(r"\bINTEGER\b", "BIGINT", sql)
+        return sql if self.name == "sqlite" else _postgresql_sql(sql)
+
+
+@functools.lru_cache(maxsize=1024)  # every statement runs through it: the same few hundred texts, rewritten once
+def _postgresql_sql(sql: str) -> str:
+    """SQLite's SQL as PostgreSQL runs it (Dialect.translate)."""
+    if "%" in sql:
+        raise ValueError("SQL with a literal % (psycopg reads it as a placeholder)")
+    sql = sql.replace("?", "%s")
+    sql = _NAMED.sub(r"%(\1)s", sql)
+    # PostgreSQL's REAL is 4 bytes: time.time() would lose its seconds' digits (and rows their order);
+    # its INTEGER too: a claimer's start time in clock ticks passes 2**31 after 248 days up. SQLite's are 8.
+    sql = sql.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+    sql = re.sub(r"\bREAL\b", "DOUBLE PRECISION", sql)
+    return re.sub(r"\bINTEGER\b", "BIGINT", sql)
 
 
 SQLITE = Dialect("sqlite", rowid_column="", skip_locked="")
@@ -202,22 +207,27 @@ class Database:
     def connect(self) -> Connection:
         """This thread's connection (autocommit: each statement is its own transaction)."""
         conn = getattr(self._local, "conn", None)
-        if self._driver is not None and (conn is None or conn.conn.broken):
-            # A connection broken by a database restart is replaced at the next use rather than kept failing.
-            conn = _PgConnection(self._driver.connect(self.uri, autocommit=True, connect_timeout=CONNECT_TIMEOUT))
-            self._local.conn = conn
-            with self._opened_lock:
-                self._opened.append(conn)
-        elif conn is None:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # check_same_thread off only so close() may close it from another thread: one thread uses it.
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._local.conn = conn
-            with self._opened_lock:
-                self._opened.append(conn)
+        # A PostgreSQL connection broken by a database restart is replaced at the next use, not kept failing.
+        if conn is not None and not (self._driver is not None and conn.conn.broken):
+            return conn
+        fresh = self._open()
+        with self._opened_lock:
+            if conn is not None:
+                self._opened.remove(conn)
+                conn.close()
+            self._opened.append(fresh)
+        self._local.conn = fresh
+        return fresh
+
+    def _open(self) -> Connection:
+        if self._driver is not None:
+            return _PgConnection(self._driver.connect(self.uri, autocommit=True, connect_timeout=CONNECT_TIMEOUT))
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # check_same_thread off only so close() may close it from another thread: one thread uses it.
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                               check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         return conn
 
     def close(self) -> None:
