@@ -29,11 +29,10 @@ from types import ModuleType
 from typing import Any, Generic, Iterable, Iterator, Protocol, TypeVar
 
 from provisioner.errors import InputError
-from provisioner.sqlite import write_transaction
+from provisioner.sqlite import connect_wal, write_transaction
 
 T = TypeVar("T")
 
-BUSY_TIMEOUT_MS = 30_000
 # Seconds to wait for PostgreSQL to accept a connection: a database that is gone fails the request (503) at once
 # rather than hanging it.
 CONNECT_TIMEOUT = 5
@@ -222,13 +221,8 @@ class Database:
     def _open(self) -> Connection:
         if self._driver is not None:
             return _PgConnection(self._driver.connect(self.uri, autocommit=True, connect_timeout=CONNECT_TIMEOUT))
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # check_same_thread off only so close() may close it from another thread: one thread uses it.
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
-                               check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        return conn
+        return connect_wal(self.path, check_same_thread=False)
 
     def close(self) -> None:
         """Close every thread's connection (an SQLite one holds three file descriptors: the file, -wal and -shm).

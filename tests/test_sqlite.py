@@ -1,14 +1,16 @@
-"""provisioner/sqlite.py write_transaction, on real SQLite files: the one BEGIN IMMEDIATE block behind both
-api/db.py Database.transaction and the post-boot queue's writes."""
+"""provisioner/sqlite.py on real SQLite files: connect_wal, and write_transaction, the one BEGIN IMMEDIATE block
+behind both api/db.py Database.transaction and the post-boot queue's writes."""
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
-from provisioner.sqlite import write_transaction
+from provisioner.sqlite import connect_wal, write_transaction
 
 
 def _open(path: Path, timeout: float = 30) -> sqlite3.Connection:
@@ -66,3 +68,24 @@ def test_an_inner_block_joins_the_open_transaction(tmp_path: Path) -> None:
     finally:
         conn.close()
     assert _values(path) == []
+
+
+def _open_new_file(args: tuple[str, float]) -> str:
+    path, start = args
+    while time.time() < start:  # all at once, on a file none of them has created yet
+        pass
+    conn = connect_wal(Path(path))
+    try:
+        return conn.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_processes_opening_a_new_file_together_all_get_wal(tmp_path: Path) -> None:
+    """Regression: SQLite refuses the switch to WAL at once ('database is locked', no busy wait) while another
+    process switches the new file; two API processes starting together failed on it now and then."""
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        for round_ in range(10):
+            start = time.time() + 0.3
+            modes = pool.map(_open_new_file, [(str(tmp_path / f"{round_}.db"), start)] * 8)
+            assert modes == ["wal"] * 8

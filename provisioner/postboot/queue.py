@@ -23,7 +23,7 @@ from typing import Iterator
 from provisioner.claimer import Worker
 from provisioner.postboot.errors import JobNotFound, JobStateError
 from provisioner.postboot.params import KINDS, JobParams
-from provisioner.sqlite import write_transaction
+from provisioner.sqlite import connect_wal, write_transaction
 
 QUEUED, RUNNING, DONE, FAILED, SKIPPED, CANCELLED = "queued", "running", "done", "failed", "skipped", "cancelled"
 STATES = (QUEUED, RUNNING, DONE, FAILED, SKIPPED, CANCELLED)
@@ -114,12 +114,9 @@ class JobQueue:
 
     @contextmanager
     def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn = connect_wal(self.path)
         try:
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
             _widen_kinds(conn)
             if write:
