@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -159,11 +160,8 @@ def serve() -> None:
             break
     servicer.inflight.wait_idle(30.0)
     server.stop(0.2).wait(1.0)
-    try:
-        os.unlink(sock)
-        os.rmdir(sock_dir)
-    except OSError:
-        pass
+    # gRPC may already have unlinked the socket on stop: remove the directory whatever is left in it.
+    shutil.rmtree(sock_dir, ignore_errors=True)
     # Skip interpreter teardown (thread pool joins, module finalisers):
     # go-plugin kills a provider that does not exit within 2 s.
     sys.stderr.flush()

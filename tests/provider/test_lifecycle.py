@@ -154,3 +154,14 @@ def test_concurrent_applies_share_one_node_file(shared_applied: Site) -> None:
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert inventory(site) == {"domains": {}, "pools": {"provisioner"},
                                "volumes": {"base-debian-12-0123456789ab.qcow2"}}
+
+
+def test_provider_leaves_no_socket_directory(site: Site, tmp_path_factory) -> None:
+    """Each provider start makes a 0700 socket directory; every run must remove it, even when gRPC has
+    already unlinked the socket (1,342 empty tf-libvirt-* directories piled up in /tmp before)."""
+    tmpdir = tmp_path_factory.mktemp("provider-tmp")
+    ws = site.shared()
+    ws.env["TMPDIR"] = str(tmpdir)
+    ws.apply()
+    assert ws.plan_exitcode()[0] == 0
+    assert list(tmpdir.iterdir()) == []
