@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _newest_bin() -> Path:
+    """The newest installed server's bin directory (Debian 12 ships 15, Ubuntu 24.04 16), or 15's when none is."""
+    installed = [d for d in Path("/usr/lib/postgresql").glob("*/bin") if d.parent.name.isdigit()]
+    return max(installed, key=lambda d: int(d.parent.name), default=Path("/usr/lib/postgresql/15/bin"))
+
+
+BIN = _newest_bin()
 BINARIES = ("initdb", "pg_ctl", "postgres")
 SYSTEM_USER = "postgres"  # Debian's package creates it; initdb runs as it when the tests run as root
 
@@ -97,10 +104,9 @@ def postgres() -> Iterator[Postgres]:
     sockets.mkdir()
     demote = _demoted()
     user = pwd.getpwuid(os.geteuid()).pw_name
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam(SYSTEM_USER)
+    if demote:
         for path in (base, sockets):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
+            os.chown(path, demote["user"], demote["group"])
         user = SYSTEM_USER
     os.chmod(base, 0o755)  # the socket must be reachable by the (root) test process through it
 
