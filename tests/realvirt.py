@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -67,7 +68,9 @@ def libvirtd(bridge: str = "br0", bridge_address: str | None = None) -> Iterator
     if reason:
         pytest.skip(reason)
     if SOCKET.exists():
-        pytest.skip(f"a libvirtd is already running ({SOCKET}); the test starts its own")
+        if _answers(SOCKET):
+            pytest.skip(f"a libvirtd is already running ({SOCKET}); the test starts its own")
+        _remove_leftovers()
     netns = f"provtest-{uuid.uuid4().hex[:8]}"
     before = _state_files()
     wrote_conf = not QEMU_CONF.exists()
@@ -119,6 +122,26 @@ def libvirtd(bridge: str = "br0", bridge_address: str | None = None) -> Iterator
         for path in sorted(_state_files() - before, reverse=True):
             if path.is_file() or path.is_symlink():
                 path.unlink()
+
+
+def _answers(socket_path: Path) -> bool:
+    """Whether a daemon listens on the unix socket (a socket file alone may be left by a killed run)."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(socket_path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False
+    return True
+
+
+def _remove_leftovers() -> None:
+    """What a test run killed before its clean-up left: libvirtd's run directory (no daemon answers on its
+    socket) and this fixture's own namespaces (provtest-*) with no process left in them."""
+    shutil.rmtree(RUN_DIR, ignore_errors=True)
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n")
+    for netns in (line.split()[0] for line in listed if line.startswith("provtest-")):
+        if not subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.strip():
+            subprocess.run(["ip", "netns", "del", netns], capture_output=True)
 
 
 def _state_files() -> set[Path]:
