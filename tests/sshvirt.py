@@ -58,12 +58,15 @@ START_TIMEOUT = 60  # libvirtd probes QEMU's capabilities at its first start (a 
 QEMU_CONF = 'user = "root"\ngroup = "root"\n'  # why root: see realvirt.QEMU_CONF
 LIBVIRTD_CONF = 'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n'
 # A holder process keeps the namespaces alive; it sets the mounts up first, then sleeps.
-HOLDER_SCRIPT = """set -e
-mount -t tmpfs -o mode=0755 sshvirt-run /run
-mkdir -p /run/libvirt /run/lock /run/sshd {inner}
-mount --bind "$1" {inner}
-""".format(inner=INNER) + "".join(f'mount --bind "$1/{sub}" {target}\n' for sub, target in PRIVATE_DIRS.items()) + \
-    "exec sleep infinity\n"
+# /run/sshd is sshd's privilege separation directory.
+HOLDER_SCRIPT = "\n".join((
+    "set -e",
+    "mount -t tmpfs -o mode=0755 sshvirt-run /run",
+    f"mkdir -p /run/libvirt /run/lock /run/sshd {INNER}",
+    f'mount --bind "$1" {INNER}',
+    *(f'mount --bind "$1/{sub}" {target}' for sub, target in PRIVATE_DIRS.items()),
+    "exec sleep infinity",
+))
 
 
 @dataclass
@@ -265,8 +268,8 @@ def hypervisors(count: int = 2, bridge: str = "br0") -> Iterator[list[Hypervisor
             name = f"hv{i}"
             hvs.append(Hypervisor(
                 name=name, uri=f"qemu+ssh://root@{name}/system?keyfile={key}&command={wrapper}&no_tty=1",
-                netns=f"sshvirt-{tag}-{i}", bridge=bridge, directory=top / name, known_hosts=top / f"{name}.known_hosts",
-                keyfile=key))
+                netns=f"sshvirt-{tag}-{i}", bridge=bridge, directory=top / name,
+                known_hosts=top / f"{name}.known_hosts", keyfile=key))
         (top / "ssh_config").write_text("".join(_ssh_config_block(hv, sys.executable) for hv in hvs))
         # libvirt passes -p/-l/-i/-T/-e/-o; ours comes first and names the only configuration ssh reads.
         wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {top / "ssh_config"} "$@"\n')
