@@ -18,7 +18,12 @@ def main(argv: list[str]) -> int:
         print("usage: fdpass_connect.py HOST PORT", file=sys.stderr)
         return 2
     host, port = argv[0], int(argv[1])
-    with socket.create_connection((host, port), timeout=10) as conn, socket.socket(fileno=1) as out:
+    try:
+        conn = socket.create_connection((host, port), timeout=10)
+    except OSError as exc:  # ssh shows our stderr: one line, not a traceback
+        print(f"fdpass_connect: {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    with conn, socket.socket(fileno=1) as out:
         conn.settimeout(None)
         # ssh reads exactly one byte carrying the descriptor (SCM_RIGHTS).
         socket.send_fds(out, [b"\0"], [conn.fileno()])

@@ -101,6 +101,15 @@ class Hypervisor:
             self.run("umount", "--lazy", str(path), check=False)
             shutil.rmtree(inner, ignore_errors=True)
 
+    @contextmanager
+    def unreachable(self) -> Iterator[None]:
+        """Within the block the host is gone from the network: its namespace's loopback is down."""
+        _sh("ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "down")
+        try:
+            yield
+        finally:
+            _sh("ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up")
+
     def log(self) -> str:
         """The tail of its daemons' logs, for assertion messages."""
         parts = []
@@ -164,6 +173,10 @@ def _ssh_config_block(hv: Hypervisor, python: str) -> str:
         "  IdentitiesOnly yes",
         "  BatchMode yes",
         "  ConnectTimeout 20",
+        # A host gone mid-connection: ssh exits after ~15 s without answers, so libvirt's call fails instead of
+        # waiting for TCP to give up (libvirt's own keepalive needs an event loop the provider does not run).
+        "  ServerAliveInterval 5",
+        "  ServerAliveCountMax 3",
         "",
     ))
 

@@ -205,3 +205,52 @@ def test_engine_builds_and_destroys_on_each_hypervisor(ssh_hypervisors: list[ssh
             realvirt.destroy_shared(root)
         for hv in ssh_hypervisors:
             assert "provisioner" not in virsh(hv.uri, "pool-list", "--all", "--name").stdout
+
+
+# A client holding a connection while its host goes away: the provider's situation mid-apply.
+CALL_AFTER_GO = textwrap.dedent("""
+    import sys, libvirt
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    conn = libvirt.open(sys.argv[1])
+    print("open", flush=True)
+    sys.stdin.readline()
+    try:
+        conn.listAllDomains()
+        print("answered")
+    except libvirt.libvirtError as exc:
+        print("error:", exc)
+""")
+
+
+def test_connection_to_a_vanished_host_fails_instead_of_hanging(ssh_hypervisors: list[sshvirt.Hypervisor]) -> None:
+    hv = ssh_hypervisors[1]
+    client = subprocess.Popen([sys.executable, "-c", CALL_AFTER_GO, hv.uri], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout is not None and client.stdout.readline() == "open\n", client.stderr
+        with hv.unreachable():
+            # The watchdog only tells a hang from an answer: ssh's ServerAlive* give up after ~15 s.
+            out, err = client.communicate("go\n", timeout=300)
+    finally:
+        client.kill()
+    assert out.startswith("error:"), (out, err)
+    assert virsh(hv.uri, "hostname").returncode == 0  # back on the network
+
+
+def test_provision_on_an_unreachable_hypervisor_fails_with_the_reason(ssh_hypervisors: list[sshvirt.Hypervisor],
+                                                                     tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    hv = ssh_hypervisors[1]
+    domains = tmp_path / "domains-in"
+    _domain(domains, "gone.test", "192.0.2.12", hv)
+    root = tmp_path / "root"
+    try:
+        with hv.unreachable():
+            assert main(["--root", str(root), "--domains", str(domains), "--libvirt-uri", hv.uri, "-q",
+                         "gone.test", "--no-wait"]) != 0
+    finally:
+        realvirt.destroy_shared(root)
+    err = capsys.readouterr().err
+    assert "Cannot connect to libvirt" in err and hv.uri in err, err
+    assert "fdpass_connect: 127.0.0.1:22: timed out" in err, err  # a host that went away does not answer
+    assert "gone.test" not in names(hv.uri)
