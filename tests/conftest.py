@@ -12,6 +12,7 @@ import pytest
 
 import pg
 import realvirt
+import sshvirt
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "example.test"
@@ -51,6 +52,14 @@ def real_libvirtd() -> Iterator[realvirt.Libvirtd]:
     """A real libvirtd (qemu:///system) in its own network namespace, for the whole session."""
     with realvirt.libvirtd() as daemon:
         yield daemon
+
+
+@pytest.fixture(scope="session")
+def ssh_hypervisors() -> Iterator[list[sshvirt.Hypervisor]]:
+    """Two real libvirtd, each in its own mount and network namespaces, reached over qemu+ssh (`.uri`),
+    for the whole session."""
+    with sshvirt.hypervisors(2) as hypervisors:
+        yield hypervisors
 
 
 @pytest.fixture(scope="session")

@@ -97,13 +97,23 @@ def _pem_to_der_b64(cert_pem: bytes) -> str:
     return base64.b64encode(base64.b64decode(body)).decode().rstrip("=")
 
 
+def grpc_environment() -> None:
+    """Settings gRPC's C core reads once, at import: call before anything imports grpc."""
+    # gRPC's C core logs TLS chatter at INFO to stderr, i.e. into Terraform's log.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # libvirt forks to run `ssh` for qemu+ssh:// URIs. grpcio enables gRPC's fork handlers by default;
+    # in that child, before it execs ssh, they sometimes kill it ("Epoll1Poller ... epoll_wait error:
+    # Bad file descriptor"), and the connection fails at random (tests/test_sshvirt.py). This process
+    # never uses gRPC in a forked child, which is all fork support is for.
+    os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
+
+
 def grpc_server(servicer: Any, on_shutdown: Callable[[], None], workers: int = 16) -> Any:
     """A gRPC server (not started, no port yet) with go-plugin's services around `servicer`.
 
     `on_shutdown` runs when the client asks the plugin to exit (GRPCController.Shutdown).
     """
-    # gRPC's C core logs TLS chatter at INFO to stderr, i.e. into Terraform's log.
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    grpc_environment()
     import grpc
     from tf.gen import grpc_controller_pb2 as controller_pb
     from tf.gen import grpc_controller_pb2_grpc as controller_rpc
@@ -129,6 +139,7 @@ def grpc_server(servicer: Any, on_shutdown: Callable[[], None], workers: int = 1
 def serve() -> None:
     """Run the provider until Terraform shuts it down (or dies)."""
     started = time.monotonic()
+    grpc_environment()  # the servicer imports grpc
     from .servicer import ProviderServicer
 
     shutdown = threading.Event()

@@ -167,7 +167,9 @@ def _same_file(path: Path, ident: tuple[int, int]) -> bool:
 
 def serve(run_dir: Path, idle: float) -> None:
     """Serve Terraform runs from `run_dir` until idle, orphaned or replaced."""
-    from .plugin import grpc_server
+    from .plugin import grpc_environment, grpc_server
+
+    grpc_environment()  # the servicer imports grpc
     from .servicer import ProviderServicer
 
     run_dir = run_dir.absolute()
