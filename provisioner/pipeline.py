@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -33,7 +32,7 @@ from provisioner.spec.load import load_domain
 from provisioner.spec.model import DomainSpec
 from provisioner.spec.names import validate_domain_name
 from provisioner.render.plan import render_orphan_plan
-from provisioner.terraform.backend import StateDatabase
+from provisioner.terraform.backend import StateDatabase, root_id
 from provisioner.terraform.providers import EMBEDDED, cli_config
 from provisioner.terraform.runner import TerraformError
 from provisioner.terraform.workspace import Change, Workspace
@@ -123,8 +122,7 @@ def _workspace_id(directory: Path, layout: Layout) -> tuple[str, str]:
     if parent in kinds:
         return kinds[parent], directory.name
     if parent == layout.shared:
-        root = hashlib.sha256(str(layout.root.resolve()).encode()).hexdigest()[:8]
-        return "shared", f"{directory.name}_{root}"
+        return "shared", f"{directory.name}_{root_id(layout.terraform)}"
     raise ProvisionError(f"{directory}: not a workspace under {layout.root}")
 
 

@@ -197,3 +197,27 @@ def test_destroying_a_domain_elsewhere_needs_the_shared_database(tmp_path: Path)
     ctx = pipeline.Context(Layout(tmp_path / "root"), tmp_path, progress=Progress(quiet=True))
     with pytest.raises(ProvisionError, match="its Terraform state is not in a shared database"):
         pipeline.destroy_elsewhere_built("web1", "test:///default", ctx)
+
+
+def test_roots_share_a_domain_schema_but_each_keeps_its_own_shared_workspace(tmp_path: Path) -> None:
+    database = StateDatabase.from_uri("postgresql:///db")
+
+    def schema(root: Path, *parts: str) -> str:
+        ctx = pipeline.Context(Layout(root), tmp_path, progress=Progress(quiet=True), state_db=database)
+        state = pipeline.workspace_for(root.joinpath(*parts), ctx).state
+        assert state is not None
+        return state.schema
+
+    one, other = tmp_path / "one", tmp_path / "other"
+    assert schema(one, "domains", "web1") == schema(other, "domains", "web1") == "tf_domain_web1"
+    assert schema(one, "volumes", "vol-1") == schema(other, "volumes", "vol-1")
+    assert schema(one, "networks", "net-1") == schema(other, "networks", "net-1") == schema_name("network", "net-1")
+    mine = schema(one, "shared", "simulator")
+    assert mine.startswith("tf_shared_simulator_") and mine == schema(one, "shared", "simulator")
+    assert schema(other, "shared", "simulator") != mine
+    # Named by the root's own id, not its path: a root moved keeps it, a new root at the old path does not.
+    one.rename(tmp_path / "moved")
+    assert schema(tmp_path / "moved", "shared", "simulator") == mine
+    assert schema(one, "shared", "simulator") != mine
+    with pytest.raises(ProvisionError, match="not a workspace under"):
+        schema(one, "elsewhere", "x")

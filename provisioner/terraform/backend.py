@@ -12,8 +12,12 @@ variable of each run: backend.tf names the schema and nothing else, and
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import secrets
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from provisioner.render.hcl import hcl
@@ -25,6 +29,7 @@ CONN_ENV = "PG_CONN_STR"
 MAX_SCHEMA = 63
 _DIGEST = 10
 KINDS = ("domain", "volume", "network", "shared")
+ROOT_ID_FILE = "state-id"
 # How long an apply waits for another node's apply of the same workspace (Terraform's state lock).
 LOCK_TIMEOUT = "600s"
 
@@ -99,3 +104,29 @@ class StateDatabase:
     def workspace(self, kind: str, name: str) -> PgState:
         """Where workspace `name` of `kind` keeps its state."""
         return PgState(self.conn_str, schema_name(kind, name))
+
+
+def root_id(terraform_dir: Path) -> str:
+    """This root's own random id (`<root>/terraform/state-id`, made once): names its shared workspace's schema.
+
+    Not derived from the root's path: two API nodes may both use /vms, and
+    each one's shared workspace must stay its own.
+    """
+    path = terraform_dir / ROOT_ID_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    terraform_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Written whole, then linked into place: another process of this root reads all of it or nothing.
+    fd, tmp = tempfile.mkstemp(prefix=f".{ROOT_ID_FILE}.", dir=terraform_dir)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(4) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process of this root made it first: theirs counts
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
