@@ -122,6 +122,9 @@ def test_a_workspace_in_postgres_refuses_to_fall_back_to_a_local_state(tmp_path:
     with pytest.raises(ProvisionError, match=r"keeps its Terraform state in PostgreSQL \(backend.tf\), but no "
                                              r"database is configured: set `database:`"):
         local.init()
+    # Nor does it read as empty (a destroy would then drop the workspace and leave its resources behind).
+    with pytest.raises(ProvisionError, match="no database is configured"):
+        local.managed()
     assert set(shared.managed()) == {"terraform_data.a"}
 
 

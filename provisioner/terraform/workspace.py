@@ -145,6 +145,7 @@ class Workspace:
     def managed(self) -> dict[str, dict]:
         """Resources in the state, by address: the state file, or PostgreSQL's copy (`terraform state pull`)."""
         if self.state is None:
+            self._refuse_local()  # else a destroy would find nothing here and drop the workspace, state and all
             return self.read_managed(self.state_file)
         if not (self.directory / "main.tf").exists():
             return {}  # never written here: nothing to init with (a node that never built it writes one first)
