@@ -17,11 +17,14 @@ import psycopg
 import pytest
 
 from conftest import EXAMPLE
+from test_apply import add_domain, hypervisor, provision, set_conf
 from provisioner import pipeline
 from provisioner.errors import ProvisionError
+from provisioner.layering import Machine, layer
 from provisioner.layout import Layout, restrict_umask
 from provisioner.progress import Progress
 from provisioner.provider.simulator import open_readonly
+from provisioner.spec.load import load_domain
 from provisioner.render.plan import PROVIDER_SOURCE, PROVIDER_VERSION
 from provisioner.terraform.backend import MAX_SCHEMA, PgState, StateDatabase, conn_str, schema_name
 from provisioner.terraform.providers import EMBEDDED, cli_config
@@ -224,3 +227,28 @@ def test_roots_share_a_domain_schema_but_each_keeps_its_own_shared_workspace(tmp
     assert schema(one, "shared", "simulator") != mine
     with pytest.raises(ProvisionError, match="not a workspace under"):
         schema(one, "elsewhere", "x")
+
+
+def test_the_provision_command_refuses_a_domain_whose_state_is_in_postgres(
+        tmp_path: Path, postgres_uri: str, capsys: pytest.CaptureFixture[str]) -> None:
+    restrict_umask()
+    root, domains = tmp_path / "root", tmp_path / "domains"
+    add_domain(domains, "example.test")
+    api = pipeline.Context(Layout(root), domains, progress=Progress(quiet=True),
+                           state_db=StateDatabase.from_uri(postgres_uri))
+    assert pipeline.provision("example.test", api, wait=False).outcome == "created"
+    # `provision` has no database: neither a destroy (which would find no state and drop the workspace)…
+    assert provision(root, domains, "destroy", "--yes", "example.test") != 0
+    assert "no database is configured: set `database:`" in capsys.readouterr().err
+    assert (Layout(root).domain_dir("example.test") / "terraform" / "main.tf").is_file()
+    assert "example.test" in hypervisor(root)["domains"]
+    # …nor layering it onto another machine as though it had no VM.
+    add_domain(domains, "base.test")
+    set_conf(domains / "example.test", "depends_on", "base.test")
+    set_conf(domains / "example.test", "ips", "192.0.2.20/24")
+    spec = load_domain("example.test", domains, Layout(root))
+    cli = pipeline.Context(Layout(root), domains, progress=Progress(quiet=True))
+    machine = Machine(label="base.test", owner="base.test", user="root", identity=tmp_path / "id", host_keys=())
+    with pytest.raises(ProvisionError, match="example.test has a VM of its own"):
+        layer(spec, machine, cli, wait=False)
+    assert "example.test" in hypervisor(root)["domains"]
