@@ -26,12 +26,12 @@ from provisioner.postboot.settings import PostbootSettings
 from provisioner.postboot.worker import queue_for
 from provisioner.progress import Progress
 from provisioner.render import render_domain
+from provisioner.render.plan import render_orphan_plan
 from provisioner.shared import register_image, shared_lock
 from provisioner.spec.archive import read_archive
 from provisioner.spec.load import load_domain
 from provisioner.spec.model import DomainSpec
 from provisioner.spec.names import validate_domain_name
-from provisioner.render.plan import render_orphan_plan
 from provisioner.terraform.backend import StateDatabase, root_id
 from provisioner.terraform.providers import EMBEDDED, cli_config
 from provisioner.terraform.runner import TerraformError

@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 
 from conftest import EXAMPLE
@@ -56,6 +55,8 @@ def test_conn_str_is_lib_pq_form_with_sslmode_disable_on_a_socket() -> None:
 
 
 def _schemas(uri: str) -> set[str]:
+    import psycopg  # only with a PostgreSQL (the postgres_uri fixture skips without the driver)
+
     with psycopg.connect(uri) as conn:
         return {row[0] for row in conn.execute("SELECT schema_name FROM information_schema.schemata")}
 
