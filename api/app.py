@@ -53,7 +53,9 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     signer = TokenSigner(load_key(layout.root / "api" / "token.key"), config.token_ttl)
     db = Database(layout.state_db, config.database)
     db.check(str(config_path(layout)))  # an unreachable database stops the start with one line, not a traceback
-    ctx = ApiContext(layout, config, signer, db, engine or Engine(layout))
+    uri = layout.simulator_uri if config.libvirt_uri == SIMULATOR else config.libvirt_uri
+    ctx = ApiContext(layout, config, signer, db,
+                     engine or Engine(layout, database=config.database, libvirt_uri=uri))
 
     tokens = identity_routes.token_verifier(ctx)
     app = falcon.App(middleware=[RequestIdMiddleware(), AuthMiddleware(tokens),
@@ -70,7 +72,6 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     tasks = ServerTasks(compute, ctx.engine, runner, config.stop_timeout)
     builder = ServerBuilder(config, layout, images, networks,
                             lambda user_id, name: compute.keypairs.get(f"{user_id}/{name}"))
-    uri = layout.simulator_uri if config.libvirt_uri == SIMULATOR else config.libvirt_uri
 
     volumes = VolumeStore(ctx.db)
     identity_routes.add_routes(app, ctx, tokens)

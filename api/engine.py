@@ -13,15 +13,25 @@ from provisioner import pipeline
 from provisioner.layout import Layout
 from provisioner.progress import Progress
 from provisioner.spec.model import DomainSpec
+from provisioner.terraform.backend import StateDatabase
 from provisioner.terraform.providers import EMBEDDED
 
 
 class Engine:
-    """Provision and destroy domains under one root, quietly (the API reports through records)."""
+    """Provision and destroy domains under one root, quietly (the API reports through records).
 
-    def __init__(self, layout: Layout, provider: str = EMBEDDED):
+    With `database` (the API's `database:` URI) every workspace keeps its
+    Terraform state in that PostgreSQL database, so a domain another API node
+    built is destroyed here too; `libvirt_uri` is the hypervisor such a
+    domain is on.
+    """
+
+    def __init__(self, layout: Layout, provider: str = EMBEDDED, database: str | None = None,
+                 libvirt_uri: str | None = None):
         self.layout = layout
-        self.ctx = pipeline.Context(layout, layout.domains, None, provider, Progress(quiet=True))
+        self.libvirt_uri = libvirt_uri
+        state_db = None if database is None else StateDatabase.from_uri(database)
+        self.ctx = pipeline.Context(layout, layout.domains, None, provider, Progress(quiet=True), state_db)
 
     def provision(self, spec: DomainSpec) -> None:
         """Render and converge `spec` (replacements allowed), then queue its post-boot job without waiting."""
@@ -31,6 +41,9 @@ class Engine:
         """Destroy the domain's resources and workspace; nothing to do if it was never written."""
         if (self.layout.domain_dir(name) / "terraform" / "main.tf").is_file():
             pipeline.destroy(name, self.ctx)
+        elif self.ctx.state_db is not None and self.libvirt_uri is not None:
+            # Maybe built by another API node sharing the database: its state says what to destroy.
+            pipeline.destroy_elsewhere_built(name, self.libvirt_uri, self.ctx)
         elif self.layout.domain_dir(name).exists():
             # A build that failed before its plan was written leaves only keys and logs.
             shutil.rmtree(self.layout.domain_dir(name))

@@ -48,6 +48,7 @@ from provisioner.render.yamltext import dump
 from provisioner.spec.load import load_domain
 from provisioner.spec.model import DomainSpec
 from provisioner.spec.names import validate_domain_name
+from provisioner.terraform.backend import BACKEND_FILE
 from provisioner.terraform.workspace import Workspace
 from provisioner.workspace import write_atomic
 
@@ -155,7 +156,9 @@ def layer(spec: DomainSpec, machine: Machine, ctx: Context, wait: bool = True) -
     workspace = ctx.layout.domain_dir(spec.name)
     started = time.time()
     with domain_lock(ctx, spec.name):
-        if Workspace.read_managed(workspace / "terraform" / "terraform.tfstate"):
+        # A backend.tf: its state is in PostgreSQL (the API's database), unreadable here; a VM all the same.
+        if Workspace.read_managed(workspace / "terraform" / "terraform.tfstate") or \
+                (workspace / "terraform" / BACKEND_FILE).exists():
             raise ProvisionError(f"{spec.name} has a VM of its own (Terraform state in {workspace / 'terraform'}): "
                                  f"`provision destroy {spec.name}` before layering it onto {machine.label}")
         pending = postboot_pending(ctx, spec, workspace)

@@ -26,11 +26,13 @@ from provisioner.postboot.settings import PostbootSettings
 from provisioner.postboot.worker import queue_for
 from provisioner.progress import Progress
 from provisioner.render import render_domain
+from provisioner.render.plan import render_orphan_plan
 from provisioner.shared import register_image, shared_lock
 from provisioner.spec.archive import read_archive
 from provisioner.spec.load import load_domain
 from provisioner.spec.model import DomainSpec
 from provisioner.spec.names import validate_domain_name
+from provisioner.terraform.backend import StateDatabase, root_id
 from provisioner.terraform.providers import EMBEDDED, cli_config
 from provisioner.terraform.runner import TerraformError
 from provisioner.terraform.workspace import Change, Workspace
@@ -39,13 +41,18 @@ from provisioner.workspace import write_artifacts, write_atomic
 
 @dataclass(frozen=True)
 class Context:
-    """Where inputs are read from and outputs written to, for one command."""
+    """Where inputs are read from and outputs written to, for one command.
+
+    `state_db`: keep every workspace's Terraform state in that PostgreSQL
+    database (the API's `database:`) instead of its terraform.tfstate.
+    """
 
     layout: Layout
     domains_dir: Path
     libvirt_uri: str | None = None
     provider: str = EMBEDDED
     progress: Progress = field(default_factory=Progress)
+    state_db: StateDatabase | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ def _write(spec: DomainSpec, ctx: Context) -> Rendered:
     workspace = ctx.layout.domain_dir(spec.name)
     keys = ensure_keys(workspace / "keys", spec.name)
     changed = write_artifacts(workspace, render_domain(spec, keys, ctx.layout))
-    shared = register_image(spec.libvirt_uri, ctx.layout, spec.image)
+    shared = register_image(spec.libvirt_uri, ctx.layout, spec.image, lambda d: workspace_for(d, ctx).managed())
     return Rendered(spec, workspace, shared, changed)
 
 
@@ -97,8 +104,26 @@ def domain_lock(ctx: Context, name: str) -> AbstractContextManager[None]:
 
 def workspace_for(directory: Path, ctx: Context) -> Workspace:
     """The Terraform workspace in `directory`/terraform (any workspace: domain, shared, volume, network)."""
+    state = None if ctx.state_db is None else ctx.state_db.workspace(*_workspace_id(directory, ctx.layout))
     return Workspace(directory / "terraform", cli_config(ctx.layout.terraform, ctx.provider),
-                     directory / "logs" / "terraform.log")
+                     directory / "logs" / "terraform.log", state)
+
+
+def _workspace_id(directory: Path, layout: Layout) -> tuple[str, str]:
+    """(kind, name) naming the workspace's state in PostgreSQL.
+
+    Domains, volumes and networks are named by what they manage, so every
+    root managing them shares one state. The shared workspace is not: its
+    plan is this root's own (its pool path, the images registered here), and
+    another root's apply of it would replace what this one made.
+    """
+    parent = directory.parent
+    kinds = {layout.domains: "domain", layout.root / "volumes": "volume", layout.root / "networks": "network"}
+    if parent in kinds:
+        return kinds[parent], directory.name
+    if parent == layout.shared:
+        return "shared", f"{directory.name}_{root_id(layout.terraform)}"
+    raise ProvisionError(f"{directory}: not a workspace under {layout.root}")
 
 
 def ensure_shared(directory: Path, ctx: Context) -> None:
@@ -295,6 +320,27 @@ def destroy(name: str, ctx: Context) -> None:
     directory = ctx.layout.domain_dir(name)
     if not (directory / "terraform" / "main.tf").is_file():
         raise ProvisionError(f"no domain {name!r} under {ctx.layout.domains}")
+    _destroy(name, directory, ctx)
+
+
+def destroy_elsewhere_built(name: str, uri: str, ctx: Context) -> None:
+    """Destroy domain `name` from its state in PostgreSQL, though this root never built it (another API node did).
+
+    The workspace gets a plan with no resources (only the provider for
+    `uri`), so `terraform destroy` removes whatever the shared state holds;
+    nothing to do when that state is empty. Needs `ctx.state_db`.
+    """
+    validate_domain_name(name)
+    if ctx.state_db is None:
+        raise ProvisionError(f"domain {name}: not built under {ctx.layout.root}, and its Terraform state is not in "
+                             "a shared database (no `database:`): nothing here can destroy it")
+    directory = ctx.layout.domain_dir(name)
+    with domain_lock(ctx, name):
+        write_atomic(directory / "terraform" / "main.tf", render_orphan_plan(uri).encode())
+    _destroy(name, directory, ctx)
+
+
+def _destroy(name: str, directory: Path, ctx: Context) -> None:
     with domain_lock(ctx, name):
         queue = queue_for(ctx.layout, PostbootSettings.from_env())
         for job in queue.list(states=(QUEUED,), domain=name):

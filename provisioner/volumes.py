@@ -19,6 +19,7 @@ from provisioner.pipeline import (
     apply_standalone,
     destroy_standalone,
     ensure_shared,
+    workspace_for,
 )
 from provisioner.render.plan import VolumePlanInput, render_volume_plan
 from provisioner.shared import register_image
@@ -71,7 +72,7 @@ def create_volume(spec: VolumeSpec, ctx: Context) -> None:
     Never replaces an existing volume (that would lose its data): a plan that
     would is a ProvisionError, like a failed apply (recorded in status.json).
     """
-    ensure_shared(register_image(spec.libvirt_uri, ctx.layout, None), ctx)
+    ensure_shared(register_image(spec.libvirt_uri, ctx.layout, None, lambda d: workspace_for(d, ctx).managed()), ctx)
     apply_standalone(volume_dir(ctx.layout, spec.name), f"volume {spec.name}", volume_plan(spec, ctx.layout),
                      ctx, yes=False)
 

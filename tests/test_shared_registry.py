@@ -26,7 +26,8 @@ def test_a_vanished_image_never_applied_leaves_the_plan(tmp_path: Path) -> None:
     for image in (gone, created, remote):
         directory = register_image(uri, layout, image)
     state = directory / "terraform" / "terraform.tfstate"
-    state.write_text(json.dumps({"resources": [{"type": "libvirt_volume", "name": "base_created", "instances": [
+    state.write_text(json.dumps({"resources": [{"mode": "managed", "type": "libvirt_volume", "name": "base_created",
+                                                "instances": [
         {"attributes": {"name": created.volume_name}}]}]}))
     Path(gone.source).unlink()
     Path(created.source).unlink()

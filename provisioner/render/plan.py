@@ -119,3 +119,8 @@ def render_shared_plan(uri: str, layout: Layout, images: list[ImageRef]) -> str:
     bases = sorted({(base_resource(i), i.volume_name, i.source, i.format) for i in images})
     return _environment(None).get_template("terraform/shared.tf.j2").render(
         uri=uri, pool=POOL_NAME, pool_path=str(layout.pool), bases=bases)
+
+
+def render_orphan_plan(uri: str) -> str:
+    """A plan with the provider for `uri` and no resources: destroys whatever its (shared) state holds."""
+    return _environment(None).get_template("terraform/orphan.tf.j2").render(uri=uri)

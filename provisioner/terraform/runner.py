@@ -77,7 +77,7 @@ def terraform_binary() -> str:
 class Runner:
     """Runs terraform in one working directory, appending everything to a log."""
 
-    def __init__(self, workdir: Path, cli_config: Path, log: Path):
+    def __init__(self, workdir: Path, cli_config: Path, log: Path, extra_env: dict[str, str] | None = None):
         self.workdir = workdir
         self.log = log
         # The embedded provider's CLI config (not upstream's): that provider can be kept warm.
@@ -88,6 +88,7 @@ class Runner:
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1",
+            **(extra_env or {}),
         }
         self._terraform = _CommandLine(working_dir=str(workdir), terraform_bin_path=terraform_binary())
 

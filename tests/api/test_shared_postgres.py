@@ -11,6 +11,8 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from api.config import config_path, load_config
 from api.db import CONNECT_TIMEOUT
 from provisioner.images import ImageStore
 from provisioner.layout import Layout
+from provisioner.provider.simulator import open_readonly
 
 
 def _root(path: Path, database: str) -> Path:
@@ -52,6 +55,9 @@ class Client:
 
     def post(self, path: str, body: dict) -> requests.Response:
         return requests.post(self.url + path, headers=self.headers, json=body, timeout=60)
+
+    def delete(self, path: str) -> requests.Response:
+        return requests.delete(self.url + path, headers=self.headers, timeout=60)
 
 
 def test_records_written_through_one_root_are_served_by_the_other(tmp_path: Path, postgres_uri: str,
@@ -153,3 +159,53 @@ def test_a_password_in_the_uri_stays_in_config_yaml_0600_through_account_changes
     # Nowhere else under the root: not in the state database, not in a log.
     assert [p for p in layout.root.rglob("*") if p.is_file() and p != config and b"pg-secret-pw" in p.read_bytes()] \
         == []
+
+
+def _wait_for(client: Client, path: str, done: Callable[[requests.Response], bool]) -> requests.Response:
+    """GET `path` until `done` says so (or 120 s: the test fails with the last answer)."""
+    deadline = time.monotonic() + 120
+    while True:
+        resp = client.get(path)
+        if done(resp) or time.monotonic() > deadline:
+            return resp
+        time.sleep(0.2)
+
+
+def test_a_server_built_through_one_root_is_destroyed_through_the_other(tmp_path: Path, postgres_uri: str,
+                                                                       qcow2_file: Path) -> None:
+    # One hypervisor for both roots: the same simulated node file (its flock serialises the two processes).
+    node = tmp_path / "hypervisor" / "node.xml"
+    one, other = _root(tmp_path / "one", postgres_uri), _root(tmp_path / "other", postgres_uri)
+    for root in (one, other):
+        with config_path(Layout(root)).open("a") as out:
+            out.write(f"libvirt_uri: test://{node}\n")
+    image = ImageStore(Layout(one)).import_source(str(qcow2_file), "cirros")
+    with serving(one) as first:
+        a = Client(first.port)
+        server = a.post("/compute/v2.1/servers", {"server": {
+            "name": "built-by-one", "flavorRef": "1", "imageRef": image.id, "networks": "none"}})
+        assert server.status_code == 202, server.text
+        server_id = server.json()["server"]["id"]
+        path = f"/compute/v2.1/servers/{server_id}"
+        built = _wait_for(a, path, lambda r: r.json()["server"]["status"] != "BUILD")
+        assert built.json()["server"]["status"] == "ACTIVE", built.text
+    [domain] = _domains(node)  # its only domain, the server's
+    # The first root's API is gone: only the other one can run the delete, from the state in PostgreSQL.
+    assert not (other / "domains" / domain).exists()
+    with serving(other) as second:
+        b = Client(second.port)
+        assert b.delete(path).status_code == 204
+        gone = _wait_for(b, path, lambda r: r.status_code == 404)
+        assert gone.status_code == 404, gone.text
+    assert _domains(node) == []
+    assert not (other / "domains" / domain).exists()
+    for root in (one, other):  # no Terraform state file under either root: it lives in PostgreSQL
+        assert [p for p in root.rglob("terraform.tfstate*") if ".terraform" not in p.parts] == []
+
+
+def _domains(node: Path) -> list[str]:
+    conn = open_readonly(f"test://{node}")
+    try:
+        return sorted(d.name() for d in conn.listAllDomains())
+    finally:
+        conn.close()
