@@ -16,6 +16,8 @@ from typing import Any, BinaryIO, Callable
 from api.db import Database, Table
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from api.identity.tokens import Token
+from api.image.image_tasks import ImageTaskLog
+from api.image.members import Members
 from provisioner.errors import InputError
 from provisioner.excerpt import cut, describe
 from provisioner.images import ImageError, ImageInUse, ImageNotFound, ImageRecord, ImageStore
@@ -23,6 +25,7 @@ from provisioner.images.names import check_name
 from provisioner.layout import Layout
 
 QUEUED, SAVING, ACTIVE, DEACTIVATED = "queued", "saving", "active", "deactivated"
+UPLOADING = "uploading"  # staged for an import (Glance's interoperable import), not usable yet
 # Glance's "the image is not readable": what an image whose store file was deleted by hand is.
 # ("deactivated" would say an admin can still read it; "deleted", that it goes away by itself.)
 KILLED = "killed"
@@ -100,6 +103,8 @@ class ImageCatalog:
     def __init__(self, layout: Layout, db: Database):
         self.store = ImageStore(layout)
         self.rows = Table(db, "images", ImageRow)
+        self.members = Members(db)
+        self.tasks = ImageTaskLog(db)
 
     def all(self) -> list[Image]:
         """Every image: rows (with their version once uploaded), then store versions without a row."""
@@ -115,8 +120,10 @@ class ImageCatalog:
         return images
 
     def visible(self, token: Token) -> list[Image]:
-        """The images `token` may see."""
-        return [i for i in self.all() if i.visible_to(token)]
+        """The images `token` may see: also shared images it is a member of, whatever its member status."""
+        shared_with = self.members.of_project(token.project_id)
+        return [i for i in self.all()
+                if i.visible_to(token) or (i.visibility == "shared" and i.id in shared_with)]
 
     def get(self, token: Token, image_id: str) -> Image:
         """An image `token` may see; NotFound otherwise."""
@@ -127,10 +134,12 @@ class ImageCatalog:
 
     def record(self, token: Token, image_id: str) -> ImageRecord:
         """The store version behind an image `token` may see; NotFound if none (or no data yet), Forbidden
-        while deactivated (but to admins), Conflict once its file is gone."""
+        while deactivated (but to admins), Conflict while only staged and once its file is gone."""
         image = self.get(token, image_id)
         if image.record is None:
             raise NotFound(f"Image {image_id} has no data yet")
+        if image.row is not None and image.row.status == UPLOADING:
+            raise Conflict(f"Image {image_id} is uploading: its staged data is usable once imported")
         if image.row is not None and image.row.status == DEACTIVATED and not token.is_admin:
             raise Forbidden(f"Image {image_id} is deactivated: its data cannot be read")
         if image.record.missing:
@@ -142,6 +151,13 @@ class ImageCatalog:
         image = self.get(token, image_id)
         if not token.is_admin and image.owner != token.project_id:
             raise Forbidden(f"You are not permitted to modify image {image_id}")
+        return image
+
+    def shareable(self, token: Token, image_id: str) -> Image:
+        """An image whose members `token` may change: its own (or an admin's), of visibility shared."""
+        image = self._own(token, image_id)
+        if image.visibility != "shared":
+            raise Forbidden(f"Image {image_id} is {image.visibility}: only shared images have members")
         return image
 
     def create(self, token: Token, body: dict[str, Any]) -> Image:
@@ -173,6 +189,23 @@ class ImageCatalog:
 
     def upload(self, token: Token, image_id: str, stream: BinaryIO, length: int | None) -> Image:
         """Import the uploaded data into the store as this image's version."""
+        return self._receive(token, image_id, stream, length, ACTIVE)
+
+    def stage(self, token: Token, image_id: str, stream: BinaryIO, length: int | None) -> Image:
+        """Glance's stage (interoperable import, step one): the data goes into the store as the image's
+        version, but the image stays `uploading` (not usable) until `import_staged`."""
+        return self._receive(token, image_id, stream, length, UPLOADING)
+
+    def import_staged(self, token: Token, image_id: str) -> Image:
+        """glance-direct (step two): a staged image becomes active; Conflict if nothing is staged."""
+        image = self._own(token, image_id)
+        if image.row is None or image.row.status != UPLOADING:
+            raise Conflict(f"Image {image_id} is {image.status}: it needs to be staged before the "
+                           "'glance-direct' method can be used")
+        return Image(self.rows.update(replace(image.row, status=ACTIVE, updated=time.time())), image.record)
+
+    def _receive(self, token: Token, image_id: str, stream: BinaryIO, length: int | None, status: str) -> Image:
+        """Stream data into the store as the version of a queued image, which ends `status`."""
         image = self._own(token, image_id)
         row = image.row
         if row is None or row.status != QUEUED:
@@ -190,7 +223,7 @@ class ImageCatalog:
                 self.store.delete(record.id)
             self.rows.update(replace(row, status=QUEUED, updated=time.time()))
             raise BadRequest("disk_format", f"declared {row.disk_format}, but the data is {record.format}")
-        done = self.rows.update(replace(row, status=ACTIVE, record_id=record.id, updated=time.time()))
+        done = self.rows.update(replace(row, status=status, record_id=record.id, updated=time.time()))
         return Image(done, record)
 
     def _own_row(self, token: Token, image_id: str) -> ImageRow:
@@ -244,3 +277,5 @@ class ImageCatalog:
                 raise image_error(exc) from None
         if image.row is not None:
             self.rows.delete(image.row.id)
+        self.members.drop_image(image.id)
+        self.tasks.drop_image(image.id)

@@ -9,6 +9,9 @@ from api.http import Discovery
 from api.image import resources as r
 from api.image.catalog import ImageCatalog
 from api.image.image_tasks import ImageTasks
+from api.image.imports import ImageImport, ImageStage, ImportInfo, StoresInfo
+from api.image.members import ImageMemberItem, ImageMembers
+from api.image.schemas import Schema
 
 
 def add_routes(app: falcon.App, ctx: ApiContext, catalog: ImageCatalog) -> None:
@@ -20,3 +23,11 @@ def add_routes(app: falcon.App, ctx: ApiContext, catalog: ImageCatalog) -> None:
     app.add_route("/image/v2/images/{image_id}/tags/{tag}", r.ImageTag(catalog))
     app.add_route("/image/v2/images/{image_id}/actions/{action}", r.ImageAction(catalog))
     app.add_route("/image/v2/images/{image_id}/tasks", ImageTasks(catalog))
+    app.add_route("/image/v2/images/{image_id}/members", ImageMembers(ctx.config, catalog))
+    app.add_route("/image/v2/images/{image_id}/members/{member_id}", ImageMemberItem(ctx.config, catalog))
+    app.add_route("/image/v2/images/{image_id}/stage", ImageStage(ctx.config, catalog))
+    app.add_route("/image/v2/images/{image_id}/import", ImageImport(ctx.config, catalog))
+    app.add_route("/image/v2/info/import", ImportInfo())
+    app.add_route("/image/v2/info/stores", StoresInfo())
+    app.add_route("/image/v2/schemas/{name}", Schema())
+    app.add_route("/image/v2/schemas/metadefs/{name}", Schema("metadefs/"))
