@@ -37,7 +37,7 @@ class ImageRow:
     """What Glance knows of an image beyond the store: owner, visibility, declared formats, properties."""
 
     id: str
-    name: str
+    name: str | None
     project_id: str
     visibility: str
     disk_format: str | None
@@ -162,9 +162,10 @@ class ImageCatalog:
 
     def create(self, token: Token, body: dict[str, Any]) -> Image:
         """A queued image row; `body` is the request (already checked for types by the resource)."""
-        name = body["name"]
+        name = body.get("name")  # Glance's name is optional
         try:
-            check_name(name)
+            if name is not None:
+                check_name(name)
         except InputError as exc:
             raise BadRequest("name", exc.message) from None
         visibility = body.get("visibility") or "shared"
@@ -212,7 +213,8 @@ class ImageCatalog:
             raise Conflict(f"Image {image_id} already has data (status {row.status if row else ACTIVE})")
         self.rows.update(replace(row, status=SAVING, updated=time.time()))
         try:
-            record = self.store.import_stream(row.name, stream, f"glance:{row.id}", size_hint=length,
+            # The store files versions by name: a nameless image's data goes under one of its own.
+            record = self.store.import_stream(row.name or f"glance-{row.id}", stream, f"glance:{row.id}", size_hint=length,
                                               compute=DIGESTS, image_id=row.id, visibility=row.visibility,
                                               owner=row.project_id, **row.properties)
         except (ImageError, InputError) as exc:
