@@ -1,9 +1,13 @@
-"""Glance's image import tasks (GET /image/v2/images/{id}/tasks, Glance 2.12).
+"""Glance's tasks: an image's import tasks (GET /image/v2/images/{id}/tasks, Glance 2.12) and /image/v2/tasks.
 
 An image imported through `POST /v2/images/{id}/import` gets one task, as in
 Glance: its `input` is the import request, its `request_id` the import call's.
 The import is done within that call (the data is already staged in the store),
 so a task is recorded finished. Uploads and server snapshots have none.
+
+The tasks API (admins only, as Glance's default policy) lists them; creating one is
+refused: its one type, `import`, fetches the image from a URL (`import_from`),
+which this API never does (stage the data and import it with glance-direct).
 """
 
 from __future__ import annotations
@@ -16,8 +20,12 @@ from typing import TYPE_CHECKING, Any
 import falcon
 
 from api.auth import token_of
+from api.config import ApiConfig
 from api.db import Database, Table
-from api.http import isotime, send
+from api.errors import BadRequest, Forbidden, NotFound
+from api.http import isotime, read_json, send
+from api.identity.tokens import Token
+from provisioner.excerpt import cut, describe
 
 if TYPE_CHECKING:
     from api.image.catalog import ImageCatalog
@@ -54,6 +62,10 @@ class ImageTaskLog:
                                           input={"image_id": image_id, "import_req": request, "backend": None},
                                           created=time.time()))
 
+    def all(self) -> list[ImageTask]:
+        """Every task, oldest first."""
+        return self.rows.list()
+
     def of_image(self, image_id: str) -> list[ImageTask]:
         """The image's tasks, oldest first."""
         return [t for t in self.rows.list() if t.image_id == image_id]
@@ -83,3 +95,48 @@ class ImageTasks:
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         self.catalog.get(token_of(req), image_id)
         send(resp, {"tasks": [task_view(t) for t in self.catalog.tasks.of_image(image_id)]})
+
+
+def _admin(token: Token) -> None:
+    if not token.is_admin:
+        raise Forbidden("the tasks API is for admins")
+
+
+class Tasks:
+    """GET /image/v2/tasks (filters: status, type) and POST (refused: see the module's docstring)."""
+
+    def __init__(self, config: ApiConfig, catalog: ImageCatalog):
+        self.config = config
+        self.catalog = catalog
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _admin(token_of(req))
+        views = [task_view(t) for t in self.catalog.tasks.all()]
+        for key in ("status", "type"):
+            wanted = req.get_param(key)
+            if wanted is not None:
+                views = [v for v in views if v[key] == wanted]
+        send(resp, {"tasks": views, "first": "/v2/tasks", "schema": "/v2/schemas/tasks"})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _admin(token_of(req))
+        body = read_json(req, self.config.max_json_body)
+        if body["type"] != "import":
+            raise BadRequest("type", f"{describe(body['type'])}: the one task type is import")
+        raise BadRequest("input.import_from", f"{cut(str(body['input'].get('import_from')))}: this site never "
+                                              "fetches images from URLs; stage the data and import it "
+                                              "(POST /v2/images/{id}/import, method glance-direct)")
+
+
+class TaskItem:
+    """GET /image/v2/tasks/{task_id}."""
+
+    def __init__(self, catalog: ImageCatalog):
+        self.catalog = catalog
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, task_id: str) -> None:
+        _admin(token_of(req))
+        task = self.catalog.tasks.rows.get(task_id)
+        if task is None:
+            raise NotFound(f"Task with the given ID {cut(task_id)} not found")
+        send(resp, task_view(task))

@@ -8,7 +8,7 @@ from api.context import ApiContext
 from api.http import Discovery
 from api.image import resources as r
 from api.image.catalog import ImageCatalog
-from api.image.image_tasks import ImageTasks
+from api.image.image_tasks import ImageTasks, TaskItem, Tasks
 from api.image.imports import ImageImport, ImageStage, ImportInfo, StoresInfo
 from api.image import metadef_resources as m
 from api.image.members import ImageMemberItem, ImageMembers
@@ -29,6 +29,8 @@ def add_routes(app: falcon.App, ctx: ApiContext, catalog: ImageCatalog) -> None:
     app.add_route("/image/v2/images/{image_id}/members/{member_id}", ImageMemberItem(ctx.config, catalog))
     app.add_route("/image/v2/images/{image_id}/stage", ImageStage(ctx.config, catalog))
     app.add_route("/image/v2/images/{image_id}/import", ImageImport(ctx.config, catalog))
+    app.add_route("/image/v2/tasks", Tasks(ctx.config, catalog))
+    app.add_route("/image/v2/tasks/{task_id}", TaskItem(catalog))
     app.add_route("/image/v2/info/import", ImportInfo())
     app.add_route("/image/v2/info/stores", StoresInfo())
     app.add_route("/image/v2/schemas/{name}", Schema())

@@ -197,3 +197,32 @@ def test_single_store_and_schemas(live: Live) -> None:
         >= {"id", "name", "status", "visibility", "disk_format", "tags"}
     assert requests.get(f"{live.url}/image/v2/schemas/nothing", headers=alice, timeout=30).status_code == 404
     assert requests.get(f"{live.url}/image/v2/schemas/image", timeout=30).status_code == 401
+
+
+def test_the_tasks_api_lists_imports_and_refuses_url_imports(live: Live) -> None:
+    alice, _ = _session(live, "alice")
+    admin, _ = _session(live, "admin")
+    image = _create(live, alice)
+    url = f"{live.url}/image/v2/images/{image['id']}"
+    requests.put(f"{url}/stage", data=RAW, headers={**alice, "Content-Type": "application/octet-stream"},
+                 timeout=30)
+    assert requests.post(f"{url}/import", json={"method": {"name": "glance-direct"}}, headers=alice,
+                         timeout=30).status_code == 202
+    listed = requests.get(f"{live.url}/image/v2/tasks", headers=admin, timeout=30).json()["tasks"]
+    mine = [t for t in listed if t["image_id"] == image["id"]]
+    assert [t["status"] for t in mine] == ["success"]
+    shown = requests.get(f"{live.url}/image/v2/tasks/{mine[0]['id']}", headers=admin, timeout=30)
+    assert shown.status_code == 200 and shown.json()["image_id"] == image["id"], shown.text
+    assert requests.get(f"{live.url}/image/v2/tasks/nope", headers=admin, timeout=30).status_code == 404
+    assert requests.get(f"{live.url}/image/v2/tasks", headers=alice, timeout=30).status_code == 403
+
+    fetch = {"type": "import", "input": {"import_from": "http://127.0.0.1:9/cirros.qcow2",
+                                         "import_from_format": "qcow2",
+                                         "image_properties": {"disk_format": "qcow2", "container_format": "bare"}}}
+    resp = requests.post(f"{live.url}/image/v2/tasks", json=fetch, headers=admin, timeout=30)
+    assert resp.status_code == 400 and resp.json()["error"]["message"].startswith("input.import_from"), resp.text
+    resp = requests.post(f"{live.url}/image/v2/tasks", json={**fetch, "type": "convert"}, headers=admin,
+                         timeout=30)
+    assert resp.status_code == 400 and resp.json()["error"]["message"].startswith("type"), resp.text
+    assert requests.post(f"{live.url}/image/v2/tasks", json=fetch, headers=alice, timeout=30).status_code == 403
+    assert len(requests.get(f"{live.url}/image/v2/tasks", headers=admin, timeout=30).json()["tasks"]) == len(listed)
