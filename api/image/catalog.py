@@ -26,6 +26,9 @@ from provisioner.layout import Layout
 
 QUEUED, SAVING, ACTIVE, DEACTIVATED = "queued", "saving", "active", "deactivated"
 UPLOADING = "uploading"  # staged for an import (Glance's interoperable import), not usable yet
+# Deleted through the API while its version backs a server's disk: hidden, the version kept until no server
+# uses it (Glance's delayed delete; a real Nova keeps its own copy of the image, here the disk is backed by it).
+PENDING_DELETE = "pending_delete"
 # Glance's "the image is not readable": what an image whose store file was deleted by hand is.
 # ("deactivated" would say an admin can still read it; "deleted", that it goes away by itself.)
 KILLED = "killed"
@@ -112,6 +115,9 @@ class ImageCatalog:
         images, covered = [], set()
         for row in self.rows.list():
             record = records.get(row.record_id) if row.record_id else None
+            if row.status == PENDING_DELETE:
+                covered.update({row.id, row.record_id})  # its version is not a store image of its own
+                continue
             if row.status in (ACTIVE, DEACTIVATED) and record is None:
                 continue  # its version was deleted outside the API
             covered.update({row.id, row.record_id})
@@ -262,7 +268,8 @@ class ImageCatalog:
         self.update(token, image_id, switch)
 
     def delete(self, token: Token, image_id: str) -> None:
-        """Delete the image and its store version (409 while a server uses it, 403 while protected)."""
+        """Delete the image and its store version (403 while protected). A version that backs a server stays,
+        hidden, until no server uses it (409 for a store image without a row: `provision image import`'s)."""
         image = self._own(token, image_id)
         if image.row is not None and image.row.protected:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
@@ -272,12 +279,36 @@ class ImageCatalog:
         # A row whose data is another version (a server snapshot holding exactly its image's bytes, an upload
         # of a name's current content) does not own that version: deleting the row leaves it.
         borrowed = record is not None and image.row is not None and record.id != image.row.id
+        self.reclaim()
+        self.members.drop_image(image.id)
+        self.tasks.drop_image(image.id)
         if record is not None and not shared and not borrowed:
             try:
                 self.store.delete(record.id)
+            except ImageInUse as exc:
+                if image.row is None:  # an operator's `provision image import`: theirs to retire
+                    raise image_error(exc) from None
+                self.rows.update(replace(image.row, status=PENDING_DELETE, updated=time.time()))
+                return
             except (ImageError, InputError) as exc:
                 raise image_error(exc) from None
         if image.row is not None:
             self.rows.delete(image.row.id)
-        self.members.drop_image(image.id)
-        self.tasks.drop_image(image.id)
+
+    def reclaim(self) -> None:
+        """Delete the versions of images deleted while servers used them, once none does (run at each
+        image delete, as Glance's scrubber runs now and then)."""
+        rows = self.rows.list()
+        # A version another image still names (a snapshot holding the same bytes) stays with that image.
+        named = {r.record_id for r in rows if r.status != PENDING_DELETE}
+        for row in rows:
+            if row.status != PENDING_DELETE:
+                continue
+            try:
+                if row.record_id is not None and row.record_id not in named:
+                    self.store.delete(row.record_id)
+            except ImageInUse:
+                continue
+            except ImageNotFound:
+                pass  # gone already (deleted outside the API)
+            self.rows.delete(row.id)
