@@ -182,7 +182,8 @@ class ImageCatalog:
             image_id = str(uuid.UUID(image_id))
         except ValueError:
             raise BadRequest("id", f"{describe(image_id)} is not a UUID") from None
-        if any(i.id == image_id for i in self.all()):
+        # A deleted image whose version a server still uses keeps its row (and id) until reclaimed.
+        if self.rows.get(image_id) is not None or any(i.id == image_id for i in self.all()):
             raise Conflict(f"Image with identifier {image_id} already exists")
         now = time.time()
         owner = body.get("owner") or token.project_id  # only an admin's request carries one

@@ -77,3 +77,20 @@ def test_an_image_in_use_is_deleted_and_its_version_kept_until_the_server_goes(l
     assert requests.delete(f"{live.url}/image/v2/images/{third}", headers=_headers(live),
                            timeout=30).status_code == 204
     assert version not in [r.id for r in store.list()], "reclaimed once no server used it"
+
+
+def test_the_id_of_an_image_awaiting_reclaim_is_taken(live: Live, qcow2_file: Path) -> None:
+    """Its row keeps the id until the version goes: a new image with that id is a 409, not a crash."""
+    image_id = _image(live, "held", qcow2_file.read_bytes() + b"\0" * 2048)
+    resp = requests.post(f"{live.url}/compute/v2.1/servers", headers=_headers(live), timeout=30, json={
+        "server": {"name": "holder", "imageRef": image_id, "flavorRef": "1", "networks": "none"}})
+    assert resp.status_code == 202, resp.text
+    server_id = resp.json()["server"]["id"]
+    _server_status(live, server_id, "ACTIVE")
+    assert requests.delete(f"{live.url}/image/v2/images/{image_id}", headers=_headers(live),
+                           timeout=30).status_code == 204
+    again = requests.post(f"{live.url}/image/v2/images", headers=_headers(live), timeout=30,
+                          json={"name": "held", "id": image_id})
+    assert again.status_code == 409, again.text
+    requests.delete(f"{live.url}/compute/v2.1/servers/{server_id}", headers=_headers(live), timeout=30)
+    _server_status(live, server_id, None)
