@@ -16,6 +16,8 @@ from typing import Any, BinaryIO, Callable
 from api.db import Database, Table
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from api.identity.tokens import Token
+from api.image.image_tasks import ImageTaskLog
+from api.image.members import Members
 from provisioner.errors import InputError
 from provisioner.excerpt import cut, describe
 from provisioner.images import ImageError, ImageInUse, ImageNotFound, ImageRecord, ImageStore
@@ -23,6 +25,10 @@ from provisioner.images.names import check_name
 from provisioner.layout import Layout
 
 QUEUED, SAVING, ACTIVE, DEACTIVATED = "queued", "saving", "active", "deactivated"
+UPLOADING = "uploading"  # staged for an import (Glance's interoperable import), not usable yet
+# Deleted through the API while its version backs a server's disk: hidden, the version kept until no server
+# uses it (Glance's delayed delete; a real Nova keeps its own copy of the image, here the disk is backed by it).
+PENDING_DELETE = "pending_delete"
 # Glance's "the image is not readable": what an image whose store file was deleted by hand is.
 # ("deactivated" would say an admin can still read it; "deleted", that it goes away by itself.)
 KILLED = "killed"
@@ -34,7 +40,7 @@ class ImageRow:
     """What Glance knows of an image beyond the store: owner, visibility, declared formats, properties."""
 
     id: str
-    name: str
+    name: str | None
     project_id: str
     visibility: str
     disk_format: str | None
@@ -100,6 +106,8 @@ class ImageCatalog:
     def __init__(self, layout: Layout, db: Database):
         self.store = ImageStore(layout)
         self.rows = Table(db, "images", ImageRow)
+        self.members = Members(db)
+        self.tasks = ImageTaskLog(db)
 
     def all(self) -> list[Image]:
         """Every image: rows (with their version once uploaded), then store versions without a row."""
@@ -107,6 +115,9 @@ class ImageCatalog:
         images, covered = [], set()
         for row in self.rows.list():
             record = records.get(row.record_id) if row.record_id else None
+            if row.status == PENDING_DELETE:
+                covered.update({row.id, row.record_id})  # its version is not a store image of its own
+                continue
             if row.status in (ACTIVE, DEACTIVATED) and record is None:
                 continue  # its version was deleted outside the API
             covered.update({row.id, row.record_id})
@@ -115,8 +126,10 @@ class ImageCatalog:
         return images
 
     def visible(self, token: Token) -> list[Image]:
-        """The images `token` may see."""
-        return [i for i in self.all() if i.visible_to(token)]
+        """The images `token` may see: also shared images it is a member of, whatever its member status."""
+        shared_with = self.members.of_project(token.project_id)
+        return [i for i in self.all()
+                if i.visible_to(token) or (i.visibility == "shared" and i.id in shared_with)]
 
     def get(self, token: Token, image_id: str) -> Image:
         """An image `token` may see; NotFound otherwise."""
@@ -127,10 +140,12 @@ class ImageCatalog:
 
     def record(self, token: Token, image_id: str) -> ImageRecord:
         """The store version behind an image `token` may see; NotFound if none (or no data yet), Forbidden
-        while deactivated (but to admins), Conflict once its file is gone."""
+        while deactivated (but to admins), Conflict while only staged and once its file is gone."""
         image = self.get(token, image_id)
         if image.record is None:
             raise NotFound(f"Image {image_id} has no data yet")
+        if image.row is not None and image.row.status == UPLOADING:
+            raise Conflict(f"Image {image_id} is uploading: its staged data is usable once imported")
         if image.row is not None and image.row.status == DEACTIVATED and not token.is_admin:
             raise Forbidden(f"Image {image_id} is deactivated: its data cannot be read")
         if image.record.missing:
@@ -144,11 +159,19 @@ class ImageCatalog:
             raise Forbidden(f"You are not permitted to modify image {image_id}")
         return image
 
+    def shareable(self, token: Token, image_id: str) -> Image:
+        """An image whose members `token` may change: its own (or an admin's), of visibility shared."""
+        image = self._own(token, image_id)
+        if image.visibility != "shared":
+            raise Forbidden(f"Image {image_id} is {image.visibility}: only shared images have members")
+        return image
+
     def create(self, token: Token, body: dict[str, Any]) -> Image:
         """A queued image row; `body` is the request (already checked for types by the resource)."""
-        name = body["name"]
+        name = body.get("name")  # Glance's name is optional
         try:
-            check_name(name)
+            if name is not None:
+                check_name(name)
         except InputError as exc:
             raise BadRequest("name", exc.message) from None
         visibility = body.get("visibility") or "shared"
@@ -159,7 +182,8 @@ class ImageCatalog:
             image_id = str(uuid.UUID(image_id))
         except ValueError:
             raise BadRequest("id", f"{describe(image_id)} is not a UUID") from None
-        if any(i.id == image_id for i in self.all()):
+        # A deleted image whose version a server still uses keeps its row (and id) until reclaimed.
+        if self.rows.get(image_id) is not None or any(i.id == image_id for i in self.all()):
             raise Conflict(f"Image with identifier {image_id} already exists")
         now = time.time()
         owner = body.get("owner") or token.project_id  # only an admin's request carries one
@@ -173,13 +197,31 @@ class ImageCatalog:
 
     def upload(self, token: Token, image_id: str, stream: BinaryIO, length: int | None) -> Image:
         """Import the uploaded data into the store as this image's version."""
+        return self._receive(token, image_id, stream, length, ACTIVE)
+
+    def stage(self, token: Token, image_id: str, stream: BinaryIO, length: int | None) -> Image:
+        """Glance's stage (interoperable import, step one): the data goes into the store as the image's
+        version, but the image stays `uploading` (not usable) until `import_staged`."""
+        return self._receive(token, image_id, stream, length, UPLOADING)
+
+    def import_staged(self, token: Token, image_id: str) -> Image:
+        """glance-direct (step two): a staged image becomes active; Conflict if nothing is staged."""
+        image = self._own(token, image_id)
+        if image.row is None or image.row.status != UPLOADING:
+            raise Conflict(f"Image {image_id} is {image.status}: it needs to be staged before the "
+                           "'glance-direct' method can be used")
+        return Image(self.rows.update(replace(image.row, status=ACTIVE, updated=time.time())), image.record)
+
+    def _receive(self, token: Token, image_id: str, stream: BinaryIO, length: int | None, status: str) -> Image:
+        """Stream data into the store as the version of a queued image, which ends `status`."""
         image = self._own(token, image_id)
         row = image.row
         if row is None or row.status != QUEUED:
             raise Conflict(f"Image {image_id} already has data (status {row.status if row else ACTIVE})")
         self.rows.update(replace(row, status=SAVING, updated=time.time()))
         try:
-            record = self.store.import_stream(row.name, stream, f"glance:{row.id}", size_hint=length,
+            # The store files versions by name: a nameless image's data goes under one of its own.
+            record = self.store.import_stream(row.name or f"glance-{row.id}", stream, f"glance:{row.id}", size_hint=length,
                                               compute=DIGESTS, image_id=row.id, visibility=row.visibility,
                                               owner=row.project_id, **row.properties)
         except (ImageError, InputError) as exc:
@@ -190,7 +232,7 @@ class ImageCatalog:
                 self.store.delete(record.id)
             self.rows.update(replace(row, status=QUEUED, updated=time.time()))
             raise BadRequest("disk_format", f"declared {row.disk_format}, but the data is {record.format}")
-        done = self.rows.update(replace(row, status=ACTIVE, record_id=record.id, updated=time.time()))
+        done = self.rows.update(replace(row, status=status, record_id=record.id, updated=time.time()))
         return Image(done, record)
 
     def _own_row(self, token: Token, image_id: str) -> ImageRow:
@@ -227,7 +269,8 @@ class ImageCatalog:
         self.update(token, image_id, switch)
 
     def delete(self, token: Token, image_id: str) -> None:
-        """Delete the image and its store version (409 while a server uses it, 403 while protected)."""
+        """Delete the image and its store version (403 while protected). A version that backs a server stays,
+        hidden, until no server uses it (409 for a store image without a row: `provision image import`'s)."""
         image = self._own(token, image_id)
         if image.row is not None and image.row.protected:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
@@ -237,10 +280,36 @@ class ImageCatalog:
         # A row whose data is another version (a server snapshot holding exactly its image's bytes, an upload
         # of a name's current content) does not own that version: deleting the row leaves it.
         borrowed = record is not None and image.row is not None and record.id != image.row.id
+        self.reclaim()
+        self.members.drop_image(image.id)
+        self.tasks.drop_image(image.id)
         if record is not None and not shared and not borrowed:
             try:
                 self.store.delete(record.id)
+            except ImageInUse as exc:
+                if image.row is None:  # an operator's `provision image import`: theirs to retire
+                    raise image_error(exc) from None
+                self.rows.update(replace(image.row, status=PENDING_DELETE, updated=time.time()))
+                return
             except (ImageError, InputError) as exc:
                 raise image_error(exc) from None
         if image.row is not None:
             self.rows.delete(image.row.id)
+
+    def reclaim(self) -> None:
+        """Delete the versions of images deleted while servers used them, once none does (run at each
+        image delete, as Glance's scrubber runs now and then)."""
+        rows = self.rows.list()
+        # A version another image still names (a snapshot holding the same bytes) stays with that image.
+        named = {r.record_id for r in rows if r.status != PENDING_DELETE}
+        for row in rows:
+            if row.status != PENDING_DELETE:
+                continue
+            try:
+                if row.record_id is not None and row.record_id not in named:
+                    self.store.delete(row.record_id)
+            except ImageInUse:
+                continue
+            except ImageNotFound:
+                pass  # gone already (deleted outside the API)
+            self.rows.delete(row.id)

@@ -27,7 +27,7 @@ DISK_FORMATS = ("qcow2", "raw")
 CONTAINER_FORMATS = ("bare",)
 # Glance computes these; a patch may not touch them (403, as Glance answers).
 READ_ONLY = ("id", "status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size", "created_at",
-             "updated_at", "self", "file", "schema", "direct_url", "locations", "owner")
+             "updated_at", "self", "file", "schema", "direct_url", "locations")
 # Glance's own namespace for properties it sets (os_glance_import_task, …).
 RESERVED_PREFIX = "os_glance"
 MAX_PROPERTY = 255  # characters of a property name or value, as Glance's schema
@@ -126,11 +126,19 @@ def check_property(name: str, value: Any) -> None:
 def apply_patch(row: ImageRow, changes: list[Change], is_admin: bool, reserved: frozenset[str]) -> ImageRow:
     """The row after `changes`, all or nothing; `reserved` are property names the store keeps for itself."""
     core = {name: getattr(row, name) for name in EDITABLE}
+    owner = row.project_id
     properties = dict(row.properties)
     for change in changes:
         name = change.name
         if name in READ_ONLY:
             raise Forbidden(f"Attribute '{name}' is read-only.")
+        if name == "owner":  # an admin gives the image to another project, as Glance allows
+            if not is_admin:
+                raise Forbidden("Attribute 'owner' can only be changed by an admin.")
+            if change.op == "remove" or not isinstance(change.value, str) or not 0 < len(change.value) <= 255:
+                raise BadRequest("owner", f"{describe(change.value)}: a project id of 1 to 255 characters")
+            owner = change.value
+            continue
         if name in EDITABLE:
             if change.op == "remove":
                 raise Forbidden(f"Attribute '{name}' cannot be removed.")
@@ -151,4 +159,4 @@ def apply_patch(row: ImageRow, changes: list[Change], is_admin: bool, reserved: 
         if change.op == "replace" and name not in properties:
             raise Conflict(f"Property {cut(name)} does not exist.")
         properties[name] = change.value
-    return replace(row, properties=properties, **core)
+    return replace(row, properties=properties, project_id=owner, **core)

@@ -11,7 +11,9 @@ from api.auth import token_of
 from api.config import ApiConfig
 from api.errors import BadRequest, NotFound, TooLarge
 from api.http import read_json, send
-from api.image.catalog import ImageCatalog
+from api.identity.tokens import Token
+from api.image.catalog import QUEUED, UPLOADING, ImageCatalog
+from api.image.members import ACCEPTED, STATUSES
 from api.image.patch import MAX_PROPERTY, apply_patch, check_property, read_patch, typed_attribute
 from api.image.views import CORE, image_view
 from provisioner.excerpt import cut, describe
@@ -65,7 +67,8 @@ class Images:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         _refuse_empty_id(req)
-        views = [image_view(i) for i in self.catalog.visible(token_of(req))]
+        token = token_of(req)
+        views = [image_view(i) for i in self.catalog.visible(token)]
         for key in FILTERS:
             wanted = req.get_param(key)
             if wanted is not None:
@@ -78,6 +81,7 @@ class Images:
             views = [v for v in views if v["protected"] == protected]
         for tag in req.get_param_as_list("tag") or []:
             views = [v for v in views if tag in v["tags"]]
+        views = _by_member_status(req, token, self.catalog.members.of_project(token.project_id), views)
         views = _by_properties(req, views)
         send(resp, {"images": views, "schema": "/v2/schemas/images", "first": "/v2/images"})
 
@@ -118,6 +122,17 @@ def _by_properties(req: falcon.Request, views: list[dict[str, Any]]) -> list[dic
                                                       str(iv[1].get(sort_key) or ""), iv[0]),
                     reverse=sort_dir == "desc")
     return [v for _, v in ranked]
+
+
+def _by_member_status(req: falcon.Request, token: Token, shared_with: dict[str, str],
+                      views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Images shared with the caller's project are listed when its member status is `member_status`
+    (accepted unless asked: pending, rejected or all), as Glance lists them."""
+    wanted = req.get_param("member_status") or ACCEPTED
+    if wanted not in (*STATUSES, "all"):
+        raise BadRequest("member_status", f"{cut(wanted)}: use one of {', '.join(STATUSES)} or all")
+    return [v for v in views if v["owner"] == token.project_id or v["id"] not in shared_with
+            or wanted in ("all", shared_with[v["id"]])]
 
 
 def _refuse_empty_id(req: falcon.Request) -> None:
@@ -192,7 +207,11 @@ class ImageFile:
         resp.status = 204
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        record = self.catalog.record(token_of(req), image_id)
+        token = token_of(req)
+        if self.catalog.get(token, image_id).status in (QUEUED, UPLOADING):
+            resp.status = 204  # no data to read yet: Glance's 204
+            return
+        record = self.catalog.record(token, image_id)
         resp.content_type = "application/octet-stream"
         if record.md5:
             resp.set_header("Content-MD5", record.md5)

@@ -61,6 +61,7 @@ USERS = ("alice", "admin")
 OUTSIDER = "bob"  # a member of another project
 # Generated names carry it, so whatever escaped the root can be found.
 MARK = "zzfuzz"
+PATCH_MEDIA = "application/openstack-images-v2.1-json-patch"
 
 
 def test_every_route_is_described(fuzzed: Live) -> None:
@@ -132,6 +133,14 @@ class Known:
         return real
 
 
+def _namespace(project_id: str) -> dict[str, Any]:
+    """A private metadefs namespace of alice's project (an admin's to make) holding an object, a property and a
+    tag named as the `name` path parameter (the keypair's name)."""
+    return {"namespace": f"{MARK}-ns", "visibility": "private", "owner": project_id,
+            "objects": [{"name": f"{MARK}-key"}], "tags": [{"name": f"{MARK}-key"}],
+            "properties": {f"{MARK}-key": {"title": "t", "type": "string"}}}
+
+
 def _create(live: Live, user: str, path: str, body: dict) -> dict:
     resp = requests.post(f"{live.url}{path}", json=body, headers={"X-Auth-Token": live.token(user)}, timeout=30)
     assert resp.status_code in (200, 201, 202), resp.text
@@ -149,7 +158,11 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
     a subnet pool, a security group with a rule, a volume with a snapshot, attached to the server."""
     conn = fuzzed.sdk("alice")
     image = conn.image.create_image(name=f"{MARK}-img", filename=str(qcow2_file), disk_format="qcow2",
-                                    container_format="bare")
+                                    container_format="bare", visibility="shared", is_protected=True)
+    # Protected: the fuzzing's DELETEs (an admin's) would delete it even while the server uses it, as Glance does.
+    # Shared with a project id Glance does not check (bob's would let bob see the image).
+    _create(fuzzed, "alice", f"/image/v2/images/{image.id}/members", {"member": f"{MARK}-member"})
+    _create(fuzzed, "admin", "/image/v2/metadefs/namespaces", _namespace(conn.current_project_id))
     _create(fuzzed, "alice", "/compute/v2.1/os-keypairs", {"keypair": {"name": f"{MARK}-key"}})
     default = conn.network.find_network("default").id
     server = conn.compute.create_server(name=f"{MARK}-vm", image_id=image.id, flavor_id="1",
@@ -201,7 +214,8 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
            "snapshot_id": snapshot.id, "group_id": server_group["id"], "key": "k", "network": "default",
            "rule_id": rule["security_group_rule"]["id"], "security_group_id": group["id"],
            "type_id": vtype["id"], "domain_id": "default", "role_id": stable_id("role", "member"),
-           "credential_id": credential["id"], "access_rule_id": credential["access_rules"][0]["id"]}
+           "credential_id": credential["id"], "access_rule_id": credential["access_rules"][0]["id"],
+           "member_id": f"{MARK}-member", "namespace": f"{MARK}-ns", "task_id": f"{MARK}-task"}
     items = {"networks": network["id"], "subnets": subnet["id"], "security-groups": group["id"],
              "security-group-rules": rule["security_group_rule"]["id"], "ports": port["id"], "routers": router["id"],
              "floatingips": floating_ip["id"], "subnetpools": pool["id"], "extensions": "security-group"}
@@ -393,6 +407,16 @@ def test_image_properties_that_are_not_free_form(fuzzed: Live, tokens: dict[str,
     assert dict(record.properties) == {"os_distro": "cirros"} and record.path.is_file()
 
 
+def _restore_metadefs(fuzzed: Live, known: Known) -> None:
+    """The fuzzing before (as admin) may have changed, protected, emptied or deleted alice's namespace: make it
+    again."""
+    admin = {"X-Auth-Token": fuzzed.token("admin")}
+    url = f"{fuzzed.url}/image/v2/metadefs/namespaces/{known.ids['namespace']}"
+    requests.put(url, json={"namespace": known.ids["namespace"], "protected": False}, headers=admin, timeout=30)
+    requests.delete(url, headers=admin, timeout=30)
+    _create(fuzzed, "admin", "/image/v2/metadefs/namespaces", _namespace(known.ids["project_id"]))
+
+
 def _restore_cinder(fuzzed: Live, known: Known) -> None:
     """The fuzzing before may have replaced the metadata and made the private type public: put them back."""
     admin, alice = {"X-Auth-Token": fuzzed.token("admin")}, {"X-Auth-Token": fuzzed.token("alice")}
@@ -418,6 +442,15 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
     url = _url(fuzzed, known, path)
     if path.startswith("/volume/v3/"):
         _restore_cinder(fuzzed, known)
+    if path.startswith("/image/v2/metadefs/"):
+        _restore_metadefs(fuzzed, known)
+    if path.startswith("/image/v2/images/{image_id}/members"):
+        # The fuzzing before may have made the image private or removed its member: share it again.
+        alice = {"X-Auth-Token": fuzzed.token("alice")}
+        requests.patch(url.split("/members", 1)[0], headers={**alice, "Content-Type": PATCH_MEDIA}, timeout=30,
+                       json=[{"op": "replace", "path": "/visibility", "value": "shared"}]).raise_for_status()
+        requests.post(url.split("/members", 1)[0] + "/members", json={"member": known.ids["member_id"]},
+                      headers=alice, timeout=30)  # 409 if it is still there
     if path.startswith("/compute/v2.1/servers/{server_id}/metadata"):
         # The fuzzing before may have replaced the server's metadata and lowered alice's quotas: put them back.
         requests.delete(f"{fuzzed.url}/compute/v2.1/os-quota-sets/{known.ids['project_id']}",
@@ -438,7 +471,11 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
             return
         assert resp.status_code == (200 if method == "GET" else 403), "flavors are everyone's, admins' to delete"
         return
-    if path.startswith("/compute/v2.1/os-hypervisors/"):  # the host is an admin's to see, as in Nova
+    if path.startswith("/image/v2/schemas/"):  # Glance's schemas are everyone's: bob reads what alice reads
+        assert resp.status_code == requests.get(url, headers={"X-Auth-Token": fuzzed.token("alice")},
+                                                timeout=30).status_code, resp.text
+        return
+    if path.startswith(("/compute/v2.1/os-hypervisors/", "/image/v2/tasks/")):  # an admin's, as in Nova/Glance
         assert resp.status_code == 403, resp.text
         return
     if path == "/identity/v3/domains/{domain_id}":  # the default domain is every project's

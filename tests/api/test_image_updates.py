@@ -172,3 +172,33 @@ def test_an_admin_creates_an_image_for_another_project(live: Live) -> None:
     assert image["owner"] == project
     assert _patch(live, image["id"], [{"op": "replace", "path": "/name", "value": "bobs"}], user="bob").status_code \
         == 200
+
+
+def test_an_admin_gives_an_image_to_another_project(live: Live) -> None:
+    project = requests.get(f"{live.url}/identity/v3/auth/projects", headers=_headers(live, "bob"),
+                           timeout=30).json()["projects"][0]["id"]
+    image = _create(live, "admin")
+    done = _patch(live, image["id"], [{"op": "replace", "path": "/owner", "value": project}], user="admin")
+    assert done.status_code == 200 and done.json()["owner"] == project, done.text
+    assert _show(live, image["id"], user="bob")["owner"] == project
+    bad = _patch(live, image["id"], [{"op": "replace", "path": "/owner", "value": ""}], user="admin")
+    assert bad.status_code == 400 and "owner" in bad.text, bad.text
+    assert _show(live, image["id"], user="admin")["owner"] == project
+
+
+def test_an_image_without_a_name_takes_data(live: Live) -> None:
+    """Glance's name is optional (Tempest's admin owner tests create nameless images)."""
+    resp = requests.post(f"{live.url}/image/v2/images", json={"disk_format": "raw", "container_format": "bare"},
+                         headers=_headers(live, "alice"), timeout=30)
+    assert resp.status_code == 201 and resp.json()["name"] is None, resp.text
+    image_id = resp.json()["id"]
+    data = b"\x00nameless" + bytes(4096)
+    resp = requests.put(f"{live.url}/image/v2/images/{image_id}/file", data=data, timeout=30,
+                        headers=_headers(live, "alice", **{"Content-Type": "application/octet-stream"}))
+    assert resp.status_code == 204, resp.text
+    shown = _show(live, image_id)
+    assert (shown["name"], shown["status"], shown["size"]) == (None, "active", len(data))
+    assert requests.get(f"{live.url}/image/v2/images/{image_id}/file", headers=_headers(live, "alice"),
+                        timeout=30).content == data
+    assert image_id in [i["id"] for i in requests.get(f"{live.url}/image/v2/images", timeout=30,
+                                                      headers=_headers(live, "alice")).json()["images"]]
