@@ -12,6 +12,7 @@ from api.compute import routes as compute_routes
 from api.compute.attachments import Attachments
 from api.compute.builder import ServerBuilder
 from api.compute.models import ComputeStore
+from api.compute.placement import Hosts
 from api.compute.tasks import ServerTasks
 from api.config import config_path, load_config
 from api.context import ApiContext
@@ -31,7 +32,6 @@ from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
 from api.web import routes as web_routes
 from provisioner.layout import Layout
-from provisioner.spec.load import SIMULATOR
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,17 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     compute = ComputeStore(ctx.db)
     runner = JobRunner(ctx.db, config.build_workers)
     tasks = ServerTasks(compute, ctx.engine, runner, config.stop_timeout)
+    hosts = Hosts(config.hypervisors, layout)
+    hosts.prepare()
+    tasks.before_build.append(hosts.check_spec)
     builder = ServerBuilder(config, layout, images, networks,
-                            lambda user_id, name: compute.keypairs.get(f"{user_id}/{name}"))
-    uri = layout.simulator_uri if config.libvirt_uri == SIMULATOR else config.libvirt_uri
+                            lambda user_id, name: compute.keypairs.get(f"{user_id}/{name}"), hosts,
+                            compute.servers.list)
+    uri = hosts.hosts[0].uri  # volumes and managed networks live on the first hypervisor (docs/scale-out.md)
 
     volumes = VolumeStore(ctx.db)
     identity_routes.add_routes(app, ctx, tokens)
-    compute_routes.add_routes(app, ctx, compute, networks, volumes, builder, tasks, uri)
+    compute_routes.add_routes(app, ctx, compute, networks, volumes, builder, tasks, hosts)
     image_routes.add_routes(app, ctx, images)
     volume_routes.add_routes(app, ctx, volumes, VolumeWorker(volumes, ctx.engine, runner, uri))
     compute_routes.add_attachment_routes(app, ctx, compute, Attachments(compute, volumes, ctx.engine, tasks))

@@ -35,6 +35,9 @@ class ServerTasks:
         self.stop_timeout = stop_timeout
         # Called with a server's id once its domain is destroyed, before its record goes (volumes detach).
         self.on_destroyed: list[Callable[[str], None]] = []
+        # Called with a build's spec before it is provisioned: a ProvisionError (its hypervisor is unreachable)
+        # fails the build with that fault at once, instead of whatever a half-made apply would say.
+        self.before_build: list[Callable[[DomainSpec], None]] = []
         runner.register(BuildServer, self.run_build, self.build_failed, self.lost)
         runner.register(DeleteServer, self.run_delete, self.delete_failed, self.lost)
         runner.register(PowerAction, self.run_power, self.power_failed, self.lost)
@@ -54,6 +57,8 @@ class ServerTasks:
 
     def run_build(self, job: BuildServer) -> None:
         """Provision the spec (ProvisionError: build_failed); ACTIVE unless a delete is under way."""
+        for check in self.before_build:
+            check(job.spec)
         self.engine.provision(job.spec)
         self._finish(job.server_id, status=ACTIVE, fault=None)
 
