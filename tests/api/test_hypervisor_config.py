@@ -1,5 +1,6 @@
 """config.yaml's `hypervisors:` list and the `libvirt_uri:` shorthand (api/config_hypervisors.py): what is accepted,
-and each bad input refused with an error naming config.yaml and the key."""
+each bad input refused with an error naming config.yaml and the key, and the URI each entry is opened with
+(api/compute/placement.py resolve: simulator node files, the ssh wrapper pinning host keys)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from typing import Any
 
 import pytest
 
+from api.compute.placement import Hosts
 from api.config import parse_config
 from api.config_hypervisors import CPU_ALLOCATION_RATIO, HOSTNAME, MAX_HYPERVISORS, RAM_ALLOCATION_RATIO
 from provisioner.errors import InputError
+from provisioner.layout import Layout
+from provisioner.shared import shared_dir
+from provisioner.spec.load import auto_domain_type
 
 WHERE = "/root/api/config.yaml"
 
@@ -88,3 +93,39 @@ def test_bad_input_names_the_file_and_key(data: dict[str, Any], where: str, says
         parse_config(data, WHERE)
     assert caught.value.where == where
     assert says in caught.value.message
+
+
+def _hosts(tmp_path: Path, *entries: dict[str, Any]) -> Hosts:
+    hosts = Hosts(parse_config({"hypervisors": list(entries)}, WHERE).hypervisors, Layout(tmp_path / "root"))
+    hosts.prepare()
+    return hosts
+
+
+def test_an_ssh_uri_runs_ssh_through_its_wrapper(tmp_path: Path) -> None:
+    pinned, unpinned, own, tcp = _hosts(
+        tmp_path,
+        {"name": "a", "uri": "qemu+ssh://virt@10.0.0.2/system?keyfile=/k", "known_hosts": "/etc/hostname"},
+        {"name": "b", "uri": "qemu+ssh://virt@10.0.0.3/system"},
+        {"name": "c", "uri": "qemu+ssh://virt@10.0.0.4/system?command=/usr/local/bin/ssh"},
+        {"name": "d", "uri": "qemu+tcp://10.0.0.5/system"}).hosts
+    wrapper = tmp_path / "root" / "hypervisors" / "a" / "ssh"
+    assert pinned.uri == f"qemu+ssh://virt@10.0.0.2/system?keyfile=/k&command={wrapper}"
+    text = wrapper.read_text()
+    assert "StrictHostKeyChecking=yes" in text and "UserKnownHostsFile=/etc/hostname" in text
+    assert "GlobalKnownHostsFile=/dev/null" in text and "ConnectTimeout=" in text and "BatchMode=yes" in text
+    assert wrapper.stat().st_mode & 0o777 == 0o700
+    unpinned_text = (tmp_path / "root" / "hypervisors" / "b" / "ssh").read_text()
+    assert "StrictHostKeyChecking=yes" in unpinned_text and "UserKnownHostsFile" not in unpinned_text, \
+        "without known_hosts: the operator's own, still strict"
+    assert own.uri == "qemu+ssh://virt@10.0.0.4/system?command=/usr/local/bin/ssh", "the operator's command is kept"
+    assert tcp.uri == "qemu+tcp://10.0.0.5/system" and not (tmp_path / "root" / "hypervisors" / "d").exists()
+
+
+def test_simulated_hypervisors_get_their_own_node_files_and_shared_workspaces(tmp_path: Path) -> None:
+    main, named = _hosts(tmp_path, {"name": "m", "uri": "simulator"}, {"name": "n", "uri": "simulator:n"}).hosts
+    layout = Layout(tmp_path / "root")
+    assert main.uri == layout.simulator_uri
+    assert named.uri == layout.named_simulator_uri("n") and (layout.simulators / "n" / "node.xml").is_file()
+    assert shared_dir(main.uri, layout) == layout.shared / "simulator"
+    assert shared_dir(named.uri, layout) == layout.shared / "simulator-n"
+    assert auto_domain_type(named.uri, layout) == "qemu", "nothing runs on a simulated hypervisor"
