@@ -176,7 +176,8 @@ class ServerBuilder:
             admin.setdefault("lock_passwd", False)  # cloud-init locks a user's password unless told not to
         host: Host | None = None
         try:
-            host = self.hosts.choose(flavor, zone, self.placed, self.flavor_source())
+            host = self.hosts.choose(flavor, zone, self.placed, self.flavor_source(),
+                                     first_only=any(n.managed for n, _, _ in networks))
             fault = None
         except NoValidHost as exc:
             fault = str(exc)

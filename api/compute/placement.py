@@ -265,14 +265,21 @@ class Hosts:
         return server.hypervisor == host.name or (not self.placing and host is self.hosts[0])
 
     def choose(self, flavor: Flavor, zone: str | None, servers: Callable[[], list[Server]],
-               flavors: Iterable[Flavor]) -> Host:
-        """The hypervisor a new server of `flavor` goes to in `zone` (None: any); NoValidHost if none holds it."""
+               flavors: Iterable[Flavor], first_only: bool = False) -> Host:
+        """The hypervisor a new server of `flavor` goes to in `zone` (None: any); NoValidHost if none holds it.
+
+        `first_only`: the server needs what exists on the first hypervisor only (a network created through the
+        API: managed networks are applied there)."""
         candidates = [h for h in self.hosts if zone is None or h.zone == zone]
         if not self.placing:
             return candidates[0]
         placed, catalog = servers(), list(flavors)
         best: tuple[float, Host] | None = None
         reasons = []
+        if first_only and len(self.hosts) > 1:
+            reasons = [f"{h.name}: has no network created through the API (those are on {self.hosts[0].name})"
+                       for h in candidates if h is not self.hosts[0]]
+            candidates = [h for h in candidates if h is self.hosts[0]]
         for host in candidates:
             try:
                 self.check(host, fresh=False)  # as Nova's ComputeFilter: a down host takes nothing
