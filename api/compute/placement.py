@@ -35,6 +35,9 @@ from provisioner.workspace import write_atomic
 
 GIB = 1 << 30
 NODE_INFO_TTL = 30.0  # seconds a hypervisor's node info (or its failure) is reused: placements run in a write lock
+# Seconds libvirt may take to open a hypervisor and answer getInfo before it counts as down: libvirt has no
+# connect timeout of its own (a TCP or TLS host that stopped answering would hold the request for minutes).
+PROBE_TIMEOUT = 10.0
 # ssh's own bounds for a qemu+ssh hypervisor: a host that is gone fails the connection within seconds.
 SSH_CONNECT_TIMEOUT = 5
 SSH_ALIVE_INTERVAL = 5
@@ -130,9 +133,10 @@ def resolve(config: HypervisorConfig, layout: Layout) -> Host:
 class Hosts:
     """The configured hypervisors of one root: placement, sizes, and each server's own."""
 
-    def __init__(self, hypervisors: Iterable[HypervisorConfig], layout: Layout):
+    def __init__(self, hypervisors: Iterable[HypervisorConfig], layout: Layout, probe_timeout: float = PROBE_TIMEOUT):
         self.layout = layout
         self.hosts = tuple(resolve(h, layout) for h in hypervisors)
+        self.probe_timeout = probe_timeout
         self._lock = threading.Lock()
         self._node_info: dict[str, tuple[float, NodeInfo | HypervisorDown]] = {}
 
@@ -210,12 +214,25 @@ class Hosts:
         with self._lock:
             kept = self._node_info.get(host.uri)
         if kept is None or fresh or now - kept[0] > NODE_INFO_TTL:
-            kept = (now, self._read_node_info(host))
+            kept = (now, self._probe(host))
             with self._lock:
                 self._node_info[host.uri] = kept
         if isinstance(kept[1], HypervisorDown):
             raise kept[1]
         return kept[1]
+
+    def _probe(self, host: Host) -> NodeInfo | HypervisorDown:
+        """_read_node_info within probe_timeout: a hypervisor that does not answer by then is down (the thread
+        asking it is left to finish, or fail, on its own)."""
+        found: list[NodeInfo | HypervisorDown] = []
+        asking = threading.Thread(target=lambda: found.append(self._read_node_info(host)), daemon=True,
+                                  name=f"hypervisor-probe-{host.name}")
+        asking.start()
+        asking.join(self.probe_timeout)
+        if not found:
+            return HypervisorDown(f"hypervisor {host.name} is unreachable: libvirt did not answer within "
+                                  f"{self.probe_timeout:g} s")
+        return found[0]
 
     def _read_node_info(self, host: Host) -> NodeInfo | HypervisorDown:
         node = self._node_file(host)

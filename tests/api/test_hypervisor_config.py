@@ -4,13 +4,14 @@ each bad input refused with an error naming config.yaml and the key, and the URI
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from api.compute.placement import Hosts
-from api.config import parse_config
+from api.compute.placement import Hosts, HypervisorDown, NoValidHost
+from api.config import Flavor, parse_config
 from api.config_hypervisors import CPU_ALLOCATION_RATIO, HOSTNAME, MAX_HYPERVISORS, RAM_ALLOCATION_RATIO
 from provisioner.errors import InputError
 from provisioner.layout import Layout
@@ -129,3 +130,19 @@ def test_simulated_hypervisors_get_their_own_node_files_and_shared_workspaces(tm
     assert shared_dir(main.uri, layout) == layout.shared / "simulator"
     assert shared_dir(named.uri, layout) == layout.shared / "simulator-n"
     assert auto_domain_type(named.uri, layout) == "qemu", "nothing runs on a simulated hypervisor"
+
+
+def test_a_hypervisor_that_accepts_but_never_answers_is_down_not_a_hang(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        hosts = Hosts(parse_config({"hypervisors": [{"name": "mute", "uri": f"qemu+tcp://127.0.0.1:{port}/system",
+                                                     "memory_mb": 1024, "cpus": 1}]}, WHERE).hypervisors,
+                      Layout(tmp_path / "root"), probe_timeout=0.5)
+        (mute,) = hosts.hosts
+        assert not hosts.is_up(mute)
+        with pytest.raises(HypervisorDown, match="hypervisor mute is unreachable: libvirt did not answer"):
+            hosts.check(mute)
+        with pytest.raises(NoValidHost, match="mute is unreachable"):
+            hosts.choose(Flavor(id="1", name="m1.tiny", ram=512, vcpus=1, disk=0), None, list, [])
