@@ -120,15 +120,29 @@ class ServerBuilder:
         except InputError as exc:
             raise BadRequest(exc.where, exc.message) from None
 
-    def _zone(self, body: dict[str, Any]) -> str | None:
-        """The requested availability zone (None: any); Nova's 400 for one no hypervisor is in."""
-        zone = field(body, "availability_zone", str, "server", False)
-        if zone is None:
-            return None
+    def _zone(self, token: Token, body: dict[str, Any]) -> tuple[str | None, Host | None]:
+        """The requested availability zone (None: any) and the hypervisor an admin forces with Nova's
+        `ZONE:HOST` (or `ZONE:HOST:NODE`, `ZONE::NODE`: a hypervisor is its own node); Nova's 400 for a zone no
+        hypervisor is in or a host that is not configured, its 403 for a forced host from a non-admin."""
+        requested = field(body, "availability_zone", str, "server", False)
+        if not requested:
+            return None, None
+        parts = requested.split(":")
+        if len(parts) > 3:
+            raise BadRequest("server.availability_zone", "Unable to parse availability_zone")
+        zone, named = parts[0], next((p for p in reversed(parts[1:]) if p), None)
+        forced = None
+        if len(parts) > 1:
+            if not token.is_admin:
+                raise Forbidden("Policy doesn't allow os_compute_api:servers:create:forced_host to be performed.")
+            forced = self.hosts.named(named or "")
+            if forced is None:
+                raise BadRequest("server.availability_zone", f"Compute host {cut(named or '')} could not be found.")
+            return forced.zone, forced  # the host's own zone, whatever was named with it (as Nova does)
         if zone not in self.hosts.zones():
             raise BadRequest("server.availability_zone", f"the requested availability zone {cut(zone)} is not "
                                                           "available")
-        return zone
+        return zone, None
 
     def _domain_type(self, host: Host) -> tuple[str, str]:
         domain_type = auto_domain_type(host.uri, self.layout)
@@ -141,7 +155,7 @@ class ServerBuilder:
             raise BadRequest("server.name", "must be 1 to 255 characters")
         flavor = self.flavor(str(field(body, "flavorRef", (str, int), "server")), "server.flavorRef")
         image = self._image(token, body)
-        zone = self._zone(body)
+        zone, forced = self._zone(token, body)
         networks = self._networks(token, body.get("networks"))
         key_name = field(body, "key_name", str, "server", False)
         admin_keys = []
@@ -176,8 +190,10 @@ class ServerBuilder:
             admin.setdefault("lock_passwd", False)  # cloud-init locks a user's password unless told not to
         host: Host | None = None
         try:
-            host = self.hosts.choose(flavor, zone, self.placed, self.flavor_source(),
-                                     first_only=any(n.managed for n, _, _ in networks))
+            # A forced host skips the checks, as Nova's force_hosts skips its filters (the build still checks
+            # that libvirt reaches it).
+            host = forced or self.hosts.choose(flavor, zone, self.placed, self.flavor_source(),
+                                               first_only=any(n.managed for n, _, _ in networks))
             fault = None
         except NoValidHost as exc:
             fault = str(exc)

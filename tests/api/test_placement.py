@@ -219,6 +219,26 @@ def test_a_hypervisor_that_went_away_fails_the_build_naming_it(live: Live, image
     assert gone["state"] == "down"
 
 
+def test_an_admin_forces_a_host_with_zone_colon_host(live: Live, image: str) -> None:
+    def create(user: str, zone: str) -> requests.Response:
+        return _call(live, "POST", "/servers", user=user, json={"server": {
+            "name": "forced", "imageRef": image, "flavorRef": "1", "networks": "none", "availability_zone": zone}})
+
+    refused = create("alice", "east:edge")
+    assert refused.status_code == 403 and "forced_host" in refused.json()["forbidden"]["message"]
+    unknown = create("admin", "nova:nowhere")
+    assert unknown.status_code == 400 and "Compute host 'nowhere' could not be found" in \
+        unknown.json()["badRequest"]["message"]
+    assert create("admin", "a:b:c:d").status_code == 400
+    server = _settled(live, create("admin", "nova:edge").json()["server"]["id"])
+    assert (server["status"], server["OS-EXT-SRV-ATTR:host"], server["OS-EXT-AZ:availability_zone"]) == (
+        "ACTIVE", "edge", "east"), "the host's own zone, as Nova"
+    # Forced onto a host that is gone (no placement check skips it): the build fails at once, naming it.
+    server = _settled(live, create("admin", "lost:gone").json()["server"]["id"])
+    assert (server["status"], server["OS-EXT-SRV-ATTR:host"]) == ("ERROR", "gone")
+    assert server["fault"]["message"].startswith("hypervisor gone is unreachable: its node file")
+
+
 def test_an_ssh_hypervisor_that_cannot_be_reached_fails_the_build_in_bounded_time(
         live: Live, image: str, known_hosts: Path) -> None:
     wrapper = (live.layout.simulators / "far" / "ssh").read_text()
