@@ -92,8 +92,8 @@ def _known_hosts(entry: Mapping[str, Any], uri: str, at: str) -> Path | None:
     if value is None:
         return None
     parts = urlsplit(uri)
-    if not isinstance(value, str) or not value.startswith("/"):
-        raise InputError(at, f"key 'known_hosts': {value!r} is not an absolute path")
+    if not isinstance(value, str) or not value.startswith("/") or any(c in value for c in '"\n\r\0'):
+        raise InputError(at, f"key 'known_hosts': {value!r} is not an absolute path (without '\"' or line breaks)")
     if not parts.scheme.endswith("+ssh"):
         raise InputError(at, "key 'known_hosts': only for an ssh URI (qemu+ssh://user@host/system)")
     if any(name == "command" for name, _ in parse_qsl(parts.query)):

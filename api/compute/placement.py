@@ -99,20 +99,20 @@ class Usage:
     servers: int = 0
 
 
-def ssh_wrapper(directory: Path, known_hosts: Path | None) -> Path:
+def ssh_wrapper(directory: Path, known_hosts: Path | None) -> None:
     """Write the program libvirt runs as `ssh` for one hypervisor: host keys checked strictly (against
     `known_hosts` when given: pinned), never learnt, no prompt, and bounded connect and keepalive times."""
     options = ["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
                "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}", "-o", f"ServerAliveInterval={SSH_ALIVE_INTERVAL}",
                "-o", f"ServerAliveCountMax={SSH_ALIVE_COUNT}"]
     if known_hosts is not None:
-        options += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null"]
+        # Quoted for ssh, which splits the option's value at blanks into several files.
+        options += ["-o", f'UserKnownHostsFile="{known_hosts}"', "-o", "GlobalKnownHostsFile=/dev/null"]
     path = directory / "ssh"
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     # ssh keeps the first value of an option: these win over what libvirt adds after them (no_verify=1).
     write_atomic(path, f"#!/bin/sh\nexec ssh {shlex.join(options)} \"$@\"\n".encode())
     os.chmod(path, 0o700)
-    return path
 
 
 def resolve(config: HypervisorConfig, layout: Layout) -> Host:
@@ -143,7 +143,7 @@ class Hosts:
     def prepare(self) -> None:
         """At start: each `simulator:NAME` gets its node file if it has none, each ssh hypervisor its wrapper."""
         for host in self.hosts:
-            node = simulator.node_file(host.uri) if host.config.simulator_name else None
+            node = self._node_file(host)
             if node is not None and not node.exists():
                 node.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 write_atomic(node, simulator.EMPTY_NODE.encode())

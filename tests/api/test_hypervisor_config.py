@@ -79,6 +79,8 @@ def test_a_list_with_overrides_defaults_and_nova_ratios(tmp_path: Path) -> None:
      f"{WHERE}: hypervisors[0]", "only for an ssh URI"),
     ({"hypervisors": [{"name": "a", "uri": "qemu+ssh://h/system", "known_hosts": "rel/path"}]},
      f"{WHERE}: hypervisors[0]", "absolute path"),
+    ({"hypervisors": [{"name": "a", "uri": "qemu+ssh://h/system", "known_hosts": '/etc/"hostname'}]},
+     f"{WHERE}: hypervisors[0]", "absolute path"),
     ({"hypervisors": [{"name": "a", "uri": "qemu+ssh://h/system", "known_hosts": "/no/such/file"}]},
      f"{WHERE}: hypervisors[0]", "is not a file"),
     ({"hypervisors": [{"name": "a", "uri": "qemu+ssh://h/system?command=/bin/ssh", "known_hosts": "/etc/hostname"}]},
@@ -112,7 +114,7 @@ def test_an_ssh_uri_runs_ssh_through_its_wrapper(tmp_path: Path) -> None:
     wrapper = tmp_path / "root" / "hypervisors" / "a" / "ssh"
     assert pinned.uri == f"qemu+ssh://virt@10.0.0.2/system?keyfile=/k&command={wrapper}"
     text = wrapper.read_text()
-    assert "StrictHostKeyChecking=yes" in text and "UserKnownHostsFile=/etc/hostname" in text
+    assert "StrictHostKeyChecking=yes" in text and 'UserKnownHostsFile="/etc/hostname"' in text
     assert "GlobalKnownHostsFile=/dev/null" in text and "ConnectTimeout=" in text and "BatchMode=yes" in text
     assert wrapper.stat().st_mode & 0o777 == 0o700
     unpinned_text = (tmp_path / "root" / "hypervisors" / "b" / "ssh").read_text()

@@ -242,7 +242,7 @@ def test_an_admin_forces_a_host_with_zone_colon_host(live: Live, image: str) -> 
 def test_an_ssh_hypervisor_that_cannot_be_reached_fails_the_build_in_bounded_time(
         live: Live, image: str, known_hosts: Path) -> None:
     wrapper = (live.layout.simulators / "far" / "ssh").read_text()
-    assert "StrictHostKeyChecking=yes" in wrapper and f"UserKnownHostsFile={known_hosts}" in wrapper
+    assert "StrictHostKeyChecking=yes" in wrapper and f'UserKnownHostsFile="{known_hosts}"' in wrapper
     assert "ConnectTimeout=" in wrapper
     server = _settled(live, _create(live, image, "far1", flavor="1", zone="far"))
     assert server["status"] == "ERROR" and "hypervisor far is unreachable" in server["fault"]["message"]
