@@ -111,6 +111,7 @@ class Hypervisors:
     /{pattern}/servers."""
 
     def __init__(self, hosts: Hosts, store: ComputeStore, flavors: Callable[[], tuple[Flavor, ...]]):
+        self.hosts = hosts
         self.all = [Hypervisor(host, number, hosts, store, flavors) for number, host in enumerate(hosts.hosts, 1)]
 
     def _matching(self, pattern: str | None) -> list[Hypervisor]:
@@ -118,6 +119,7 @@ class Hypervisors:
         found = [h for h in self.all if pattern is None or pattern in h.host.name]
         if not found:
             raise NotFound(f"No hypervisor matching {cut(pattern or '')} could be found.")
+        self.hosts.survey(h.host for h in found)
         return found
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -135,10 +137,12 @@ class Hypervisors:
     def on_get_detail(self, req: falcon.Request, resp: falcon.Response) -> None:
         _admin(req)
         version = version_of(req)
+        self.hosts.survey(self.hosts.hosts)
         send(resp, {"hypervisors": [h.detail(version) for h in self.all]})
 
     def on_get_statistics(self, req: falcon.Request, resp: falcon.Response) -> None:
         _admin(req)
+        self.hosts.survey(self.hosts.hosts)
         details = [h.detail(version_of(req)) for h in self.all]
         keys = ("vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used", "free_ram_mb",
                 "free_disk_gb", "current_workload", "running_vms", "disk_available_least")

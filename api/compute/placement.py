@@ -28,7 +28,7 @@ from api.config import Flavor
 from api.config_hypervisors import SIMULATOR, HypervisorConfig
 from api.errors import Conflict
 from provisioner.errors import ProvisionError
-from provisioner.layout import Layout, is_local
+from provisioner.layout import Layout, is_local, is_simulated
 from provisioner.provider import simulator
 from provisioner.spec.model import DomainSpec
 from provisioner.workspace import write_atomic
@@ -221,6 +221,20 @@ class Hosts:
             raise kept[1]
         return kept[1]
 
+    def survey(self, hosts: Iterable[Host]) -> None:
+        """Ask each remote one of `hosts` whose node info is not fresh, all at once: a list of them waits one
+        probe_timeout at most, not one per hypervisor that is down (a simulated one answers at once)."""
+        now = time.monotonic()
+        with self._lock:
+            kept = dict(self._node_info)
+        stale = [h for h in hosts if not is_simulated(h.uri)
+                 and (h.uri not in kept or now - kept[h.uri][0] > NODE_INFO_TTL)]
+        asking = [threading.Thread(target=self.is_up, args=(h,), daemon=True) for h in stale]
+        for thread in asking:
+            thread.start()
+        for thread in asking:
+            thread.join()
+
     def _probe(self, host: Host) -> NodeInfo | HypervisorDown:
         """_read_node_info within probe_timeout: a hypervisor that does not answer by then is down (the thread
         asking it is left to finish, or fail, on its own)."""
@@ -293,6 +307,7 @@ class Hosts:
         placed, catalog = servers(), list(flavors)
         best: tuple[float, Host] | None = None
         reasons = []
+        self.survey(candidates)
         if first_only and len(self.hosts) > 1:
             reasons = [f"{h.name}: has no network created through the API (those are on {self.hosts[0].name})"
                        for h in candidates if h is not self.hosts[0]]

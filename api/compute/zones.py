@@ -23,6 +23,7 @@ class AvailabilityZones:
 
     def _up(self) -> dict[str, bool]:
         """Hypervisor name -> libvirt reaches it."""
+        self.hosts.survey(self.hosts.hosts)
         return {host.name: self.hosts.is_up(host) for host in self.hosts.hosts}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

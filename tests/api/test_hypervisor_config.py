@@ -5,6 +5,7 @@ each bad input refused with an error naming config.yaml and the key, and the URI
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,24 @@ def test_a_hypervisor_that_accepts_but_never_answers_is_down_not_a_hang(tmp_path
             hosts.check(mute)
         with pytest.raises(NoValidHost, match="mute is unreachable"):
             hosts.choose(Flavor(id="1", name="m1.tiny", ram=512, vcpus=1, disk=0), None, list, [])
+
+
+def test_silent_hypervisors_are_asked_together(tmp_path: Path) -> None:
+    silent = [socket.socket() for _ in range(3)]
+    try:
+        for sock in silent:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(4)
+        hosts = Hosts(parse_config({"hypervisors": [
+            {"name": f"mute{i}", "uri": f"qemu+tcp://127.0.0.1:{sock.getsockname()[1]}/system"}
+            for i, sock in enumerate(silent)]}, WHERE).hypervisors, Layout(tmp_path / "root"), probe_timeout=0.5)
+        asked = []
+        probe = hosts._probe
+        hosts._probe = lambda host: asked.append(threading.current_thread().name) or probe(host)  # type: ignore
+        hosts.survey(hosts.hosts)
+        assert len(set(asked)) == 3, "each from a thread of its own, at once"
+        assert not any(hosts.is_up(h) for h in hosts.hosts), "the answers (none) are kept: not asked again"
+        assert len(asked) == 3
+    finally:
+        for sock in silent:
+            sock.close()
