@@ -12,6 +12,7 @@ from api.compute import routes as compute_routes
 from api.compute.attachments import Attachments
 from api.compute.builder import ServerBuilder
 from api.compute.models import ComputeStore
+from api.compute.placement import Hosts
 from api.compute.tasks import ServerTasks
 from api.config import config_path, load_config
 from api.context import ApiContext
@@ -31,7 +32,6 @@ from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
 from api.web import routes as web_routes
 from provisioner.layout import Layout
-from provisioner.spec.load import SIMULATOR
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,9 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     signer = TokenSigner(load_key(layout.root / "api" / "token.key"), config.token_ttl)
     db = Database(layout.state_db, config.database)
     db.check(str(config_path(layout)))  # an unreachable database stops the start with one line, not a traceback
-    uri = layout.simulator_uri if config.libvirt_uri == SIMULATOR else config.libvirt_uri
+    hosts = Hosts(config.hypervisors, layout)
+    hosts.prepare()
+    uri = hosts.hosts[0].uri  # volumes and managed networks live on the first hypervisor (docs/scale-out.md)
     ctx = ApiContext(layout, config, signer, db,
                      engine or Engine(layout, database=config.database, libvirt_uri=uri))
 
@@ -69,13 +71,15 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     networks = NetworkStore(ctx.db, config.default_network)
     compute = ComputeStore(ctx.db)
     runner = JobRunner(ctx.db, config.build_workers)
-    tasks = ServerTasks(compute, ctx.engine, runner, config.stop_timeout)
+    tasks = ServerTasks(compute, ctx.engine, runner, config.stop_timeout, hosts.uri_of)
+    tasks.before_build.append(hosts.check_spec)
     builder = ServerBuilder(config, layout, images, networks,
-                            lambda user_id, name: compute.keypairs.get(f"{user_id}/{name}"))
+                            lambda user_id, name: compute.keypairs.get(f"{user_id}/{name}"), hosts,
+                            compute.servers.list)
 
     volumes = VolumeStore(ctx.db)
     identity_routes.add_routes(app, ctx, tokens)
-    compute_routes.add_routes(app, ctx, compute, networks, volumes, builder, tasks, uri)
+    compute_routes.add_routes(app, ctx, compute, networks, volumes, builder, tasks, hosts)
     image_routes.add_routes(app, ctx, images)
     volume_routes.add_routes(app, ctx, volumes, VolumeWorker(volumes, ctx.engine, runner, uri))
     compute_routes.add_attachment_routes(app, ctx, compute, Attachments(compute, volumes, ctx.engine, tasks))

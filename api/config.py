@@ -17,6 +17,7 @@ import yaml
 
 from provisioner import safeyaml
 from api.change_counter import ChangeCounters, Slot
+from api.config_hypervisors import HOSTNAME, HypervisorConfig, parse_hypervisors
 from api.db import check_uri
 from api.quota.models import QuotaDefaults, parse_defaults
 from provisioner.errors import InputError
@@ -112,7 +113,8 @@ class ApiConfig:
     default_network: DefaultNetwork
     token_ttl: int = 3600
     region: str = "RegionOne"
-    libvirt_uri: str = "simulator"
+    # Where servers are built (api/config_hypervisors.py): `hypervisors:`, or the one `libvirt_uri:` names.
+    hypervisors: tuple[HypervisorConfig, ...] = (HypervisorConfig(name=HOSTNAME, uri="simulator", listed=False),)
     admin_user: str = "root"
     max_json_body: int = 1 << 20
     max_image_body: int = 64 << 30
@@ -194,7 +196,7 @@ def parse_config(data: Any, where: str) -> ApiConfig:
     known = {"quotas", "users", "projects", "flavors", "network", "token_ttl", "region", "libvirt_uri", "admin_user",
              "max_json_body", "max_image_body", "build_workers", "stop_timeout", "max_volume_size",
              "network_forward", "auth_failures_per_user", "auth_failures_per_address", "auth_failure_window",
-             "auth_lockout", "database"}
+             "auth_lockout", "database", "hypervisors"}
     known |= TRANSPORT_KEYS
     unknown = sorted(str(k) for k in data if k not in known)
     if unknown:
@@ -248,7 +250,7 @@ def parse_config(data: Any, where: str) -> ApiConfig:
     return ApiConfig(
         users=tuple(users), projects=tuple(projects), flavors=tuple(flavors), default_network=default_network,
         token_ttl=_int(data, "token_ttl", 3600, where), region=_str(data, "region", where, "RegionOne"),
-        libvirt_uri=_str(data, "libvirt_uri", where, "simulator"),
+        hypervisors=parse_hypervisors(data, where),
         admin_user=_str(data, "admin_user", where, "root"),
         max_json_body=_int(data, "max_json_body", 1 << 20, where),
         max_image_body=_int(data, "max_image_body", 64 << 30, where),

@@ -23,7 +23,7 @@ class Engine:
     With `database` (the API's `database:` URI) every workspace keeps its
     Terraform state in that PostgreSQL database, so a domain another API node
     built is destroyed here too; `libvirt_uri` is the hypervisor such a
-    domain is on.
+    domain is on unless `destroy` is told.
     """
 
     def __init__(self, layout: Layout, provider: str = EMBEDDED, database: str | None = None,
@@ -37,13 +37,15 @@ class Engine:
         """Render and converge `spec` (replacements allowed), then queue its post-boot job without waiting."""
         pipeline.provision_spec(spec, self.ctx, yes=True, wait=False)
 
-    def destroy(self, name: str) -> None:
-        """Destroy the domain's resources and workspace; nothing to do if it was never written."""
+    def destroy(self, name: str, libvirt_uri: str | None = None) -> None:
+        """Destroy the domain's resources and workspace; nothing to do if it was never written.
+        `libvirt_uri`: the hypervisor the domain was placed on, if known."""
+        uri = libvirt_uri or self.libvirt_uri
         if (self.layout.domain_dir(name) / "terraform" / "main.tf").is_file():
             pipeline.destroy(name, self.ctx)
-        elif self.ctx.state_db is not None and self.libvirt_uri is not None:
+        elif self.ctx.state_db is not None and uri is not None:
             # Maybe built by another API node sharing the database: its state says what to destroy.
-            pipeline.destroy_elsewhere_built(name, self.libvirt_uri, self.ctx)
+            pipeline.destroy_elsewhere_built(name, uri, self.ctx)
         elif self.layout.domain_dir(name).exists():
             # A build that failed before its plan was written leaves only keys and logs.
             shutil.rmtree(self.layout.domain_dir(name))

@@ -91,5 +91,14 @@ class Layout:
         return f"test://{self.hypervisor / 'node.xml'}"
 
     @property
+    def simulators(self) -> Path:
+        """Where the API's named simulated hypervisors (`simulator:NAME` in config.yaml) keep their node files."""
+        return self.root / "hypervisors"
+
+    def named_simulator_uri(self, name: str) -> str:
+        """libvirt URI of the simulated hypervisor NAME (a test-driver node file of its own); `name` validated."""
+        return f"test://{self.simulators / name / 'node.xml'}"
+
+    @property
     def state_db(self) -> Path:
         return self.root / "state.db"

@@ -27,6 +27,9 @@ def hypervisor_id(uri: str, layout: Layout) -> str:
     """A directory name for a hypervisor's shared workspace."""
     if uri == layout.simulator_uri:
         return "simulator"
+    node = Path(uri[len("test://"):]) if uri.startswith("test://") else None
+    if node is not None and node.name == "node.xml" and node.parent.parent == layout.simulators:
+        return f"simulator-{node.parent.name}"  # the API's simulator:NAME hypervisor
     slug = re.sub(r"[^a-z0-9]+", "-", uri.lower()).strip("-")[:40]
     return f"{slug}-{hashlib.sha256(uri.encode()).hexdigest()[:8]}"
 

@@ -11,6 +11,7 @@ from typing import Callable
 import libvirt
 
 from api.compute.models import ACTIVE, Server
+from api.errors import ApiError
 from provisioner.provider.simulator import open_readonly
 
 # How often a server without addresses is asked again, at most (seconds).
@@ -56,8 +57,8 @@ def with_addresses(server: Server, found: dict[str, tuple[str, ...]]) -> tuple[d
 class AddressRefresher:
     """Fills in addresses of ACTIVE servers that have none, asking libvirt at most every RECHECK seconds."""
 
-    def __init__(self, uri: str, save: Callable[[str, tuple[dict, ...]], Server | None]):
-        self.uri = uri
+    def __init__(self, uri_of: Callable[[Server], str], save: Callable[[str, tuple[dict, ...]], Server | None]):
+        self.uri_of = uri_of  # the libvirt URI of a server's own hypervisor
         self.save = save
         self._checked: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -71,7 +72,11 @@ class AddressRefresher:
             if now - self._checked.get(server.id, 0.0) < RECHECK:
                 return server
             self._checked[server.id] = now
-        found = guest_addresses(self.uri, server.domain)
+        try:
+            uri = self.uri_of(server)
+        except ApiError:  # its hypervisor is no longer in config.yaml: nothing to ask
+            return server
+        found = guest_addresses(uri, server.domain)
         if not found:
             return server
         return self.save(server.id, with_addresses(server, found)) or server

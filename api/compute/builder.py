@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
-from api.compute.models import Server
+from api.compute.models import ERROR, Server
+from api.compute.placement import Host, Hosts, NoValidHost
 from api.compute.server_create import admin_password
 from api.compute.server_meta import checked_metadata
 from api.config import ApiConfig, Flavor
@@ -23,7 +24,7 @@ from provisioner.excerpt import cut, describe
 from provisioner.images.records import ImageRecord
 from provisioner.layout import Layout
 from provisioner.spec.cloudconfig import TenantUserData, read_user_data
-from provisioner.spec.load import SIMULATOR, auto_domain_type, mac_for
+from provisioner.spec.load import auto_domain_type, mac_for
 from provisioner.spec.model import DomainSpec, Nic
 from provisioner.spec.passwords import PLAIN, hash_plain_passwords
 
@@ -33,18 +34,20 @@ MAX_USER_DATA = 65535  # Nova's limit on the base64 text
 
 @dataclass(frozen=True)
 class Built:
-    """The new server's record and the spec to provision."""
+    """The new server's record and the spec to provision (None: no hypervisor takes it, the server is ERROR)."""
 
     server: Server
-    spec: DomainSpec
+    spec: DomainSpec | None
 
 
 class ServerBuilder:
     """Validates a create request against flavors, images, networks and keypairs."""
 
     def __init__(self, config: ApiConfig, layout: Layout, images: ImageCatalog, networks: NetworkStore,
-                 keypair_lookup: Any):
+                 keypair_lookup: Any, hosts: Hosts, placed: Callable[[], list[Server]]):
         self.config = config
+        self.hosts = hosts
+        self.placed = placed  # every server record: what the hypervisors already hold
         self.layout = layout
         self.images = images
         self.networks = networks
@@ -117,10 +120,33 @@ class ServerBuilder:
         except InputError as exc:
             raise BadRequest(exc.where, exc.message) from None
 
-    def _hypervisor(self) -> tuple[str, str, str]:
-        uri = self.layout.simulator_uri if self.config.libvirt_uri == SIMULATOR else self.config.libvirt_uri
-        domain_type = auto_domain_type(uri, self.layout)
-        return uri, domain_type, "host-passthrough" if domain_type == "kvm" else "maximum"
+    def _zone(self, token: Token, body: dict[str, Any]) -> tuple[str | None, Host | None]:
+        """The requested availability zone (None: any) and the hypervisor an admin forces with Nova's
+        `ZONE:HOST` (or `ZONE:HOST:NODE`, `ZONE::NODE`: a hypervisor is its own node); Nova's 400 for a zone no
+        hypervisor is in or a host that is not configured, its 403 for a forced host from a non-admin."""
+        requested = field(body, "availability_zone", str, "server", False)
+        if not requested:
+            return None, None
+        parts = requested.split(":")
+        if len(parts) > 3:
+            raise BadRequest("server.availability_zone", "Unable to parse availability_zone")
+        zone, named = parts[0], next((p for p in reversed(parts[1:]) if p), None)
+        forced = None
+        if len(parts) > 1:
+            if not token.is_admin:
+                raise Forbidden("Policy doesn't allow os_compute_api:servers:create:forced_host to be performed.")
+            forced = self.hosts.named(named or "")
+            if forced is None:
+                raise BadRequest("server.availability_zone", f"Compute host {cut(named or '')} could not be found.")
+            return forced.zone, forced  # the host's own zone, whatever was named with it (as Nova does)
+        if zone not in self.hosts.zones():
+            raise BadRequest("server.availability_zone", f"the requested availability zone {cut(zone)} is not "
+                                                          "available")
+        return zone, None
+
+    def _domain_type(self, host: Host) -> tuple[str, str]:
+        domain_type = auto_domain_type(host.uri, self.layout)
+        return domain_type, "host-passthrough" if domain_type == "kvm" else "maximum"
 
     def build(self, token: Token, body: dict[str, Any]) -> Built:
         """Validate `body` (the `server` object) completely, then describe the server and its domain."""
@@ -129,6 +155,7 @@ class ServerBuilder:
             raise BadRequest("server.name", "must be 1 to 255 characters")
         flavor = self.flavor(str(field(body, "flavorRef", (str, int), "server")), "server.flavorRef")
         image = self._image(token, body)
+        zone, forced = self._zone(token, body)
         networks = self._networks(token, body.get("networks"))
         key_name = field(body, "key_name", str, "server", False)
         admin_keys = []
@@ -161,9 +188,19 @@ class ServerBuilder:
         if admin_pass := admin_password(body):  # hashed below; a user_data password for the admin wins
             admin.setdefault(PLAIN, admin_pass)
             admin.setdefault("lock_passwd", False)  # cloud-init locks a user's password unless told not to
-        uri, domain_type, cpu_mode = self._hypervisor()
+        host: Host | None = None
+        try:
+            # A forced host skips the checks, as Nova's force_hosts skips its filters (the build still checks
+            # that libvirt reaches it).
+            host = forced or self.hosts.choose(flavor, zone, self.placed, self.flavor_source(),
+                                               first_only=any(n.managed for n, _, _ in networks))
+            fault = None
+        except NoValidHost as exc:
+            fault = str(exc)
+        target = host or self.hosts.hosts[0]  # the spec of a server placed nowhere is never built
+        domain_type, cpu_mode = self._domain_type(target)
         spec = DomainSpec(name=domain, image=image.to_image_ref(), size=size, memory=flavor.ram,
-                          cpus=flavor.vcpus, cpu_mode=cpu_mode, domain_type=domain_type, libvirt_uri=uri,
+                          cpus=flavor.vcpus, cpu_mode=cpu_mode, domain_type=domain_type, libvirt_uri=target.uri,
                           nics=tuple(nics), users=hash_plain_passwords(users), admin_user=self.config.admin_user,
                           packages=tuple(tenant.packages), cloud_config=tenant.cloud_config,
                           user_parts=tenant.parts)
@@ -174,5 +211,8 @@ class ServerBuilder:
                       for i, ((n, _, _), nic, fixed) in enumerate(zip(networks, nics, fixed_ips, strict=True)))
         server = Server(id=server_id, name=name, project_id=token.project_id, user_id=token.user_id,
                         domain=domain, flavor_id=flavor.id, image_id=image.id, ports=ports, key_name=key_name,
-                        metadata={str(k): str(v) for k, v in metadata.items()}, created=now, updated=now)
+                        metadata={str(k): str(v) for k, v in metadata.items()}, created=now, updated=now,
+                        hypervisor=host.name if host else "", availability_zone=host.zone if host else zone or "")
+        if host is None:  # Nova's NoValidHost: the server exists, in ERROR with the reason, and nothing is built
+            return Built(replace(server, status=ERROR, task_state=None, fault=fault), None)
         return Built(server, spec)

@@ -64,6 +64,10 @@ class Server:
     status: str = BUILD
     task_state: str | None = "spawning"
     fault: str | None = None
+    # The configured hypervisor it was placed on (api/compute/placement.py): None on a record from before
+    # placement (it is on the first hypervisor), "" when no hypervisor could take it (No valid host).
+    hypervisor: str | None = None
+    availability_zone: str = "nova"  # its hypervisor's zone when it was placed (Nova keeps it on the instance too)
     created: float = 0.0
     updated: float = 0.0
 

@@ -120,7 +120,8 @@ class Servers:
                 servers.append((server, built.spec))
         self.store.changed()  # the inserts are committed now (the table bumped before the commit)
         for server, spec in servers:
-            self.tasks.build(server, spec)
+            if spec is not None:  # None: no hypervisor takes it (ERROR, No valid host)
+                self.tasks.build(server, spec)
         first = servers[0][0]
         if request.return_reservation_id:
             send(resp, {"reservation_id": request.reservation_id}, 202)
@@ -210,13 +211,13 @@ TASK_STATES = {"stop": "powering-off", "start": "powering-on", "reboot": "reboot
 class ServerAction:
     """POST /compute/v2.1/servers/{id}/action: stop, start, reboot, pause, unpause, console output."""
 
-    def __init__(self, config: ApiConfig, store: ComputeStore, tasks: ServerTasks, uri: str, console: ConsoleLog,
-                 networks: NetworkStore):
+    def __init__(self, config: ApiConfig, store: ComputeStore, tasks: ServerTasks, uri_of: Callable[[Server], str],
+                 console: ConsoleLog, networks: NetworkStore):
         self.config = config
         self.networks = networks
         self.store = store
         self.tasks = tasks
-        self.uri = uri
+        self.uri_of = uri_of  # the libvirt URI of a server's own hypervisor
         self.console = console
         # Actions served by modules of their own (resize, rebuild, …): name -> handler(req, resp, server, args).
         self.handlers: dict[str, Callable[[falcon.Request, falcon.Response, Server, Any], None]] = {}
@@ -262,7 +263,7 @@ class ServerAction:
                            f"{server.status.lower()}" + (f", task_state {server.task_state}"
                                                          if server.task_state else ""))
         self.store.change(server.id, task_state=TASK_STATES[power])
-        self.tasks.act(server, self.uri, power)
+        self.tasks.act(server, self.uri_of(server), power)
         resp.status = 202
 
     def _lock(self, req: falcon.Request, server: Server, action: str, arguments: Any) -> None:

@@ -13,11 +13,12 @@ from api.compute.addresses import AddressRefresher
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
-from api.compute.hypervisors import Hypervisor, Hypervisors
+from api.compute.hypervisors import Hypervisors
 from api.compute.instance_actions import InstanceActionLog, InstanceActions
 from api.compute.keypairs import KeypairItem, Keypairs
 from api.compute.microversion import NOVA
 from api.compute.models import ComputeStore
+from api.compute.placement import Hosts
 from api.compute.rebuild import Rebuilds
 from api.compute.resize import Resizes
 from api.compute.images import NovaImageItem, NovaImageMetadata, NovaImages
@@ -38,8 +39,8 @@ from api.volume.store import VolumeStore
 
 
 def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
-               builder: ServerBuilder, tasks: ServerTasks, uri: str) -> None:
-    """Mount Nova v2.1 under /compute."""
+               builder: ServerBuilder, tasks: ServerTasks, hosts: Hosts) -> None:
+    """Mount Nova v2.1 under /compute; servers go onto the hypervisors of `hosts`."""
     config = ctx.config
     groups = ServerGroupStore(ctx.db, store)
     catalog = flavors.FlavorCatalog(ctx.db, config.flavors, ChangeCounters.next_to(config_path(ctx.layout)))
@@ -48,7 +49,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
         COMPUTE: lambda project, user: {**store.usage(project, user, catalog.all()),
                                         "server_groups": len(groups.groups.list([project]))},
         NETWORK: lambda project, user: networks.usage(project)})
-    addresses = AddressRefresher(uri, lambda server_id, ports: store.change(server_id, ports=ports))
+    addresses = AddressRefresher(hosts.uri_of, lambda server_id, ports: store.change(server_id, ports=ports))
     app.add_middleware(MicroversionMiddleware(NOVA))
     # Nova answers its version list with 200 (Tempest's list_versions schema), not 300 Multiple Choices.
     app.add_route("/compute", Discovery(lambda base: {"versions": [r.legacy_version_document(base),
@@ -72,7 +73,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     ips = server_meta.ServerIps(store, networks, addresses)
     app.add_route("/compute/v2.1/servers/{server_id}/ips", ips)
     app.add_route("/compute/v2.1/servers/{server_id}/ips/{network}", ips, suffix="network")
-    action = r.ServerAction(config, store, tasks, uri, ConsoleLog(ctx.layout), networks)
+    action = r.ServerAction(config, store, tasks, hosts.uri_of, ConsoleLog(ctx.layout), networks)
     action.handlers.update(Resizes(store, tasks, catalog.all, quotas).actions())
     action.handlers.update(Rebuilds(store, tasks, builder.images, quotas, item.view).actions())
     action.handlers.update(ServerImages(store, tasks, builder.images).actions())
@@ -99,12 +100,12 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/os-server-groups", ServerGroups(config, groups, quotas))
     app.add_route("/compute/v2.1/os-server-groups/{group_id}", ServerGroupItem(groups))
     app.add_route("/compute/v2.1/os-services", Services())
-    hypervisors = Hypervisors(Hypervisor(uri, ctx.layout.root, store, catalog.all))
+    hypervisors = Hypervisors(hosts, store, catalog.all)
     for path, suffix in (("", None), ("/detail", "detail"), ("/statistics", "statistics"),
                          ("/{hypervisor_id}", "item"), ("/{hypervisor_id}/uptime", "uptime"),
                          ("/{hypervisor_id}/search", "search"), ("/{hypervisor_id}/servers", "servers")):
         app.add_route(f"/compute/v2.1/os-hypervisors{path}", hypervisors, suffix=suffix)
-    zones = AvailabilityZones()
+    zones = AvailabilityZones(hosts)
     app.add_route("/compute/v2.1/os-availability-zone", zones)
     app.add_route("/compute/v2.1/os-availability-zone/detail", zones, suffix="detail")
     quota_routes.add_compute_routes(app, ctx, quotas)

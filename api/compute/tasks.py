@@ -28,13 +28,18 @@ from provisioner.spec.model import DomainSpec
 class ServerTasks:
     """Queues and runs a server's build, delete and power jobs on `runner`."""
 
-    def __init__(self, store: ComputeStore, engine: Engine, runner: JobRunner, stop_timeout: float):
+    def __init__(self, store: ComputeStore, engine: Engine, runner: JobRunner, stop_timeout: float,
+                 uri_of: Callable[[Server], str]):
         self.store = store
+        self.uri_of = uri_of  # the libvirt URI of a server's own hypervisor
         self.engine = engine
         self.runner = runner
         self.stop_timeout = stop_timeout
         # Called with a server's id once its domain is destroyed, before its record goes (volumes detach).
         self.on_destroyed: list[Callable[[str], None]] = []
+        # Called with a build's spec before it is provisioned: a ProvisionError (its hypervisor is unreachable)
+        # fails the build with that fault at once, instead of whatever a half-made apply would say.
+        self.before_build: list[Callable[[DomainSpec], None]] = []
         runner.register(BuildServer, self.run_build, self.build_failed, self.lost)
         runner.register(DeleteServer, self.run_delete, self.delete_failed, self.lost)
         runner.register(PowerAction, self.run_power, self.power_failed, self.lost)
@@ -46,7 +51,7 @@ class ServerTasks:
 
     def delete(self, server: Server) -> QueuedJob:
         """Destroy the server's domain, then forget the server (or ERROR with the fault)."""
-        return self.runner.submit(DeleteServer(server.id, server.domain))
+        return self.runner.submit(DeleteServer(server.id, server.domain, self.uri_of(server)))
 
     def act(self, server: Server, uri: str, action: str) -> QueuedJob:
         """A power action; a failure leaves the status and records the fault."""
@@ -54,6 +59,8 @@ class ServerTasks:
 
     def run_build(self, job: BuildServer) -> None:
         """Provision the spec (ProvisionError: build_failed); ACTIVE unless a delete is under way."""
+        for check in self.before_build:
+            check(job.spec)
         self.engine.provision(job.spec)
         self._finish(job.server_id, status=ACTIVE, fault=None)
 
@@ -63,7 +70,7 @@ class ServerTasks:
 
     def run_delete(self, job: DeleteServer) -> None:
         """Destroy the domain, then the server's record."""
-        self.engine.destroy(job.domain)
+        self.engine.destroy(job.domain, job.uri)
         for hook in self.on_destroyed:
             hook(job.server_id)
         self.store.servers.delete(job.server_id)

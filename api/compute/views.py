@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import zlib
 from typing import Any
 
 from api.compute.microversion import MIN
 from api.compute.models import ACTIVE, BUILD, ERROR, PAUSED, SHUTOFF, Keypair, Server
 from api.config import Flavor
+from api.config_hypervisors import HOSTNAME
 from api.http import isotime
 from api.microversion import Version
 
-HOST = socket.gethostname().split(".")[0] or "localhost"  # the one compute host
+HOST = HOSTNAME  # the compute host of os-services (and the one hypervisor of `libvirt_uri:`)
 VM_STATES = {ACTIVE: "active", BUILD: "building", SHUTOFF: "stopped", PAUSED: "paused", ERROR: "error",
              # Nova's statuses of a resize and a rebuild (api/compute/resize.py, rebuild.py) and their vm_states.
              "RESIZE": "active", "VERIFY_RESIZE": "resized", "REVERT_RESIZE": "resized", "REBUILD": "active"}
@@ -115,7 +115,7 @@ def server_view(server: Server, base_url: str, network_names: dict[str, str], vo
         "addresses": addresses, "key_name": server.key_name, "hostId": "", "accessIPv4": server.access_ipv4,
         "accessIPv6": server.access_ipv6,
         "config_drive": "",
-        "OS-DCF:diskConfig": server.disk_config, "OS-EXT-AZ:availability_zone": "nova",
+        "OS-DCF:diskConfig": server.disk_config, "OS-EXT-AZ:availability_zone": server.availability_zone,
         "OS-EXT-STS:vm_state": VM_STATES.get(server.status, "error"),
         "OS-EXT-STS:power_state": POWER_STATES.get(server.status, 0),
         "OS-EXT-STS:task_state": server.task_state,
@@ -127,7 +127,9 @@ def server_view(server: Server, base_url: str, network_names: dict[str, str], vo
     if body["OS-EXT-STS:vm_state"] in ("active", "building"):  # Nova shows progress in these vm_states only
         body["progress"] = 100 if server.status == ACTIVE else 0
     if admin:
-        body.update({"OS-EXT-SRV-ATTR:host": HOST, "OS-EXT-SRV-ATTR:hypervisor_hostname": HOST,
+        # The hypervisor it was placed on (none: No valid host; a record from before placement: this host).
+        host = None if server.hypervisor == "" else server.hypervisor or HOST
+        body.update({"OS-EXT-SRV-ATTR:host": host, "OS-EXT-SRV-ATTR:hypervisor_hostname": host,
                      "OS-EXT-SRV-ATTR:instance_name": server.domain})
     if server.fault:
         body["fault"] = {"code": 500, "message": server.fault, "created": isotime(server.updated)}

@@ -100,13 +100,15 @@ class DeleteServer(ServerJob):
 
     kind: ClassVar[str] = "delete"
     domain: str
+    uri: str | None = None  # the server's hypervisor (jobs queued before it was recorded have none)
 
     def to_args(self) -> dict[str, Any]:
-        return {"domain": self.domain}
+        return {"domain": self.domain, "uri": self.uri}
 
     @classmethod
     def from_args(cls, subject_id: str, args: dict[str, Any]) -> DeleteServer:
-        return cls(subject_id, _text(args, "domain", cls.kind))
+        uri = None if args.get("uri") is None else _text(args, "uri", cls.kind)
+        return cls(subject_id, _text(args, "domain", cls.kind), uri)
 
 
 @dataclass(frozen=True)

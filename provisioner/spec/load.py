@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 from provisioner.errors import InputError
 from provisioner.images.store import ImageStore
 from provisioner.kvm import kvm_runs_guests
-from provisioner.layout import Layout
+from provisioner.layout import Layout, is_simulated
 from provisioner.postboot.address import parse_address
 from provisioner.spec.archive import check_archive
 from provisioner.spec.conf import read_conf
@@ -31,7 +31,7 @@ def mac_for(name: str, index: int = 0) -> str:
 
 def auto_domain_type(uri: str, layout: Layout) -> str:
     """kvm where it really works, else qemu (TCG); a remote host is assumed to have KVM."""
-    if uri == layout.simulator_uri:
+    if uri == layout.simulator_uri or is_simulated(uri):  # nothing runs on a simulated one (any node file)
         return "qemu"
     if "://" in uri and uri.split("://", 1)[1].startswith("/"):
         return "kvm" if kvm_runs_guests() else "qemu"

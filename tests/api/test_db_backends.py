@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from api.change_counter import ChangeCounters
-from api.config import User
+from api.compute.models import ComputeStore, Server
+from api.compute.placement import Hosts, NoValidHost
+from api.config import Flavor, User, parse_config
 from api.db import Database, Table
 from api.errors import Conflict
 from api.identity.access_rules import AccessRule
@@ -30,6 +32,7 @@ from api.quota.models import QuotaDefaults
 from api.quota.store import QuotaStore
 from api.web.sessions import SessionStore, WebSettings
 from provisioner.claimer import Worker
+from provisioner.layout import Layout
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -100,6 +103,24 @@ def test_a_transaction_rolls_back_what_it_wrote_when_it_raises(db: Database) -> 
             assert db.connect().in_transaction
             raise RuntimeError("undo")
     assert table.get("t1") is None and not db.connect().in_transaction
+
+
+def test_placement_reads_each_servers_hypervisor_back(db: Database, counters: ChangeCounters, tmp_path: Path) -> None:
+    store = ComputeStore(db, counters)
+    hosts = Hosts(parse_config({"hypervisors": [{"name": "a", "uri": "simulator:a", "memory_mb": 4096, "cpus": 4},
+                                                {"name": "b", "uri": "simulator:b", "memory_mb": 3072, "cpus": 4}]},
+                               "config.yaml").hypervisors, Layout(tmp_path / "root"))
+    hosts.prepare()  # their node files
+    flavor = Flavor(id="2", name="m1.small", ram=2048, vcpus=1, disk=0)
+    for index in range(3):
+        host = hosts.choose(flavor, None, store.servers.list, [flavor])
+        store.servers.insert(Server(id=f"s{index}", name=f"s{index}", project_id="p", user_id="u", domain=f"d{index}",
+                                    flavor_id="2", image_id="i", ports=(), hypervisor=host.name,
+                                    availability_zone=host.zone))
+    assert [s.hypervisor for s in store.servers.list()] == ["a", "b", "a"], "4096 free, then 3072 > 2048"
+    assert hosts.usage(hosts.hosts[0], store.servers.list(), [flavor]).memory_mb == 4096
+    with pytest.raises(NoValidHost, match="a: 0 MiB RAM"):
+        hosts.choose(flavor, None, store.servers.list, [flavor])
 
 
 def test_revocation_keeps_one_row_per_token(db: Database, counters: ChangeCounters) -> None:

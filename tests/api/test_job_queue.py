@@ -204,8 +204,8 @@ def test_an_old_table_moves_to_api_jobs_and_its_queued_tasks_run(setup, qcow2_fi
     api.tasks.shutdown()
     assert compute.servers.get("b").status == "ACTIVE"  # type: ignore[union-attr]
     assert compute.servers.get("a") is None  # built, then deleted
-    assert sorted(engine.calls) == [("destroy", "srv-a"), ("provision", "srv-a"), ("provision", "srv-b")]
-    assert engine.calls.index(("provision", "srv-a")) < engine.calls.index(("destroy", "srv-a"))
+    assert sorted(engine.calls) == [("destroy", "srv-a", None), ("provision", "srv-a"), ("provision", "srv-b")]
+    assert engine.calls.index(("provision", "srv-a")) < engine.calls.index(("destroy", "srv-a", None))
 
 
 def test_a_row_that_is_no_job_is_deleted_and_does_not_block_the_queue(setup, caplog) -> None:
@@ -225,7 +225,7 @@ def test_a_row_that_is_no_job_is_deleted_and_does_not_block_the_queue(setup, cap
             assert time.monotonic() < deadline, "the delete behind the bad rows never ran"
             time.sleep(0.05)
         api.tasks.shutdown()
-    assert engine.calls == [("destroy", "srv-a")]
+    assert engine.calls == [("destroy", "srv-a", None)]
     messages = [r.getMessage() for r in caplog.records]
     assert any("unknown action 'xxxxx" in m for m in messages) and all("x" * 100 not in m for m in messages)
     assert any("unknown job kind 'teleport'" in m for m in messages)
@@ -249,7 +249,7 @@ def test_a_dropped_attach_puts_the_volume_back_and_the_server_in_error(setup) ->
 
 
 def test_every_record_round_trips_through_its_args_json(qcow2_file: Path) -> None:
-    jobs = [BuildServer("s", _spec("srv-s", qcow2_file)), DeleteServer("s", "srv-s"),
+    jobs = [BuildServer("s", _spec("srv-s", qcow2_file)), DeleteServer("s", "srv-s"), DeleteServer("s", "srv-s", "test:///x"),
             PowerAction("s", "test:///x", "srv-s", "hard-reboot"), ConvergeVolumes("s"), CreateVolume("v"),
             DeleteVolume("v"), CreateSnapshot("n"), DeleteSnapshot("n"), ResizeServer("s", "2", revert=True),
             RebuildServer("s", ImageRef(str(qcow2_file), "qcow2", "0" * 64, "cirros"), "$6$salt$hash", stopped=True),

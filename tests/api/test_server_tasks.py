@@ -50,8 +50,8 @@ class StubEngine:
         if self.fail:
             raise ProvisionError(f"{spec.name}: terraform apply failed: boom")
 
-    def destroy(self, name: str) -> None:
-        self.calls.append(("destroy", name))
+    def destroy(self, name: str, libvirt_uri: str | None = None) -> None:
+        self.calls.append(("destroy", name, libvirt_uri))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -109,7 +109,7 @@ def test_failed_build_is_error_with_fault(setup) -> None:
 
 
 def test_delete_during_build_waits_then_destroys(setup) -> None:
-    make, image_id, _ = setup
+    make, image_id, layout = setup
     engine = StubEngine()
     engine.gate.clear()
     api, client, headers = make(engine)
@@ -118,7 +118,8 @@ def test_delete_during_build_waits_then_destroys(setup) -> None:
     assert client.simulate_delete(f"/compute/v2.1/servers/{server_id}", headers=headers).status_code == 204
     engine.gate.set()
     _wait(client, headers, server_id, lambda r: r.status_code == 404)
-    assert engine.calls == [("provision", f"srv-{server_id}"), ("destroy", f"srv-{server_id}")]
+    # The delete names the server's own hypervisor (another API node sharing the database may have built it).
+    assert engine.calls == [("provision", f"srv-{server_id}"), ("destroy", f"srv-{server_id}", layout.simulator_uri)]
     api.tasks.shutdown()
 
 
@@ -143,7 +144,7 @@ class FileEngine:
             time.sleep(0.02)
         self._write("provision-end", spec.name)
 
-    def destroy(self, name: str) -> None:
+    def destroy(self, name: str, libvirt_uri: str | None = None) -> None:
         self._write("destroy", name)
 
 

@@ -66,7 +66,7 @@ class _Engine:
     def provision(self, spec: object) -> None:
         assert self.built.wait(30), "the test never let the build finish"
 
-    def destroy(self, name: str) -> None:
+    def destroy(self, name: str, libvirt_uri: str | None = None) -> None:
         assert self.destroyed.wait(30), "the test never let the destroy finish"
 
 
