@@ -65,25 +65,25 @@ class ServiceAction:
         self.config = config
         self.backend = backend
 
-    def on_put(self, req: falcon.Request, resp: falcon.Response, action: str) -> None:
-        require_admin(token_of(req), f"os-services/{action}")
+    def on_put(self, req: falcon.Request, resp: falcon.Response, service_action: str) -> None:
+        require_admin(token_of(req), f"os-services/{service_action}")
         body = read_json(req, self.config.max_json_body)  # of api/openapi.yaml's form
-        if action in ("freeze", "thaw"):
+        if service_action in ("freeze", "thaw"):
             state = self.backend.volume_service(body.get("host") or "")
-            self.backend.change(state, frozen=action == "freeze")
+            self.backend.change(state, frozen=service_action == "freeze")
             resp.status = 200
             return
-        if action not in ("enable", "disable", "disable-log-reason"):
-            raise NotFound(f"Unknown action {describe(action)}: enable, disable, disable-log-reason, freeze or "
-                           "thaw")
+        if service_action not in ("enable", "disable", "disable-log-reason"):
+            raise NotFound(f"Unknown action {describe(service_action)}: enable, disable, disable-log-reason, freeze "
+                           "or thaw")
         state = self.backend.service(body.get("host"), body.get("binary") or body.get("service"))
-        reason = body.get("disabled_reason") if action == "disable-log-reason" else None
-        if action == "disable-log-reason" and not (reason or "").strip():
+        reason = body.get("disabled_reason") if service_action == "disable-log-reason" else None
+        if service_action == "disable-log-reason" and not (reason or "").strip():
             raise BadRequest("disabled_reason", "is required to disable with a reason, and not blank")
-        changed = self.backend.change(state, disabled=action != "enable", disabled_reason=reason)
+        changed = self.backend.change(state, disabled=service_action != "enable", disabled_reason=reason)
         answer: dict[str, Any] = {"disabled": changed.disabled, "status": "disabled" if changed.disabled else
                                   "enabled", "host": changed.host, "service": changed.name, "binary": changed.name}
-        if action != "disable":
+        if service_action != "disable":
             answer["disabled_reason"] = changed.disabled_reason
         send(resp, answer)
 

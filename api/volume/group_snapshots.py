@@ -169,7 +169,8 @@ class GroupSnapshotItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, group_snapshot_id: str) -> None:
         _require_version(req)
-        send(resp, {"group_snapshot": group_snapshot_view(self.store, self.store.get(token_of(req), group_snapshot_id))})
+        record = self.store.get(token_of(req), group_snapshot_id)
+        send(resp, {"group_snapshot": group_snapshot_view(self.store, record)})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, group_snapshot_id: str) -> None:
         _require_version(req)

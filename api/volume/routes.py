@@ -74,7 +74,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     app.add_route("/volume/v3/os-availability-zone", r.AvailabilityZones())
     app.add_route("/volume/v3/extensions", r.Extensions())
     app.add_route("/volume/v3/os-services", b.Services(backend))
-    app.add_route("/volume/v3/os-services/{action}", b.ServiceAction(config, backend))
+    app.add_route("/volume/v3/os-services/{service_action}", b.ServiceAction(config, backend))
     app.add_route("/volume/v3/os-hosts", b.Hosts(backend))
     app.add_route("/volume/v3/os-hosts/{host}", b.HostItem(backend, store))
     app.add_route("/volume/v3/scheduler-stats/get_pools", b.Pools(backend, store))

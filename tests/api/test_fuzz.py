@@ -221,7 +221,7 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
            "rule_id": rule["security_group_rule"]["id"], "security_group_id": group["id"],
            "type_id": vtype["id"], "domain_id": "default", "role_id": stable_id("role", "member"),
            "credential_id": credential["id"], "access_rule_id": credential["access_rules"][0]["id"],
-           "qos_id": qos["id"], "call": "associations", "action": "enable", "group_type_id": group_type["id"],
+           "qos_id": qos["id"], "call": "associations", "service_action": "enable", "group_type_id": group_type["id"],
            "volume_group_id": volume_group["id"], "group_snapshot_id": group_snapshot["id"],
            "transfer_id": transfer["id"], "host": f"{MARK}-host"}
     items = {"networks": network["id"], "subnets": subnet["id"], "security-groups": group["id"],
