@@ -19,9 +19,18 @@ MIN = CINDER.min
 MAX = CINDER.max
 # The versions whose behaviour this API implements, for the code that asks.
 MESSAGES = Version(3, 3)  # GET /messages, GET and DELETE /messages/{id}
+GROUP_TYPES = Version(3, 11)  # /group_types and their group specs
 VOLUME_SUMMARY = Version(3, 12)  # GET /volumes/summary
+GROUPS = Version(3, 13)  # /groups; a volume shows its group_id
+GROUP_FROM_SOURCE = Version(3, 14)  # POST /groups/action create-from-src; /group_snapshots
+GROUP_SNAPSHOT_RESET_STATUS = Version(3, 19)  # a group snapshot's reset_status action
+GROUP_RESET_STATUS = Version(3, 20)  # a group's reset_status action
 SUMMARY_METADATA = Version(3, 36)  # the summary lists the volumes' metadata
+GROUP_REPLICATION = Version(3, 38)  # a group shows replication_status
 EXTEND_IN_USE = Version(3, 42)  # os-extend of an attached volume
+BACKEND_STATE = Version(3, 49)  # os-services shows the volume service's backend_state
+TRANSFERS = Version(3, 55)  # /volume-transfers, and no_snapshots
+TRANSFER_PROJECTS = Version(3, 57)  # a transfer shows its source and destination projects and accepted
 
 
 def version_of(req: falcon.Request) -> Version:

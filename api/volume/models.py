@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 CREATING, AVAILABLE, ATTACHING, IN_USE, DETACHING = "creating", "available", "attaching", "in-use", "detaching"
 DELETING, ERROR, ERROR_DELETING = "deleting", "error", "error_deleting"
 EXTENDING, ERROR_EXTENDING = "extending", "error_extending"
+AWAITING_TRANSFER = "awaiting-transfer"  # offered to another project (api.volume.transfers)
 GIB = 1 << 30
 
 
@@ -37,6 +38,8 @@ class Volume:
     image_metadata: dict[str, str] = field(default_factory=dict)  # volume_image_metadata
     bootable: bool = False
     extending_to: int = 0  # GiB, while status is extending
+    group_id: str | None = None  # the group it is in (api.volume.groups)
+    scheduled: bool = True  # False: no backend would take it (api.volume.backend), it never got a host
 
     @property
     def workspace(self) -> str:
@@ -70,6 +73,8 @@ class Snapshot:
     fault: str | None = None  # the last failure's reason, kept on the record only (users read a user message)
     created: float = 0.0
     updated: float = 0.0
+    progress: str | None = None  # as os-update_snapshot_status last set it (None: 0% until available, then 100%)
+    group_snapshot_id: str | None = None  # the group snapshot it is part of (api.volume.group_snapshots)
 
     @property
     def workspace(self) -> str:

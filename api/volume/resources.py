@@ -1,23 +1,27 @@
 """Cinder v3 request handling: volumes (blank, or a copy of a snapshot, another volume or a qcow2 image), snapshots, their
-metadata, volume actions (os-extend, os-set_bootable, os-update_readonly_flag) and availability zones."""
+metadata, volume actions (os-extend, os-set_bootable, os-update_readonly_flag, os-retype, the image metadata ones)
+and availability zones."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import falcon
 
 from api.auth import require_admin, token_of
 from api.config import ApiConfig
-from api.errors import BadRequest, NotFound
+from api.errors import BadRequest, Forbidden, NotFound
 from api.http import read_json, send
 from api.identity.tokens import Token
 from api.image.catalog import ImageCatalog
 from api.quota.models import VOLUME
 from api.quota.store import QuotaStore
-from api.volume import listing, microversion
+from api.volume import listing, messages, microversion
+from api.volume.backend import Backend
+from api.volume.groups import GroupStore
 from api.volume.models import (
     ATTACHING,
     AVAILABLE,
@@ -39,10 +43,9 @@ from provisioner.volumes import FORMAT
 # Cinder's actions that are not implemented here: refused once the volume is found (a missing one is a 404).
 UNSUPPORTED_ACTIONS = ("os-attach", "os-detach", "os-begin_detaching", "os-roll_detaching",
                        "os-initialize_connection", "os-terminate_connection", "os-volume_upload_image",
-                       "os-retype", "os-migrate_volume", "os-set_image_metadata", "os-unset_image_metadata",
-                       "os-show_image_metadata", "os-unmanage", "revert")
+                       "os-migrate_volume", "os-unmanage", "revert")
 # Ways to fill a new volume that are not supported yet: a non-null value is refused, not ignored.
-UNSUPPORTED_SOURCES = ("backup_id", "consistencygroup_id", "group_id")
+UNSUPPORTED_SOURCES = ("backup_id", "consistencygroup_id")
 SOURCES = ("snapshot_id", "source_volid", "imageRef")
 
 
@@ -99,6 +102,15 @@ def _size(body: dict[str, Any], largest: int, smallest: int | None) -> int:
     return size
 
 
+def _forced(value: bool | str | None) -> bool:
+    """A snapshot's `force`, as Cinder reads it (strictly a boolean or its text; api/openapi.yaml's form)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if value.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n"):
+        raise BadRequest("snapshot.force", f"{describe(value)} is not a boolean")
+    return value.lower() in ("true", "1", "yes", "on", "t", "y")
+
+
 def _scope(req: falcon.Request, token: Token) -> list[str] | None:
     """The projects a listing covers: all_tenants (and project_id, to narrow it) for admins."""
     all_projects = req.get_param_as_bool("all_tenants", default=False) or False
@@ -110,13 +122,15 @@ class Volumes:
     blank or a copy of `snapshot_id`, `source_volid` or `imageRef`; quotas volumes, gigabytes, per_volume_gigabytes)."""
 
     def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore,
-                 types: TypeStore, images: ImageCatalog):
+                 types: TypeStore, images: ImageCatalog, backend: Backend, groups: GroupStore):
         self.config = config
         self.store = store
         self.worker = worker
         self.quotas = quotas
         self.types = types
         self.images = images
+        self.backend = backend
+        self.groups = groups
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._list(req, resp, detail=False)
@@ -127,7 +141,8 @@ class Volumes:
     def _list(self, req: falcon.Request, resp: falcon.Response, detail: bool) -> None:
         token = token_of(req)
         found = listing.page(req, self.store.volumes.list(_scope(req, token)))
-        views = [volume_view(v, req.prefix) for v in found.items]
+        groups = microversion.version_of(req) >= microversion.GROUPS
+        views = [volume_view(v, req.prefix, admin=token.is_admin, groups=groups) for v in found.items]
         if not detail:
             views = [{k: view[k] for k in ("id", "name", "links")} for view in views]
         send(resp, {"volumes": views, **listing.links(req, "volumes", found)})
@@ -182,6 +197,8 @@ class Volumes:
         except NotFound:
             raise BadRequest("volume.imageRef", f"Invalid image identifier or unable to access requested image: "
                                                 f"{describe(image_id)}") from None
+        except Forbidden as exc:  # deactivated: Cinder's answer is a 400 naming the image, not Glance's 403
+            raise BadRequest("volume.imageRef", f"Image {describe(image_id)} is not active: {exc.message}") from None
         if record.format != FORMAT:
             raise BadRequest("volume.imageRef", f"image {image.id} is {record.format}: volumes are {FORMAT}, "
                                                 "only a qcow2 image can be copied into one")
@@ -203,17 +220,31 @@ class Volumes:
         requested_type = body.get("volume_type")
         vtype = self.types.get(token, "__DEFAULT__" if requested_type is None else requested_type)
         source = self._source(token, body)
+        if body.get("group_id") is not None:
+            if microversion.version_of(req) < microversion.GROUPS:
+                raise BadRequest("volume.group_id", f"needs microversion {microversion.GROUPS}")
+            group = self.groups.get(token, body["group_id"])
+            self.groups.check_type(group, vtype.name)
+            source["group_id"] = group.id
         size = _size(body, self.config.max_volume_size, source.pop("size", None))
         now = time.time()
+        # As Cinder's scheduler: a volume no backend takes is still recorded (and counted), in error.
+        unplaced = self.backend.unplaceable(vtype.extra_specs)
         volume = Volume(id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, size=size,
                         created=now, updated=now, volume_type=vtype.name, **source, **_common(body))
+        if unplaced:
+            volume = replace(volume, status=ERROR, fault=unplaced, scheduled=False)
         self.quotas.check_each(VOLUME, volume.project_id, {"per_volume_gigabytes": volume.size})
         with self.store.db.transaction():  # count and insert at once: no two creates take the last unit
             self.quotas.check(VOLUME, volume.project_id, {"volumes": 1, "gigabytes": volume.size})
             self.store.volumes.insert(volume)
-        self.worker.create(volume)
+        if unplaced:
+            self.store.messages.record(volume.project_id, messages.VOLUME, volume.id, messages.ALLOCATE, unplaced)
+        else:
+            self.worker.create(volume)
         # Cinder's answer to a create has no os-vol-tenant-attr (Tempest's schema refuses it).
-        send(resp, {"volume": volume_view(volume, req.prefix, tenant=False)}, 202)
+        groups = microversion.version_of(req) >= microversion.GROUPS
+        send(resp, {"volume": volume_view(volume, req.prefix, tenant=False, groups=groups)}, 202)
 
 
 class VolumeItem:
@@ -225,13 +256,17 @@ class VolumeItem:
         self.worker = worker
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
-        send(resp, {"volume": volume_view(self.store.volume(token_of(req), volume_id), req.prefix)})
+        token = token_of(req)
+        volume = self.store.volume(token, volume_id)
+        groups = microversion.version_of(req) >= microversion.GROUPS
+        send(resp, {"volume": volume_view(volume, req.prefix, admin=token.is_admin, groups=groups)})
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
         volume = self.store.volume(token_of(req), volume_id)
         changes = _update(read_json(req, self.config.max_json_body)["volume"], "volume")
         updated = self.store.change(volume.id, **changes) or volume
-        send(resp, {"volume": volume_view(updated, req.prefix, tenant=False)})
+        groups = microversion.version_of(req) >= microversion.GROUPS
+        send(resp, {"volume": volume_view(updated, req.prefix, tenant=False, groups=groups)})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
         volume = self.store.volume(token_of(req), volume_id)
@@ -251,13 +286,18 @@ class VolumeActions:
     # action -> its method; the spec's action list is these and UNSUPPORTED_ACTIONS (tests/api/test_validation.py).
     HANDLERS = {"os-extend": "_extend", "os-set_bootable": "_set_bootable", "os-update_readonly_flag": "_readonly",
                 "os-reserve": "_reserve", "os-unreserve": "_unreserve", "os-reset_status": "_reset_status",
-                "os-force_delete": "_force_delete"}
+                "os-force_delete": "_force_delete", "os-retype": "_retype",
+                "os-set_image_metadata": "_set_image_metadata", "os-unset_image_metadata": "_unset_image_metadata",
+                "os-show_image_metadata": "_show_image_metadata"}
 
-    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore):
+    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore,
+                 types: TypeStore, backend: Backend):
         self.config = config
         self.store = store
         self.worker = worker
         self.quotas = quotas
+        self.types = types
+        self.backend = backend
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
         token = token_of(req)
@@ -316,6 +356,39 @@ class VolumeActions:
         require_admin(token_of(req), "os-force_delete")
         self.worker.delete(self.store.start_delete(volume, force=True))
         resp.status = 202
+
+    def _retype(self, req: falcon.Request, resp: falcon.Response, volume: Volume, args: dict[str, Any]) -> None:
+        """Change its type. Every type lives on the one backend, so no migration is ever needed (either
+        migration_policy does); the new type's extra specs must still fit the backend."""
+        vtype = self.types.get(token_of(req), args["new_type"])
+        if vtype.name == volume.volume_type:
+            raise BadRequest("os-retype.new_type", f"Retype requires a different type: volume {volume.id} is "
+                                                   f"already {describe(vtype.name)}")
+        unplaced = self.backend.unplaceable(vtype.extra_specs)
+        if unplaced:
+            raise BadRequest("os-retype.new_type", unplaced)
+        self.store.retype(volume.id, vtype.name)
+        resp.status = 202
+
+    def _set_image_metadata(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
+                            args: dict[str, Any]) -> None:
+        """Merge keys into its volume_image_metadata (200, all of it)."""
+        merged = {**volume.image_metadata, **args["metadata"]}
+        self.store.change(volume.id, image_metadata=merged)
+        send(resp, {"metadata": merged})
+
+    def _unset_image_metadata(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
+                              args: dict[str, Any]) -> None:
+        """Remove one key of its volume_image_metadata (200, no body; 404 for a key it does not have)."""
+        key = args["key"]
+        if key not in volume.image_metadata:
+            raise NotFound(f"Glance metadata for volume {volume.id} has no key {describe(key)}.")
+        self.store.change(volume.id, image_metadata={k: v for k, v in volume.image_metadata.items() if k != key})
+        resp.status = 200
+
+    def _show_image_metadata(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
+                             args: dict[str, Any]) -> None:
+        send(resp, {"metadata": volume.image_metadata})
 
     def _set_bootable(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
                       args: dict[str, Any]) -> None:
@@ -415,9 +488,11 @@ class Snapshots:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
-        # `force` is accepted and not needed: in-use volumes are copied as they are (3.66).
         body = read_json(req, self.config.max_json_body)["snapshot"]
         volume = self.store.volume(token, body["volume_id"])
+        # Before 3.66 (beyond this API's 3.60) Cinder copies an attached volume only when told to: force.
+        if volume.status == IN_USE and not _forced(body.get("force")):
+            raise invalid_volume(f"volume {volume.id} is in-use: snapshot it with force=True")
         now = time.time()
         common = _common(body)
         snapshot = self.store.add_snapshot(Snapshot(
@@ -476,7 +551,9 @@ class SnapshotActions:
                     snapshot.status == CREATING and status in (AVAILABLE, ERROR)):
                 raise BadRequest(f"{action}.status", f"Invalid snapshot: cannot go from {snapshot.status} to "
                                                      f"{status} (only creating to available or error)")
-            self.store.change_snapshot(snapshot.id, status=status)
+            progress = args.get("progress") if action == "os-update_snapshot_status" else None
+            self.store.change_snapshot(snapshot.id, status=status,
+                                       **({"progress": progress} if progress is not None else {}))
         resp.status = 202
 
 

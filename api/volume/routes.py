@@ -11,12 +11,24 @@ from api.microversion import MicroversionMiddleware
 from api.quota import routes as quota_routes
 from api.quota.models import VOLUME
 from api.quota.store import QuotaStore
+from api.volume import backend_resources as b
+from api.volume import group_types as g
+from api.volume import group_snapshots as gs
+from api.volume import groups as gr
 from api.volume import message_resources as m
+from api.volume import qos as q
+from api.volume import transfers as x
 from api.volume import resources as r
 from api.volume import types as t
+from api.volume.backend import Backend
 from api.volume.empty_id import EmptyIdNotFound
+from api.volume.group_snapshots import GroupSnapshotStore
+from api.volume.group_types import GroupTypeStore
+from api.volume.groups import GroupStore
 from api.volume.microversion import CINDER
+from api.volume.qos import QosStore
 from api.volume.store import VolumeStore
+from api.volume.transfers import TransferStore
 from api.volume.worker import VolumeWorker
 
 
@@ -31,14 +43,18 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     quotas = QuotaStore(ctx.db, config.quotas, {VOLUME: lambda project, user: store.usage(project)})
     types = t.TypeStore(ctx.db)
     images = ImageCatalog(ctx.layout, ctx.db)  # a volume from an image copies its file
-    volumes = r.Volumes(config, store, worker, quotas, types, images)
+    backend = Backend(ctx.db, ctx.layout.pool)
+    group_types = GroupTypeStore(ctx.db)
+    groups = GroupStore(ctx.db, store, worker, quotas, types, group_types)
+    volumes = r.Volumes(config, store, worker, quotas, types, images, backend, groups)
     snapshots = r.Snapshots(config, store, worker, quotas)
     # One resource per collection; /detail has only GET (a POST there is a 405, as in Cinder).
     app.add_route("/volume/v3/volumes", volumes)
     app.add_route("/volume/v3/volumes/detail", volumes, suffix="detail")
     app.add_route("/volume/v3/volumes/summary", volumes, suffix="summary")
     app.add_route("/volume/v3/volumes/{volume_id}", r.VolumeItem(config, store, worker))
-    app.add_route("/volume/v3/volumes/{volume_id}/action", r.VolumeActions(config, store, worker, quotas))
+    app.add_route("/volume/v3/volumes/{volume_id}/action",
+                  r.VolumeActions(config, store, worker, quotas, types, backend))
     for kind, collection in (("volume", "volumes"), ("snapshot", "snapshots")):
         metadata = r.Metadata(config, store, kind)
         app.add_route(f"/volume/v3/{collection}/{{{kind}_id}}/metadata", metadata)
@@ -57,4 +73,36 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     app.add_route("/volume/v3/messages/{message_id}", m.MessageItem(store.messages))
     app.add_route("/volume/v3/os-availability-zone", r.AvailabilityZones())
     app.add_route("/volume/v3/extensions", r.Extensions())
+    app.add_route("/volume/v3/os-services", b.Services(backend))
+    app.add_route("/volume/v3/os-services/{service_action}", b.ServiceAction(config, backend))
+    app.add_route("/volume/v3/os-hosts", b.Hosts(backend))
+    app.add_route("/volume/v3/os-hosts/{host}", b.HostItem(backend, store))
+    app.add_route("/volume/v3/scheduler-stats/get_pools", b.Pools(backend, store))
+    app.add_route("/volume/v3/capabilities/{host}", b.Capabilities())
+    qos = QosStore(ctx.db)
+    app.add_route("/volume/v3/qos-specs", q.QosSpecs(config, qos))
+    app.add_route("/volume/v3/qos-specs/{qos_id}", q.QosItem(config, qos))
+    app.add_route("/volume/v3/qos-specs/{qos_id}/delete_keys", q.QosKeys(config, qos))
+    app.add_route("/volume/v3/qos-specs/{qos_id}/{call}", q.QosAssociations(qos, types))
+    transfers = TransferStore(ctx.db, store, quotas)
+    for path, new_path in (("os-volume-transfer", False), ("volume-transfers", True)):
+        app.add_route(f"/volume/v3/{path}", x.Transfers(config, transfers, new_path))
+        app.add_route(f"/volume/v3/{path}/detail", x.Transfers(config, transfers, new_path), suffix="detail")
+        app.add_route(f"/volume/v3/{path}/{{transfer_id}}", x.TransferItem(transfers, new_path))
+        app.add_route(f"/volume/v3/{path}/{{transfer_id}}/accept", x.TransferAccept(config, transfers, new_path))
+    app.add_route("/volume/v3/group_types", g.GroupTypes(config, group_types))
+    app.add_route("/volume/v3/group_types/{group_type_id}", g.GroupTypeItem(config, group_types))
+    app.add_route("/volume/v3/group_types/{group_type_id}/group_specs", g.GroupSpecs(config, group_types))
+    app.add_route("/volume/v3/group_types/{group_type_id}/group_specs/{key}", g.GroupSpec(config, group_types))
+    app.add_route("/volume/v3/groups", gr.Groups(config, groups))
+    app.add_route("/volume/v3/groups/detail", gr.Groups(config, groups), suffix="detail")
+    group_snapshots = GroupSnapshotStore(ctx.db, store, worker, quotas, groups)
+    app.add_route("/volume/v3/groups/action", gr.GroupsAction(config, groups, group_snapshots.source))
+    app.add_route("/volume/v3/groups/{volume_group_id}", gr.GroupItem(config, groups))
+    app.add_route("/volume/v3/groups/{volume_group_id}/action", gr.GroupActions(config, groups, group_snapshots.count))
+    app.add_route("/volume/v3/group_snapshots", gs.GroupSnapshots(config, group_snapshots))
+    app.add_route("/volume/v3/group_snapshots/detail", gs.GroupSnapshots(config, group_snapshots), suffix="detail")
+    app.add_route("/volume/v3/group_snapshots/{group_snapshot_id}", gs.GroupSnapshotItem(group_snapshots))
+    app.add_route("/volume/v3/group_snapshots/{group_snapshot_id}/action",
+                  gs.GroupSnapshotActions(config, group_snapshots))
     quota_routes.add_volume_routes(app, ctx, quotas)

@@ -17,6 +17,7 @@ from api.identity.tokens import Token
 from api.volume.models import (
     ATTACHING,
     AVAILABLE,
+    AWAITING_TRANSFER,
     DELETING,
     DETACHING,
     ERROR,
@@ -126,6 +127,16 @@ class VolumeStore:
                                      f"status is: {status}")
             return self._change(volume_id, status=EXTENDING, extending_to=size, fault=None) or current
 
+    def retype(self, volume_id: str, type_name: str) -> Volume:
+        """Give an available or in-use volume another type; Invalid volume in any other status."""
+        with self._lock:
+            current = self.volumes.get(volume_id)
+            if current is None or current.status not in (AVAILABLE, IN_USE):
+                status = current.status if current else "deleted"
+                raise invalid_volume(f"volume {volume_id} status must be available or in-use to retype, but "
+                                     f"current status is: {status}")
+            return self._change(volume_id, volume_type=type_name) or current
+
     def add_snapshot(self, snapshot: Snapshot, admit: Callable[[str], None]) -> Snapshot:
         """Record a new snapshot; Invalid volume unless its volume is available or in use. `admit(project_id)`
         (the quota check) runs in the transaction that inserts it."""
@@ -138,6 +149,23 @@ class VolumeStore:
                                      f"but current status is: {status}")
             admit(snapshot.project_id)
             return self.snapshots.insert(snapshot)
+
+    def give(self, volume_id: str, project_id: str, user_id: str, with_snapshots: bool,
+             admit: Callable[[int, int, int], None]) -> Volume:
+        """Move a volume awaiting transfer (and its snapshots, if `with_snapshots`) to another project and user,
+        available again; `admit(volumes, snapshots, gigabytes)` (the new project's quota check) runs in the
+        transaction that moves them. Invalid volume unless it is awaiting transfer."""
+        with self._lock, self.db.transaction():
+            volume = self.volumes.get(volume_id)
+            if volume is None or volume.status != AWAITING_TRANSFER:
+                raise invalid_volume(f"volume {volume_id} is not awaiting transfer")
+            snapshots = self.of_volume(volume_id) if with_snapshots else []
+            admit(1, len(snapshots), volume.size + sum(s.size for s in snapshots))
+            now = time.time()
+            for snapshot in snapshots:
+                self.snapshots.update(replace(snapshot, project_id=project_id, user_id=user_id, updated=now))
+            return self.volumes.update(replace(volume, project_id=project_id, user_id=user_id, status=AVAILABLE,
+                                               updated=now))
 
     def reserve(self, volume_id: str, server_id: str, names: list[str], requested: str | None) -> Volume:
         """Mark an available volume attaching to the server as `requested`, or the first of `names` it has free.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.http import isotime
+from api.volume.backend import POOL_HOST
 from api.volume.models import Snapshot, Volume
 
 
@@ -19,9 +20,12 @@ def attachment_view(volume: Volume) -> dict[str, Any]:
             "host_name": None, "device": volume.device, "attached_at": isotime(volume.attached_at, micro=True)}
 
 
-def volume_view(volume: Volume, base_url: str, tenant: bool = True) -> dict[str, Any]:
+def volume_view(volume: Volume, base_url: str, tenant: bool = True, admin: bool = False,
+                groups: bool = False) -> dict[str, Any]:
     """A volume (detail form; why one is in error is a user message, api.volume.messages). `tenant`: with
-    os-vol-tenant-attr:tenant_id, which Cinder shows on show and list but not in the answer to a create."""
+    os-vol-tenant-attr:tenant_id, which Cinder shows on show and list but not in the answer to a create;
+    `admin` (with `tenant`): also the host and migration attributes Cinder shows admins; `groups` (3.13): its
+    group_id."""
     body: dict[str, Any] = {
         "id": volume.id, "name": volume.name, "status": volume.status, "size": volume.size,
         "description": volume.description, "metadata": volume.metadata,
@@ -33,10 +37,16 @@ def volume_view(volume: Volume, base_url: str, tenant: bool = True) -> dict[str,
         "created_at": isotime(volume.created, micro=True), "updated_at": isotime(volume.updated, micro=True),
         "links": _links(base_url, "volumes", volume.id),
     }
+    if groups:
+        body["group_id"] = volume.group_id
     if tenant:
         body["os-vol-tenant-attr:tenant_id"] = volume.project_id
-        if volume.image_id:  # likewise only on show and list (Tempest's create and update schemas refuse it)
+        # Likewise only on show and list (Tempest's create and update schemas refuse it).
+        if volume.image_id or volume.image_metadata:
             body["volume_image_metadata"] = volume.image_metadata
+        if admin:
+            body.update({"os-vol-host-attr:host": POOL_HOST if volume.scheduled else None,
+                         "os-vol-mig-status-attr:migstat": None, "os-vol-mig-status-attr:name_id": None})
     return body
 
 
@@ -50,5 +60,6 @@ def snapshot_view(snapshot: Snapshot, detail: bool = True) -> dict[str, Any]:
     }
     if detail:
         body["os-extended-snapshot-attributes:project_id"] = snapshot.project_id
-        body["os-extended-snapshot-attributes:progress"] = "100%" if snapshot.status == "available" else "0%"
+        body["os-extended-snapshot-attributes:progress"] = snapshot.progress or (
+            "100%" if snapshot.status == "available" else "0%")
     return body

@@ -35,6 +35,7 @@ import api
 from api.app import create_api
 from api.config import stable_id
 from api.validation import spec_schemas
+from api.volume.microversion import MAX as CINDER_MAX
 from api.web.routes import PATHS as WEB_PAGES
 from provisioner.images import ImageStore
 
@@ -62,6 +63,7 @@ OUTSIDER = "bob"  # a member of another project
 # Generated names carry it, so whatever escaped the root can be found.
 MARK = "zzfuzz"
 PATCH_MEDIA = "application/openstack-images-v2.1-json-patch"
+CINDER_LATEST = str(CINDER_MAX)
 
 
 def test_every_route_is_described(fuzzed: Live) -> None:
@@ -198,6 +200,23 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
                            json={"addProjectAccess": {"project": conn.current_project_id}},
                            headers={"X-Auth-Token": fuzzed.token("admin")})
     assert shared.status_code == 202, shared.text
+    # Cinder's newer kinds: an admin's QoS spec and public group type (with a spec k), alice's group of the
+    # shared type, its group snapshot, and a transfer of a second volume of hers.
+    admin_headers = {"X-Auth-Token": fuzzed.token("admin"), "OpenStack-API-Version": f"volume {CINDER_LATEST}"}
+    alice_headers = {"X-Auth-Token": fuzzed.token("alice"), "OpenStack-API-Version": f"volume {CINDER_LATEST}"}
+    qos = requests.post(f"{fuzzed.url}/volume/v3/qos-specs", headers=admin_headers, timeout=30,
+                        json={"qos_specs": {"name": f"{MARK}-qos", "k": "v"}}).json()["qos_specs"]
+    group_type = requests.post(f"{fuzzed.url}/volume/v3/group_types", headers=admin_headers, timeout=30, json={
+        "group_type": {"name": f"{MARK}-gtype", "group_specs": {"k": "v"}}}).json()["group_type"]
+    volume_group = requests.post(f"{fuzzed.url}/volume/v3/groups", headers=alice_headers, timeout=30, json={
+        "group": {"name": f"{MARK}-group", "group_type": group_type["id"], "volume_types": [vtype["id"]]}}).json()[
+        "group"]
+    group_snapshot = requests.post(f"{fuzzed.url}/volume/v3/group_snapshots", headers=alice_headers, timeout=30,
+                                   json={"group_snapshot": {"group_id": volume_group["id"]}}).json()["group_snapshot"]
+    offered = conn.block_storage.create_volume(name=f"{MARK}-offered", size=1)
+    conn.block_storage.wait_for_status(offered, "available", wait=120)
+    transfer = _create(fuzzed, "alice", "/volume/v3/os-volume-transfer", {"transfer": {"volume_id": offered.id}})[
+        "transfer"]
     conn.compute.create_volume_attachment(server, volume_id=volume.id)
     credential = _create(fuzzed, "alice", f"/identity/v3/users/{conn.current_user_id}/application_credentials",
                          {"application_credential": {"name": f"{MARK}-cred", "access_rules": [
@@ -215,7 +234,10 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
            "rule_id": rule["security_group_rule"]["id"], "security_group_id": group["id"],
            "type_id": vtype["id"], "domain_id": "default", "role_id": stable_id("role", "member"),
            "credential_id": credential["id"], "access_rule_id": credential["access_rules"][0]["id"],
-           "member_id": f"{MARK}-member", "namespace": f"{MARK}-ns", "task_id": f"{MARK}-task"}
+           "member_id": f"{MARK}-member", "namespace": f"{MARK}-ns", "task_id": f"{MARK}-task",
+           "qos_id": qos["id"], "call": "associations", "service_action": "enable", "group_type_id": group_type["id"],
+           "volume_group_id": volume_group["id"], "group_snapshot_id": group_snapshot["id"],
+           "transfer_id": transfer["id"], "host": f"{MARK}-host"}
     items = {"networks": network["id"], "subnets": subnet["id"], "security-groups": group["id"],
              "security-group-rules": rule["security_group_rule"]["id"], "ports": port["id"], "routers": router["id"],
              "floatingips": floating_ip["id"], "subnetpools": pool["id"], "extensions": "security-group"}
@@ -461,7 +483,9 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
         # alice's image as the fuzzing left it, with the metadata item the path names (Nova's image metadata).
         requests.put(url.rsplit("/metadata", 1)[0] + "/metadata", headers={"X-Auth-Token": fuzzed.token("alice")},
                      json={"metadata": {"k": "v"}}, timeout=30).raise_for_status()
-    resp = requests.request(method, url, headers={"X-Auth-Token": fuzzed.token(OUTSIDER)}, timeout=30)
+    # Cinder at its newest microversion: groups, group types and the like are 404 before theirs.
+    version = {"OpenStack-API-Version": f"volume {CINDER_LATEST}"} if path.startswith("/volume/v3/") else {}
+    resp = requests.request(method, url, headers={"X-Auth-Token": fuzzed.token(OUTSIDER), **version}, timeout=30)
     if path.startswith("/network/v2.0/extensions/"):
         assert resp.status_code == (200 if method == "GET" else 405), "extensions are everyone's"
         return
@@ -489,6 +513,12 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
         # Admin-only on volume types: Cinder's policy refuses before any lookup.
         assert resp.status_code == 403, resp.text
         return
+    if path.startswith(("/volume/v3/qos-specs/", "/volume/v3/os-hosts/", "/volume/v3/capabilities/")):
+        assert resp.status_code == 403, resp.text  # admin-only in Cinder's policy, before any lookup
+        return
+    if path.startswith("/volume/v3/group_types/"):  # public group types are everyone's, admins' to delete
+        assert resp.status_code == (200 if method == "GET" else 403), resp.text
+        return
     if "/os-quota-sets/" in path or path.startswith("/network/v2.0/quotas/"):
         # Quotas are not objects: another project's are refused by policy, as Nova, Cinder and Neutron do;
         # Nova's and Cinder's defaults are everyone's.
@@ -500,7 +530,7 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
     _error_message(path, resp, resp.content)
     if "get" not in yaml.safe_load(SPEC.read_text())["paths"][path]:  # Nova's rules: no GET of one
         return
-    still = requests.get(url, headers={"X-Auth-Token": fuzzed.token("alice")}, timeout=30)
+    still = requests.get(url, headers={"X-Auth-Token": fuzzed.token("alice"), **version}, timeout=30)
     assert still.status_code == 200, still.text
 
 

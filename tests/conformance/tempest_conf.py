@@ -151,8 +151,11 @@ def tempest_conf(target: Target) -> str:
                     "public_network_id": target.public_network_id,
                     "floating_network_name": "public" if target.public_network_id else ""},
         "network-feature-enabled": {"api_extensions": ",".join(NETWORK_EXTENSIONS), "ipv6": "true"},
+        # storage_protocol and vendor_name: what the one backend reports (api/volume/backend.py); Tempest puts
+        # them in a volume type's extra specs, which must match it as Cinder's CapabilitiesFilter checks.
         "volume": {"region": "RegionOne", "catalog_type": "block-storage", "volume_size": "1", "build_timeout": "120",
-                   "max_microversion": target.volume_max_microversion},
+                   "max_microversion": target.volume_max_microversion, "storage_protocol": "file",
+                   "vendor_name": "Open Source"},
         # api_extensions: the legacy Cinder extensions the API lists (api/volume/resources.py EXTENSIONS); the
         # default, "all", would have Tempest look for ones it does not serve (Hosts).
         "volume-feature-enabled": {"backup": "false", "snapshot": "true", "clone": "true",
