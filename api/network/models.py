@@ -13,6 +13,8 @@ from typing import Any
 
 
 ACTIVE, BUILD, DOWN, ERROR = "ACTIVE", "BUILD", "DOWN", "ERROR"
+# device_owner of the ports a router holds (api/network/routers.py): changed through the router only.
+INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,8 @@ class RouterStore:
                 self._refuse_overlap(router, [subnet.id])
                 gateway = ipaddress.ip_address(subnet.gateway_ip)
                 if gateway in self.store.taken(subnet.network_id):
-                    raise Conflict(f"IP address {gateway} is already allocated in subnet {subnet.id}")
+                    raise ipam.IpAddressAlreadyAllocated(f"IP address {gateway} is already allocated in subnet "
+                                                         f"{subnet.id}")
                 port = self._new_port(router, subnet.network_id, ipam.FixedIp(subnet, gateway), INTERFACE)
         return _interface_info(router, port)
 

@@ -19,10 +19,9 @@ from api.db import Database, Table
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.http import field
 from api.identity.tokens import Token
-from api.network import ipam, rules
-from api.network import pool_allocation
-from api.network.models import (ACTIVE, BUILD, DOWN, FloatingIp, Network, Port, SecurityGroup, SecurityGroupRule,
-                                Subnet, SubnetPool)
+from api.network import ipam, pool_allocation, rules
+from api.network.models import (ACTIVE, BUILD, DOWN, INTERFACE, FloatingIp, Network, Port, SecurityGroup,
+                                SecurityGroupRule, Subnet, SubnetPool)
 from provisioner.excerpt import cut, describe
 from provisioner.networks import libvirt_name
 
@@ -238,11 +237,25 @@ class NetworkStore:
         """Delete a subnet the token may see; Conflict while a port holds one of its addresses."""
         subnet = self.subnet(token, subnet_id)
         cidr = ipaddress.ip_network(subnet.cidr)
-        if any(address in cidr for address in self.taken(subnet.network_id)):
-            raise Conflict(f"Unable to complete operation on subnet {subnet_id}: "
-                           "one or more ports have an IP allocation from this subnet.")
-        self.subnets.delete(subnet.id)
+        with self.db.transaction():
+            if ipam.auto_address(subnet):
+                # Neutron deletes an auto-address subnet under its ports (their addresses on it go), unless a
+                # router's interface is on it.
+                self._release_auto_addresses(subnet)
+            if any(address in cidr for address in self.taken(subnet.network_id)):
+                raise Conflict(f"Unable to complete operation on subnet {subnet_id}: "
+                               "one or more ports have an IP allocation from this subnet.")
+            self.subnets.delete(subnet.id)
         return subnet
+
+    def _release_auto_addresses(self, subnet: Subnet) -> None:
+        """Drop `subnet`'s addresses from the ports holding them, but a router interface's."""
+        for port in self.own_ports_on(subnet.network_id):
+            if port.device_owner == INTERFACE:
+                continue
+            kept = tuple(f for f in port.fixed_ips if f.get("subnet_id") != subnet.id)
+            if kept != port.fixed_ips:
+                self.ports.update(replace(port, fixed_ips=kept))
 
     # -- ports and fixed IPs --------------------------------------------------
 

@@ -10,9 +10,10 @@ from api.compute.models import Server
 from api.compute.views import HOST
 from api.errors import BadRequest
 from api.network.models import Network, Port, SecurityGroup, SecurityGroupRule, Subnet
+from api.network.paging import paged
 from provisioner.excerpt import LIMIT, cut, describe
 
-# Paging and sorting: ignored (one page, creation order). `fields` selects (selected()).
+# Paging and sorting (api/network/paging.py) and `fields`, which selects (selected()).
 NOT_FILTERS = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
 # The tag extension's filters, each a comma-separated list: all of them, any of them, not all, none.
 TAG_FILTERS = {"tags": lambda have, want: want <= have, "tags-any": lambda have, want: bool(want & have),
@@ -45,8 +46,8 @@ def _fixed_ip_matches(fixed_ips: list[dict[str, str]], conditions: list[str]) ->
 
 def filtered(req: falcon.Request, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Keep the items whose fields equal every query parameter (any of a repeated one), the tag filters and
-    ports' `fixed_ips`; then `fields=`. A parameter that is no attribute of the listed items is refused
-    (Neutron's filter-validation), which an empty list cannot tell."""
+    ports' `fixed_ips`; then sort and page them (paging.py) and select `fields=`. A parameter that is no
+    attribute of the listed items is refused (Neutron's filter-validation), which an empty list cannot tell."""
     known = {k for v in views for k in v}
     for key in req.params:
         if key in NOT_FILTERS:
@@ -63,7 +64,7 @@ def filtered(req: falcon.Request, views: list[dict[str, Any]]) -> list[dict[str,
         else:
             wanted = {v.lower() for v in values}
             views = [v for v in views if key in v and str(v[key]).lower() in wanted]
-    return [selected(req, v) for v in views]
+    return [selected(req, v) for v in paged(req, views)]
 
 
 def stamps(project_id: str, tags: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -103,8 +104,8 @@ def subnet_view(subnet: Subnet) -> dict[str, Any]:
             "gateway_ip": subnet.gateway_ip, "ip_version": subnet.ip_version, "enable_dhcp": subnet.enable_dhcp,
             "dns_nameservers": list(subnet.dns_nameservers), "allocation_pools": list(subnet.allocation_pools),
             "host_routes": list(subnet.host_routes), "description": subnet.description,
-            "ipv6_address_mode": subnet.ipv6_address_mode, "ipv6_ra_mode": subnet.ipv6_ra_mode, "subnetpool_id": subnet.subnetpool_id,
-            "service_types": [], **stamps(subnet.project_id, subnet.tags)}
+            "ipv6_address_mode": subnet.ipv6_address_mode, "ipv6_ra_mode": subnet.ipv6_ra_mode,
+            "subnetpool_id": subnet.subnetpool_id, "service_types": [], **stamps(subnet.project_id, subnet.tags)}
 
 
 def port_views(server: Server, admin: bool = False) -> list[dict[str, Any]]:

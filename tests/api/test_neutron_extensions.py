@@ -195,8 +195,9 @@ def test_routers_for_another_project_and_chosen_gateway_addresses(live) -> None:
                                                                     "cidr": "192.0.2.64/28"}}), 201)["subnet"]
     held = _ok(_call(live, "POST", "/ports", "admin", {"port": {"network_id": public["id"]}}), 201)["port"]
     used = {"network_id": public["id"], "external_fixed_ips": [held["fixed_ips"][0]]}
-    _refused(_call(live, "POST", "/routers", "admin", {"router": {"external_gateway_info": used}}), 409,
-             "already allocated")
+    resp = _call(live, "POST", "/routers", "admin", {"router": {"external_gateway_info": used}})
+    _refused(resp, 409, "already allocated")
+    assert resp.json()["NeutronError"]["type"] == "IpAddressAlreadyAllocated"  # Neutron's name, clients match it
     chosen = {"network_id": public["id"], "external_fixed_ips": [{"subnet_id": psub["id"],
                                                                   "ip_address": "192.0.2.70"}]}
     _refused(_call(live, "POST", "/routers", body={"router": {"external_gateway_info": chosen}}), 403,
@@ -240,3 +241,66 @@ def test_subnets_allocated_from_a_pool(live) -> None:
     _refused(_call(live, "POST", "/subnets", body={"subnet": {"network_id": first["id"], "subnetpool_id": "nope"}}),
              404, "Subnet pool 'nope'")
     _refused(_call(live, "DELETE", f"/subnetpools/{pool['id']}"), 409, "allocations")
+
+
+def test_slaac_ports_take_their_eui64_address(live) -> None:
+    net, v4 = _network(live, "slaac-net", "10.141.0.0/24")
+
+    def subnet(cidr: str, mode: str | None) -> requests.Response:
+        modes = {"ipv6_ra_mode": mode, "ipv6_address_mode": mode} if mode else {}
+        return _call(live, "POST", "/subnets", body={"subnet": {"network_id": net["id"], "cidr": cidr,
+                                                                "ip_version": 6, **modes}})
+
+    slaac = _ok(subnet("fd00:141::/64", "slaac"), 201)["subnet"]
+    stateful = _ok(subnet("fd00:142::/64", "dhcpv6-stateful"), 201)["subnet"]
+    _refused(subnet("fd00:143::/80", "slaac"), 400, "requires the prefix to be /64")
+    port = _ok(_call(live, "POST", "/ports", body={"port": {"network_id": net["id"],
+                                                            "mac_address": "fa:16:3e:12:34:56"}}), 201)["port"]
+    # One address from each pooled subnet (IPv4, DHCPv6-stateful), and the EUI-64 one on the SLAAC subnet.
+    assert port["fixed_ips"] == [{"subnet_id": v4["id"], "ip_address": "10.141.0.2"},
+                                 {"subnet_id": stateful["id"], "ip_address": "fd00:142::2"},
+                                 {"subnet_id": slaac["id"], "ip_address": "fd00:141::f816:3eff:fe12:3456"}]
+    pinned = _ok(_call(live, "POST", "/ports", body={"port": {"network_id": net["id"], "fixed_ips": [
+        {"subnet_id": v4["id"]}], "mac_address": "fa:16:3e:00:00:02"}}), 201)["port"]
+    assert [f["ip_address"] for f in pinned["fixed_ips"]] == ["10.141.0.3", "fd00:141::f816:3eff:fe00:2"]
+    _refused(_call(live, "POST", "/ports", body={"port": {"network_id": net["id"], "fixed_ips": [
+        {"subnet_id": slaac["id"], "ip_address": "fd00:141::5"}]}}), 400, "port.fixed_ips[0].ip_address")
+
+    # The SLAAC subnet goes from under its ports (their addresses on it with it); the stateful one does not.
+    _refused(_call(live, "DELETE", f"/subnets/{stateful['id']}"), 409, "IP allocation")
+    assert _call(live, "DELETE", f"/subnets/{slaac['id']}").status_code == 204
+    shown = _ok(_call(live, "GET", f"/ports/{port['id']}"))["port"]
+    assert [f["subnet_id"] for f in shown["fixed_ips"]] == [v4["id"], stateful["id"]]
+
+
+def test_sorting_and_pages(live) -> None:
+    names = ["page-c", "page-a", "page-d", "page-b"]
+    made = [_ok(_call(live, "POST", "/security-groups", body={"security_group": {"name": n}}), 201)[
+        "security_group"] for n in names]
+
+    def listed(query: str) -> list[str]:
+        groups = _ok(_call(live, "GET", f"/security-groups?{query}"))["security_groups"]
+        return [g["name"] for g in groups if g["name"].startswith("page-")]
+
+    assert listed("") == names  # creation order
+    assert listed("sort_key=name&sort_dir=asc") == sorted(names)
+    assert listed("sort_key=name&sort_dir=desc") == sorted(names, reverse=True)
+    ids = {g["name"]: g["id"] for g in made}
+    # Pages of one by name, as openstacksdk walks them: each marker is the last id of the page before.
+    pages, marker = [], ""
+    while True:
+        page = _ok(_call(live, "GET", f"/security-groups?sort_key=name&sort_dir=asc&limit=2{marker}"))[
+            "security_groups"]
+        if not page:
+            break
+        pages.append([g["name"] for g in page])
+        marker = f"&marker={page[-1]['id']}"
+    assert [n for page in pages for n in page if n.startswith("page-")] == sorted(names)
+    assert all(len(page) <= 2 for page in pages)
+    before = f"sort_key=name&sort_dir=asc&limit=2&marker={ids['page-d']}&page_reverse=true"
+    assert listed(before) == ["page-b", "page-c"]
+    _refused(_call(live, "GET", "/security-groups?sort_key=name&sort_key=id&sort_dir=asc"), 400, "sort_dir")
+    _refused(_call(live, "GET", "/security-groups?sort_key=colour&sort_dir=asc"), 400, "sort_key")
+    _refused(_call(live, "GET", "/security-groups?sort_key=name&sort_dir=up"), 400, "sort_dir")
+    _refused(_call(live, "GET", "/security-groups?limit=-1"), 400, "limit")
+    _refused(_call(live, "GET", "/security-groups?marker=nope"), 404, "Marker 'nope'")

@@ -150,7 +150,10 @@ def tempest_conf(target: Target) -> str:
                     # floating IPs come from it.
                     "public_network_id": target.public_network_id,
                     "floating_network_name": "public" if target.public_network_id else ""},
-        "network-feature-enabled": {"api_extensions": ",".join(NETWORK_EXTENSIONS), "ipv6": "true"},
+        # ipv6_subnet_attributes: ipv6_ra_mode/ipv6_address_mode are served, SLAAC and DHCPv6-stateless ports
+        # addressed by EUI-64 (api/network/ipam.py).
+        "network-feature-enabled": {"api_extensions": ",".join(NETWORK_EXTENSIONS), "ipv6": "true",
+                                    "ipv6_subnet_attributes": "true"},
         "volume": {"region": "RegionOne", "catalog_type": "block-storage", "volume_size": "1", "build_timeout": "120",
                    "max_microversion": target.volume_max_microversion},
         # api_extensions: the legacy Cinder extensions the API lists (api/volume/resources.py EXTENSIONS); the
