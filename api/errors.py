@@ -22,6 +22,7 @@ class ApiError(Exception):
     status = 500
     kind = "computeFault"
     title = "Internal Server Error"
+    neutron_type: str | None = None  # Neutron's exception name where clients match it (else by status)
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -62,27 +63,30 @@ _NEUTRON_TYPES = {400: "BadRequest", 401: "NotAuthorized", 403: "Forbidden", 404
                   409: "Conflict", 413: "RequestEntityTooLarge", 500: "InternalServerError"}
 
 
-def error_body(service: str, status: int, kind: str, title: str, message: str) -> dict:
+def error_body(service: str, status: int, kind: str, title: str, message: str,
+               neutron_type: str | None = None) -> dict:
     """The error document `service` (first path segment) answers with."""
     if service == "network":
-        return {"NeutronError": {"type": _NEUTRON_TYPES.get(status, "Error"), "message": message, "detail": ""}}
+        return {"NeutronError": {"type": neutron_type or _NEUTRON_TYPES.get(status, "Error"), "message": message,
+                                 "detail": ""}}
     if service in ("compute", "volume"):
         return {kind: {"code": status, "message": message}}
     return {"error": {"code": status, "title": title, "message": message}}
 
 
-def _write(req: falcon.Request, resp: falcon.Response, status: int, kind: str, title: str, message: str) -> None:
+def _write(req: falcon.Request, resp: falcon.Response, status: int, kind: str, title: str, message: str,
+           neutron_type: str | None = None) -> None:
     service = req.path.strip("/").split("/", 1)[0]
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
-    resp.text = json.dumps(error_body(service, status, kind, title, message))
+    resp.text = json.dumps(error_body(service, status, kind, title, message, neutron_type))
     if status == 401:
         resp.set_header("WWW-Authenticate", 'Keystone uri="%s/identity"' % req.prefix)
 
 
 def handle_api_error(req: falcon.Request, resp: falcon.Response, ex: ApiError, params: dict) -> None:
     """falcon error handler for ApiError."""
-    _write(req, resp, ex.status, ex.kind, ex.title, ex.message)
+    _write(req, resp, ex.status, ex.kind, ex.title, ex.message, ex.neutron_type)
 
 
 _FALCON_KINDS = {404: "itemNotFound", 405: "badMethod", 400: "badRequest", 413: "overLimit"}

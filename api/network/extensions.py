@@ -10,8 +10,27 @@ import falcon
 from api.errors import NotFound
 from api.http import send
 
-# alias -> (name, description)
+# alias -> (name, description). tests/conformance/tempest_conf.py's NETWORK_EXTENSIONS lists the same (a test
+# holds them equal).
 EXTENSIONS = {
+    "agent": ("agent", "The agent management extension (this deployment runs no agents: the list is empty)."),
+    "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
+    "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
+    "extra_dhcp_opt": ("Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot "
+                                                     "options to DHCP clients can be specified (e.g. tftp-server, "
+                                                     "server-ip-address, bootfile-name)"),
+    "filter-validation": ("Filter parameters validation", "Provides validation on filter parameters."),
+    "ip-substring-filtering": ("IP address substring filtering", "Provides IP address substring filtering when "
+                                                                 "listing ports"),
+    "service-type": ("Service Type Management", "API for retrieving service providers for Neutron advanced "
+                                                "services"),
+    "standard-attr-tag": ("Tag support for resources with standard attribute: subnet, trunk, network_segment_range, "
+                          "router, network, policy, subnetpool, port, security_group, floatingip",
+                          "Enables to set tag on resources with standard attribute."),
+    "subnet_allocation": ("Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
+    "tag": ("Tag support", "Enables to set tag on resources."),
+    "tag-ext": ("Tag support for resources: subnet, subnetpool, port, router",
+                "Extends tag support to more L2 and L3 resources."),
     "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for "
                                                                      "specifying whether SNAT should occur on the "
                                                                      "external gateway"),

@@ -30,7 +30,7 @@ from api.network import ipam
 from api.network.models import ACTIVE, DOWN, FloatingIp, Router
 from api.network.ports import INTERFACE
 from api.network.store import NetworkStore
-from api.network.views import filtered, own_port_view, port_views, selected
+from api.network.views import filtered, own_port_view, port_views, selected, stamps
 from provisioner.excerpt import cut
 
 WHERE = "floatingip"
@@ -160,8 +160,7 @@ def floating_ip_view(fip: FloatingIp) -> dict[str, Any]:
             "fixed_ip_address": fip.fixed_ip_address, "router_id": fip.router_id,
             "status": ACTIVE if fip.port_id else DOWN, "description": fip.description, "port_details": None,
             "port_forwardings": [], "qos_policy_id": None, "dns_domain": "", "dns_name": "",
-            "project_id": fip.project_id, "tenant_id": fip.project_id, "tags": [], "revision_number": 0,
-            "created_at": None, "updated_at": None}
+            **stamps(fip.project_id, fip.tags)}
 
 
 class FloatingIps:

@@ -22,6 +22,29 @@ Cidr = ipaddress.IPv4Network | ipaddress.IPv6Network
 # /31 and /32 leave no address for a guest next to the gateway (/127, /128 for IPv6).
 MAX_PREFIX = {4: 30, 6: 126}
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+# Address modes in which a port's address is its MAC's EUI-64 interface id in the subnet's /64 (Neutron's
+# auto-address subnets), not an address from the allocation pools.
+AUTO_ADDRESS = ("slaac", "dhcpv6-stateless")
+
+
+def auto_address(subnet: Subnet) -> bool:
+    """Whether ports get their address on `subnet` from their MAC (SLAAC or DHCPv6-stateless)."""
+    return subnet.ip_version == 6 and subnet.ipv6_address_mode in AUTO_ADDRESS
+
+
+def eui64(subnet: Subnet, mac: str) -> FixedIp:
+    """The SLAAC address of MAC `mac` on the /64 `subnet` (RFC 4291 appendix A: the universal/local bit of the
+    MAC's first octet flipped, ff:fe in its middle)."""
+    octets = bytes(int(part, 16) for part in mac.split(":"))
+    interface = bytes([octets[0] ^ 0x02]) + octets[1:3] + b"\xff\xfe" + octets[3:]
+    prefix = ipaddress.IPv6Network(subnet.cidr)
+    return FixedIp(subnet, prefix.network_address + int.from_bytes(interface, "big"))
+
+
+class IpAddressAlreadyAllocated(Conflict):
+    """A fixed IP another port (or floating IP) holds: Neutron's exception name, which clients match."""
+
+    neutron_type = "IpAddressAlreadyAllocated"
 
 
 @dataclass(frozen=True)
@@ -177,6 +200,10 @@ def parse_subnet(body: dict[str, Any], siblings: list[Subnet]) -> SubnetRequest:
         raise BadRequest("subnet.cidr", f"{cidr} is not an IPv{version} network (ip_version {version})")
     if cidr.prefixlen > MAX_PREFIX[version]:
         raise BadRequest("subnet.cidr", f"{cidr} is too small: use a prefix of /{MAX_PREFIX[version]} or shorter")
+    modes = _ipv6_modes(body, version)
+    if cidr.prefixlen != 64 and (modes[0] == "slaac" or modes[1] in AUTO_ADDRESS):
+        raise BadRequest("subnet.cidr", f"Invalid CIDR {cidr} for IPv6 address mode. OpenStack uses the EUI-64 "
+                                        "address format, which requires the prefix to be /64")
     for sibling in siblings:
         other = ipaddress.ip_network(sibling.cidr)
         if other.version == cidr.version and cidr.overlaps(other):
@@ -185,7 +212,7 @@ def parse_subnet(body: dict[str, Any], siblings: list[Subnet]) -> SubnetRequest:
                                             f"overlaps with another subnet ({sibling.id}, {sibling.cidr})")
     gateway = _gateway(body, cidr, cidr.network_address + 1)
     return SubnetRequest(cidr, gateway, _pools(body, cidr, gateway), _dns(body, version, ()),
-                         _host_routes(body, cidr, ()), _ipv6_modes(body, version))
+                         _host_routes(body, cidr, ()), modes)
 
 
 def update_subnet(subnet: Subnet, body: dict[str, Any]) -> Subnet:
@@ -231,7 +258,7 @@ def allocate(subnets: list[Subnet], taken: set[IP], requested: str | None, where
             raise BadRequest(where, f"{address} is in none of the subnets ({', '.join(s.cidr for s in subnets)})")
         _host(ipaddress.ip_network(subnet.cidr), address, where)
         if address in taken or address in gateways:
-            raise Conflict(f"IP address {address} is already allocated in subnet {subnet.id}")
+            raise IpAddressAlreadyAllocated(f"IP address {address} is already allocated in subnet {subnet.id}")
         return FixedIp(subnet, address)
     for subnet in subnets:
         free = next((a for a in _pool_addresses(subnet) if a not in taken and a not in gateways), None)

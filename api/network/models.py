@@ -8,10 +8,13 @@ by every project and plugs NICs into its bridge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 ACTIVE, BUILD, DOWN, ERROR = "ACTIVE", "BUILD", "DOWN", "ERROR"
+# device_owner of the ports a router holds (api/network/routers.py): changed through the router only.
+INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Network:
     managed: bool = False
     external: bool = False
     status: str = DOWN
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Subnet:
     host_routes: tuple[dict[str, str], ...] = ()
     ipv6_ra_mode: str | None = None
     ipv6_address_mode: str | None = None
+    tags: tuple[str, ...] = ()
+    subnetpool_id: str | None = None  # the pool its cidr was allocated from (api/network/pool_allocation.py)
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,14 @@ class Port:
     # ACTIVE while something carries its addresses: a router interface on an IPv4 subnet's gateway address of
     # an applied network (the host's bridge holds that address, api/network/applier.py); DOWN otherwise.
     status: str = DOWN
+    tags: tuple[str, ...] = ()
+    # Records (api/network/port_attributes.py): no filter or DHCP server on the host reads them yet.
+    allowed_address_pairs: tuple[dict[str, str], ...] = ()
+    extra_dhcp_opts: tuple[dict[str, Any], ...] = ()
+    # Port binding (admins'): the host a port is bound to, and what the binder is told about it.
+    host_id: str = ""
+    vnic_type: str = "normal"
+    profile: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,7 @@ class Router:
     gateway_network_id: str | None = None
     enable_snat: bool = True
     routes: tuple[dict[str, str], ...] = ()
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,7 @@ class SecurityGroup:
     name: str
     project_id: str
     description: str = ""
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,12 +151,13 @@ class FloatingIp:
     fixed_ip_address: str | None = None
     router_id: str | None = None
     description: str = ""
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SubnetPool:
-    """A subnet pool: prefixes of one IP version a project's subnets may be carved from. A record here
-    (api/network/subnet_pools.py): subnets are not allocated from it yet."""
+    """A subnet pool: prefixes of one IP version a project's subnets may be carved from
+    (api/network/subnet_pools.py, pool_allocation.py)."""
 
     id: str
     name: str
@@ -153,3 +170,4 @@ class SubnetPool:
     shared: bool = False
     is_default: bool = False
     description: str = ""
+    tags: tuple[str, ...] = ()

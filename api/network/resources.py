@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import falcon
@@ -28,6 +29,19 @@ def version_list(base_url: str) -> dict[str, Any]:
     """Neutron's versions document (v2.0)."""
     return {"versions": [{"id": "v2.0", "status": "CURRENT",
                           "links": [{"rel": "self", "href": f"{base_url}/network/v2.0/"}]}]}
+
+
+# The resources Neutron's GET /v2.0/ lists (collection -> member name) that this API serves.
+RESOURCES = {"networks": "network", "subnets": "subnet", "ports": "port", "routers": "router",
+             "floatingips": "floatingip", "security-groups": "security_group",
+             "security-group-rules": "security_group_rule", "subnetpools": "subnetpool"}
+
+
+def version_details(base_url: str) -> dict[str, Any]:
+    """GET /network/v2.0/: the resources served, each with its collection's link."""
+    return {"resources": [{"name": name, "collection": collection,
+                           "links": [{"rel": "self", "href": f"{base_url}/network/v2.0/{collection}"}]}
+                          for collection, name in RESOURCES.items()]}
 
 
 class Networks:
@@ -128,6 +142,16 @@ class Subnets:
         resp.status = 204
 
 
+@dataclass(frozen=True)
+class PortShown:
+    """A port as a token sees it: its view, and what tags need of it."""
+
+    id: str
+    project_id: str
+    tags: tuple[str, ...]
+    view: dict[str, Any]
+
+
 class Ports:
     """/network/v2.0/ports[/{id}]: the NICs of the servers the token may see (read only), and ports of
     their own (api/network/ports.py)."""
@@ -140,7 +164,8 @@ class Ports:
 
     def _views(self, token: Token) -> list[dict[str, Any]]:
         servers = self.compute.servers.list(None if token.is_admin else [token.project_id])
-        return [p for s in servers for p in port_views(s)] + [own_port_view(p) for p in self.ports.visible(token)]
+        return ([p for s in servers for p in port_views(s, token.is_admin)]
+                + [own_port_view(p, token.is_admin) for p in self.ports.visible(token)])
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         send(resp, {"ports": filtered(req, self._views(token_of(req)))})
@@ -150,33 +175,36 @@ class Ports:
         admit = self.quotas.admission(NETWORK, {"port": 1})
         create_all(req, resp, self.config.max_json_body, "port", "ports",
                    lambda body: self.ports.create(token, body, admit),
-                   lambda port: self.ports.delete(token, port.id), own_port_view)
+                   lambda port: self.ports.delete(token, port.id), lambda port: own_port_view(port, token.is_admin))
 
-    def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        found = next((p for p in self._views(token_of(req)) if p["id"] == item_id), None)
+    def port(self, token: Token, item_id: str) -> PortShown:
+        """A port the token may see, a server's NIC or one of Neutron's own; NotFound otherwise."""
+        found = next((p for p in self._views(token) if p["id"] == item_id), None)
         if found is None:
             raise NotFound(f"Port {item_id} could not be found.")
-        send(resp, {"port": selected(req, found)})
+        return PortShown(found["id"], found["project_id"], tuple(found["tags"]), found)
+
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        send(resp, {"port": selected(req, self.port(token_of(req), item_id).view)})
 
     def on_put_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         body = read_json(req, self.config.max_json_body, "port")
-        self._own(req, item_id)
-        port = self.ports.update(token_of(req), item_id, body)
-        send(resp, {"port": own_port_view(port)})
+        token = token_of(req)
+        self._own(req, item_id, deleting=False)
+        send(resp, {"port": own_port_view(self.ports.update(token, item_id, body), token.is_admin)})
 
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        self._own(req, item_id)
+        self._own(req, item_id, deleting=True)
         self.ports.delete(token_of(req), item_id)
         resp.status = 204
 
-    def _own(self, req: falcon.Request, item_id: str) -> None:
-        """Conflict for a server's NIC (changed through Nova), NotFound for what the token cannot see."""
-        found = next((p for p in self._views(token_of(req)) if p["id"] == item_id), None)
-        if found is None:
-            raise NotFound(f"Port {item_id} could not be found.")
+    def _own(self, req: falcon.Request, item_id: str, deleting: bool) -> None:
+        """Conflict for a server's NIC (changed through Nova) and for deleting a router's port (removed with
+        its interface or gateway; it may be updated, as in Neutron); NotFound for what the token cannot see."""
+        found = self.port(token_of(req), item_id).view
         if found["device_owner"].startswith("compute:"):
             raise Conflict(f"Port {item_id} is a NIC of server {found['device_id']}: change it through Nova")
-        if found["device_owner"] in (INTERFACE, GATEWAY):
+        if deleting and found["device_owner"] in (INTERFACE, GATEWAY):
             raise Conflict(f"Port {item_id} cannot be deleted directly via the port API: it has owner "
                            f"{found['device_owner']} (remove the router interface or gateway)")
 

@@ -21,15 +21,16 @@ import falcon
 from api.auth import token_of
 from api.config import ApiConfig
 from api.db import Table
-from api.errors import BadRequest, Conflict, NotFound
+from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.http import given, read_json, send
 from api.identity.tokens import Token
 from api.network import ipam
 from api.network.bulk import create_all
-from api.network.models import DOWN, Port, Router
+from api.network.models import DOWN, Port, Router, Subnet
 from api.network.ports import GATEWAY, INTERFACE, MAC_PREFIX, PortStore
 from api.network.store import NetworkStore
-from api.network.views import filtered, selected
+from api.network.views import filtered, selected, stamps
+from provisioner.excerpt import describe
 
 
 def _subnet_id(body: dict[str, Any]) -> str:
@@ -70,8 +71,7 @@ class RouterStore:
                        "external_fixed_ips": [dict(f) for p in self.ports_of(router, GATEWAY) for f in p.fixed_ips]}
         return {"id": router.id, "name": router.name, "status": "ACTIVE", "admin_state_up": router.admin_state_up,
                 "external_gateway_info": gateway, "description": router.description, "routes": list(router.routes),
-                "project_id": router.project_id, "tenant_id": router.project_id, "tags": [], "revision_number": 0,
-                "created_at": None, "updated_at": None}
+                **stamps(router.project_id, router.tags)}
 
     def _new_port(self, router: Router, network_id: str, fixed: ipam.FixedIp, owner: str) -> Port:
         entry = fixed.port_entry()
@@ -95,16 +95,44 @@ class RouterStore:
         if not network.external:
             raise BadRequest(f"{where}.network_id", f"network {network.id} is not an external network")
         subnets = self.store.subnets_of(network.id)
-        fixed = ipam.allocate(subnets, self.store.taken(network.id), None, f"{where}.external_fixed_ips")
         router = replace(router, gateway_network_id=network.id,
                          enable_snat=given(info, "enable_snat", True))
-        if fixed is not None:
+        for fixed in self._gateway_addresses(token, subnets, info.get("external_fixed_ips"), where):
             self._new_port(router, network.id, fixed, GATEWAY)
         return router
 
+    def _gateway_addresses(self, token: Token, subnets: list[Subnet], requests: list[dict[str, str]] | None,
+                           where: str) -> list[ipam.FixedIp]:
+        """The gateway's addresses: those external_fixed_ips asks for (an admin's choice, as Neutron's
+        policy has it; each by subnet and/or address, 409 if taken), else one from the first subnet with room."""
+        taken = self.store.taken(subnets[0].network_id) if subnets else set()
+        if not requests:
+            fixed = ipam.allocate(subnets, taken, None, f"{where}.external_fixed_ips")
+            return [] if fixed is None else [fixed]
+        if not token.is_admin:
+            raise Forbidden(f"setting {where}.external_fixed_ips requires the admin role")
+        chosen: list[ipam.FixedIp] = []
+        for index, request in enumerate(requests):
+            at = f"{where}.external_fixed_ips[{index}]"
+            candidates = subnets
+            if "subnet_id" in request:
+                candidates = [s for s in subnets if s.id == request["subnet_id"]]
+                if not candidates:
+                    raise BadRequest(f"{at}.subnet_id", f"{describe(request['subnet_id'])} is not a subnet of the "
+                                                        "external network")
+            fixed = ipam.allocate(candidates, taken | {c.address for c in chosen}, request.get("ip_address"),
+                                  f"{at}.ip_address")
+            if fixed is None:
+                raise BadRequest(at, "the external network has no subnet")
+            chosen.append(fixed)
+        return chosen
+
     def create(self, token: Token, body: dict[str, Any]) -> Router:
         """A new router of the token's project."""
-        router = Router(id=str(uuid.uuid4()), name=given(body, "name", ""), project_id=token.project_id,
+        project = body.get("project_id") or body.get("tenant_id") or token.project_id
+        if project != token.project_id and not token.is_admin:
+            raise Forbidden("creating a router for another project requires the admin role")
+        router = Router(id=str(uuid.uuid4()), name=given(body, "name", ""), project_id=project,
                         admin_state_up=given(body, "admin_state_up", True),
                         description=given(body, "description", ""))
         with self.store.db.transaction():
@@ -175,7 +203,8 @@ class RouterStore:
                 self._refuse_overlap(router, [subnet.id])
                 gateway = ipaddress.ip_address(subnet.gateway_ip)
                 if gateway in self.store.taken(subnet.network_id):
-                    raise Conflict(f"IP address {gateway} is already allocated in subnet {subnet.id}")
+                    raise ipam.IpAddressAlreadyAllocated(f"IP address {gateway} is already allocated in subnet "
+                                                         f"{subnet.id}")
                 port = self._new_port(router, subnet.network_id, ipam.FixedIp(subnet, gateway), INTERFACE)
         return _interface_info(router, port)
 

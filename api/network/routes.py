@@ -9,12 +9,14 @@ from api.context import ApiContext
 from api.http import Discovery
 from api.network import resources as r
 from api.network.applier import NetworkApplier
+from api.network.deployment import Agents, ServiceProviders
 from api.network.extensions import Extensions
 from api.network.floating_ips import FloatingIps, FloatingIpStore
 from api.network.ports import PortStore
 from api.network.routers import Routers, RouterStore
 from api.network.store import NetworkStore
 from api.network.subnet_pools import SubnetPools, SubnetPoolStore
+from api.network.tags import Taggable, Tags
 from api.quota import routes as quota_routes
 from api.quota.models import NETWORK
 from api.quota.store import QuotaStore
@@ -23,10 +25,14 @@ from api.quota.store import QuotaStore
 def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: ComputeStore, uri: str) -> None:
     """Mount Neutron v2.0 under /network; managed networks go onto the hypervisor at `uri`."""
     app.add_route("/network", Discovery(r.version_list))
+    app.add_route("/network/v2.0", Discovery(r.version_details))
     applier = NetworkApplier(store, ctx.engine, uri, ctx.config.network_forward)
     quotas = QuotaStore(ctx.db, ctx.config.quotas, {NETWORK: lambda project, user: store.usage(project)})
     ports = PortStore(store)
-    routers = Routers(ctx.config, RouterStore(store, ports))
+    router_store = RouterStore(store, ports)
+    routers = Routers(ctx.config, router_store)
+    floating_ips = FloatingIpStore(store)
+    pools = SubnetPoolStore(store)
     collections = {
         "networks": r.Networks(ctx.config, store, applier, quotas),
         "subnets": r.Subnets(ctx.config, store, applier, quotas),
@@ -35,12 +41,26 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: C
         "security-groups": r.SecurityGroups(ctx.config, store, quotas),
         "security-group-rules": r.SecurityGroupRules(ctx.config, store, quotas),
         "extensions": Extensions(),
-        "floatingips": FloatingIps(ctx.config, FloatingIpStore(store)),
-        "subnetpools": SubnetPools(ctx.config, SubnetPoolStore(store)),
+        "floatingips": FloatingIps(ctx.config, floating_ips),
+        "subnetpools": SubnetPools(ctx.config, pools),
+        "agents": Agents(),
     }
     for path, resource in collections.items():
         app.add_route(f"/network/v2.0/{path}", resource)
         app.add_route(f"/network/v2.0/{path}/{{item_id}}", resource, suffix="item")
+    app.add_route("/network/v2.0/service-providers", ServiceProviders())
+    taggable = {"networks": Taggable(store.networks, store.network),
+                "subnets": Taggable(store.subnets, store.subnet),
+                "ports": Taggable(store.ports, collections["ports"].port,
+                                  "is a NIC of a server (changed through Nova)"),
+                "routers": Taggable(router_store.routers, router_store.router),
+                "security-groups": Taggable(store.groups, store.group),
+                "floatingips": Taggable(store.floating_ips, floating_ips.get),
+                "subnetpools": Taggable(pools.pools, pools.pool)}
+    for path, kind in taggable.items():
+        tags = Tags(ctx.config, kind)
+        app.add_route(f"/network/v2.0/{path}/{{item_id}}/tags", tags)
+        app.add_route(f"/network/v2.0/{path}/{{item_id}}/tags/{{tag}}", tags, suffix="one")
     app.add_route("/network/v2.0/routers/{item_id}/add_router_interface", routers, suffix="add")
     app.add_route("/network/v2.0/routers/{item_id}/remove_router_interface", routers, suffix="remove")
     quota_routes.add_network_routes(app, ctx, quotas)

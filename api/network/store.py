@@ -19,8 +19,9 @@ from api.db import Database, Table
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.http import field
 from api.identity.tokens import Token
-from api.network import ipam, rules
-from api.network.models import ACTIVE, BUILD, DOWN, FloatingIp, Network, Port, SecurityGroup, SecurityGroupRule, Subnet
+from api.network import ipam, pool_allocation, rules
+from api.network.models import (ACTIVE, BUILD, DOWN, INTERFACE, FloatingIp, Network, Port, SecurityGroup,
+                                SecurityGroupRule, Subnet, SubnetPool)
 from provisioner.excerpt import cut, describe
 from provisioner.networks import libvirt_name
 
@@ -49,6 +50,7 @@ class NetworkStore:
         self.ports = Table(db, "ports", Port)
         self.servers = Table(db, "servers", Server)
         self.floating_ips = Table(db, "floating_ips", FloatingIp)
+        self.pools = Table(db, "subnet_pools", SubnetPool)
         self.default = Network(id=default.id, name=default.name, project_id="", shared=True,
                                bridge=default.bridge, libvirt_network=default.libvirt_network, status=ACTIVE)
 
@@ -176,11 +178,35 @@ class NetworkStore:
             raise NotFound(f"Subnet {subnet_id} could not be found.")
         return found
 
+    # -- subnet pools --------------------------------------------------------
+
+    def visible_pools(self, token: Token) -> list[SubnetPool]:
+        """The project's subnet pools and shared ones (every one for an admin)."""
+        return [p for p in self.pools.list() if token.is_admin or p.project_id == token.project_id or p.shared]
+
+    def pool(self, token: Token, pool_id: str) -> SubnetPool:
+        """A subnet pool the token may see; NotFound otherwise."""
+        found = next((p for p in self.visible_pools(token) if p.id == pool_id), None)
+        if found is None:
+            raise NotFound(f"Subnet pool {cut(pool_id)} could not be found.")
+        return found
+
     def create_subnet(self, token: Token, body: dict[str, Any], admit: Admit) -> Subnet:
-        """A new IPv4 subnet on a network of the token's project (or any network, for an admin)."""
+        """A new IPv4 or IPv6 subnet on a network of the token's project (or any network, for an admin); its
+        cidr given, or allocated from the subnet pool it names."""
         network = self.network(token, field(body, "network_id", str, "subnet"))
         if network.project_id != token.project_id and not token.is_admin:
             raise NotFound(f"Network {network.id} could not be found.")
+        pool_id = field(body, "subnetpool_id", str, "subnet", False)
+        with self.db.transaction():  # the pool's free blocks are read and one taken in one write transaction
+            if pool_id is not None:
+                pool = self.pool(token, pool_id)
+                body = {**body, "cidr": str(pool_allocation.carve(pool, body, self.subnets.list())),
+                        "ip_version": field(body, "ip_version", int, "subnet", False, pool.ip_version)}
+            return self._subnet(token, network, body, pool_id, admit)
+
+    def _subnet(self, token: Token, network: Network, body: dict[str, Any], pool_id: str | None,
+                admit: Admit) -> Subnet:
         request = ipam.parse_subnet(body, self.subnets_of(network.id))
         return self._insert(self.subnets, Subnet(
             id=str(uuid.uuid4()), name=field(body, "name", str, "subnet", False, ""),
@@ -190,7 +216,7 @@ class NetworkStore:
             dns_nameservers=tuple(str(d) for d in request.dns), ip_version=request.cidr.version,
             allocation_pools=tuple({"start": str(a), "end": str(b)} for a, b in request.pools),
             host_routes=request.host_routes, ipv6_ra_mode=request.ipv6_modes[0],
-            ipv6_address_mode=request.ipv6_modes[1],
+            ipv6_address_mode=request.ipv6_modes[1], subnetpool_id=pool_id,
             description=field(body, "description", str, "subnet", False, "")), admit)
 
     def update_subnet(self, token: Token, subnet_id: str, body: dict[str, Any]) -> Subnet:
@@ -211,11 +237,25 @@ class NetworkStore:
         """Delete a subnet the token may see; Conflict while a port holds one of its addresses."""
         subnet = self.subnet(token, subnet_id)
         cidr = ipaddress.ip_network(subnet.cidr)
-        if any(address in cidr for address in self.taken(subnet.network_id)):
-            raise Conflict(f"Unable to complete operation on subnet {subnet_id}: "
-                           "one or more ports have an IP allocation from this subnet.")
-        self.subnets.delete(subnet.id)
+        with self.db.transaction():
+            if ipam.auto_address(subnet):
+                # Neutron deletes an auto-address subnet under its ports (their addresses on it go), unless a
+                # router's interface is on it.
+                self._release_auto_addresses(subnet)
+            if any(address in cidr for address in self.taken(subnet.network_id)):
+                raise Conflict(f"Unable to complete operation on subnet {subnet_id}: "
+                               "one or more ports have an IP allocation from this subnet.")
+            self.subnets.delete(subnet.id)
         return subnet
+
+    def _release_auto_addresses(self, subnet: Subnet) -> None:
+        """Drop `subnet`'s addresses from the ports holding them, but a router interface's."""
+        for port in self.own_ports_on(subnet.network_id):
+            if port.device_owner == INTERFACE:
+                continue
+            kept = tuple(f for f in port.fixed_ips if f.get("subnet_id") != subnet.id)
+            if kept != port.fixed_ips:
+                self.ports.update(replace(port, fixed_ips=kept))
 
     # -- ports and fixed IPs --------------------------------------------------
 

@@ -1,10 +1,10 @@
 """Neutron subnet pools: /network/v2.0/subnetpools[/{id}] (create, list, show, update, delete).
 
-A pool is a record of prefixes of one IP version with the prefix lengths a
-subnet carved from it may have. Subnets are not allocated from a pool yet (a
-subnet create names its cidr); the pool is listed, shown, renamed, given
-more prefixes (never fewer, as Neutron) and deleted. Another project sees a
-pool only if it is shared; `shared` and `is_default` are an admin's.
+A pool holds prefixes of one IP version with the prefix lengths a subnet
+carved from it may have (a subnet create naming it: pool_allocation.py). It
+is listed, shown, renamed, given more prefixes (never fewer, as Neutron) and
+deleted once no subnet is allocated from it. Another project sees a pool
+only if it is shared; `shared` and `is_default` are an admin's.
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ import falcon
 
 from api.auth import token_of
 from api.config import ApiConfig
-from api.db import Table
-from api.errors import BadRequest, Forbidden, NotFound
+from api.errors import BadRequest, Conflict, Forbidden
 from api.http import field, read_json, send
 from api.identity.tokens import Token
 from api.network.bulk import create_all
 from api.network.models import SubnetPool
 from api.network.store import NetworkStore
-from api.network.views import filtered, selected
+from api.network.views import filtered, selected, stamps
 from provisioner.excerpt import cut, describe
 
 WHERE = "subnetpool"
@@ -65,18 +64,9 @@ class SubnetPoolStore:
 
     def __init__(self, store: NetworkStore):
         self.store = store
-        self.pools = Table(store.db, "subnet_pools", SubnetPool)
-
-    def visible(self, token: Token) -> list[SubnetPool]:
-        """The project's pools and shared ones (every one for an admin)."""
-        return [p for p in self.pools.list() if token.is_admin or p.project_id == token.project_id or p.shared]
-
-    def pool(self, token: Token, pool_id: str) -> SubnetPool:
-        """A pool the token may see; NotFound otherwise."""
-        found = next((p for p in self.visible(token) if p.id == pool_id), None)
-        if found is None:
-            raise NotFound(f"Subnet pool {cut(pool_id)} could not be found.")
-        return found
+        self.pools = store.pools
+        self.visible = store.visible_pools
+        self.pool = store.pool
 
     def _admin_fields(self, token: Token, body: dict[str, Any]) -> None:
         asked = [k for k in ("shared", "is_default") if body.get(k)]
@@ -126,7 +116,10 @@ class SubnetPoolStore:
         pool = self.pool(token, pool_id)
         if pool.project_id != token.project_id and not token.is_admin:
             raise Forbidden(f"subnet pool {pool.id} belongs to another project")
-        self.pools.delete(pool.id)
+        with self.store.db.transaction():
+            if any(s.subnetpool_id == pool.id for s in self.store.subnets.list()):
+                raise Conflict(f"Unable to delete subnet pool {pool.id}: it has allocations (subnets)")
+            self.pools.delete(pool.id)
 
 
 def pool_view(pool: SubnetPool) -> dict[str, Any]:
@@ -135,8 +128,7 @@ def pool_view(pool: SubnetPool) -> dict[str, Any]:
             "min_prefixlen": str(pool.min_prefixlen), "max_prefixlen": str(pool.max_prefixlen),
             "default_prefixlen": str(pool.default_prefixlen), "default_quota": None, "address_scope_id": None,
             "shared": pool.shared, "is_default": pool.is_default, "description": pool.description,
-            "project_id": pool.project_id, "tenant_id": pool.project_id, "tags": [], "revision_number": 0,
-            "created_at": None, "updated_at": None}
+            **stamps(pool.project_id, pool.tags)}
 
 
 class SubnetPools:

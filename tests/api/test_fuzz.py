@@ -240,7 +240,8 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
            "transfer_id": transfer["id"], "host": f"{MARK}-host"}
     items = {"networks": network["id"], "subnets": subnet["id"], "security-groups": group["id"],
              "security-group-rules": rule["security_group_rule"]["id"], "ports": port["id"], "routers": router["id"],
-             "floatingips": floating_ip["id"], "subnetpools": pool["id"], "extensions": "security-group"}
+             "floatingips": floating_ip["id"], "subnetpools": pool["id"], "extensions": "security-group",
+             "agents": "no-agent-runs-here"}
     body_ids = {"network": network["id"], "default_network": default, "group": group["id"],
                 "keypair": f"{MARK}-key", "flavor": "1", "image": image.id, "volume": volume.id}
     return Known(ids, items, body_ids)
@@ -488,6 +489,9 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
     resp = requests.request(method, url, headers={"X-Auth-Token": fuzzed.token(OUTSIDER), **version}, timeout=30)
     if path.startswith("/network/v2.0/extensions/"):
         assert resp.status_code == (200 if method == "GET" else 405), "extensions are everyone's"
+        return
+    if path.startswith("/network/v2.0/agents/"):
+        assert resp.status_code == 404, "no agent runs: none to show or delete, for anyone"
         return
     if path.startswith("/compute/v2.1/flavors/"):
         if path.endswith("/os-extra_specs/{key}"):
