@@ -91,8 +91,7 @@ def _libvirt_view(uris: set[str], names: set[str]) -> dict[tuple[str, str], tupl
 def _addresses(dom: Any) -> list[str]:
     import libvirt
 
-    try:
-        found = dom.interfaceAddresses(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE)
-    except libvirt.libvirtError:
-        return []
+    from provisioner.interface_addresses import interface_addresses
+
+    found = interface_addresses(dom, libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE)
     return sorted(a["addr"] for iface in found.values() for a in (iface.get("addrs") or []))

@@ -12,6 +12,7 @@ import libvirt
 
 from api.compute.models import ACTIVE, Server
 from api.errors import ApiError
+from provisioner.interface_addresses import interface_addresses
 from provisioner.provider.simulator import open_readonly
 
 # How often a server without addresses is asked again, at most (seconds).
@@ -29,11 +30,7 @@ def guest_addresses(uri: str, domain: str) -> dict[str, tuple[str, ...]]:
         dom = conn.lookupByName(domain)
         found: dict[str, tuple[str, ...]] = {}
         for source in sources:
-            try:
-                interfaces = dom.interfaceAddresses(source)
-            except libvirt.libvirtError:
-                continue
-            for iface in interfaces.values():
+            for iface in interface_addresses(dom, source).values():
                 ips = tuple(sorted(a["addr"] for a in iface.get("addrs") or []
                                    if a.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV4))
                 if ips and iface.get("hwaddr"):

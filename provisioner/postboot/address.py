@@ -51,6 +51,7 @@ def libvirt_address(uri: str, domain: str) -> Address | None:
     """The guest's first IPv4 address as libvirt knows it (DHCP lease, else ARP); None if none yet."""
     import libvirt
 
+    from provisioner.interface_addresses import interface_addresses
     from provisioner.provider.simulator import open_readonly
 
     try:
@@ -60,10 +61,7 @@ def libvirt_address(uri: str, domain: str) -> Address | None:
     try:
         dom = conn.lookupByName(domain)
         for source in (libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP):
-            try:
-                found = dom.interfaceAddresses(source)
-            except libvirt.libvirtError:
-                continue
+            found = interface_addresses(dom, source)
             addresses = sorted(a["addr"] for iface in found.values() for a in (iface.get("addrs") or [])
                                if a.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV4)
             if addresses:
