@@ -1,7 +1,8 @@
 """config.yaml's `hypervisors:` list (or the one-hypervisor shorthand `libvirt_uri:`), validated.
 
 Each entry is a libvirt host servers may be placed on (api/compute/placement.py):
-`{name, uri, zone, cpus, memory_mb, disk_gb, ram_allocation_ratio, cpu_allocation_ratio, known_hosts}`.
+`{name, uri, zone, cpus, memory_mb, disk_gb, ram_allocation_ratio, cpu_allocation_ratio, known_hosts,
+domain_type}`.
 `uri` is any libvirt URI, `simulator` (the root's own test-driver node file) or `simulator:NAME` (a node file
 of its own under the root, so one machine can simulate several hypervisors).
 """
@@ -31,7 +32,8 @@ CPU_ALLOCATION_RATIO = 4.0
 RAM_ALLOCATION_RATIO = 1.0
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _KEYS = {"name", "uri", "zone", "cpus", "memory_mb", "disk_gb", "ram_allocation_ratio", "cpu_allocation_ratio",
-         "known_hosts"}
+         "known_hosts", "domain_type"}
+DOMAIN_TYPES = ("auto", "kvm", "qemu")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class HypervisorConfig:
     ram_allocation_ratio: float = RAM_ALLOCATION_RATIO
     cpu_allocation_ratio: float = CPU_ALLOCATION_RATIO
     known_hosts: Path | None = None  # pinned host keys for a qemu+ssh URI
+    # auto: KVM where this machine's own libvirt really runs it, assumed on a remote host; qemu: TCG (no KVM there)
+    domain_type: str = "auto"
     listed: bool = True  # False for the `libvirt_uri:` shorthand: one host, no capacity checks (as before)
 
     @property
@@ -116,12 +120,15 @@ def _entry(entry: Any, at: str) -> HypervisorConfig:
     if not isinstance(zone, str) or not zone.strip() or len(zone) > MAX_ZONE or ":" in zone:
         raise InputError(at, f"key 'zone': {zone!r} is not a zone name (1 to {MAX_ZONE} characters, no ':')")
     uri = _uri(entry, at)
+    domain_type = entry.get("domain_type", "auto")
+    if domain_type not in DOMAIN_TYPES:
+        raise InputError(at, f"key 'domain_type': {domain_type!r}: use one of {', '.join(DOMAIN_TYPES)}")
     return HypervisorConfig(
         name=name, uri=uri, zone=zone, cpus=_capacity(entry, "cpus", at),
         memory_mb=_capacity(entry, "memory_mb", at), disk_gb=_capacity(entry, "disk_gb", at),
         ram_allocation_ratio=_ratio(entry, "ram_allocation_ratio", RAM_ALLOCATION_RATIO, at),
         cpu_allocation_ratio=_ratio(entry, "cpu_allocation_ratio", CPU_ALLOCATION_RATIO, at),
-        known_hosts=_known_hosts(entry, uri, at))
+        known_hosts=_known_hosts(entry, uri, at), domain_type=domain_type)
 
 
 def parse_hypervisors(data: Mapping[str, Any], where: str) -> tuple[HypervisorConfig, ...]:

@@ -145,7 +145,9 @@ class ServerBuilder:
         return zone, None
 
     def _domain_type(self, host: Host) -> tuple[str, str]:
-        domain_type = auto_domain_type(host.uri, self.layout)
+        domain_type = host.config.domain_type
+        if domain_type == "auto":
+            domain_type = auto_domain_type(host.uri, self.layout)
         return domain_type, "host-passthrough" if domain_type == "kvm" else "maximum"
 
     def build(self, token: Token, body: dict[str, Any]) -> Built:

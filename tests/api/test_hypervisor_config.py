@@ -42,7 +42,7 @@ def test_a_list_with_overrides_defaults_and_nova_ratios(tmp_path: Path) -> None:
     first, second, third = _parse(hypervisors=[
         {"name": "a", "uri": "simulator:a", "memory_mb": 4096, "cpus": 2, "disk_gb": 50},
         {"name": "b", "uri": "qemu+ssh://virt@10.0.0.2/system?keyfile=/k", "zone": "east",
-         "known_hosts": str(known), "ram_allocation_ratio": 1.5, "cpu_allocation_ratio": 16},
+         "known_hosts": str(known), "ram_allocation_ratio": 1.5, "cpu_allocation_ratio": 16, "domain_type": "qemu"},
         {"name": "c", "uri": "simulator"}])
     assert (first.memory_mb, first.cpus, first.disk_gb, first.zone, first.simulator_name) == (4096, 2, 50, "nova", "a")
     assert (first.ram_allocation_ratio, first.cpu_allocation_ratio) == (RAM_ALLOCATION_RATIO, CPU_ALLOCATION_RATIO)
@@ -50,6 +50,7 @@ def test_a_list_with_overrides_defaults_and_nova_ratios(tmp_path: Path) -> None:
     assert (second.zone, second.known_hosts, second.ram_allocation_ratio, second.cpu_allocation_ratio) == (
         "east", known, 1.5, 16.0)
     assert third.memory_mb is None and third.listed
+    assert (first.domain_type, second.domain_type) == ("auto", "qemu")
 
 
 @pytest.mark.parametrize(("data", "where", "says"), [
@@ -90,6 +91,8 @@ def test_a_list_with_overrides_defaults_and_nova_ratios(tmp_path: Path) -> None:
      f"{WHERE}: hypervisors[1]", "key 'name': 'a' is listed twice"),
     ({"hypervisors": [{"name": "a", "uri": "simulator"}, {"name": "b", "uri": "simulator"}]},
      f"{WHERE}: hypervisors[1]", "key 'uri'"),
+    ({"hypervisors": [{"name": "a", "uri": "simulator", "domain_type": "xen"}]}, f"{WHERE}: hypervisors[0]",
+     "key 'domain_type': 'xen'"),
     ({"libvirt_uri": ""}, WHERE, "key 'libvirt_uri'"),
 ])
 def test_bad_input_names_the_file_and_key(data: dict[str, Any], where: str, says: str) -> None:
