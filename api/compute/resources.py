@@ -12,6 +12,7 @@ from api.auth import token_of
 from api.compute.addresses import AddressRefresher
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
+from api.compute.flavor_extras import FlavorExtras
 from api.compute.flavors import FlavorCatalog
 from api.compute.microversion import MAX, MIN, version_of
 from api.compute.models import ACTIVE, DELETING, ERROR, PAUSED, SHUTOFF, ComputeStore, Server
@@ -52,9 +53,10 @@ class Servers:
 
     def __init__(self, config: ApiConfig, catalog: FlavorCatalog, store: ComputeStore, networks: NetworkStore,
                  volumes: VolumeStore, builder: ServerBuilder, tasks: ServerTasks, addresses: AddressRefresher,
-                 quotas: QuotaStore, groups: ServerGroupStore):
+                 quotas: QuotaStore, groups: ServerGroupStore, extras: FlavorExtras):
         self.config = config
         self.catalog = catalog
+        self.extras = extras
         self.groups = groups
         self.quotas = quotas
         self.volumes = volumes
@@ -100,6 +102,9 @@ class Servers:
         hints = whole.get("os:scheduler_hints", whole.get("OS-SCH-HNT:scheduler_hints")) or {}
         group_id = field(hints if isinstance(hints, dict) else {}, "group", str, "os:scheduler_hints", False)
         request = create_request(body, version_of(req), self.networks.visible_groups(token))
+        flavor = self.catalog.get(str(body.get("flavorRef", "")))
+        if flavor is not None and not self.extras.visible(token, flavor):  # private, not shared with the project
+            raise BadRequest("server.flavorRef", f"flavor {cut(flavor.id)} does not exist")
         servers = []
         with self.networks.allocating():  # the fixed IPs build() picks are held once the servers are inserted
             for index in range(request.max_count):

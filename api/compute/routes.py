@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from api.change_counter import ChangeCounters
-from api.compute import flavors
+from api.compute import flavor_extras, flavors
 from api.compute import resources as r
 from api.compute import security_groups as sg
 from api.compute import server_meta
@@ -54,14 +54,21 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute", Discovery(lambda base: {"versions": [r.legacy_version_document(base),
                                                                    r.version_document(base)]}))
     app.add_route("/compute/v2.1", Discovery(lambda base: {"version": r.version_document(base)}))
-    app.add_route("/compute/v2.1/flavors", flavors.Flavors(config, catalog, detail=False))
-    app.add_route("/compute/v2.1/flavors/detail", flavors.FlavorList(config, catalog, detail=True))
-    app.add_route("/compute/v2.1/flavors/{flavor_id}", flavors.FlavorItem(catalog))
-    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs", flavors.FlavorExtraSpecs(catalog))
-    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", flavors.FlavorExtraSpec(catalog))
+    extras = flavor_extras.FlavorExtras(ctx.db)
+    app.add_route("/compute/v2.1/flavors", flavors.Flavors(config, catalog, extras, detail=False))
+    app.add_route("/compute/v2.1/flavors/detail", flavors.FlavorList(config, catalog, extras, detail=True))
+    flavor = flavors.FlavorItem(config, catalog, extras)
+    app.add_route("/compute/v2.1/flavors/{flavor_id}", flavor)
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs",
+                  flavor_extras.ExtraSpecs(config, flavor.find, extras))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}",
+                  flavor_extras.ExtraSpec(config, flavor.find, extras))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-flavor-access", flavor_extras.FlavorAccess(flavor.find, extras))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/action", flavor_extras.FlavorAction(config, flavor.find, extras))
     app.add_route("/compute/v2.1/os-keypairs", Keypairs(config, store, quotas))
     app.add_route("/compute/v2.1/os-keypairs/{name}", KeypairItem(store))
-    servers = r.Servers(config, catalog, store, networks, volumes, builder, tasks, addresses, quotas, groups)
+    servers = r.Servers(config, catalog, store, networks, volumes, builder, tasks, addresses, quotas, groups,
+                        extras)
     app.add_route("/compute/v2.1/servers", servers)
     app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405
     item = r.ServerItem(config, catalog, store, networks, volumes, tasks, addresses, groups)

@@ -26,17 +26,18 @@ def link(base_url: str, kind: str, item_id: str) -> list[dict[str, str]]:
             {"rel": "bookmark", "href": f"{base_url}/compute/{kind}/{item_id}"}]
 
 
-def flavor_view(flavor: Flavor, base_url: str, version: Version = MIN) -> dict[str, Any]:
-    """A flavor (detail form); `description` from 2.55, `extra_specs` (none here) from 2.61."""
+def flavor_view(flavor: Flavor, base_url: str, version: Version = MIN, description: str | None = None,
+                extra_specs: dict[str, str] | None = None) -> dict[str, Any]:
+    """A flavor (detail form); its `description` from 2.55, its `extra_specs` from 2.61."""
     body: dict[str, Any] = {
         "id": flavor.id, "name": flavor.name, "ram": flavor.ram, "vcpus": flavor.vcpus, "disk": flavor.disk,
         "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral, "swap": "", "rxtx_factor": 1.0,
         "os-flavor-access:is_public": flavor.is_public, "OS-FLV-DISABLED:disabled": False,
         "links": link(base_url, "flavors", flavor.id)}
     if version >= Version(2, 55):
-        body["description"] = None
+        body["description"] = description
     if version >= Version(2, 61):
-        body["extra_specs"] = {}
+        body["extra_specs"] = extra_specs or {}
     return body
 
 
