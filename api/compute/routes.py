@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from api.change_counter import ChangeCounters
@@ -13,10 +15,11 @@ from api.compute.addresses import AddressRefresher
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
+from api.compute.hosts import Hosts
 from api.compute.hypervisors import Hypervisor, Hypervisors
 from api.compute.instance_actions import InstanceActionLog, InstanceActions
 from api.compute.keypairs import KeypairItem, Keypairs
-from api.compute.microversion import NOVA
+from api.compute.microversion import MIN, NOVA
 from api.compute.models import ComputeStore
 from api.compute.rebuild import Rebuilds
 from api.compute.resize import Resizes
@@ -111,10 +114,19 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
                          ("/{hypervisor_id}", "item"), ("/{hypervisor_id}/uptime", "uptime"),
                          ("/{hypervisor_id}/search", "search"), ("/{hypervisor_id}/servers", "servers")):
         app.add_route(f"/compute/v2.1/os-hypervisors{path}", hypervisors, suffix=suffix)
+    hosts = Hosts(config, store, catalog.all, lambda: _host_totals(hypervisors.host.detail(MIN)))
+    app.add_route("/compute/v2.1/os-hosts", hosts)
+    app.add_route("/compute/v2.1/os-hosts/{host}", hosts, suffix="item")
+    app.add_route("/compute/v2.1/os-hosts/{host}/{action}", hosts, suffix="power")
     zones = AvailabilityZones()
     app.add_route("/compute/v2.1/os-availability-zone", zones)
     app.add_route("/compute/v2.1/os-availability-zone/detail", zones, suffix="detail")
     quota_routes.add_compute_routes(app, ctx, quotas)
+
+
+def _host_totals(detail: dict[str, Any]) -> tuple[int, int, int]:
+    """(CPUs, memory MiB, disk GiB) of the compute host, from its hypervisor's detail."""
+    return detail["vcpus"], detail["memory_mb"], detail["local_gb"]
 
 
 def add_attachment_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, attachments: Attachments) -> None:

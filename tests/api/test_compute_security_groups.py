@@ -86,15 +86,22 @@ def test_availability_zones(live: Live) -> None:
 
 def test_services_list_the_compute_host(live: Live) -> None:
     assert _call(live, "GET", "/os-services").status_code == 403
-    (service,) = _call(live, "GET", "/os-services", user="admin").json()["services"]
-    assert (service["binary"], service["state"], service["id"]) == ("nova-compute", "up", 1)
-    assert _call(live, "GET", f"/os-services?host={service['host']}&binary=nova-compute",
-                 user="admin").json()["services"] == [service]
-    assert _call(live, "GET", "/os-services?binary=nova-scheduler", user="admin").json()["services"] == []
+    services = _call(live, "GET", "/os-services", user="admin").json()["services"]
+    service = services[0]
+    assert (service["binary"], service["state"], service["id"], service["zone"]) == ("nova-compute", "up", 1, "nova")
+    assert [(s["binary"], s["zone"]) for s in services[1:]] == [("nova-scheduler", "internal"),
+                                                                ("nova-conductor", "internal")]
+    (found,) = _call(live, "GET", f"/os-services?host={service['host']}&binary=nova-compute",
+                     user="admin").json()["services"]
+    assert {**found, "updated_at": None} == {**service, "updated_at": None}, "updated_at: the time of asking"
+    assert _call(live, "GET", "/os-services?binary=nova-api", user="admin").json()["services"] == []
+    assert _call(live, "GET", "/os-services?host=elsewhere", user="admin").json()["services"] == []
     new = _call(live, "GET", "/os-services", user="admin",
-                headers={"OpenStack-API-Version": "compute 2.53"}).json()["services"][0]
-    assert isinstance(new["id"], str) and new["forced_down"] is False
-    assert [s.binary for s in live.sdk("admin").compute.services()] == ["nova-compute"]
+                headers={"OpenStack-API-Version": "compute 2.53"}).json()["services"]
+    assert all(isinstance(s["id"], str) and s["forced_down"] is False for s in new)
+    assert len({s["id"] for s in new}) == 3
+    assert [s.binary for s in live.sdk("admin").compute.services()] == ["nova-compute", "nova-scheduler",
+                                                                         "nova-conductor"]
 
 
 def test_hypervisors_report_the_libvirt_host(live: Live) -> None:
