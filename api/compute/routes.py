@@ -12,6 +12,7 @@ from api.compute import resources as r
 from api.compute import security_groups as sg
 from api.compute import server_meta
 from api.compute.addresses import AddressRefresher
+from api.compute.aggregates import AggregateAction, AggregateItem, Aggregates, AggregateStore
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
@@ -118,6 +119,10 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/os-hosts", hosts)
     app.add_route("/compute/v2.1/os-hosts/{host}", hosts, suffix="item")
     app.add_route("/compute/v2.1/os-hosts/{host}/{action}", hosts, suffix="power")
+    aggregates = AggregateStore(ctx.db)
+    app.add_route("/compute/v2.1/os-aggregates", Aggregates(config, aggregates))
+    app.add_route("/compute/v2.1/os-aggregates/{aggregate_id}", AggregateItem(config, aggregates))
+    app.add_route("/compute/v2.1/os-aggregates/{aggregate_id}/action", AggregateAction(config, aggregates))
     zones = AvailabilityZones()
     app.add_route("/compute/v2.1/os-availability-zone", zones)
     app.add_route("/compute/v2.1/os-availability-zone/detail", zones, suffix="detail")
