@@ -20,7 +20,7 @@ from api.compute.tasks import ServerTasks
 from api.compute import server_query
 from api.compute.server_groups import ServerGroupStore
 from api.compute.server_create import admin_password, create_request, update_request
-from api.compute.views import link, server_view, update_view
+from api.compute.views import HOST, link, server_view, update_view
 from api.config import ApiConfig
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from api.http import field, read_json, send
@@ -76,7 +76,14 @@ class Servers:
         token = token_of(req)
         everyone = token.is_admin and req.get_param_as_bool("all_tenants", default=False)
         projects = None if everyone else [token.project_id]
-        page = server_query.select(req, self.store.listed(projects))
+        # An admin's filters (Nova drops them for others): one project's servers among everyone's, by host.
+        wanted_project = req.get_param("tenant_id") or req.get_param("project_id")
+        if everyone and wanted_project:
+            projects = [wanted_project]
+        listed = self.store.listed(projects)
+        if token.is_admin and req.get_param("host") not in (None, HOST):
+            listed = []  # every server is on this host
+        page = server_query.select(req, listed)
         version = version_of(req)
         if detail:
             names = {n.id: n.name for n in self.networks.visible_networks(token)}
@@ -251,6 +258,13 @@ class ServerAction:
             return
         if action in ("addSecurityGroup", "removeSecurityGroup"):
             self._security_group(req, server, action, arguments)
+            resp.status = 202
+            return
+        if action == "injectNetworkInfo":
+            # An admin's; Nova's libvirt driver does nothing for it (the guest's network comes from its seed).
+            if not token_of(req).is_admin:
+                raise Forbidden("Policy doesn't allow os_compute_api:os-admin-actions:inject_network_info "
+                                "to be performed.")
             resp.status = 202
             return
         if action == "reboot":

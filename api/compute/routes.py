@@ -26,6 +26,8 @@ from api.compute.rebuild import Rebuilds
 from api.compute.resize import Resizes
 from api.compute.images import NovaImageItem, NovaImageMetadata, NovaImages
 from api.compute.snapshots import ServerImages
+from api.compute.server_password import ServerPassword
+from api.compute.server_tags import ServerTag, ServerTags
 from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroupStore
 from api.compute.services import Services
 from api.compute.tasks import ServerTasks
@@ -80,6 +82,9 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/servers/{server_id}/metadata", server_meta.ServerMetadata(config, store, quotas))
     app.add_route("/compute/v2.1/servers/{server_id}/metadata/{key}",
                   server_meta.ServerMetadataItem(config, store, quotas))
+    app.add_route("/compute/v2.1/servers/{server_id}/tags", ServerTags(config, store))
+    app.add_route("/compute/v2.1/servers/{server_id}/tags/{tag}", ServerTag(store))
+    app.add_route("/compute/v2.1/servers/{server_id}/os-server-password", ServerPassword(store))
     ips = server_meta.ServerIps(store, networks, addresses)
     app.add_route("/compute/v2.1/servers/{server_id}/ips", ips)
     app.add_route("/compute/v2.1/servers/{server_id}/ips/{network}", ips, suffix="network")

@@ -106,6 +106,9 @@ def test_requested_security_groups_are_kept(live: Live, image_id: str) -> None:
     assert _call(live, "POST", action, {"addSecurityGroup": {"name": "nope"}}).status_code == 404
     groups = _call(live, "GET", f"/servers/{server_id}/os-security-groups").json()["security_groups"]
     assert [g["name"] for g in groups] == ["default"]
+    assert _call(live, "POST", action, {"removeSecurityGroup": {"name": "default"}}).status_code == 202
+    assert "security_groups" not in _call(live, "GET", f"/servers/{server_id}").json()["server"], \
+        "Nova leaves the key out for a server in no group"
 
 
 def test_rename_metadata_and_ips(live: Live, image_id: str) -> None:
@@ -221,6 +224,20 @@ def test_admin_reset_state_and_host_fields(live: Live, image_id: str) -> None:
     assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["status"] == "ERROR"
     assert _call(live, "POST", action, {"os-resetState": {"state": "active"}}, user="admin").status_code == 202
     assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["status"] == "ACTIVE"
+    assert _call(live, "POST", action, {"injectNetworkInfo": None}).status_code == 403
+    assert _call(live, "POST", action, {"injectNetworkInfo": None}, user="admin").status_code == 202
+
+    def listed(query: str) -> list[str]:
+        return [s["id"] for s in _call(live, "GET", f"/servers?{query}", user="admin").json()["servers"]]
+    project = shown["tenant_id"]
+    assert server_id in listed(f"all_tenants=1&tenant_id={project}")
+    assert server_id in listed(f"all_tenants&project_id={project}"), "all_tenants without a value counts"
+    assert server_id not in listed("all_tenants=1&tenant_id=another-project")
+    assert server_id not in listed(f"tenant_id={project}"), "without all_tenants: the admin's own project"
+    assert server_id in listed(f"all_tenants=1&host={shown['OS-EXT-SRV-ATTR:host']}")
+    assert server_id not in listed("all_tenants=1&host=nonexistent_host")
+    assert server_id in [s["id"] for s in _call(live, "GET", "/servers?host=nonexistent_host").json()["servers"]], \
+        "host is an admin's filter: dropped for others, as Nova drops it"
 
 
 def test_access_ips_are_kept(live: Live, image_id: str) -> None:
