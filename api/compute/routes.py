@@ -16,6 +16,7 @@ from api.compute.aggregates import AggregateAction, AggregateItem, Aggregates, A
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
+from api.compute.floating_ips import FloatingIpActions, NovaFloatingIp, NovaFloatingIps
 from api.compute.hosts import Hosts
 from api.compute.hypervisors import Hypervisor, Hypervisors
 from api.compute.instance_actions import InstanceActionLog, InstanceActions
@@ -112,6 +113,9 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/os-security-group-rules/{rule_id}", sg.SecurityGroupRuleItem(config, networks, quotas))
     app.add_route("/compute/v2.1/servers/{server_id}/os-security-groups",
                   sg.ServerSecurityGroups(config, networks, quotas, store))
+    app.add_route("/compute/v2.1/os-floating-ips", NovaFloatingIps(config, networks, store))
+    app.add_route("/compute/v2.1/os-floating-ips/{floating_ip_id}", NovaFloatingIp(config, networks, store))
+    action.handlers.update(FloatingIpActions(config, networks, store).actions())
     app.add_route("/compute/v2.1/os-server-groups", ServerGroups(config, groups, quotas))
     app.add_route("/compute/v2.1/os-server-groups/{group_id}", ServerGroupItem(groups))
     app.add_route("/compute/v2.1/os-services", Services())

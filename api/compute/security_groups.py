@@ -25,7 +25,8 @@ from provisioner.excerpt import cut
 REMOVED_IN = Version(2, 36)
 
 
-def _proxied(req: falcon.Request) -> None:
+def proxied(req: falcon.Request) -> None:
+    """A 404 for the proxies Nova removed at 2.36 (security groups, floating IPs)."""
     if version_of(req) >= REMOVED_IN:
         raise NotFound("The resource could not be found.")
 
@@ -68,7 +69,7 @@ class SecurityGroups(_Proxy):
     """GET and POST /compute/v2.1/os-security-groups."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         groups = self.networks.visible_groups(token)
         rules = self.networks.visible_rules(token)
@@ -76,7 +77,7 @@ class SecurityGroups(_Proxy):
         send(resp, {"security_groups": [group_view(g, rules, by_id) for g in groups]})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         group = self.networks.create_group(token, self._group_body(req), lambda project: self.quotas.check(
             NETWORK, project, {"security_group": 1}, refuse=nova_refusal))
@@ -87,18 +88,18 @@ class SecurityGroupItem(_Proxy):
     """GET, PUT and DELETE /compute/v2.1/os-security-groups/{id}."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, security_group_id: str) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         send(resp, {"security_group": self._view(token, self.networks.group(token, security_group_id))})
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, security_group_id: str) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         group = self.networks.update_group(token, security_group_id, self._group_body(req))
         send(resp, {"security_group": self._view(token, group)})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, security_group_id: str) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         group = self.networks.group(token, security_group_id)
         if group.name == "default":
@@ -140,7 +141,7 @@ class SecurityGroupRules(_Proxy):
     """POST /compute/v2.1/os-security-group-rules."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         body = neutron_rule(read_json(req, self.config.max_json_body)["security_group_rule"])
         try:
@@ -159,7 +160,7 @@ class SecurityGroupRuleItem(_Proxy):
     """DELETE /compute/v2.1/os-security-group-rules/{id}."""
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, rule_id: str) -> None:
-        _proxied(req)
+        proxied(req)
         self.networks.delete_rule(token_of(req), rule_id)
         resp.status = 202
 
