@@ -32,6 +32,7 @@ from api.compute.server_tags import ServerTag, ServerTags
 from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroupStore
 from api.compute.services import Services
 from api.compute.tasks import ServerTasks
+from api.compute.tenant_usage import TenantUsage
 from api.compute.zones import AvailabilityZones
 from api.config import config_path
 from api.context import ApiContext
@@ -132,6 +133,9 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/os-aggregates", Aggregates(config, aggregates))
     app.add_route("/compute/v2.1/os-aggregates/{aggregate_id}", AggregateItem(config, aggregates))
     app.add_route("/compute/v2.1/os-aggregates/{aggregate_id}/action", AggregateAction(config, aggregates))
+    usage = TenantUsage(store, catalog.all)
+    app.add_route("/compute/v2.1/os-simple-tenant-usage", usage)
+    app.add_route("/compute/v2.1/os-simple-tenant-usage/{project_id}", usage, suffix="item")
     zones = AvailabilityZones()
     app.add_route("/compute/v2.1/os-availability-zone", zones)
     app.add_route("/compute/v2.1/os-availability-zone/detail", zones, suffix="detail")
