@@ -33,6 +33,7 @@ from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroup
 from api.compute.services import Services
 from api.compute.tasks import ServerTasks
 from api.compute.tenant_usage import TenantUsage
+from api.compute.usage_audit import UsageAuditLog
 from api.compute.zones import AvailabilityZones
 from api.config import config_path
 from api.context import ApiContext
@@ -136,6 +137,8 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     usage = TenantUsage(store, catalog.all)
     app.add_route("/compute/v2.1/os-simple-tenant-usage", usage)
     app.add_route("/compute/v2.1/os-simple-tenant-usage/{project_id}", usage, suffix="item")
+    app.add_route("/compute/v2.1/os-instance_usage_audit_log", UsageAuditLog())
+    app.add_route("/compute/v2.1/os-instance_usage_audit_log/{before}", UsageAuditLog(), suffix="item")
     zones = AvailabilityZones()
     app.add_route("/compute/v2.1/os-availability-zone", zones)
     app.add_route("/compute/v2.1/os-availability-zone/detail", zones, suffix="detail")

@@ -1,4 +1,4 @@
-"""Nova's os-simple-tenant-usage (issue #12): a project's servers' hours in a period, weighted by their
+"""Nova's os-simple-tenant-usage and os-instance_usage_audit_log (issue #12): a project's servers' hours in a period, weighted by their
 flavors, on a server built by the real engine on the simulated hypervisor; the refusals name the field."""
 
 from __future__ import annotations
@@ -64,3 +64,17 @@ def test_usage_refusals(live: Live, server: dict[str, Any]) -> None:
     assert _call(live, "/os-simple-tenant-usage", user="alice").status_code == 403
     assert _call(live, "/os-simple-tenant-usage/").status_code == 404, "an empty project id"
     assert _call(live, f"/os-simple-tenant-usage/{project}", user="bob").status_code == 403, "another project's"
+
+
+def test_usage_audit_log_was_never_run(live: Live) -> None:
+    logs = _call(live, "/os-instance_usage_audit_log").json()["instance_usage_audit_logs"]
+    host = _call(live, "/os-services?binary=nova-compute").json()["services"][0]["host"]
+    assert (logs["hosts_not_run"], logs["num_hosts_done"], logs["log"]) == ([host], 0, {})
+    one = _call(live, "/os-instance_usage_audit_log/2024-03-15 10:00:00").json()["instance_usage_audit_log"]
+    assert (one["period_beginning"], one["period_ending"]) == ("2024-02-01 00:00:00", "2024-03-01 00:00:00")
+    january = _call(live, "/os-instance_usage_audit_log/2024-01-15 10:00:00").json()["instance_usage_audit_log"]
+    assert january["period_beginning"] == "2023-12-01 00:00:00"
+    bad = _call(live, "/os-instance_usage_audit_log/invalid_time")
+    assert bad.status_code == 400 and bad.json()["badRequest"]["message"].startswith("before_timestamp")
+    assert _call(live, "/os-instance_usage_audit_log", user="alice").status_code == 403
+    assert _call(live, "/os-instance_usage_audit_log/2024-01-15 10:00:00", user="alice").status_code == 403
