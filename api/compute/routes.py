@@ -16,6 +16,7 @@ from api.compute.aggregates import AggregateAction, AggregateItem, Aggregates, A
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
+from api.compute.diagnostics import Diagnostics
 from api.compute.floating_ips import FloatingIpActions, NovaFloatingIp, NovaFloatingIps
 from api.compute.hosts import Hosts
 from api.compute.hypervisors import Hypervisor, Hypervisors
@@ -88,6 +89,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/servers/{server_id}/tags", ServerTags(config, store))
     app.add_route("/compute/v2.1/servers/{server_id}/tags/{tag}", ServerTag(store))
     app.add_route("/compute/v2.1/servers/{server_id}/os-server-password", ServerPassword(store))
+    app.add_route("/compute/v2.1/servers/{server_id}/diagnostics", Diagnostics(store, uri))
     ips = server_meta.ServerIps(store, networks, addresses)
     app.add_route("/compute/v2.1/servers/{server_id}/ips", ips)
     app.add_route("/compute/v2.1/servers/{server_id}/ips/{network}", ips, suffix="network")

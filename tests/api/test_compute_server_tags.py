@@ -1,4 +1,4 @@
-"""A server's tags (2.26) and its os-server-password (always empty: no metadata service) through the served
+"""A server's tags (2.26), its os-server-password (always empty: no metadata service) and diagnostics through the served
 API, on a server built by the real engine on the simulated hypervisor (issue #12)."""
 
 from __future__ import annotations
@@ -89,3 +89,16 @@ def test_server_password_is_empty(live: Live, server_id: str) -> None:
     assert _call(live, "DELETE", path).status_code == 204
     assert _call(live, "GET", path, user="bob").status_code == 404
     assert _call(live, "GET", "/servers/no-such-server/os-server-password").status_code == 404
+
+
+def test_diagnostics_read_the_domain(live: Live, server_id: str) -> None:
+    path = f"/servers/{server_id}/diagnostics"
+    assert _call(live, "GET", path).status_code == 403, "an admin's"
+    standard = _call(live, "GET", path, headers={"OpenStack-API-Version": "compute 2.48"}, user="admin").json()
+    flavor = _call(live, "GET", "/flavors/1").json()["flavor"]
+    assert (standard["state"], standard["driver"], standard["num_cpus"]) == ("running", "libvirt", flavor["vcpus"])
+    assert standard["memory_details"]["maximum"] == flavor["ram"] and standard["num_disks"] >= 1
+    assert standard["num_nics"] == 0 and standard["nic_details"] == [], "built with networks none"
+    legacy = _call(live, "GET", path, headers=None, user="admin").json()
+    assert legacy["memory"] == flavor["ram"] * 1024 and "cpu_time" in legacy
+    assert _call(live, "GET", "/servers/no-such/diagnostics", user="admin").status_code == 404
