@@ -17,6 +17,7 @@ from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAtt
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
 from api.compute.diagnostics import Diagnostics
+from api.compute.extensions import Extensions
 from api.compute.floating_ips import FloatingIpActions, NovaFloatingIp, NovaFloatingIps
 from api.compute.hosts import Hosts
 from api.compute.hypervisors import Hypervisor, Hypervisors
@@ -24,6 +25,7 @@ from api.compute.instance_actions import InstanceActionLog, InstanceActions
 from api.compute.keypairs import KeypairItem, Keypairs
 from api.compute.microversion import MIN, NOVA
 from api.compute.models import ComputeStore
+from api.compute.networks import NovaNetworks
 from api.compute.rebuild import Rebuilds
 from api.compute.resize import Resizes
 from api.compute.images import NovaImageItem, NovaImageMetadata, NovaImages
@@ -63,6 +65,10 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     # Nova answers its version list with 200 (Tempest's list_versions schema), not 300 Multiple Choices.
     app.add_route("/compute", Discovery(lambda base: {"versions": [r.legacy_version_document(base),
                                                                    r.version_document(base)]}))
+    # Nova's legacy v2 endpoint, where the version list's v2.0 entry points: its version document.
+    app.add_route("/compute/v2", Discovery(lambda base: {"version": r.legacy_version_document(base)}))
+    app.add_route("/compute/v2.1/extensions", Extensions())
+    app.add_route("/compute/v2.1/extensions/{alias}", Extensions(), suffix="item")
     app.add_route("/compute/v2.1", Discovery(lambda base: {"version": r.version_document(base)}))
     extras = flavor_extras.FlavorExtras(ctx.db)
     app.add_route("/compute/v2.1/flavors", flavors.Flavors(config, catalog, extras, detail=False))
@@ -112,7 +118,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/servers/{server_id}/os-instance-actions/{request_id}", instance_actions,
                   suffix="item")
     app.add_route("/compute/v2.1/os-security-groups", sg.SecurityGroups(config, networks, quotas))
-    app.add_route("/compute/v2.1/os-security-groups/{security_group_id}", sg.SecurityGroupItem(config, networks, quotas))
+    app.add_route("/compute/v2.1/os-security-groups/{security_group_id}", sg.SecurityGroupItem(config, networks, quotas, store))
     app.add_route("/compute/v2.1/os-security-group-rules", sg.SecurityGroupRules(config, networks, quotas))
     app.add_route("/compute/v2.1/os-security-group-rules/{rule_id}", sg.SecurityGroupRuleItem(config, networks, quotas))
     app.add_route("/compute/v2.1/servers/{server_id}/os-security-groups",
@@ -120,6 +126,10 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/os-floating-ips", NovaFloatingIps(config, networks, store))
     app.add_route("/compute/v2.1/os-floating-ips/{floating_ip_id}", NovaFloatingIp(config, networks, store))
     action.handlers.update(FloatingIpActions(config, networks, store).actions())
+    nova_networks = NovaNetworks(networks)
+    for proxy in ("os-networks", "os-tenant-networks"):
+        app.add_route(f"/compute/v2.1/{proxy}", nova_networks)
+        app.add_route(f"/compute/v2.1/{proxy}/{{network_id}}", nova_networks, suffix="item")
     app.add_route("/compute/v2.1/os-server-groups", ServerGroups(config, groups, quotas))
     app.add_route("/compute/v2.1/os-server-groups/{group_id}", ServerGroupItem(groups))
     app.add_route("/compute/v2.1/os-services", Services())

@@ -3,6 +3,8 @@ Neutron records of api/network in Nova's shapes. Nova removed the proxy at 2.36:
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
 
 import falcon
@@ -11,7 +13,7 @@ from api.auth import token_of
 from api.compute.microversion import version_of
 from api.compute.models import ComputeStore
 from api.config import ApiConfig
-from api.errors import BadRequest, NotFound
+from api.errors import BadRequest, Conflict, NotFound
 from api.http import read_json, send
 from api.identity.tokens import Token
 from api.microversion import Version
@@ -23,6 +25,7 @@ from api.quota.store import QuotaStore
 from provisioner.excerpt import cut
 
 REMOVED_IN = Version(2, 36)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 
 
 def proxied(req: falcon.Request) -> None:
@@ -85,7 +88,11 @@ class SecurityGroups(_Proxy):
 
 
 class SecurityGroupItem(_Proxy):
-    """GET, PUT and DELETE /compute/v2.1/os-security-groups/{id}."""
+    """GET, PUT and DELETE /compute/v2.1/os-security-groups/{id} (not while a server is in the group)."""
+
+    def __init__(self, config: ApiConfig, networks: NetworkStore, quotas: QuotaStore, store: ComputeStore):
+        super().__init__(config, networks, quotas)
+        self.store = store
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, security_group_id: str) -> None:
         proxied(req)
@@ -104,6 +111,9 @@ class SecurityGroupItem(_Proxy):
         group = self.networks.group(token, security_group_id)
         if group.name == "default":
             raise BadRequest("security_group", "the default security group cannot be deleted")
+        users = [sv.id for sv in self.store.listed([group.project_id]) if group.name in sv.security_groups]
+        if users:  # Neutron refuses a group in use (409); Nova answers that with 400
+            raise BadRequest("security_group", f"security group {group.id} is in use by instance {users[0]}")
         self.networks.delete_group(token, group.id)
         resp.status = 202
 
@@ -131,6 +141,13 @@ def neutron_rule(body: dict[str, Any]) -> dict[str, Any]:
     cidr, group_id = body.get("cidr"), body.get("group_id")
     if cidr is not None and group_id is not None:
         raise BadRequest(f"{where}.cidr", "give a cidr or a group_id, not both")
+    if not _UUID.fullmatch(parent):  # Nova's validate_id before asking Neutron
+        raise BadRequest(f"{where}.parent_group_id", f"{cut(parent)} is not a security group id")
+    if cidr is not None:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise BadRequest(f"{where}.cidr", f"{cut(cidr)} is not a CIDR") from None
     return {"security_group_id": parent, "direction": "ingress", "ethertype": "IPv4",
             "protocol": protocol.lower() if protocol else None, "port_range_min": low, "port_range_max": high,
             "remote_ip_prefix": (cidr or "0.0.0.0/0") if group_id is None else None,
@@ -150,8 +167,11 @@ class SecurityGroupRules(_Proxy):
             raise NotFound(f"Security group {cut(body['security_group_id'])} not found.") from None
         if body["remote_group_id"] is not None:
             self.networks.group(token, body["remote_group_id"])
-        rule = self.networks.create_rule(token, body, lambda project: self.quotas.check(
-            NETWORK, project, {"security_group_rule": 1}, refuse=nova_refusal))
+        try:
+            rule = self.networks.create_rule(token, body, lambda project: self.quotas.check(
+                NETWORK, project, {"security_group_rule": 1}, refuse=nova_refusal))
+        except Conflict as exc:  # Neutron's duplicate rule: Nova answers 400
+            raise BadRequest("security_group_rule", exc.message) from None
         groups = {g.id: g for g in self.networks.visible_groups(token)}
         send(resp, {"security_group_rule": rule_view(rule, groups)})
 

@@ -60,6 +60,12 @@ def test_bad_group_and_rule_requests_are_named(live: Live) -> None:
         ("/os-security-group-rules", {"security_group_rule": {"parent_group_id": group["id"], "ip_protocol": "tcp",
                                                              "from_port": "x" * 99, "to_port": 80}},
          "security_group_rule.from_port"),
+        ("/os-security-group-rules", {"security_group_rule": {"parent_group_id": "not-an-id", "ip_protocol": "tcp",
+                                                             "from_port": 1, "to_port": 2}},
+         "security_group_rule.parent_group_id"),
+        ("/os-security-group-rules", {"security_group_rule": {"parent_group_id": group["id"], "ip_protocol": "tcp",
+                                                             "from_port": 1, "to_port": 2, "cidr": "10.0.0.300/8"}},
+         "security_group_rule.cidr"),
     ]
     for path, body, field in cases:
         resp = _call(live, "POST", path, body)
@@ -71,6 +77,10 @@ def test_bad_group_and_rule_requests_are_named(live: Live) -> None:
     assert missing.status_code == 404
     rules = _call(live, "GET", f"/os-security-groups/{group['id']}").json()["security_group"]["rules"]
     assert rules == [], "nothing was written"
+    rule = {"parent_group_id": group["id"], "ip_protocol": "tcp", "from_port": 5, "to_port": 6, "cidr": "10.2.3.124/24"}
+    assert _call(live, "POST", "/os-security-group-rules", {"security_group_rule": rule}).status_code == 200
+    again = _call(live, "POST", "/os-security-group-rules", {"security_group_rule": rule})
+    assert again.status_code == 400 and "already exists" in again.json()["badRequest"]["message"]
     other = _call(live, "GET", f"/os-security-groups/{group['id']}", user="bob")
     assert other.status_code == 404, "another project's group"
 

@@ -98,6 +98,8 @@ def test_requested_security_groups_are_kept(live: Live, image_id: str) -> None:
     assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["security_groups"] == [{"name": "web"}]
     shown = live.osc("alice", "server", "show", server_id, "-f", "json")
     assert "web" in str(shown["security_groups"])
+    in_use = _call(live, "DELETE", f"/os-security-groups/{group['id']}")
+    assert in_use.status_code == 400 and "in use" in in_use.json()["badRequest"]["message"]
     action = f"/servers/{server_id}/action"
     assert _call(live, "POST", action, {"addSecurityGroup": {"name": "default"}}).status_code == 202
     assert _call(live, "POST", action, {"addSecurityGroup": {"name": "default"}}).status_code == 400
