@@ -25,6 +25,7 @@ from api.compute.instance_actions import InstanceActionLog, InstanceActions
 from api.compute.keypairs import KeypairItem, Keypairs
 from api.compute.microversion import MIN, NOVA
 from api.compute.models import ComputeStore
+from api.compute.migrations import Migrations, MigrationStore
 from api.compute.networks import NovaNetworks
 from api.compute.rebuild import Rebuilds
 from api.compute.resize import Resizes
@@ -100,7 +101,9 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/servers/{server_id}/ips", ips)
     app.add_route("/compute/v2.1/servers/{server_id}/ips/{network}", ips, suffix="network")
     action = r.ServerAction(config, store, tasks, uri, ConsoleLog(ctx.layout), networks)
-    action.handlers.update(Resizes(store, tasks, catalog.all, quotas).actions())
+    migrations = MigrationStore(ctx.db)
+    app.add_route("/compute/v2.1/os-migrations", Migrations(migrations))
+    action.handlers.update(Resizes(store, tasks, catalog.all, quotas, migrations).actions())
     action.handlers.update(Rebuilds(store, tasks, builder.images, quotas, item.view).actions())
     action.handlers.update(ServerImages(store, tasks, builder.images).actions())
     nova_images = NovaImages(builder.images)

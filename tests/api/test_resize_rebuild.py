@@ -109,7 +109,19 @@ def test_resize_confirm_and_revert(live: Live, images: tuple[str, str]) -> None:
     assert shown["flavor"]["id"] == "3"
     down = _action(live, server_id, {"resize": {"flavorRef": "2"}})
     assert down.status_code == 400 and "resize.flavorRef" in down.text and "never resized down" in down.text
+    migrations = _migrations(live, f"instance_uuid={server_id}")
+    assert [(m["status"], m["old_instance_type_id"] != m["new_instance_type_id"]) for m in migrations] == [
+        ("confirmed", True), ("reverted", True)], "each resize is a migration, newest first"
+    assert migrations[0]["source_compute"] == migrations[0]["dest_compute"], "on the one host"
+    assert _migrations(live, "status=reverted&instance_uuid=" + server_id) == migrations[1:]
     _delete(live, server_id)
+
+
+def _migrations(live: Live, query: str, version: str = "2.1", user: str = "admin") -> list[dict[str, Any]]:
+    resp = requests.get(f"{live.url}/compute/v2.1/os-migrations?{query}", timeout=10,
+                        headers={"X-Auth-Token": live.token(user), "X-OpenStack-Nova-API-Version": version})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["migrations"]
 
 
 def test_resize_keeps_a_stopped_server_stopped(live: Live, images: tuple[str, str]) -> None:
@@ -204,6 +216,13 @@ def test_failed_resize_is_error_with_the_reason(live: Live, images: tuple[str, s
         spec_file.write_text(kept)
     assert failed["flavor"]["id"] == "1" and "resize to flavor 2 failed" in failed["fault"]["message"]
     assert _action(live, server_id, {"confirmResize": None}).status_code == 400, "no resize left pending"
+    (migration,) = _migrations(live, f"instance_uuid={server_id}", "2.59")
+    assert (migration["status"], migration["migration_type"], migration["instance_uuid"]) == (
+        "error", "resize", server_id) and migration["uuid"]
+    assert _migrations(live, f"instance_uuid={server_id}&limit=0", "2.59") == []
+    refused = requests.get(f"{live.url}/compute/v2.1/os-migrations", timeout=10,
+                           headers={"X-Auth-Token": live.token("alice")})
+    assert refused.status_code == 403, "an admin's"
     _delete(live, server_id)
 
 
