@@ -21,10 +21,11 @@ from api.compute import server_query
 from api.compute.server_groups import ServerGroupStore
 from api.compute.server_create import admin_password, create_request, update_request
 from api.compute.views import HOST, link, server_view, update_view
-from api.config import ApiConfig
+from api.config import ApiConfig, Flavor
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from api.http import field, read_json, send
 from api.microversion import Version
+from api.identity.tokens import Token
 from api.network.store import NetworkStore
 from api.quota.errors import nova_refusal
 from api.quota.models import COMPUTE, NETWORK
@@ -112,6 +113,8 @@ class Servers:
         flavor = self.catalog.get(str(body.get("flavorRef", "")))
         if flavor is not None and not self.extras.visible(token, flavor):  # private, not shared with the project
             raise BadRequest("server.flavorRef", f"flavor {cut(flavor.id)} does not exist")
+        if flavor is not None:
+            self._refuse_small_flavor(token, flavor, body.get("imageRef"))
         servers = []
         with self.networks.allocating():  # the fixed IPs build() picks are held once the servers are inserted
             for index in range(request.max_count):
@@ -141,6 +144,18 @@ class Servers:
         send(resp, {"server": {"id": first.id, "links": link(req.prefix, "servers", first.id),
                                "adminPass": admin_password(body) or "", "security_groups": [{"name": n} for n in first.security_groups],
                                "OS-DCF:diskConfig": first.disk_config}}, 202)
+
+    def _refuse_small_flavor(self, token: Token, flavor: Flavor, image_id: Any) -> None:
+        """Nova's 400 when the flavor has less memory than the image's min_ram."""
+        if not isinstance(image_id, str) or not image_id:
+            return  # the builder names what is wrong with the imageRef
+        try:
+            image = self.builder.images.get(token, image_id)
+        except NotFound:
+            return
+        if image.row is not None and image.row.min_ram > flavor.ram:
+            raise BadRequest("server.flavorRef", f"flavor {flavor.name}'s memory ({flavor.ram} MiB) is smaller than "
+                                                 f"image {image.id}'s min_ram ({image.row.min_ram} MiB)")
 
     def _check_quotas(self, server: Server) -> None:
         """Nova's quota checks of a new server: its metadata items, then instances, cores and RAM, then its

@@ -271,3 +271,13 @@ def test_a_locked_server_takes_no_action_but_an_admins(live: Live, image_id: str
     assert _call(live, "POST", action, {"unlock": None}).status_code == 202
     assert _call(live, "POST", action, {"os-stop": None}).status_code == 202
     assert _call(live, "GET", f"/servers/{server_id}", headers=V279).json()["server"]["locked"] is False
+
+
+def test_flavor_below_the_images_min_ram_is_refused(live: Live, qcow2_file: Path) -> None:  # noqa: F811
+    image = live.osc("alice", "image", "create", "--file", str(qcow2_file), "--disk-format", "qcow2",
+                     "--min-ram", "100000", "needs-ram", "-f", "json")["id"]
+    before = len(_call(live, "GET", "/servers").json()["servers"])
+    resp = _create(live, image, "too-small")
+    message = resp.json()["badRequest"]["message"]
+    assert resp.status_code == 400 and message.startswith("server.flavorRef") and "min_ram" in message, message
+    assert len(_call(live, "GET", "/servers").json()["servers"]) == before
