@@ -18,6 +18,7 @@ from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
 from api.compute.diagnostics import Diagnostics
 from api.compute.extensions import Extensions
+from api.compute.external_events import ExternalEvents
 from api.compute.floating_ips import FloatingIpActions, NovaFloatingIp, NovaFloatingIps
 from api.compute.hosts import Hosts
 from api.compute.hypervisors import Hypervisor, Hypervisors
@@ -103,6 +104,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     action = r.ServerAction(config, store, tasks, uri, ConsoleLog(ctx.layout), networks)
     migrations = MigrationStore(ctx.db)
     app.add_route("/compute/v2.1/os-migrations", Migrations(migrations))
+    app.add_route("/compute/v2.1/os-server-external-events", ExternalEvents(config, store))
     action.handlers.update(Resizes(store, tasks, catalog.all, quotas, migrations).actions())
     action.handlers.update(Rebuilds(store, tasks, builder.images, quotas, item.view).actions())
     action.handlers.update(ServerImages(store, tasks, builder.images).actions())

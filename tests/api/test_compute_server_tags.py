@@ -1,5 +1,5 @@
-"""A server's tags (2.26), its os-server-password (always empty: no metadata service) and diagnostics through the served
-API, on a server built by the real engine on the simulated hypervisor (issue #12)."""
+"""A server's tags (2.26), its os-server-password (always empty: no metadata service), diagnostics and external
+events through the served API, on a server built by the real engine on the simulated hypervisor (issue #12)."""
 
 from __future__ import annotations
 
@@ -102,3 +102,25 @@ def test_diagnostics_read_the_domain(live: Live, server_id: str) -> None:
     legacy = _call(live, "GET", path, headers=None, user="admin").json()
     assert legacy["memory"] == flavor["ram"] * 1024 and "cpu_time" in legacy
     assert _call(live, "GET", "/servers/no-such/diagnostics", user="admin").status_code == 404
+
+
+def test_external_events(live: Live, server_id: str) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+    events = [{"name": "network-changed", "server_uuid": server_id}]
+    assert _call(live, "POST", "/os-server-external-events", {"events": events}).status_code == 403, "a service's"
+    done = _call(live, "POST", "/os-server-external-events", {"events": events}, user="admin")
+    assert done.status_code == 200 and done.json()["events"] == [{**events[0], "status": "completed", "code": 200}]
+    some = _call(live, "POST", "/os-server-external-events", user="admin",
+                 body={"events": [*events, {"name": "network-vif-plugged", "server_uuid": missing}]})
+    assert some.status_code == 207 and [e["code"] for e in some.json()["events"]] == [200, 404]
+    none = _call(live, "POST", "/os-server-external-events", user="admin",
+                 body={"events": [{"name": "network-changed", "server_uuid": missing}]})
+    assert none.status_code == 404
+    old = _call(live, "POST", "/os-server-external-events", user="admin",
+                body={"events": [{"name": "volume-extended", "server_uuid": server_id}]})
+    assert old.status_code == 400 and "name" in old.json()["badRequest"]["message"], "volume-extended is 2.51's"
+    new = _call(live, "POST", "/os-server-external-events", user="admin",
+                headers={"OpenStack-API-Version": "compute 2.51"},
+                body={"events": [{"name": "volume-extended", "server_uuid": server_id}]})
+    assert new.status_code == 200
+    assert _call(live, "POST", "/os-server-external-events", {"events": []}, user="admin").status_code == 400
