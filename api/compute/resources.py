@@ -275,6 +275,11 @@ class ServerAction:
             self._security_group(req, server, action, arguments)
             resp.status = 202
             return
+        if action in ("restore", "forceDelete"):
+            # A delete is never deferred here (no soft delete, as Nova with reclaim_instance_interval 0): no
+            # server is ever SOFT_DELETED, the only state these act on.
+            raise Conflict(f"Cannot '{action}' instance {server.id} while it is in vm_state "
+                           f"{server.status.lower()}")
         if action == "injectNetworkInfo":
             # An admin's; Nova's libvirt driver does nothing for it (the guest's network comes from its seed).
             if not token_of(req).is_admin:

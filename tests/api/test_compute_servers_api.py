@@ -228,6 +228,9 @@ def test_admin_reset_state_and_host_fields(live: Live, image_id: str) -> None:
     assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["status"] == "ACTIVE"
     assert _call(live, "POST", action, {"injectNetworkInfo": None}).status_code == 403
     assert _call(live, "POST", action, {"injectNetworkInfo": None}, user="admin").status_code == 202
+    for never_soft_deleted in ("restore", "forceDelete"):
+        refused = _call(live, "POST", action, {never_soft_deleted: None}, user="admin")
+        assert refused.status_code == 409 and "vm_state active" in refused.text, refused.text
 
     def listed(query: str) -> list[str]:
         return [s["id"] for s in _call(live, "GET", f"/servers?{query}", user="admin").json()["servers"]]
