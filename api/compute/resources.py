@@ -122,7 +122,7 @@ class Servers:
                 server = replace(built.server, name=request.name_of(built.server.name, index),
                                  description=request.description, security_groups=request.security_groups,
                                  access_ipv4=request.access_ipv4, access_ipv6=request.access_ipv6,
-                                 disk_config=request.disk_config)
+                                 disk_config=request.disk_config, user_data=body.get("user_data"))
                 try:  # in the same transaction as the insert: no two take the last unit
                     self._check_quotas(server)
                 except ApiError:

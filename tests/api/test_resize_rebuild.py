@@ -3,6 +3,7 @@ the openstack CLI and Terraform: the re-applied domain, the states on the way, a
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -201,6 +202,23 @@ def test_rebuild_keeps_id_addresses_and_applies_the_image(live: Live, images: tu
     shown = _wait(live, server_id, "SHUTOFF")
     assert shown["image"]["id"] == images[0] and _spec(live, server_id)["image"]["digest"] == old_digest
     assert _libvirt(live, server_id)[2] is False, "a stopped server stays stopped"
+    _delete(live, server_id)
+
+
+def test_rebuild_shows_the_user_data_from_257(live: Live, images: tuple[str, str], tmp_path: Path) -> None:
+    user_data = tmp_path / "user-data"
+    user_data.write_text("#cloud-config\npackages: [htop]\n")
+    server_id = live.osc("alice", "server", "create", "--image", images[0], "--flavor", "m1.tiny", "--network",
+                         "default", "--user-data", str(user_data), "--wait", "rr-user-data", "-f", "json")["id"]
+    headers = {**_headers(live), "X-OpenStack-Nova-API-Version": "2.57"}
+    resp = requests.post(f"{live.url}/compute/v2.1/servers/{server_id}/action", headers=headers, timeout=10,
+                         json={"rebuild": {"imageRef": images[1]}})
+    assert resp.status_code == 202, resp.text
+    assert base64.b64decode(resp.json()["server"]["user_data"]) == user_data.read_bytes()
+    _wait(live, server_id, "ACTIVE")
+    old = _action(live, server_id, {"rebuild": {"imageRef": images[0]}})
+    assert old.status_code == 202 and "user_data" not in old.json()["server"], "2.57's field"
+    _wait(live, server_id, "ACTIVE")
     _delete(live, server_id)
 
 
