@@ -172,4 +172,4 @@ def add_attachment_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore,
     app.add_route("/compute/v2.1/servers/{server_id}/os-volume_attachments",
                   VolumeAttachments(ctx.config, store, attachments))
     app.add_route("/compute/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}",
-                  VolumeAttachmentItem(store, attachments))
+                  VolumeAttachmentItem(ctx.config, store, attachments))

@@ -209,6 +209,14 @@ def test_volume_attachment_body_follows_the_version(live: Live, image_id: str) -
     assert "delete_on_termination" not in old and "tag" not in old
     listed = _call(live, "GET", path, headers=V279).json()["volumeAttachments"]
     assert [a["delete_on_termination"] for a in listed] == [False]
+    swap = {"volumeAttachment": {"volumeId": volume["id"]}}
+    assert _call(live, "PUT", f"{path}/{volume['id']}", swap).status_code == 403, "an admin's or a service's"
+    missing = f"{path}/00000000-0000-4000-8000-000000000000"
+    assert _call(live, "PUT", missing, swap, user="admin").status_code == 404, "no such attachment"
+    refused = _call(live, "PUT", f"{path}/{volume['id']}", swap, user="admin")
+    assert refused.status_code == 409 and "not supported" in refused.text, "no swap under a running guest"
+    bad = _call(live, "PUT", f"{path}/{volume['id']}", {"volumeAttachment": {}}, user="admin")
+    assert bad.status_code == 400 and "volumeId" in bad.json()["badRequest"]["message"]
 
 
 def test_admin_reset_state_and_host_fields(live: Live, image_id: str) -> None:
