@@ -14,7 +14,6 @@ from typing import Any
 import falcon
 
 from api.auth import token_of
-from api.compute.microversion import version_of
 from api.config import ApiConfig, Flavor
 from api.db import Database, Table
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
