@@ -8,6 +8,7 @@ Bodies are structured by api/openapi.yaml (key and value forms, one key on a PUT
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,6 +24,7 @@ from api.microversion import Version
 from provisioner.excerpt import cut
 
 DESCRIPTION = Version(2, 55)  # PUT /flavors/{id} and the description field
+FindFlavor = Callable[[falcon.Request, str], Flavor]  # a flavor the caller may see, NotFound otherwise
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,9 @@ def _text(value: Any) -> str:
 class ExtraSpecs:
     """GET and POST /compute/v2.1/flavors/{id}/os-extra_specs (POST merges, an admin's)."""
 
-    def __init__(self, config: ApiConfig, find: Any, extras: FlavorExtras):
+    def __init__(self, config: ApiConfig, find: FindFlavor, extras: FlavorExtras):
         self.config = config
-        self.find = find  # flavor id -> Flavor for this token, NotFound otherwise
+        self.find = find
         self.extras = extras
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
@@ -106,7 +108,7 @@ class ExtraSpecs:
 class ExtraSpec:
     """GET, PUT and DELETE /compute/v2.1/flavors/{id}/os-extra_specs/{key}."""
 
-    def __init__(self, config: ApiConfig, find: Any, extras: FlavorExtras):
+    def __init__(self, config: ApiConfig, find: FindFlavor, extras: FlavorExtras):
         self.config = config
         self.find = find
         self.extras = extras
@@ -148,7 +150,7 @@ def _access_list(flavor_id: str, extra: FlavorExtra) -> dict[str, Any]:
 class FlavorAccess:
     """GET /compute/v2.1/flavors/{id}/os-flavor-access: the projects a private flavor is shared with."""
 
-    def __init__(self, find: Any, extras: FlavorExtras):
+    def __init__(self, find: FindFlavor, extras: FlavorExtras):
         self.find = find
         self.extras = extras
 
@@ -163,7 +165,7 @@ class FlavorAccess:
 class FlavorAction:
     """POST /compute/v2.1/flavors/{id}/action: addTenantAccess and removeTenantAccess (an admin's)."""
 
-    def __init__(self, config: ApiConfig, find: Any, extras: FlavorExtras):
+    def __init__(self, config: ApiConfig, find: FindFlavor, extras: FlavorExtras):
         self.config = config
         self.find = find
         self.extras = extras

@@ -5,7 +5,6 @@ libvirt driver refuses them (it implements neither); so is disabling the host (t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import falcon
 
@@ -13,7 +12,7 @@ from api.auth import token_of
 from api.compute.microversion import version_of
 from api.compute.models import ComputeStore
 from api.compute.services import SERVICES
-from api.config import Flavor
+from api.config import ApiConfig, Flavor
 from api.errors import ApiError, Forbidden, NotFound
 from api.http import read_json, send
 from api.microversion import Version
@@ -38,7 +37,7 @@ def _admin(req: falcon.Request, rule: str) -> None:
 class Hosts:
     """GET /os-hosts[?zone=], GET and PUT /os-hosts/{host}, GET /os-hosts/{host}/{startup,shutdown,reboot}."""
 
-    def __init__(self, config: Any, store: ComputeStore, flavors: Callable[[], tuple[Flavor, ...]],
+    def __init__(self, config: ApiConfig, store: ComputeStore, flavors: Callable[[], tuple[Flavor, ...]],
                  totals: Callable[[], tuple[int, int, int]]):
         self.config = config
         self.store = store
