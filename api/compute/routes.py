@@ -151,7 +151,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/os-aggregates", Aggregates(config, aggregates))
     app.add_route("/compute/v2.1/os-aggregates/{aggregate_id}", AggregateItem(config, aggregates))
     app.add_route("/compute/v2.1/os-aggregates/{aggregate_id}/action", AggregateAction(config, aggregates))
-    usage = TenantUsage(store, catalog.all)
+    usage = TenantUsage(store, catalog.all, quota_routes.project_exists(ctx))
     app.add_route("/compute/v2.1/os-simple-tenant-usage", usage)
     app.add_route("/compute/v2.1/os-simple-tenant-usage/{project_id}", usage, suffix="item")
     app.add_route("/compute/v2.1/os-instance_usage_audit_log", UsageAuditLog())

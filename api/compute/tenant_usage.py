@@ -61,9 +61,11 @@ class Period:
 class TenantUsage:
     """GET /os-simple-tenant-usage (an admin's, every project) and /os-simple-tenant-usage/{project_id}."""
 
-    def __init__(self, store: ComputeStore, flavors: Callable[[], tuple[Flavor, ...]]):
+    def __init__(self, store: ComputeStore, flavors: Callable[[], tuple[Flavor, ...]],
+                 project_exists: Callable[[str], bool]):
         self.store = store
         self.flavors = flavors
+        self.project_exists = project_exists
 
     def _server_usage(self, server: Server, flavor: Flavor | None, period: Period) -> dict[str, Any] | None:
         """One server's usage, None if it did not exist in the period."""
@@ -111,6 +113,8 @@ class TenantUsage:
         token = token_of(req)
         if project_id != token.project_id and not token.is_admin:
             raise Forbidden("Policy doesn't allow os_compute_api:os-simple-tenant-usage:show to be performed.")
+        if not self.project_exists(project_id):  # an admin asking for a project Keystone does not have
+            raise NotFound(f"Project {cut(project_id)} could not be found.")
         (usage,) = self._usages([project_id], Period.of(req), detailed=True)
         if not usage["server_usages"]:
             usage = {}  # Nova answers an empty object for a project without usage in the period

@@ -63,6 +63,7 @@ def test_usage_refusals(live: Live, server: dict[str, Any]) -> None:
     assert bad.status_code == 400 and bad.json()["badRequest"]["message"].startswith("start")
     assert _call(live, "/os-simple-tenant-usage", user="alice").status_code == 403
     assert _call(live, "/os-simple-tenant-usage/").status_code == 404, "an empty project id"
+    assert _call(live, "/os-simple-tenant-usage/no-such-project").status_code == 404
     assert _call(live, f"/os-simple-tenant-usage/{project}", user="bob").status_code == 403, "another project's"
 
 
