@@ -1,6 +1,7 @@
 """Nova's os-hosts (admin, up to 2.42: Nova removed it at 2.43): each service as a host entry, a compute host's
-resources and usage per project. Host power actions and maintenance mode are refused with 501 as Nova's
-libvirt driver refuses them (it implements neither); so is disabling the host (the services stay enabled)."""
+resources and usage per project. Host power actions and maintenance mode are refused, as Nova's libvirt
+driver refuses them (it implements neither); so is disabling the host (the services stay enabled). Nova
+answers those with 501; here with 409, since this API answers no request with a 5xx that is not its fault."""
 
 from __future__ import annotations
 
@@ -13,18 +14,12 @@ from api.compute.microversion import version_of
 from api.compute.models import ComputeStore
 from api.compute.services import SERVICES
 from api.config import ApiConfig, Flavor
-from api.errors import ApiError, Forbidden, NotFound
+from api.errors import Conflict, Forbidden, NotFound
 from api.http import read_json, send
 from api.microversion import Version
 from provisioner.excerpt import cut
 
 LAST = Version(2, 42)
-
-
-class NotImplementedByDriver(ApiError):
-    """Nova's 501 for what the virt driver does not implement."""
-
-    status, kind, title = 501, "notImplemented", "Not Implemented"
 
 
 def _admin(req: falcon.Request, rule: str) -> None:
@@ -78,11 +73,11 @@ class Hosts:
         _admin(req, "update")
         read_json(req, self.config.max_json_body)  # status and/or maintenance_mode (api/openapi.yaml)
         self._compute_host(host)
-        raise NotImplementedByDriver("Virt driver does not implement host disabling or maintenance mode.")
+        raise Conflict("Virt driver does not implement host disabling or maintenance mode.")
 
     def on_get_power(self, req: falcon.Request, resp: falcon.Response, host: str, action: str) -> None:
         _admin(req, action)
         if action not in ("startup", "shutdown", "reboot"):
             raise NotFound(f"No host action {cut(action)}.")
         self._compute_host(host)
-        raise NotImplementedByDriver("Virt driver does not implement host power management.")
+        raise Conflict("Virt driver does not implement host power management.")
