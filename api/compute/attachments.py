@@ -26,7 +26,7 @@ from api.compute.tasks import ServerTasks
 from api.compute.views import VM_STATES
 from api.config import ApiConfig
 from api.engine import Engine
-from api.errors import BadRequest, Conflict, NotFound
+from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.http import field, read_json, send
 from api.jobs.records import ConvergeVolumes
 from api.microversion import Version
@@ -159,9 +159,10 @@ class VolumeAttachments:
 
 
 class VolumeAttachmentItem:
-    """GET and DELETE /compute/v2.1/servers/{id}/os-volume_attachments/{volume_id}."""
+    """GET, PUT (swap: refused) and DELETE /compute/v2.1/servers/{id}/os-volume_attachments/{volume_id}."""
 
-    def __init__(self, compute: ComputeStore, attachments: Attachments):
+    def __init__(self, config: ApiConfig, compute: ComputeStore, attachments: Attachments):
+        self.config = config
         self.compute = compute
         self.attachments = attachments
 
@@ -180,3 +181,14 @@ class VolumeAttachmentItem:
         server, volume = self._attached(req, server_id, volume_id)
         self.attachments.detach(server, volume.id)
         resp.status = 202
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, server_id: str, volume_id: str) -> None:
+        """Nova's swap of an attached volume for another (admin or service): refused with 409 once the
+        request is found valid, as attachments here are re-applied with the domain's restart, never swapped
+        under a running guest (a deployment's tempest.conf says swap_volume false)."""
+        token = token_of(req)
+        if not (token.is_admin or "service" in token.roles):
+            raise Forbidden("Policy doesn't allow os_compute_api:os-volumes-attachments:swap to be performed.")
+        read_json(req, self.config.max_json_body)  # volumeAttachment.volumeId (api/openapi.yaml)
+        server, volume = self._attached(req, server_id, volume_id)
+        raise Conflict(f"Cannot swap volume {volume.id} of instance {server.id}: swapping volumes is not supported")

@@ -1,15 +1,17 @@
 """Nova's flavors: those of config.yaml and those an admin created (POST /flavors, stored in state.db);
-lists with Nova's filters and pagination, one flavor, and its extra specs (none: the engine has no
-scheduler hints to attach)."""
+lists with Nova's filters and pagination, one flavor; its extras (extra specs, access, description) are
+api/compute/flavor_extras.py's."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import falcon
 
 from api.change_counter import ChangeCounters, Slot
+from api.compute.flavor_extras import DESCRIPTION, FlavorExtra, FlavorExtras
 from api.compute.microversion import version_of
 from api.compute.views import flavor_view
 from api.auth import token_of
@@ -146,16 +148,19 @@ def select(req: falcon.Request, flavors: tuple[Flavor, ...]) -> tuple[list[Flavo
 
 
 class FlavorList:
-    """GET /compute/v2.1/flavors[/detail]."""
+    """GET /compute/v2.1/flavors[/detail]: the flavors the caller may use (a private one when its project was
+    given access; an admin sees every flavor)."""
 
-    def __init__(self, config: ApiConfig, catalog: FlavorCatalog, detail: bool):
+    def __init__(self, config: ApiConfig, catalog: FlavorCatalog, extras: FlavorExtras, detail: bool):
         self.config = config
         self.catalog = catalog
+        self.extras = extras
         self.detail = detail
 
-    def _body(self, req: falcon.Request, flavors: list[Flavor], next_marker: str | None) -> dict[str, Any]:
+    def _body(self, req: falcon.Request, flavors: list[Flavor], next_marker: str | None,
+              extras: dict[str, FlavorExtra]) -> dict[str, Any]:
         version = version_of(req)
-        views = [flavor_view(f, req.prefix, version) for f in flavors]
+        views = [view(f, req.prefix, version, extras.get(f.id)) for f in flavors]
         if not self.detail:
             keep = ("id", "name", "links", "description") if version >= Version(2, 55) else ("id", "name", "links")
             views = [{k: v[k] for k in keep} for v in views]
@@ -169,7 +174,16 @@ class FlavorList:
         return body
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send(resp, self._body(req, *select(req, self.catalog.all())))
+        token = token_of(req)
+        extras = self.extras.all()
+        usable = tuple(f for f in self.catalog.all() if self.extras.visible(token, f, extras))
+        send(resp, self._body(req, *select(req, usable), extras))
+
+
+def view(flavor: Flavor, base_url: str, version: Version, extra: FlavorExtra | None) -> dict[str, Any]:
+    """The flavor's view with its extras."""
+    return flavor_view(flavor, base_url, version, extra.description if extra else None,
+                       extra.extra_specs if extra else None)
 
 
 class Flavors(FlavorList):
@@ -178,7 +192,9 @@ class Flavors(FlavorList):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         if not token_of(req).is_admin:
             raise Forbidden("Policy doesn't allow os_compute_api:os-flavor-manage:create to be performed.")
-        flavor = new_flavor(read_json(req, self.config.max_json_body, "flavor"))
+        body = read_json(req, self.config.max_json_body, "flavor")
+        flavor = new_flavor(body)
+        description = _description(req, body)
         with self.catalog.db.transaction():
             current = self.catalog.load()
             if any(f.id == flavor.id for f in current):
@@ -186,19 +202,58 @@ class Flavors(FlavorList):
             if any(f.name == flavor.name for f in current):
                 raise Conflict(f"Flavor with name {cut(flavor.name)} already exists.")
             self.catalog.created.insert(flavor)
+            extra = FlavorExtra(flavor.id, description=description)
+            self.extras.forget(flavor.id)  # a deleted flavor's id may come back: its old extras do not
+            if description is not None:
+                self.extras.save(extra)
         self.catalog.changed()
-        send(resp, {"flavor": flavor_view(flavor, req.prefix, version_of(req))})
+        send(resp, {"flavor": view(flavor, req.prefix, version_of(req), extra)})
+
+
+def _description(req: falcon.Request, body: dict[str, Any]) -> str | None:
+    """A flavor's description (2.55 on): text up to 65,535 characters, or null."""
+    if "description" not in body:
+        return None
+    if version_of(req) < DESCRIPTION:
+        raise BadRequest("flavor.description", "is only accepted from microversion 2.55 on")
+    description = field(body, "description", str, "flavor", False)
+    if description is not None and (len(description) > 65535 or not description.isprintable()):
+        raise BadRequest("flavor.description", "must be printable text of at most 65535 characters")
+    return description
 
 
 class FlavorItem:
-    """GET /compute/v2.1/flavors/{id} (by id only: clients find by name through the list); DELETE (an admin's,
-    of a created flavor: config.yaml's stay)."""
+    """GET /compute/v2.1/flavors/{id} (by id only: clients find by name through the list); PUT its description
+    (2.55, an admin's); DELETE (an admin's, of a created flavor: config.yaml's stay)."""
 
-    def __init__(self, catalog: FlavorCatalog):
+    def __init__(self, config: ApiConfig, catalog: FlavorCatalog, extras: FlavorExtras):
+        self.config = config
         self.catalog = catalog
+        self.extras = extras
+
+    def find(self, req: falcon.Request, flavor_id: str) -> Flavor:
+        """The flavor if the caller may see it (a private one without access is not found, as in Nova)."""
+        flavor = self.catalog.find(flavor_id)
+        if not self.extras.visible(token_of(req), flavor):
+            raise NotFound(f"Flavor {cut(flavor_id)} could not be found.")
+        return flavor
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
-        send(resp, {"flavor": flavor_view(self.catalog.find(flavor_id), req.prefix, version_of(req))})
+        flavor = self.find(req, flavor_id)
+        send(resp, {"flavor": view(flavor, req.prefix, version_of(req), self.extras.of(flavor.id))})
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
+        if version_of(req) < DESCRIPTION:
+            raise NotFound("Updating a flavor needs microversion 2.55 or later.")
+        if not token_of(req).is_admin:
+            raise Forbidden("Policy doesn't allow os_compute_api:os-flavor-manage:update to be performed.")
+        body = read_json(req, self.config.max_json_body, "flavor")
+        description = _description(req, body)
+        flavor = self.find(req, flavor_id)
+        with self.extras.db.transaction():
+            extra = replace(self.extras.of(flavor.id), description=description)
+            self.extras.save(extra)
+        send(resp, {"flavor": view(flavor, req.prefix, version_of(req), extra)})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
         if not token_of(req).is_admin:
@@ -206,28 +261,8 @@ class FlavorItem:
         flavor = self.catalog.find(flavor_id)
         if self.catalog.created.get(flavor.id) is None:
             raise Conflict(f"Flavor {flavor.name} is defined in config.yaml: change it there")
-        self.catalog.created.delete(flavor.id)  # autocommit: durable when it returns
+        with self.catalog.db.transaction():
+            self.catalog.created.delete(flavor.id)
+            self.extras.forget(flavor.id)
         self.catalog.changed()
         resp.status = 202
-
-
-class FlavorExtraSpecs:
-    """GET /compute/v2.1/flavors/{id}/os-extra_specs: always empty (the stock clients read it on flavor show)."""
-
-    def __init__(self, catalog: FlavorCatalog):
-        self.catalog = catalog
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
-        self.catalog.find(flavor_id)
-        send(resp, {"extra_specs": {}})
-
-
-class FlavorExtraSpec:
-    """GET /compute/v2.1/flavors/{id}/os-extra_specs/{key}: a 404, as Nova answers for a key not set."""
-
-    def __init__(self, catalog: FlavorCatalog):
-        self.catalog = catalog
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str, key: str) -> None:
-        flavor = self.catalog.find(flavor_id)
-        raise NotFound(f"Flavor {cut(flavor.id)} has no extra specs with key {cut(key)}.")

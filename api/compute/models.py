@@ -61,6 +61,8 @@ class Server:
     disk_config: str = "MANUAL"  # OS-DCF:diskConfig as requested
     locked: bool = False  # Nova's lock: only an admin may act on a locked server
     locked_reason: str | None = None
+    tags: tuple[str, ...] = ()  # Nova's server tags (2.26)
+    user_data: str | None = None  # as given at create (base64), which a rebuild shows from 2.57
     status: str = BUILD
     task_state: str | None = "spawning"
     fault: str | None = None

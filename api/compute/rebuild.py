@@ -32,6 +32,7 @@ from api.errors import ApiError, BadRequest, Conflict, Forbidden
 from api.http import field, send
 from api.image.catalog import ImageCatalog
 from api.jobs.records import RebuildServer
+from api.microversion import Version
 from api.quota.models import COMPUTE
 from api.quota.store import QuotaStore
 from provisioner.excerpt import cut
@@ -107,6 +108,8 @@ class Rebuilds:
                                     fault=None, **changes)
         self.tasks.runner.submit(job)
         body = update_view(self.view(req, rebuilt or server), version_of(req))
+        if version_of(req) >= Version(2, 57):  # the user data the server was built with (a rebuild keeps it)
+            body["user_data"] = (rebuilt or server).user_data
         send(resp, {"server": {**body, "adminPass": password or ""}}, 202)
 
     def run(self, job: RebuildServer) -> None:

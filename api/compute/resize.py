@@ -6,7 +6,8 @@ RESIZE while it runs, then VERIFY_RESIZE on the new flavor. confirmResize
 keeps it (ACTIVE, or SHUTOFF for a server that was stopped); revertResize
 re-applies the old flavor (REVERT_RESIZE, then ACTIVE or SHUTOFF). The
 pending resize (old and new flavor, whether the server was stopped) is a row
-of api_server_resizes until it is confirmed or reverted.
+of api_server_resizes until it is confirmed or reverted; each resize is also a
+migration record (api/compute/migrations.py) as Nova lists them.
 
 The root disk keeps its size: the libvirt volume's capacity cannot change in
 place (a new capacity replaces the volume, and the guest's data with it), so a
@@ -26,6 +27,8 @@ from typing import Any
 
 import falcon
 
+from api.auth import token_of
+from api.compute.migrations import MigrationStore
 from api.compute.models import ACTIVE, DELETING, ERROR, SHUTOFF, ComputeStore, Server
 from api.compute.power import power
 from api.compute.tasks import ServerTasks
@@ -80,8 +83,9 @@ class Resizes:
     """The resize actions and their ResizeServer jobs."""
 
     def __init__(self, store: ComputeStore, tasks: ServerTasks, flavors: Callable[[], Iterable[Flavor]],
-                 quotas: QuotaStore):
+                 quotas: QuotaStore, migrations: MigrationStore):
         self.store = store
+        self.migrations = migrations
         self.tasks = tasks
         self.flavors = flavors
         self.quotas = quotas
@@ -126,6 +130,7 @@ class Resizes:
                                                                "ram": new.ram - old.ram})
             self.pending.delete(server.id)
             self.pending.insert(record)
+            self.migrations.start(server.id, server.project_id, token_of(req).user_id, server.flavor_id, new.id)
         self.store.change(server.id, status=RESIZE, task_state="resize_prep", disk_config=disk_config)
         self.tasks.runner.submit(ResizeServer(server.id, new.id))
         resp.status = 202
@@ -135,6 +140,7 @@ class Resizes:
         record = self._pending(server)
         refuse_busy(server, "confirmResize", (VERIFY_RESIZE,))
         self.pending.delete(server.id)
+        self.migrations.advance(server.id, "confirmed")
         self.store.change(server.id, status=SHUTOFF if record.stopped else ACTIVE, task_state=None)
         resp.status = 204
 
@@ -143,6 +149,7 @@ class Resizes:
         record = self._pending(server)
         refuse_busy(server, "revertResize", (VERIFY_RESIZE,))
         self.store.change(server.id, status=REVERT_RESIZE, task_state="resize_reverting")
+        self.migrations.advance(server.id, "reverting")
         self.tasks.runner.submit(ResizeServer(server.id, record.old_flavor_id, revert=True))
         resp.status = 202
 
@@ -169,11 +176,13 @@ class Resizes:
             self.pending.delete(server.id)
         else:
             status = VERIFY_RESIZE
+        self.migrations.advance(server.id, "reverted" if job.revert else "finished")
         self._finish(server.id, status=status, flavor_id=flavor.id, fault=None)
 
     def failed(self, job: ResizeServer, reason: str) -> None:
         """ERROR with the reason: the domain may be on either flavor; the pending resize is dropped."""
         self.pending.delete(job.server_id)
+        self.migrations.advance(job.server_id, "error")
         what = "revert of the resize" if job.revert else f"resize to flavor {job.flavor_id}"
         self._finish(job.server_id, status=ERROR, fault=f"{what} failed: {reason}")
 

@@ -12,6 +12,7 @@ from api.auth import token_of
 from api.compute.addresses import AddressRefresher
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
+from api.compute.flavor_extras import FlavorExtras
 from api.compute.flavors import FlavorCatalog
 from api.compute.microversion import MAX, MIN, version_of
 from api.compute.models import ACTIVE, DELETING, ERROR, PAUSED, SHUTOFF, ComputeStore, Server
@@ -19,11 +20,12 @@ from api.compute.tasks import ServerTasks
 from api.compute import server_query
 from api.compute.server_groups import ServerGroupStore
 from api.compute.server_create import admin_password, create_request, update_request
-from api.compute.views import link, server_view, update_view
-from api.config import ApiConfig
+from api.compute.views import HOST, link, server_view, update_view
+from api.config import ApiConfig, Flavor
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from api.http import field, read_json, send
 from api.microversion import Version
+from api.identity.tokens import Token
 from api.network.store import NetworkStore
 from api.quota.errors import nova_refusal
 from api.quota.models import COMPUTE, NETWORK
@@ -52,9 +54,10 @@ class Servers:
 
     def __init__(self, config: ApiConfig, catalog: FlavorCatalog, store: ComputeStore, networks: NetworkStore,
                  volumes: VolumeStore, builder: ServerBuilder, tasks: ServerTasks, addresses: AddressRefresher,
-                 quotas: QuotaStore, groups: ServerGroupStore):
+                 quotas: QuotaStore, groups: ServerGroupStore, extras: FlavorExtras):
         self.config = config
         self.catalog = catalog
+        self.extras = extras
         self.groups = groups
         self.quotas = quotas
         self.volumes = volumes
@@ -74,7 +77,14 @@ class Servers:
         token = token_of(req)
         everyone = token.is_admin and req.get_param_as_bool("all_tenants", default=False)
         projects = None if everyone else [token.project_id]
-        page = server_query.select(req, self.store.listed(projects))
+        # An admin's filters (Nova drops them for others): one project's servers among everyone's, by host.
+        wanted_project = req.get_param("tenant_id") or req.get_param("project_id")
+        if everyone and wanted_project:
+            projects = [wanted_project]
+        listed = self.store.listed(projects)
+        if token.is_admin and req.get_param("host") not in (None, HOST):
+            listed = []  # every server is on this host
+        page = server_query.select(req, listed)
         version = version_of(req)
         if detail:
             names = {n.id: n.name for n in self.networks.visible_networks(token)}
@@ -100,6 +110,11 @@ class Servers:
         hints = whole.get("os:scheduler_hints", whole.get("OS-SCH-HNT:scheduler_hints")) or {}
         group_id = field(hints if isinstance(hints, dict) else {}, "group", str, "os:scheduler_hints", False)
         request = create_request(body, version_of(req), self.networks.visible_groups(token))
+        flavor = self.catalog.get(str(body.get("flavorRef", "")))
+        if flavor is not None and not self.extras.visible(token, flavor):  # private, not shared with the project
+            raise BadRequest("server.flavorRef", f"flavor {cut(flavor.id)} does not exist")
+        if flavor is not None:
+            self._refuse_small_flavor(token, flavor, body.get("imageRef"))
         servers = []
         with self.networks.allocating():  # the fixed IPs build() picks are held once the servers are inserted
             for index in range(request.max_count):
@@ -107,7 +122,7 @@ class Servers:
                 server = replace(built.server, name=request.name_of(built.server.name, index),
                                  description=request.description, security_groups=request.security_groups,
                                  access_ipv4=request.access_ipv4, access_ipv6=request.access_ipv6,
-                                 disk_config=request.disk_config)
+                                 disk_config=request.disk_config, user_data=body.get("user_data"))
                 try:  # in the same transaction as the insert: no two take the last unit
                     self._check_quotas(server)
                 except ApiError:
@@ -130,6 +145,18 @@ class Servers:
         send(resp, {"server": {"id": first.id, "links": link(req.prefix, "servers", first.id),
                                "adminPass": admin_password(body) or "", "security_groups": [{"name": n} for n in first.security_groups],
                                "OS-DCF:diskConfig": first.disk_config}}, 202)
+
+    def _refuse_small_flavor(self, token: Token, flavor: Flavor, image_id: Any) -> None:
+        """Nova's 400 when the flavor has less memory than the image's min_ram."""
+        if not isinstance(image_id, str) or not image_id:
+            return  # the builder names what is wrong with the imageRef
+        try:
+            image = self.builder.images.get(token, image_id)
+        except NotFound:
+            return
+        if image.row is not None and image.row.min_ram > flavor.ram:
+            raise BadRequest("server.flavorRef", f"flavor {flavor.name}'s memory ({flavor.ram} MiB) is smaller than "
+                                                 f"image {image.id}'s min_ram ({image.row.min_ram} MiB)")
 
     def _check_quotas(self, server: Server) -> None:
         """Nova's quota checks of a new server: its metadata items, then instances, cores and RAM, then its
@@ -247,6 +274,18 @@ class ServerAction:
             return
         if action in ("addSecurityGroup", "removeSecurityGroup"):
             self._security_group(req, server, action, arguments)
+            resp.status = 202
+            return
+        if action in ("restore", "forceDelete"):
+            # A delete is never deferred here (no soft delete, as Nova with reclaim_instance_interval 0): no
+            # server is ever SOFT_DELETED, the only state these act on.
+            raise Conflict(f"Cannot '{action}' instance {server.id} while it is in vm_state "
+                           f"{server.status.lower()}")
+        if action == "injectNetworkInfo":
+            # An admin's; Nova's libvirt driver does nothing for it (the guest's network comes from its seed).
+            if not token_of(req).is_admin:
+                raise Forbidden("Policy doesn't allow os_compute_api:os-admin-actions:inject_network_info "
+                                "to be performed.")
             resp.status = 202
             return
         if action == "reboot":

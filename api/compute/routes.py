@@ -2,30 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from api.change_counter import ChangeCounters
-from api.compute import flavors
+from api.compute import flavor_extras, flavors
 from api.compute import resources as r
 from api.compute import security_groups as sg
 from api.compute import server_meta
 from api.compute.addresses import AddressRefresher
+from api.compute.aggregates import AggregateAction, AggregateItem, Aggregates, AggregateStore
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
+from api.compute.diagnostics import Diagnostics
+from api.compute.extensions import Extensions
+from api.compute.external_events import ExternalEvents
+from api.compute.floating_ips import FloatingIpActions, NovaFloatingIp, NovaFloatingIps
+from api.compute.hosts import ComputeHosts
 from api.compute.hypervisors import Hypervisors
 from api.compute.instance_actions import InstanceActionLog, InstanceActions
 from api.compute.keypairs import KeypairItem, Keypairs
-from api.compute.microversion import NOVA
+from api.compute.microversion import MIN, NOVA
 from api.compute.models import ComputeStore
+from api.compute.migrations import Migrations, MigrationStore
+from api.compute.networks import NovaNetworks
 from api.compute.placement import Hosts
 from api.compute.rebuild import Rebuilds
 from api.compute.resize import Resizes
 from api.compute.images import NovaImageItem, NovaImageMetadata, NovaImages
 from api.compute.snapshots import ServerImages
+from api.compute.server_password import ServerPassword
+from api.compute.server_tags import ServerTag, ServerTags
 from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroupStore
 from api.compute.services import Services
 from api.compute.tasks import ServerTasks
+from api.compute.tenant_usage import TenantUsage
+from api.compute.usage_audit import UsageAuditLog
 from api.compute.zones import AvailabilityZones
 from api.config import config_path
 from api.context import ApiContext
@@ -54,15 +68,26 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     # Nova answers its version list with 200 (Tempest's list_versions schema), not 300 Multiple Choices.
     app.add_route("/compute", Discovery(lambda base: {"versions": [r.legacy_version_document(base),
                                                                    r.version_document(base)]}))
+    # Nova's legacy v2 endpoint, where the version list's v2.0 entry points: its version document.
+    app.add_route("/compute/v2", Discovery(lambda base: {"version": r.legacy_version_document(base)}))
+    app.add_route("/compute/v2.1/extensions", Extensions())
+    app.add_route("/compute/v2.1/extensions/{alias}", Extensions(), suffix="item")
     app.add_route("/compute/v2.1", Discovery(lambda base: {"version": r.version_document(base)}))
-    app.add_route("/compute/v2.1/flavors", flavors.Flavors(config, catalog, detail=False))
-    app.add_route("/compute/v2.1/flavors/detail", flavors.FlavorList(config, catalog, detail=True))
-    app.add_route("/compute/v2.1/flavors/{flavor_id}", flavors.FlavorItem(catalog))
-    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs", flavors.FlavorExtraSpecs(catalog))
-    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", flavors.FlavorExtraSpec(catalog))
+    extras = flavor_extras.FlavorExtras(ctx.db)
+    app.add_route("/compute/v2.1/flavors", flavors.Flavors(config, catalog, extras, detail=False))
+    app.add_route("/compute/v2.1/flavors/detail", flavors.FlavorList(config, catalog, extras, detail=True))
+    flavor = flavors.FlavorItem(config, catalog, extras)
+    app.add_route("/compute/v2.1/flavors/{flavor_id}", flavor)
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs",
+                  flavor_extras.ExtraSpecs(config, flavor.find, extras))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}",
+                  flavor_extras.ExtraSpec(config, flavor.find, extras))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/os-flavor-access", flavor_extras.FlavorAccess(flavor.find, extras))
+    app.add_route("/compute/v2.1/flavors/{flavor_id}/action", flavor_extras.FlavorAction(config, flavor.find, extras))
     app.add_route("/compute/v2.1/os-keypairs", Keypairs(config, store, quotas))
     app.add_route("/compute/v2.1/os-keypairs/{name}", KeypairItem(store))
-    servers = r.Servers(config, catalog, store, networks, volumes, builder, tasks, addresses, quotas, groups)
+    servers = r.Servers(config, catalog, store, networks, volumes, builder, tasks, addresses, quotas, groups,
+                        extras)
     app.add_route("/compute/v2.1/servers", servers)
     app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405
     item = r.ServerItem(config, catalog, store, networks, volumes, tasks, addresses, groups)
@@ -70,11 +95,18 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/servers/{server_id}/metadata", server_meta.ServerMetadata(config, store, quotas))
     app.add_route("/compute/v2.1/servers/{server_id}/metadata/{key}",
                   server_meta.ServerMetadataItem(config, store, quotas))
+    app.add_route("/compute/v2.1/servers/{server_id}/tags", ServerTags(config, store))
+    app.add_route("/compute/v2.1/servers/{server_id}/tags/{tag}", ServerTag(store))
+    app.add_route("/compute/v2.1/servers/{server_id}/os-server-password", ServerPassword(store))
+    app.add_route("/compute/v2.1/servers/{server_id}/diagnostics", Diagnostics(store, hosts.uri_of))
     ips = server_meta.ServerIps(store, networks, addresses)
     app.add_route("/compute/v2.1/servers/{server_id}/ips", ips)
     app.add_route("/compute/v2.1/servers/{server_id}/ips/{network}", ips, suffix="network")
     action = r.ServerAction(config, store, tasks, hosts.uri_of, ConsoleLog(ctx.layout), networks)
-    action.handlers.update(Resizes(store, tasks, catalog.all, quotas).actions())
+    migrations = MigrationStore(ctx.db)
+    app.add_route("/compute/v2.1/os-migrations", Migrations(migrations))
+    app.add_route("/compute/v2.1/os-server-external-events", ExternalEvents(config, store))
+    action.handlers.update(Resizes(store, tasks, catalog.all, quotas, migrations).actions())
     action.handlers.update(Rebuilds(store, tasks, builder.images, quotas, item.view).actions())
     action.handlers.update(ServerImages(store, tasks, builder.images).actions())
     nova_images = NovaImages(builder.images)
@@ -92,11 +124,18 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/servers/{server_id}/os-instance-actions/{request_id}", instance_actions,
                   suffix="item")
     app.add_route("/compute/v2.1/os-security-groups", sg.SecurityGroups(config, networks, quotas))
-    app.add_route("/compute/v2.1/os-security-groups/{security_group_id}", sg.SecurityGroupItem(config, networks, quotas))
+    app.add_route("/compute/v2.1/os-security-groups/{security_group_id}", sg.SecurityGroupItem(config, networks, quotas, store))
     app.add_route("/compute/v2.1/os-security-group-rules", sg.SecurityGroupRules(config, networks, quotas))
     app.add_route("/compute/v2.1/os-security-group-rules/{rule_id}", sg.SecurityGroupRuleItem(config, networks, quotas))
     app.add_route("/compute/v2.1/servers/{server_id}/os-security-groups",
                   sg.ServerSecurityGroups(config, networks, quotas, store))
+    app.add_route("/compute/v2.1/os-floating-ips", NovaFloatingIps(config, networks, store))
+    app.add_route("/compute/v2.1/os-floating-ips/{floating_ip_id}", NovaFloatingIp(config, networks, store))
+    action.handlers.update(FloatingIpActions(config, networks, store).actions())
+    nova_networks = NovaNetworks(networks)
+    for proxy in ("os-networks", "os-tenant-networks"):
+        app.add_route(f"/compute/v2.1/{proxy}", nova_networks)
+        app.add_route(f"/compute/v2.1/{proxy}/{{network_id}}", nova_networks, suffix="item")
     app.add_route("/compute/v2.1/os-server-groups", ServerGroups(config, groups, quotas))
     app.add_route("/compute/v2.1/os-server-groups/{group_id}", ServerGroupItem(groups))
     app.add_route("/compute/v2.1/os-services", Services())
@@ -105,10 +144,30 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
                          ("/{hypervisor_id}", "item"), ("/{hypervisor_id}/uptime", "uptime"),
                          ("/{hypervisor_id}/search", "search"), ("/{hypervisor_id}/servers", "servers")):
         app.add_route(f"/compute/v2.1/os-hypervisors{path}", hypervisors, suffix=suffix)
+    compute_hosts = ComputeHosts(config, store, catalog.all, lambda: _host_totals(hypervisors))
+    app.add_route("/compute/v2.1/os-hosts", compute_hosts)
+    app.add_route("/compute/v2.1/os-hosts/{host}", compute_hosts, suffix="item")
+    app.add_route("/compute/v2.1/os-hosts/{host}/{action}", compute_hosts, suffix="power")
+    aggregates = AggregateStore(ctx.db)
+    app.add_route("/compute/v2.1/os-aggregates", Aggregates(config, aggregates))
+    app.add_route("/compute/v2.1/os-aggregates/{aggregate_id}", AggregateItem(config, aggregates))
+    app.add_route("/compute/v2.1/os-aggregates/{aggregate_id}/action", AggregateAction(config, aggregates))
+    usage = TenantUsage(store, catalog.all, quota_routes.project_exists(ctx))
+    app.add_route("/compute/v2.1/os-simple-tenant-usage", usage)
+    app.add_route("/compute/v2.1/os-simple-tenant-usage/{project_id}", usage, suffix="item")
+    app.add_route("/compute/v2.1/os-instance_usage_audit_log", UsageAuditLog())
+    app.add_route("/compute/v2.1/os-instance_usage_audit_log/{before}", UsageAuditLog(), suffix="item")
     zones = AvailabilityZones(hosts)
     app.add_route("/compute/v2.1/os-availability-zone", zones)
     app.add_route("/compute/v2.1/os-availability-zone/detail", zones, suffix="detail")
     quota_routes.add_compute_routes(app, ctx, quotas)
+
+
+def _host_totals(hypervisors: Hypervisors) -> tuple[int, int, int]:
+    """(CPUs, memory MiB, disk GiB) of the one compute host os-hosts shows: its hypervisors' together."""
+    details = [h.detail(MIN) for h in hypervisors.all]
+    return (sum(d["vcpus"] for d in details), sum(d["memory_mb"] for d in details),
+            sum(d["local_gb"] for d in details))
 
 
 def add_attachment_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, attachments: Attachments) -> None:
@@ -116,4 +175,4 @@ def add_attachment_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore,
     app.add_route("/compute/v2.1/servers/{server_id}/os-volume_attachments",
                   VolumeAttachments(ctx.config, store, attachments))
     app.add_route("/compute/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}",
-                  VolumeAttachmentItem(store, attachments))
+                  VolumeAttachmentItem(ctx.config, store, attachments))

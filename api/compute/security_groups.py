@@ -3,6 +3,8 @@ Neutron records of api/network in Nova's shapes. Nova removed the proxy at 2.36:
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
 
 import falcon
@@ -11,7 +13,7 @@ from api.auth import token_of
 from api.compute.microversion import version_of
 from api.compute.models import ComputeStore
 from api.config import ApiConfig
-from api.errors import BadRequest, NotFound
+from api.errors import BadRequest, Conflict, NotFound
 from api.http import read_json, send
 from api.identity.tokens import Token
 from api.microversion import Version
@@ -23,9 +25,11 @@ from api.quota.store import QuotaStore
 from provisioner.excerpt import cut
 
 REMOVED_IN = Version(2, 36)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 
 
-def _proxied(req: falcon.Request) -> None:
+def proxied(req: falcon.Request) -> None:
+    """A 404 for the proxies Nova removed at 2.36 (security groups, floating IPs)."""
     if version_of(req) >= REMOVED_IN:
         raise NotFound("The resource could not be found.")
 
@@ -68,7 +72,7 @@ class SecurityGroups(_Proxy):
     """GET and POST /compute/v2.1/os-security-groups."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         groups = self.networks.visible_groups(token)
         rules = self.networks.visible_rules(token)
@@ -76,7 +80,7 @@ class SecurityGroups(_Proxy):
         send(resp, {"security_groups": [group_view(g, rules, by_id) for g in groups]})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         group = self.networks.create_group(token, self._group_body(req), lambda project: self.quotas.check(
             NETWORK, project, {"security_group": 1}, refuse=nova_refusal))
@@ -84,25 +88,32 @@ class SecurityGroups(_Proxy):
 
 
 class SecurityGroupItem(_Proxy):
-    """GET, PUT and DELETE /compute/v2.1/os-security-groups/{id}."""
+    """GET, PUT and DELETE /compute/v2.1/os-security-groups/{id} (not while a server is in the group)."""
+
+    def __init__(self, config: ApiConfig, networks: NetworkStore, quotas: QuotaStore, store: ComputeStore):
+        super().__init__(config, networks, quotas)
+        self.store = store
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, security_group_id: str) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         send(resp, {"security_group": self._view(token, self.networks.group(token, security_group_id))})
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, security_group_id: str) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         group = self.networks.update_group(token, security_group_id, self._group_body(req))
         send(resp, {"security_group": self._view(token, group)})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, security_group_id: str) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         group = self.networks.group(token, security_group_id)
         if group.name == "default":
             raise BadRequest("security_group", "the default security group cannot be deleted")
+        users = [sv.id for sv in self.store.listed([group.project_id]) if group.name in sv.security_groups]
+        if users:  # Neutron refuses a group in use (409); Nova answers that with 400
+            raise BadRequest("security_group", f"security group {group.id} is in use by instance {users[0]}")
         self.networks.delete_group(token, group.id)
         resp.status = 202
 
@@ -130,6 +141,13 @@ def neutron_rule(body: dict[str, Any]) -> dict[str, Any]:
     cidr, group_id = body.get("cidr"), body.get("group_id")
     if cidr is not None and group_id is not None:
         raise BadRequest(f"{where}.cidr", "give a cidr or a group_id, not both")
+    if not _UUID.fullmatch(parent):  # Nova's validate_id before asking Neutron
+        raise BadRequest(f"{where}.parent_group_id", f"{cut(parent)} is not a security group id")
+    if cidr is not None:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise BadRequest(f"{where}.cidr", f"{cut(cidr)} is not a CIDR") from None
     return {"security_group_id": parent, "direction": "ingress", "ethertype": "IPv4",
             "protocol": protocol.lower() if protocol else None, "port_range_min": low, "port_range_max": high,
             "remote_ip_prefix": (cidr or "0.0.0.0/0") if group_id is None else None,
@@ -140,7 +158,7 @@ class SecurityGroupRules(_Proxy):
     """POST /compute/v2.1/os-security-group-rules."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        _proxied(req)
+        proxied(req)
         token = token_of(req)
         body = neutron_rule(read_json(req, self.config.max_json_body)["security_group_rule"])
         try:
@@ -149,8 +167,11 @@ class SecurityGroupRules(_Proxy):
             raise NotFound(f"Security group {cut(body['security_group_id'])} not found.") from None
         if body["remote_group_id"] is not None:
             self.networks.group(token, body["remote_group_id"])
-        rule = self.networks.create_rule(token, body, lambda project: self.quotas.check(
-            NETWORK, project, {"security_group_rule": 1}, refuse=nova_refusal))
+        try:
+            rule = self.networks.create_rule(token, body, lambda project: self.quotas.check(
+                NETWORK, project, {"security_group_rule": 1}, refuse=nova_refusal))
+        except Conflict as exc:  # Neutron's duplicate rule: Nova answers 400
+            raise BadRequest("security_group_rule", exc.message) from None
         groups = {g.id: g for g in self.networks.visible_groups(token)}
         send(resp, {"security_group_rule": rule_view(rule, groups)})
 
@@ -159,7 +180,7 @@ class SecurityGroupRuleItem(_Proxy):
     """DELETE /compute/v2.1/os-security-group-rules/{id}."""
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, rule_id: str) -> None:
-        _proxied(req)
+        proxied(req)
         self.networks.delete_rule(token_of(req), rule_id)
         resp.status = 202
 

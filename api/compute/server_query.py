@@ -1,4 +1,4 @@
-"""GET /servers query parameters: Nova's filters (name, status, image, flavor, changes-since), its order
+"""GET /servers query parameters: Nova's filters (name, status, image, flavor, changes-since, tags), its order
 (newest first) and limit/marker pagination with a `servers_links` next link."""
 
 from __future__ import annotations
@@ -9,11 +9,14 @@ from urllib.parse import urlencode
 
 import falcon
 
+from api.compute.microversion import version_of
 from api.compute.models import Server
 from api.compute.name_filter import NameFilter
 from api.errors import BadRequest
+from api.microversion import Version
 from provisioner.excerpt import cut
 
+TAGS = Version(2, 26)
 MAX_LIMIT = 1000  # Nova's osapi_max_limit default: a larger limit is cut to it
 
 
@@ -45,6 +48,21 @@ def _limit(req: falcon.Request) -> int | None:
     return min(int(text), MAX_LIMIT)
 
 
+def _by_tags(req: falcon.Request, servers: list[Server]) -> list[Server]:
+    """Nova's tag filters (2.26): tags (has all), tags-any, not-tags (lacks one at least), not-tags-any."""
+    if version_of(req) < TAGS:
+        return servers
+    tests = {"tags": lambda wanted, have: wanted <= have, "tags-any": lambda wanted, have: bool(wanted & have),
+             "not-tags": lambda wanted, have: not wanted <= have,
+             "not-tags-any": lambda wanted, have: not wanted & have}
+    for name, test in tests.items():
+        text = req.get_param(name)
+        if text:
+            wanted = set(text.split(","))
+            servers = [s for s in servers if test(wanted, set(s.tags))]
+    return servers
+
+
 def select(req: falcon.Request, servers: list[Server]) -> Page:
     """The page of `servers` the request's filters, marker and limit ask for, newest first."""
     name, status = req.get_param("name"), req.get_param("status")
@@ -61,6 +79,7 @@ def select(req: falcon.Request, servers: list[Server]) -> Page:
     if since:
         after = _since(since)
         servers = [s for s in servers if s.updated >= after]
+    servers = _by_tags(req, servers)
     servers = sorted(servers, key=lambda s: (s.created, s.id), reverse=True)
     marker = req.get_param("marker")
     if marker is not None:

@@ -26,17 +26,18 @@ def link(base_url: str, kind: str, item_id: str) -> list[dict[str, str]]:
             {"rel": "bookmark", "href": f"{base_url}/compute/{kind}/{item_id}"}]
 
 
-def flavor_view(flavor: Flavor, base_url: str, version: Version = MIN) -> dict[str, Any]:
-    """A flavor (detail form); `description` from 2.55, `extra_specs` (none here) from 2.61."""
+def flavor_view(flavor: Flavor, base_url: str, version: Version = MIN, description: str | None = None,
+                extra_specs: dict[str, str] | None = None) -> dict[str, Any]:
+    """A flavor (detail form); its `description` from 2.55, its `extra_specs` from 2.61."""
     body: dict[str, Any] = {
         "id": flavor.id, "name": flavor.name, "ram": flavor.ram, "vcpus": flavor.vcpus, "disk": flavor.disk,
         "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral, "swap": "", "rxtx_factor": 1.0,
         "os-flavor-access:is_public": flavor.is_public, "OS-FLV-DISABLED:disabled": False,
         "links": link(base_url, "flavors", flavor.id)}
     if version >= Version(2, 55):
-        body["description"] = None
+        body["description"] = description
     if version >= Version(2, 61):
-        body["extra_specs"] = {}
+        body["extra_specs"] = extra_specs or {}
     return body
 
 
@@ -82,7 +83,7 @@ def _versioned_fields(server: Server, version: Version, single: bool, group_ids:
     """What later microversions add to a server: locked (2.9), description (2.19), tags (2.26),
     trusted_image_certificates (2.63), server_groups in a single server's view (2.71), locked_reason (2.73)."""
     added: dict[str, Any] = {}
-    for since, name, value in ((9, "locked", server.locked), (19, "description", server.description), (26, "tags", []),
+    for since, name, value in ((9, "locked", server.locked), (19, "description", server.description), (26, "tags", list(server.tags)),
                                (63, "trusted_image_certificates", None), (73, "locked_reason", server.locked_reason)):
         if version >= Version(2, since):
             added[name] = value
@@ -119,13 +120,14 @@ def server_view(server: Server, base_url: str, network_names: dict[str, str], vo
         "OS-EXT-STS:vm_state": VM_STATES.get(server.status, "error"),
         "OS-EXT-STS:power_state": POWER_STATES.get(server.status, 0),
         "OS-EXT-STS:task_state": server.task_state,
-        "security_groups": [{"name": name} for name in server.security_groups],
         "os-extended-volumes:volumes_attached": [{"id": volume_id} for volume_id in volume_ids],
         "links": link(base_url, "servers", server.id),
         **_versioned_fields(server, version, single, group_ids or []),
     }
     if body["OS-EXT-STS:vm_state"] in ("active", "building"):  # Nova shows progress in these vm_states only
         body["progress"] = 100 if server.status == ACTIVE else 0
+    if server.security_groups:  # Nova leaves the key out when the server is in no group
+        body["security_groups"] = [{"name": name} for name in server.security_groups]
     if admin:
         # The hypervisor it was placed on (none: No valid host; a record from before placement: this host).
         host = None if server.hypervisor == "" else server.hypervisor or HOST

@@ -60,6 +60,12 @@ def test_bad_group_and_rule_requests_are_named(live: Live) -> None:
         ("/os-security-group-rules", {"security_group_rule": {"parent_group_id": group["id"], "ip_protocol": "tcp",
                                                              "from_port": "x" * 99, "to_port": 80}},
          "security_group_rule.from_port"),
+        ("/os-security-group-rules", {"security_group_rule": {"parent_group_id": "not-an-id", "ip_protocol": "tcp",
+                                                             "from_port": 1, "to_port": 2}},
+         "security_group_rule.parent_group_id"),
+        ("/os-security-group-rules", {"security_group_rule": {"parent_group_id": group["id"], "ip_protocol": "tcp",
+                                                             "from_port": 1, "to_port": 2, "cidr": "10.0.0.300/8"}},
+         "security_group_rule.cidr"),
     ]
     for path, body, field in cases:
         resp = _call(live, "POST", path, body)
@@ -71,6 +77,10 @@ def test_bad_group_and_rule_requests_are_named(live: Live) -> None:
     assert missing.status_code == 404
     rules = _call(live, "GET", f"/os-security-groups/{group['id']}").json()["security_group"]["rules"]
     assert rules == [], "nothing was written"
+    rule = {"parent_group_id": group["id"], "ip_protocol": "tcp", "from_port": 5, "to_port": 6, "cidr": "10.2.3.124/24"}
+    assert _call(live, "POST", "/os-security-group-rules", {"security_group_rule": rule}).status_code == 200
+    again = _call(live, "POST", "/os-security-group-rules", {"security_group_rule": rule})
+    assert again.status_code == 400 and "already exists" in again.json()["badRequest"]["message"]
     other = _call(live, "GET", f"/os-security-groups/{group['id']}", user="bob")
     assert other.status_code == 404, "another project's group"
 
@@ -86,15 +96,22 @@ def test_availability_zones(live: Live) -> None:
 
 def test_services_list_the_compute_host(live: Live) -> None:
     assert _call(live, "GET", "/os-services").status_code == 403
-    (service,) = _call(live, "GET", "/os-services", user="admin").json()["services"]
-    assert (service["binary"], service["state"], service["id"]) == ("nova-compute", "up", 1)
-    assert _call(live, "GET", f"/os-services?host={service['host']}&binary=nova-compute",
-                 user="admin").json()["services"] == [service]
-    assert _call(live, "GET", "/os-services?binary=nova-scheduler", user="admin").json()["services"] == []
+    services = _call(live, "GET", "/os-services", user="admin").json()["services"]
+    service = services[0]
+    assert (service["binary"], service["state"], service["id"], service["zone"]) == ("nova-compute", "up", 1, "nova")
+    assert [(s["binary"], s["zone"]) for s in services[1:]] == [("nova-scheduler", "internal"),
+                                                                ("nova-conductor", "internal")]
+    (found,) = _call(live, "GET", f"/os-services?host={service['host']}&binary=nova-compute",
+                     user="admin").json()["services"]
+    assert {**found, "updated_at": None} == {**service, "updated_at": None}, "updated_at: the time of asking"
+    assert _call(live, "GET", "/os-services?binary=nova-api", user="admin").json()["services"] == []
+    assert _call(live, "GET", "/os-services?host=elsewhere", user="admin").json()["services"] == []
     new = _call(live, "GET", "/os-services", user="admin",
-                headers={"OpenStack-API-Version": "compute 2.53"}).json()["services"][0]
-    assert isinstance(new["id"], str) and new["forced_down"] is False
-    assert [s.binary for s in live.sdk("admin").compute.services()] == ["nova-compute"]
+                headers={"OpenStack-API-Version": "compute 2.53"}).json()["services"]
+    assert all(isinstance(s["id"], str) and s["forced_down"] is False for s in new)
+    assert len({s["id"] for s in new}) == 3
+    assert [s.binary for s in live.sdk("admin").compute.services()] == ["nova-compute", "nova-scheduler",
+                                                                         "nova-conductor"]
 
 
 def test_hypervisors_report_the_libvirt_host(live: Live) -> None:

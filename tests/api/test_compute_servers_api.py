@@ -98,6 +98,8 @@ def test_requested_security_groups_are_kept(live: Live, image_id: str) -> None:
     assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["security_groups"] == [{"name": "web"}]
     shown = live.osc("alice", "server", "show", server_id, "-f", "json")
     assert "web" in str(shown["security_groups"])
+    in_use = _call(live, "DELETE", f"/os-security-groups/{group['id']}")
+    assert in_use.status_code == 400 and "in use" in in_use.json()["badRequest"]["message"]
     action = f"/servers/{server_id}/action"
     assert _call(live, "POST", action, {"addSecurityGroup": {"name": "default"}}).status_code == 202
     assert _call(live, "POST", action, {"addSecurityGroup": {"name": "default"}}).status_code == 400
@@ -106,6 +108,9 @@ def test_requested_security_groups_are_kept(live: Live, image_id: str) -> None:
     assert _call(live, "POST", action, {"addSecurityGroup": {"name": "nope"}}).status_code == 404
     groups = _call(live, "GET", f"/servers/{server_id}/os-security-groups").json()["security_groups"]
     assert [g["name"] for g in groups] == ["default"]
+    assert _call(live, "POST", action, {"removeSecurityGroup": {"name": "default"}}).status_code == 202
+    assert "security_groups" not in _call(live, "GET", f"/servers/{server_id}").json()["server"], \
+        "Nova leaves the key out for a server in no group"
 
 
 def test_rename_metadata_and_ips(live: Live, image_id: str) -> None:
@@ -204,6 +209,14 @@ def test_volume_attachment_body_follows_the_version(live: Live, image_id: str) -
     assert "delete_on_termination" not in old and "tag" not in old
     listed = _call(live, "GET", path, headers=V279).json()["volumeAttachments"]
     assert [a["delete_on_termination"] for a in listed] == [False]
+    swap = {"volumeAttachment": {"volumeId": volume["id"]}}
+    assert _call(live, "PUT", f"{path}/{volume['id']}", swap).status_code == 403, "an admin's or a service's"
+    missing = f"{path}/00000000-0000-4000-8000-000000000000"
+    assert _call(live, "PUT", missing, swap, user="admin").status_code == 404, "no such attachment"
+    refused = _call(live, "PUT", f"{path}/{volume['id']}", swap, user="admin")
+    assert refused.status_code == 409 and "not supported" in refused.text, "no swap under a running guest"
+    bad = _call(live, "PUT", f"{path}/{volume['id']}", {"volumeAttachment": {}}, user="admin")
+    assert bad.status_code == 400 and "volumeId" in bad.json()["badRequest"]["message"]
 
 
 def test_admin_reset_state_and_host_fields(live: Live, image_id: str) -> None:
@@ -221,6 +234,23 @@ def test_admin_reset_state_and_host_fields(live: Live, image_id: str) -> None:
     assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["status"] == "ERROR"
     assert _call(live, "POST", action, {"os-resetState": {"state": "active"}}, user="admin").status_code == 202
     assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["status"] == "ACTIVE"
+    assert _call(live, "POST", action, {"injectNetworkInfo": None}).status_code == 403
+    assert _call(live, "POST", action, {"injectNetworkInfo": None}, user="admin").status_code == 202
+    for never_soft_deleted in ("restore", "forceDelete"):
+        refused = _call(live, "POST", action, {never_soft_deleted: None}, user="admin")
+        assert refused.status_code == 409 and "vm_state active" in refused.text, refused.text
+
+    def listed(query: str) -> list[str]:
+        return [s["id"] for s in _call(live, "GET", f"/servers?{query}", user="admin").json()["servers"]]
+    project = shown["tenant_id"]
+    assert server_id in listed(f"all_tenants=1&tenant_id={project}")
+    assert server_id in listed(f"all_tenants&project_id={project}"), "all_tenants without a value counts"
+    assert server_id not in listed("all_tenants=1&tenant_id=another-project")
+    assert server_id not in listed(f"tenant_id={project}"), "without all_tenants: the admin's own project"
+    assert server_id in listed(f"all_tenants=1&host={shown['OS-EXT-SRV-ATTR:host']}")
+    assert server_id not in listed("all_tenants=1&host=nonexistent_host")
+    assert server_id in [s["id"] for s in _call(live, "GET", "/servers?host=nonexistent_host").json()["servers"]], \
+        "host is an admin's filter: dropped for others, as Nova drops it"
 
 
 def test_access_ips_are_kept(live: Live, image_id: str) -> None:
@@ -252,3 +282,13 @@ def test_a_locked_server_takes_no_action_but_an_admins(live: Live, image_id: str
     assert _call(live, "POST", action, {"unlock": None}).status_code == 202
     assert _call(live, "POST", action, {"os-stop": None}).status_code == 202
     assert _call(live, "GET", f"/servers/{server_id}", headers=V279).json()["server"]["locked"] is False
+
+
+def test_flavor_below_the_images_min_ram_is_refused(live: Live, qcow2_file: Path) -> None:  # noqa: F811
+    image = live.osc("alice", "image", "create", "--file", str(qcow2_file), "--disk-format", "qcow2",
+                     "--min-ram", "100000", "needs-ram", "-f", "json")["id"]
+    before = len(_call(live, "GET", "/servers").json()["servers"])
+    resp = _create(live, image, "too-small")
+    message = resp.json()["badRequest"]["message"]
+    assert resp.status_code == 400 and message.startswith("server.flavorRef") and "min_ram" in message, message
+    assert len(_call(live, "GET", "/servers").json()["servers"]) == before

@@ -3,6 +3,7 @@ the openstack CLI and Terraform: the re-applied domain, the states on the way, a
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -109,7 +110,19 @@ def test_resize_confirm_and_revert(live: Live, images: tuple[str, str]) -> None:
     assert shown["flavor"]["id"] == "3"
     down = _action(live, server_id, {"resize": {"flavorRef": "2"}})
     assert down.status_code == 400 and "resize.flavorRef" in down.text and "never resized down" in down.text
+    migrations = _migrations(live, f"instance_uuid={server_id}")
+    assert [(m["status"], m["old_instance_type_id"] != m["new_instance_type_id"]) for m in migrations] == [
+        ("confirmed", True), ("reverted", True)], "each resize is a migration, newest first"
+    assert migrations[0]["source_compute"] == migrations[0]["dest_compute"], "on the one host"
+    assert _migrations(live, "status=reverted&instance_uuid=" + server_id) == migrations[1:]
     _delete(live, server_id)
+
+
+def _migrations(live: Live, query: str, version: str = "2.1", user: str = "admin") -> list[dict[str, Any]]:
+    resp = requests.get(f"{live.url}/compute/v2.1/os-migrations?{query}", timeout=10,
+                        headers={"X-Auth-Token": live.token(user), "X-OpenStack-Nova-API-Version": version})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["migrations"]
 
 
 def test_resize_keeps_a_stopped_server_stopped(live: Live, images: tuple[str, str]) -> None:
@@ -192,6 +205,23 @@ def test_rebuild_keeps_id_addresses_and_applies_the_image(live: Live, images: tu
     _delete(live, server_id)
 
 
+def test_rebuild_shows_the_user_data_from_257(live: Live, images: tuple[str, str], tmp_path: Path) -> None:
+    user_data = tmp_path / "user-data"
+    user_data.write_text("#cloud-config\npackages: [htop]\n")
+    server_id = live.osc("alice", "server", "create", "--image", images[0], "--flavor", "m1.tiny", "--network",
+                         "default", "--user-data", str(user_data), "--wait", "rr-user-data", "-f", "json")["id"]
+    headers = {**_headers(live), "X-OpenStack-Nova-API-Version": "2.57"}
+    resp = requests.post(f"{live.url}/compute/v2.1/servers/{server_id}/action", headers=headers, timeout=10,
+                         json={"rebuild": {"imageRef": images[1]}})
+    assert resp.status_code == 202, resp.text
+    assert base64.b64decode(resp.json()["server"]["user_data"]) == user_data.read_bytes()
+    _wait(live, server_id, "ACTIVE")
+    old = _action(live, server_id, {"rebuild": {"imageRef": images[0]}})
+    assert old.status_code == 202 and "user_data" not in old.json()["server"], "2.57's field"
+    _wait(live, server_id, "ACTIVE")
+    _delete(live, server_id)
+
+
 def test_failed_resize_is_error_with_the_reason(live: Live, images: tuple[str, str]) -> None:
     server_id = _server(live, images[0], "rr-failing")
     spec_file = live.layout.domain_dir(f"srv-{server_id}") / "spec.json"
@@ -204,6 +234,13 @@ def test_failed_resize_is_error_with_the_reason(live: Live, images: tuple[str, s
         spec_file.write_text(kept)
     assert failed["flavor"]["id"] == "1" and "resize to flavor 2 failed" in failed["fault"]["message"]
     assert _action(live, server_id, {"confirmResize": None}).status_code == 400, "no resize left pending"
+    (migration,) = _migrations(live, f"instance_uuid={server_id}", "2.59")
+    assert (migration["status"], migration["migration_type"], migration["instance_uuid"]) == (
+        "error", "resize", server_id) and migration["uuid"]
+    assert _migrations(live, f"instance_uuid={server_id}&limit=0", "2.59") == []
+    refused = requests.get(f"{live.url}/compute/v2.1/os-migrations", timeout=10,
+                           headers={"X-Auth-Token": live.token("alice")})
+    assert refused.status_code == 403, "an admin's"
     _delete(live, server_id)
 
 
