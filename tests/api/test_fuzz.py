@@ -473,6 +473,10 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
         _restore_cinder(fuzzed, known)
     if path.startswith("/image/v2/metadefs/"):
         _restore_metadefs(fuzzed, known)
+    if path.startswith("/network/v2.0/") and path.endswith("/tags/{tag}"):
+        # Asked as the object's tag list: the ownership checked is the object's, and alice's port (a server's
+        # NIC) can carry no tag to ask for.
+        url = url.rsplit("/", 1)[0]
     if path.startswith("/image/v2/images/{image_id}/members"):
         # The fuzzing before may have made the image private or removed its member: share it again.
         alice = {"X-Auth-Token": fuzzed.token("alice")}
