@@ -22,7 +22,7 @@ from api.errors import BadRequest, Conflict, NotFound
 from api.http import read_json, send
 from api.identity.tokens import Token
 from api.volume import listing, microversion
-from api.volume.types import boolish
+from api.volume.types import boolish, stored_specs, type_changes
 from provisioner.excerpt import describe
 
 
@@ -50,10 +50,6 @@ def _require_version(req: falcon.Request) -> None:
     if microversion.version_of(req) < microversion.GROUP_TYPES:
         raise NotFound(f"The resource could not be found (group types need microversion "
                        f"{microversion.GROUP_TYPES}).")
-
-
-def _specs(specs: dict[str, Any]) -> dict[str, str]:
-    return {key: value if isinstance(value, str) else str(value) for key, value in specs.items()}
 
 
 class GroupTypeStore:
@@ -112,7 +108,7 @@ class GroupTypes:
         public = body.get("is_public")
         gtype = GroupType(id=str(uuid.uuid4()), name=body["name"].strip(), description=body.get("description"),
                           is_public=True if public is None else boolish(public),
-                          group_specs=_specs(body.get("group_specs") or {}), created=time.time())
+                          group_specs=stored_specs(body.get("group_specs") or {}), created=time.time())
         if not gtype.name:
             raise BadRequest("group_type.name", "must not be blank")
         send(resp, {"group_type": group_type_view(self.store.add(gtype))}, 202)
@@ -138,16 +134,7 @@ class GroupTypeItem:
         require_admin(token, "updating a group type")
         gtype = self.store.get(token, group_type_id)
         body = read_json(req, self.config.max_json_body)["group_type"]  # of api/openapi.yaml's form
-        changes: dict[str, Any] = {}
-        if body.get("name") is not None:
-            changes["name"] = body["name"]
-        if "description" in body:
-            changes["description"] = body["description"]
-        if body.get("is_public") is not None:
-            changes["is_public"] = boolish(body["is_public"])
-        if not changes:
-            raise BadRequest("group_type", "give at least one of name, description and is_public")
-        send(resp, {"group_type": group_type_view(self.store.change(gtype, **changes))})
+        send(resp, {"group_type": group_type_view(self.store.change(gtype, **type_changes(body, "group_type")))})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, group_type_id: str) -> None:
         _require_version(req)
@@ -173,7 +160,7 @@ class GroupSpecs:
         token = token_of(req)
         require_admin(token, "setting group specs")
         gtype = self.store.get(token, group_type_id)
-        specs = _specs(read_json(req, self.config.max_json_body)["group_specs"])
+        specs = stored_specs(read_json(req, self.config.max_json_body)["group_specs"])
         self.store.change(gtype, group_specs={**gtype.group_specs, **specs})
         send(resp, {"group_specs": specs}, 202)
 
@@ -197,7 +184,7 @@ class GroupSpec:
         token = token_of(req)
         require_admin(token, "setting group specs")
         gtype = self.store.get(token, group_type_id)
-        body = _specs(read_json(req, self.config.max_json_body))  # one spec, per api/openapi.yaml
+        body = stored_specs(read_json(req, self.config.max_json_body))  # one spec, per api/openapi.yaml
         if list(body) != [key]:
             raise BadRequest("body", "must have exactly one key, the one in the URL")
         self.store.change(gtype, group_specs={**gtype.group_specs, **body})

@@ -105,9 +105,23 @@ def boolish(value: bool | str) -> bool:
     return value if isinstance(value, bool) else value.lower() == "true"
 
 
-def _specs(specs: dict[str, Any]) -> dict[str, str]:
+def stored_specs(specs: dict[str, Any]) -> dict[str, str]:
     """Extra specs (api/openapi.yaml's ExtraSpecs) as stored: numbers and booleans as text."""
     return {key: value if isinstance(value, str) else str(value) for key, value in specs.items()}
+
+
+def type_changes(body: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The changes a volume or group type update (`kind`: its body key) asks for; BadRequest if none."""
+    changes: dict[str, Any] = {}
+    if body.get("name") is not None:
+        changes["name"] = body["name"]
+    if "description" in body:
+        changes["description"] = body["description"]
+    if body.get("is_public") is not None:
+        changes["is_public"] = boolish(body["is_public"])
+    if not changes:
+        raise BadRequest(kind, "give at least one of name, description and is_public")
+    return changes
 
 
 class Types:
@@ -136,7 +150,7 @@ class Types:
         vtype = VolumeType(id=str(uuid.uuid4()), name=body["name"], project_id=token.project_id,
                            description=body.get("description"),
                            is_public=True if public is None else boolish(public),
-                           extra_specs=_specs(body.get("extra_specs") or {}))
+                           extra_specs=stored_specs(body.get("extra_specs") or {}))
         send(resp, {"volume_type": type_view(self.store.add(vtype))})
 
 
@@ -158,16 +172,7 @@ class TypeItem:
         require_admin(token, "updating a volume type")
         vtype = self.store.get(token, type_id)
         body = read_json(req, self.config.max_json_body)["volume_type"]  # of api/openapi.yaml's form
-        changes: dict[str, Any] = {}
-        if body.get("name") is not None:
-            changes["name"] = body["name"]
-        if "description" in body:
-            changes["description"] = body["description"]
-        if body.get("is_public") is not None:
-            changes["is_public"] = boolish(body["is_public"])
-        if not changes:
-            raise BadRequest("volume_type", "give at least one of name, description and is_public")
-        updated = type_view(self.store.change(vtype, **changes))
+        updated = type_view(self.store.change(vtype, **type_changes(body, "volume_type")))
         del updated["os-volume-type-access:is_public"]  # Cinder's update view leaves it out
         send(resp, {"volume_type": updated})
 
@@ -192,7 +197,7 @@ class ExtraSpecs:
         token = token_of(req)
         require_admin(token, "setting extra specs")
         vtype = self.store.get(token, type_id)
-        specs = _specs(read_json(req, self.config.max_json_body)["extra_specs"])
+        specs = stored_specs(read_json(req, self.config.max_json_body)["extra_specs"])
         updated = self.store.change(vtype, extra_specs={**vtype.extra_specs, **specs})
         send(resp, {"extra_specs": {k: updated.extra_specs[k] for k in specs}})
 
@@ -214,7 +219,7 @@ class ExtraSpec:
         token = token_of(req)
         require_admin(token, "setting extra specs")
         vtype = self.store.get(token, type_id)
-        body = _specs(read_json(req, self.config.max_json_body))  # one spec, per api/openapi.yaml
+        body = stored_specs(read_json(req, self.config.max_json_body))  # one spec, per api/openapi.yaml
         if list(body) != [key]:
             raise BadRequest("body", "must have exactly one key, the one in the URL")
         self.store.change(vtype, extra_specs={**vtype.extra_specs, **body})

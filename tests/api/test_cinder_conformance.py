@@ -118,6 +118,8 @@ def test_volume_types(live) -> None:
     assert "secret" in {t["name"] for t in _call(live, "GET", "alice", "/types").json()["volume_types"]}
     renamed = _call(live, "PUT", "admin", f"/types/{created['id']}", {"volume_type": {"name": "platinum"}})
     assert renamed.status_code == 200 and renamed.json()["volume_type"]["name"] == "platinum"
+    empty = _call(live, "PUT", "admin", f"/types/{created['id']}", {"volume_type": {}})
+    assert empty.status_code == 400 and "volume_type" in empty.json()["badRequest"]["message"], empty.text
     assert _call(live, "DELETE", "admin", f"/types/{private['volume_type']['id']}").status_code == 202
 
 
