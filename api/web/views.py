@@ -241,7 +241,8 @@ class StatusViews:
         for token in viewer.tokens():
             for image in self.images.visible(token):
                 record = image.record
-                name = image.row.name if image.row else (record.name if record else image.id)
+                # Glance allows an image without a name: shown (and sorted) by its id.
+                name = (image.row.name if image.row else (record.name if record else None)) or image.id
                 images[image.id] = ImageView(name, f"v{record.version}" if record else "-", image.status,
                                              _size(record.size if record else None), image.visibility)
         found: dict[str, NetworkView] = {}
@@ -267,7 +268,7 @@ class StatusViews:
             return None
         row = self._server_row(server, names, self._network_names(viewer))
         image = next((i for i in self.images.all() if i.id == server.image_id), None)
-        image_name = (image.row.name if image.row else image.record.name) if image else server.image_id
+        image_name = ((image.row.name if image.row else image.record.name) if image else None) or server.image_id
         row = replace(row, flavor=self.flavors.get(server.flavor_id, server.flavor_id), image=image_name)
         volumes = [self._volume(v, names) for v in self.volumes.attached_to(server.id)]
         return GuestPage(f"server {server.name}", row, self._domain(server.domain, server.id),

@@ -246,3 +246,17 @@ def test_an_unreadable_domain_record_does_not_break_the_list(site: Site) -> None
     finally:
         (broken / "spec.json").unlink()
         broken.rmdir()
+
+
+def test_an_image_without_a_name_is_listed_by_its_id(site: Site) -> None:
+    # Glance allows an image without a name; the list sorts by name and must not break on one.
+    headers = {"X-Auth-Token": site.live.token("alice")}
+    made = requests.post(f"{site.live.url}/image/v2/images", headers=headers, timeout=30,
+                         json={"disk_format": "qcow2", "container_format": "bare"})
+    assert made.status_code == 201, made.text
+    try:
+        session, _ = login(site.live, "alice")
+        page = session.get(site.live.url + "/status", timeout=30)
+        assert page.status_code == 200 and made.json()["id"] in page.text and site.image_name in page.text
+    finally:
+        requests.delete(f"{site.live.url}/image/v2/images/{made.json()['id']}", headers=headers, timeout=30)
