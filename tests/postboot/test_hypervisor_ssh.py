@@ -1,8 +1,10 @@
 """A qemu+ssh hypervisor's host key is pinned (api/compute/placement.py's ssh wrapper): against a real sshd on
 127.0.0.1, libvirt's ssh transport gets past host key verification with the pinned key and stops there with any
-other one. No libvirtd listens behind that sshd (the two-libvirtd fixture over qemu+ssh is tests/e2e's), so both
-connections end with the hypervisor down; what differs is where they stopped. Needs root (a throwaway user,
-sshd), as tests/postboot/test_loopback.py."""
+other one. No libvirtd listens behind that sshd (tests/test_sshvirt.py has real ones), so both connections end
+with the hypervisor down; what differs is whether ssh logged in: libvirt's remote command runs the user's
+`virt-ssh-helper`, here a stand-in in the throwaway user's ~/bin that leaves a mark (what the real helper says
+when it finds no libvirtd depends on the host's /run/libvirt and D-Bus). Needs root (a throwaway user, sshd),
+as tests/postboot/test_loopback.py."""
 
 from __future__ import annotations
 
@@ -46,9 +48,17 @@ def test_the_pinned_host_key_is_required(tmp_path: Path, bare_sshd: Sshd, guest_
     other = tmp_path / "other"
     ensure_keys(other, "other.test")
     other_key = " ".join((other / "ssh_host_ed25519_key.pub").read_text().split()[:2])
-    refused = _down_because(tmp_path / "wrong", bare_sshd, guest_user, domain_keys, other_key)
-    accepted = _down_because(tmp_path / "right", bare_sshd, guest_user, domain_keys, real_key)
-    # Pinned right, ssh logs in and libvirt's helper runs on the host (and finds no libvirtd there).
-    assert "hypervisor remote is unreachable" in accepted and "virt-ssh-helper" in accepted
-    # Pinned to another key, ssh stops before the login: libvirt never hears from its helper.
-    assert "hypervisor remote is unreachable" in refused and "virt-ssh-helper" not in refused
+    helper, ran = guest_user.home / "bin" / "virt-ssh-helper", guest_user.home / "virt-ssh-helper.ran"
+    helper.write_text(f"#!/bin/sh\necho \"$@\" > {ran}\nexit 1\n")
+    helper.chmod(0o755)
+    ran.unlink(missing_ok=True)
+    try:
+        # Pinned to another key, ssh stops before the login: nothing runs on the host.
+        refused = _down_because(tmp_path / "wrong", bare_sshd, guest_user, domain_keys, other_key)
+        assert "hypervisor remote is unreachable" in refused and not ran.exists()
+        # Pinned right, ssh logs in and libvirt's helper runs there (and, a stand-in, gives up).
+        accepted = _down_because(tmp_path / "right", bare_sshd, guest_user, domain_keys, real_key)
+        assert "hypervisor remote is unreachable" in accepted and "qemu:///system" in ran.read_text()
+    finally:
+        helper.unlink(missing_ok=True)
+        ran.unlink(missing_ok=True)
