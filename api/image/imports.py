@@ -14,9 +14,10 @@ import falcon
 
 from api.auth import token_of
 from api.config import ApiConfig
-from api.errors import BadRequest, NotFound, TooLarge
+from api.errors import BadRequest, NotFound
 from api.http import read_json, send
 from api.image.catalog import ImageCatalog
+from api.image.resources import refuse_oversized_data
 from provisioner.excerpt import describe
 
 IMPORT_METHODS = ("glance-direct",)
@@ -52,9 +53,7 @@ class ImageStage:
         self.catalog = catalog
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        if req.content_length is not None and req.content_length > self.config.max_image_body:
-            raise TooLarge(f"image data of {req.content_length} bytes exceeds the limit of "
-                           f"{self.config.max_image_body}")
+        refuse_oversized_data(req, self.config)
         self.catalog.stage(token_of(req), image_id, req.bounded_stream, req.content_length)
         resp.status = 204
 

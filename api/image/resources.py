@@ -135,6 +135,12 @@ def _by_member_status(req: falcon.Request, token: Token, shared_with: dict[str, 
             or wanted in ("all", shared_with[v["id"]])]
 
 
+def refuse_oversized_data(req: falcon.Request, config: ApiConfig) -> None:
+    """TooLarge, before a byte is read, when an upload's declared length is over `max_image_body`."""
+    if req.content_length is not None and req.content_length > config.max_image_body:
+        raise TooLarge(f"image data of {req.content_length} bytes exceeds the limit of {config.max_image_body}")
+
+
 def _refuse_empty_id(req: falcon.Request) -> None:
     """`/v2/images/` names an image with an empty id: 404, as Glance (the app strips the trailing slash)."""
     if req.env.get("PATH_INFO", "").endswith("/"):
@@ -200,9 +206,7 @@ class ImageFile:
         self.catalog = catalog
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        if req.content_length is not None and req.content_length > self.config.max_image_body:
-            raise TooLarge(f"image data of {req.content_length} bytes exceeds the limit of "
-                           f"{self.config.max_image_body}")
+        refuse_oversized_data(req, self.config)
         self.catalog.upload(token_of(req), image_id, req.bounded_stream, req.content_length)
         resp.status = 204
 
