@@ -9,6 +9,11 @@ Two vendor extensions in the spec, on an operation's `application/json` media ty
 - `x-microversions: [{min: "2.64", schema: {...}}, ...]`: the schema for requests at or above `min` (the
   last one matching wins); the plain `schema` is the service's minimum version, what a client without an
   OpenStack-API-Version header (the fuzzer) gets.
+- `x-min-microversion: "2.54"` / `x-max-microversion: "2.56"` on a property: the member exists from (up to
+  and including) that version only. Outside its range the member is refused whatever its value, named with
+  the version that accepts it (`rebuild.key_name: is accepted from microversion 2.54 on`): what Nova's
+  per-version schemas (one per action, keyed by the action's name) say without repeating a whole schema per
+  version. A version beyond the service's maximum makes the member always refused, as Nova below it.
 - `x-validated-in-code: <why>`: the operation's body is still checked by hand in its responder (services
   not migrated yet); the hook leaves it alone.
 
@@ -37,6 +42,7 @@ from provisioner.excerpt import LIMIT, cut, describe
 SPEC = Path(__file__).with_name("openapi.yaml")
 JSON = "application/json"
 SCHEMES: tuple[Microversions, ...] = (NOVA, CINDER)
+MIN_KEY, MAX_KEY = "x-min-microversion", "x-max-microversion"
 # Formats the spec uses that draft 4 does not define, checked as schemathesis checks them (its negative cases
 # must be refused): a UUID in its 8-4-4-4-12 hex form.
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -77,13 +83,19 @@ class Compiled:
             if typed:
                 return self._explain(typed[0][0])
         if kind["name"] == "additionalProperties":
-            node: Any = self.schema
-            for step in list(error.schema_path)[:-1]:
-                node = node[step]
-            kind["patterns"] = list(node.get("patternProperties", {}))
+            kind["patterns"] = list(self._node(error).get("patternProperties", {}))
+        if kind["name"] == "not":  # only a member out of its microversion range is a `not` here
+            kind["range"] = {key: self._node(error).get(key) for key in (MIN_KEY, MAX_KEY)}
         member, message = _message(kind, error.instance)
         parts = list(error.instance_path) + ([member] if member is not None else [])
         return Violation(_path(parts), message, kind["name"] == "additionalProperties")
+
+    def _node(self, error: jsonschema_rs.ValidationError) -> dict[str, Any]:
+        """The schema object holding the keyword `error` broke."""
+        node: Any = self.schema
+        for step in list(error.schema_path)[:-1]:
+            node = node[step]
+        return node
 
 
 @dataclass(frozen=True)
@@ -139,15 +151,42 @@ def _resolve(node: Any, document: dict[str, Any], seen: tuple[str, ...] = ()) ->
     return {"anyOf": [out, {"type": "null"}]}  # a oneOf of types, say: null is one more alternative
 
 
-def _compile(schema: Any, document: dict[str, Any]) -> Compiled:
-    resolved = _resolve(schema, document)
+def _compile(schema: Any, document: dict[str, Any], version: Version = Version(0, 0)) -> Compiled:
+    resolved = _at(_resolve(schema, document), version)
     # OpenAPI 3.0's schema object is a JSON Schema draft 4 dialect (boolean exclusiveMaximum and all).
     return Compiled(resolved, jsonschema_rs.Draft4Validator(resolved, formats=FORMATS, validate_formats=True))
 
 
 def _parse_version(text: str) -> Version:
-    major, minor = text.split(".")
+    major, minor = str(text).split(".")
     return Version(int(major), int(minor))
+
+
+def _bounds(node: Any) -> set[Version]:
+    """Every version a property's x-min/x-max-microversion changes the schema at (x-max: the one after)."""
+    if isinstance(node, list):
+        return set().union(*(_bounds(item) for item in node))
+    if not isinstance(node, dict):
+        return set()
+    found = set().union(*(_bounds(value) for value in node.values()))
+    if MIN_KEY in node:
+        found.add(_parse_version(node[MIN_KEY]))
+    if MAX_KEY in node:
+        top = _parse_version(node[MAX_KEY])
+        found.add(Version(top.major, top.minor + 1))
+    return found
+
+
+def _at(node: Any, version: Version) -> Any:
+    """The resolved schema as it stands at `version`: a property outside its range refuses any value."""
+    if isinstance(node, list):
+        return [_at(item, version) for item in node]
+    if not isinstance(node, dict):
+        return node
+    low, high = node.get(MIN_KEY), node.get(MAX_KEY)
+    if (low is not None and version < _parse_version(low)) or (high is not None and version > _parse_version(high)):
+        return {"not": {}, **{key: node[key] for key in (MIN_KEY, MAX_KEY) if key in node}}
+    return {key: _at(value, version) for key, value in node.items()}
 
 
 def load_schemas(spec: Path = SPEC) -> dict[tuple[str, str], BodySchema]:
@@ -165,11 +204,22 @@ def load_schemas(spec: Path = SPEC) -> dict[tuple[str, str], BodySchema]:
             media = body.get("content", {}).get(JSON)
             if media is None or "schema" not in media or "x-validated-in-code" in media:
                 continue
-            versions = sorted((_parse_version(str(v["min"])), v["schema"]) for v in media.get("x-microversions", []))
+            versions = sorted((_parse_version(v["min"]), v["schema"]) for v in media.get("x-microversions", []))
+            bounds = _bounds([_resolve(schema, document) for schema in (media["schema"], *(v for _, v in versions))])
             by_version = ((None, _compile(media["schema"], document)),
-                          *((since, _compile(schema, document)) for since, schema in versions))
+                          *((since, _compile(_schema_at(media["schema"], versions, since), document, since))
+                            for since in sorted(bounds | {since for since, _ in versions})))
             schemas[(path, method.upper())] = BodySchema(bool(body.get("required")), by_version)
     return schemas
+
+
+def _schema_at(plain: Any, versions: list[tuple[Version, Any]], version: Version) -> Any:
+    """The x-microversions schema in force at `version` (the last whose min it reaches), else the plain one."""
+    chosen = plain
+    for since, schema in versions:
+        if version >= since:
+            chosen = schema
+    return chosen
 
 
 @cache
@@ -221,6 +271,12 @@ def _message(kind: dict[str, Any], value: Any) -> tuple[str | None, str]:
         return None, "has duplicate items"
     if name in ("oneOf", "anyOf"):
         return None, f"{describe(value)} matches none of the accepted forms"
+    if name == "not" and kind.get("range"):
+        low, high = kind["range"][MIN_KEY], kind["range"][MAX_KEY]
+        if high is None:
+            return None, f"is accepted from microversion {low} on"
+        return None, (f"is accepted up to microversion {high} only" if low is None
+                      else f"is accepted from microversion {low} up to {high}")
     return None, f"is not valid ({name})"
 
 
