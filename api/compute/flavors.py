@@ -18,9 +18,9 @@ from api.auth import token_of
 from api.config import ApiConfig, Flavor
 from api.db import Database, Table
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
-from api.http import field, read_json, send
+from api.http import read_json, send
 from api.microversion import Version
-from provisioner.excerpt import cut, describe
+from provisioner.excerpt import cut
 
 QUERY = ("minDisk", "minRam", "limit", "marker", "is_public", "sort_key", "sort_dir")
 
@@ -34,7 +34,6 @@ def _number(req: falcon.Request, name: str) -> int | None:
     return int(text)
 
 
-MAX_NAME = 255
 MAX_AMOUNT = 2 ** 31 - 1  # Nova's bound on ram, vcpus, disk, ephemeral and swap
 
 
@@ -84,42 +83,24 @@ class FlavorCatalog:
 
 
 def _amount(body: dict[str, Any], key: str, least: int, default: int | None = None) -> int:
-    """A flavor size: an integer (or decimal text, as Nova accepts) from `least` to MAX_AMOUNT."""
-    value = body.get(key, default)
-    if value is None:
-        raise BadRequest(f"flavor.{key}", "is required")
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= MAX_AMOUNT:
-        raise BadRequest(f"flavor.{key}", f"{describe(value)} is not an integer from {least} to {MAX_AMOUNT}")
-    return value
-
-
-TRUE, FALSE = ("true", "1", "yes", "on", "t", "y"), ("false", "0", "no", "off", "f", "n")
-
-
-def _boolean(body: dict[str, Any], key: str, default: bool) -> bool:
-    """A boolean, or its text as Nova's parameter_types.boolean accepts it ('True', 'false', '1'...)."""
-    value = body.get(key, default)
-    if isinstance(value, str) and value.lower() in TRUE + FALSE:
-        return value.lower() in TRUE
-    if not isinstance(value, bool):
-        raise BadRequest(f"flavor.{key}", f"{describe(value)} is not a boolean")
+    """A flavor size, an integer or its decimal text (the shape api/openapi.yaml checks): the text's value
+    must be from `least` to MAX_AMOUNT as the integer's is."""
+    value = int(body.get(key, default))
+    if not least <= value <= MAX_AMOUNT:
+        raise BadRequest(f"flavor.{key}", f"{value} is not an integer from {least} to {MAX_AMOUNT}")
     return value
 
 
 def new_flavor(body: dict[str, Any]) -> Flavor:
-    """The flavor a create body describes (Nova's fields; swap and rxtx_factor are accepted, not kept)."""
-    name = field(body, "name", str, "flavor")
-    if not name.strip() or len(name) > MAX_NAME or name != name.strip():
-        raise BadRequest("flavor.name", f"must be 1 to {MAX_NAME} characters without leading or trailing spaces")
-    flavor_id = field(body, "id", (str, int), "flavor", False)
+    """The flavor a create body describes (Nova's fields, of the shape api/openapi.yaml checks; swap and
+    rxtx_factor are accepted, not kept)."""
+    flavor_id = body.get("id")
     flavor_id = str(uuid.uuid4()) if flavor_id in (None, "auto") else str(flavor_id)
-    if not flavor_id.strip() or len(flavor_id) > MAX_NAME or not flavor_id.isprintable():
-        raise BadRequest("flavor.id", f"must be 1 to {MAX_NAME} printable characters")
     _amount(body, "swap", 0, 0)
-    public = _boolean(body, "os-flavor-access:is_public", True)
-    return Flavor(id=flavor_id, name=name, ram=_amount(body, "ram", 1), vcpus=_amount(body, "vcpus", 1),
+    public = body.get("os-flavor-access:is_public", True)
+    if isinstance(public, str):  # Nova's boolean text ('True', 'off', '1'...)
+        public = public.lower() in ("true", "1", "on", "yes")
+    return Flavor(id=flavor_id, name=body["name"], ram=_amount(body, "ram", 1), vcpus=_amount(body, "vcpus", 1),
                   disk=_amount(body, "disk", 0), ephemeral=_amount(body, "OS-FLV-EXT-DATA:ephemeral", 0, 0),
                   is_public=public)
 
@@ -194,7 +175,7 @@ class Flavors(FlavorList):
             raise Forbidden("Policy doesn't allow os_compute_api:os-flavor-manage:create to be performed.")
         body = read_json(req, self.config.max_json_body, "flavor")
         flavor = new_flavor(body)
-        description = _description(req, body)
+        description = _description(body)
         with self.catalog.db.transaction():
             current = self.catalog.load()
             if any(f.id == flavor.id for f in current):
@@ -210,15 +191,12 @@ class Flavors(FlavorList):
         send(resp, {"flavor": view(flavor, req.prefix, version_of(req), extra)})
 
 
-def _description(req: falcon.Request, body: dict[str, Any]) -> str | None:
-    """A flavor's description (2.55 on): text up to 65,535 characters, or null."""
-    if "description" not in body:
-        return None
-    if version_of(req) < DESCRIPTION:
-        raise BadRequest("flavor.description", "is only accepted from microversion 2.55 on")
-    description = field(body, "description", str, "flavor", False)
-    if description is not None and (len(description) > 65535 or not description.isprintable()):
-        raise BadRequest("flavor.description", "must be printable text of at most 65535 characters")
+def _description(body: dict[str, Any]) -> str | None:
+    """A flavor's description (2.55 on; its type, length and version are api/openapi.yaml's): printable text,
+    as Nova's pattern, or null."""
+    description = body.get("description")
+    if description is not None and not description.isprintable():
+        raise BadRequest("flavor.description", "must be printable text")
     return description
 
 
@@ -248,7 +226,7 @@ class FlavorItem:
         if not token_of(req).is_admin:
             raise Forbidden("Policy doesn't allow os_compute_api:os-flavor-manage:update to be performed.")
         body = read_json(req, self.config.max_json_body, "flavor")
-        description = _description(req, body)
+        description = _description(body)
         flavor = self.find(req, flavor_id)
         with self.extras.db.transaction():
             extra = replace(self.extras.of(flavor.id), description=description)

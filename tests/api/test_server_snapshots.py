@@ -163,7 +163,7 @@ def test_backup_rotation_keeps_the_newest(live: Live, server: str) -> None:
     ({"createImage": {"name": ""}}, "createImage.name"),
     ({"createImage": {"name": "x" * 256}}, "createImage.name"),
     ({"createImage": {"name": "ok", "metadata": ["a"]}}, "createImage.metadata"),
-    ({"createImage": {"name": "ok", "metadata": {"k": 1}}}, "createImage.metadata.'k'"),
+    ({"createImage": {"name": "ok", "metadata": {"k": 1}}}, "createImage.metadata.k: 1 is not a string"),
     ({"createImage": "snap"}, "createImage"),
     ({"createBackup": {"name": "b", "rotation": 1}}, "createBackup.backup_type"),
     ({"createBackup": {"name": "b", "backup_type": "daily"}}, "createBackup.rotation"),

@@ -120,6 +120,116 @@ def test_semantic_checks_stay_in_code(live: Live) -> None:
         "server_group.rules.max_server_per_host: is for the anti-affinity policy only"
 
 
+# -- Nova's server actions, server update and flavor create --------------------------------------
+# A body is checked before the responder looks anything up (as Nova's schema decorators run
+# first): the ids here need not exist, a bad body is a 400 all the same.
+
+NOWHERE = "/compute/v2.1/servers/00000000-0000-4000-8000-000000000000"
+
+
+def _nova(version: str) -> dict[str, str]:
+    return {"OpenStack-API-Version": f"compute {version}"}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "version", "message"), [
+    ("POST", f"{NOWHERE}/action", {"reboot": {"type": "gentle"}}, "2.1",
+     "reboot.type: 'gentle': use one of SOFT, Soft, soft, HARD, Hard, hard"),
+    ("POST", f"{NOWHERE}/action", {"reboot": {}}, "2.1", "reboot.type: is required"),
+    ("POST", f"{NOWHERE}/action", {"os-stop": None, "pause": None}, "2.1", "body: has more than 1 members"),
+    ("POST", f"{NOWHERE}/action", {"fly": {}}, "2.1", "body: unknown field 'fly'"),
+    ("POST", f"{NOWHERE}/action", {}, "2.1", "body: has fewer than 1 members"),
+    ("POST", f"{NOWHERE}/action", {"resize": {"flavorRef": ""}}, "2.1",
+     "resize.flavorRef: is shorter than 1 characters"),
+    ("POST", f"{NOWHERE}/action", {"resize": {"flavorRef": "1", "size": 2}}, "2.1", "resize: unknown field 'size'"),
+    ("POST", f"{NOWHERE}/action", {"createImage": {"name": "   "}}, "2.1", "createImage.name: '   ' does not match \\S"),
+    ("POST", f"{NOWHERE}/action", {"createBackup": {"name": "b", "backup_type": "daily", "rotation": -1}}, "2.1",
+     "createBackup.rotation: is below the minimum of 0"),
+    ("POST", f"{NOWHERE}/action", {"os-resetState": {"state": "paused"}}, "2.1",
+     "os-resetState.state: 'paused': use one of active, error"),
+    ("POST", f"{NOWHERE}/action", {"addSecurityGroup": {}}, "2.1", "addSecurityGroup.name: is required"),
+    ("POST", f"{NOWHERE}/action", {"os-getConsoleOutput": {"length": "ten"}}, "2.1",
+     "os-getConsoleOutput.length: 'ten' is not an integer"),
+    # a member of a later microversion, or of earlier ones only, or beyond the 2.79 this API serves
+    ("POST", f"{NOWHERE}/action", {"lock": {"locked_reason": "r"}}, "2.72",
+     "lock.locked_reason: is accepted from microversion 2.73 on"),
+    ("POST", f"{NOWHERE}/action", {"lock": {"locked_reason": ""}}, "2.73",
+     "lock.locked_reason: is shorter than 1 characters"),
+    ("POST", f"{NOWHERE}/action", {"rebuild": {"imageRef": "i", "key_name": "k"}}, "2.53",
+     "rebuild.key_name: is accepted from microversion 2.54 on"),
+    ("POST", f"{NOWHERE}/action", {"rebuild": {"imageRef": "i", "user_data": "eA=="}}, "2.56",
+     "rebuild.user_data: is accepted from microversion 2.57 on"),
+    ("POST", f"{NOWHERE}/action", {"rebuild": {"imageRef": "i", "personality": []}}, "2.57",
+     "rebuild.personality: is accepted up to microversion 2.56 only"),
+    ("POST", f"{NOWHERE}/action", {"rebuild": {"imageRef": "i", "hostname": "h"}}, "2.79",
+     "rebuild.hostname: is accepted from microversion 2.90 on"),
+    ("POST", f"{NOWHERE}/action", {"rebuild": {"imageRef": "i", "metadata": {"k": 1}}}, "2.1",
+     "rebuild.metadata.k: 1 is not a string"),
+    ("PUT", NOWHERE, {"server": {"name": ""}}, "2.1", "server.name: is shorter than 1 characters"),
+    ("PUT", NOWHERE, {"server": {"description": "d"}}, "2.18",
+     "server.description: is accepted from microversion 2.19 on"),
+    ("PUT", NOWHERE, {"server": {"description": "d" * 256}}, "2.19",
+     "server.description: is longer than 255 characters"),
+    ("PUT", NOWHERE, {"server": {"OS-DCF:diskConfig": "SOME"}}, "2.1",
+     "server.OS-DCF:diskConfig: 'SOME': use one of AUTO, MANUAL"),
+    ("PUT", NOWHERE, {"server": {"colour": "red"}}, "2.1", "server: unknown field 'colour'"),
+])
+def test_nova_server_bodies_name_the_field(live: Live, method: str, path: str, body: Any, version: str,
+                                           message: str) -> None:
+    resp = _send(live, method, path, body, headers=_nova(version))
+    assert resp.status_code == 400, resp.text
+    assert resp.json() == {"badRequest": {"code": 400, "message": message}}
+
+
+def test_a_valid_action_body_reaches_the_responder(live: Live) -> None:
+    """The same server id with a body the schema accepts: the responder's 404 (nothing refused it early)."""
+    for body in ({"reboot": {"type": "soft"}}, {"lock": None}, {"os-stop": None},
+                 {"rebuild": {"imageRef": "i", "key_name": "k"}}):
+        version = "2.54" if "rebuild" in body else "2.1"
+        resp = _send(live, "POST", f"{NOWHERE}/action", body, headers=_nova(version))
+        assert resp.status_code == 404, (body, resp.text)
+
+
+FLAVOR = {"name": "f", "ram": 512, "vcpus": 1, "disk": 1}
+
+
+@pytest.mark.parametrize(("fields", "version", "message"), [
+    ({"name": " padded"}, "2.1", "flavor.name: ' padded' does not match ^\\S(.*\\S)?$"),
+    ({"ram": 0}, "2.1", "flavor.ram: is below the minimum of 1"),
+    ({"vcpus": "two"}, "2.1", "flavor.vcpus: 'two' does not match ^[0-9]{1,10}$"),
+    ({"disk": -1}, "2.1", "flavor.disk: is below the minimum of 0"),
+    ({"id": "a/b"}, "2.1", "flavor.id: 'a/b' does not match ^(?! )[a-zA-Z0-9. _-]+(?<! )$"),
+    ({"os-flavor-access:is_public": "maybe"}, "2.1",
+     "flavor.os-flavor-access:is_public: 'maybe': use one of True, False, True, TRUE, true, 1, ON, On, on, YES, "
+     "Yes, yes, False, FALSE, false, 0, OFF, Off, off, NO, No, no"),
+    ({"description": "d"}, "2.54", "flavor.description: is accepted from microversion 2.55 on"),
+    ({"colour": "red"}, "2.1", "flavor: unknown field 'colour'"),
+])
+def test_flavor_create_refusals_name_the_field(live: Live, fields: dict[str, Any], version: str,
+                                               message: str) -> None:
+    resp = _send(live, "POST", "/compute/v2.1/flavors", {"flavor": {**FLAVOR, **fields}}, user="admin",
+                 headers=_nova(version))
+    assert resp.status_code == 400, resp.text
+    assert resp.json() == {"badRequest": {"code": 400, "message": message}}
+    listed = _send(live, "GET", "/compute/v2.1/flavors", None, user="admin").json()["flavors"]
+    assert "f" not in [f["name"] for f in listed], "nothing was created"
+
+
+def test_flavor_text_forms_and_printable_description_stay_in_code(live: Live) -> None:
+    """Nova's decimal text for a size is accepted, its value checked as the integer's; a description's
+    printability is the code's (no pattern both validators read alike)."""
+    big = _send(live, "POST", "/compute/v2.1/flavors", {"flavor": {**FLAVOR, "ram": "9999999999"}}, user="admin")
+    assert big.json() == {"badRequest": {"code": 400, "message":
+                                         "flavor.ram: 9999999999 is not an integer from 1 to 2147483647"}}
+    control = _send(live, "POST", "/compute/v2.1/flavors", {"flavor": {**FLAVOR, "description": "a\x07b"}},
+                    user="admin", headers=_nova("2.55"))
+    assert control.json() == {"badRequest": {"code": 400, "message": "flavor.description: must be printable text"}}
+    made = _send(live, "POST", "/compute/v2.1/flavors",
+                 {"flavor": {**FLAVOR, "name": "textual", "ram": "256", "os-flavor-access:is_public": "False"}},
+                 user="admin")
+    assert made.status_code == 200, made.text
+    assert (made.json()["flavor"]["ram"], made.json()["flavor"]["os-flavor-access:is_public"]) == (256, False)
+
+
 # -- the spec and the code agree -----------------------------------------------------------------
 
 def _media(operation: dict[str, Any], document: dict[str, Any]) -> dict[str, Any] | None:
