@@ -156,11 +156,7 @@ class IdentityStore:
         """A new user from Keystone's user body (name, password, email, description, enabled, default_project_id)."""
         if body.get("domain_id", DOMAIN_ID) != DOMAIN_ID:
             raise BadRequest("user.domain_id", f"only the {DOMAIN_ID!r} domain exists")
-        if "password" not in body:
-            raise BadRequest("user.password", "is required (this server has no password-less users)")
         enabled = body.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise BadRequest("user.enabled", "must be true or false")
         with account_errors():
             user_id = accounts.create_user(self.path, body.get("name"), body.get("password"), body.get("email"),
                                            body.get("description") or "", enabled, body.get("default_project_id"))

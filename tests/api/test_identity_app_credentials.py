@@ -130,7 +130,7 @@ def test_a_chosen_secret_expiry_and_roles(live: Live) -> None:
     ({"name": "x", "access_rules": [{"path": "/", "method": "GET"}]}, 400,
      "application_credential.access_rules[0].service"),
     ({"name": "x", "access_rules": [{"path": "/", "method": "GET", "service": "compute", "x": 1}]}, 400,
-     "application_credential.access_rules[0].x"),
+     "application_credential.access_rules[0]: unknown field 'x'"),
 ])
 def test_bad_bodies_name_the_field_and_store_nothing(live: Live, fields: dict, status: int, field: str) -> None:
     bob = live.token("bob")

@@ -120,9 +120,9 @@ def test_semantic_checks_stay_in_code(live: Live) -> None:
         "server_group.rules.max_server_per_host: is for the anti-affinity policy only"
 
 
-# -- Nova's server actions, server update and flavor create --------------------------------------
-# A body is checked before the responder looks anything up (as Nova's schema decorators run
-# first): the ids here need not exist, a bad body is a 400 all the same.
+# -- Nova's server actions, server update and flavor create; Keystone's bodies -------------------
+# A body is checked before the responder looks anything up (as Nova's and Keystone's schema decorators
+# run first): the ids here need not exist, a bad body is a 400 all the same.
 
 NOWHERE = "/compute/v2.1/servers/00000000-0000-4000-8000-000000000000"
 
@@ -228,6 +228,63 @@ def test_flavor_text_forms_and_printable_description_stay_in_code(live: Live) ->
                  user="admin")
     assert made.status_code == 200, made.text
     assert (made.json()["flavor"]["ram"], made.json()["flavor"]["os-flavor-access:is_public"]) == (256, False)
+
+
+def _keystone(live: Live, method: str, path: str, body: Any, user: str | None = "admin") -> requests.Response:
+    headers = {"X-Auth-Token": live.token(user)} if user else {}
+    return requests.request(method, f"{live.url}/identity/v3{path}", json=body, timeout=30, headers=headers)
+
+
+PASSWORD_AUTH = {"methods": ["password"], "password": {"user": {"name": "alice", "password": "x" * 8}}}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "message"), [
+    ("POST", "/auth/tokens", {"auth": {"identity": {"methods": ["token"]}}},
+     "auth.identity.methods[0]: 'token': use one of password, application_credential"),
+    ("POST", "/auth/tokens", {"auth": {"identity": {"methods": []}}}, "auth.identity.methods: has fewer than 1 items"),
+    ("POST", "/auth/tokens", {"auth": {"identity": {"methods": ["password"], "password": {"user": {"password": "p"}}}}},
+     "auth.identity.password.user.id: is required"),
+    ("POST", "/auth/tokens", {"auth": {"identity": PASSWORD_AUTH, "scope": {"domain": {"id": "default"}}}},
+     "auth.scope.project: is required"),
+    ("POST", "/auth/tokens", {"auth": {"identity": PASSWORD_AUTH, "scope": {"project": {"id": ""}}}},
+     "auth.scope.project.id: is shorter than 1 characters"),
+    ("POST", "/auth/tokens", {"auth": {"identity": {"methods": ["application_credential"],
+                                                    "application_credential": {"name": "c", "secret": "s"}}}},
+     "auth.identity.application_credential.id: is required"),
+    ("POST", "/projects", {"project": {"name": ""}}, "project.name: is shorter than 1 characters"),
+    ("POST", "/projects", {"project": {"name": "p", "enabled": "yes"}}, "project.enabled: 'yes' is not a boolean"),
+    ("PATCH", "/projects/no-such-project", {"project": {"colour": "red"}}, "project: unknown field 'colour'"),
+    ("PATCH", "/projects/no-such-project", {"project": {}}, "project: has fewer than 1 members"),
+    ("PATCH", "/users/no-such-user", {"user": {"enabled": "no"}}, "user.enabled: 'no' is not a boolean"),
+    ("PATCH", "/users/no-such-user", {"user": {"password": "short"}}, "user.password: is shorter than 8 characters"),
+    ("POST", "/users", {"user": {"name": "n"}}, "user.password: is required"),
+    ("POST", "/users/no-such-user/application_credentials",
+     {"application_credential": {"name": "c", "roles": [{"id": "r", "name": "member"}]}},
+     "application_credential.roles[0]: has more than 1 members"),
+])
+def test_keystone_refusals_name_the_field(live: Live, method: str, path: str, body: Any, message: str) -> None:
+    user = None if path == "/auth/tokens" else "admin"
+    resp = _keystone(live, method, path, body, user)
+    assert resp.status_code == 400, resp.text
+    assert resp.json() == {"error": {"code": 400, "title": "Bad Request", "message": message}}
+
+
+def test_keystone_password_change_body(live: Live) -> None:
+    """Without a token (as Keystone): the body is checked first, then the old password."""
+    missing = _keystone(live, "POST", "/users/no-such-user/password", {"user": {"password": "new-password"}}, None)
+    assert missing.json() == {"error": {"code": 400, "title": "Bad Request",
+                                        "message": "user.original_password: is required"}}
+    wrong = _keystone(live, "POST", "/users/no-such-user/password",
+                      {"user": {"original_password": "old-password", "password": "new-password"}}, None)
+    assert wrong.status_code == 401
+
+
+def test_keystone_semantic_checks_stay_in_code(live: Live) -> None:
+    """The password method without its member, and another domain, are refused by the code."""
+    no_member = _keystone(live, "POST", "/auth/tokens", {"auth": {"identity": {"methods": ["password"]}}}, None)
+    assert no_member.json()["error"]["message"] == "auth.identity.password: is required for the password method"
+    other = _keystone(live, "POST", "/projects", {"project": {"name": "p", "domain_id": "elsewhere"}})
+    assert other.json()["error"]["message"] == "project.domain_id: only the 'default' domain exists"
 
 
 # -- the spec and the code agree -----------------------------------------------------------------
