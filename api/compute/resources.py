@@ -257,7 +257,7 @@ class ServerAction:
             send(resp, {"output": self.console.tail(server.domain, arguments.get("length"))})
             return
         if action in ("lock", "unlock"):
-            self._lock(req, server, action, arguments)
+            self._lock(server, action, arguments)
             resp.status = 202
             return
         refuse_if_locked(req, server)
@@ -298,7 +298,7 @@ class ServerAction:
         self.tasks.act(server, self.uri_of(server), power)
         resp.status = 202
 
-    def _lock(self, req: falcon.Request, server: Server, action: str, arguments: Any) -> None:
+    def _lock(self, server: Server, action: str, arguments: Any) -> None:
         """Lock (with a reason from 2.73) or unlock; a server an admin locked is the admin's to unlock."""
         reason = arguments.get("locked_reason") if action == "lock" and isinstance(arguments, dict) else None
         self.store.change(server.id, locked=action == "lock", locked_reason=reason)
