@@ -12,17 +12,11 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from api import cli as api_commands
 from provisioner import layering, pipeline
-from provisioner.backups import commands as backup_commands
 from provisioner.errors import ProvisionError
 from provisioner.layer_record import read_layer
 from provisioner.layout import DEFAULT_ROOT, Layout, restrict_umask
-from provisioner.images import commands as image_commands
-from provisioner.postboot import commands as postboot_commands
 from provisioner.progress import Progress
-from provisioner.snapshots import commands as snapshot_commands
-from provisioner.service import commands as service_commands
 from provisioner.spec.names import validate_domain_name
 from provisioner.status import domain_status
 from provisioner.terraform.providers import EMBEDDED, SOURCES
@@ -84,11 +78,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_image(args: argparse.Namespace) -> int:
-    ctx = _context(args)
-    return image_commands.run(args, ctx.layout, ctx.progress)
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     print(pipeline.plan(args.domain, _context(args)), end="")
     return 0
@@ -147,7 +136,57 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _image_parsers(sub: argparse._SubParsersAction) -> None:
+    from provisioner.images import commands  # imported only to run or list `image` (see _GROUPS)
+
+    def cmd_image(args: argparse.Namespace) -> int:
+        ctx = _context(args)
+        return commands.run(args, ctx.layout, ctx.progress)
+
+    commands.add_image_parser(sub, _common).set_defaults(func=cmd_image)
+
+
+def _postboot_parsers(sub: argparse._SubParsersAction) -> None:
+    from provisioner.postboot import commands  # imported only to run or list its commands (see _GROUPS)
+    commands.add_parsers(sub, _common, _context)
+
+
+def _backup_parsers(sub: argparse._SubParsersAction) -> None:
+    from provisioner.backups import commands  # imported only to run or list its commands (see _GROUPS)
+    commands.add_parsers(sub, _common, _context)
+
+
+def _snapshot_parsers(sub: argparse._SubParsersAction) -> None:
+    from provisioner.snapshots import commands  # imported only to run or list its commands (see _GROUPS)
+    commands.add_parsers(sub, _common, _context)
+
+
+def _api_parsers(sub: argparse._SubParsersAction) -> None:
+    from api import cli  # imported only to run or list the API's commands (see _GROUPS)
+    cli.add_parsers(sub, _common)
+
+
+def _service_parsers(sub: argparse._SubParsersAction) -> None:
+    from provisioner.service import commands  # imported only to run or list its commands (see _GROUPS)
+    commands.add_parsers(sub, _common)
+
+
+# The commands other modules define (their COMMAND_NAMES; tests/test_cli_imports.py holds the two equal), by
+# the function adding their parsers. The parser holds only the group of the command being run (every group
+# when there is no command, e.g. `provision --help`), so `provision DOMAIN` imports none of these modules:
+# not the API's (its accounts, config, store), nor those of images, snapshots, backups, post-boot jobs, service.
+_GROUPS: dict[tuple[str, ...], Callable[[argparse._SubParsersAction], None]] = {
+    ("image",): _image_parsers,
+    ("jobs", "worker"): _postboot_parsers,
+    ("backup", "backups"): _backup_parsers,
+    ("snapshot", "snapshots", "restore", "snapshot-delete"): _snapshot_parsers,
+    ("serve", "users", "openrc", "clouds-yaml"): _api_parsers,
+    ("install-service", "uninstall-service"): _service_parsers,
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line: every command, or with `command` this module's own and those of `command`'s group."""
     parser = argparse.ArgumentParser(
         prog="provision",
         description="Provision libvirt guests from per-domain config directories, through Terraform.",
@@ -176,30 +215,31 @@ def build_parser() -> argparse.ArgumentParser:
                                   "authorized there")
             cmd.add_argument("--host-key", metavar="FILE", type=Path,
                              help="with --existing: the machine's public host key (a .pub file or known_hosts lines)")
-    image_commands.add_image_parser(sub, _common).set_defaults(func=cmd_image)
-    postboot_commands.add_parsers(sub, _common, _context)
-    backup_commands.add_parsers(sub, _common, _context)
-    snapshot_commands.add_parsers(sub, _common, _context)
-    api_commands.add_parsers(sub, _common)
-    service_commands.add_parsers(sub, _common)
+    for names, add_parsers in _GROUPS.items():
+        if command is None or command in names:
+            add_parsers(sub)
     return parser
+
+
+def _first_word(argv: list[str]) -> str | None:
+    """The first argument that is neither an option nor an option's value (None: none, or --help first)."""
+    for index, arg in enumerate(argv):
+        if arg in ("-h", "--help"):
+            return None
+        if arg.startswith("-") or (index > 0 and argv[index - 1] in _VALUE_OPTIONS):
+            continue
+        return arg
+    return None
 
 
 def _default_command(argv: list[str]) -> list[str]:
     """`provision [OPTIONS] DOMAIN …` means `provision apply [OPTIONS] DOMAIN …`."""
-    for index, arg in enumerate(argv):
-        if arg in ("-h", "--help"):
-            return argv
-        if arg.startswith("-") or (index > 0 and argv[index - 1] in _VALUE_OPTIONS):
-            continue
-        return argv if arg in COMMANDS or arg in _OTHER_COMMANDS else ["apply", *argv]
-    return argv
+    word = _first_word(argv)
+    return argv if word is None or word in _ALL_COMMANDS else ["apply", *argv]
 
 
 _VALUE_OPTIONS = {"--root", "--domains", "--libvirt-uri", "--provider", "--existing", "--host-key"}
-_OTHER_COMMANDS = {"image", *postboot_commands.COMMAND_NAMES, *api_commands.COMMAND_NAMES,
-                   *backup_commands.COMMAND_NAMES, *service_commands.COMMAND_NAMES,
-                   *snapshot_commands.COMMAND_NAMES}
+_ALL_COMMANDS = {*COMMANDS, *(name for names in _GROUPS for name in names)}
 
 
 _STORAGE_ERRNOS = {errno.ENOSPC: "ENOSPC", errno.EDQUOT: "EDQUOT", errno.EROFS: "EROFS",
@@ -229,9 +269,9 @@ def storage_error(exc: OSError | sqlite3.OperationalError, root: Path) -> str | 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `provision` / bin/provision."""
     restrict_umask()
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(_default_command(argv))
+    argv = _default_command(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser(_first_word(argv))
+    args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

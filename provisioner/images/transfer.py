@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -77,6 +76,10 @@ def transfer(name: str, source: str, stream: BinaryIO, sink: int | None,
 
 def _fill(name: str, source: str, stream: BinaryIO, view: memoryview, done: int) -> int:
     """Fill `view` from `stream`; fewer bytes only at the end of the stream."""
+    # Imported here, not for every `provision DOMAIN` (with ssl and email ~0.03 s); loaded already when
+    # `stream` is an HTTP response.
+    import http.client
+
     filled = 0
     readinto = getattr(stream, "readinto", None)
     try:
