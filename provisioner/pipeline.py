@@ -106,8 +106,12 @@ def domain_lock(ctx: Context, name: str) -> AbstractContextManager[None]:
 def workspace_for(directory: Path, ctx: Context) -> Workspace:
     """The Terraform workspace in `directory`/terraform (any workspace: domain, shared, volume, network)."""
     state = None if ctx.state_db is None else ctx.state_db.workspace(*_workspace_id(directory, ctx.layout))
-    return Workspace(directory / "terraform", cli_config(ctx.layout.terraform, ctx.provider),
-                     directory / "logs" / "terraform.log", state)
+    workspace = Workspace(directory / "terraform", cli_config(ctx.layout.terraform, ctx.provider),
+                          directory / "logs" / "terraform.log", state)
+    if ctx.state_db is not None and directory.parent == ctx.layout.shared:
+        # Made before its hypervisor's state was shared by every root: its state moves there.
+        workspace.take_over(ctx.state_db.workspace("shared", _root_own_shared(directory, ctx.layout)))
+    return workspace
 
 
 def _workspace_id(directory: Path, layout: Layout) -> tuple[str, str]:
@@ -128,8 +132,13 @@ def _workspace_id(directory: Path, layout: Layout) -> tuple[str, str]:
         uri = recorded_uri(directory)
         if uri is not None and across_roots(uri, layout):
             return "shared", directory.name
-        return "shared", f"{directory.name}_{root_id(layout.terraform)}"
+        return "shared", _root_own_shared(directory, layout)
     raise ProvisionError(f"{directory}: not a workspace under {layout.root}")
+
+
+def _root_own_shared(directory: Path, layout: Layout) -> str:
+    """The name of the state of a shared workspace kept per root: the hypervisor's directory and the root's id."""
+    return f"{directory.name}_{root_id(layout.terraform)}"
 
 
 def ensure_shared(directory: Path, ctx: Context) -> None:
