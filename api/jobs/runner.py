@@ -107,9 +107,10 @@ class JobRunner:
             self._me = Claimer.current(self.node)
             self._threads = [threading.Thread(target=self._loop, name=f"job-{i}", daemon=True)
                              for i in range(self.workers)]
-            self._threads.append(threading.Thread(target=self._renew_leases, name="job-leases", daemon=True))
         for thread in self._threads:
             thread.start()
+        # Not one of _threads: shutdown() waits for the jobs, not for this thread's sleep.
+        threading.Thread(target=self._renew_leases, name="job-leases", daemon=True).start()
 
     def _notify(self) -> None:
         with self._wake:
@@ -139,8 +140,7 @@ class JobRunner:
     def _renew_leases(self) -> None:
         """Renew this process's claims every third of the lease while it runs jobs (through shutdown's wait)."""
         assert self._me is not None
-        jobs = [thread for thread in self._threads if thread.name != "job-leases"]
-        while not self._stopping or any(thread.is_alive() for thread in jobs):
+        while not self._stopping or any(thread.is_alive() for thread in self._threads):
             time.sleep(self.queue.lease / 3)  # not on _wake: its every notify would renew again
             with self._wake:
                 running = self._running
