@@ -11,8 +11,10 @@ from conftest import EXAMPLE
 from test_terraform_pg_state import _domains, _root_context
 
 from provisioner import pipeline
-from provisioner.layout import restrict_umask
-from provisioner.shared import URI_FILE, shared_dir
+from provisioner.layout import Layout, restrict_umask
+from provisioner.render.plan import base_resource
+from provisioner.shared import URI_FILE, register, shared_dir
+from provisioner.spec.model import ImageRef
 
 
 def _volumes(node: Path) -> list[str]:
@@ -69,3 +71,27 @@ def test_a_shared_workspace_kept_in_the_roots_own_schema_moves_to_the_hypervisor
     log = (directory / "logs" / "terraform.log").read_text()
     assert log.count("libvirt_pool.pool: Creation complete") == 1, log
     assert _domains(node) == ["example.test"]
+
+
+def test_the_plan_keeps_the_pool_and_base_volumes_as_the_state_holds_them(tmp_path: Path) -> None:
+    # Another root made the pool at its own path and the base volume from its own copy of the image.
+    layout = Layout(tmp_path / "root")
+    mine = tmp_path / "cirros.qcow2"
+    mine.write_bytes(b"QFI\xfb")
+    image = ImageRef(source=str(mine), format="qcow2", digest="c" * 64, slug="cirros")
+    theirs = "/elsewhere/images/cirros.qcow2"
+    state = {"libvirt_pool.pool": {"name": "provisioner", "target": {"path": "/elsewhere/pool"}},
+             f"libvirt_volume.{base_resource(image)}": {
+                 "name": image.volume_name, "target": {"format": {"type": "qcow2"}},
+                 "create": {"content": {"url": theirs}}},
+             "libvirt_volume.base_other": {"name": "base-other-0123456789ab.raw", "target": {"format": {"type": "raw"}},
+                                           "create": {"content": {"url": "/elsewhere/images/other.raw"}}}}
+    registered = register("qemu+ssh://hv1/system", layout, image, lambda _: state)
+    assert registered.pool == Path("/elsewhere/pool")
+    plan = (registered.directory / "terraform" / "main.tf").read_text()
+    assert '"/elsewhere/pool"' in plan and str(layout.pool) not in plan
+    # Both base volumes, each from the source the state holds (a changed source would replace the volume).
+    assert f'"{theirs}"' in plan and str(mine) not in plan
+    assert '"base-other-0123456789ab.raw"' in plan and '"/elsewhere/images/other.raw"' in plan
+    # Without a pool in the state, the pool is this root's.
+    assert register("qemu+ssh://hv2/system", layout, image, lambda _: {}).pool == layout.pool
