@@ -47,11 +47,12 @@ def across_roots(uri: str, layout: Layout) -> bool:
     """True if other roots may reach hypervisor `uri` too: it has a host, or is a node file outside this root.
 
     A local URI (qemu:///system) names each engine host's own hypervisor,
-    and the root's simulators are its own.
+    the root's simulators are its own, and libvirt's test:///default lives
+    in each process's memory.
     """
     if uri.startswith("test://"):
         node = Path(uri[len("test://"):])
-        return node.is_absolute() and not node.is_relative_to(layout.root)
+        return uri != "test:///default" and node.is_absolute() and not node.is_relative_to(layout.root)
     return not is_local(uri)
 
 

@@ -13,7 +13,7 @@ from test_terraform_pg_state import _domains, _root_context
 from provisioner import pipeline
 from provisioner.layout import Layout, restrict_umask
 from provisioner.render.plan import base_resource
-from provisioner.shared import URI_FILE, register, shared_dir
+from provisioner.shared import URI_FILE, across_roots, register, shared_dir
 from provisioner.spec.model import ImageRef
 
 
@@ -95,3 +95,10 @@ def test_the_plan_keeps_the_pool_and_base_volumes_as_the_state_holds_them(tmp_pa
     assert '"base-other-0123456789ab.raw"' in plan and '"/elsewhere/images/other.raw"' in plan
     # Without a pool in the state, the pool is this root's.
     assert register("qemu+ssh://hv2/system", layout, image, lambda _: {}).pool == layout.pool
+
+
+def test_only_a_hypervisor_other_roots_reach_has_one_state_for_all(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "root")
+    assert across_roots("qemu+ssh://root@hv1/system", layout) and across_roots(f"test://{tmp_path}/hv/node.xml", layout)
+    for own in ("qemu:///system", "test:///default", layout.simulator_uri, layout.named_simulator_uri("rack")):
+        assert not across_roots(own, layout), own
