@@ -32,6 +32,7 @@ from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
 from api.web import routes as web_routes
 from provisioner.layout import Layout
+from provisioner.terraform.backend import root_id
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     images = ImageCatalog(layout, ctx.db)
     networks = NetworkStore(ctx.db, config.default_network)
     compute = ComputeStore(ctx.db)
-    runner = JobRunner(ctx.db, config.build_workers)
+    runner = JobRunner(ctx.db, config.build_workers, root_id(layout.terraform))
     tasks = ServerTasks(compute, ctx.engine, runner, config.stop_timeout, hosts.uri_of)
     tasks.before_build.append(hosts.check_spec)
     builder = ServerBuilder(config, layout, images, networks,

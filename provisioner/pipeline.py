@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import time
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -27,7 +27,7 @@ from provisioner.postboot.worker import queue_for
 from provisioner.progress import Progress
 from provisioner.render import render_domain
 from provisioner.render.plan import render_orphan_plan
-from provisioner.shared import register_image, shared_lock
+from provisioner.shared import across_roots, recorded_uri, register, shared_lock, render as render_shared
 from provisioner.spec.archive import read_archive
 from provisioner.spec.load import load_domain
 from provisioner.spec.model import DomainSpec
@@ -92,9 +92,10 @@ def render(name: str, ctx: Context) -> Rendered:
 def _write(spec: DomainSpec, ctx: Context) -> Rendered:
     workspace = ctx.layout.domain_dir(spec.name)
     keys = ensure_keys(workspace / "keys", spec.name)
-    changed = write_artifacts(workspace, render_domain(spec, keys, ctx.layout))
-    shared = register_image(spec.libvirt_uri, ctx.layout, spec.image, lambda d: workspace_for(d, ctx).managed())
-    return Rendered(spec, workspace, shared, changed)
+    # First: the base volume's path is in the hypervisor's pool, wherever the first root to use it put it.
+    shared = register(spec.libvirt_uri, ctx.layout, spec.image, lambda d: workspace_for(d, ctx).managed())
+    changed = write_artifacts(workspace, render_domain(spec, keys, ctx.layout, shared.pool))
+    return Rendered(spec, workspace, shared.directory, changed)
 
 
 def domain_lock(ctx: Context, name: str) -> AbstractContextManager[None]:
@@ -105,33 +106,57 @@ def domain_lock(ctx: Context, name: str) -> AbstractContextManager[None]:
 def workspace_for(directory: Path, ctx: Context) -> Workspace:
     """The Terraform workspace in `directory`/terraform (any workspace: domain, shared, volume, network)."""
     state = None if ctx.state_db is None else ctx.state_db.workspace(*_workspace_id(directory, ctx.layout))
-    return Workspace(directory / "terraform", cli_config(ctx.layout.terraform, ctx.provider),
-                     directory / "logs" / "terraform.log", state)
+    workspace = Workspace(directory / "terraform", cli_config(ctx.layout.terraform, ctx.provider),
+                          directory / "logs" / "terraform.log", state)
+    if ctx.state_db is not None and directory.parent == ctx.layout.shared:
+        # Made before its hypervisor's state was shared by every root: its state moves there.
+        workspace.take_over(ctx.state_db.workspace("shared", _root_own_shared(directory, ctx.layout)))
+    return workspace
 
 
 def _workspace_id(directory: Path, layout: Layout) -> tuple[str, str]:
     """(kind, name) naming the workspace's state in PostgreSQL.
 
     Domains, volumes and networks are named by what they manage, so every
-    root managing them shares one state. The shared workspace is not: its
-    plan is this root's own (its pool path, the images registered here), and
-    another root's apply of it would replace what this one made.
+    root managing them shares one state. So is the shared workspace of a
+    hypervisor other roots reach too (provisioner.shared.across_roots): its
+    pool and base volumes are the hypervisor's. That of a hypervisor only
+    this root reaches (its simulators, a local URI: each host's own) is
+    this root's own.
     """
     parent = directory.parent
     kinds = {layout.domains: "domain", layout.root / "volumes": "volume", layout.root / "networks": "network"}
     if parent in kinds:
         return kinds[parent], directory.name
     if parent == layout.shared:
-        return "shared", f"{directory.name}_{root_id(layout.terraform)}"
+        uri = recorded_uri(directory)
+        if uri is not None and across_roots(uri, layout):
+            return "shared", directory.name
+        return "shared", _root_own_shared(directory, layout)
     raise ProvisionError(f"{directory}: not a workspace under {layout.root}")
 
 
+def _root_own_shared(directory: Path, layout: Layout) -> str:
+    """The name of the state of a shared workspace kept per root: the hypervisor's directory and the root's id."""
+    return f"{directory.name}_{root_id(layout.terraform)}"
+
+
 def ensure_shared(directory: Path, ctx: Context) -> None:
-    """Apply the hypervisor's shared workspace in `directory` (pool, base images) if its plan changed."""
-    with shared_lock(directory):
+    """Apply the hypervisor's shared workspace in `directory` (pool, base images) if its plan changed.
+
+    When other roots share its state, under a lock of theirs too, with the
+    plan rendered again from that state first: an apply of a plan made
+    before another root's apply would drop what that one added.
+    """
+    uri = recorded_uri(directory)
+    shared_state = ctx.state_db is not None and uri is not None and across_roots(uri, ctx.layout)
+    with shared_lock(directory), \
+            (ctx.state_db.lock(_workspace_id(directory, ctx.layout)) if shared_state else nullcontext()):
+        workspace = workspace_for(directory, ctx)
+        if shared_state:
+            render_shared(directory, uri, ctx.layout, None, lambda _: workspace.managed())
         plan_digest = (directory / "terraform" / "main.tf").read_bytes()
         stamp = directory / "applied.tf"
-        workspace = workspace_for(directory, ctx)
         if stamp.exists() and stamp.read_bytes() == plan_digest and workspace.managed():
             return
         with ctx.progress.step(f"shared objects ({directory.name}): terraform apply"), \

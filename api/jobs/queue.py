@@ -1,10 +1,19 @@
 """The job queue: table `api_jobs` of the API's database (api/db.py), claimable by any API process.
 
-A job is queued, then running (claimed by a process: pid + start time), then
-gone. One subject's jobs run one at a time in submission order; different
-subjects' jobs run at once. A running job whose claimer died is queued
-again (its handlers are idempotent), at most `max_attempts` times in all;
-then `reap` returns it as dropped. Claiming takes the database's write lock
+A job is queued, then running (claimed by a process: its node, pid + start
+time, and a lease), then gone. One subject's jobs run one at a time in
+submission order; different subjects' jobs run at once. A running job whose
+claimer died is queued again (its handlers are idempotent), at most
+`max_attempts` times in all; then `reap` returns it as dropped.
+
+A node is one API root (its random id, `<root>/terraform/state-id`): a pid
+means something only to the processes of the claimer's own node, which may
+be another host. So a claim carries a lease (`lease_expires`, seconds on
+the database's clock, so the nodes' clocks need not agree) that the
+claiming process renews while it runs the job; a node queues again its own
+jobs whose process died (at once, as before), and other nodes' jobs whose
+lease expired (a host gone, a process killed, a network partition longer
+than the lease). Claiming takes the database's write lock
 first (SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock of
 Database.transaction), so two processes, of one root or of several roots
 sharing a PostgreSQL database, never claim the same job, nor two jobs of one
@@ -26,7 +35,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from api.db import SQLITE, Connection, Database
+from api.db import POSTGRESQL, SQLITE, Connection, Database
 from api.jobs.records import SERVER, Job, JobFormatError, decode, record_type
 from provisioner.claimer import Worker
 
@@ -47,9 +56,29 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     attempts INTEGER NOT NULL DEFAULT 0,
     worker_pid INTEGER,
     worker_start INTEGER,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    claimed_by TEXT,
+    lease_expires REAL
 )""", f"CREATE INDEX IF NOT EXISTS {TABLE}_subject ON {TABLE} (subject_kind, subject_id, state)")
 _COLUMNS = "id, subject_kind, subject_id, kind, args, attempts"
+# Columns added after the table first shipped (ALTER TABLE on roots made before them).
+_ADDED = (("claimed_by", "TEXT"), ("lease_expires", "REAL"))
+# Seconds since the epoch on the database's clock: every node sharing a PostgreSQL database reads the same one.
+_NOW = {SQLITE: "((julianday('now') - 2440587.5) * 86400.0)", POSTGRESQL: "EXTRACT(EPOCH FROM clock_timestamp())"}
+LEASE = 30.0  # default seconds a claim stays valid without being renewed
+
+
+@dataclass(frozen=True)
+class Claimer:
+    """Who claims jobs: a process (`worker`) of an API node (`node`, a root's id)."""
+
+    node: str
+    worker: Worker
+
+    @classmethod
+    def current(cls, node: str) -> Claimer:
+        """This process, of node `node`."""
+        return cls(node, Worker.current())
 
 
 @dataclass(frozen=True)
@@ -72,15 +101,29 @@ def _subject_kind(kind: str) -> str:
 class JobQueue:
     """The `api_jobs` table of the API's database."""
 
-    def __init__(self, db: Database, max_running: int, max_attempts: int = 3):
+    def __init__(self, db: Database, max_running: int, max_attempts: int = 3, lease: float = LEASE):
         self.db = db
         self.max_running = max_running
         self.max_attempts = max_attempts
+        self.lease = lease
+        self._now = _NOW[db.dialect]
         with self.db.transaction() as conn:
             for statement in _SCHEMA:  # not executescript: it would commit the transaction
                 conn.execute(statement)
+            self._add_columns(conn)
             if db.dialect is SQLITE:  # the old table only ever existed in a root's state.db
                 self._migrate(conn)
+
+    def _add_columns(self, conn: Connection) -> None:
+        """Add the lease columns to a table made before them (its running jobs then have no lease: see reap)."""
+        if self.db.dialect is SQLITE:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+            for name, kind in _ADDED:
+                if name not in have:
+                    conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {name} {kind}")
+        else:
+            for name, kind in _ADDED:
+                conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {name} {kind}")
 
     @staticmethod
     def _migrate(conn: Connection) -> None:
@@ -115,8 +158,8 @@ class JobQueue:
         return {row[0] for row in self.db.connect().execute(
             f"SELECT DISTINCT subject_id FROM {TABLE} WHERE subject_kind = ?", (subject_kind,))}
 
-    def claim(self, worker: Worker) -> QueuedJob | None:
-        """Mark the oldest runnable job running for `worker` and return it; None if there is none.
+    def claim(self, claimer: Claimer) -> QueuedJob | None:
+        """Mark the oldest runnable job running for `claimer`, leased for `lease` s, and return it; None if none.
 
         A job is runnable while no job of its subject runs (a subject's jobs
         are thus taken in id order) and fewer than `max_running` run in all,
@@ -139,9 +182,23 @@ class JobQueue:
                 queued = self._decoded(conn, row)
                 if queued is not None:
                     break
-            conn.execute(f"UPDATE {TABLE} SET state = ?, worker_pid = ?, worker_start = ?,"
-                         " attempts = attempts + 1 WHERE id = ?", (RUNNING, worker.pid, worker.start, queued.id))
+            worker = claimer.worker
+            conn.execute(f"UPDATE {TABLE} SET state = ?, worker_pid = ?, worker_start = ?, claimed_by = ?,"
+                         f" lease_expires = {self._now} + ?, attempts = attempts + 1 WHERE id = ?",
+                         (RUNNING, worker.pid, worker.start, claimer.node, self.lease, queued.id))
         return QueuedJob(queued.id, queued.job, queued.attempts + 1)
+
+    def renew(self, claimer: Claimer) -> int:
+        """Extend by `lease` s the leases of the jobs `claimer` runs; how many it still holds.
+
+        A job reaped meanwhile (its lease expired: this process was stalled or
+        cut off from the database) is no longer this claimer's, and stays so.
+        """
+        worker = claimer.worker
+        return len(self.db.connect().execute(
+            f"UPDATE {TABLE} SET lease_expires = {self._now} + ? WHERE state = ? AND claimed_by = ?"
+            " AND worker_pid = ? AND worker_start = ? RETURNING id",
+            (self.lease, RUNNING, claimer.node, worker.pid, worker.start)).fetchall())
 
     @staticmethod
     def _decoded(conn: Connection, row: tuple) -> QueuedJob | None:
@@ -158,24 +215,36 @@ class JobQueue:
         return QueuedJob(row_id, job, attempts)
 
     def done(self, queued: QueuedJob) -> None:
-        """Forget a job that has run (whatever its outcome: its handler records that on the subject)."""
-        self.db.connect().execute(f"DELETE FROM {TABLE} WHERE id = ?", (queued.id,))
+        """Forget a job that has run (whatever its outcome: its handler records that on the subject).
+
+        Only this claim of it: a job reaped and claimed again meanwhile (its
+        lease expired) counts one more attempt, and is the new claimer's.
+        """
+        self.db.connect().execute(f"DELETE FROM {TABLE} WHERE id = ? AND attempts = ?", (queued.id, queued.attempts))
 
     def release(self, queued: QueuedJob) -> None:
         """Put a running job back in the queue, as if never tried (its run was interrupted, not failed)."""
         # CASE, not MAX(a, b): PostgreSQL's MAX is only the aggregate (its two-argument form is GREATEST).
-        self.db.connect().execute(f"UPDATE {TABLE} SET state = ?, worker_pid = NULL,"
-                                  " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE id = ?",
-                                  (QUEUED, queued.id))
+        self.db.connect().execute(f"UPDATE {TABLE} SET state = ?, worker_pid = NULL, claimed_by = NULL,"
+                                  " lease_expires = NULL, attempts = CASE WHEN attempts > 0 THEN attempts - 1"
+                                  " ELSE 0 END WHERE id = ? AND attempts = ?", (QUEUED, queued.id, queued.attempts))
 
-    def reap(self) -> list[QueuedJob]:
-        """Queue again the running jobs whose claimer died; delete and return those claimed `max_attempts` times."""
+    def reap(self, node: str) -> list[QueuedJob]:
+        """Queue again the running jobs whose claimer is gone; delete and return those claimed `max_attempts` times.
+
+        Gone: for a job of this node (or claimed before claims named their
+        node), its process died; for another node's, its lease expired
+        (that node's pids mean nothing here).
+        """
         dropped = []
         with self.db.transaction() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS}, worker_pid, worker_start FROM {TABLE} WHERE state = ?",
-                                (RUNNING,)).fetchall()
-            for *row, pid, start in rows:
-                if Worker(pid or 0, start or 0).alive():
+            rows = conn.execute(f"SELECT {_COLUMNS}, worker_pid, worker_start, claimed_by,"
+                                f" lease_expires < {self._now} FROM {TABLE} WHERE state = ?", (RUNNING,)).fetchall()
+            for *row, pid, start, claimed_by, expired in rows:
+                if claimed_by is None or claimed_by == node:
+                    if Worker(pid or 0, start or 0).alive():
+                        continue
+                elif not expired:
                     continue
                 if row[5] >= self.max_attempts:
                     queued = self._decoded(conn, tuple(row))
@@ -183,5 +252,6 @@ class JobQueue:
                         conn.execute(f"DELETE FROM {TABLE} WHERE id = ?", (queued.id,))
                         dropped.append(queued)
                 else:
-                    conn.execute(f"UPDATE {TABLE} SET state = ?, worker_pid = NULL WHERE id = ?", (QUEUED, row[0]))
+                    conn.execute(f"UPDATE {TABLE} SET state = ?, worker_pid = NULL, claimed_by = NULL,"
+                                 " lease_expires = NULL WHERE id = ?", (QUEUED, row[0]))
         return dropped

@@ -7,11 +7,17 @@ claimer died `max_attempts` times, or `run` raised anything else (a bug).
 Either way the job leaves the queue; nothing is left busy without a job.
 A job whose run fails once the server is stopping (a ProvisionError: Ctrl-C
 reaches Terraform too) is queued again, as if never tried.
+
+While a process runs jobs, a thread of it renews their leases every third
+of the lease (PROVISION_JOB_LEASE seconds, default 30): when the process or
+its host dies, the leases run out and another node's threads take the jobs
+(api/jobs/queue.py).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,9 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from api.db import Database
-from api.jobs.queue import JobQueue, QueuedJob
+from api.jobs.queue import LEASE, Claimer, JobQueue, QueuedJob
 from api.jobs.records import Job
-from provisioner.claimer import Worker
 from provisioner.errors import ProvisionError
 
 log = logging.getLogger("api.jobs")
@@ -32,6 +37,18 @@ J = TypeVar("J", bound=Job)
 # other processes' jobs that become runnable, and dead processes' jobs to resume.
 POLL = 1.0
 INTERNAL_ERROR = "internal error: see the API server's log"
+LEASE_VARIABLE = "PROVISION_JOB_LEASE"
+MIN_LEASE = 3  # renewed every third of it: at least once a second
+
+
+def job_lease(environ: dict[str, str] | None = None) -> float:
+    """The seconds a job's claim lasts without renewal: PROVISION_JOB_LEASE (whole seconds), else LEASE."""
+    raw = (os.environ if environ is None else environ).get(LEASE_VARIABLE, "").strip()
+    if not raw:
+        return LEASE
+    if not raw.isdigit() or not MIN_LEASE <= int(raw) <= 86400:
+        raise ProvisionError(f"{LEASE_VARIABLE}: use a whole number of seconds from {MIN_LEASE} to 86400")
+    return float(raw)
 
 
 @dataclass(frozen=True)
@@ -51,9 +68,11 @@ class JobRunner:
     Threads start with `start()` (or the first submit), after any fork.
     """
 
-    def __init__(self, db: Database, workers: int, max_attempts: int = 3):
-        self.queue = JobQueue(db, max_running=workers, max_attempts=max_attempts)
+    def __init__(self, db: Database, workers: int, node: str, max_attempts: int = 3, lease: float | None = None):
+        self.queue = JobQueue(db, max_running=workers, max_attempts=max_attempts,
+                              lease=job_lease() if lease is None else lease)
         self.workers = workers
+        self.node = node  # this API root's id: whose claims this process's pids are (api/jobs/queue.py)
         self._handlers: dict[type[Job], Handler[Any]] = {}
         # Run by recover() after dead processes' jobs are requeued: each marks its subjects left busy without a job.
         self.on_recover: list[Callable[[JobQueue], None]] = []
@@ -61,7 +80,8 @@ class JobRunner:
         self._wake = threading.Condition()
         self._generation = 0
         self._stopping = False
-        self._me: Worker | None = None
+        self._me: Claimer | None = None
+        self._running = 0  # jobs this process runs now: their leases need renewing
 
     def register(self, record: type[J], run: Callable[[J], None], failed: Callable[[J, str], None],
                  dropped: Callable[[J, str], None] | None = None) -> None:
@@ -84,11 +104,13 @@ class JobRunner:
         with self._wake:
             if self._threads or self._stopping:
                 return
-            self._me = Worker.current()
+            self._me = Claimer.current(self.node)
             self._threads = [threading.Thread(target=self._loop, name=f"job-{i}", daemon=True)
                              for i in range(self.workers)]
         for thread in self._threads:
             thread.start()
+        # Not one of _threads: shutdown() waits for the jobs, not for this thread's sleep.
+        threading.Thread(target=self._renew_leases, name="job-leases", daemon=True).start()
 
     def _notify(self) -> None:
         with self._wake:
@@ -109,11 +131,30 @@ class JobRunner:
                 elif queued is not None:
                     self._run(queued)
                 elif self._idle(seen):
-                    self._drop(self.queue.reap())
+                    self._drop(self.queue.reap(self.node))
             except self.queue.db.errors:
                 # The database was locked too long or failed: this thread must outlive it, so retry later.
                 log.exception("job queue unavailable; retrying in %s s", POLL)
                 self._idle(seen)
+
+    def _renew_leases(self) -> None:
+        """Renew this process's claims every third of the lease while it runs jobs (through shutdown's wait)."""
+        assert self._me is not None
+        while not self._stopping or any(thread.is_alive() for thread in self._threads):
+            time.sleep(self.queue.lease / 3)  # not on _wake: its every notify would renew again
+            with self._wake:
+                running = self._running
+            if not running:
+                continue
+            try:
+                held = self.queue.renew(self._me)
+            except self.queue.db.errors:
+                log.exception("job leases not renewed; retrying in %s s", self.queue.lease / 3)
+                continue
+            if held < running:
+                # Reaped after its lease ran out (this process stalled or lost the database): another node may
+                # run it too; the handlers are idempotent and Terraform's state lock keeps two applies apart.
+                log.warning("%d of this process's %d running jobs lost their lease", running - held, running)
 
     def _idle(self, seen: int) -> bool:
         """Wait for news or POLL seconds; True if none came (time to look for dead processes' jobs)."""
@@ -125,6 +166,8 @@ class JobRunner:
         job = queued.job
         handler = self._handlers.get(type(job))
         interrupted = False
+        with self._wake:
+            self._running += 1
         try:
             if handler is None:
                 # Every app registers every record type: this is a bug, and the job could never run here.
@@ -141,6 +184,8 @@ class JobRunner:
             if handler is not None:
                 handler.dropped(job, INTERNAL_ERROR)
         finally:
+            with self._wake:
+                self._running -= 1
             if interrupted:
                 log.info("%s job on %s %s interrupted by the server stopping: resumed at the next start",
                          job.kind, job.subject.kind, job.subject.id)
@@ -163,7 +208,7 @@ class JobRunner:
     def recover(self) -> None:
         """At start, before any job runs: requeue the jobs of dead processes (or drop them), then let each
         subject kind mark what was left busy without a job."""
-        self._drop(self.queue.reap())
+        self._drop(self.queue.reap(self.node))
         for check in self.on_recover:
             check(self.queue)
 

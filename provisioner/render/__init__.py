@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
 from provisioner.keys import DomainKeys
 from provisioner.layout import Layout
 from provisioner.render.cloudinit import render_cloud_init
@@ -12,15 +14,15 @@ from provisioner.spec.model import DomainSpec
 from provisioner.workspace import Artifact
 
 
-def render_domain(spec: DomainSpec, keys: DomainKeys, layout: Layout) -> tuple[Artifact, ...]:
-    """Every file the domain workspace holds for `spec`.
+def render_domain(spec: DomainSpec, keys: DomainKeys, layout: Layout, pool: Path | None = None) -> tuple[Artifact, ...]:
+    """Every file the domain workspace holds for `spec` (`pool`: the hypervisor's pool, default under the root).
 
     user-data and the seed carry the guest's private host key: they are 0600,
     like everything else in the workspace except the plan.
     """
     docs = render_cloud_init(spec, keys)
     seed = build_seed_iso(docs)
-    plan = domain_plan_input(spec, layout, seed)
+    plan = domain_plan_input(spec, layout, seed, pool)
     override = spec.input_dir / "templates" if spec.input_dir else None
     spec_json = json.dumps(spec.to_json(), indent=2, sort_keys=True) + "\n"
     return (

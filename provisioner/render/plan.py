@@ -9,6 +9,7 @@ A domain directory may carry a `templates/` folder overriding any template.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,26 +67,30 @@ def _environment(override_dir: Path | None) -> jinja2.Environment:
     return env
 
 
-def _volume(layout: Layout, resource: str, name: str) -> Volume:
-    return Volume(resource, name, str(layout.pool / name))
+def _volume(pool: Path, resource: str, name: str) -> Volume:
+    return Volume(resource, name, str(pool / name))
 
 
-def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes) -> DomainPlanInput:
-    """Name the domain's volumes: each name carries the digest of what it holds."""
+def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes, pool: Path | None = None) -> DomainPlanInput:
+    """Name the domain's volumes: each name carries the digest of what it holds.
+
+    `pool`: where the hypervisor's pool is (provisioner.shared.pool_path), by default under the root.
+    """
+    pool = layout.pool if pool is None else pool
     base = spec.image.volume_name
     disk_digest = hashlib.sha256(base.encode()).hexdigest()[:12]
     seed_digest = hashlib.sha256(seed_iso).hexdigest()[:12]
     extra = tuple(
-        (_volume(layout, f"data{i}", f"{spec.name}-data{i}.qcow2"), disk.size)
+        (_volume(pool, f"data{i}", f"{spec.name}-data{i}.qcow2"), disk.size)
         for i, disk in enumerate(spec.extra_disks, start=1)
     )
     return DomainPlanInput(
         spec=spec,
         uri=spec.libvirt_uri,
         pool=POOL_NAME,
-        disk=_volume(layout, "disk", f"{spec.name}-disk-{disk_digest}.qcow2"),
-        base_path=str(layout.pool / base),
-        seed=_volume(layout, "seed", f"{spec.name}-seed-{seed_digest}.iso"),
+        disk=_volume(pool, "disk", f"{spec.name}-disk-{disk_digest}.qcow2"),
+        base_path=str(pool / base),
+        seed=_volume(pool, "seed", f"{spec.name}-seed-{seed_digest}.iso"),
         seed_source=str(layout.domain_dir(spec.name) / "seed.iso"),
         extra_disks=extra,
         # The hypervisor writes it (virtlogd): only a local one can write into the workspace.
@@ -114,11 +119,13 @@ def base_resource(image: ImageRef) -> str:
     return "base_" + image.volume_name.rsplit(".", 1)[0].replace("-", "_").replace(".", "_")
 
 
-def render_shared_plan(uri: str, layout: Layout, images: list[ImageRef]) -> str:
-    """The shared workspace's main.tf: the pool and every registered base image."""
-    bases = sorted({(base_resource(i), i.volume_name, i.source, i.format) for i in images})
+def render_shared_plan(uri: str, pool_path: Path, images: Iterable[ImageRef],
+                       applied: Iterable[tuple[str, str, str, str]] = ()) -> str:
+    """The shared workspace's main.tf: the pool at `pool_path`, the base images to make, and the `applied` ones,
+    (resource, name, source, format) as the state holds them."""
+    bases = sorted({(base_resource(i), i.volume_name, i.source, i.format) for i in images} | set(applied))
     return _environment(None).get_template("terraform/shared.tf.j2").render(
-        uri=uri, pool=POOL_NAME, pool_path=str(layout.pool), bases=bases)
+        uri=uri, pool=POOL_NAME, pool_path=str(pool_path), bases=bases)
 
 
 def render_orphan_plan(uri: str) -> str:

@@ -16,6 +16,8 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -104,6 +106,23 @@ class StateDatabase:
     def workspace(self, kind: str, name: str) -> PgState:
         """Where workspace `name` of `kind` keeps its state."""
         return PgState(self.conn_str, schema_name(kind, name))
+
+    @contextmanager
+    def lock(self, workspace: tuple[str, str]) -> Iterator[None]:
+        """Hold a session advisory lock named after the workspace's schema, for every process of every root.
+
+        Terraform's own lock covers one command; this one covers a read of
+        the state, the plan rendered from it and its apply. Its key is a
+        64-bit hash of the schema name (Terraform's locks use small ids).
+        """
+        import psycopg  # only with `database:` set, where it is installed (the [postgresql] extra)
+
+        with psycopg.connect(self.conn_str, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (schema_name(*workspace),))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (schema_name(*workspace),))
 
 
 def root_id(terraform_dir: Path) -> str:

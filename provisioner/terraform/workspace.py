@@ -97,6 +97,25 @@ class Workspace:
         stamp.write_text(wanted)
         return True
 
+    def take_over(self, previous: PgState) -> None:
+        """If this directory was initialised on the schema `previous`, move its state to this workspace's next init.
+
+        For a workspace whose schema was renamed (a shared workspace that was
+        its root's own before its hypervisor's was shared): that state is
+        pulled into the local state file, which init() then pushes into the
+        new schema (or refuses to, naming both, if that already holds
+        resources). The old schema keeps its copy.
+        """
+        backend = self.directory / BACKEND_FILE
+        if self.state is None or previous.schema == self.state.schema or not backend.exists() \
+                or backend.read_text() != previous.backend_tf():
+            return
+        old = Workspace(self.directory, self.cli_config, self.runner.log, previous)
+        text = old._pull_text()
+        if self.parse_managed(text):
+            write_atomic(self.state_file, text.encode())
+        backend.unlink()  # init() writes this workspace's, and runs again
+
     def _run_init(self) -> None:
         """`terraform init`; with PostgreSQL, once more if another node's init created the schema meanwhile.
 

@@ -26,7 +26,7 @@ from api.identity.access_rules import AccessRule
 from api.identity.app_credentials import AppCredential, AppCredentials
 from api.identity.revocation import RevokedTokens
 from api.identity.throttle import FailureThrottle, Limits, Throttled
-from api.jobs.queue import JobQueue, QueuedJob
+from api.jobs.queue import Claimer, JobQueue, QueuedJob
 from api.jobs.records import DeleteServer
 from api.quota.models import QuotaDefaults
 from api.quota.store import QuotaStore
@@ -90,7 +90,7 @@ def test_a_claimer_started_after_248_days_up_claims(db: Database) -> None:
     # Its start time in clock ticks (100 a second) is past 2**31: SQLite's INTEGER holds it, PostgreSQL's would not.
     queue = JobQueue(db, max_running=1)
     queued = queue.add(DeleteServer("s1", "srv-s1"))
-    claimer = Worker(os.getpid(), 2**31 + 1)
+    claimer = Claimer("node", Worker(os.getpid(), 2**31 + 1))
     assert queue.claim(claimer) == QueuedJob(queued.id, queued.job, 1)
     assert db.connect().execute("SELECT worker_start FROM api_jobs").fetchone() == (2**31 + 1,)
 

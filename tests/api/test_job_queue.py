@@ -28,7 +28,7 @@ from test_server_tasks import StubEngine, backend, database, setup  # noqa: F401
 
 from api.compute.models import ERROR, ComputeStore, Server
 from api.db import SQLITE, Database
-from api.jobs.queue import JobQueue, _subject_kind
+from api.jobs.queue import Claimer, JobQueue, _subject_kind
 from api.jobs.records import (RECORDS, BuildServer, ConvergeVolumes, CreateSnapshot, CreateVolume, DeleteServer,
                               DeleteSnapshot, DeleteVolume, ImageServer, JobFormatError, PowerAction, RebuildServer,
                               ResizeServer, decode)
@@ -277,7 +277,7 @@ def test_a_row_that_does_not_fit_its_record_is_named_not_echoed(kind: str, args,
 def _claim_all(db_of: Callable[[], Database], out: Path, start: multiprocessing.synchronize.Event) -> None:
     """In a child process: claim jobs from the queue until none is left, writing each claimed id to `out`."""
     queue = JobQueue(db_of(), max_running=1000)
-    me = Worker.current()
+    me = Claimer.current("node")
     start.wait()
     with out.open("w") as claimed:
         while (queued := queue.claim(me)) is not None:

@@ -23,8 +23,7 @@ from api.app import create_api
 from api.compute.models import ERROR, ComputeStore
 from api.config import config_path, load_config
 from api.db import Database
-from api.jobs.queue import JobQueue
-from provisioner.claimer import Worker
+from api.jobs.queue import Claimer, JobQueue
 from provisioner.errors import ProvisionError
 from provisioner.images import ImageStore
 from provisioner.layout import Layout
@@ -252,7 +251,7 @@ def test_two_processes_keep_each_servers_tasks_in_order(setup, tmp_path: Path) -
     for server_id in ids:
         assert client.simulate_delete(f"/compute/v2.1/servers/{server_id}", headers=headers).status_code == 204
     # Neither delete may start while its server's build runs, whichever process asks (a third task may run).
-    assert JobQueue(api.context.db, max_running=3).claim(Worker.current()) is None
+    assert JobQueue(api.context.db, max_running=3).claim(Claimer.current("another-node")) is None
     first, second = (f"srv-{i}" for i in ids)
     (gates / first).touch()
     _wait(client, headers, ids[0], lambda r: r.status_code == 404)
@@ -279,7 +278,7 @@ def test_build_workers_bounds_the_tasks_running_on_the_host(setup) -> None:
     _wait_for(lambda: db.execute("SELECT state FROM api_jobs ORDER BY id").fetchall()
               == [("running",), ("queued",)], "the first build started")
     # Another process may not start the second build either: one task at a time on this host.
-    assert JobQueue(api.context.db, max_running=1).claim(Worker.current()) is None
+    assert JobQueue(api.context.db, max_running=1).claim(Claimer.current("another-node")) is None
     engine.gate.set()
     for server_id in ids:
         _wait(client, headers, server_id, lambda r: r.json["server"]["status"] == "ACTIVE")

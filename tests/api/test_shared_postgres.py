@@ -8,6 +8,8 @@ signed by each root's own key: a client logs in to each.
 
 from __future__ import annotations
 
+import os
+import signal
 import stat
 import subprocess
 import sys
@@ -207,5 +209,89 @@ def _domains(node: Path) -> list[str]:
     conn = open_readonly(f"test://{node}")
     try:
         return sorted(d.name() for d in conn.listAllDomains())
+    finally:
+        conn.close()
+
+
+# A stand-in for the `terraform` on PATH of the root that gets killed: its domain applies create the disk and the
+# seed (the real Terraform, on the real state), say so in MARK, and then hang where the domain would be created,
+# so the test kills the node with a build observably half done. Every other command is the real Terraform's.
+_HALTING_TERRAFORM = """#!/bin/sh
+case "$PWD" in
+  {domains}/*)
+    if [ "$1" = apply ]; then
+      {real} apply -input=false -auto-approve -no-color -lock-timeout=600s \\
+          -target=libvirt_volume.disk -target=libvirt_volume.seed >> {mark}.log 2>&1 || exit 1
+      touch {mark}
+      exec sleep 600
+    fi;;
+esac
+exec {real} "$@"
+"""
+
+
+def test_a_build_whose_node_is_killed_is_finished_by_the_other_node(tmp_path: Path, postgres_uri: str,
+                                                                    qcow2_file: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two API nodes, one hypervisor (one simulated node file, outside both roots, as a remote host would be).
+    node = tmp_path / "hypervisor" / "node.xml"
+    one, other = _root(tmp_path / "one", postgres_uri), _root(tmp_path / "other", postgres_uri)
+    for root in (one, other):
+        with config_path(Layout(root)).open("a") as out:
+            out.write(f"libvirt_uri: test://{node}\n")
+    image = ImageStore(Layout(one)).import_source(str(qcow2_file), "cirros")
+    monkeypatch.setenv("PROVISION_JOB_LEASE", "3")  # the other node takes over 3 s after the last renewal
+    monkeypatch.setenv("PROVISION_WARM_PROVIDER", "0")  # no provider of the killed node outlives it
+    mark, bin_dir = tmp_path / "halted", tmp_path / "bin"
+    bin_dir.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v terraform"], capture_output=True, text=True, check=True).stdout
+    (bin_dir / "terraform").write_text(_HALTING_TERRAFORM.format(domains=Layout(one).domains, real=real.strip(),
+                                                                 mark=mark))
+    (bin_dir / "terraform").chmod(0o755)
+    path = "/compute/v2.1/servers/"
+    with monkeypatch.context() as halting:
+        halting.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+        with serving(one, stop=signal.SIGKILL) as first:  # leaving the block kills the node, Terraform and all
+            server = Client(first.port).post("/compute/v2.1/servers", {"server": {
+                "name": "failover", "flavorRef": "1", "imageRef": image.id, "networks": "none"}})
+            assert server.status_code == 202, server.text
+            path += server.json()["server"]["id"]
+            deadline = time.monotonic() + 120
+            while not mark.exists():
+                assert time.monotonic() < deadline, "the first node's build never got half way"
+                time.sleep(0.2)
+    [pool] = _pools(node)
+    assert pool[0] == "provisioner" and pool[1] == str(Layout(one).pool)
+    half = set(pool[2])
+    assert len(half) == 3, half  # the base image, the disk and the seed; no domain yet
+    assert _domains(node) == []
+    # The killed node's host is gone with its root: nothing of it (image file, plans, keys) is there to use.
+    one.rename(tmp_path / "one-gone")
+    with serving(other) as second:
+        b = Client(second.port)
+        shown = b.get(path)
+        assert shown.status_code == 200 and shown.json()["server"]["status"] == "BUILD", shown.text
+        built = _wait_for(b, path, lambda r: r.json()["server"]["status"] != "BUILD")
+        assert built.json()["server"]["status"] == "ACTIVE", built.text
+    # One domain, on one pool (the one the first node made, where it made it), and no volume twice: the base and
+    # the disk were kept, the seed (its ssh host keys are each node's own) replaced.
+    domain = f"srv-{path.rsplit('/', 1)[1]}"
+    assert _domains(node) == [domain]
+    [after] = _pools(node)
+    assert after[:2] == pool[:2]
+    volumes = set(after[2])
+    assert len(volumes) == 3 and len(volumes & half) == 2, (half, volumes)
+    assert sorted(v.split("-seed-")[0] for v in volumes - half) == [domain]
+
+
+def _pools(node: Path) -> list[tuple[str, str, list[str]]]:
+    """(name, target path, volume names) of every storage pool of the simulated hypervisor."""
+    conn = open_readonly(f"test://{node}")
+    try:
+        out = []
+        for pool in conn.listAllStoragePools():
+            path = pool.XMLDesc().split("<path>", 1)[1].split("</path>", 1)[0]
+            out.append((pool.name(), path, sorted(pool.listVolumes())))
+        return sorted(out)
     finally:
         conn.close()
