@@ -58,6 +58,10 @@ class PendingResize:
     old_flavor_id: str
     new_flavor_id: str
     stopped: bool  # the server was SHUTOFF: it is stopped again after each re-apply
+    # The old flavor's vCPUs and RAM (MiB), which a revert re-applies even if the flavor is deleted meanwhile
+    # (Nova keeps a copy of it in the instance); 0 when it was unknown at the resize.
+    old_vcpus: int = 0
+    old_ram: int = 0
 
 
 def current_spec(engine: Engine, server: Server) -> DomainSpec:
@@ -123,7 +127,8 @@ class Resizes:
         if old is not None and new.disk and new.disk < old.disk:
             raise BadRequest("resize.flavorRef", f"flavor {new.name}'s disk ({new.disk} GiB) is smaller than the "
                                                  f"server's ({old.disk} GiB): a disk is never resized down")
-        record = PendingResize(server.id, server.project_id, server.flavor_id, new.id, server.status == SHUTOFF)
+        record = PendingResize(server.id, server.project_id, server.flavor_id, new.id, server.status == SHUTOFF,
+                               old.vcpus if old else 0, old.ram if old else 0)
         with self.store.db.transaction():
             if old is not None:  # Nova's 403 when the bigger flavor would pass the cores or RAM quota
                 self.quotas.check(COMPUTE, server.project_id, {"cores": new.vcpus - old.vcpus,
@@ -166,10 +171,14 @@ class Resizes:
         if server is None or server.task_state == DELETING or record is None:
             return  # deleted meanwhile: the delete job destroys what there is
         flavor = self._flavor(job.flavor_id)
-        if flavor is None:
+        if flavor is not None:
+            vcpus, ram = flavor.vcpus, flavor.ram
+        elif job.revert and record.old_vcpus:
+            vcpus, ram = record.old_vcpus, record.old_ram
+        else:
             self.failed(job, f"flavor {job.flavor_id} was deleted before the resize ran")
             return
-        spec = replace(current_spec(self.tasks.engine, server), memory=flavor.ram, cpus=flavor.vcpus)
+        spec = replace(current_spec(self.tasks.engine, server), memory=ram, cpus=vcpus)
         self.tasks.engine.provision(spec)
         status = stop_if(record.stopped, spec, server.domain, self.tasks.stop_timeout)
         if job.revert:
@@ -177,7 +186,7 @@ class Resizes:
         else:
             status = VERIFY_RESIZE
         self.migrations.advance(server.id, "reverted" if job.revert else "finished")
-        self._finish(server.id, status=status, flavor_id=flavor.id, fault=None)
+        self._finish(server.id, status=status, flavor_id=job.flavor_id, fault=None)
 
     def failed(self, job: ResizeServer, reason: str) -> None:
         """ERROR with the reason: the domain may be on either flavor; the pending resize is dropped."""

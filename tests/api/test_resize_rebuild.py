@@ -125,6 +125,24 @@ def _migrations(live: Live, query: str, version: str = "2.1", user: str = "admin
     return resp.json()["migrations"]
 
 
+def test_revert_to_a_flavor_deleted_meanwhile(live: Live, images: tuple[str, str]) -> None:
+    """Nova keeps the old flavor in the instance: a revert after its delete re-applies its vCPUs and RAM."""
+    live.osc("admin", "flavor", "create", "--id", "rr-gone", "--vcpus", "2", "--ram", "768", "--disk", "1",
+             "rr-gone")
+    created = live.osc("alice", "server", "create", "--image", images[0], "--flavor", "rr-gone", "--network",
+                       "default", "--wait", "rr-gone-flavor", "-f", "json")
+    server_id = created["id"]
+    assert _libvirt(live, server_id) == (2, 768, True)
+    assert _action(live, server_id, {"resize": {"flavorRef": "2"}}).status_code == 202
+    _wait(live, server_id, "VERIFY_RESIZE")
+    live.osc("admin", "flavor", "delete", "rr-gone")
+    assert _action(live, server_id, {"revertResize": None}).status_code == 202
+    reverted = _wait(live, server_id, "ACTIVE")
+    assert reverted["flavor"]["id"] == "rr-gone" and _libvirt(live, server_id) == (2, 768, True)
+    assert [m["status"] for m in _migrations(live, f"instance_uuid={server_id}")] == ["reverted"]
+    _delete(live, server_id)
+
+
 def test_resize_keeps_a_stopped_server_stopped(live: Live, images: tuple[str, str]) -> None:
     server_id = _server(live, images[0], "rr-stopped")
     live.osc("alice", "server", "stop", server_id)
