@@ -39,6 +39,7 @@ from api.errors import BadRequest, Conflict
 from api.jobs.records import ResizeServer
 from api.quota.models import COMPUTE
 from api.quota.store import QuotaStore
+from provisioner.errors import InputError
 from provisioner.excerpt import cut, describe
 from provisioner.spec.codec import spec_from_json
 from provisioner.spec.model import DomainSpec
@@ -59,7 +60,8 @@ class PendingResize:
     new_flavor_id: str
     stopped: bool  # the server was SHUTOFF: it is stopped again after each re-apply
     # The old flavor's vCPUs and RAM (MiB), which a revert re-applies even if the flavor is deleted meanwhile
-    # (Nova keeps a copy of it in the instance); 0 when it was unknown at the resize.
+    # (Nova keeps a copy of it in the instance): the flavor's, or the domain's if it was deleted already; 0
+    # when neither was known at the resize.
     old_vcpus: int = 0
     old_ram: int = 0
 
@@ -127,8 +129,9 @@ class Resizes:
         if old is not None and new.disk and new.disk < old.disk:
             raise BadRequest("resize.flavorRef", f"flavor {new.name}'s disk ({new.disk} GiB) is smaller than the "
                                                  f"server's ({old.disk} GiB): a disk is never resized down")
+        old_vcpus, old_ram = (old.vcpus, old.ram) if old else self._domain_size(server)
         record = PendingResize(server.id, server.project_id, server.flavor_id, new.id, server.status == SHUTOFF,
-                               old.vcpus if old else 0, old.ram if old else 0)
+                               old_vcpus, old_ram)
         with self.store.db.transaction():
             if old is not None:  # Nova's 403 when the bigger flavor would pass the cores or RAM quota
                 self.quotas.check(COMPUTE, server.project_id, {"cores": new.vcpus - old.vcpus,
@@ -139,6 +142,14 @@ class Resizes:
         self.store.change(server.id, status=RESIZE, task_state="resize_prep", disk_config=disk_config)
         self.tasks.runner.submit(ResizeServer(server.id, new.id))
         resp.status = 202
+
+    def _domain_size(self, server: Server) -> tuple[int, int]:
+        """(vCPUs, RAM in MiB) of the server's domain as last applied; (0, 0) if its spec is unreadable."""
+        try:
+            spec = current_spec(self.tasks.engine, server)
+        except (OSError, ValueError, InputError):  # the job's own read reports a damaged spec
+            return 0, 0
+        return spec.cpus, spec.memory
 
     def confirm(self, req: falcon.Request, resp: falcon.Response, server: Server, arguments: Any) -> None:
         """Keep the new flavor (204): ACTIVE, or SHUTOFF if the server was stopped."""

@@ -133,13 +133,21 @@ def test_revert_to_a_flavor_deleted_meanwhile(live: Live, images: tuple[str, str
                        "default", "--wait", "rr-gone-flavor", "-f", "json")
     server_id = created["id"]
     assert _libvirt(live, server_id) == (2, 768, True)
-    assert _action(live, server_id, {"resize": {"flavorRef": "2"}}).status_code == 202
-    _wait(live, server_id, "VERIFY_RESIZE")
+    for deleted_before_resize in (True, False):  # Tempest's order, then a delete while VERIFY_RESIZE
+        if deleted_before_resize:
+            live.osc("admin", "flavor", "delete", "rr-gone")
+        assert _action(live, server_id, {"resize": {"flavorRef": "2"}}).status_code == 202
+        _wait(live, server_id, "VERIFY_RESIZE")
+        assert _libvirt(live, server_id) == (1, 2048, True)  # m1.small
+        if not deleted_before_resize:
+            live.osc("admin", "flavor", "delete", "rr-gone")
+        assert _action(live, server_id, {"revertResize": None}).status_code == 202
+        reverted = _wait(live, server_id, "ACTIVE")
+        assert reverted["flavor"]["id"] == "rr-gone" and _libvirt(live, server_id) == (2, 768, True)
+        live.osc("admin", "flavor", "create", "--id", "rr-gone", "--vcpus", "2", "--ram", "768", "--disk", "1",
+                 "rr-gone")
     live.osc("admin", "flavor", "delete", "rr-gone")
-    assert _action(live, server_id, {"revertResize": None}).status_code == 202
-    reverted = _wait(live, server_id, "ACTIVE")
-    assert reverted["flavor"]["id"] == "rr-gone" and _libvirt(live, server_id) == (2, 768, True)
-    assert [m["status"] for m in _migrations(live, f"instance_uuid={server_id}")] == ["reverted"]
+    assert [m["status"] for m in _migrations(live, f"instance_uuid={server_id}")] == ["reverted", "reverted"]
     _delete(live, server_id)
 
 
