@@ -46,6 +46,13 @@ def _known(exists: ProjectExists, project_id: str) -> None:
         raise BadRequest("", f"Project ID {cut(project_id)} is not a valid project.")
 
 
+def _class_name(name: str) -> str:
+    """A quota class name a PUT may store: 1 to 255 characters, as Nova and Cinder check it."""
+    if not 1 <= len(name) <= 255:
+        raise BadRequest("quota_class_name", "must be 1 to 255 characters")
+    return name
+
+
 def parse_limits(body: dict[str, Any], where: str, ignored: tuple[str, ...] = ()) -> dict[str, int]:
     """The new limits in an update body whose form api/openapi.yaml checked (known resources, integers or
     strings of digits): as integers, a string's value from -1 to MAX_LIMIT too."""
@@ -217,7 +224,7 @@ class NovaQuotaClassSets:
     def on_put(self, req: falcon.Request, resp: falcon.Response, class_name: str) -> None:
         _must_admin(token_of(req), "os_compute_api:os-quota-class-sets:update")
         values = parse_limits(read_json(req, self.config.max_json_body)["quota_class_set"], "quota_class_set")
-        self.quotas.set_class_limits(COMPUTE, class_name, values)
+        self.quotas.set_class_limits(COMPUTE, _class_name(class_name), values)
         limits = shown(self.quotas.class_limits(COMPUTE, class_name), version_of(req), quota_class=True)
         send(resp, {"quota_class_set": limits})
 
@@ -269,7 +276,7 @@ class CinderQuotaClassSets:
         known = set(self.quotas.resources(VOLUME))
         # Cinder sets the resources it knows and passes over other keys (a deleted type's, say).
         values = parse_limits({k: v for k, v in body.items() if k in known}, "quota_class_set")
-        self.quotas.set_class_limits(VOLUME, class_name, values)
+        self.quotas.set_class_limits(VOLUME, _class_name(class_name), values)
         send(resp, {"quota_class_set": self.quotas.class_limits(VOLUME, class_name)})
 
 

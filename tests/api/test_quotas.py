@@ -296,10 +296,11 @@ def test_nova_default_quota_class_is_every_projects_defaults(live: Live) -> None
         at_257 = _nova(live, "PUT", "/os-quota-class-sets/default", {"quota_class_set": {"cores": 30}},
                        headers=NOVA_2_57).json()["quota_class_set"]
         assert at_257["cores"] == 30 and "injected_files" not in at_257
-        for body, headers, field in (({"instances": "many"}, None, "quota_class_set.instances"),
-                                     ({"fixed_ips": 3}, NOVA_2_50, "quota_class_set"),
-                                     ({"injected_files": 3}, NOVA_2_57, "quota_class_set")):
-            resp = _nova(live, "PUT", "/os-quota-class-sets/default", {"quota_class_set": body}, headers=headers)
+        for name, body, headers, field in (("default", {"instances": "many"}, None, "quota_class_set.instances"),
+                                           ("default", {"fixed_ips": 3}, NOVA_2_50, "quota_class_set"),
+                                           ("default", {"injected_files": 3}, NOVA_2_57, "quota_class_set"),
+                                           ("c" * 256, {"instances": 3}, None, "quota_class_name")):
+            resp = _nova(live, "PUT", f"/os-quota-class-sets/{name}", {"quota_class_set": body}, headers=headers)
             assert resp.status_code == 400 and resp.json()["badRequest"]["message"].startswith(f"{field}: "), body
     finally:
         _nova(live, "PUT", "/os-quota-class-sets/default",
@@ -333,6 +334,10 @@ def test_cinder_default_quota_class_with_volume_type_quotas(live: Live) -> None:
         resp = requests.put(url, json={"quota_class_set": {"volumes": -2}}, headers=admin, timeout=120)
         assert resp.status_code == 400 and resp.json()["badRequest"]["message"].startswith(
             "quota_class_set.volumes: "), resp.text
+        resp = requests.put(url.replace("default", "c" * 256), json={"quota_class_set": {"volumes": 3}},
+                            headers=admin, timeout=120)
+        assert resp.status_code == 400 and resp.json()["badRequest"]["message"].startswith(
+            "quota_class_name: "), resp.text
     finally:
         requests.put(url, json={"quota_class_set": {"gigabytes": 50, "volumes_classy": -1}}, headers=admin,
                      timeout=120)
