@@ -4,10 +4,10 @@ A falcon middleware records an action for each accepted (2xx) request that
 Nova records one for: a create (the first server of a multi-create, whose id
 the answer carries), a server action (Nova's action names: stop,
 start, reboot, pause, unpause, resize, confirmResize, revertResize,
-rebuild, lock, unlock, createImage, createBackup) and a volume attach or
-detach. The request id is the one the answer's x-openstack-request-id
-carries (api/request_id.py). A server's actions go with it when its domain is destroyed (so a delete is
-not recorded: its record could outlive the server; a deleted server's actions are a 404, as Nova's before 2.21).
+rebuild, lock, unlock, createImage, createBackup), a volume attach or
+detach, and the delete. The request id is the one the answer's x-openstack-request-id
+carries (api/request_id.py). A deleted server's actions stay readable from 2.21 (a 404 before, as Nova's),
+by its project and admins, for RETAINED after the delete (Nova keeps them until its deleted rows are archived).
 Recorded when the request is accepted: whether the work then succeeded is the
 server's status and fault (there are no per-step events here).
 """
@@ -37,6 +37,8 @@ ACTIONS = {"os-stop": "stop", "os-start": "start", "reboot": "reboot", "pause": 
            "resize": "resize", "confirmResize": "confirmResize", "revertResize": "revertResize",
            "rebuild": "rebuild", "lock": "lock", "unlock": "unlock", "createImage": "createImage",
            "createBackup": "createBackup"}
+DELETED_SERVERS = Version(2, 21)  # from which Nova shows a deleted server's actions
+RETAINED = 7 * 86400.0  # seconds a deleted server's actions are kept
 
 
 @dataclass(frozen=True)
@@ -64,23 +66,28 @@ def action_view(action: InstanceAction, version: Version) -> dict[str, Any]:
 
 
 class InstanceActionLog:
-    """The recorded actions (api_instance_actions), dropped with their server."""
+    """The recorded actions (api_instance_actions), dropped RETAINED after their server's delete."""
 
     def __init__(self, store: ComputeStore, tasks: ServerTasks, max_json_body: int):
         self.store = store
         self.max_json_body = max_json_body
         self.actions = Table(store.db, "instance_actions", InstanceAction)
-        tasks.on_destroyed.append(self.forget)
+        tasks.on_destroyed.append(self.forget_old)
 
     def of(self, server_id: str) -> list[InstanceAction]:
         """A server's actions, newest first (as Nova lists them)."""
         found = [a for a in self.actions.list() if a.instance_uuid == server_id]
         return sorted(found, key=lambda a: a.start_time, reverse=True)
 
-    def forget(self, server_id: str) -> None:
-        """Drop a destroyed server's actions."""
-        for action in self.of(server_id):
-            self.actions.delete(action.id)
+    def forget_old(self, destroyed: str) -> None:
+        """When a server's domain is destroyed: drop the actions of servers deleted more than RETAINED ago."""
+        cutoff = time.time() - RETAINED
+        recorded = self.actions.list()
+        old = {a.instance_uuid for a in recorded if a.action == "delete" and a.start_time < cutoff
+               and self.store.servers.get(a.instance_uuid) is None}
+        for action in recorded:
+            if action.instance_uuid in old:
+                self.actions.delete(action.id)
 
     def _action(self, req: falcon.Request, resp: falcon.Response, params: dict[str, str]) -> tuple[str, str] | None:
         """(server id, action name) that an accepted request records, or None."""
@@ -95,6 +102,8 @@ class InstanceActionLog:
             body = read_json_value(req, self.max_json_body)  # already read (and cached) by the responder
             name = next(iter(body), None) if isinstance(body, dict) and len(body) == 1 else None
             return (server_id, ACTIONS[name]) if name in ACTIONS else None
+        if template == SERVERS + "/{server_id}" and method == "DELETE":
+            return server_id, "delete"
         if template == SERVERS + "/{server_id}/os-volume_attachments" and method == "POST":
             return server_id, "attach_volume"
         if template == SERVERS + "/{server_id}/os-volume_attachments/{volume_id}" and method == "DELETE":
@@ -128,13 +137,26 @@ class InstanceActions:
         self.store = store
         self.log = log
 
+    def _actions(self, req: falcon.Request, server_id: str) -> list[InstanceAction]:
+        """The server's actions, if the token may see the server; from 2.21 a deleted server's too (its
+        project is its create's)."""
+        token = token_of(req)
+        try:
+            return self.log.of(self.store.server(token, server_id).id)
+        except NotFound:
+            if version_of(req) < DELETED_SERVERS:
+                raise
+            actions = self.log.of(server_id)
+            owner = next((a.project_id for a in actions if a.action == "create"), None)
+            if owner is None or (owner != token.project_id and not token.is_admin):
+                raise
+            return actions
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
-        server = self.store.server(token_of(req), server_id)
-        send(resp, {"instanceActions": [action_view(a, version_of(req)) for a in self.log.of(server.id)]})
+        send(resp, {"instanceActions": [action_view(a, version_of(req)) for a in self._actions(req, server_id)]})
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, server_id: str, request_id: str) -> None:
-        server = self.store.server(token_of(req), server_id)
-        action = next((a for a in self.log.of(server.id) if a.request_id == request_id), None)
+        action = next((a for a in self._actions(req, server_id) if a.request_id == request_id), None)
         if action is None:
-            raise NotFound(f"Action for request_id {cut(request_id)} on instance {server.id} not found")
+            raise NotFound(f"Action for request_id {cut(request_id)} on instance {cut(server_id)} not found")
         send(resp, {"instanceAction": {**action_view(action, version_of(req)), "events": []}})

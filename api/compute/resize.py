@@ -39,6 +39,7 @@ from api.errors import BadRequest, Conflict
 from api.jobs.records import ResizeServer
 from api.quota.models import COMPUTE
 from api.quota.store import QuotaStore
+from provisioner.errors import InputError
 from provisioner.excerpt import cut
 from provisioner.spec.codec import spec_from_json
 from provisioner.spec.model import DomainSpec
@@ -58,6 +59,11 @@ class PendingResize:
     old_flavor_id: str
     new_flavor_id: str
     stopped: bool  # the server was SHUTOFF: it is stopped again after each re-apply
+    # The old flavor's vCPUs and RAM (MiB), which a revert re-applies even if the flavor is deleted meanwhile
+    # (Nova keeps a copy of it in the instance): the flavor's, or the domain's if it was deleted already; 0
+    # when neither was known at the resize.
+    old_vcpus: int = 0
+    old_ram: int = 0
 
 
 def current_spec(engine: Engine, server: Server) -> DomainSpec:
@@ -115,7 +121,9 @@ class Resizes:
         if old is not None and new.disk and new.disk < old.disk:
             raise BadRequest("resize.flavorRef", f"flavor {new.name}'s disk ({new.disk} GiB) is smaller than the "
                                                  f"server's ({old.disk} GiB): a disk is never resized down")
-        record = PendingResize(server.id, server.project_id, server.flavor_id, new.id, server.status == SHUTOFF)
+        old_vcpus, old_ram = (old.vcpus, old.ram) if old else self._domain_size(server)
+        record = PendingResize(server.id, server.project_id, server.flavor_id, new.id, server.status == SHUTOFF,
+                               old_vcpus, old_ram)
         with self.store.db.transaction():
             if old is not None:  # Nova's 403 when the bigger flavor would pass the cores or RAM quota
                 self.quotas.check(COMPUTE, server.project_id, {"cores": new.vcpus - old.vcpus,
@@ -126,6 +134,14 @@ class Resizes:
         self.store.change(server.id, status=RESIZE, task_state="resize_prep", disk_config=disk_config)
         self.tasks.runner.submit(ResizeServer(server.id, new.id))
         resp.status = 202
+
+    def _domain_size(self, server: Server) -> tuple[int, int]:
+        """(vCPUs, RAM in MiB) of the server's domain as last applied; (0, 0) if its spec is unreadable."""
+        try:
+            spec = current_spec(self.tasks.engine, server)
+        except (OSError, ValueError, InputError):  # the job's own read reports a damaged spec
+            return 0, 0
+        return spec.cpus, spec.memory
 
     def confirm(self, req: falcon.Request, resp: falcon.Response, server: Server, arguments: Any) -> None:
         """Keep the new flavor (204): ACTIVE, or SHUTOFF if the server was stopped."""
@@ -158,10 +174,14 @@ class Resizes:
         if server is None or server.task_state == DELETING or record is None:
             return  # deleted meanwhile: the delete job destroys what there is
         flavor = self._flavor(job.flavor_id)
-        if flavor is None:
+        if flavor is not None:
+            vcpus, ram = flavor.vcpus, flavor.ram
+        elif job.revert and record.old_vcpus:
+            vcpus, ram = record.old_vcpus, record.old_ram
+        else:
             self.failed(job, f"flavor {job.flavor_id} was deleted before the resize ran")
             return
-        spec = replace(current_spec(self.tasks.engine, server), memory=flavor.ram, cpus=flavor.vcpus)
+        spec = replace(current_spec(self.tasks.engine, server), memory=ram, cpus=vcpus)
         self.tasks.engine.provision(spec)
         status = stop_if(record.stopped, spec, server.domain, self.tasks.stop_timeout)
         if job.revert:
@@ -169,7 +189,7 @@ class Resizes:
         else:
             status = VERIFY_RESIZE
         self.migrations.advance(server.id, "reverted" if job.revert else "finished")
-        self._finish(server.id, status=status, flavor_id=flavor.id, fault=None)
+        self._finish(server.id, status=status, flavor_id=job.flavor_id, fault=None)
 
     def failed(self, job: ResizeServer, reason: str) -> None:
         """ERROR with the reason: the domain may be on either flavor; the pending resize is dropped."""

@@ -86,6 +86,11 @@ class SecurityGroups(_Proxy):
             NETWORK, project, {"security_group": 1}, refuse=nova_refusal))
         send(resp, {"security_group": self._view(token, group)})
 
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """`DELETE os-security-groups/` (an empty id; the app strips the slash): Nova's router matches no
+        route for it and answers 404, not 405."""
+        raise NotFound("The resource could not be found.")
+
 
 class SecurityGroupItem(_Proxy):
     """GET, PUT and DELETE /compute/v2.1/os-security-groups/{id} (not while a server is in the group)."""

@@ -1,8 +1,9 @@
-"""GET /servers query parameters: Nova's filters (name, status, image, flavor, changes-since, tags), its order
-(newest first) and limit/marker pagination with a `servers_links` next link."""
+"""GET /servers query parameters: Nova's filters (name, status, image, flavor, changes-since, tags, ip, ip6), its
+order (newest first) and limit/marker pagination with a `servers_links` next link."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlencode
@@ -63,6 +64,29 @@ def _by_tags(req: falcon.Request, servers: list[Server]) -> list[Server]:
     return servers
 
 
+def _addresses(server: Server, version: int) -> list[str]:
+    """The server's fixed IP addresses of one IP version (its NICs')."""
+    found = [a for port in server.ports for a in port.get("ips", []) if isinstance(a, str)]
+    return [a for a in found if _version(a) == version]
+
+
+def _version(address: str) -> int | None:
+    try:
+        return ipaddress.ip_address(address).version
+    except ValueError:
+        return None
+
+
+def _by_ip(req: falcon.Request, servers: list[Server]) -> list[Server]:
+    """Nova's `ip` / `ip6` filters: a regular expression matched at the start of a fixed IPv4 / IPv6 address
+    (re.match in Nova; run here by NameFilter, linear in the address); a server matching either is kept."""
+    wanted = [(NameFilter(text if text.startswith("^") else f"^{text}"), version)
+              for text, version in ((req.get_param("ip"), 4), (req.get_param("ip6"), 6)) if text]
+    if not wanted:
+        return servers
+    return [s for s in servers if any(p.search(a) for p, version in wanted for a in _addresses(s, version))]
+
+
 def select(req: falcon.Request, servers: list[Server]) -> Page:
     """The page of `servers` the request's filters, marker and limit ask for, newest first."""
     name, status = req.get_param("name"), req.get_param("status")
@@ -80,6 +104,7 @@ def select(req: falcon.Request, servers: list[Server]) -> Page:
         after = _since(since)
         servers = [s for s in servers if s.updated >= after]
     servers = _by_tags(req, servers)
+    servers = _by_ip(req, servers)
     servers = sorted(servers, key=lambda s: (s.created, s.id), reverse=True)
     marker = req.get_param("marker")
     if marker is not None:

@@ -162,17 +162,20 @@ class ResizeServer(ServerJob):
 @dataclass(frozen=True)
 class RebuildServer(ServerJob):
     """Re-apply the server's domain on a new image (a new root disk), with the admin user's password hash if
-    one was given; the rest of the spec (NICs, volumes, users' keys) stays."""
+    one was given; the rest of the spec (NICs, volumes, users' keys) stays, unless `guest_data`: then the
+    users, keys and user data come anew from the server record's key pair and user data (2.54 / 2.57)."""
 
     kind: ClassVar[str] = "rebuild"
     image: ImageRef
     password_hash: str | None = None
     stopped: bool = False  # a stopped server is stopped again after the re-apply, as Nova keeps it
+    guest_data: bool = False
 
     def to_args(self) -> dict[str, Any]:
         image = {"source": self.image.source, "format": self.image.format, "digest": self.image.digest,
                  "slug": self.image.slug}
-        return {"image": image, "password_hash": self.password_hash, "stopped": self.stopped}
+        return {"image": image, "password_hash": self.password_hash, "stopped": self.stopped,
+                "guest_data": self.guest_data}
 
     @classmethod
     def from_args(cls, subject_id: str, args: dict[str, Any]) -> RebuildServer:
@@ -180,12 +183,14 @@ class RebuildServer(ServerJob):
         if not isinstance(image, dict):
             raise JobFormatError("rebuild job: args.image must be an object")
         password, stopped = args.get("password_hash"), args.get("stopped", False)
+        guest_data = args.get("guest_data", False)
         if password is not None and not isinstance(password, str):
             raise JobFormatError("rebuild job: args.password_hash must be a string or null")
-        if not isinstance(stopped, bool):
-            raise JobFormatError(f"rebuild job: args.stopped must be a boolean, not {type(stopped).__name__}")
+        for name, value in (("stopped", stopped), ("guest_data", guest_data)):
+            if not isinstance(value, bool):
+                raise JobFormatError(f"rebuild job: args.{name} must be a boolean, not {type(value).__name__}")
         ref = ImageRef(*(_text(image, key, cls.kind) for key in ("source", "format", "digest", "slug")))
-        return cls(subject_id, ref, password, stopped)
+        return cls(subject_id, ref, password, stopped, guest_data)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ from typing import Any, Callable, ClassVar, Mapping
 import falcon
 
 from api.auth import token_of
+from api.compute.microversion import version_of
 from api.config import ApiConfig
 from api.errors import BadRequest, Forbidden
 from api.http import read_json, send
 from api.identity.tokens import Token
 from api.quota import views
-from api.quota.models import COMPUTE, MAX_LIMIT, NETWORK, VOLUME, limit_value
+from api.quota.microversions import shown
+from api.quota.models import COMPUTE, MAX_LIMIT, NETWORK, UNLIMITED, VOLUME, limit_value
 from api.quota.store import QuotaStore
 from provisioner.excerpt import cut
 
@@ -42,6 +44,13 @@ def _must_admin(token: Token, rule: str) -> None:
 def _known(exists: ProjectExists, project_id: str) -> None:
     if not exists(project_id):
         raise BadRequest("", f"Project ID {cut(project_id)} is not a valid project.")
+
+
+def _class_name(name: str) -> str:
+    """A quota class name a PUT may store: 1 to 255 characters, as Nova and Cinder check it."""
+    if not 1 <= len(name) <= 255:
+        raise BadRequest("quota_class_name", "must be 1 to 255 characters")
+    return name
 
 
 def parse_limits(body: dict[str, Any], where: str, ignored: tuple[str, ...] = ()) -> dict[str, int]:
@@ -74,7 +83,7 @@ class QuotaUpdates:
     forceable: bool = False  # `force: true` skips the usage check
     exempt: tuple[str, ...] = ()  # resources whose limit may be set below their usage
     needs_values: bool = False  # an update must name at least one quota
-    per_user_refused: bool = False  # ?user_id= asks for per-user quotas, which are refused
+    per_user: bool = False  # ?user_id= names one user of the project (Nova's per-user quotas)
 
 
 NOVA_UPDATES = QuotaUpdates(
@@ -82,7 +91,7 @@ NOVA_UPDATES = QuotaUpdates(
     delete_rule="os_compute_api:os-quota-sets:delete", body_key="quota_set", ignored=("force",),
     below_usage="Quota limit {limit} for {resource} must be greater than or equal to already used and reserved "
                 "{used}.",
-    view=partial(views.quota_set, None), reset_status=202, forceable=True, per_user_refused=True)
+    view=partial(views.quota_set, None), reset_status=202, forceable=True, per_user=True)
 CINDER_UPDATES = QuotaUpdates(
     kind=VOLUME, update_rule="volume_extension:quotas:update", delete_rule="volume_extension:quotas:delete",
     body_key="quota_set", ignored=("id", "tenant_id"),
@@ -113,33 +122,49 @@ class QuotaHandler:
         _known(self.exists, project_id)
         return token
 
-    def _admit_change(self, req: falcon.Request, project_id: str, rule: str, verb: str) -> None:
-        """Refuses a change of a project's limits unless an admin asks, for a known project and not per user."""
+    def _admit_change(self, req: falcon.Request, project_id: str, rule: str) -> str | None:
+        """Refuses a change of a project's limits unless an admin asks, for a known project; the user it is
+        for, when the service has per-user quotas and the request names one."""
         _must_admin(token_of(req), rule)
         _known(self.exists, project_id)
-        if self.updates.per_user_refused and req.get_param("user_id"):
-            raise BadRequest("user_id", f"per-user quotas are not supported: {verb} the project's")
+        return req.get_param("user_id") if self.updates.per_user else None
+
+    def _shown(self, req: falcon.Request, limits: Mapping[str, int]) -> Mapping[str, int]:
+        """The limits a response shows (Nova's microversions drop some)."""
+        return limits
 
     def update(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        """An admin sets some of a project's limits; answers with all of them."""
+        """An admin sets some of a project's limits (or of one of its users); answers with all of them."""
         updates = self.updates
-        self._admit_change(req, project_id, updates.update_rule, "set")
+        user_id = self._admit_change(req, project_id, updates.update_rule)
         body = read_json(req, self.config.max_json_body)[updates.body_key]
         values = parse_limits(body, updates.body_key, updates.ignored)
         if updates.needs_values and not values:
             raise BadRequest(updates.body_key, "name at least one quota to set")
-        if not (updates.forceable and body.get("force", False)):
-            low = self.quotas.below_usage(updates.kind, project_id, values, exempt=updates.exempt)
-            if low:
-                raise BadRequest("", updates.below_usage.format(resource=low[0], limit=low[1], used=low[2]))
-        self.quotas.set_limits(updates.kind, project_id, values)
-        send(resp, updates.view(self.quotas.limits(updates.kind, project_id)))
+        if user_id:
+            self._within_project(project_id, values)
+            self.quotas.set_user_limits(updates.kind, project_id, user_id, values)
+        else:
+            if not (updates.forceable and body.get("force", False)):
+                low = self.quotas.below_usage(updates.kind, project_id, values, exempt=updates.exempt)
+                if low:
+                    raise BadRequest("", updates.below_usage.format(resource=low[0], limit=low[1], used=low[2]))
+            self.quotas.set_limits(updates.kind, project_id, values)
+        send(resp, updates.view(self._shown(req, self.quotas.limits(updates.kind, project_id, user_id))))
+
+    def _within_project(self, project_id: str, values: Mapping[str, int]) -> None:
+        """Nova's bound of a user's limits: none above the project's (nor unlimited in a limited project)."""
+        project = self.quotas.limits(self.updates.kind, project_id)
+        for resource, limit in values.items():
+            maximum = project[resource]
+            if maximum != UNLIMITED and (limit == UNLIMITED or limit > maximum):
+                raise BadRequest("", f"Quota limit {limit} for {resource} must be less than or equal to {maximum}.")
 
     def reset(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        """An admin puts a project back on the configured defaults."""
+        """An admin puts a project (or one of its users) back on the defaults (the project's limits)."""
         updates = self.updates
-        self._admit_change(req, project_id, updates.delete_rule, "reset")
-        self.quotas.reset(updates.kind, project_id)
+        user_id = self._admit_change(req, project_id, updates.delete_rule)
+        self.quotas.reset(updates.kind, project_id, user_id)
         resp.status = updates.reset_status
 
 
@@ -163,19 +188,45 @@ class NovaQuotaSets(QuotaHandler):
     on_put = QuotaHandler.update
     on_delete = QuotaHandler.reset
 
+    def _shown(self, req: falcon.Request, limits: Mapping[str, int]) -> Mapping[str, int]:
+        return shown(limits, version_of(req))
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         self._readable(req, project_id, "os_compute_api:os-quota-sets:show")
-        send(resp, views.quota_set(project_id, self.quotas.limits(COMPUTE, project_id)))
+        limits = self.quotas.limits(COMPUTE, project_id, req.get_param("user_id"))
+        send(resp, views.quota_set(project_id, self._shown(req, limits)))
 
     def on_get_detail(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         token = self._readable(req, project_id, "os_compute_api:os-quota-sets:detail")
-        user = token.user_id if project_id == token.project_id else None  # key pairs are counted per user
-        send(resp, views.quota_set(project_id, self.quotas.limits(COMPUTE, project_id),
-                                   self.quotas.usage(COMPUTE, project_id, user)))
+        asked = req.get_param("user_id")
+        user = asked or (token.user_id if project_id == token.project_id else None)  # key pairs count per user
+        limits = self.quotas.limits(COMPUTE, project_id, asked)
+        send(resp, views.quota_set(project_id, self._shown(req, limits), self.quotas.usage(COMPUTE, project_id, user)))
 
     def on_get_defaults(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         _known(self.exists, project_id)  # Nova's defaults policy lets anyone read them
-        send(resp, views.quota_set(project_id, self.quotas.defaults.of(COMPUTE)))
+        send(resp, views.quota_set(project_id, self._shown(req, self.quotas.class_limits(COMPUTE))))
+
+
+class NovaQuotaClassSets:
+    """/compute/v2.1/os-quota-class-sets/{class_name}: an admin reads and sets a quota class's limits; the
+    `default` class's are what every project has until its own are set (as Nova's DbQuotaDriver)."""
+
+    def __init__(self, config: ApiConfig, quotas: QuotaStore):
+        self.config = config
+        self.quotas = quotas
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, class_name: str) -> None:
+        _must_admin(token_of(req), "os_compute_api:os-quota-class-sets:show")
+        limits = shown(self.quotas.class_limits(COMPUTE, class_name), version_of(req), quota_class=True)
+        send(resp, {"quota_class_set": {"id": class_name, **limits}})
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, class_name: str) -> None:
+        _must_admin(token_of(req), "os_compute_api:os-quota-class-sets:update")
+        values = parse_limits(read_json(req, self.config.max_json_body)["quota_class_set"], "quota_class_set")
+        self.quotas.set_class_limits(COMPUTE, _class_name(class_name), values)
+        limits = shown(self.quotas.class_limits(COMPUTE, class_name), version_of(req), quota_class=True)
+        send(resp, {"quota_class_set": limits})
 
 
 class CinderLimits:
@@ -204,7 +255,29 @@ class CinderQuotaSets(QuotaHandler):
 
     def on_get_defaults(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         _known(self.exists, project_id)
-        send(resp, views.quota_set(project_id, self.quotas.defaults.of(VOLUME)))
+        send(resp, views.quota_set(project_id, self.quotas.class_limits(VOLUME)))
+
+
+class CinderQuotaClassSets:
+    """/volume/v3/os-quota-class-sets/{class_name}: an admin reads and sets a quota class's limits, the
+    per-volume-type ones (volumes_<type>, ...) too; the `default` class's are every project's defaults."""
+
+    def __init__(self, config: ApiConfig, quotas: QuotaStore):
+        self.config = config
+        self.quotas = quotas
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, class_name: str) -> None:
+        _must_admin(token_of(req), "volume_extension:quota_classes")
+        send(resp, {"quota_class_set": {"id": class_name, **self.quotas.class_limits(VOLUME, class_name)}})
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, class_name: str) -> None:
+        _must_admin(token_of(req), "volume_extension:quota_classes")
+        body = read_json(req, self.config.max_json_body)["quota_class_set"]
+        known = set(self.quotas.resources(VOLUME))
+        # Cinder sets the resources it knows and passes over other keys (a deleted type's, say).
+        values = parse_limits({k: v for k, v in body.items() if k in known}, "quota_class_set")
+        self.quotas.set_class_limits(VOLUME, _class_name(class_name), values)
+        send(resp, {"quota_class_set": self.quotas.class_limits(VOLUME, class_name)})
 
 
 class NeutronQuotas(QuotaHandler):
@@ -225,7 +298,7 @@ class NeutronQuotas(QuotaHandler):
 
     def on_get_default(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         self._readable(req, project_id, "get_quota")
-        send(resp, views.neutron_quota(self.quotas.defaults.of(NETWORK)))
+        send(resp, views.neutron_quota(self.quotas.class_limits(NETWORK)))
 
     def on_get_details(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         self._readable(req, project_id, "get_quota")

@@ -9,7 +9,9 @@ from api.context import ApiContext
 from api.identity.store import Accounts, IdentityStore
 from api.quota import errors
 from api.quota import resources as r
+from api.quota.models import VOLUME
 from api.quota.store import QuotaStore
+from api.volume.types import DEFAULT_NAME, TypeStore
 
 
 def project_exists(ctx: ApiContext) -> r.ProjectExists:
@@ -27,6 +29,13 @@ def add_compute_routes(app: falcon.App, ctx: ApiContext, quotas: QuotaStore) -> 
     app.add_route(base, sets)
     app.add_route(f"{base}/detail", sets, suffix="detail")
     app.add_route(f"{base}/defaults", sets, suffix="defaults")
+    app.add_route("/compute/v2.1/os-quota-class-sets/{class_name}", r.NovaQuotaClassSets(ctx.config, quotas))
+
+
+def volume_type_resources(types: TypeStore) -> list[str]:
+    """Cinder's per-volume-type quotas: volumes_<name>, snapshots_<name> and gigabytes_<name> of each type."""
+    names = [DEFAULT_NAME, *(t.name for t in types.types.list())]
+    return [f"{kind}_{name}" for name in names for kind in ("volumes", "snapshots", "gigabytes")]
 
 
 def add_volume_routes(app: falcon.App, ctx: ApiContext, quotas: QuotaStore) -> None:
@@ -34,9 +43,12 @@ def add_volume_routes(app: falcon.App, ctx: ApiContext, quotas: QuotaStore) -> N
     errors.install(app)
     base = "/volume/v3/os-quota-sets/{project_id}"
     sets = r.CinderQuotaSets(ctx.config, quotas, project_exists(ctx))
+    types = TypeStore(ctx.db)
+    quotas.add_resources(VOLUME, lambda: volume_type_resources(types))
     app.add_route("/volume/v3/limits", r.CinderLimits(quotas))
     app.add_route(base, sets)
     app.add_route(f"{base}/defaults", sets, suffix="defaults")
+    app.add_route("/volume/v3/os-quota-class-sets/{class_name}", r.CinderQuotaClassSets(ctx.config, quotas))
 
 
 def add_network_routes(app: falcon.App, ctx: ApiContext, quotas: QuotaStore) -> None:

@@ -85,6 +85,15 @@ def test_bad_group_and_rule_requests_are_named(live: Live) -> None:
     assert other.status_code == 404, "another project's group"
 
 
+def test_a_delete_without_a_group_id_is_nova_404(live: Live) -> None:
+    """Tempest's `DELETE os-security-groups/`: Nova's router has no route for it, a 404 (not falcon's 405)."""
+    for path in ("/os-security-groups/", "/os-security-groups"):
+        resp = _call(live, "DELETE", path)
+        assert resp.status_code == 404, resp.text
+        assert resp.json() == {"itemNotFound": {"code": 404, "message": "The resource could not be found."}}
+    assert _call(live, "GET", "/os-security-groups").status_code == 200  # the groups are still there
+
+
 def test_availability_zones(live: Live) -> None:
     zones = _call(live, "GET", "/os-availability-zone").json()["availabilityZoneInfo"]
     assert zones == [{"zoneName": "nova", "zoneState": {"available": True}, "hosts": None}]

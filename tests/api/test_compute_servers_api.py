@@ -167,6 +167,28 @@ def test_list_filters_and_pagination(live: Live, image_id: str) -> None:
     assert len(list(live.sdk("alice").compute.servers(name="^page-", limit=1))) == 3, "the SDK follows links"
 
 
+def test_list_filtered_by_ip(live: Live, image_id: str) -> None:
+    """Nova's `ip` filter: a regular expression matched at the start of a fixed IPv4 address."""
+    net = requests.post(f"{live.url}/network/v2.0/networks", json={"network": {"name": "ip-filter"}}, timeout=120,
+                        headers={"X-Auth-Token": live.token("alice")}).json()["network"]
+    subnet = requests.post(f"{live.url}/network/v2.0/subnets", timeout=120, headers={"X-Auth-Token": live.token(
+        "alice")}, json={"subnet": {"network_id": net["id"], "cidr": "10.78.0.0/24", "ip_version": 4}})
+    assert subnet.status_code == 201, subnet.text
+    made = []
+    for name, fixed in (("ipf-5", "10.78.0.5"), ("ipf-50", "10.78.0.50"), ("ipf-6", "10.78.0.6")):
+        resp = _call(live, "POST", "/servers", {"server": {"name": name, "imageRef": image_id, "flavorRef": "1",
+                                                           "networks": [{"uuid": net["id"], "fixed_ip": fixed}]}})
+        assert resp.status_code == 202, resp.text
+        made.append(resp.json()["server"]["id"])
+    for query, names in (("ip=10.78.0.5", ["ipf-50", "ipf-5"]), ("ip=10.78.0.50", ["ipf-50"]),
+                         ("ip=10.78.0.6", ["ipf-6"]), ("ip=78", []), ("ip=10%5C.78%5C.0%5C.%5B56%5D%24", ["ipf-6", "ipf-5"]),
+                         ("ip6=10.78", [])):
+        assert _names(_call(live, "GET", f"/servers?name=^ipf-&{query}")) == names, query
+    for server_id in made:  # the module's project has the default quota of 10 instances
+        _wait_active(live, server_id)
+        live.osc("alice", "server", "delete", "--wait", server_id)
+
+
 def test_server_body_follows_the_version(live: Live, image_id: str) -> None:
     created = _create(live, image_id, "versioned")
     assert created.status_code == 202, created.text

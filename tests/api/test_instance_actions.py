@@ -1,5 +1,6 @@
 """Nova's os-instance-actions on a live server (issue 12): the actions accepted requests recorded, by request id,
-newest first; refused requests record nothing; another project's server is not found; gone with the server."""
+newest first; refused requests record nothing; another project's server is not found; a deleted server's
+readable from 2.21 by its project, until they are older than RETAINED."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import requests
 
+from api.compute import instance_actions
 from apitest import Live, live, qcow2_file  # noqa: F401 (fixtures)
 
 
@@ -70,7 +72,26 @@ def test_actions_are_recorded_by_request_id(live: Live, qcow2_file: Path) -> Non
     assert _actions(live, server_id, user="bob").status_code == 404, "another project's server"
 
     live.osc("alice", "server", "delete", "--wait", server_id)
-    assert _actions(live, server_id).status_code == 404
+    assert _actions(live, server_id).status_code == 404, "before 2.21, as Nova"
+    after = _actions(live, server_id, version="2.21")
+    assert after.status_code == 200, after.text
+    assert [a["action"] for a in after.json()["instanceActions"]] == ["delete", "reboot", "create"]
+    assert _actions(live, server_id, user="bob", version="2.21").status_code == 404, "another project's"
+    assert _actions(live, "no-such-server", version="2.21").status_code == 404
+    with sqlite3.connect(live.layout.state_db) as db:
+        # the delete a week and a second ago: the next destroyed server's domain drops them
+        db.execute("UPDATE api_instance_actions SET data = json_set(data, '$.start_time', ?) "
+                   "WHERE json_extract(data, '$.action') = 'delete' AND data LIKE ?",
+                   (time.time() - instance_actions.RETAINED - 1, f"%{server_id}%"))
+    other = requests.post(f"{live.url}/compute/v2.1/servers", headers=_headers(live), timeout=60,
+                          json={"server": {"name": "ia-vm2", "flavorRef": "1", "imageRef": image}})
+    assert other.status_code == 202, other.text
+    other_id = other.json()["server"]["id"]
+    _wait(live, other_id, "ACTIVE")
+    live.osc("alice", "server", "delete", "--wait", other_id)
+    assert _actions(live, server_id, version="2.21").status_code == 404
     with sqlite3.connect(live.layout.state_db) as db:
         left = db.execute("SELECT COUNT(*) FROM api_instance_actions WHERE data LIKE ?", (f"%{server_id}%",))
-        assert left.fetchone()[0] == 0, "a destroyed server's actions go with it"
+        assert left.fetchone()[0] == 0, "a deleted server's actions go after RETAINED"
+    assert [a["action"] for a in _actions(live, other_id, version="2.21").json()["instanceActions"]] == [
+        "delete", "create"]

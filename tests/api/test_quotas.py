@@ -176,7 +176,7 @@ def test_a_limit_below_the_usage_is_refused_unless_forced(live: Live) -> None:
 
 
 def test_each_service_answers_updates_and_resets_in_its_own_words(live: Live) -> None:
-    """What Nova's, Cinder's and Neutron's quota updates differ in: per-user quotas, keys that are not quotas,
+    """What Nova's, Cinder's and Neutron's quota updates differ in: keys that are not quotas,
     the refusal of a limit below usage (and Cinder's exemption), the answer's body and the reset's status."""
     nova, cinder, neutron = (f"/compute/v2.1/os-quota-sets/{DEMO}", f"/volume/v3/os-quota-sets/{DEMO}",
                              f"/network/v2.0/quotas/{DEMO}")
@@ -186,11 +186,6 @@ def test_each_service_answers_updates_and_resets_in_its_own_words(live: Live) ->
     volume = _call(live, "POST", "alice", "/volume/v3/volumes", {"volume": {"size": 1, "name": "counted"}})
     assert volume.status_code == 202, volume.text
     try:
-        for method, verb in (("PUT", "set"), ("DELETE", "reset")):
-            assert _call(live, method, "alice", f"{nova}?user_id=x", {"quota_set": {}}).status_code == 403
-            resp = _call(live, method, "admin", f"{nova}?user_id=x", {"quota_set": {"instances": 5}})
-            assert resp.json() == {"badRequest": {"code": 400, "message": (
-                f"user_id: per-user quotas are not supported: {verb} the project's")}}
         resp = _call(live, "PUT", "admin", nova, {"quota_set": {"server_groups": 0}})
         assert resp.json() == {"badRequest": {"code": 400, "message": (
             "Quota limit 0 for server_groups must be greater than or equal to already used and reserved 1.")}}
@@ -221,6 +216,133 @@ def test_each_service_answers_updates_and_resets_in_its_own_words(live: Live) ->
         storage = live.sdk("alice").block_storage
         storage.delete_volume(storage.wait_for_status(storage.get_volume(volume.json()["volume"]["id"]),
                                                       "available", wait=120))
+
+
+ALICE = stable_id("user", "alice")
+NOVA_2_36, NOVA_2_50, NOVA_2_57 = ({"X-OpenStack-Nova-API-Version": v} for v in ("2.36", "2.50", "2.57"))
+
+
+def _nova(live: Live, method: str, path: str, body: Any = None, user: str = "admin",
+          headers: dict[str, str] | None = None) -> requests.Response:
+    return requests.request(method, f"{live.url}/compute/v2.1{path}", json=body, timeout=120,
+                            headers={"X-Auth-Token": live.token(user), **(headers or {})})
+
+
+def test_nova_per_user_quotas_within_the_project(live: Live) -> None:
+    """?user_id= on os-quota-sets: a user's own limits over the project's, none above them, reset apart."""
+    mine = f"/os-quota-sets/{DEMO}?user_id={ALICE}"
+    _set(live, f"/compute/v2.1/os-quota-sets/{DEMO}", {"quota_set": {"ram": 5120}})
+    try:
+        resp = _nova(live, "PUT", mine, {"quota_set": {"ram": "2048", "instances": 2}})
+        assert resp.status_code == 200, resp.text
+        assert (resp.json()["quota_set"]["ram"], resp.json()["quota_set"]["instances"]) == (2048, 2)
+        shown = _nova(live, "GET", mine).json()["quota_set"]
+        assert (shown["id"], shown["ram"], shown["instances"], shown["cores"]) == (DEMO, 2048, 2, 12)
+        detail = _nova(live, "GET", f"/os-quota-sets/{DEMO}/detail?user_id={ALICE}").json()["quota_set"]
+        assert detail["ram"] == {"limit": 2048, "in_use": 0, "reserved": 0}
+        project = _nova(live, "GET", f"/os-quota-sets/{DEMO}").json()["quota_set"]
+        assert (project["ram"], project["instances"]) == (5120, 7)  # the project's own are untouched
+        for body, message in (({"ram": 6000}, "Quota limit 6000 for ram must be less than or equal to 5120."),
+                              ({"cores": -1}, "Quota limit -1 for cores must be less than or equal to 12.")):
+            resp = _nova(live, "PUT", mine, {"quota_set": body})
+            assert resp.json() == {"badRequest": {"code": 400, "message": message}}
+        assert _nova(live, "PUT", mine, {"quota_set": {"ram": 1}}, user="alice").status_code == 403
+        assert _nova(live, "DELETE", mine, user="alice").status_code == 403
+        assert _nova(live, "DELETE", mine).status_code == 202
+        assert _nova(live, "GET", mine).json()["quota_set"]["ram"] == 5120  # back to the project's
+        assert _nova(live, "PUT", mine, {"quota_set": {"ram": 1024}}).status_code == 200
+    finally:
+        _reset(live)
+    assert _nova(live, "GET", mine).json()["quota_set"]["ram"] == 51200  # a project's reset drops its users' too
+
+
+def test_nova_microversions_drop_quota_resources(live: Live) -> None:
+    """2.36 drops the nova-network resources from os-quota-sets, 2.57 the injected-file ones: not shown,
+    not settable."""
+    path = f"/os-quota-sets/{DEMO}"
+    assert {"fixed_ips", "injected_files"} <= set(_nova(live, "GET", path).json()["quota_set"])
+    at_236 = _nova(live, "GET", path, headers=NOVA_2_36).json()["quota_set"]
+    assert "fixed_ips" not in at_236 and "security_groups" not in at_236 and at_236["injected_files"] == 5
+    for suffix in ("", "/detail", "/defaults"):
+        at_257 = _nova(live, "GET", path + suffix, headers=NOVA_2_57).json()["quota_set"]
+        assert not {"fixed_ips", "injected_files", "injected_file_path_bytes"} & set(at_257), suffix
+        assert {"instances", "server_groups", "id"} <= set(at_257), suffix
+    resp = _nova(live, "PUT", path, {"quota_set": {"floating_ips": 5}}, headers=NOVA_2_36)
+    assert resp.status_code == 400 and "quota_set" in resp.json()["badRequest"]["message"]
+    assert "floating_ips" in resp.json()["badRequest"]["message"]
+    resp = _nova(live, "PUT", path, {"quota_set": {"injected_files": 5}}, headers=NOVA_2_57)
+    assert resp.status_code == 400 and "injected_files" in resp.json()["badRequest"]["message"]
+    assert _nova(live, "GET", path).json()["quota_set"]["floating_ips"] == -1  # nothing was set
+
+
+def test_nova_default_quota_class_is_every_projects_defaults(live: Live) -> None:
+    """os-quota-class-sets/default: an admin's change is what projects without their own limits get."""
+    default = _nova(live, "GET", "/os-quota-class-sets/default").json()["quota_class_set"]
+    assert (default.pop("id"), default["instances"], default["cores"], default["fixed_ips"]) == ("default", 7, 12, -1)
+    assert "server_groups" not in default  # shown from 2.50 on, as Nova
+    assert _nova(live, "GET", "/os-quota-class-sets/default", user="alice").status_code == 403
+    assert _nova(live, "PUT", "/os-quota-class-sets/default", {"quota_class_set": {"instances": 9}},
+                 user="alice").status_code == 403
+    _set(live, f"/compute/v2.1/os-quota-sets/{DEMO}", {"quota_set": {"instances": 3}})
+    try:
+        resp = _nova(live, "PUT", "/os-quota-class-sets/default", {"quota_class_set": {"instances": 9, "ram": "100"}})
+        assert resp.status_code == 200, resp.text
+        assert "id" not in resp.json()["quota_class_set"] and resp.json()["quota_class_set"]["instances"] == 9
+        assert live.sdk("admin").compute.get_quota_set(OTHER).instances == 9
+        assert _nova(live, "GET", f"/os-quota-sets/{OTHER}/defaults").json()["quota_set"]["ram"] == 100
+        assert live.sdk("admin").compute.get_quota_set(DEMO).instances == 3  # its own limit stays
+        at_250 = _nova(live, "GET", "/os-quota-class-sets/default", headers=NOVA_2_50).json()["quota_class_set"]
+        assert at_250["server_groups"] == 10 and "fixed_ips" not in at_250 and "injected_files" in at_250
+        at_257 = _nova(live, "PUT", "/os-quota-class-sets/default", {"quota_class_set": {"cores": 30}},
+                       headers=NOVA_2_57).json()["quota_class_set"]
+        assert at_257["cores"] == 30 and "injected_files" not in at_257
+        for name, body, headers, field in (("default", {"instances": "many"}, None, "quota_class_set.instances"),
+                                           ("default", {"fixed_ips": 3}, NOVA_2_50, "quota_class_set"),
+                                           ("default", {"injected_files": 3}, NOVA_2_57, "quota_class_set"),
+                                           ("c" * 256, {"instances": 3}, None, "quota_class_name")):
+            resp = _nova(live, "PUT", f"/os-quota-class-sets/{name}", {"quota_class_set": body}, headers=headers)
+            assert resp.status_code == 400 and resp.json()["badRequest"]["message"].startswith(f"{field}: "), body
+    finally:
+        _nova(live, "PUT", "/os-quota-class-sets/default",
+              {"quota_class_set": {"instances": 7, "ram": 51200, "cores": 12}})
+        _reset(live)
+    assert live.sdk("admin").compute.get_quota_set(OTHER).instances == 7
+
+
+def test_cinder_default_quota_class_with_volume_type_quotas(live: Live) -> None:
+    """Cinder's os-quota-class-sets: the default class, per-volume-type resources included, is the defaults."""
+    url = f"{live.url}/volume/v3/os-quota-class-sets/default"
+    admin = {"X-Auth-Token": live.token("admin")}
+    shown = requests.get(url, headers=admin, timeout=120).json()["quota_class_set"]
+    assert (shown["id"], shown["gigabytes"], shown["volumes___DEFAULT__"]) == ("default", 50, -1)
+    alice = {"X-Auth-Token": live.token("alice")}
+    assert requests.get(url, headers=alice, timeout=120).status_code == 403
+    assert requests.put(url, json={"quota_class_set": {"volumes": 1}}, headers=alice, timeout=120).status_code == 403
+    vtype = requests.post(f"{live.url}/volume/v3/types", json={"volume_type": {"name": "classy"}}, headers=admin,
+                          timeout=120).json()["volume_type"]
+    try:
+        body = {"gigabytes": 60, "volumes_classy": "3", "snapshots_gone": 4}
+        resp = requests.put(url, json={"quota_class_set": body}, headers=admin, timeout=120)
+        assert resp.status_code == 200, resp.text
+        updated = resp.json()["quota_class_set"]
+        assert "id" not in updated and "snapshots_gone" not in updated  # an unknown key is passed over
+        assert (updated["gigabytes"], updated["volumes_classy"], updated["gigabytes_classy"]) == (60, 3, -1)
+        defaults = requests.get(f"{live.url}/volume/v3/os-quota-sets/{OTHER}/defaults", headers=admin,
+                                timeout=120).json()["quota_set"]
+        assert (defaults["gigabytes"], defaults["volumes_classy"]) == (60, 3)
+        assert live.sdk("admin").block_storage.get_quota_set(OTHER).gigabytes == 60
+        resp = requests.put(url, json={"quota_class_set": {"volumes": -2}}, headers=admin, timeout=120)
+        assert resp.status_code == 400 and resp.json()["badRequest"]["message"].startswith(
+            "quota_class_set.volumes: "), resp.text
+        resp = requests.put(url.replace("default", "c" * 256), json={"quota_class_set": {"volumes": 3}},
+                            headers=admin, timeout=120)
+        assert resp.status_code == 400 and resp.json()["badRequest"]["message"].startswith(
+            "quota_class_name: "), resp.text
+    finally:
+        requests.put(url, json={"quota_class_set": {"gigabytes": 50, "volumes_classy": -1}}, headers=admin,
+                     timeout=120)
+        requests.delete(f"{live.url}/volume/v3/types/{vtype['id']}", headers=admin, timeout=120)
+    assert live.sdk("admin").block_storage.get_quota_set(OTHER).gigabytes == 50
 
 
 def test_config_quotas_are_checked_naming_the_key() -> None:

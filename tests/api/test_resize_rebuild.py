@@ -125,6 +125,32 @@ def _migrations(live: Live, query: str, version: str = "2.1", user: str = "admin
     return resp.json()["migrations"]
 
 
+def test_revert_to_a_flavor_deleted_meanwhile(live: Live, images: tuple[str, str]) -> None:
+    """Nova keeps the old flavor in the instance: a revert after its delete re-applies its vCPUs and RAM."""
+    live.osc("admin", "flavor", "create", "--id", "rr-gone", "--vcpus", "2", "--ram", "768", "--disk", "1",
+             "rr-gone")
+    created = live.osc("alice", "server", "create", "--image", images[0], "--flavor", "rr-gone", "--network",
+                       "default", "--wait", "rr-gone-flavor", "-f", "json")
+    server_id = created["id"]
+    assert _libvirt(live, server_id) == (2, 768, True)
+    for deleted_before_resize in (True, False):  # Tempest's order, then a delete while VERIFY_RESIZE
+        if deleted_before_resize:
+            live.osc("admin", "flavor", "delete", "rr-gone")
+        assert _action(live, server_id, {"resize": {"flavorRef": "2"}}).status_code == 202
+        _wait(live, server_id, "VERIFY_RESIZE")
+        assert _libvirt(live, server_id) == (1, 2048, True)  # m1.small
+        if not deleted_before_resize:
+            live.osc("admin", "flavor", "delete", "rr-gone")
+        assert _action(live, server_id, {"revertResize": None}).status_code == 202
+        reverted = _wait(live, server_id, "ACTIVE")
+        assert reverted["flavor"]["id"] == "rr-gone" and _libvirt(live, server_id) == (2, 768, True)
+        live.osc("admin", "flavor", "create", "--id", "rr-gone", "--vcpus", "2", "--ram", "768", "--disk", "1",
+                 "rr-gone")
+    live.osc("admin", "flavor", "delete", "rr-gone")
+    assert [m["status"] for m in _migrations(live, f"instance_uuid={server_id}")] == ["reverted", "reverted"]
+    _delete(live, server_id)
+
+
 def test_resize_keeps_a_stopped_server_stopped(live: Live, images: tuple[str, str]) -> None:
     server_id = _server(live, images[0], "rr-stopped")
     live.osc("alice", "server", "stop", server_id)
@@ -222,6 +248,54 @@ def test_rebuild_shows_the_user_data_from_257(live: Live, images: tuple[str, str
     _delete(live, server_id)
 
 
+def test_rebuild_sets_key_name_from_254_and_user_data_from_257(live: Live, images: tuple[str, str]) -> None:
+    """The record shows the new key pair and user data at once, and the rebuilt guest's spec has them (as a
+    create makes them: the key pair's key and the user data's keys for the admin, its users and packages),
+    the admin's password kept; before their microversion both are refused."""
+    live.osc("alice", "keypair", "create", "rr-key")  # prints the private key
+    public_key = live.sdk("alice").compute.get_keypair("rr-key").public_key
+    server_id = live.osc("alice", "server", "create", "--image", images[0], "--flavor", "m1.tiny", "--network",
+                         "default", "--password", "createPassw0rd", "--wait", "rr-keyed", "-f", "json")["id"]
+    v254, v257 = ({**_headers(live), "X-OpenStack-Nova-API-Version": v} for v in ("2.54", "2.57"))
+    url = f"{live.url}/compute/v2.1/servers/{server_id}/action"
+    for body, version, where in (({"key_name": "rr-key"}, "2.53", "rebuild.'key_name'"),
+                                 ({"user_data": "I2Nsb3VkLWNvbmZpZwo="}, "2.56", "rebuild.'user_data'")):
+        refused = requests.post(url, json={"rebuild": {"imageRef": images[1], **body}}, timeout=10,
+                                headers={**_headers(live), "X-OpenStack-Nova-API-Version": version})
+        assert refused.status_code == 400 and where in refused.json()["badRequest"]["message"], refused.text
+    for body, headers, where in (({"key_name": "no-such-key"}, v254, "rebuild.key_name"),
+                                 ({"key_name": 5}, v254, "rebuild.key_name"),
+                                 ({"user_data": "not base64!"}, v257, "rebuild.user_data"),
+                                 ({"user_data": base64.b64encode(b"plain text").decode()}, v257,
+                                  "rebuild.user_data")):
+        refused = requests.post(url, json={"rebuild": {"imageRef": images[1], **body}}, headers=headers, timeout=10)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["badRequest"]["message"].startswith(f"{where}: "), refused.text
+
+    resp = requests.post(url, json={"rebuild": {"imageRef": images[1], "key_name": "rr-key"}}, headers=v254,
+                         timeout=10)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["server"]["key_name"] == "rr-key"
+    assert _wait(live, server_id, "ACTIVE")["key_name"] == "rr-key"
+    spec = _spec(live, server_id)
+    admin = next(u for u in spec["users"] if isinstance(u, dict) and u["name"] == spec["admin_user"])
+    assert admin["ssh_authorized_keys"] == [public_key] and verifies("createPassw0rd", admin["hashed_passwd"])
+
+    user_data = "#cloud-config\npackages: [htop]\nusers:\n  - name: carol\n"
+    encoded = base64.b64encode(user_data.encode()).decode()
+    resp = requests.post(url, json={"rebuild": {"imageRef": images[0], "user_data": encoded, "key_name": None}},
+                         headers=v257, timeout=10)
+    assert resp.status_code == 202, resp.text
+    assert (resp.json()["server"]["user_data"], resp.json()["server"]["key_name"]) == (encoded, None)
+    assert _wait(live, server_id, "ACTIVE")["key_name"] is None
+    spec = _spec(live, server_id)
+    assert spec["packages"] == ["htop"] and "carol" in [u["name"] for u in spec["users"] if isinstance(u, dict)]
+    admin = next(u for u in spec["users"] if isinstance(u, dict) and u["name"] == spec["admin_user"])
+    assert admin["ssh_authorized_keys"] == [] and verifies("createPassw0rd", admin["hashed_passwd"])
+    live.osc("alice", "keypair", "delete", "rr-key")
+    _delete(live, server_id)
+
+
 def test_failed_resize_is_error_with_the_reason(live: Live, images: tuple[str, str]) -> None:
     server_id = _server(live, images[0], "rr-failing")
     spec_file = live.layout.domain_dir(f"srv-{server_id}") / "spec.json"
@@ -247,12 +321,15 @@ def test_failed_resize_is_error_with_the_reason(live: Live, images: tuple[str, s
 def test_job_records_round_trip_and_refuse_bad_args() -> None:
     image = ImageRef("/store/a.qcow2", "qcow2", "ab" * 32, "a")
     for job in (ResizeServer("s1", "2"), ResizeServer("s1", "1", revert=True),
-                RebuildServer("s1", image, "$6$salt$hash", stopped=True), RebuildServer("s1", image)):
+                RebuildServer("s1", image, "$6$salt$hash", stopped=True), RebuildServer("s1", image),
+                RebuildServer("s1", image, guest_data=True)):
         assert decode(job.kind, "s1", json.loads(json.dumps(job.to_args()))) == job
     for kind, args in (("resize", {}), ("resize", {"flavor_id": "2", "revert": "no"}), ("rebuild", {}),
                        ("rebuild", {"image": {"source": "x"}}),
                        ("rebuild", {"image": {"source": "x", "format": "q", "digest": "d", "slug": "s"},
-                                    "password_hash": 3})):
+                                    "password_hash": 3}),
+                       ("rebuild", {"image": {"source": "x", "format": "q", "digest": "d", "slug": "s"},
+                                    "guest_data": "yes"})):
         with pytest.raises(JobFormatError, match=f"{kind} job: args"):
             decode(kind, "s1", args)
 

@@ -109,20 +109,42 @@ def upload_image(url: str, auth: str, name: str, qcow2: Path) -> str:
 
 
 PUBLIC_CIDR = "172.24.4.0/24"  # devstack's public range; on the simulator its libvirt network is never reached
+FIXED_NETWORK = "default"  # tempest.conf's fixed_network_name: the configured network servers boot on
+# devstack's private range; the API leaves the default network's bridge alone (api/network/applier.py), a /22
+# holds every server the tier's concurrent tests boot.
+FIXED_CIDR = "10.0.0.0/22"
 
 
 def public_network(url: str, auth: str) -> str:
     """The deployment's external network, as an operator makes it (docs/api.md, External network): an
-    admin's `public` network with router:external and one IPv4 subnet; its id."""
-    headers = {"X-Auth-Token": auth}
-    created = requests.post(f"{url}/network/v2.0/networks", headers=headers, timeout=120,
-                            json={"network": {"name": "public", "router:external": True}})
-    created.raise_for_status()
-    network_id = created.json()["network"]["id"]
-    subnet = requests.post(f"{url}/network/v2.0/subnets", headers=headers, timeout=120, json={"subnet": {
-        "name": "public-subnet", "network_id": network_id, "cidr": PUBLIC_CIDR, "ip_version": 4}})
-    subnet.raise_for_status()
+    admin's `public` network with router:external and one IPv4 subnet; its id. As devstack's `router1` joins
+    its `private` network to `public`, the tier's fixed network (`default`, which servers boot on) gets a
+    subnet and a router with its gateway on `public`: Neutron (and Nova's addFloatingIp proxy) associates a
+    floating IP only with a fixed IP whose subnet a router joins to the floating IP's network."""
+    network_id = _created(url, auth, "networks", {"network": {"name": "public", "router:external": True}})
+    _created(url, auth, "subnets", {"subnet": {"name": "public-subnet", "network_id": network_id,
+                                               "cidr": PUBLIC_CIDR, "ip_version": 4}})
+    listed = requests.get(f"{url}/network/v2.0/networks?name={FIXED_NETWORK}", headers={"X-Auth-Token": auth},
+                          timeout=120)
+    listed.raise_for_status()
+    (fixed,) = listed.json()["networks"]
+    subnet_id = _created(url, auth, "subnets", {"subnet": {"name": f"{FIXED_NETWORK}-subnet", "network_id": fixed["id"],
+                                                           "cidr": FIXED_CIDR, "ip_version": 4}})
+    router_id = _created(url, auth, "routers", {"router": {"name": "router1",
+                                                           "external_gateway_info": {"network_id": network_id}}})
+    joined = requests.put(f"{url}/network/v2.0/routers/{router_id}/add_router_interface", timeout=120,
+                          headers={"X-Auth-Token": auth}, json={"subnet_id": subnet_id})
+    joined.raise_for_status()
     return network_id
+
+
+def _created(url: str, auth: str, collection: str, body: dict) -> str:
+    """POST a Neutron record as the admin; its id."""
+    created = requests.post(f"{url}/network/v2.0/{collection}", headers={"X-Auth-Token": auth}, json=body,
+                            timeout=120)
+    created.raise_for_status()
+    (record,) = created.json().values()
+    return str(record["id"])
 
 
 def max_microversion(url: str, service_path: str) -> str:

@@ -27,3 +27,14 @@ def test_keystone_still_gives_every_role_the_persona_implies() -> None:
     assert set(by_name["tempest-member-1"].roles) == {"member", "reader"}
     admin = next(entry for entry in yaml.safe_load(accounts_yaml(accounts())) if "types" in entry)
     assert "admin" in admin["roles"] and "member" in admin["roles"]
+
+
+def test_admin_requests_cannot_starve_a_service_user_request() -> None:
+    """Tempest hands a plain `admin` request any account with the admin role, in a random order: with two
+    workers, one class holding two admin accounts (admin + a service user) and the other asking for both too,
+    every order must still find an account with admin and service free."""
+    listed = yaml.safe_load(accounts_yaml(accounts()))
+    admins = [entry for entry in listed if "admin" in entry["roles"] or "admin" in entry.get("types", [])]
+    service_admins = [entry for entry in admins if "service" in entry["roles"]]
+    held_by_other_worker, plain_admin = 2, 1
+    assert len(service_admins) == len(admins) >= held_by_other_worker + plain_admin + 1
