@@ -13,6 +13,7 @@ from api.compute import security_groups as sg
 from api.compute import server_meta
 from api.compute.addresses import AddressRefresher
 from api.compute.aggregates import AggregateAction, AggregateItem, Aggregates, AggregateStore
+from api.compute.assisted_snapshots import AssistedSnapshots
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
@@ -40,6 +41,7 @@ from api.compute.services import Services
 from api.compute.tasks import ServerTasks
 from api.compute.tenant_usage import TenantUsage
 from api.compute.usage_audit import UsageAuditLog
+from api.compute.volumes import NovaSnapshots, NovaVolumes
 from api.compute.zones import AvailabilityZones
 from api.config import config_path
 from api.context import ApiContext
@@ -49,7 +51,9 @@ from api.network.store import NetworkStore
 from api.quota import routes as quota_routes
 from api.quota.models import COMPUTE, NETWORK
 from api.quota.store import QuotaStore
+from api.volume.resources import Snapshots, Volumes
 from api.volume.store import VolumeStore
+from api.volume.worker import VolumeWorker
 
 
 def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
@@ -176,3 +180,17 @@ def add_attachment_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore,
                   VolumeAttachments(ctx.config, store, attachments))
     app.add_route("/compute/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}",
                   VolumeAttachmentItem(ctx.config, store, attachments))
+
+
+def add_volume_routes(app: falcon.App, ctx: ApiContext, volumes: VolumeStore, worker: VolumeWorker,
+                      cinder: tuple[Volumes, Snapshots]) -> None:
+    """Mount Nova's volume proxies (os-volumes, os-snapshots: through Cinder's `cinder` collections) and
+    os-assisted-volume-snapshots."""
+    for path, resource in (("os-volumes", NovaVolumes(ctx.config, volumes, worker, cinder[0])),
+                           ("os-snapshots", NovaSnapshots(ctx.config, volumes, worker, cinder[1]))):
+        app.add_route(f"/compute/v2.1/{path}", resource)
+        app.add_route(f"/compute/v2.1/{path}/detail", resource, suffix="detail")
+        app.add_route(f"/compute/v2.1/{path}/{{item_id}}", resource, suffix="item")
+    assisted = AssistedSnapshots(ctx.config, volumes)
+    app.add_route("/compute/v2.1/os-assisted-volume-snapshots", assisted)
+    app.add_route("/compute/v2.1/os-assisted-volume-snapshots/{snapshot_id}", assisted, suffix="item")
