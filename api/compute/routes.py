@@ -15,6 +15,7 @@ from api.compute.addresses import AddressRefresher
 from api.compute.aggregates import AggregateAction, AggregateItem, Aggregates, AggregateStore
 from api.compute.assisted_snapshots import AssistedSnapshots
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
+from api.compute.block_devices import BlockDevices
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
 from api.compute.diagnostics import Diagnostics
@@ -57,7 +58,7 @@ from api.volume.worker import VolumeWorker
 
 
 def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
-               builder: ServerBuilder, tasks: ServerTasks, hosts: Hosts) -> None:
+               builder: ServerBuilder, tasks: ServerTasks, hosts: Hosts, block_devices: BlockDevices) -> None:
     """Mount Nova v2.1 under /compute; servers go onto the hypervisors of `hosts`."""
     config = ctx.config
     groups = ServerGroupStore(ctx.db, store)
@@ -91,7 +92,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/os-keypairs", Keypairs(config, store, quotas))
     app.add_route("/compute/v2.1/os-keypairs/{name}", KeypairItem(store))
     servers = r.Servers(config, catalog, store, networks, volumes, builder, tasks, addresses, quotas, groups,
-                        extras)
+                        extras, block_devices)
     app.add_route("/compute/v2.1/servers", servers)
     app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405
     item = r.ServerItem(config, catalog, store, networks, volumes, tasks, addresses, groups)
@@ -186,11 +187,12 @@ def add_volume_routes(app: falcon.App, ctx: ApiContext, volumes: VolumeStore, wo
                       cinder: tuple[Volumes, Snapshots]) -> None:
     """Mount Nova's volume proxies (os-volumes, os-snapshots: through Cinder's `cinder` collections) and
     os-assisted-volume-snapshots."""
-    for path, resource in (("os-volumes", NovaVolumes(ctx.config, volumes, worker, cinder[0])),
-                           ("os-snapshots", NovaSnapshots(ctx.config, volumes, worker, cinder[1]))):
+    for path, param, resource in (("os-volumes", "volume_id", NovaVolumes(ctx.config, volumes, worker, cinder[0])),
+                                  ("os-snapshots", "snapshot_id",
+                                   NovaSnapshots(ctx.config, volumes, worker, cinder[1]))):
         app.add_route(f"/compute/v2.1/{path}", resource)
         app.add_route(f"/compute/v2.1/{path}/detail", resource, suffix="detail")
-        app.add_route(f"/compute/v2.1/{path}/{{item_id}}", resource, suffix="item")
+        app.add_route(f"/compute/v2.1/{path}/{{{param}}}", resource, suffix="item")
     assisted = AssistedSnapshots(ctx.config, volumes)
     app.add_route("/compute/v2.1/os-assisted-volume-snapshots", assisted)
     app.add_route("/compute/v2.1/os-assisted-volume-snapshots/{snapshot_id}", assisted, suffix="item")

@@ -78,13 +78,13 @@ class NovaVolumes:
         volume = self.cinder.create(token_of(req), _cinder_body(body), cinder_version.MIN)
         send(resp, {"volume": volume_view(volume)})
 
-    def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
         proxied(req)
-        send(resp, {"volume": volume_view(self.store.volume(token_of(req), item_id))})
+        send(resp, {"volume": volume_view(self.store.volume(token_of(req), volume_id))})
 
-    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
         proxied(req)
-        volume = self.store.volume(token_of(req), item_id)
+        volume = self.store.volume(token_of(req), volume_id)
         self.worker.delete(self.store.start_delete(volume))
         resp.status = 202
 
@@ -112,12 +112,12 @@ class NovaSnapshots:
         snapshot = self.cinder.create(token_of(req), _cinder_body(body))
         send(resp, {"snapshot": snapshot_view(snapshot)})
 
-    def on_get_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, snapshot_id: str) -> None:
         proxied(req)
-        send(resp, {"snapshot": snapshot_view(self.store.snapshot(token_of(req), item_id))})
+        send(resp, {"snapshot": snapshot_view(self.store.snapshot(token_of(req), snapshot_id))})
 
-    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, snapshot_id: str) -> None:
         proxied(req)
-        snapshot = self.store.snapshot(token_of(req), item_id)
+        snapshot = self.store.snapshot(token_of(req), snapshot_id)
         self.worker.delete_snapshot(self.store.start_delete_snapshot(snapshot))
         resp.status = 202

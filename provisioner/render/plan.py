@@ -72,7 +72,8 @@ def _volume(layout: Layout, resource: str, name: str) -> Volume:
 
 def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes) -> DomainPlanInput:
     """Name the domain's volumes: each name carries the digest of what it holds."""
-    base = spec.image.volume_name
+    # A guest booted from a volume has no disk of its own: its plan names the volume (the template's vda).
+    base = spec.image.volume_name if spec.image is not None else ""
     disk_digest = hashlib.sha256(base.encode()).hexdigest()[:12]
     seed_digest = hashlib.sha256(seed_iso).hexdigest()[:12]
     extra = tuple(
@@ -84,7 +85,7 @@ def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes) -> Doma
         uri=spec.libvirt_uri,
         pool=POOL_NAME,
         disk=_volume(layout, "disk", f"{spec.name}-disk-{disk_digest}.qcow2"),
-        base_path=str(layout.pool / base),
+        base_path=str(layout.pool / base) if base else "",
         seed=_volume(layout, "seed", f"{spec.name}-seed-{seed_digest}.iso"),
         seed_source=str(layout.domain_dir(spec.name) / "seed.iso"),
         extra_disks=extra,
