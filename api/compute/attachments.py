@@ -79,13 +79,18 @@ class Attachments:
             raise BadRequest("volumeAttachment.device", f"{describe(requested)}: use one of {names[0]} … {names[-1]}")
         return names
 
-    def attach(self, server: Server, volume: Volume, requested: str | None) -> Volume:
-        """Reserve the volume for the server (as `requested`, or the first free disk name) and queue the re-apply."""
+    def attach(self, server: Server, volume: Volume, requested: str | None,
+               delete_on_termination: bool = False) -> Volume:
+        """Reserve the volume for the server (as `requested`, or the first free disk name) and queue the re-apply;
+        `delete_on_termination` (2.79): the server's delete deletes it."""
         if server.status not in ATTACHABLE or server.task_state is not None:
             task = f", task_state {server.task_state}" if server.task_state else ""
             raise Conflict(f"Cannot 'attach_volume' instance {server.id} while it is in vm_state "
                            f"{VM_STATES.get(server.status, 'error')}{task}")
         volume = self.volumes.reserve(volume.id, server.id, self.disk_names(server, requested), requested)
+        if delete_on_termination:
+            record = {"volume_id": volume.id, "device": volume.device, "delete_on_termination": True}
+            self.compute.change(server.id, block_devices=(*server.block_devices, record))
         self.tasks.runner.submit(ConvergeVolumes(server.id))
         return volume
 
@@ -117,6 +122,9 @@ class Attachments:
                 self.volumes.change(volume.id, status=IN_USE)
             elif volume.status == DETACHING:
                 self.volumes.release(volume.id)
+                # Detached: the server's delete no longer deletes it.
+                kept_records = tuple(r for r in server.block_devices if r["volume_id"] != volume.id)
+                server = self.compute.change(server.id, block_devices=kept_records) or server
         # The apply leaves the guest running (the plan says so), whatever it was before.
         self.compute.change(server.id, status=ACTIVE, fault=None)
 
@@ -159,7 +167,10 @@ class VolumeAttachments:
         volume_id = field(body, "volumeId", str, "volumeAttachment")
         requested = field(body, "device", str, "volumeAttachment", False)
         volume = self.attachments.volumes.volume(token, volume_id)
-        send(resp, {"volumeAttachment": attachment_view(self.attachments.attach(server, volume, requested), version_of(req))})
+        # 2.79's delete_on_termination (api/openapi.yaml accepts it from there on).
+        attached = self.attachments.attach(server, volume, requested, body.get("delete_on_termination") is True)
+        server = self.compute.server(token, server_id)
+        send(resp, {"volumeAttachment": attachment_view(attached, version_of(req), server)})
 
 
 class VolumeAttachmentItem:

@@ -141,7 +141,8 @@ def parse(body: dict[str, Any]) -> list[BlockDevice]:
         if device.source_type == "blank" and device.destination_type == "volume" and not device.volume_size:
             raise BadRequest(f"{device.where}.volume_size", f"{INVALID}: a blank volume needs a volume_size")
     boots = sorted(d.boot_index for d in devices if d.boot_index is not None and d.boot_index >= 0)
-    if boots != list(range(len(boots))) or (not body.get("imageRef") and 0 not in boots):
+    # No mapping and no image is the builder's 400 (server.imageRef is required).
+    if devices and (boots != list(range(len(boots))) or (not body.get("imageRef") and 0 not in boots)):
         raise BadRequest(f"server.{key}", BOOT_SEQUENCE)
     return devices
 
@@ -277,10 +278,10 @@ class BlockDevices:
         server = self.compute.servers.get(server_id)
         for record in server.block_devices if server else ():
             volume = self.volumes.volumes.get(record["volume_id"])
-            if not record["delete_on_termination"] or volume is None or volume.server_id not in (server_id, None):
+            # Attached to it still (hooks run before api.compute.attachments releases the server's volumes).
+            if not record["delete_on_termination"] or volume is None or volume.server_id != server_id:
                 continue
-            if volume.server_id == server_id:
-                self.volumes.release(volume.id)
+            self.volumes.release(volume.id)
             try:
                 self.worker.delete(self.volumes.start_delete(volume))
             except ApiError as exc:  # it has snapshots, say: Nova too leaves it (available) and logs why

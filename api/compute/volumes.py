@@ -4,6 +4,7 @@ request is a 404."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import falcon
@@ -11,13 +12,30 @@ import falcon
 from api.auth import token_of
 from api.compute.security_groups import proxied
 from api.config import ApiConfig
-from api.errors import BadRequest
+from api.errors import BadRequest, NotFound
 from api.http import isotime, read_json, send
 from api.volume import microversion as cinder_version
 from api.volume.models import Snapshot, Volume
 from api.volume.resources import Snapshots, Volumes
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
+
+
+# The proxies' items addressed with an empty id (`os-volumes/`): Nova routes them as items, which do not exist.
+_EMPTY_ID = re.compile(r"/compute/v2\.1/(os-volumes|os-snapshots)/")
+
+
+class EmptyIdNotFound:
+    """falcon middleware: 404 for GET or DELETE of `/compute/v2.1/os-volumes/` (the path as sent: the app strips
+    the trailing slash before routing, which would reach the collection)."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """falcon hook, before routing."""
+        if req.method in ("GET", "DELETE"):
+            match = _EMPTY_ID.fullmatch(req.env.get("PATH_INFO", ""))
+            if match is not None:
+                kind = "Volume" if match.group(1) == "os-volumes" else "Snapshot"
+                raise NotFound(f"{kind} could not be found: the path has an empty id.")
 
 
 def volume_view(volume: Volume) -> dict[str, Any]:

@@ -99,7 +99,8 @@ def test_boot_from_an_existing_volume(live: Live, image_id: str) -> None:
     _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v is None)  # delete_on_termination
 
 
-def test_boot_from_an_image_made_volume_kept_after_delete(live: Live, image_id: str) -> None:
+def test_boot_from_an_image_made_volume_kept_after_delete(live: Live, image_id: str,
+                                                          qcow2_file: Path) -> None:  # noqa: F811
     created = _create(live, block_device_mapping_v2=[{
         "uuid": image_id, "source_type": "image", "destination_type": "volume", "boot_index": "0",
         "volume_size": 2, "delete_on_termination": False}])
@@ -110,6 +111,10 @@ def test_boot_from_an_image_made_volume_kept_after_delete(live: Live, image_id: 
     assert volume["size"] == 2 and volume["bootable"] == "true" and volume["status"] == "in-use"
     assert volume["volume_image_metadata"]["image_id"] == image_id
     assert _disks(live, f"srv-{server['id']}")["vda"] == f"vol-{volume['id']}.qcow2"
+    other = live.osc("alice", "image", "create", "--file", str(qcow2_file), "--disk-format", "qcow2", "bfv-other",
+                     "-f", "json")
+    live.osc("alice", "image", "delete", other["id"])  # the store tells which images are used: none by this server
+    assert "bfv-other" not in live.osc("alice", "image", "list", "-f", "value", "-c", "Name")
     assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
     _poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)
     kept = _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] == "available")
@@ -133,9 +138,9 @@ def test_legacy_mapping_and_a_second_volume(live: Live, image_id: str) -> None:
 @pytest.mark.parametrize(("mapping", "field", "reason"), [
     ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "local", "boot_index": 0},
       {"source_type": "volume", "uuid": "x", "destination_type": "invalid"}],
-     "server.block_device_mapping_v2[1].destination_type", "'invalid' is not one of local, volume"),
+     "server.block_device_mapping_v2[1].destination_type", "'invalid': use one of local, volume"),
     ([{"source_type": "disk", "uuid": "x", "boot_index": 0}],
-     "server.block_device_mapping_v2[0].source_type", "not one of volume, image, snapshot, blank"),
+     "server.block_device_mapping_v2[0].source_type", "'disk': use one of volume, image, snapshot, blank"),
     ([{"source_type": "volume", "destination_type": "volume", "boot_index": 0}],
      "server.block_device_mapping_v2[0].uuid", "needs the volume's id"),
     ([{"source_type": "volume", "uuid": "no-such-volume", "destination_type": "volume", "boot_index": 0}],
@@ -149,12 +154,13 @@ def test_legacy_mapping_and_a_second_volume(live: Live, image_id: str) -> None:
     ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "volume", "boot_index": 1}],
      "server.block_device_mapping_v2", "Boot sequence"),
     ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "volume", "boot_index": "x"}],
-     "server.block_device_mapping_v2[0].boot_index", "not an integer"),
+     "server.block_device_mapping_v2[0].boot_index", "does not match"),
     ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "volume", "boot_index": 0,
        "delete_on_termination": "maybe"}],
-     "server.block_device_mapping_v2[0].delete_on_termination", "not a boolean"),
+     "server.block_device_mapping_v2[0].delete_on_termination", "'maybe': use one of"),
     ([{"source_type": "blank", "destination_type": "local", "volume_size": 1}],
      "server.block_device_mapping_v2[0].destination_type", "only the boot image can be a local disk"),
+    ([], "server.imageRef", "is required unless a block device mapping boots the server"),
 ])
 def test_bad_mappings_are_refused(live: Live, image_id: str, mapping: list[dict[str, Any]], field: str,
                                   reason: str) -> None:
@@ -175,3 +181,29 @@ def test_one_volume_is_not_for_several_servers(live: Live, image_id: str) -> Non
     resp = _create(live, block_device_mapping_v2=[{
         "uuid": blank["id"], "source_type": "volume", "destination_type": "volume", "boot_index": 0}])
     assert resp.status_code == 400 and "is not bootable" in resp.json()["badRequest"]["message"]
+
+
+def test_attached_with_delete_on_termination(live: Live, image_id: str) -> None:
+    """2.79: an attach may say delete_on_termination; a volume detached before the delete is kept."""
+    created = _create(live, imageRef=image_id)
+    assert created.status_code == 202, created.text
+    server = _active(live, created.json()["server"]["id"])
+    volumes = []
+    for _ in range(2):
+        blank = _call(live, "POST", "/volume/v3/volumes", {"volume": {"size": 1}}).json()["volume"]
+        volumes.append(_poll(live, f"/volume/v3/volumes/{blank['id']}", "volume", lambda v: v["status"] == "available"))
+    path = f"/compute/v2.1/servers/{server['id']}/os-volume_attachments"
+    early = _call(live, "POST", path, {"volumeAttachment": {"volumeId": volumes[0]["id"], "delete_on_termination": True}})
+    assert early.status_code == 400 and "2.79" in early.json()["badRequest"]["message"]
+    for volume in volumes:
+        attached = _call(live, "POST", path, {"volumeAttachment": {"volumeId": volume["id"],
+                                                                   "delete_on_termination": True}}, headers=V279)
+        assert attached.status_code == 200 and attached.json()["volumeAttachment"]["delete_on_termination"] is True
+        _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] == "in-use")
+    assert _call(live, "DELETE", f"{path}/{volumes[1]['id']}").status_code == 202
+    _poll(live, f"/volume/v3/volumes/{volumes[1]['id']}", "volume", lambda v: v["status"] == "available")
+    assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
+    _poll(live, f"/volume/v3/volumes/{volumes[0]['id']}", "volume", lambda v: v is None)
+    _poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)
+    kept = _call(live, "GET", f"/volume/v3/volumes/{volumes[1]['id']}").json()["volume"]
+    assert kept["status"] == "available", "detached before the delete: kept"

@@ -67,6 +67,9 @@ def test_volume_and_snapshot_proxies(live: Live) -> None:
     assert _call(live, "DELETE", f"/os-volumes/{volume['id']}").status_code == 202
     _wait(live, f"/os-volumes/{volume['id']}", "volume", None)
     assert _call(live, "DELETE", f"/os-volumes/{volume['id']}").status_code == 404
+    for path in ("/os-volumes/", "/os-snapshots/"):
+        for method in ("GET", "DELETE"):
+            assert _call(live, method, path).status_code == 404, "an empty id: no such item, not the collection"
 
 
 @pytest.mark.parametrize("path", ["/os-volumes", "/os-volumes/detail", "/os-snapshots", "/os-snapshots/detail"])
