@@ -21,7 +21,8 @@ QUOTAS = {"compute": {"instances": 100, "cores": 200, "ram": 512000},
           "volume": {"volumes": 200, "snapshots": 200, "gigabytes": 2000},
           "network": {"network": 200, "subnet": 200, "port": 1000, "security_group": 100,
                       "security_group_rule": 1000}}
-ADMINS = 3
+ADMINS = 5
+SERVICE_ADMINS = 4  # all but the first: two classes at once may each take two (admin, service_user)
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,10 @@ def accounts() -> list[Account]:
     readers = [Account(f"tempest-reader-{n}", f"tempest-project-{n}", ("reader",)) for n in range(1, PROJECTS + 1)]
     managers = [Account(f"tempest-manager-{n}", f"tempest-project-{n}", ("manager", "member", "reader"))
                 for n in range(1, PROJECTS + 1)]
-    # Some admin tests ask for admin and service at once (Nova's and Cinder's service-to-service APIs).
+    # Some admin tests ask for admin and service at once (Nova's and Cinder's service-to-service APIs), and
+    # two such classes may run at once (os-assisted-volume-snapshots' and Nova's volume negative tests).
     admins = [Account(f"tempest-admin-{n}", f"tempest-admin-project-{n}",
-                      ("admin", "member", "reader") + (("service",) if n == ADMINS else ()), True)
+                      ("admin", "member", "reader") + (("service",) if n > ADMINS - SERVICE_ADMINS else ()), True)
               for n in range(1, ADMINS + 1)]
     # Tempest's admin tests of Nova/Cinder service-to-service APIs ask for a user with the service role.
     service = [Account("tempest-service-1", "tempest-service-project", ("service",))]
