@@ -22,7 +22,7 @@ from api.errors import ApiError, BadRequest
 from api.image.catalog import ImageCatalog
 from api.identity.tokens import Token
 from api.volume import microversion as cinder_version
-from api.volume.models import AVAILABLE, ATTACHING, CREATING, IN_USE
+from api.volume.models import AVAILABLE, ATTACHING, CREATING, IN_USE, Volume
 from api.volume.resources import Volumes
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
@@ -226,7 +226,8 @@ class BlockDevices:
             server = saved or server
         return server, replace(spec, volumes=(*spec.volumes, *disks))
 
-    def _create(self, token: Token, device: BlockDevice) -> Any:
+    def _create(self, token: Token, device: BlockDevice) -> Volume:
+        """A new volume from the mapping's image, snapshot or nothing, through Cinder's own create."""
         if self.cinder is None:
             raise BadRequest(device.where, "volumes cannot be created: Cinder is not served")
         body: dict[str, Any] = {"name": "", "size": device.volume_size or None}
