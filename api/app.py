@@ -10,6 +10,7 @@ from api import errors
 from api.auth import AuthMiddleware
 from api.compute import routes as compute_routes
 from api.compute.attachments import Attachments
+from api.compute.block_devices import BlockDevices
 from api.compute.builder import ServerBuilder
 from api.compute.models import ComputeStore
 from api.compute.placement import Hosts
@@ -79,10 +80,14 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
                             compute.servers.list)
 
     volumes = VolumeStore(ctx.db)
+    worker = VolumeWorker(volumes, ctx.engine, runner, uri)
+    block_devices = BlockDevices(compute, volumes, worker, images, tasks)
     identity_routes.add_routes(app, ctx, tokens)
-    compute_routes.add_routes(app, ctx, compute, networks, volumes, builder, tasks, hosts)
+    compute_routes.add_routes(app, ctx, compute, networks, volumes, builder, tasks, hosts, block_devices)
     image_routes.add_routes(app, ctx, images)
-    volume_routes.add_routes(app, ctx, volumes, VolumeWorker(volumes, ctx.engine, runner, uri))
+    cinder = volume_routes.add_routes(app, ctx, volumes, worker)
+    block_devices.cinder = cinder[0]
+    compute_routes.add_volume_routes(app, ctx, volumes, worker, cinder)
     compute_routes.add_attachment_routes(app, ctx, compute, Attachments(compute, volumes, ctx.engine, tasks))
     network_routes.add_routes(app, ctx, networks, compute, uri)
     web_routes.add_routes(app, ctx, tokens, compute, images, networks, volumes)

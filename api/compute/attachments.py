@@ -42,15 +42,16 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 ATTACHABLE = (ACTIVE, SHUTOFF, PAUSED)
 
 
-def attachment_view(volume: Volume, version: Version = MIN) -> dict[str, Any]:
+def attachment_view(volume: Volume, version: Version = MIN, server: Server | None = None) -> dict[str, Any]:
     """Nova's volumeAttachment: the attachment id is the volume id; `tag` (none here) from 2.70, and from 2.79
-    `delete_on_termination` (false: a volume outlives the server it was attached to)."""
+    `delete_on_termination` (true only for a volume the server's block device mapping said so of)."""
     body: dict[str, Any] = {"id": volume.id, "volumeId": volume.id, "serverId": volume.server_id,
                             "device": volume.device}
     if version >= Version(2, 70):
         body["tag"] = None
     if version >= Version(2, 79):
-        body["delete_on_termination"] = False
+        body["delete_on_termination"] = server is not None and any(
+            r["volume_id"] == volume.id and r["delete_on_termination"] for r in server.block_devices)
     return body
 
 
@@ -78,13 +79,18 @@ class Attachments:
             raise BadRequest("volumeAttachment.device", f"{describe(requested)}: use one of {names[0]} … {names[-1]}")
         return names
 
-    def attach(self, server: Server, volume: Volume, requested: str | None) -> Volume:
-        """Reserve the volume for the server (as `requested`, or the first free disk name) and queue the re-apply."""
+    def attach(self, server: Server, volume: Volume, requested: str | None,
+               delete_on_termination: bool = False) -> Volume:
+        """Reserve the volume for the server (as `requested`, or the first free disk name) and queue the re-apply;
+        `delete_on_termination` (2.79): the server's delete deletes it."""
         if server.status not in ATTACHABLE or server.task_state is not None:
             task = f", task_state {server.task_state}" if server.task_state else ""
             raise Conflict(f"Cannot 'attach_volume' instance {server.id} while it is in vm_state "
                            f"{VM_STATES.get(server.status, 'error')}{task}")
         volume = self.volumes.reserve(volume.id, server.id, self.disk_names(server, requested), requested)
+        if delete_on_termination:
+            record = {"volume_id": volume.id, "device": volume.device, "delete_on_termination": True}
+            self.compute.change(server.id, block_devices=(*server.block_devices, record))
         self.tasks.runner.submit(ConvergeVolumes(server.id))
         return volume
 
@@ -92,6 +98,8 @@ class Attachments:
         """Mark the volume detaching and queue the re-apply."""
         if server.task_state == DELETING:
             raise Conflict(f"Cannot 'detach_volume' instance {server.id} while it is being deleted")
+        if volume_id == server.root_volume:
+            raise BadRequest("volume_id", "Can't detach root device volume")
         self.volumes.start_detach(volume_id, server.id)
         self.tasks.runner.submit(ConvergeVolumes(server.id))
 
@@ -105,7 +113,8 @@ class Attachments:
         if server is None or server.task_state == DELETING:
             self.release(job.server_id)  # the delete detaches everything
             return
-        kept = [v for v in current if v.status != DETACHING]
+        # The system disk of a server booted from a volume is the spec's root_volume, not an attached disk.
+        kept = [v for v in current if v.status != DETACHING and v.id != server.root_volume]
         spec = replace(self.spec(server), volumes=tuple(attachment(v.workspace, v.target or "") for v in kept))
         self.engine.provision(spec)
         for volume in current:
@@ -113,6 +122,9 @@ class Attachments:
                 self.volumes.change(volume.id, status=IN_USE)
             elif volume.status == DETACHING:
                 self.volumes.release(volume.id)
+                # Detached: the server's delete no longer deletes it.
+                kept_records = tuple(r for r in server.block_devices if r["volume_id"] != volume.id)
+                server = self.compute.change(server.id, block_devices=kept_records) or server
         # The apply leaves the guest running (the plan says so), whatever it was before.
         self.compute.change(server.id, status=ACTIVE, fault=None)
 
@@ -145,7 +157,7 @@ class VolumeAttachments:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         server = self.compute.server(token_of(req), server_id)
-        views = [attachment_view(v, version_of(req)) for v in self.attachments.volumes.attached_to(server.id)]
+        views = [attachment_view(v, version_of(req), server) for v in self.attachments.volumes.attached_to(server.id)]
         send(resp, {"volumeAttachments": views})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
@@ -155,7 +167,10 @@ class VolumeAttachments:
         volume_id = field(body, "volumeId", str, "volumeAttachment")
         requested = field(body, "device", str, "volumeAttachment", False)
         volume = self.attachments.volumes.volume(token, volume_id)
-        send(resp, {"volumeAttachment": attachment_view(self.attachments.attach(server, volume, requested), version_of(req))})
+        # 2.79's delete_on_termination (api/openapi.yaml accepts it from there on).
+        attached = self.attachments.attach(server, volume, requested, body.get("delete_on_termination") is True)
+        server = self.compute.server(token, server_id)
+        send(resp, {"volumeAttachment": attachment_view(attached, version_of(req), server)})
 
 
 class VolumeAttachmentItem:
@@ -175,7 +190,8 @@ class VolumeAttachmentItem:
         return server, volume
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str, volume_id: str) -> None:
-        send(resp, {"volumeAttachment": attachment_view(self._attached(req, server_id, volume_id)[1], version_of(req))})
+        server, volume = self._attached(req, server_id, volume_id)
+        send(resp, {"volumeAttachment": attachment_view(volume, version_of(req), server)})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str, volume_id: str) -> None:
         server, volume = self._attached(req, server_id, volume_id)

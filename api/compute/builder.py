@@ -66,10 +66,11 @@ class ServerBuilder:
     def _image(self, token: Token, body: dict[str, Any]) -> ImageRecord:
         image_id = body.get("imageRef")
         if not image_id:
+            # An image booted as the local disk by block_device_mapping_v2 (api.compute.block_devices checked it).
             bdm = body.get("block_device_mapping_v2") or []
             boot = next((b for b in bdm if isinstance(b, dict) and b.get("boot_index") in (0, "0")), None)
             if boot is None or boot.get("source_type") != "image":
-                raise BadRequest("server.imageRef", "is required (boot from volume is not supported yet)")
+                raise BadRequest("server.imageRef", "is required unless a block device mapping boots the server")
             image_id = boot.get("uuid")
         if not isinstance(image_id, str):
             raise BadRequest("server.imageRef", f"{describe(image_id)} is not an image id")
@@ -150,13 +151,15 @@ class ServerBuilder:
             domain_type = auto_domain_type(host.uri, self.layout)
         return domain_type, "host-passthrough" if domain_type == "kvm" else "maximum"
 
-    def build(self, token: Token, body: dict[str, Any]) -> Built:
-        """Validate `body` (the `server` object) completely, then describe the server and its domain."""
+    def build(self, token: Token, body: dict[str, Any], volume_boot: bool = False) -> Built:
+        """Validate `body` (the `server` object) completely, then describe the server and its domain.
+        `volume_boot`: its system disk is a volume (api.compute.block_devices adds it to the spec), it has no
+        image of its own and goes to the first hypervisor, where volumes live."""
         name = field(body, "name", str, "server")
         if not name.strip() or len(name) > 255:
             raise BadRequest("server.name", "must be 1 to 255 characters")
         flavor = self.flavor(str(field(body, "flavorRef", (str, int), "server")), "server.flavorRef")
-        image = self._image(token, body)
+        image = None if volume_boot else self._image(token, body)
         zone, forced = self._zone(token, body)
         networks = self._networks(token, body.get("networks"))
         key_name = field(body, "key_name", str, "server", False)
@@ -171,8 +174,9 @@ class ServerBuilder:
         tenant = self._user_data(body)
         users, extra_keys = tenant.users, tenant.admin_keys
         metadata = checked_metadata(body["metadata"], "server.metadata") if body.get("metadata") is not None else {}
-        size = flavor.disk * GIB if flavor.disk else max(image.virtual_size, 10 * GIB)
-        if size < image.virtual_size:
+        virtual_size = image.virtual_size if image else 0
+        size = flavor.disk * GIB if flavor.disk else max(virtual_size, 10 * GIB)
+        if image is not None and size < image.virtual_size:
             raise BadRequest("server.flavorRef", f"flavor {flavor.name}'s disk ({flavor.disk} GiB) is smaller "
                                                  f"than image {image.name} ({image.virtual_size} bytes)")
 
@@ -195,13 +199,13 @@ class ServerBuilder:
             # A forced host skips the checks, as Nova's force_hosts skips its filters (the build still checks
             # that libvirt reaches it).
             host = forced or self.hosts.choose(flavor, zone, self.placed, self.flavor_source(),
-                                               first_only=any(n.managed for n, _, _ in networks))
+                                               first_only=volume_boot or any(n.managed for n, _, _ in networks))
             fault = None
         except NoValidHost as exc:
             fault = str(exc)
         target = host or self.hosts.hosts[0]  # the spec of a server placed nowhere is never built
         domain_type, cpu_mode = self._domain_type(target)
-        spec = DomainSpec(name=domain, image=image.to_image_ref(), size=size, memory=flavor.ram,
+        spec = DomainSpec(name=domain, image=image.to_image_ref() if image else None, size=size, memory=flavor.ram,
                           cpus=flavor.vcpus, cpu_mode=cpu_mode, domain_type=domain_type, libvirt_uri=target.uri,
                           nics=tuple(nics), users=hash_plain_passwords(users), admin_user=self.config.admin_user,
                           packages=tuple(tenant.packages), cloud_config=tenant.cloud_config,
@@ -212,7 +216,7 @@ class ServerBuilder:
                        "fixed_ips": [fixed.port_entry()] if fixed else []}
                       for i, ((n, _, _), nic, fixed) in enumerate(zip(networks, nics, fixed_ips, strict=True)))
         server = Server(id=server_id, name=name, project_id=token.project_id, user_id=token.user_id,
-                        domain=domain, flavor_id=flavor.id, image_id=image.id, ports=ports, key_name=key_name,
+                        domain=domain, flavor_id=flavor.id, image_id=image.id if image else "", ports=ports, key_name=key_name,
                         metadata={str(k): str(v) for k, v in metadata.items()}, created=now, updated=now,
                         hypervisor=host.name if host else "", availability_zone=host.zone if host else zone or "")
         if host is None:  # Nova's NoValidHost: the server exists, in ERROR with the reason, and nothing is built

@@ -70,6 +70,10 @@ class Server:
     # placement (it is on the first hypervisor), "" when no hypervisor could take it (No valid host).
     hypervisor: str | None = None
     availability_zone: str = "nova"  # its hypervisor's zone when it was placed (Nova keeps it on the instance too)
+    # Booted from a volume: that volume's id (its image_id is then ""), and the volumes its block device
+    # mapping gave it, each {"volume_id", "device", "delete_on_termination"} (api.compute.block_devices).
+    root_volume: str | None = None
+    block_devices: tuple[dict[str, Any], ...] = ()
     created: float = 0.0
     updated: float = 0.0
 

@@ -10,6 +10,8 @@ import falcon
 
 from api.auth import token_of
 from api.compute.addresses import AddressRefresher
+from api.compute.block_devices import BlockDevices, volume_boot
+from api.compute.block_devices import parse as parse_block_devices
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
 from api.compute.flavor_extras import FlavorExtras
@@ -53,9 +55,10 @@ class Servers:
 
     def __init__(self, config: ApiConfig, catalog: FlavorCatalog, store: ComputeStore, networks: NetworkStore,
                  volumes: VolumeStore, builder: ServerBuilder, tasks: ServerTasks, addresses: AddressRefresher,
-                 quotas: QuotaStore, groups: ServerGroupStore, extras: FlavorExtras):
+                 quotas: QuotaStore, groups: ServerGroupStore, extras: FlavorExtras, block_devices: BlockDevices):
         self.config = config
         self.catalog = catalog
+        self.block_devices = block_devices
         self.extras = extras
         self.groups = groups
         self.quotas = quotas
@@ -109,15 +112,18 @@ class Servers:
         hints = whole.get("os:scheduler_hints", whole.get("OS-SCH-HNT:scheduler_hints")) or {}
         group_id = field(hints if isinstance(hints, dict) else {}, "group", str, "os:scheduler_hints", False)
         request = create_request(body, version_of(req), self.networks.visible_groups(token))
+        devices = parse_block_devices(body)
+        from_volume = volume_boot(devices)
         flavor = self.catalog.get(str(body.get("flavorRef", "")))
         if flavor is not None and not self.extras.visible(token, flavor):  # private, not shared with the project
             raise BadRequest("server.flavorRef", f"flavor {cut(flavor.id)} does not exist")
-        if flavor is not None:
+        if flavor is not None and not from_volume:
             self._refuse_small_flavor(token, flavor, body.get("imageRef"))
+        self.block_devices.check(token, devices, request.max_count)
         servers = []
         with self.networks.allocating():  # the fixed IPs build() picks are held once the servers are inserted
             for index in range(request.max_count):
-                built = self.builder.build(token, body)
+                built = self.builder.build(token, body, from_volume)
                 server = replace(built.server, name=request.name_of(built.server.name, index),
                                  description=request.description, security_groups=request.security_groups,
                                  access_ipv4=request.access_ipv4, access_ipv6=request.access_ipv6,
@@ -134,6 +140,13 @@ class Servers:
                 servers.append((server, built.spec))
         self.store.changed()  # the inserts are committed now (the table bumped before the commit)
         for server, spec in servers:
+            if spec is not None and devices:
+                try:  # after the servers' transaction: Cinder's store takes its own lock, then the database's
+                    server, spec = self.block_devices.provide(token, server, spec, devices)
+                except ApiError as exc:  # taken meanwhile, over a quota: the build fails, as in Nova
+                    self.store.change(server.id, status=ERROR, task_state=None,
+                                      fault=f"Build of instance {server.id} aborted: {exc.message}")
+                    continue
             if spec is not None:  # None: no hypervisor takes it (ERROR, No valid host)
                 self.tasks.build(server, spec)
         first = servers[0][0]

@@ -13,7 +13,9 @@ from api.compute import security_groups as sg
 from api.compute import server_meta
 from api.compute.addresses import AddressRefresher
 from api.compute.aggregates import AggregateAction, AggregateItem, Aggregates, AggregateStore
+from api.compute.assisted_snapshots import AssistedSnapshots
 from api.compute.attachments import Attachments, VolumeAttachmentItem, VolumeAttachments
+from api.compute.block_devices import BlockDevices
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
 from api.compute.diagnostics import Diagnostics
@@ -40,6 +42,7 @@ from api.compute.services import Services
 from api.compute.tasks import ServerTasks
 from api.compute.tenant_usage import TenantUsage
 from api.compute.usage_audit import UsageAuditLog
+from api.compute.volumes import EmptyIdNotFound, NovaSnapshots, NovaVolumes
 from api.compute.zones import AvailabilityZones
 from api.config import config_path
 from api.context import ApiContext
@@ -49,11 +52,13 @@ from api.network.store import NetworkStore
 from api.quota import routes as quota_routes
 from api.quota.models import COMPUTE, NETWORK
 from api.quota.store import QuotaStore
+from api.volume.resources import Snapshots, Volumes
 from api.volume.store import VolumeStore
+from api.volume.worker import VolumeWorker
 
 
 def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: NetworkStore, volumes: VolumeStore,
-               builder: ServerBuilder, tasks: ServerTasks, hosts: Hosts) -> None:
+               builder: ServerBuilder, tasks: ServerTasks, hosts: Hosts, block_devices: BlockDevices) -> None:
     """Mount Nova v2.1 under /compute; servers go onto the hypervisors of `hosts`."""
     config = ctx.config
     groups = ServerGroupStore(ctx.db, store)
@@ -87,7 +92,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/os-keypairs", Keypairs(config, store, quotas))
     app.add_route("/compute/v2.1/os-keypairs/{name}", KeypairItem(store))
     servers = r.Servers(config, catalog, store, networks, volumes, builder, tasks, addresses, quotas, groups,
-                        extras)
+                        extras, block_devices)
     app.add_route("/compute/v2.1/servers", servers)
     app.add_route("/compute/v2.1/servers/detail", servers, suffix="detail")  # GET only: POST there is a 405
     item = r.ServerItem(config, catalog, store, networks, volumes, tasks, addresses, groups)
@@ -176,3 +181,19 @@ def add_attachment_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore,
                   VolumeAttachments(ctx.config, store, attachments))
     app.add_route("/compute/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}",
                   VolumeAttachmentItem(ctx.config, store, attachments))
+
+
+def add_volume_routes(app: falcon.App, ctx: ApiContext, volumes: VolumeStore, worker: VolumeWorker,
+                      cinder: tuple[Volumes, Snapshots]) -> None:
+    """Mount Nova's volume proxies (os-volumes, os-snapshots: through Cinder's `cinder` collections) and
+    os-assisted-volume-snapshots."""
+    app.add_middleware(EmptyIdNotFound())
+    for path, param, resource in (("os-volumes", "volume_id", NovaVolumes(ctx.config, volumes, worker, cinder[0])),
+                                  ("os-snapshots", "snapshot_id",
+                                   NovaSnapshots(ctx.config, volumes, worker, cinder[1]))):
+        app.add_route(f"/compute/v2.1/{path}", resource)
+        app.add_route(f"/compute/v2.1/{path}/detail", resource, suffix="detail")
+        app.add_route(f"/compute/v2.1/{path}/{{{param}}}", resource, suffix="item")
+    assisted = AssistedSnapshots(ctx.config, volumes)
+    app.add_route("/compute/v2.1/os-assisted-volume-snapshots", assisted)
+    app.add_route("/compute/v2.1/os-assisted-volume-snapshots/{snapshot_id}", assisted, suffix="item")

@@ -40,6 +40,8 @@ class ServerTasks:
         # Called with a build's spec before it is provisioned: a ProvisionError (its hypervisor is unreachable)
         # fails the build with that fault at once, instead of whatever a half-made apply would say.
         self.before_build: list[Callable[[DomainSpec], None]] = []
+        # Called with a server's id once its build is provisioned (its volumes are in use).
+        self.after_build: list[Callable[[str], None]] = []
         runner.register(BuildServer, self.run_build, self.build_failed, self.lost)
         runner.register(DeleteServer, self.run_delete, self.delete_failed, self.lost)
         runner.register(PowerAction, self.run_power, self.power_failed, self.lost)
@@ -62,6 +64,8 @@ class ServerTasks:
         for check in self.before_build:
             check(job.spec)
         self.engine.provision(job.spec)
+        for hook in self.after_build:
+            hook(job.server_id)
         self._finish(job.server_id, status=ACTIVE, fault=None)
 
     def build_failed(self, job: BuildServer, reason: str) -> None:

@@ -112,7 +112,9 @@ def server_view(server: Server, base_url: str, network_names: dict[str, str], vo
         "tenant_id": server.project_id, "user_id": server.user_id, "metadata": server.metadata,
         "created": isotime(server.created), "updated": isotime(server.updated),
         "flavor": server_flavor(server, base_url, flavors or [], version),
-        "image": {"id": server.image_id, "links": link(base_url, "images", server.image_id)},
+        # Nova's image of a server booted from a volume is "".
+        "image": {"id": server.image_id, "links": link(base_url, "images", server.image_id)} if server.image_id
+        else "",
         "addresses": addresses, "key_name": server.key_name, "hostId": "", "accessIPv4": server.access_ipv4,
         "accessIPv6": server.access_ipv6,
         "config_drive": "",

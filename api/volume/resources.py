@@ -15,6 +15,7 @@ from api.auth import require_admin, token_of
 from api.config import ApiConfig
 from api.errors import BadRequest, Forbidden, NotFound
 from api.http import read_json, send
+from api.microversion import Version
 from api.identity.tokens import Token
 from api.image.catalog import ImageCatalog
 from api.quota.models import VOLUME
@@ -209,9 +210,17 @@ class Volumes:
                 "bootable": True, "size": max(1, -(-record.virtual_size // GIB))}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        token = token_of(req)
         # Its form (types, lengths, the one zone) is api/openapi.yaml's; what is not supported is refused here.
         body = read_json(req, self.config.max_json_body)["volume"]
+        version = microversion.version_of(req)
+        volume = self.create(token_of(req), body, version)
+        # Cinder's answer to a create has no os-vol-tenant-attr (Tempest's schema refuses it).
+        send(resp, {"volume": volume_view(volume, req.prefix, tenant=False, groups=version >= microversion.GROUPS)},
+             202)
+
+    def create(self, token: Token, body: dict[str, Any], version: Version) -> Volume:
+        """Record the volume a validated create body's `volume` asks for and queue its build (Nova's
+        os-volumes proxy and boot from volume create through here too)."""
         for key in UNSUPPORTED_SOURCES:
             if body.get(key) is not None:
                 raise BadRequest(f"volume.{key}", "creating a volume from it is not supported yet")
@@ -221,7 +230,7 @@ class Volumes:
         vtype = self.types.get(token, "__DEFAULT__" if requested_type is None else requested_type)
         source = self._source(token, body)
         if body.get("group_id") is not None:
-            if microversion.version_of(req) < microversion.GROUPS:
+            if version < microversion.GROUPS:
                 raise BadRequest("volume.group_id", f"needs microversion {microversion.GROUPS}")
             group = self.groups.get(token, body["group_id"])
             self.groups.check_type(group, vtype.name)
@@ -242,9 +251,7 @@ class Volumes:
             self.store.messages.record(volume.project_id, messages.VOLUME, volume.id, messages.ALLOCATE, unplaced)
         else:
             self.worker.create(volume)
-        # Cinder's answer to a create has no os-vol-tenant-attr (Tempest's schema refuses it).
-        groups = microversion.version_of(req) >= microversion.GROUPS
-        send(resp, {"volume": volume_view(volume, req.prefix, tenant=False, groups=groups)}, 202)
+        return volume
 
 
 class VolumeItem:
@@ -487,8 +494,12 @@ class Snapshots:
                     **listing.links(req, "snapshots", found)})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        token = token_of(req)
         body = read_json(req, self.config.max_json_body)["snapshot"]
+        send(resp, {"snapshot": snapshot_view(self.create(token_of(req), body), detail=False)}, 202)
+
+    def create(self, token: Token, body: dict[str, Any]) -> Snapshot:
+        """Record the snapshot a validated create body's `snapshot` asks for and queue its copy (Nova's
+        os-snapshots proxy creates through here too)."""
         volume = self.store.volume(token, body["volume_id"])
         # Before 3.66 (beyond this API's 3.60) Cinder copies an attached volume only when told to: force.
         if volume.status == IN_USE and not _forced(body.get("force")):
@@ -500,7 +511,7 @@ class Snapshots:
             size=volume.size, created=now, updated=now, **common),
             self.quotas.admission(VOLUME, {"snapshots": 1, "gigabytes": volume.size}))
         self.worker.snapshot(snapshot)
-        send(resp, {"snapshot": snapshot_view(snapshot, detail=False)}, 202)
+        return snapshot
 
 
 class SnapshotItem:

@@ -32,8 +32,9 @@ from api.volume.transfers import TransferStore
 from api.volume.worker import VolumeWorker
 
 
-def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: VolumeWorker) -> None:
-    """Mount Cinder v3 under /volume."""
+def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore,
+               worker: VolumeWorker) -> tuple[r.Volumes, r.Snapshots]:
+    """Mount Cinder v3 under /volume; its volumes and snapshots collections, which Nova's proxies create through."""
     config = ctx.config
     app.add_middleware(MicroversionMiddleware(CINDER))
     app.add_middleware(EmptyIdNotFound())
@@ -106,3 +107,4 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     app.add_route("/volume/v3/group_snapshots/{group_snapshot_id}/action",
                   gs.GroupSnapshotActions(config, group_snapshots))
     quota_routes.add_volume_routes(app, ctx, quotas)
+    return volumes, snapshots

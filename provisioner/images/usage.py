@@ -32,6 +32,8 @@ def image_uses(layout: Layout) -> list[ImageUse]:
     for spec in sorted(layout.domains.glob("*/spec.json")):
         try:
             image = json.loads(spec.read_text())["image"]
+            if image is None:
+                continue  # booted from a volume: backed by no image
             uses.append(ImageUse(spec.parent.name, str(image["digest"]), str(image["source"])))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageUnknown(f"cannot tell which images are in use: {spec} is unreadable "

@@ -77,7 +77,8 @@ def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes, pool: P
     `pool`: where the hypervisor's pool is (provisioner.shared.pool_path), by default under the root.
     """
     pool = layout.pool if pool is None else pool
-    base = spec.image.volume_name
+    # A guest booted from a volume has no disk of its own: its plan names the volume (the template's vda).
+    base = spec.image.volume_name if spec.image is not None else ""
     disk_digest = hashlib.sha256(base.encode()).hexdigest()[:12]
     seed_digest = hashlib.sha256(seed_iso).hexdigest()[:12]
     extra = tuple(
@@ -89,7 +90,7 @@ def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes, pool: P
         uri=spec.libvirt_uri,
         pool=POOL_NAME,
         disk=_volume(pool, "disk", f"{spec.name}-disk-{disk_digest}.qcow2"),
-        base_path=str(pool / base),
+        base_path=str(pool / base) if base else "",
         seed=_volume(pool, "seed", f"{spec.name}-seed-{seed_digest}.iso"),
         seed_source=str(layout.domain_dir(spec.name) / "seed.iso"),
         extra_disks=extra,

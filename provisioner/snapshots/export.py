@@ -26,7 +26,8 @@ CONVERT_TIMEOUT = 3600
 def export_root_disk(layout: Layout, name: str, destination: Path) -> None:
     """Write domain `name`'s root disk, flattened, as the new qcow2 file `destination`; ProvisionError if not."""
     domain = find_domain(layout, name)
-    base = json.loads((domain.workspace / "spec.json").read_text()).get("image", {}).get("source")
+    # A guest booted from a volume has no image (null): its first disk is the volume's file.
+    base = (json.loads((domain.workspace / "spec.json").read_text()).get("image") or {}).get("source")
     with domain.lock(wait=True), guest.connection(domain.libvirt_uri) as conn:
         dom = guest.lookup(conn, name)
         disks = guest.disks(conn, dom)

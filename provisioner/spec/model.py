@@ -86,10 +86,14 @@ class UserPart:
 
 @dataclass(frozen=True)
 class DomainSpec:
-    """Everything needed to render and run one guest."""
+    """Everything needed to render and run one guest.
+
+    `image` backs the system disk; a guest booted from a volume has `root_volume` (its own workspace's, never
+    managed by this plan) as system disk instead, and needs no image (None).
+    """
 
     name: str
-    image: ImageRef
+    image: ImageRef | None
     size: int
     memory: int
     cpus: int
@@ -105,6 +109,7 @@ class DomainSpec:
     depends_on: str | None = None
     extra_disks: tuple[ExtraDisk, ...] = ()
     volumes: tuple[AttachedVolume, ...] = ()
+    root_volume: AttachedVolume | None = None
     autostart: bool = True
     graphics: bool = False
     machine: str = "q35"

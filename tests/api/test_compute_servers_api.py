@@ -72,11 +72,11 @@ def test_multi_create_names_each_server(live: Live, image_id: str) -> None:
 
 @pytest.mark.parametrize(("extra", "field", "reason"), [
     ({"min_count": 3, "max_count": 2}, "server.min_count", "must be <= max_count"),
-    ({"min_count": 0}, "server.min_count", "not a positive integer"),
-    ({"max_count": "x" * 100}, "server.max_count", "not a positive integer"),
+    ({"min_count": 0}, "server.min_count", "is below the minimum of 1"),
+    ({"max_count": "x" * 100}, "server.max_count", "does not match"),
     ({"max_count": 101}, "server.max_count", "at most 100"),
     ({"security_groups": [{"name": "no-such-group"}]}, "server.security_groups[0].name", "not found"),
-    ({"security_groups": ["default"]}, "server.security_groups[0].name", "required"),
+    ({"security_groups": ["default"]}, "server.security_groups[0]", "is not an object"),
     ({"description": "before 2.19"}, "server.description", "2.19"),
 ])
 def test_bad_create_fields_are_named_and_nothing_is_made(live: Live, image_id: str, extra: dict[str, Any],

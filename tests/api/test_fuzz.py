@@ -527,7 +527,8 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
         return
     if path.startswith(("/compute/v2.1/os-hypervisors/", "/compute/v2.1/os-hosts/", "/compute/v2.1/os-aggregates/",
                         "/compute/v2.1/os-simple-tenant-usage/", "/compute/v2.1/os-instance_usage_audit_log/",
-                        "/image/v2/tasks/")) or path.endswith("/diagnostics"):
+                        "/compute/v2.1/os-assisted-volume-snapshots/", "/image/v2/tasks/")) \
+            or path.endswith("/diagnostics"):
         # An admin's to see (another project's usage too), as Nova's and Glance's policies have it.
         assert resp.status_code == 403, resp.text
         return

@@ -1,0 +1,209 @@
+"""Boot from volume (issue #12): a server whose system disk is a Cinder volume, from block_device_mapping_v2
+or the legacy block_device_mapping. Servers and volumes are applied on the simulated hypervisor through the
+real engine; the domain's disks are read back from the simulated libvirt."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from apitest import Live, live, qcow2_file  # noqa: F401 (fixtures)
+
+from provisioner.provider.simulator import open_readonly
+
+V279 = {"OpenStack-API-Version": "compute 2.79"}
+
+
+def _call(live: Live, method: str, path: str, body: Any = None, user: str = "alice",
+          headers: dict[str, str] | None = None) -> requests.Response:
+    return requests.request(method, f"{live.url}{path}", json=body, timeout=60,
+                            headers={"X-Auth-Token": live.token(user), **(headers or {})})
+
+
+def _poll(live: Live, path: str, key: str, done: Any) -> dict[str, Any]:
+    """GET `path` until done(item) (an item of None: a 404)."""
+    item: Any = None
+    for _ in range(600):  # bounded: 600 polls of 0.2 s
+        resp = _call(live, "GET", path)
+        item = resp.json()[key] if resp.status_code == 200 else None
+        if done(item):
+            return item or {}
+        time.sleep(0.2)
+    raise AssertionError(f"{path}: not done: {item}")
+
+
+def _active(live: Live, server_id: str) -> dict[str, Any]:
+    server = _poll(live, f"/compute/v2.1/servers/{server_id}", "server",
+                   lambda s: s is not None and s["status"] in ("ACTIVE", "ERROR"))
+    assert server["status"] == "ACTIVE", server.get("fault")
+    return server
+
+
+def _disks(live: Live, domain: str) -> dict[str, str]:
+    """target dev -> source volume of the domain's disks, read from libvirt."""
+    conn = open_readonly(live.layout.simulator_uri)
+    try:
+        root = ET.fromstring(conn.lookupByName(domain).XMLDesc(0))
+    finally:
+        conn.close()
+    return {d.find("target").get("dev"): d.find("source").get("volume") for d in root.iter("disk")
+            if d.get("device") == "disk"}
+
+
+@pytest.fixture(scope="module")
+def image_id(live: Live, qcow2_file: Path) -> str:  # noqa: F811
+    return live.osc("alice", "image", "create", "--file", str(qcow2_file), "--disk-format", "qcow2",
+                    "bfv-image", "-f", "json")["id"]
+
+
+def _bootable_volume(live: Live, image_id: str) -> dict[str, Any]:
+    created = _call(live, "POST", "/volume/v3/volumes", {"volume": {"size": 1, "imageRef": image_id}})
+    assert created.status_code == 202, created.text
+    return _poll(live, f"/volume/v3/volumes/{created.json()['volume']['id']}", "volume",
+                 lambda v: v["status"] == "available")
+
+
+def _create(live: Live, **server: Any) -> requests.Response:
+    return _call(live, "POST", "/compute/v2.1/servers",
+                 {"server": {"name": "bfv", "flavorRef": "1", "networks": "none", **server}})
+
+
+def test_boot_from_an_existing_volume(live: Live, image_id: str) -> None:
+    volume = _bootable_volume(live, image_id)
+    created = _create(live, imageRef="", block_device_mapping_v2=[{
+        "uuid": volume["id"], "source_type": "volume", "destination_type": "volume", "boot_index": 0,
+        "delete_on_termination": True}])
+    assert created.status_code == 202, created.text
+    server = _active(live, created.json()["server"]["id"])
+    assert server["image"] == "", "Nova's image of a server booted from a volume"
+    assert server["os-extended-volumes:volumes_attached"] == [{"id": volume["id"]}]
+    assert _disks(live, f"srv-{server['id']}") == {"vda": f"vol-{volume['id']}.qcow2"}, "the volume is vda"
+    shown = _call(live, "GET", f"/volume/v3/volumes/{volume['id']}").json()["volume"]
+    assert shown["status"] == "in-use"
+    assert [(a["server_id"], a["device"]) for a in shown["attachments"]] == [(server["id"], "/dev/vda")]
+    attachments = _call(live, "GET", f"/compute/v2.1/servers/{server['id']}/os-volume_attachments",
+                        headers=V279).json()["volumeAttachments"]
+    assert [(a["volumeId"], a["device"], a["delete_on_termination"]) for a in attachments] == [
+        (volume["id"], "/dev/vda", True)]
+    refused = _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}/os-volume_attachments/{volume['id']}")
+    assert refused.status_code == 400 and "root device" in refused.json()["badRequest"]["message"]
+    taken = _create(live, block_device_mapping_v2=[{"uuid": volume["id"], "source_type": "volume",
+                                                    "destination_type": "volume", "boot_index": 0}])
+    assert taken.status_code == 400 and "status must be available" in taken.json()["badRequest"]["message"]
+
+    assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
+    _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v is None)  # delete_on_termination
+
+
+def test_boot_from_an_image_made_volume_kept_after_delete(live: Live, image_id: str,
+                                                          qcow2_file: Path) -> None:  # noqa: F811
+    created = _create(live, block_device_mapping_v2=[{
+        "uuid": image_id, "source_type": "image", "destination_type": "volume", "boot_index": "0",
+        "volume_size": 2, "delete_on_termination": False}])
+    assert created.status_code == 202, created.text
+    server = _active(live, created.json()["server"]["id"])
+    (attached,) = server["os-extended-volumes:volumes_attached"]
+    volume = _call(live, "GET", f"/volume/v3/volumes/{attached['id']}").json()["volume"]
+    assert volume["size"] == 2 and volume["bootable"] == "true" and volume["status"] == "in-use"
+    assert volume["volume_image_metadata"]["image_id"] == image_id
+    assert _disks(live, f"srv-{server['id']}")["vda"] == f"vol-{volume['id']}.qcow2"
+    other = live.osc("alice", "image", "create", "--file", str(qcow2_file), "--disk-format", "qcow2", "bfv-other",
+                     "-f", "json")
+    live.osc("alice", "image", "delete", other["id"])  # the store tells which images are used: none by this server
+    assert "bfv-other" not in live.osc("alice", "image", "list", "-f", "value", "-c", "Name")
+    assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
+    _poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)
+    kept = _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] == "available")
+    assert kept["attachments"] == [], "delete_on_termination false: the volume outlives the server, detached"
+
+
+def test_legacy_mapping_and_a_second_volume(live: Live, image_id: str) -> None:
+    root, data = _bootable_volume(live, image_id), _bootable_volume(live, image_id)
+    created = _create(live, block_device_mapping=[
+        {"device_name": "vda", "volume_id": root["id"], "delete_on_termination": "false"},
+        {"device_name": "vdb", "volume_id": data["id"]}])
+    assert created.status_code == 202, created.text
+    server = _active(live, created.json()["server"]["id"])
+    assert _disks(live, f"srv-{server['id']}") == {"vda": f"vol-{root['id']}.qcow2", "vdb": f"vol-{data['id']}.qcow2"}
+    assert sorted(v["id"] for v in server["os-extended-volumes:volumes_attached"]) == sorted([root["id"], data["id"]])
+    assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
+    for volume in (root, data):
+        _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] == "available")
+
+
+@pytest.mark.parametrize(("mapping", "field", "reason"), [
+    ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "local", "boot_index": 0},
+      {"source_type": "volume", "uuid": "x", "destination_type": "invalid"}],
+     "server.block_device_mapping_v2[1].destination_type", "'invalid': use one of local, volume"),
+    ([{"source_type": "disk", "uuid": "x", "boot_index": 0}],
+     "server.block_device_mapping_v2[0].source_type", "'disk': use one of volume, image, snapshot, blank"),
+    ([{"source_type": "volume", "destination_type": "volume", "boot_index": 0}],
+     "server.block_device_mapping_v2[0].uuid", "needs the volume's id"),
+    ([{"source_type": "volume", "uuid": "no-such-volume", "destination_type": "volume", "boot_index": 0}],
+     "server.block_device_mapping_v2[0].uuid", "failed to get volume 'no-such-volume'"),
+    ([{"source_type": "image", "uuid": "no-such-image", "destination_type": "volume", "boot_index": 0}],
+     "server.block_device_mapping_v2[0].uuid", "failed to get image 'no-such-image'"),
+    ([{"source_type": "snapshot", "uuid": "no-such", "destination_type": "volume", "boot_index": 0}],
+     "server.block_device_mapping_v2[0].uuid", "failed to get snapshot 'no-such'"),
+    ([{"source_type": "blank", "destination_type": "volume", "boot_index": 0}],
+     "server.block_device_mapping_v2[0].volume_size", "a blank volume needs a volume_size"),
+    ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "volume", "boot_index": 1}],
+     "server.block_device_mapping_v2", "Boot sequence"),
+    ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "volume", "boot_index": "x"}],
+     "server.block_device_mapping_v2[0].boot_index", "does not match"),
+    ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "volume", "boot_index": 0,
+       "delete_on_termination": "maybe"}],
+     "server.block_device_mapping_v2[0].delete_on_termination", "'maybe': use one of"),
+    ([{"source_type": "blank", "destination_type": "local", "volume_size": 1}],
+     "server.block_device_mapping_v2[0].destination_type", "only the boot image can be a local disk"),
+    ([], "server.imageRef", "is required unless a block device mapping boots the server"),
+])
+def test_bad_mappings_are_refused(live: Live, image_id: str, mapping: list[dict[str, Any]], field: str,
+                                  reason: str) -> None:
+    mapping = [{k: image_id if v == "IMAGE" else v for k, v in m.items()} for m in mapping]
+    resp = _create(live, block_device_mapping_v2=mapping)
+    assert resp.status_code == 400, resp.text
+    message = resp.json()["badRequest"]["message"]
+    assert message.startswith(f"{field}: ") and reason in message, message
+
+
+def test_one_volume_is_not_for_several_servers(live: Live, image_id: str) -> None:
+    volume = _bootable_volume(live, image_id)
+    resp = _create(live, max_count=2, block_device_mapping_v2=[{
+        "uuid": volume["id"], "source_type": "volume", "destination_type": "volume", "boot_index": 0}])
+    assert resp.status_code == 400 and "multiple instances" in resp.json()["badRequest"]["message"]
+    blank = _call(live, "POST", "/volume/v3/volumes", {"volume": {"size": 1}}).json()["volume"]
+    _poll(live, f"/volume/v3/volumes/{blank['id']}", "volume", lambda v: v["status"] == "available")
+    resp = _create(live, block_device_mapping_v2=[{
+        "uuid": blank["id"], "source_type": "volume", "destination_type": "volume", "boot_index": 0}])
+    assert resp.status_code == 400 and "is not bootable" in resp.json()["badRequest"]["message"]
+
+
+def test_attached_with_delete_on_termination(live: Live, image_id: str) -> None:
+    """2.79: an attach may say delete_on_termination; a volume detached before the delete is kept."""
+    created = _create(live, imageRef=image_id)
+    assert created.status_code == 202, created.text
+    server = _active(live, created.json()["server"]["id"])
+    volumes = []
+    for _ in range(2):
+        blank = _call(live, "POST", "/volume/v3/volumes", {"volume": {"size": 1}}).json()["volume"]
+        volumes.append(_poll(live, f"/volume/v3/volumes/{blank['id']}", "volume", lambda v: v["status"] == "available"))
+    path = f"/compute/v2.1/servers/{server['id']}/os-volume_attachments"
+    early = _call(live, "POST", path, {"volumeAttachment": {"volumeId": volumes[0]["id"], "delete_on_termination": True}})
+    assert early.status_code == 400 and "2.79" in early.json()["badRequest"]["message"]
+    for volume in volumes:
+        attached = _call(live, "POST", path, {"volumeAttachment": {"volumeId": volume["id"],
+                                                                   "delete_on_termination": True}}, headers=V279)
+        assert attached.status_code == 200 and attached.json()["volumeAttachment"]["delete_on_termination"] is True
+        _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] == "in-use")
+    assert _call(live, "DELETE", f"{path}/{volumes[1]['id']}").status_code == 202
+    _poll(live, f"/volume/v3/volumes/{volumes[1]['id']}", "volume", lambda v: v["status"] == "available")
+    assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
+    _poll(live, f"/volume/v3/volumes/{volumes[0]['id']}", "volume", lambda v: v is None)
+    _poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)
+    kept = _call(live, "GET", f"/volume/v3/volumes/{volumes[1]['id']}").json()["volume"]
+    assert kept["status"] == "available", "detached before the delete: kept"
