@@ -58,3 +58,70 @@ resource "libvirt_domain" "guest" {{
         assert code == 0, out
     finally:
         ws.destroy()
+
+
+def test_volume_grows_in_place_keeping_its_bytes(site: Site, real_libvirtd: realvirt.Libvirtd) -> None:
+    """A larger capacity is virStorageVolResize on a real libvirtd: the bytes written before are still there."""
+    import libvirt
+
+    suffix = uuid.uuid4().hex[:8]
+    pool_name = f"provtest-{suffix}"
+
+    def plan(capacity: int) -> str:
+        return f'''terraform {{
+  required_providers {{
+    libvirt = {{
+      source  = "dmacvicar/libvirt"
+      version = "0.9.7"
+    }}
+  }}
+}}
+provider "libvirt" {{
+  uri = "{real_libvirtd.uri}"
+}}
+resource "libvirt_pool" "pool" {{
+  name   = "{pool_name}"
+  type   = "dir"
+  target = {{ path = "{site.root / 'pool'}" }}
+}}
+resource "libvirt_volume" "data" {{
+  name     = "data.raw"
+  pool     = libvirt_pool.pool.name
+  capacity = {capacity}
+  target   = {{ format = {{ type = "raw" }} }}
+}}
+'''
+    mib = 1 << 20
+    ws = site.workspace("grow", plan(4 * mib))
+    try:
+        ws.apply()
+        written = bytes(range(256)) * 4096  # 1 MiB
+        conn = libvirt.open(real_libvirtd.uri)
+        try:
+            vol = conn.storagePoolLookupByName(pool_name).storageVolLookupByName("data.raw")
+            stream = conn.newStream(0)
+            vol.upload(stream, 0, len(written), 0)
+            stream.send(written)
+            stream.finish()
+            (ws.dir / "main.tf").write_text(plan(8 * mib))
+            out = ws.apply().stdout
+            assert "1 changed, 0 destroyed" in out, out
+            vol = conn.storagePoolLookupByName(pool_name).storageVolLookupByName("data.raw")
+            assert vol.info()[1] == 8 * mib
+            stream = conn.newStream(0)
+            vol.download(stream, 0, len(written), 0)
+            read = bytearray()
+            while len(read) < len(written):
+                chunk = stream.recv(len(written) - len(read))
+                if not chunk:
+                    break
+                read += chunk
+            stream.finish()
+            assert bytes(read) == written
+        finally:
+            conn.close()
+        assert ws.plan_exitcode()[0] == 0
+        (ws.dir / "main.tf").write_text(plan(2 * mib))
+        assert "1 added, 0 changed, 1 destroyed" in ws.apply().stdout, "a smaller capacity replaces it"
+    finally:
+        ws.destroy()
