@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 
 import realvirt
+
+from provisioner.provider.content import upload
 
 from .conftest import Site
 
@@ -99,10 +102,7 @@ resource "libvirt_volume" "data" {{
         conn = libvirt.open(real_libvirtd.uri)
         try:
             vol = conn.storagePoolLookupByName(pool_name).storageVolLookupByName("data.raw")
-            stream = conn.newStream(0)
-            vol.upload(stream, 0, len(written), 0)
-            stream.send(written)
-            stream.finish()
+            upload(conn, vol, io.BytesIO(written), len(written))
             (ws.dir / "main.tf").write_text(plan(8 * mib))
             out = ws.apply().stdout
             assert "1 changed, 0 destroyed" in out, out
@@ -111,11 +111,7 @@ resource "libvirt_volume" "data" {{
             stream = conn.newStream(0)
             vol.download(stream, 0, len(written), 0)
             read = bytearray()
-            while len(read) < len(written):
-                chunk = stream.recv(len(written) - len(read))
-                if not chunk:
-                    break
-                read += chunk
+            stream.recvAll(lambda _stream, chunk, into: into.extend(chunk), read)
             stream.finish()
             assert bytes(read) == written
         finally:
