@@ -121,3 +121,70 @@ resource "libvirt_volume" "data" {{
         assert "1 added, 0 changed, 1 destroyed" in ws.apply().stdout, "a smaller capacity replaces it"
     finally:
         ws.destroy()
+
+
+def test_volume_of_a_running_guest_grows_through_it(site: Site, real_libvirtd: realvirt.Libvirtd) -> None:
+    """While a running guest holds the volume, a larger capacity is virDomainBlockResize: the guest sees the new
+    size, the domain keeps running (no replacement of either)."""
+    import libvirt
+
+    suffix = uuid.uuid4().hex[:8]
+    name = f"provtest-{suffix}"
+
+    def plan(capacity: int) -> str:
+        return f'''terraform {{
+  required_providers {{
+    libvirt = {{
+      source  = "dmacvicar/libvirt"
+      version = "0.9.7"
+    }}
+  }}
+}}
+provider "libvirt" {{
+  uri = "{real_libvirtd.uri}"
+}}
+resource "libvirt_pool" "pool" {{
+  name   = "{name}"
+  type   = "dir"
+  target = {{ path = "{site.root / 'pool'}" }}
+}}
+resource "libvirt_volume" "data" {{
+  name     = "data.qcow2"
+  pool     = libvirt_pool.pool.name
+  capacity = {capacity}
+  target   = {{ format = {{ type = "qcow2" }} }}
+}}
+resource "libvirt_domain" "guest" {{
+  name        = "{name}"
+  type        = "qemu"
+  memory      = 128
+  memory_unit = "MiB"
+  vcpu        = 1
+  running     = true
+  os = {{ type = "hvm", type_arch = "x86_64", type_machine = "q35" }}
+  devices = {{
+    disks = [{{
+      source = {{ volume = {{ pool = libvirt_volume.data.pool, volume = libvirt_volume.data.name }} }}
+      target = {{ dev = "vda", bus = "virtio" }}
+      driver = {{ name = "qemu", type = "qcow2" }}
+    }}]
+  }}
+}}
+'''
+    mib = 1 << 20
+    ws = site.workspace("grow-running", plan(64 * mib))
+    try:
+        ws.apply()
+        (ws.dir / "main.tf").write_text(plan(128 * mib))
+        out = ws.apply().stdout
+        assert "1 changed, 0 destroyed" in out, out
+        conn = libvirt.open(real_libvirtd.uri)
+        try:
+            dom = conn.lookupByName(name)
+            assert dom.isActive()
+            assert dom.blockInfo("vda")[0] == 128 * mib, "the running guest's disk has the new size"
+        finally:
+            conn.close()
+        assert ws.plan_exitcode()[0] == 0
+    finally:
+        ws.destroy()
