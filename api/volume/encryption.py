@@ -1,4 +1,4 @@
-"""Cinder's volume type encryption: /volume/v3/types/{type_id}/encryption[/{spec}] (admin).
+"""Cinder's volume type encryption: /volume/v3/types/{type_id}/encryption[/{key}] (admin).
 
 A type's encryption is a record (provider, control_location front-end or
 back-end, cipher, key_size), kept and shown as Cinder does; it cannot be
@@ -113,7 +113,8 @@ class EncryptionStore:
 
 class EncryptionResource:
     """GET ({} without encryption) and POST (admin) /volume/v3/types/{type_id}/encryption; GET (one spec), PUT and
-    DELETE (202) …/encryption/{spec}, where PUT and DELETE take the encryption_id (suffix `item`)."""
+    DELETE (202) …/encryption/{key}, where `key` is a spec's name for GET, the encryption_id for PUT and DELETE
+    (suffix `item`)."""
 
     def __init__(self, config: ApiConfig, types: TypeStore, store: EncryptionStore):
         self.config = config
@@ -136,19 +137,22 @@ class EncryptionResource:
         view = encryption_view(enc)
         send(resp, {"encryption": {k: view[k] for k in ("volume_type_id", "encryption_id", *FIELDS)}})
 
-    def on_get_item(self, req: falcon.Request, resp: falcon.Response, type_id: str, spec: str) -> None:
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, type_id: str, key: str) -> None:
+        """One spec: {key: value}."""
         enc = self.store.existing(self._type(req, type_id))
-        if spec not in FIELDS:
-            raise NotFound(f"Volume type encryption for type {type_id} has no spec {describe(spec)}: "
+        if key not in FIELDS:
+            raise NotFound(f"Volume type encryption for type {type_id} has no spec {describe(key)}: "
                            f"{', '.join(FIELDS)} are")
-        send(resp, {spec: getattr(enc, spec)})
+        send(resp, {key: getattr(enc, key)})
 
-    def on_put_item(self, req: falcon.Request, resp: falcon.Response, type_id: str, spec: str) -> None:
+    def on_put_item(self, req: falcon.Request, resp: falcon.Response, type_id: str, key: str) -> None:
+        """Change specs of the encryption whose encryption_id is `key`."""
         vtype = self._type(req, type_id)
         given = read_json(req, self.config.max_json_body)["encryption"]  # of api/openapi.yaml's form
-        self.store.update(vtype, spec, given)
+        self.store.update(vtype, key, given)
         send(resp, {"encryption": given})
 
-    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, type_id: str, spec: str) -> None:
-        self.store.delete(self._type(req, type_id), spec)
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, type_id: str, key: str) -> None:
+        """Delete the encryption whose encryption_id is `key`."""
+        self.store.delete(self._type(req, type_id), key)
         resp.status = 202

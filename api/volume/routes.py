@@ -75,7 +75,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore, worker: Vol
     app.add_route("/volume/v3/types/{type_id}/action", t.TypeActions(config, types))
     encryption_resource = EncryptionResource(config, types, encryption)
     app.add_route("/volume/v3/types/{type_id}/encryption", encryption_resource)
-    app.add_route("/volume/v3/types/{type_id}/encryption/{spec}", encryption_resource, suffix="item")
+    app.add_route("/volume/v3/types/{type_id}/encryption/{key}", encryption_resource, suffix="item")
     app.add_route("/volume/v3/snapshots/{snapshot_id}/action", r.SnapshotActions(config, store, worker))
     app.add_route("/volume/v3/messages", m.Messages(store.messages))
     app.add_route("/volume/v3/messages/{message_id}", m.MessageItem(store.messages))
