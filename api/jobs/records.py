@@ -243,6 +243,22 @@ class DeleteVolume(VolumeJob):
 
 
 @dataclass(frozen=True)
+class UploadVolumeImage(VolumeJob):
+    """Copy a volume's data into the Glance image `image_id`, as `disk_format` (os-volume_upload_image)."""
+
+    kind: ClassVar[str] = "volume-upload-image"
+    image_id: str
+    disk_format: str
+
+    def to_args(self) -> dict[str, Any]:
+        return {"image_id": self.image_id, "disk_format": self.disk_format}
+
+    @classmethod
+    def from_args(cls, subject_id: str, args: dict[str, Any]) -> UploadVolumeImage:
+        return cls(subject_id, _text(args, "image_id", cls.kind), _text(args, "disk_format", cls.kind))
+
+
+@dataclass(frozen=True)
 class SnapshotJob(Job):
     """A job on a snapshot."""
 
@@ -270,7 +286,7 @@ class DeleteSnapshot(SnapshotJob):
 
 RECORDS: dict[str, type[Job]] = {cls.kind: cls for cls in (
     BuildServer, DeleteServer, PowerAction, ConvergeVolumes, CreateVolume, DeleteVolume, CreateSnapshot,
-    DeleteSnapshot, ResizeServer, RebuildServer, ImageServer)}
+    DeleteSnapshot, ResizeServer, RebuildServer, ImageServer, UploadVolumeImage)}
 
 
 def record_type(kind: str) -> type[Job]:

@@ -42,6 +42,7 @@ class Action:
 # the others follow its numbering, unchecked against a Cinder tree); a message is read by its words.
 ALLOCATE = Action("001", "schedule allocate volume")
 ATTACH = Action("002", "attach volume")
+COPY_VOLUME_TO_IMAGE = Action("005", "copy volume to image")
 EXTEND = Action("007", "extend volume")
 CREATE_SNAPSHOT = Action("009", "create snapshot")
 DELETE_SNAPSHOT = Action("010", "delete snapshot")

@@ -18,6 +18,7 @@ CINDER = Microversions(service="volume", min=Version(3, 0),
 MIN = CINDER.min
 MAX = CINDER.max
 # The versions whose behaviour this API implements, for the code that asks.
+UPLOAD_VISIBILITY = Version(3, 1)  # os-volume_upload_image takes visibility and protected
 MESSAGES = Version(3, 3)  # GET /messages, GET and DELETE /messages/{id}
 GROUP_TYPES = Version(3, 11)  # /group_types and their group specs
 VOLUME_SUMMARY = Version(3, 12)  # GET /volumes/summary

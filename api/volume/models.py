@@ -8,6 +8,8 @@ CREATING, AVAILABLE, ATTACHING, IN_USE, DETACHING = "creating", "available", "at
 DELETING, ERROR, ERROR_DELETING = "deleting", "error", "error_deleting"
 EXTENDING, ERROR_EXTENDING = "extending", "error_extending"
 AWAITING_TRANSFER = "awaiting-transfer"  # offered to another project (api.volume.transfers)
+UPLOADING = "uploading"  # its data being copied into an image (api.volume.upload)
+MAINTENANCE = "maintenance"  # only ever set by an admin's os-reset_status
 GIB = 1 << 30
 
 
@@ -40,6 +42,14 @@ class Volume:
     extending_to: int = 0  # GiB, while status is extending
     group_id: str | None = None  # the group it is in (api.volume.groups)
     scheduled: bool = True  # False: no backend would take it (api.volume.backend), it never got a host
+    # An attachment Cinder only records (os-attach: the caller, not Nova here, connects the disk), kept apart
+    # from Nova's server_id so that no server's domain ever gets the volume as a disk from it.
+    recorded_id: str | None = None  # its attachment_id
+    recorded_server: str | None = None  # instance_uuid
+    recorded_host: str | None = None  # host_name
+    recorded_mountpoint: str | None = None
+    recorded_mode: str = "rw"
+    recorded_at: float = 0.0
 
     @property
     def workspace(self) -> str:
@@ -48,13 +58,29 @@ class Volume:
 
     @property
     def attached(self) -> bool:
-        """Attached to its server (an attach in progress or failed is not yet)."""
+        """Attached to its server by Nova (an attach in progress or failed is not yet)."""
         return self.server_id is not None and self.status in (IN_USE, DETACHING)
+
+    @property
+    def recorded(self) -> bool:
+        """Has an attachment recorded by os-attach (whatever its status since: os-reset_status keeps it)."""
+        return self.recorded_id is not None
 
     @property
     def target(self) -> str | None:
         """The guest disk it is attached as (vdb, …)."""
         return self.device.rsplit("/", 1)[-1] if self.device else None
+
+
+@dataclass(frozen=True)
+class RecordedAttach:
+    """What os-attach records: an attachment made by its caller, Cinder only keeps the record."""
+
+    attachment_id: str
+    instance_uuid: str | None
+    host_name: str | None
+    mountpoint: str
+    mode: str  # rw or ro
 
 
 @dataclass(frozen=True)

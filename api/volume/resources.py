@@ -1,6 +1,6 @@
 """Cinder v3 request handling: volumes (blank, or a copy of a snapshot, another volume or a qcow2 image), snapshots, their
-metadata, volume actions (os-extend, os-set_bootable, os-update_readonly_flag, os-retype, the image metadata ones)
-and availability zones."""
+metadata, volume actions (os-extend, os-set_bootable, os-update_readonly_flag, os-retype, the image metadata ones,
+the attachment records) and availability zones."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from api.quota.models import VOLUME
 from api.quota.store import QuotaStore
 from api.volume import listing, messages, microversion
 from api.volume.backend import Backend
+from api.volume.encryption import EncryptionStore
 from api.volume.groups import GroupStore
 from api.volume.models import (
     ATTACHING,
@@ -31,20 +32,21 @@ from api.volume.models import (
     ERROR,
     GIB,
     IN_USE,
+    RecordedAttach,
     Snapshot,
     Volume,
 )
 from api.volume.store import VolumeStore, invalid_volume
 from api.volume.types import TypeStore, boolish
+from api.volume.upload import VolumeUploads
 from api.volume.views import snapshot_view, volume_view
 from api.volume.worker import VolumeWorker
 from provisioner.excerpt import describe
 from provisioner.volumes import FORMAT
 
 # Cinder's actions that are not implemented here: refused once the volume is found (a missing one is a 404).
-UNSUPPORTED_ACTIONS = ("os-attach", "os-detach", "os-begin_detaching", "os-roll_detaching",
-                       "os-initialize_connection", "os-terminate_connection", "os-volume_upload_image",
-                       "os-migrate_volume", "os-unmanage", "revert")
+UNSUPPORTED_ACTIONS = ("os-initialize_connection", "os-terminate_connection", "os-migrate_volume", "os-unmanage",
+                       "revert")
 # Ways to fill a new volume that are not supported yet: a non-null value is refused, not ignored.
 UNSUPPORTED_SOURCES = ("backup_id", "consistencygroup_id")
 SOURCES = ("snapshot_id", "source_volid", "imageRef")
@@ -123,8 +125,10 @@ class Volumes:
     blank or a copy of `snapshot_id`, `source_volid` or `imageRef`; quotas volumes, gigabytes, per_volume_gigabytes)."""
 
     def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore,
-                 types: TypeStore, images: ImageCatalog, backend: Backend, groups: GroupStore):
+                 types: TypeStore, images: ImageCatalog, backend: Backend, groups: GroupStore,
+                 encryption: EncryptionStore):
         self.config = config
+        self.encryption = encryption
         self.store = store
         self.worker = worker
         self.quotas = quotas
@@ -228,6 +232,7 @@ class Volumes:
             raise BadRequest("volume.multiattach", "multiattach volumes are not supported")
         requested_type = body.get("volume_type")
         vtype = self.types.get(token, "__DEFAULT__" if requested_type is None else requested_type)
+        self.encryption.refuse_encrypted(vtype, "volume.volume_type")
         source = self._source(token, body)
         if body.get("group_id") is not None:
             if version < microversion.GROUPS:
@@ -288,18 +293,24 @@ class VolumeItem:
 
 class VolumeActions:
     """POST /volume/v3/volumes/{id}/action: os-extend (202; available, or in use from 3.42; only larger),
-    os-set_bootable (200), os-update_readonly_flag (202)."""
+    os-set_bootable (200), os-update_readonly_flag (202), the attachment records (os-reserve, os-unreserve,
+    os-attach, os-begin_detaching, os-roll_detaching, os-detach, os-force_detach: 202)."""
 
     # action -> its method; the spec's action list is these and UNSUPPORTED_ACTIONS (tests/api/test_validation.py).
     HANDLERS = {"os-extend": "_extend", "os-set_bootable": "_set_bootable", "os-update_readonly_flag": "_readonly",
                 "os-reserve": "_reserve", "os-unreserve": "_unreserve", "os-reset_status": "_reset_status",
                 "os-force_delete": "_force_delete", "os-retype": "_retype",
                 "os-set_image_metadata": "_set_image_metadata", "os-unset_image_metadata": "_unset_image_metadata",
-                "os-show_image_metadata": "_show_image_metadata"}
+                "os-show_image_metadata": "_show_image_metadata", "os-attach": "_attach",
+                "os-detach": "_detach", "os-begin_detaching": "_begin_detaching",
+                "os-roll_detaching": "_roll_detaching", "os-force_detach": "_force_detach",
+                "os-volume_upload_image": "_upload_image"}
 
     def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, quotas: QuotaStore,
-                 types: TypeStore, backend: Backend):
+                 types: TypeStore, backend: Backend, encryption: EncryptionStore, uploads: VolumeUploads):
         self.config = config
+        self.encryption = encryption
+        self.uploads = uploads
         self.store = store
         self.worker = worker
         self.quotas = quotas
@@ -322,8 +333,6 @@ class VolumeActions:
         if volume.status not in allowed:
             raise invalid_volume(f"volume {volume.id} status must be {' or '.join(allowed)} to extend, but "
                                  f"current status is: {volume.status}")
-        if volume.status == IN_USE:
-            raise BadRequest("os-extend", "extending an attached volume is not supported: detach it first")
         if size <= volume.size:
             raise BadRequest("os-extend.new_size", f"New size for extend must be greater than current size. "
                                                    f"(current: {volume.size}, extended: {size})")
@@ -333,7 +342,7 @@ class VolumeActions:
         self.quotas.check_each(VOLUME, volume.project_id, {"per_volume_gigabytes": size})
         with self.store.db.transaction():  # the added GiB count against the quota like a new volume's
             self.quotas.check(VOLUME, volume.project_id, {"gigabytes": size - volume.size})
-            extending = self.store.start_extend(volume.id, size)
+            extending = self.store.start_extend(volume.id, size, allowed)
         self.worker.extend(extending)
         resp.status = 202
 
@@ -347,6 +356,56 @@ class VolumeActions:
         """attaching (reserved, not attached) → available."""
         self.store.transition(volume.id, (ATTACHING,), AVAILABLE)
         resp.status = 202
+
+    def _attach(self, req: falcon.Request, resp: falcon.Response, volume: Volume, args: dict[str, Any]) -> None:
+        """Record an attachment made by the caller (Cinder's os-attach only records; connecting the disk is the
+        caller's job): available or reserved → in-use. (No volume here is encrypted: api.volume.encryption.)"""
+        if args.get("instance_uuid") is None and args.get("host_name") is None:
+            raise BadRequest("os-attach", "Invalid request to attach volume to an invalid target: give "
+                                          "instance_uuid or host_name")
+        mode = args.get("mode") or "rw"
+        if mode == "rw" and volume.metadata.get("readonly") == "True":
+            raise BadRequest("os-attach.mode", f"Invalid attaching mode '{mode}' for volume {volume.id}: it is "
+                                               "read-only")
+        self.store.record_attach(volume.id, RecordedAttach(
+            attachment_id=str(uuid.uuid4()), instance_uuid=args.get("instance_uuid"),
+            host_name=args.get("host_name"), mountpoint=args["mountpoint"], mode=mode))
+        resp.status = 202
+
+    def _detach(self, req: falcon.Request, resp: falcon.Response, volume: Volume, args: dict[str, Any]) -> None:
+        """Forget the recorded attachment (attachment_id, if given, must be it): available."""
+        self.store.record_detach(volume.id, args.get("attachment_id"))
+        resp.status = 202
+
+    def _begin_detaching(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
+                         args: dict[str, Any]) -> None:
+        """in-use → detaching (a detach about to start elsewhere)."""
+        self.store.begin_detaching(volume.id)
+        resp.status = 202
+
+    def _roll_detaching(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
+                        args: dict[str, Any]) -> None:
+        """detaching → in-use (the detach did not happen); other statuses stay."""
+        self.store.roll_detaching(volume.id)
+        resp.status = 202
+
+    def _force_detach(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
+                      args: dict[str, Any]) -> None:
+        """Admin: forget the recorded attachment whatever the volume's status: available. Safe because Cinder only
+        recorded it; a volume Nova attached is refused (its disk is in the guest's domain)."""
+        require_admin(token_of(req), "os-force_detach")
+        try:
+            self.store.record_detach(volume.id, args.get("attachment_id"), forced=True)
+        except NotFound as exc:  # Cinder's answer to an unknown attachment here is a 400
+            raise BadRequest("os-force_detach.attachment_id",
+                             f"Error force detaching volume - VolumeAttachmentNotFound: {exc.message}") from None
+        resp.status = 202
+
+    def _upload_image(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
+                      args: dict[str, Any]) -> None:
+        """Queue a Glance image of the volume's data (202): volume uploading, image queued → active."""
+        newer = microversion.version_of(req) >= microversion.UPLOAD_VISIBILITY
+        send(resp, {"os-volume_upload_image": self.uploads.start(token_of(req), volume, args, newer)}, 202)
 
     def _reset_status(self, req: falcon.Request, resp: falcon.Response, volume: Volume,
                       args: dict[str, Any]) -> None:
@@ -371,6 +430,7 @@ class VolumeActions:
         if vtype.name == volume.volume_type:
             raise BadRequest("os-retype.new_type", f"Retype requires a different type: volume {volume.id} is "
                                                    f"already {describe(vtype.name)}")
+        self.encryption.refuse_encrypted(vtype, "os-retype.new_type")
         unplaced = self.backend.unplaceable(vtype.extra_specs)
         if unplaced:
             raise BadRequest("os-retype.new_type", unplaced)

@@ -22,6 +22,7 @@ from api.volume import resources as r
 from api.volume import types as t
 from api.volume.backend import Backend
 from api.volume.empty_id import EmptyIdNotFound
+from api.volume.encryption import EncryptionResource, EncryptionStore
 from api.volume.group_snapshots import GroupSnapshotStore
 from api.volume.group_types import GroupTypeStore
 from api.volume.groups import GroupStore
@@ -29,6 +30,7 @@ from api.volume.microversion import CINDER
 from api.volume.qos import QosStore
 from api.volume.store import VolumeStore
 from api.volume.transfers import TransferStore
+from api.volume.upload import VolumeUploads
 from api.volume.worker import VolumeWorker
 
 
@@ -43,11 +45,13 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore,
     app.add_route("/volume/v3", Discovery(lambda base: {"versions": [r.version_document(base)]}))
     quotas = QuotaStore(ctx.db, config.quotas, {VOLUME: lambda project, user: store.usage(project)})
     types = t.TypeStore(ctx.db)
+    encryption = EncryptionStore(ctx.db, lambda name: any(v.volume_type == name for v in store.volumes.list()))
+    types.on_delete.append(encryption.forget)
     images = ImageCatalog(ctx.layout, ctx.db)  # a volume from an image copies its file
     backend = Backend(ctx.db, ctx.layout.pool)
     group_types = GroupTypeStore(ctx.db)
     groups = GroupStore(ctx.db, store, worker, quotas, types, group_types)
-    volumes = r.Volumes(config, store, worker, quotas, types, images, backend, groups)
+    volumes = r.Volumes(config, store, worker, quotas, types, images, backend, groups, encryption)
     snapshots = r.Snapshots(config, store, worker, quotas)
     # One resource per collection; /detail has only GET (a POST there is a 405, as in Cinder).
     app.add_route("/volume/v3/volumes", volumes)
@@ -55,7 +59,8 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore,
     app.add_route("/volume/v3/volumes/summary", volumes, suffix="summary")
     app.add_route("/volume/v3/volumes/{volume_id}", r.VolumeItem(config, store, worker))
     app.add_route("/volume/v3/volumes/{volume_id}/action",
-                  r.VolumeActions(config, store, worker, quotas, types, backend))
+                  r.VolumeActions(config, store, worker, quotas, types, backend, encryption,
+                                  VolumeUploads(config, store, images, worker.runner, ctx.layout, worker.uri)))
     for kind, collection in (("volume", "volumes"), ("snapshot", "snapshots")):
         metadata = r.Metadata(config, store, kind)
         app.add_route(f"/volume/v3/{collection}/{{{kind}_id}}/metadata", metadata)
@@ -69,6 +74,9 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore,
     app.add_route("/volume/v3/types/{type_id}/extra_specs/{key}", t.ExtraSpec(config, types))
     app.add_route("/volume/v3/types/{type_id}/os-volume-type-access", t.TypeAccess(types))
     app.add_route("/volume/v3/types/{type_id}/action", t.TypeActions(config, types))
+    encryption_resource = EncryptionResource(config, types, encryption)
+    app.add_route("/volume/v3/types/{type_id}/encryption", encryption_resource)
+    app.add_route("/volume/v3/types/{type_id}/encryption/{key}", encryption_resource, suffix="item")
     app.add_route("/volume/v3/snapshots/{snapshot_id}/action", r.SnapshotActions(config, store, worker))
     app.add_route("/volume/v3/messages", m.Messages(store.messages))
     app.add_route("/volume/v3/messages/{message_id}", m.MessageItem(store.messages))

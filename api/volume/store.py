@@ -25,10 +25,13 @@ from api.volume.models import (
     ERROR_EXTENDING,
     EXTENDING,
     IN_USE,
+    MAINTENANCE,
+    RecordedAttach,
     Snapshot,
     Volume,
 )
 from api.volume.messages import ATTACH, VOLUME, MessageStore
+from provisioner.excerpt import describe
 
 # Cinder deletes a volume only from these statuses (and never one with snapshots).
 DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING, ERROR_EXTENDING)
@@ -108,7 +111,7 @@ class VolumeStore:
         os-force_delete) or has snapshots."""
         with self._lock:
             current = self.volumes.get(volume.id) or volume
-            if (current.status not in DELETABLE and not force) or current.server_id is not None:
+            if (current.status not in DELETABLE and not force) or current.server_id is not None or current.recorded:
                 raise invalid_volume(f"volume {volume.id} is {current.status}: it must be available or error, "
                                      "and not attached (detach it first)")
             if [s for s in self.of_volume(volume.id) if s.status != DELETING]:
@@ -116,15 +119,15 @@ class VolumeStore:
                                      "cascade=true)")
             return self._change(volume.id, status=DELETING, fault=None) or current
 
-    def start_extend(self, volume_id: str, size: int) -> Volume:
-        """Mark an available volume extending to `size` GiB (its size changes once the apply is done);
-        Invalid volume if it is no longer available."""
+    def start_extend(self, volume_id: str, size: int, allowed: tuple[str, ...]) -> Volume:
+        """Mark a volume of an `allowed` status (available; in-use from 3.42) extending to `size` GiB (its size
+        changes once the apply is done); Invalid volume if its status is no longer one of them."""
         with self._lock:
             current = self.volumes.get(volume_id)
-            if current is None or current.status != AVAILABLE:
+            if current is None or current.status not in allowed:
                 status = current.status if current else "deleted"
-                raise invalid_volume(f"volume {volume_id} status must be available to extend, but current "
-                                     f"status is: {status}")
+                raise invalid_volume(f"volume {volume_id} status must be {' or '.join(allowed)} to extend, but "
+                                     f"current status is: {status}")
             return self._change(volume_id, status=EXTENDING, extending_to=size, fault=None) or current
 
     def retype(self, volume_id: str, type_name: str) -> Volume:
@@ -217,6 +220,64 @@ class VolumeStore:
         volume = self.change(volume_id, status=AVAILABLE, server_id=None, device=None, attached_at=0.0, fault=fault)
         if volume is not None and fault:
             self.messages.record(volume.project_id, VOLUME, volume.id, ATTACH, fault)
+
+    def record_attach(self, volume_id: str, attach: RecordedAttach) -> Volume:
+        """os-attach: an available (or reserved: attaching) volume is in-use with the attachment recorded."""
+        with self._lock:
+            current = self._get(volume_id)
+            if current.status == MAINTENANCE:
+                raise invalid_volume("The volume cannot be attached in maintenance mode.")
+            if current.status not in (AVAILABLE, ATTACHING) or current.server_id is not None or current.recorded:
+                raise invalid_volume(f"volume {volume_id} status must be available or attaching (reserved) to "
+                                     f"attach, but current status is: {current.status} (no multiattach)")
+            return self._change(volume_id, status=IN_USE, recorded_id=attach.attachment_id,
+                                recorded_server=attach.instance_uuid, recorded_host=attach.host_name,
+                                recorded_mountpoint=attach.mountpoint, recorded_mode=attach.mode,
+                                recorded_at=time.time(), fault=None) or current
+
+    def begin_detaching(self, volume_id: str) -> Volume:
+        """os-begin_detaching: in-use (attached) → detaching."""
+        with self._lock:
+            current = self._get(volume_id)
+            if current.status != IN_USE or not (current.recorded or current.attached):
+                raise invalid_volume("Unable to detach volume. Volume status must be 'in-use' and attach_status "
+                                     "must be 'attached' to detach.")
+            return self._change(volume_id, status=DETACHING) or current
+
+    def roll_detaching(self, volume_id: str) -> Volume:
+        """os-roll_detaching: detaching → in-use; any other status is left as it is (as Cinder's conditional
+        update)."""
+        with self._lock:
+            current = self._get(volume_id)
+            if current.status != DETACHING:
+                return current
+            return self._change(volume_id, status=IN_USE) or current
+
+    def record_detach(self, volume_id: str, attachment_id: str | None, forced: bool = False) -> Volume:
+        """os-detach (os-force_detach: `forced`, whatever the status but maintenance's refusal): the recorded
+        attachment is gone and the volume available. Nova's attachments are detached through Nova only: here
+        Nova's attach put the volume in the server's domain, and only Nova's detach takes it out."""
+        with self._lock:
+            current = self._get(volume_id)
+            if current.status == MAINTENANCE and not forced:
+                raise invalid_volume("The volume cannot be detached in maintenance mode.")
+            if current.server_id is not None:
+                raise invalid_volume(f"volume {volume_id} is attached by Nova to server {current.server_id}: "
+                                     "detach it with DELETE /compute/v2.1/servers/{server_id}/"
+                                     "os-volume_attachments/{volume_id}")
+            if attachment_id is not None and attachment_id != current.recorded_id:
+                raise NotFound(f"Volume attachment {describe(attachment_id)} could not be found.")
+            if not current.recorded and current.status not in (IN_USE, DETACHING, ATTACHING) and not forced:
+                return current  # nothing attached: as Cinder's manager, nothing to do
+            return self._change(volume_id, status=AVAILABLE, recorded_id=None, recorded_server=None,
+                                recorded_host=None, recorded_mountpoint=None, recorded_mode="rw",
+                                recorded_at=0.0) or current
+
+    def _get(self, volume_id: str) -> Volume:
+        current = self.volumes.get(volume_id)
+        if current is None:
+            raise NotFound(f"Volume {volume_id} could not be found.")
+        return current
 
     def start_delete_snapshot(self, snapshot: Snapshot, force: bool = False) -> Snapshot:
         """Mark a snapshot deleting; Invalid snapshot while it is being created or deleted (unless `force`)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import falcon
 
@@ -56,6 +56,7 @@ class TypeStore:
     def __init__(self, db: Database):
         self.types = Table(db, "volume_types", VolumeType)
         self._lock = threading.Lock()
+        self.on_delete: list[Callable[[VolumeType], None]] = []  # what else a deleted type takes with it
 
     def visible(self, token: Token) -> list[VolumeType]:
         """The types a token may use: all for an admin, else the public ones and the private ones shared with
@@ -98,6 +99,8 @@ class TypeStore:
         if vtype.id == DEFAULT_ID:
             raise BadRequest("volume_type", f"the default type {DEFAULT_NAME} cannot be deleted")
         self.types.delete(vtype.id)
+        for forget in self.on_delete:
+            forget(vtype)
 
 
 def boolish(value: bool | str) -> bool:

@@ -15,9 +15,23 @@ def _links(base_url: str, kind: str, item_id: str) -> list[dict[str, str]]:
 
 
 def attachment_view(volume: Volume) -> dict[str, Any]:
-    """A volume's attachment as Cinder lists it (`volume list` prints server_id and device)."""
+    """A volume's attachment by Nova as Cinder lists it (`volume list` prints server_id and device)."""
     return {"id": volume.id, "attachment_id": volume.id, "volume_id": volume.id, "server_id": volume.server_id,
             "host_name": None, "device": volume.device, "attached_at": isotime(volume.attached_at, micro=True)}
+
+
+def recorded_view(volume: Volume) -> dict[str, Any]:
+    """An attachment os-attach recorded, as Cinder lists it (`id` is the volume's, as in Cinder)."""
+    return {"id": volume.id, "attachment_id": volume.recorded_id, "volume_id": volume.id,
+            "server_id": volume.recorded_server, "host_name": volume.recorded_host,
+            "device": volume.recorded_mountpoint, "attached_at": isotime(volume.recorded_at, micro=True)}
+
+
+def attachments(volume: Volume) -> list[dict[str, Any]]:
+    """Its attachments: Nova's, or the one os-attach recorded (a volume has at most one: no multiattach)."""
+    if volume.attached:
+        return [attachment_view(volume)]
+    return [recorded_view(volume)] if volume.recorded else []
 
 
 def volume_view(volume: Volume, base_url: str, tenant: bool = True, admin: bool = False,
@@ -29,7 +43,7 @@ def volume_view(volume: Volume, base_url: str, tenant: bool = True, admin: bool 
     body: dict[str, Any] = {
         "id": volume.id, "name": volume.name, "status": volume.status, "size": volume.size,
         "description": volume.description, "metadata": volume.metadata,
-        "attachments": [attachment_view(volume)] if volume.attached else [],
+        "attachments": attachments(volume),
         "availability_zone": "nova", "bootable": "true" if volume.bootable else "false", "encrypted": False,
         "multiattach": False, "volume_type": volume.volume_type, "snapshot_id": volume.snapshot_id,
         "source_volid": volume.source_volid, "consistencygroup_id": None, "migration_status": None,

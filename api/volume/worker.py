@@ -29,6 +29,7 @@ from api.volume.models import (
     ERROR_EXTENDING,
     EXTENDING,
     GIB,
+    IN_USE,
     Snapshot,
     Volume,
 )
@@ -90,7 +91,9 @@ class VolumeWorker:
         size = volume.extending_to if volume.status == EXTENDING else volume.size
         create_volume(VolumeSpec(volume.workspace, self.uri, size * GIB, copy_of=self._source(volume),
                                  content=volume.image_file), self.engine.ctx)
-        self.store.change(volume.id, status=AVAILABLE, size=size, extending_to=0)
+        # An attached volume (grown through its running guest: virDomainBlockResize) is in use again.
+        in_use = volume.status == EXTENDING and (volume.server_id is not None or volume.recorded)
+        self.store.change(volume.id, status=IN_USE if in_use else AVAILABLE, size=size, extending_to=0)
 
     def _volume_message(self, volume: Volume | None, action: messages.Action, reason: str) -> None:
         if volume is not None:

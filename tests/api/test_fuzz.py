@@ -539,8 +539,9 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
         assert resp.status_code == 403, resp.text  # roles and grants are an admin's, as Keystone's policy
         return
     expected = 403 if path.startswith("/identity/") else 404
-    if path.startswith("/volume/v3/types/") and (method == "DELETE" or path.endswith("/os-volume-type-access")):
-        # Admin-only on volume types: Cinder's policy refuses before any lookup.
+    if path.startswith("/volume/v3/types/") and (method == "DELETE" or path.endswith("/os-volume-type-access")
+                                                 or "/encryption" in path):
+        # Admin-only on volume types (a type's encryption too): Cinder's policy refuses before any lookup.
         assert resp.status_code == 403, resp.text
         return
     if path.startswith(("/volume/v3/qos-specs/", "/volume/v3/os-hosts/", "/volume/v3/capabilities/")):

@@ -84,9 +84,14 @@ def test_cinder_actions_one_of_the_known(live: Live) -> None:
     bootable = _send(live, "POST", url, {"os-set_bootable": {"bootable": "maybe"}})
     assert bootable.json()["badRequest"]["message"].startswith("os-set_bootable.bootable: 'maybe' does not match")
     # A known action Cinder has and this API does not: the volume is looked up first (404 for a missing one).
-    assert _send(live, "POST", "/volume/v3/volumes/no-such-volume/action", {"os-attach": {}}).status_code == 404
-    refused = _send(live, "POST", url, {"os-attach": {}})
-    assert refused.status_code == 400 and "os-attach is not supported" in refused.json()["badRequest"]["message"]
+    assert _send(live, "POST", "/volume/v3/volumes/no-such-volume/action",
+                 {"os-migrate_volume": {}}).status_code == 404
+    refused = _send(live, "POST", url, {"os-migrate_volume": {}})
+    assert refused.status_code == 400
+    assert "os-migrate_volume is not supported" in refused.json()["badRequest"]["message"]
+    # os-attach's form: a mountpoint and a target (instance_uuid or host_name), as Cinder's schema.
+    no_target = _send(live, "POST", url, {"os-attach": {"mountpoint": "/dev/vdb"}})
+    assert no_target.json() == {"badRequest": {"code": 400, "message": "os-attach.instance_uuid: is required"}}
 
 
 def test_neutron_error_body(live: Live) -> None:

@@ -148,6 +148,18 @@ def test_attach_detach(live, server: dict[str, Any]) -> None:
                              headers={"X-Auth-Token": live.token("alice")}, timeout=10)
     assert in_use.status_code == 400 and "attached" in in_use.json()["badRequest"]["message"]
     assert live.osc("alice", "volume", "delete", "data1", check=False).returncode != 0
+    # From 3.42 an attached volume grows (through its guest where the driver can: virDomainBlockResize), in use.
+    grow = requests.post(f"{live.url}/volume/v3/volumes/{volume['id']}/action", json={"os-extend": {"new_size": 2}},
+                         headers={"X-Auth-Token": live.token("alice"), "OpenStack-API-Version": "volume 3.42"},
+                         timeout=10)
+    assert grow.status_code == 202, grow.text
+    grown = _wait(live, "alice", f"/volume/v3/volumes/{volume['id']}", "volume", "in-use")
+    assert grown["size"] == 2 and grown["attachments"][0]["server_id"] == server["id"]
+    assert _volumes_in_pool(live)[name] == 2 * GIB and _domain_disks(live, domain)["vdb"] == name
+    # Cinder's own detach only forgets what os-attach recorded: Nova's disk is detached through Nova.
+    for action in ({"os-detach": {}}, {"os-force_detach": {}}):
+        cinder = _post(live, "admin", f"/volume/v3/volumes/{volume['id']}/action", action)
+        assert cinder.status_code == 400 and "attached by Nova" in cinder.json()["badRequest"]["message"]
 
     second = _volume(live, "alice", "data2")
     taken = _post(live, "alice", f"/compute/v2.1/servers/{server['id']}/os-volume_attachments",

@@ -53,10 +53,18 @@ def test_apply_noop_update_replace_destroy(shared_applied: Site) -> None:
     assert _uuid(uuid_before) == _uuid(uuid_after)
     assert ws.plan_exitcode()[0] == 0
 
-    # A new capacity replaces the disk volume.
+    # A larger capacity grows the disk volume in place (the test driver has no resize: a copy takes its name
+    # back); a smaller one replaces it.
     site.rewrite_domain(ws, memory=2048, capacity=2 * 10737418240)
     out = ws.apply().stdout
+    assert "1 changed, 0 destroyed" in out and "Destruction" not in out, out
+    assert _capacity(site, "example.test-disk-0123456789ab.qcow2") == 2 * 10737418240
+    assert ws.plan_exitcode()[0] == 0
+    site.rewrite_domain(ws, memory=2048, capacity=10737418240)
+    out = ws.apply().stdout
     assert "libvirt_volume.disk: Destruction complete" in out and "1 added" in out, out
+    site.rewrite_domain(ws, memory=2048, capacity=2 * 10737418240)
+    ws.apply()
     assert ws.plan_exitcode()[0] == 0
 
     # running = false shuts the guest off, in place.
@@ -69,6 +77,14 @@ def test_apply_noop_update_replace_destroy(shared_applied: Site) -> None:
     inv = inventory(site)
     assert inv["domains"] == {} and inv["volumes"] == {"base-debian-12-0123456789ab.qcow2"}
     assert inv["pools"] == {"provisioner"}
+
+
+def _capacity(site: Site, name: str) -> int:
+    conn = simulator.open_readonly(site.uri)
+    try:
+        return next(v.info()[1] for p in conn.listAllStoragePools() for v in p.listAllVolumes() if v.name() == name)
+    finally:
+        conn.close()
 
 
 def _uuid(resources: list[dict]) -> str:

@@ -7,6 +7,12 @@ file) is recorded in the node file's sidecar instead, and the capacity is
 the file's size (0 for a URL the simulator never downloads), unless set.
 A source that is another simulated volume's path (which has no file there)
 copies that volume's record: a snapshot holds what its original held.
+
+A larger `capacity` grows the volume in place, keeping its data: through the
+running guest that uses it (virDomainBlockResize: qemu holds the image), else
+virStorageVolResize; where libvirt cannot resize a volume (the test driver),
+by a copy into a bigger volume (virStorageVolCreateXMLFrom) that takes the
+name back. A smaller capacity still replaces the volume (shrinking loses data).
 """
 
 from __future__ import annotations
@@ -169,8 +175,70 @@ def _simulated_copy(s: Session, src: content.ContentSource) -> ContentRecord | N
     return ContentRecord(**held) if held else ContentRecord(src.url, vol.info()[1], None)
 
 
+def _grows(prior: State, planned: State) -> bool:
+    """Whether the plan asks for a larger capacity than the volume has (both known)."""
+    before, after = prior.get("capacity"), planned.get("capacity")
+    return isinstance(before, int) and isinstance(after, int) and after > before
+
+
+def _running_user(conn, path: str):
+    """(domain, target dev) of a running guest with the volume as a disk, or None."""
+    for dom in conn.listAllDomains(0):
+        if not dom.isActive():
+            continue
+        for disk in X.parse(dom.XMLDesc(0)).iter("disk"):
+            source, target = disk.find("source"), disk.find("target")
+            if source is None or target is None:
+                continue
+            used = source.get("file") or source.get("dev")
+            if used is None and source.get("volume"):
+                used = _volume_path(conn, source.get("pool"), source.get("volume"))
+            if used == path:
+                return dom, target.get("dev")
+    return None
+
+
+def _volume_path(conn, pool: str | None, name: str) -> str | None:
+    import libvirt
+
+    try:
+        return conn.storagePoolLookupByName(pool).storageVolLookupByName(name).path()
+    except libvirt.libvirtError:
+        return None
+
+
+def _grow_by_copy(pool, vol, capacity: int) -> None:
+    """Grow a volume where libvirt has no resize: copy it into a bigger one, then that copy into one of its name.
+
+    Both steps are virStorageVolCreateXMLFrom, which copies the data into a
+    volume of the capacity its XML gives, as on any libvirt.
+    """
+    root = X.parse(vol.XMLDesc(0))
+    name = vol.name()
+    for kept in ("name", "capacity", "allocation", "key", "source", "physical"):
+        for child in root.findall(kept):
+            root.remove(child)
+    target = root.find("target")
+    if target is not None:
+        for child in target.findall("path"):
+            target.remove(child)
+
+    def described(as_name: str) -> str:
+        copy = ET.fromstring(X.to_string(root))
+        X.sub(copy, "name", as_name)
+        X.sub(copy, "capacity", capacity, unit="bytes")
+        X.sub(copy, "allocation", 0, unit="bytes")
+        return X.to_string(copy)
+
+    grown = pool.createXMLFrom(described(f"{name}.grow"), vol, 0)
+    vol.delete(0)
+    pool.createXMLFrom(described(name), grown, 0)
+    grown.delete(0)
+
+
 class VolumeResource(Resource):
-    """Volumes are immutable: every change but recording `create` after an import replaces them."""
+    """Volumes change in place only to grow (or to record `create` after an import); every other change
+    replaces them."""
 
     schema = SCHEMA
 
@@ -193,6 +261,8 @@ class VolumeResource(Resource):
             # An imported volume has no recorded `create`: adding it to the
             # state must not destroy the volume's data.
             paths.remove(("create",))
+        if ("capacity",) in paths and _grows(prior, planned):
+            paths.remove(("capacity",))  # grown in place (update)
         return paths
 
     def create(self, hv: Hypervisor, planned: State) -> State:
@@ -249,12 +319,41 @@ class VolumeResource(Resource):
         return vol
 
     def update(self, hv: Hypervisor, prior: State, planned: State) -> State:
-        # Only reachable for recording `create` on an imported volume.
+        # Reachable for a larger capacity, and for recording `create` on an imported volume.
+        if _grows(prior, planned):
+            self._grow(hv, prior, planned["capacity"])
         observed = self.read(hv, prior)
         if observed is None:
             raise ProviderError(f"Volume {prior['name']!r} disappeared during apply", "Run terraform apply again.")
         observed["create"] = planned.get("create")
         return observed
+
+    @staticmethod
+    def _grow(hv: Hypervisor, prior: State, capacity: int) -> None:
+        """Grow the volume to `capacity` bytes, its data kept."""
+        import libvirt
+
+        with hv.writing() as s:
+            pool = _pool(s.conn, prior["pool"])
+            vol = _lookup(pool, prior["name"])
+            if vol is None:
+                raise ProviderError(f"Volume {prior['name']!r} disappeared during apply", "Run terraform apply again.")
+            guest = _running_user(s.conn, vol.path())
+            # The first of these the driver supports does it (the test driver has neither resize).
+            ways = ([lambda: guest[0].blockResize(guest[1], capacity, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)]
+                    if guest else []) + [lambda: vol.resize(capacity, 0), lambda: _grow_by_copy(pool, vol, capacity)]
+            try:
+                for way in ways:
+                    try:
+                        way()
+                        return
+                    except libvirt.libvirtError as exc:
+                        if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT or way is ways[-1]:
+                            raise
+            except libvirt.libvirtError as exc:
+                raise libvirt_failure(f"grow volume {prior['name']!r} to {capacity} bytes", exc,
+                                      "Is there room in the pool, and is no other process holding the image?"
+                                      ) from exc
 
     def delete(self, hv: Hypervisor, prior: State) -> None:
         import libvirt
