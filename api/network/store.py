@@ -277,10 +277,10 @@ class NetworkStore:
 
     def interface_status(self, network_id: str, fixed_ips: Iterable[dict[str, str]]) -> str:
         """A router interface's port status: ACTIVE if the host carries each of its addresses, being the
-        gateway of an IPv4 subnet of an applied network (the host's bridge holds it: api/network/applier.py);
-        DOWN otherwise (an IPv6 gateway, another address, a network not applied)."""
+        gateway of a subnet (IPv4 or IPv6) of an applied network (the host's bridge holds it:
+        api/network/applier.py); DOWN otherwise (another address, a network not applied)."""
         network = self.networks.get(network_id)
-        gateways = {s.id: s.gateway_ip for s in self.subnets_of(network_id) if s.ip_version == 4}
+        gateways = {s.id: s.gateway_ip for s in self.subnets_of(network_id)}
         fixed = list(fixed_ips)
         carried = fixed and all(gateways.get(f.get("subnet_id", "")) == f.get("ip_address") for f in fixed)
         return ACTIVE if network is not None and network.status == ACTIVE and carried else DOWN

@@ -1,13 +1,16 @@
 """Neutron security group rules (protocols, port and ICMP ranges, remote groups, duplicates) and router
-interface ports (ACTIVE when the host's bridge holds the address, overlapping subnets refused), on a live
-server with real networks on the simulated hypervisor (issue 12)."""
+interface ports (ACTIVE when the host's bridge holds the address, IPv4 or IPv6; overlapping subnets refused),
+on a live server with real networks on the simulated hypervisor (issue 12)."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
 import requests
+
+from provisioner.provider.simulator import open_readonly
 
 from apitest import Live, live  # noqa: F401 (fixture)
 
@@ -124,3 +127,28 @@ def test_router_interfaces_are_active_on_the_hosts_gateway(live: Live) -> None:
         assert _call(live, "DELETE", f"/routers/{r['id']}").status_code == 204
     for network in (first_net, second_net):
         assert _call(live, "DELETE", f"/networks/{network}").status_code == 204
+
+
+def test_an_ipv6_gateway_is_on_the_libvirt_network_and_its_interface_active(live: Live) -> None:
+    network = _call(live, "POST", "/networks", {"network": {"name": "ri-v6"}}).json()["network"]
+    made = _call(live, "POST", "/subnets", {"subnet": {"network_id": network["id"], "cidr": "fd00:77::/64",
+                                                       "ip_version": 6}})
+    assert made.status_code == 201, made.text
+    subnet = made.json()["subnet"]
+    conn = open_readonly(live.layout.simulator_uri)
+    try:
+        ips = ET.fromstring(conn.networkLookupByName(f"net-{network['id']}").XMLDesc(0)).findall("ip")
+    finally:
+        conn.close()
+    assert [(ip.get("family"), ip.get("address"), ip.get("prefix")) for ip in ips] == [
+        ("ipv6", "fd00:77::1", "64")], "the host holds the IPv6 subnet's gateway"
+
+    router = _call(live, "POST", "/routers", {"router": {"name": "r-v6"}}).json()["router"]
+    added = _call(live, "PUT", f"/routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    assert added.status_code == 200, added.text
+    port = _call(live, "GET", f"/ports/{added.json()['port_id']}").json()["port"]
+    assert port["status"] == "ACTIVE" and port["fixed_ips"][0]["ip_address"] == "fd00:77::1"
+    assert _call(live, "PUT", f"/routers/{router['id']}/remove_router_interface",
+                 {"subnet_id": subnet["id"]}).status_code == 200
+    assert _call(live, "DELETE", f"/routers/{router['id']}").status_code == 204
+    assert _call(live, "DELETE", f"/networks/{network['id']}").status_code == 204
