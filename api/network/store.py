@@ -361,14 +361,16 @@ class NetworkStore:
             body, "description", str, where, False, group.description)))
 
     def delete_group(self, token: Token, group_id: str) -> None:
-        """Delete a security group and its rules; Conflict while a port uses it."""
+        """Delete a security group, its rules and the rules of any group naming it as remote_group_id (Neutron's
+        foreign key cascades so); Conflict while a port uses it."""
         group = self.group(token, group_id)
         if any(group.id in p.security_groups for p in self.ports.list()):
             raise Conflict(f"Security Group {group_id} in use.")
-        for rule in self.rules.list([group.project_id]):
-            if rule.security_group_id == group.id:
-                self.rules.delete(rule.id)
-        self.groups.delete(group.id)
+        with self.db.transaction():
+            for rule in self.rules.list():
+                if group.id in (rule.security_group_id, rule.remote_group_id):
+                    self.rules.delete(rule.id)
+            self.groups.delete(group.id)
 
     def visible_rules(self, token: Token) -> list[SecurityGroupRule]:
         """Rules of the security groups the token may see."""
@@ -395,13 +397,14 @@ class NetworkStore:
         prefix = field(body, "remote_ip_prefix", str, where, False)
         if prefix is not None:
             try:
-                network = ipaddress.ip_network(prefix, strict=False)
+                # Neutron keeps the address as given (10.2.3.124/24 stays so) and adds a missing mask (/32, /128).
+                interface = ipaddress.ip_interface(prefix)
             except ValueError as exc:
                 raise BadRequest(f"{where}.remote_ip_prefix", str(exc)) from None
-            if f"IPv{network.version}" != ethertype:
+            if f"IPv{interface.version}" != ethertype:
                 raise BadRequest(f"{where}.remote_ip_prefix", f"Conflicting value ethertype {ethertype} for CIDR "
-                                                              f"{network}")
-            prefix = str(network)
+                                                              f"{cut(prefix)}")
+            prefix = str(interface)
         remote_group = field(body, "remote_group_id", str, where, False)
         if remote_group is not None:
             if prefix is not None:
