@@ -105,7 +105,8 @@ def test_remote_ip_prefix_is_kept_as_given_with_its_mask(live: Live) -> None:
 
 def test_deleting_a_group_deletes_the_rules_naming_it_as_remote_group(live: Live) -> None:
     def new_group(name: str) -> str:
-        return _call(live, "POST", "/security-groups", {"security_group": {"name": name}}).json()["security_group"]["id"]
+        made = _call(live, "POST", "/security-groups", {"security_group": {"name": name}})
+        return made.json()["security_group"]["id"]
 
     holder, peer = new_group("holder"), new_group("peer")
     kept = _rule(live, holder, protocol="tcp", port_range_min=80, port_range_max=80).json()["security_group_rule"]
