@@ -9,6 +9,7 @@ destroying a domain never touches it. Rendering is pure (`render_network_plan`);
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,6 @@ from provisioner.provider.errors import ProviderError
 from provisioner.provider.hypervisor import Hypervisor
 from provisioner.render.hcl import hcl
 from provisioner.render.plan import PROVIDER_SOURCE, PROVIDER_VERSION
-from provisioner.spec.model import Address
 from provisioner.templates import environment
 
 # libvirt forward modes a site may choose; None (no <forward>) is an isolated network.
@@ -29,13 +29,26 @@ MAX_BRIDGE_NAME = 15
 
 
 @dataclass(frozen=True)
+class HostAddress:
+    """The host's address on a libvirt network (a subnet's gateway), IPv4 or IPv6, with the prefix length."""
+
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    prefix: int
+
+    @property
+    def family(self) -> str:
+        """libvirt's name of the address family: ipv4 or ipv6."""
+        return f"ipv{self.ip.version}"
+
+
+@dataclass(frozen=True)
 class NetworkSpec:
     """One libvirt network: its name, bridge, hypervisor, the host's addresses on it, forwarding."""
 
     name: str
     bridge: str
     uri: str
-    addresses: tuple[Address, ...] = ()
+    addresses: tuple[HostAddress, ...] = ()
     forward: str | None = None
 
     def __post_init__(self) -> None:

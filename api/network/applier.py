@@ -17,8 +17,7 @@ from api.errors import ApiError
 from api.network.models import ACTIVE, ERROR, Network
 from api.network.store import NetworkStore
 from provisioner.errors import ProvisionError
-from provisioner.networks import NetworkSpec, apply_network, bridge_name, destroy_network
-from provisioner.spec.model import Address
+from provisioner.networks import HostAddress, NetworkSpec, apply_network, bridge_name, destroy_network
 
 log = logging.getLogger("api.network")
 
@@ -35,10 +34,10 @@ class NetworkApplier:
     def spec(self, network: Network) -> NetworkSpec:
         """The libvirt network of a managed network: the host holds each subnet's gateway; forwarding as
         configured (`network_forward`; none: isolated) once it has an address (libvirt refuses nat and route
-        without one, so a network stays isolated until its first subnet). IPv4 subnets only: IPv6 ones are
-        records the engine does not configure."""
-        addresses = tuple(Address(ipaddress.IPv4Address(s.gateway_ip), ipaddress.IPv4Network(s.cidr).prefixlen)
-                          for s in self.store.subnets_of(network.id) if s.gateway_ip and s.ip_version == 4)
+        without one, so a network stays isolated until its first subnet). IPv4 and IPv6 subnets alike: the
+        host holds an IPv6 gateway too (guests' NICs are addressed from the IPv4 subnets only)."""
+        addresses = tuple(HostAddress(ipaddress.ip_address(s.gateway_ip), ipaddress.ip_network(s.cidr).prefixlen)
+                          for s in self.store.subnets_of(network.id) if s.gateway_ip)
         return NetworkSpec(name=network.libvirt_network, bridge=bridge_name(network.id), uri=self.uri,
                            addresses=addresses, forward=self.forward if addresses else None)
 

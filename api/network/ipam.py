@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 from api.errors import BadRequest, Conflict
-from api.http import field
+from api.http import given
 from api.network.models import Subnet
 from provisioner.excerpt import describe
 from provisioner.spec.model import Address, Nic
@@ -113,16 +113,14 @@ def _default_pools(cidr: Cidr, gateway: IP | None) -> tuple[tuple[IP, IP], ...]:
 
 
 def _pools(body: dict[str, Any], cidr: Cidr, gateway: IP | None) -> tuple[tuple[IP, IP], ...]:
-    given = field(body, "allocation_pools", list, "subnet", False)
-    if not given:
+    requested = body.get("allocation_pools")  # [{start, end}], at most 100: api/openapi.yaml
+    if not requested:
         return _default_pools(cidr, gateway)
     pools: list[tuple[IP, IP]] = []
-    for index, pool in enumerate(given):
+    for index, pool in enumerate(requested):
         where = f"subnet.allocation_pools[{index}]"
-        if not isinstance(pool, dict):
-            raise BadRequest(where, "must be {'start': IP, 'end': IP}")
-        start = _host(cidr, _address(pool.get("start"), f"{where}.start", cidr.version), f"{where}.start")
-        end = _host(cidr, _address(pool.get("end"), f"{where}.end", cidr.version), f"{where}.end")
+        start = _host(cidr, _address(pool["start"], f"{where}.start", cidr.version), f"{where}.start")
+        end = _host(cidr, _address(pool["end"], f"{where}.end", cidr.version), f"{where}.end")
         if start > end:
             raise BadRequest(where, f"start {start} is after end {end}")
         if gateway is not None and start <= gateway <= end:
@@ -145,8 +143,7 @@ def _gateway(body: dict[str, Any], cidr: Cidr, default: IP | None) -> IP | None:
 def _dns(body: dict[str, Any], version: int, default: tuple[IP, ...]) -> tuple[IP, ...]:
     if "dns_nameservers" not in body:
         return default
-    given = field(body, "dns_nameservers", list, "subnet", False, [])
-    dns = tuple(_address(d, f"subnet.dns_nameservers[{i}]", version) for i, d in enumerate(given))
+    dns = tuple(_address(d, f"subnet.dns_nameservers[{i}]", version) for i, d in enumerate(body["dns_nameservers"]))
     if len(set(dns)) != len(dns):
         raise BadRequest("subnet.dns_nameservers", "lists an address twice")
     return dns
@@ -154,17 +151,16 @@ def _dns(body: dict[str, Any], version: int, default: tuple[IP, ...]) -> tuple[I
 
 def _host_routes(body: dict[str, Any], cidr: Cidr,
                  default: tuple[dict[str, str], ...]) -> tuple[dict[str, str], ...]:
-    """Validated `host_routes` ({destination: CIDR, nexthop: IP} of the subnet's IP version)."""
+    """Validated `host_routes`: each {destination, nexthop} (api/openapi.yaml) a CIDR and an IP of the
+    subnet's IP version."""
     if "host_routes" not in body:
         return default
     routes = []
-    for index, route in enumerate(field(body, "host_routes", list, "subnet", False, [])):
+    for index, route in enumerate(body["host_routes"]):
         where = f"subnet.host_routes[{index}]"
-        if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
-            raise BadRequest(where, "must be {'destination': CIDR, 'nexthop': IP}")
         destination = route["destination"]
         try:
-            network = ipaddress.ip_network(destination, strict=False) if isinstance(destination, str) else None
+            network = ipaddress.ip_network(destination, strict=False)
         except ValueError:
             network = None
         if network is None or network.version != cidr.version:
@@ -177,8 +173,8 @@ def _host_routes(body: dict[str, Any], cidr: Cidr,
 def _ipv6_modes(body: dict[str, Any], version: int) -> tuple[str | None, str | None]:
     modes = []
     for name in ("ipv6_ra_mode", "ipv6_address_mode"):
-        mode = field(body, name, str, "subnet", False)
-        if mode is not None and (version != 6 or mode not in IPV6_MODES):
+        mode = body.get(name)  # one of IPV6_MODES (api/openapi.yaml), for an IPv6 subnet only
+        if mode is not None and version != 6:
             raise BadRequest(f"subnet.{name}", f"{describe(mode)}: an IPv6 subnet's mode is one of "
                                                f"{', '.join(IPV6_MODES)}")
         modes.append(mode)
@@ -188,12 +184,13 @@ def _ipv6_modes(body: dict[str, Any], version: int) -> tuple[str | None, str | N
 
 
 def parse_subnet(body: dict[str, Any], siblings: list[Subnet]) -> SubnetRequest:
-    """Validate a subnet's addressing against the other subnets of its network; errors name the field."""
-    version = field(body, "ip_version", int, "subnet", False, 4)
-    if version not in (4, 6):
-        raise BadRequest("subnet.ip_version", f"{version}: use 4 or 6")
+    """Validate a subnet's addressing (a body of api/openapi.yaml's form) against the other subnets of its
+    network; errors name the field."""
+    version = given(body, "ip_version", 4)
+    if body.get("cidr") is None:  # optional in the spec only for a subnet from a pool, which has one by now
+        raise BadRequest("subnet.cidr", "is required")
     try:
-        cidr = ipaddress.ip_network(field(body, "cidr", str, "subnet"), strict=False)
+        cidr = ipaddress.ip_network(body["cidr"], strict=False)
     except ValueError as exc:
         raise BadRequest("subnet.cidr", str(exc)) from None
     if cidr.version != version:

@@ -79,7 +79,7 @@ class Port:
     admin_state_up: bool = True
     description: str = ""
     security_groups: tuple[str, ...] = ()
-    # ACTIVE while something carries its addresses: a router interface on an IPv4 subnet's gateway address of
+    # ACTIVE while something carries its addresses: a router interface on a subnet's gateway address of
     # an applied network (the host's bridge holds that address, api/network/applier.py); DOWN otherwise.
     status: str = DOWN
     tags: tuple[str, ...] = ()

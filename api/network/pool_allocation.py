@@ -10,7 +10,6 @@ import ipaddress
 from typing import Any, Union
 
 from api.errors import BadRequest, Conflict
-from api.http import field
 from api.network.models import Subnet, SubnetPool
 from provisioner.excerpt import describe
 
@@ -38,8 +37,7 @@ def carve(pool: SubnetPool, body: dict[str, Any], subnets: list[Subnet]) -> Cidr
     where = "subnet"
     prefixes = [ipaddress.ip_network(p) for p in pool.prefixes]
     used = [ipaddress.ip_network(s.cidr) for s in subnets if s.subnetpool_id == pool.id]
-    requested = field(body, "cidr", str, where, False)
-    length = field(body, "prefixlen", int, where, False)
+    requested, length = body.get("cidr"), body.get("prefixlen")  # a string and an integer: api/openapi.yaml
     if requested is not None:
         try:
             cidr = ipaddress.ip_network(requested, strict=False)

@@ -60,8 +60,15 @@ def check_range(protocol: str | None, low: int | None, high: int | None) -> None
                                                     "port_range_max")
 
 
+# A prefix of every address is the same as none (Neutron's _rule_to_key).
+ANY_PREFIXES = ("0.0.0.0/0", "::/0")
+
+
 def same_rule(a: SecurityGroupRule, b: SecurityGroupRule) -> bool:
     """Whether two rules match the same traffic of the same group (Neutron refuses the second: 409)."""
-    return all(getattr(a, name) == getattr(b, name) for name in (
+    def prefix(rule: SecurityGroupRule) -> str | None:
+        return None if rule.remote_ip_prefix in ANY_PREFIXES else rule.remote_ip_prefix
+
+    return prefix(a) == prefix(b) and all(getattr(a, name) == getattr(b, name) for name in (
         "security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
-        "remote_ip_prefix", "remote_group_id"))
+        "remote_group_id"))

@@ -17,7 +17,7 @@ from api.compute.models import Server
 from api.config import DefaultNetwork
 from api.db import Database, Table
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
-from api.http import field
+from api.http import field, given
 from api.identity.tokens import Token
 from api.network import ipam, pool_allocation, rules
 from api.network.models import (ACTIVE, BUILD, DOWN, INTERFACE, FloatingIp, Network, Port, SecurityGroup,
@@ -74,24 +74,24 @@ class NetworkStore:
 
     def create_network(self, token: Token, body: dict[str, Any], admit: Admit) -> Network:
         """A new network of the token's project: Terraform-managed (status BUILD until applied), or,
-        for an admin, a provider network on an existing host bridge (ACTIVE at once)."""
-        where = "network"
-        network_type = field(body, "provider:network_type", str, where, False)
-        physical = field(body, "provider:physical_network", str, where, False)
-        shared = field(body, "shared", bool, where, False, False)
-        external = field(body, "router:external", bool, where, False, False)
+        for an admin, a provider network on an existing host bridge (ACTIVE at once). The body's form is
+        api/openapi.yaml's."""
+        network_type = body.get("provider:network_type")
+        physical = body.get("provider:physical_network")
+        shared = given(body, "shared", False)
+        external = given(body, "router:external", False)
         requested = [name for name, value in (("provider:network_type", network_type),
                                               ("provider:physical_network", physical),
                                               ("shared", shared), ("router:external", external)) if value]
         if requested and not token.is_admin:
             raise Forbidden(f"setting {', '.join(requested)} requires the admin role")
-        if field(body, "provider:segmentation_id", int, where, False) is not None:
+        if body.get("provider:segmentation_id") is not None:
             raise BadRequest("network.provider:segmentation_id", "VLAN/VXLAN segments are not supported")
         network_id = str(uuid.uuid4())
-        common = {"id": network_id, "name": field(body, "name", str, where, False, ""),
+        common = {"id": network_id, "name": given(body, "name", ""),
                   "project_id": token.project_id, "shared": shared, "external": external,
-                  "admin_state_up": field(body, "admin_state_up", bool, where, False, True),
-                  "description": field(body, "description", str, where, False, "")}
+                  "admin_state_up": given(body, "admin_state_up", True),
+                  "description": given(body, "description", "")}
         if network_type is None and physical is None:
             return self._insert(self.networks, Network(**common, libvirt_network=libvirt_name(network_id),
                                                        managed=True, status=BUILD), admit)
@@ -131,7 +131,8 @@ class NetworkStore:
 
     def update_network(self, token: Token, network_id: str, body: dict[str, Any]) -> Network:
         """Change a network's name, description, admin_state_up (its owner or an admin), shared and
-        router:external (an admin); other fields are refused by name."""
+        router:external (an admin); other fields are refused by name. api/openapi.yaml checks the first
+        three; shared and router:external are typed here, as the spec does not describe them (see there)."""
         where = "network"
         network = self.network(token, network_id)
         if network.id == self.default.id:
@@ -142,9 +143,9 @@ class NetworkStore:
         admin_only = [k for k in ("shared", "router:external") if k in body]
         if admin_only and not token.is_admin:
             raise Forbidden(f"setting {', '.join(admin_only)} requires the admin role")
-        changed = replace(network, name=field(body, "name", str, where, False, network.name),
-                          description=field(body, "description", str, where, False, network.description),
-                          admin_state_up=field(body, "admin_state_up", bool, where, False, network.admin_state_up),
+        changed = replace(network, name=given(body, "name", network.name),
+                          description=given(body, "description", network.description),
+                          admin_state_up=given(body, "admin_state_up", network.admin_state_up),
                           shared=field(body, "shared", bool, where, False, network.shared),
                           external=field(body, "router:external", bool, where, False, network.external))
         return self.networks.update(changed)
@@ -193,45 +194,44 @@ class NetworkStore:
 
     def create_subnet(self, token: Token, body: dict[str, Any], admit: Admit) -> Subnet:
         """A new IPv4 or IPv6 subnet on a network of the token's project (or any network, for an admin); its
-        cidr given, or allocated from the subnet pool it names."""
-        network = self.network(token, field(body, "network_id", str, "subnet"))
+        cidr given, or allocated from the subnet pool it names. The body's form is api/openapi.yaml's."""
+        network = self.network(token, body["network_id"])
         if network.project_id != token.project_id and not token.is_admin:
             raise NotFound(f"Network {network.id} could not be found.")
-        pool_id = field(body, "subnetpool_id", str, "subnet", False)
+        pool_id = body.get("subnetpool_id")
         with self.db.transaction():  # the pool's free blocks are read and one taken in one write transaction
             if pool_id is not None:
                 pool = self.pool(token, pool_id)
                 body = {**body, "cidr": str(pool_allocation.carve(pool, body, self.subnets.list())),
-                        "ip_version": field(body, "ip_version", int, "subnet", False, pool.ip_version)}
+                        "ip_version": given(body, "ip_version", pool.ip_version)}
             return self._subnet(token, network, body, pool_id, admit)
 
     def _subnet(self, token: Token, network: Network, body: dict[str, Any], pool_id: str | None,
                 admit: Admit) -> Subnet:
         request = ipam.parse_subnet(body, self.subnets_of(network.id))
         return self._insert(self.subnets, Subnet(
-            id=str(uuid.uuid4()), name=field(body, "name", str, "subnet", False, ""),
+            id=str(uuid.uuid4()), name=given(body, "name", ""),
             project_id=network.project_id or token.project_id, network_id=network.id, cidr=str(request.cidr),
             gateway_ip=None if request.gateway is None else str(request.gateway),
-            enable_dhcp=field(body, "enable_dhcp", bool, "subnet", False, True),
+            enable_dhcp=given(body, "enable_dhcp", True),
             dns_nameservers=tuple(str(d) for d in request.dns), ip_version=request.cidr.version,
             allocation_pools=tuple({"start": str(a), "end": str(b)} for a, b in request.pools),
             host_routes=request.host_routes, ipv6_ra_mode=request.ipv6_modes[0],
             ipv6_address_mode=request.ipv6_modes[1], subnetpool_id=pool_id,
-            description=field(body, "description", str, "subnet", False, "")), admit)
+            description=given(body, "description", "")), admit)
 
     def update_subnet(self, token: Token, subnet_id: str, body: dict[str, Any]) -> Subnet:
         """Change a subnet's name, description, enable_dhcp, gateway_ip, dns_nameservers or host_routes
-        (validated as at create); the subnet's owner or an admin."""
-        where = "subnet"
+        (the members api/openapi.yaml allows; the addresses checked as at create); the subnet's owner or an
+        admin."""
         subnet = self.subnet(token, subnet_id)
         if subnet.project_id != token.project_id and not token.is_admin:
             raise Forbidden(f"subnet {subnet_id} belongs to another project")
-        _only(body, where, ("name", "description", "enable_dhcp", "gateway_ip", "dns_nameservers", "host_routes"))
         addressing = ipam.update_subnet(subnet, body)
         return self.subnets.update(replace(
-            addressing, name=field(body, "name", str, where, False, subnet.name),
-            description=field(body, "description", str, where, False, subnet.description),
-            enable_dhcp=field(body, "enable_dhcp", bool, where, False, subnet.enable_dhcp)))
+            addressing, name=given(body, "name", subnet.name),
+            description=given(body, "description", subnet.description),
+            enable_dhcp=given(body, "enable_dhcp", subnet.enable_dhcp)))
 
     def delete_subnet(self, token: Token, subnet_id: str) -> Subnet:
         """Delete a subnet the token may see; Conflict while a port holds one of its addresses."""
@@ -277,10 +277,10 @@ class NetworkStore:
 
     def interface_status(self, network_id: str, fixed_ips: Iterable[dict[str, str]]) -> str:
         """A router interface's port status: ACTIVE if the host carries each of its addresses, being the
-        gateway of an IPv4 subnet of an applied network (the host's bridge holds it: api/network/applier.py);
-        DOWN otherwise (an IPv6 gateway, another address, a network not applied)."""
+        gateway of a subnet (IPv4 or IPv6) of an applied network (the host's bridge holds it:
+        api/network/applier.py); DOWN otherwise (another address, a network not applied)."""
         network = self.networks.get(network_id)
-        gateways = {s.id: s.gateway_ip for s in self.subnets_of(network_id) if s.ip_version == 4}
+        gateways = {s.id: s.gateway_ip for s in self.subnets_of(network_id)}
         fixed = list(fixed_ips)
         carried = fixed and all(gateways.get(f.get("subnet_id", "")) == f.get("ip_address") for f in fixed)
         return ACTIVE if network is not None and network.status == ACTIVE and carried else DOWN
@@ -337,38 +337,38 @@ class NetworkStore:
         return found
 
     def create_group(self, token: Token, body: dict[str, Any], admit: Admit) -> SecurityGroup:
-        """A new security group of the token's project."""
-        name = field(body, "name", str, "security_group")
+        """A new security group of the token's project (the body's form is api/openapi.yaml's)."""
+        name = given(body, "name", "")
         group = SecurityGroup(id=str(uuid.uuid4()), name=name, project_id=token.project_id,
-                              description=field(body, "description", str, "security_group", False, ""))
+                              description=given(body, "description", ""))
+        if name.lower() == "default":  # Neutron's name_not_default: the project's own is made on first use
+            raise Conflict("Default security group already exists.")
         with self.db.transaction():
-            if name == "default" and self.groups.list([token.project_id], "default"):
-                raise Conflict("Default security group already exists.")
             admit(group.project_id)
             return self.groups.insert(group)
 
     def update_group(self, token: Token, group_id: str, body: dict[str, Any]) -> SecurityGroup:
-        """Rename or describe a security group (not `default`'s name)."""
-        where = "security_group"
+        """Rename or describe a security group (not `default`'s name); the members are api/openapi.yaml's."""
         group = self.group(token, group_id)
-        _only(body, where, ("name", "description"))
-        name = field(body, "name", str, where, False, group.name)
+        name = given(body, "name", group.name)
         if group.name == "default" and name != "default":
             raise Conflict("Insufficient rights for removing default security group.")
         if name == "default" and group.name != "default":
             raise Conflict("Default security group already exists.")
-        return self.groups.update(replace(group, name=name, description=field(
-            body, "description", str, where, False, group.description)))
+        return self.groups.update(replace(group, name=name, description=given(body, "description",
+                                                                               group.description)))
 
     def delete_group(self, token: Token, group_id: str) -> None:
-        """Delete a security group and its rules; Conflict while a port uses it."""
+        """Delete a security group, its rules and the rules of any group naming it as remote_group_id (Neutron's
+        foreign key cascades so); Conflict while a port uses it."""
         group = self.group(token, group_id)
         if any(group.id in p.security_groups for p in self.ports.list()):
             raise Conflict(f"Security Group {group_id} in use.")
-        for rule in self.rules.list([group.project_id]):
-            if rule.security_group_id == group.id:
-                self.rules.delete(rule.id)
-        self.groups.delete(group.id)
+        with self.db.transaction():
+            for rule in self.rules.list():
+                if group.id in (rule.security_group_id, rule.remote_group_id):
+                    self.rules.delete(rule.id)
+            self.groups.delete(group.id)
 
     def visible_rules(self, token: Token) -> list[SecurityGroupRule]:
         """Rules of the security groups the token may see."""
@@ -376,33 +376,31 @@ class NetworkStore:
         return [r for r in self.rules.list(self._scope(token)) if r.security_group_id in groups]
 
     def create_rule(self, token: Token, body: dict[str, Any], admit: Admit) -> SecurityGroupRule:
-        """A new rule in one of the token's security groups."""
+        """A new rule in one of the token's security groups. The body's form (members, types, enums; ports
+        are integers) is api/openapi.yaml's; the port bounds (in Neutron's words) and what depends on the
+        protocol, the group or the other rules are here."""
         where = "security_group_rule"
-        group = self.group(token, field(body, "security_group_id", str, where))
-        direction = field(body, "direction", str, where)
-        if direction not in ("ingress", "egress"):
-            raise BadRequest(f"{where}.direction", f"{describe(direction)}: use ingress or egress")
-        ethertype = field(body, "ethertype", str, where, False, "IPv4")
-        if ethertype not in ("IPv4", "IPv6"):
-            raise BadRequest(f"{where}.ethertype", f"{describe(ethertype)}: use IPv4 or IPv6")
-        low = field(body, "port_range_min", int, where, False)
-        high = field(body, "port_range_max", int, where, False)
+        group = self.group(token, body["security_group_id"])
+        direction = body["direction"]
+        ethertype = given(body, "ethertype", "IPv4")
+        low, high = body.get("port_range_min"), body.get("port_range_max")
         for name, port in (("port_range_min", low), ("port_range_max", high)):
-            if port is not None and not 0 <= port <= 65535:
+            if port is not None and not 0 <= port <= 65535:  # in Neutron's words, which Tempest matches
                 raise BadRequest(f"{where}.{name}", f"Invalid value for port {port}")
-        protocol = rules.protocol_of(field(body, "protocol", (str, int), where, False))
+        protocol = rules.protocol_of(body.get("protocol"))
         rules.check_range(protocol, low, high)
-        prefix = field(body, "remote_ip_prefix", str, where, False)
+        prefix = body.get("remote_ip_prefix")
         if prefix is not None:
             try:
-                network = ipaddress.ip_network(prefix, strict=False)
+                # Neutron keeps the address as given (10.2.3.124/24 stays so) and adds a missing mask (/32, /128).
+                interface = ipaddress.ip_interface(prefix)
             except ValueError as exc:
                 raise BadRequest(f"{where}.remote_ip_prefix", str(exc)) from None
-            if f"IPv{network.version}" != ethertype:
+            if f"IPv{interface.version}" != ethertype:
                 raise BadRequest(f"{where}.remote_ip_prefix", f"Conflicting value ethertype {ethertype} for CIDR "
-                                                              f"{network}")
-            prefix = str(network)
-        remote_group = field(body, "remote_group_id", str, where, False)
+                                                              f"{cut(prefix)}")
+            prefix = str(interface)
+        remote_group = body.get("remote_group_id")
         if remote_group is not None:
             if prefix is not None:
                 raise BadRequest(where, "Only remote_ip_prefix or remote_group_id may be provided.")
@@ -411,7 +409,7 @@ class NetworkStore:
             id=str(uuid.uuid4()), project_id=group.project_id, security_group_id=group.id, direction=direction,
             ethertype=ethertype, protocol=protocol, port_range_min=low, port_range_max=high,
             remote_ip_prefix=prefix, remote_group_id=remote_group,
-            description=field(body, "description", str, where, False, ""))
+            description=given(body, "description", ""))
         same = next((r for r in self.rules.list([group.project_id]) if rules.same_rule(r, rule)), None)
         if same is not None:
             raise Conflict(f"Security group rule already exists. Rule id is {same.id}.")

@@ -19,9 +19,8 @@ import requests
 from test_plan_schema import check_plan
 
 from provisioner.errors import InputError
-from provisioner.networks import NetworkSpec, bridge_name, network_dir, render_network_plan
+from provisioner.networks import HostAddress, NetworkSpec, bridge_name, network_dir, render_network_plan
 from provisioner.provider.simulator import open_readonly
-from provisioner.spec.model import Address
 
 from apitest import live, qcow2_file, serve_root  # noqa: F401 (fixtures)
 
@@ -64,11 +63,14 @@ def image(live, qcow2_file: Path) -> str:
 
 def test_network_plan_matches_the_schema_and_is_pure() -> None:
     spec = NetworkSpec("net-x", bridge_name("0f3c1e2d-aaaa-bbbb-cccc-1234567890ab"), "test:///default",
-                       (Address(ipaddress.IPv4Address("10.9.0.1"), 24),), forward="nat")
+                       (HostAddress(ipaddress.IPv4Address("10.9.0.1"), 24),
+                        HostAddress(ipaddress.IPv6Address("fd00:9::1"), 64)), forward="nat")
     plan = render_network_plan(spec)
     assert plan == render_network_plan(spec), "same input, same bytes"
     assert check_plan(plan) == [], plan
-    assert 'forward   = { mode = "nat" }' in plan and '{ address = "10.9.0.1", prefix = 24 }' in plan
+    assert 'forward   = { mode = "nat" }' in plan and '{ address = "10.9.0.1", prefix = 24 },' in plan
+    # libvirt reads an <ip> without family as IPv4 and refuses an IPv6 address there.
+    assert '{ address = "fd00:9::1", prefix = 64, family = "ipv6" }' in plan
     isolated = render_network_plan(NetworkSpec("net-x", "pvx", "test:///default"))
     assert check_plan(isolated) == [] and "forward" not in isolated.split("resource", 1)[1]
 

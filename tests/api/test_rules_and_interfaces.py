@@ -1,13 +1,16 @@
 """Neutron security group rules (protocols, port and ICMP ranges, remote groups, duplicates) and router
-interface ports (ACTIVE when the host's bridge holds the address, overlapping subnets refused), on a live
-server with real networks on the simulated hypervisor (issue 12)."""
+interface ports (ACTIVE when the host's bridge holds the address, IPv4 or IPv6; overlapping subnets refused),
+on a live server with real networks on the simulated hypervisor (issue 12)."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
 import requests
+
+from provisioner.provider.simulator import open_readonly
 
 from apitest import Live, live  # noqa: F401 (fixture)
 
@@ -80,6 +83,42 @@ def test_icmp_types_and_codes_and_duplicates(live: Live, group: str) -> None:
     assert hidden.status_code == 404, "another project's group is not a remote group here"
 
 
+
+def test_remote_ip_prefix_is_kept_as_given_with_its_mask(live: Live) -> None:
+    group = _call(live, "POST", "/security-groups", {"security_group": {"name": "prefixes"}}).json()["security_group"]
+    for given, shown, ethertype in (("10.2.3.124/24", "10.2.3.124/24", "IPv4"), ("10.9.9.9", "10.9.9.9/32", "IPv4"),
+                                    ("FD00:0::5/64", "fd00::5/64", "IPv6"), ("fd00::7", "fd00::7/128", "IPv6")):
+        resp = _rule(live, group["id"], ethertype=ethertype, protocol="tcp", port_range_min=22, port_range_max=22,
+                     remote_ip_prefix=given)
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["security_group_rule"]["remote_ip_prefix"] == shown, "Neutron keeps the host bits"
+    # Another way of writing the same prefix is the same rule; so is every address and none.
+    again = _rule(live, group["id"], ethertype="IPv4", protocol="tcp", port_range_min=22, port_range_max=22,
+                  remote_ip_prefix="10.9.9.9/32")
+    assert again.status_code == 409, again.text
+    assert _rule(live, group["id"], protocol="udp", remote_ip_prefix="0.0.0.0/0").status_code == 201
+    everything = _rule(live, group["id"], protocol="udp")
+    assert everything.status_code == 409 and "already exists" in everything.json()["NeutronError"]["message"]
+    bad = _rule(live, group["id"], protocol="udp", remote_ip_prefix="10.0.0.300/8")
+    assert bad.status_code == 400 and "security_group_rule.remote_ip_prefix" in bad.json()["NeutronError"]["message"]
+
+
+def test_deleting_a_group_deletes_the_rules_naming_it_as_remote_group(live: Live) -> None:
+    def new_group(name: str) -> str:
+        made = _call(live, "POST", "/security-groups", {"security_group": {"name": name}})
+        return made.json()["security_group"]["id"]
+
+    holder, peer = new_group("holder"), new_group("peer")
+    kept = _rule(live, holder, protocol="tcp", port_range_min=80, port_range_max=80).json()["security_group_rule"]
+    gone = _rule(live, holder, protocol="tcp", remote_group_id=peer)
+    assert gone.status_code == 201, gone.text
+    assert _call(live, "DELETE", f"/security-groups/{peer}").status_code == 204
+    left = _call(live, "GET", f"/security-groups/{holder}").json()["security_group"]["security_group_rules"]
+    assert [r["id"] for r in left] == [kept["id"]], "the rule naming the deleted group went with it"
+    missing = _call(live, "GET", f"/security-group-rules/{gone.json()['security_group_rule']['id']}")
+    assert missing.status_code == 404
+
+
 def _network_with_subnet(live: Live, name: str, cidr: str) -> tuple[str, str]:
     network = _call(live, "POST", "/networks", {"network": {"name": name}}).json()["network"]
     subnet = _call(live, "POST", "/subnets", {"subnet": {"network_id": network["id"], "cidr": cidr,
@@ -124,3 +163,28 @@ def test_router_interfaces_are_active_on_the_hosts_gateway(live: Live) -> None:
         assert _call(live, "DELETE", f"/routers/{r['id']}").status_code == 204
     for network in (first_net, second_net):
         assert _call(live, "DELETE", f"/networks/{network}").status_code == 204
+
+
+def test_an_ipv6_gateway_is_on_the_libvirt_network_and_its_interface_active(live: Live) -> None:
+    network = _call(live, "POST", "/networks", {"network": {"name": "ri-v6"}}).json()["network"]
+    made = _call(live, "POST", "/subnets", {"subnet": {"network_id": network["id"], "cidr": "fd00:77::/64",
+                                                       "ip_version": 6}})
+    assert made.status_code == 201, made.text
+    subnet = made.json()["subnet"]
+    conn = open_readonly(live.layout.simulator_uri)
+    try:
+        ips = ET.fromstring(conn.networkLookupByName(f"net-{network['id']}").XMLDesc(0)).findall("ip")
+    finally:
+        conn.close()
+    assert [(ip.get("family"), ip.get("address"), ip.get("prefix")) for ip in ips] == [
+        ("ipv6", "fd00:77::1", "64")], "the host holds the IPv6 subnet's gateway"
+
+    router = _call(live, "POST", "/routers", {"router": {"name": "r-v6"}}).json()["router"]
+    added = _call(live, "PUT", f"/routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    assert added.status_code == 200, added.text
+    port = _call(live, "GET", f"/ports/{added.json()['port_id']}").json()["port"]
+    assert port["status"] == "ACTIVE" and port["fixed_ips"][0]["ip_address"] == "fd00:77::1"
+    assert _call(live, "PUT", f"/routers/{router['id']}/remove_router_interface",
+                 {"subnet_id": subnet["id"]}).status_code == 200
+    assert _call(live, "DELETE", f"/routers/{router['id']}").status_code == 204
+    assert _call(live, "DELETE", f"/networks/{network['id']}").status_code == 204

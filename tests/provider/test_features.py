@@ -108,3 +108,26 @@ resource "libvirt_volume" "v" {
     proc = ws.run("apply", "-auto-approve", check=False)
     assert proc.returncode == 1
     assert "Storage pool 'nowhere' not found" in proc.stderr
+
+
+def test_network_with_an_ipv6_address(site: Site) -> None:
+    """An IPv6 address is an `<ip family='ipv6'>` next to the IPv4 one, and reads back without a diff."""
+    main_tf = HEADER.replace("URI", site.uri) + '''
+resource "libvirt_network" "dual" {
+  name   = "dual"
+  bridge = { name = "virbr8" }
+  ips    = [
+    { address = "192.168.80.1", prefix = 24 },
+    { address = "fd00:80::1", prefix = 64, family = "ipv6" },
+  ]
+}
+'''
+    ws = site.workspace("dual", main_tf)
+    ws.apply()
+    code, out = ws.plan_exitcode()
+    assert code == 0, out
+    with simulator.snapshot(site.uri) as conn:
+        ips = ET.fromstring(conn.networkLookupByName("dual").XMLDesc(0)).findall("ip")
+        assert [(ip.get("family"), ip.get("address"), ip.get("prefix")) for ip in ips] == [
+            (None, "192.168.80.1", "24"), ("ipv6", "fd00:80::1", "64")]
+    ws.destroy()

@@ -23,6 +23,7 @@ SCHEMA = ResourceSchema("libvirt_network", (
     many("ips",
          optional("address", "string", "IP address of the host on this network."),
          optional("prefix", "number", "Prefix length of the network."),
+         optional("family", "string", "Address family: ipv4 (libvirt's default when unset) or ipv6."),
          doc="IP address configuration for the network"),
     computed("id", "string", "Network identifier (UUID)"),
     computed("uuid", "string", "UUID of the network."),
@@ -40,7 +41,7 @@ def network_xml(state: State, uuid: str | None = None) -> str:
     if state.get("bridge") is not None:
         X.sub(root, "bridge", name=state["bridge"].get("name"))
     for ip in state.get("ips") or []:
-        X.sub(root, "ip", address=ip.get("address"), prefix=ip.get("prefix"))
+        X.sub(root, "ip", family=ip.get("family"), address=ip.get("address"), prefix=ip.get("prefix"))
     return X.to_string(root)
 
 
@@ -65,7 +66,8 @@ def observe(net) -> State:
         prefix = ip.get("prefix")
         if prefix is None and ip.get("netmask"):
             prefix = ipaddress.IPv4Network(f"0.0.0.0/{ip.get('netmask')}").prefixlen
-        ips.append({"address": ip.get("address"), "prefix": int(prefix) if prefix is not None else None})
+        ips.append({"address": ip.get("address"), "prefix": int(prefix) if prefix is not None else None,
+                    "family": ip.get("family")})
     bridge = root.find("bridge")
     mode = X.get(root, "forward", "mode")
     uuid = net.UUIDString()
