@@ -5,7 +5,7 @@ responder runs: types, required members, enums, lengths, refused extra members. 
 semantic checks (existence, quotas, ownership, microversion rules that need the caller). The fuzzer
 (tests/api/test_fuzz.py) reads the same file and fails if the code accepts what a schema refuses.
 
-Two vendor extensions in the spec, on an operation's `application/json` media type:
+Vendor extensions in the spec, on an operation's `application/json` media type:
 - `x-microversions: [{min: "2.64", schema: {...}}, ...]`: the schema for requests at or above `min` (the
   last one matching wins); the plain `schema` is the service's minimum version, what a client without an
   OpenStack-API-Version header (the fuzzer) gets.
@@ -14,8 +14,6 @@ Two vendor extensions in the spec, on an operation's `application/json` media ty
   the version that accepts it (`rebuild.key_name: is accepted from microversion 2.54 on`): what Nova's
   per-version schemas (one per action, keyed by the action's name) say without repeating a whole schema per
   version. A version beyond the service's maximum makes the member always refused, as Nova below it.
-- `x-validated-in-code: <why>`: the operation's body is still checked by hand in its responder (services
-  not migrated yet); the hook leaves it alone.
 
 A new endpoint's body schema goes in the spec next to its path: nothing here changes.
 """
@@ -202,7 +200,7 @@ def load_schemas(spec: Path = SPEC) -> dict[tuple[str, str], BodySchema]:
             if "$ref" in body:  # a shared one, under components/requestBodies
                 body = document["components"]["requestBodies"][body["$ref"].rsplit("/", 1)[1]]
             media = body.get("content", {}).get(JSON)
-            if media is None or "schema" not in media or "x-validated-in-code" in media:
+            if media is None or "schema" not in media:
                 continue
             versions = sorted((_parse_version(v["min"]), v["schema"]) for v in media.get("x-microversions", []))
             bounds = _bounds([_resolve(schema, document) for schema in (media["schema"], *(v for _, v in versions))])
