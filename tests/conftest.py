@@ -63,6 +63,13 @@ def ssh_hypervisors() -> Iterator[list[sshvirt.Hypervisor]]:
 
 
 @pytest.fixture(scope="session")
+def hypervisor(ssh_hypervisors: list[sshvirt.Hypervisor]) -> sshvirt.Hypervisor:
+    """The first of the session's hypervisors, for a test that needs one: over qemu+ssh (`.uri`), or from inside
+    its namespaces (`.enter`, `sshvirt.LOCAL_URI`). No test touches the host's own libvirt state."""
+    return ssh_hypervisors[0]
+
+
+@pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[pg.Postgres]:
     """A real PostgreSQL (unix socket only, in a temporary directory) for the whole session; skipped, with the
     reason, only where its binaries or driver are missing."""

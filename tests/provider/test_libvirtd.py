@@ -1,15 +1,16 @@
-"""The provider against a real libvirtd (qemu:///system), started by the tests."""
+"""The provider against a real libvirtd, started by the tests in namespaces of its own (tests/sshvirt.py) and
+reached over qemu+ssh, as on a separate host."""
 
 from __future__ import annotations
 
 import uuid
 
-import realvirt
+import sshvirt
 
 from .conftest import Site
 
 
-def test_pool_volume_and_stopped_domain_on_qemu_system(site: Site, real_libvirtd: realvirt.Libvirtd) -> None:
+def test_pool_volume_and_stopped_domain_on_qemu_system(site: Site, hypervisor: sshvirt.Hypervisor) -> None:
     suffix = uuid.uuid4().hex[:8]
     pool_dir = site.root / "pool"
     main_tf = f'''terraform {{
@@ -21,7 +22,7 @@ def test_pool_volume_and_stopped_domain_on_qemu_system(site: Site, real_libvirtd
   }}
 }}
 provider "libvirt" {{
-  uri = "{real_libvirtd.uri}"
+  uri = "{hypervisor.uri}"
 }}
 resource "libvirt_pool" "pool" {{
   name   = "provtest-{suffix}"
