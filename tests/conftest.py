@@ -11,7 +11,6 @@ from typing import Iterator
 import pytest
 
 import pg
-import realvirt
 import sshvirt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,13 +44,6 @@ def tree_digest(path: Path) -> str:
         if item.is_file():
             sha.update(item.read_bytes())
     return sha.hexdigest()
-
-
-@pytest.fixture(scope="session")
-def real_libvirtd() -> Iterator[realvirt.Libvirtd]:
-    """A real libvirtd (qemu:///system) in its own network namespace, for the whole session."""
-    with realvirt.libvirtd() as daemon:
-        yield daemon
 
 
 @pytest.fixture(scope="session")
