@@ -55,9 +55,9 @@ def ssh_hypervisors() -> Iterator[list[sshvirt.Hypervisor]]:
 
 
 @pytest.fixture(scope="session")
-def hypervisor(ssh_hypervisors: list[sshvirt.Hypervisor]) -> sshvirt.Hypervisor:
-    """The first of the session's hypervisors, for a test that needs one: over qemu+ssh (`.uri`), or from inside
-    its namespaces (`.enter`, `sshvirt.LOCAL_URI`). No test touches the host's own libvirt state."""
+def real_libvirtd(ssh_hypervisors: list[sshvirt.Hypervisor]) -> sshvirt.Hypervisor:
+    """The first of the session's hypervisors, for a test that needs one real libvirtd: over qemu+ssh (`.uri`), or
+    from inside its namespaces (`.enter`, `sshvirt.LOCAL_URI`). No test touches the host's own libvirt state."""
     return ssh_hypervisors[0]
 
 

@@ -4,8 +4,8 @@ Every hypervisor gets a network namespace (loopback, a guest bridge) and a priva
 namespace in which a tmpfs covers /run and temporary directories are bound over /etc/libvirt,
 /var/lib/libvirt, /var/cache/libvirt and /var/log/libvirt: its libvirtd shares no state with
 the others nor with a libvirtd the host runs, and reads or writes none of the host's libvirt
-state. In the same namespaces runs a real sshd (Debian's /usr/sbin/sshd, its own host key and configuration, root login by one
-generated key only) on 127.0.0.1:22.
+state. In the same namespaces runs a real sshd (Debian's /usr/sbin/sshd, its own host key and
+configuration, root login by one generated key only) on 127.0.0.1:22.
 
 The caller reaches it as
 ``qemu+ssh://root@<name>/system?keyfile=<key>&command=<wrapper>&no_tty=1``: libvirt runs

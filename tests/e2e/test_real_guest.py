@@ -7,8 +7,8 @@ The libvirtd is the session's first hypervisor of tests/sshvirt.py (namespaces o
 `bin/provision` runs on it (inside its mount and network namespaces), so the post-boot
 job's SSH reaches the guest on the bridge there and libvirtd is local (qemu:///system,
 its unix socket): the serial console is logged into the workspace. The API's power
-actions reach it over qemu+ssh, as the API reaches a hypervisor. Takes a few minutes (TCG); select with `-m e2e`, leave out with
-`-m "not e2e"`.
+actions reach it over qemu+ssh, as the API reaches a hypervisor. Takes a few minutes
+(TCG); select with `-m e2e`, leave out with `-m "not e2e"`.
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ def guest_image() -> realguest.GuestImage:
 
 
 @pytest.fixture
-def bridge(hypervisor: sshvirt.Hypervisor) -> Iterator[sshvirt.Hypervisor]:
+def bridge(real_libvirtd: sshvirt.Hypervisor) -> Iterator[sshvirt.Hypervisor]:
     """The session's hypervisor, its bridge with the guests' gateway address for the duration of the test."""
-    ns = ("ip", "netns", "exec", hypervisor.netns)
-    subprocess.run([*ns, "ip", "address", "add", realguest.BRIDGE_ADDRESS, "dev", hypervisor.bridge], check=True)
-    yield hypervisor
-    subprocess.run([*ns, "ip", "address", "del", realguest.BRIDGE_ADDRESS, "dev", hypervisor.bridge])
+    ns = ("ip", "netns", "exec", real_libvirtd.netns)
+    subprocess.run([*ns, "ip", "address", "add", realguest.BRIDGE_ADDRESS, "dev", real_libvirtd.bridge], check=True)
+    yield real_libvirtd
+    subprocess.run([*ns, "ip", "address", "del", realguest.BRIDGE_ADDRESS, "dev", real_libvirtd.bridge])
 
 
 @pytest.fixture

@@ -31,12 +31,12 @@ def guest_image() -> realguest.GuestImage:
 
 
 @pytest.fixture
-def bridge(hypervisor: sshvirt.Hypervisor) -> Iterator[sshvirt.Hypervisor]:
+def bridge(real_libvirtd: sshvirt.Hypervisor) -> Iterator[sshvirt.Hypervisor]:
     """The session's hypervisor, its bridge with the guests' gateway address for the duration of the test."""
-    ns = ("ip", "netns", "exec", hypervisor.netns)
-    subprocess.run([*ns, "ip", "address", "add", realguest.BRIDGE_ADDRESS, "dev", hypervisor.bridge], check=True)
-    yield hypervisor
-    subprocess.run([*ns, "ip", "address", "del", realguest.BRIDGE_ADDRESS, "dev", hypervisor.bridge])
+    ns = ("ip", "netns", "exec", real_libvirtd.netns)
+    subprocess.run([*ns, "ip", "address", "add", realguest.BRIDGE_ADDRESS, "dev", real_libvirtd.bridge], check=True)
+    yield real_libvirtd
+    subprocess.run([*ns, "ip", "address", "del", realguest.BRIDGE_ADDRESS, "dev", real_libvirtd.bridge])
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import sshvirt
 from .conftest import Site
 
 
-def test_pool_volume_and_stopped_domain_on_qemu_system(site: Site, hypervisor: sshvirt.Hypervisor) -> None:
+def test_pool_volume_and_stopped_domain_on_qemu_system(site: Site, real_libvirtd: sshvirt.Hypervisor) -> None:
     suffix = uuid.uuid4().hex[:8]
     pool_dir = site.root / "pool"
     main_tf = f'''terraform {{
@@ -22,7 +22,7 @@ def test_pool_volume_and_stopped_domain_on_qemu_system(site: Site, hypervisor: s
   }}
 }}
 provider "libvirt" {{
-  uri = "{hypervisor.uri}"
+  uri = "{real_libvirtd.uri}"
 }}
 resource "libvirt_pool" "pool" {{
   name   = "provtest-{suffix}"
