@@ -6,8 +6,9 @@ By hand: a bare `qemu-system-x86_64` boot of the same image, kernel and seed
 (same vCPUs and memory, TCG), its NIC on the same bridge through a tap; wait
 for SSH, then for `cloud-init status` done; then the same archive unpacked and
 made over SSH (pinned host key). Both run inside the network namespace of a
-libvirtd started for the bench (tests/realvirt.py); everything is removed at
-the end. The image comes from tests/e2e/build-guest-image (cached).
+libvirtd started for the bench (tests/sshvirt.py: the engine runs on it, inside
+its mount and network namespaces); everything is removed at the end. The image
+comes from tests/e2e/build-guest-image (cached).
 
 The first engine run also creates the pool and uploads the base image (once
 per hypervisor); later runs reuse them. Target (#6): engine / hand <= 1.10.
@@ -35,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import realvirt  # noqa: E402
+import sshvirt  # noqa: E402
 from e2e import realguest  # noqa: E402
 
 NAME = "e2e-bench.test"
@@ -134,15 +136,16 @@ def main(runs: int) -> int:
         return 2
     hand, engine = [], []
     try:
-        with realvirt.libvirtd("br0", realguest.BRIDGE_ADDRESS) as daemon:
+        with sshvirt.hypervisors(1) as [hv]:
+            realguest.in_netns(hv.netns, "ip", "address", "add", realguest.BRIDGE_ADDRESS, "dev", hv.bridge)
             scratch = realvirt.traversable_root()
-            root, domains, netns = scratch / "root", scratch / "domains", daemon.netns
+            root, domains, netns = scratch / "root", scratch / "domains", hv.netns
             try:
                 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(scratch / "tester")],
                                check=True)
-                realguest.provision(netns, root, domains, "-q", "image", "import", "--name", realguest.IMAGE_NAME,
+                realguest.provision(hv, root, domains, "-q", "image", "import", "--name", realguest.IMAGE_NAME,
                                     str(image.disk))
-                directory = realguest.write_domain(domains, NAME, IP, image, daemon, "tester",
+                directory = realguest.write_domain(domains, NAME, IP, image, hv, "tester",
                                                    (scratch / "tester.pub").read_text().strip(),
                                                    secrets.token_hex(8))
                 workspace = root / "domains" / NAME
@@ -151,14 +154,14 @@ def main(runs: int) -> int:
 
                 def engine_run() -> None:
                     started, started_wall = time.monotonic(), time.time()
-                    done = realguest.provision(netns, root, domains, NAME)
+                    done = realguest.provision(hv, root, domains, NAME)
                     total = time.monotonic() - started
                     engine.append(Run(total, guest_pace(netns, ssh, started_wall)))
                     print(f"  engine steps: {step_times(done.stdout)}", flush=True)
-                    realguest.provision(netns, root, domains, "-q", "destroy", "--yes", NAME)
+                    realguest.provision(hv, root, domains, "-q", "destroy", "--yes", NAME)
 
                 def hand_run() -> None:
-                    realguest.provision(netns, root, domains, "-q", "render", NAME)  # the seed and keys
+                    realguest.provision(hv, root, domains, "-q", "render", NAME)  # the seed and keys
                     hand.append(by_hand(netns, image, workspace, directory / "data.tar.gz", scratch))
 
                 for run in range(1, runs + 1):
@@ -170,7 +173,7 @@ def main(runs: int) -> int:
                           f"by hand {h.total:.1f} s (guest {h.guest:.1f} s + {h.outside:.1f} s), "
                           f"ratio {e.total / h.total:.2f}", flush=True)
             finally:
-                realguest.destroy_all(netns, scratch)
+                realguest.destroy_all(hv, scratch)
     except pytest.skip.Exception as skipped:
         print(f"bench/e2e: skipped: {skipped}")
         return 2

@@ -11,7 +11,6 @@ from typing import Iterator
 import pytest
 
 import pg
-import realvirt
 import sshvirt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,18 +47,18 @@ def tree_digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def real_libvirtd() -> Iterator[realvirt.Libvirtd]:
-    """A real libvirtd (qemu:///system) in its own network namespace, for the whole session."""
-    with realvirt.libvirtd() as daemon:
-        yield daemon
-
-
-@pytest.fixture(scope="session")
 def ssh_hypervisors() -> Iterator[list[sshvirt.Hypervisor]]:
     """Two real libvirtd, each in its own mount and network namespaces, reached over qemu+ssh (`.uri`),
     for the whole session."""
     with sshvirt.hypervisors(2) as hypervisors:
         yield hypervisors
+
+
+@pytest.fixture(scope="session")
+def real_libvirtd(ssh_hypervisors: list[sshvirt.Hypervisor]) -> sshvirt.Hypervisor:
+    """The first of the session's hypervisors, for a test that needs one real libvirtd: over qemu+ssh (`.uri`), or
+    from inside its namespaces (`.enter`, `sshvirt.LOCAL_URI`). No test touches the host's own libvirt state."""
+    return ssh_hypervisors[0]
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,9 @@
 Every hypervisor gets a network namespace (loopback, a guest bridge) and a private mount
 namespace in which a tmpfs covers /run and temporary directories are bound over /etc/libvirt,
 /var/lib/libvirt, /var/cache/libvirt and /var/log/libvirt: its libvirtd shares no state with
-the others nor with a libvirtd the host (or realvirt.py) runs. In the same namespaces runs a
-real sshd (Debian's /usr/sbin/sshd, its own host key and configuration, root login by one
-generated key only) on 127.0.0.1:22.
+the others nor with a libvirtd the host runs, and reads or writes none of the host's libvirt
+state. In the same namespaces runs a real sshd (Debian's /usr/sbin/sshd, its own host key and
+configuration, root login by one generated key only) on 127.0.0.1:22.
 
 The caller reaches it as
 ``qemu+ssh://root@<name>/system?keyfile=<key>&command=<wrapper>&no_tty=1``: libvirt runs
@@ -17,6 +17,13 @@ socket to ssh). Why a ProxyCommand rather than a third "control" namespace joine
 pairs: the URI then works from any process, in-process `provisioner.cli.main`, Terraform's
 provider, an API server, without moving the caller into a namespace; and the TCP traffic
 never leaves the hypervisor's own namespace (its loopback), so nothing is routed anywhere.
+
+A test that needs a hypervisor on *this* host (a local URI: snapshots copy the guest's disk files, the
+serial console is logged into the engine's workspace) runs its command inside the hypervisor's
+namespaces instead (`Hypervisor.enter` + argv, `LOCAL_URI`): libvirtd's unix socket is on the private
+/run there, and everything but libvirt's own directories (/run, /etc/libvirt, /var/lib/libvirt,
+/var/cache/libvirt, /var/log/libvirt) is the host's file system, so the engine's root, the images and
+the workspace are the same paths on both sides; its guests' bridge is in the same network namespace.
 
 `Hypervisor.private(path)` makes `path` an empty directory in the hypervisor's view, as on a
 remote host that has none of the caller's files: a test hides its scratch directory so that
@@ -55,7 +62,11 @@ PRIVATE_DIRS = {"etc": "/etc/libvirt", "lib": "/var/lib/libvirt", "cache": "/var
 # /run tmpfs, so sshd's StrictModes accepts authorized_keys (the real path is below world-writable /tmp).
 INNER = "/run/sshvirt"
 START_TIMEOUT = 60  # libvirtd probes QEMU's capabilities at its first start (a fresh cache each time)
-QEMU_CONF = 'user = "root"\ngroup = "root"\n'  # why root: see realvirt.QEMU_CONF
+# Run qemu as root: as libvirt-qemu, which cannot open this host's root-only /dev/kvm, libvirt re-probes
+# QEMU's capabilities on every call (about 80 s per domain start).
+QEMU_CONF = 'user = "root"\ngroup = "root"\n'
+# The hypervisor's own libvirtd, for a command run inside its namespaces (`Hypervisor.enter`).
+LOCAL_URI = "qemu:///system"
 LIBVIRTD_CONF = 'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n'
 # A holder process keeps the namespaces alive; it sets the mounts up first, then sleeps.
 # /run/sshd is sshd's privilege separation directory.
@@ -83,10 +94,14 @@ class Hypervisor:
     holder: int = 0  # pid of a process in its mount and network namespaces
     pids: list[int] = field(default_factory=list)
 
+    @property
+    def enter(self) -> list[str]:
+        """The argv prefix that runs a command inside the hypervisor's mount and network namespaces."""
+        return ["nsenter", "--target", str(self.holder), "--mount", "--net", "--"]
+
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run argv inside the hypervisor's namespaces (as if on that host)."""
-        return subprocess.run(["nsenter", "--target", str(self.holder), "--mount", "--net", "--", *argv],
-                              check=check, capture_output=True, text=True)
+        return subprocess.run([*self.enter, *argv], check=check, capture_output=True, text=True)
 
     @contextmanager
     def private(self, path: Path) -> Iterator[None]:
@@ -215,16 +230,15 @@ def _start(hv: Hypervisor) -> None:
         if holder.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{hv.name}: mount namespace set-up failed: {holder_err.read_text()}")
         time.sleep(0.05)
-    enter = ("nsenter", "--target", str(hv.holder), "--mount", "--net", "--")
     daemons = (("virtlogd", ("/usr/sbin/virtlogd",)), ("virtlockd", ("/usr/sbin/virtlockd",)),
                ("libvirtd", ("/usr/sbin/libvirtd",)),
                ("sshd", ("/usr/sbin/sshd", "-D", "-e", "-f", f"{INNER}/ssh/sshd_config")))
     for name, argv in daemons:
         with (hv.directory / "log" / f"{name}.out.log").open("wb") as out:
-            hv.pids.append(subprocess.Popen([*enter, *argv], stdout=out, stderr=subprocess.STDOUT,
+            hv.pids.append(subprocess.Popen([*hv.enter, *argv], stdout=out, stderr=subprocess.STDOUT,
                                             start_new_session=True).pid)
     deadline = time.monotonic() + START_TIMEOUT
-    while hv.run("virsh", "-c", "qemu:///system", "version", check=False).returncode != 0:
+    while hv.run("virsh", "-c", LOCAL_URI, "version", check=False).returncode != 0:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{hv.name}: libvirtd did not come up in {START_TIMEOUT} s\n{hv.log()}")
         time.sleep(0.2)

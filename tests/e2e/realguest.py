@@ -1,8 +1,12 @@
-"""Helpers for the e2e tier: the guest image, a real domain directory, commands in the namespace.
+"""Helpers for the e2e tier: the guest image, a real domain directory, commands on the hypervisor.
 
 Shared by tests/e2e/test_real_guest.py and bench/e2e.py. Nothing here is a
-stand-in: the guest is a Debian system booted by qemu (TCG), reached over the
-bridge inside the test's network namespace.
+stand-in: the guest is a Debian system booted by qemu (TCG) under a hypervisor of
+tests/sshvirt.py, reached over the bridge inside that hypervisor's network namespace.
+
+The engine runs *on* the hypervisor (inside its mount and network namespaces, with the local
+URI qemu:///system): snapshots copy the guest's disk files and the serial console is logged
+into the workspace only where libvirtd is local, and the post-boot job's SSH needs the bridge.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 from dataclasses import dataclass
@@ -19,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-import realvirt
+import sshvirt
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "tests" / "e2e" / "build-guest-image"
@@ -29,7 +34,6 @@ IMAGE_NAME = "e2e-debian"
 BRIDGE_ADDRESS = "198.51.100.1/24"
 GATEWAY = "198.51.100.1"
 MARKER_DIR = "/var/lib/e2e"
-QEMU_LOGS = Path("/var/log/libvirt/qemu")
 # Same shape as the measured probe guest: 2 vCPUs under TCG.
 CPUS = 2
 MEMORY = 1024
@@ -62,7 +66,7 @@ class GuestImage:
 
 def skip_reason() -> str | None:
     """Why this machine cannot run the e2e tier, in one line, or None."""
-    reason = realvirt.skip_reason()
+    reason = sshvirt.skip_reason()
     if reason:
         return f"e2e: {reason}"
     if not shutil.which("debootstrap"):
@@ -122,9 +126,9 @@ def site_archive(name: str, token: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_domain(domains: Path, name: str, ip: str, image: GuestImage, daemon: realvirt.Libvirtd,
+def write_domain(domains: Path, name: str, ip: str, image: GuestImage, hv: sshvirt.Hypervisor,
                  user: str, user_key: str, token: str, extra: str = "") -> Path:
-    """A real domain directory: static IP on the namespace's bridge, TCG, no apt, a test user."""
+    """A real domain directory: static IP on the hypervisor's bridge, TCG, no apt, a test user."""
     directory = domains / name
     directory.mkdir(parents=True)
     (directory / "provision.conf").write_text(
@@ -134,7 +138,7 @@ def write_domain(domains: Path, name: str, ip: str, image: GuestImage, daemon: r
         # The image's own size: cloud-init's resize_rootfs then has nothing to do.
         f"size = {2 * 1024**3}\n"
         f"memory = {MEMORY}\ncpus = {CPUS}\n"
-        f"domain_type = qemu\nlibvirt_uri = {daemon.uri}\nbridge = {daemon.bridge}\n"
+        f"domain_type = qemu\nlibvirt_uri = {sshvirt.LOCAL_URI}\nbridge = {hv.bridge}\n"
         f"install_packages = no\nautostart = no\n"
         f"kernel = {image.kernel}\ninitrd = {image.initrd}\ncmdline = {CMDLINE}\n"
         f"{extra}")
@@ -150,17 +154,25 @@ def write_domain(domains: Path, name: str, ip: str, image: GuestImage, daemon: r
 
 def in_netns(netns: str, *argv: str, timeout: float = 120, env: dict[str, str] | None = None,
              check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run argv inside the test's namespace (libvirtd's unix socket is reachable from any)."""
+    """Run argv inside a network namespace only (SSH into a guest on the bridge there)."""
     return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True, text=True,
                           timeout=timeout, env=env, check=check)
 
 
-def provision(netns: str, root: Path, domains: Path, *args: str, timeout: float = 1200,
+def on_hypervisor(hv: sshvirt.Hypervisor, *argv: str, timeout: float = 120, env: dict[str, str] | None = None,
+                  check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run argv on the hypervisor: inside its mount namespace (its libvirtd's socket) and network namespace."""
+    return subprocess.run([*hv.enter, *argv], capture_output=True, text=True, timeout=timeout, env=env,
+                          check=check)
+
+
+def provision(hv: sshvirt.Hypervisor, root: Path, domains: Path, *args: str, timeout: float = 1200,
               check: bool = True) -> subprocess.CompletedProcess[str]:
-    """bin/provision inside the namespace, so the post-boot job's SSH reaches the guest on the bridge."""
+    """bin/provision on the hypervisor: qemu:///system is its libvirtd, and the post-boot job's SSH reaches
+    the guest on its bridge."""
     env = {**os.environ, **ENGINE_ENV}
-    return in_netns(netns, str(PROVISION), "--root", str(root), "--domains", str(domains), *args,
-                    timeout=timeout, env=env, check=check)
+    return on_hypervisor(hv, str(PROVISION), "--root", str(root), "--domains", str(domains), *args,
+                         timeout=timeout, env=env, check=check)
 
 
 def ssh_argv(workspace: Path, name: str, user: str, key: Path, address: str) -> list[str]:
@@ -181,12 +193,16 @@ def wait_ssh(netns: str, argv: list[str], timeout: float) -> float:
     return time.monotonic() - start
 
 
-def virsh(*args: str) -> str:
-    return subprocess.run(["virsh", "-c", realvirt.URI, *args], check=True, capture_output=True,
-                          text=True).stdout
+def virsh(hv: sshvirt.Hypervisor, *args: str) -> str:
+    """virsh against the hypervisor's libvirtd, on the hypervisor."""
+    return hv.run("virsh", "-c", sshvirt.LOCAL_URI, *args).stdout
 
 
-def destroy_all(netns: str, scratch: Path) -> None:
+# realvirt.destroy_shared, run on the hypervisor: the shared workspaces' provider names its local URI.
+DESTROY_SHARED = "import sys, pathlib, realvirt; realvirt.destroy_shared(pathlib.Path(sys.argv[1]))"
+
+
+def destroy_all(hv: sshvirt.Hypervisor, scratch: Path) -> None:
     """Destroy every domain of scratch/domains, then the shared pool and base image, then remove scratch.
 
     Runs after failures too: a domain that was never applied has no workspace,
@@ -196,14 +212,14 @@ def destroy_all(netns: str, scratch: Path) -> None:
     try:
         for directory in sorted(domains.glob("*"), reverse=True):  # dependants first (a-, b- names)
             if (root / "domains" / directory.name).exists():
-                provision(netns, root, domains, "-q", "destroy", "--yes", directory.name, check=False)
-            # libvirtd's per-domain qemu log outlives the domain.
-            (QEMU_LOGS / f"{directory.name}.log").unlink(missing_ok=True)
+                provision(hv, root, domains, "-q", "destroy", "--yes", directory.name, check=False)
         if any(root.glob("shared/*/terraform/terraform.tfstate")):
-            realvirt.destroy_shared(root)
+            on_hypervisor(hv, sys.executable, "-c", DESTROY_SHARED, str(root), timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(REPO / "tests")})
     finally:
-        realvirt.remove(scratch)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def jobs(netns: str, root: Path, domains: Path) -> list[dict[str, object]]:
-    return json.loads(provision(netns, root, domains, "jobs", "--json").stdout)
+def jobs(hv: sshvirt.Hypervisor, root: Path, domains: Path) -> list[dict[str, object]]:
+    """`provision jobs --json`, parsed."""
+    return json.loads(provision(hv, root, domains, "jobs", "--json").stdout)

@@ -16,6 +16,7 @@ from typing import Iterator
 import pytest
 
 import realvirt
+import sshvirt
 from e2e import realguest
 
 pytestmark = pytest.mark.e2e
@@ -30,8 +31,8 @@ def guest_image() -> realguest.GuestImage:
 
 
 @pytest.fixture
-def bridge(real_libvirtd: realvirt.Libvirtd) -> Iterator[realvirt.Libvirtd]:
-    """The session's bridge, with the guests' gateway address for the duration of the test."""
+def bridge(real_libvirtd: sshvirt.Hypervisor) -> Iterator[sshvirt.Hypervisor]:
+    """The session's hypervisor, its bridge with the guests' gateway address for the duration of the test."""
     ns = ("ip", "netns", "exec", real_libvirtd.netns)
     subprocess.run([*ns, "ip", "address", "add", realguest.BRIDGE_ADDRESS, "dev", real_libvirtd.bridge], check=True)
     yield real_libvirtd
@@ -39,24 +40,24 @@ def bridge(real_libvirtd: realvirt.Libvirtd) -> Iterator[realvirt.Libvirtd]:
 
 
 @pytest.fixture
-def scratch(bridge: realvirt.Libvirtd) -> Iterator[Path]:
+def scratch(bridge: sshvirt.Hypervisor) -> Iterator[Path]:
     """A root and domains dir; on the way out every domain in it is destroyed, even after a failure."""
     path = realvirt.traversable_root()
     yield path
-    realguest.destroy_all(bridge.netns, path)
+    realguest.destroy_all(bridge, path)
 
 
-def test_a_file_written_before_the_snapshot_is_back_after_restore(bridge: realvirt.Libvirtd,
+def test_a_file_written_before_the_snapshot_is_back_after_restore(bridge: sshvirt.Hypervisor,
                                                                   guest_image: realguest.GuestImage,
                                                                   scratch: Path) -> None:
-    root, domains, netns = scratch / "root", scratch / "domains", bridge.netns
+    root, domains, hv, netns = scratch / "root", scratch / "domains", bridge, bridge.netns
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tester@e2e", "-f", str(scratch / "tester")],
                    check=True)
-    realguest.provision(netns, root, domains, "-q", "image", "import", "--name", realguest.IMAGE_NAME,
+    realguest.provision(hv, root, domains, "-q", "image", "import", "--name", realguest.IMAGE_NAME,
                         str(guest_image.disk))
     realguest.write_domain(domains, NAME, IP, guest_image, bridge, "tester",
                            (scratch / "tester.pub").read_text().strip(), secrets.token_hex(8))
-    result = realguest.provision(netns, root, domains, NAME, check=False)
+    result = realguest.provision(hv, root, domains, NAME, check=False)
     assert result.returncode == 0, f"provision failed:\n{result.stdout}\n{result.stderr}"
     workspace = root / "domains" / NAME
     as_root = realguest.ssh_argv(workspace, NAME, "root", workspace / "keys" / "id_ed25519", IP)
@@ -64,17 +65,17 @@ def test_a_file_written_before_the_snapshot_is_back_after_restore(bridge: realvi
     # sync: a paused guest's disk is what a power cut would leave; the file must have reached it.
     realguest.in_netns(netns, *as_root, f"echo {token} > {FILE} && sync")
 
-    realguest.provision(netns, root, domains, "-q", "snapshot", NAME, "before")
-    assert "running" in realguest.virsh("domstate", NAME)  # resumed after the copy
-    [snapshot] = json.loads(realguest.provision(netns, root, domains, "snapshots", NAME, "--json").stdout)
+    realguest.provision(hv, root, domains, "-q", "snapshot", NAME, "before")
+    assert "running" in realguest.virsh(hv, "domstate", NAME)  # resumed after the copy
+    [snapshot] = json.loads(realguest.provision(hv, root, domains, "snapshots", NAME, "--json").stdout)
     vda = next(d for d in snapshot["disks"] if d["target"] == "vda")
     assert vda["size"] > 0 and (workspace / "snapshots" / "before" / vda["file"]).stat().st_size == vda["size"]
 
     realguest.in_netns(netns, *as_root, f"rm {FILE} && sync")
     assert realguest.in_netns(netns, *as_root, f"test -e {FILE}", check=False).returncode == 1
 
-    realguest.provision(netns, root, domains, "-q", "restore", NAME, "before")
+    realguest.provision(hv, root, domains, "-q", "restore", NAME, "before")
     realguest.wait_ssh(netns, as_root, timeout=600)
     assert realguest.in_netns(netns, *as_root, f"cat {FILE}").stdout == f"{token}\n"
     # The domain is still what Terraform applied.
-    assert "unchanged" in realguest.provision(netns, root, domains, NAME).stdout
+    assert "unchanged" in realguest.provision(hv, root, domains, NAME).stdout

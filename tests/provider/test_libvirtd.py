@@ -1,18 +1,19 @@
-"""The provider against a real libvirtd (qemu:///system), started by the tests."""
+"""The provider against a real libvirtd, started by the tests in namespaces of its own (tests/sshvirt.py) and
+reached over qemu+ssh, as on a separate host."""
 
 from __future__ import annotations
 
 import io
 import uuid
 
-import realvirt
+import sshvirt
 
 from provisioner.provider.content import upload
 
 from .conftest import Site
 
 
-def test_pool_volume_and_stopped_domain_on_qemu_system(site: Site, real_libvirtd: realvirt.Libvirtd) -> None:
+def test_pool_volume_and_stopped_domain_on_qemu_system(site: Site, real_libvirtd: sshvirt.Hypervisor) -> None:
     suffix = uuid.uuid4().hex[:8]
     pool_dir = site.root / "pool"
     main_tf = f'''terraform {{
