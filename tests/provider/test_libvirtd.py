@@ -64,7 +64,7 @@ resource "libvirt_domain" "guest" {{
         ws.destroy()
 
 
-def test_volume_grows_in_place_keeping_its_bytes(site: Site, real_libvirtd: realvirt.Libvirtd) -> None:
+def test_volume_grows_in_place_keeping_its_bytes(site: Site, real_libvirtd: sshvirt.Hypervisor) -> None:
     """A larger capacity is virStorageVolResize on a real libvirtd: the bytes written before are still there."""
     import libvirt
 
@@ -124,7 +124,7 @@ resource "libvirt_volume" "data" {{
         ws.destroy()
 
 
-def test_volume_of_a_running_guest_grows_through_it(site: Site, real_libvirtd: realvirt.Libvirtd) -> None:
+def test_volume_of_a_running_guest_grows_through_it(site: Site, real_libvirtd: sshvirt.Hypervisor) -> None:
     """While a running guest holds the volume, a larger capacity is virDomainBlockResize: the guest sees the new
     size, the domain keeps running (no replacement of either)."""
     import libvirt
