@@ -11,28 +11,13 @@ import sshvirt
 from provisioner.provider.content import upload
 
 from .conftest import Site
+from .tfrun import pool_block, provider_header
 
 
 def test_pool_volume_and_stopped_domain_on_qemu_system(site: Site, real_libvirtd: sshvirt.Hypervisor) -> None:
     suffix = uuid.uuid4().hex[:8]
     pool_dir = site.root / "pool"
-    main_tf = f'''terraform {{
-  required_providers {{
-    libvirt = {{
-      source  = "dmacvicar/libvirt"
-      version = "0.9.7"
-    }}
-  }}
-}}
-provider "libvirt" {{
-  uri = "{real_libvirtd.uri}"
-}}
-resource "libvirt_pool" "pool" {{
-  name   = "provtest-{suffix}"
-  type   = "dir"
-  target = {{ path = "{pool_dir}" }}
-}}
-resource "libvirt_volume" "disk" {{
+    main_tf = provider_header(real_libvirtd.uri) + f'''{pool_block(f"provtest-{suffix}", pool_dir)}resource "libvirt_volume" "disk" {{
   name     = "disk.qcow2"
   pool     = libvirt_pool.pool.name
   capacity = 1073741824
@@ -72,23 +57,7 @@ def test_volume_grows_in_place_keeping_its_bytes(site: Site, real_libvirtd: sshv
     pool_name = f"provtest-{suffix}"
 
     def plan(capacity: int) -> str:
-        return f'''terraform {{
-  required_providers {{
-    libvirt = {{
-      source  = "dmacvicar/libvirt"
-      version = "0.9.7"
-    }}
-  }}
-}}
-provider "libvirt" {{
-  uri = "{real_libvirtd.uri}"
-}}
-resource "libvirt_pool" "pool" {{
-  name   = "{pool_name}"
-  type   = "dir"
-  target = {{ path = "{site.root / 'pool'}" }}
-}}
-resource "libvirt_volume" "data" {{
+        return provider_header(real_libvirtd.uri) + f'''{pool_block(pool_name, site.root / "pool")}resource "libvirt_volume" "data" {{
   name     = "data.raw"
   pool     = libvirt_pool.pool.name
   capacity = {capacity}
@@ -133,23 +102,7 @@ def test_volume_of_a_running_guest_grows_through_it(site: Site, real_libvirtd: s
     name = f"provtest-{suffix}"
 
     def plan(capacity: int) -> str:
-        return f'''terraform {{
-  required_providers {{
-    libvirt = {{
-      source  = "dmacvicar/libvirt"
-      version = "0.9.7"
-    }}
-  }}
-}}
-provider "libvirt" {{
-  uri = "{real_libvirtd.uri}"
-}}
-resource "libvirt_pool" "pool" {{
-  name   = "{name}"
-  type   = "dir"
-  target = {{ path = "{site.root / 'pool'}" }}
-}}
-resource "libvirt_volume" "data" {{
+        return provider_header(real_libvirtd.uri) + f'''{pool_block(name, site.root / "pool")}resource "libvirt_volume" "data" {{
   name     = "data.qcow2"
   pool     = libvirt_pool.pool.name
   capacity = {capacity}

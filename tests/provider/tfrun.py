@@ -60,8 +60,8 @@ class Workspace:
         return proc.returncode, proc.stdout + proc.stderr
 
 
-def shared_plan(uri: str, pool_dir: Path, image_url: str) -> str:
-    """The shared workspace's main.tf, as the project's templates render it."""
+def provider_header(uri: str) -> str:
+    """The terraform and provider blocks every plan of these tests starts with."""
     return f'''terraform {{
   required_providers {{
     libvirt = {{
@@ -73,12 +73,22 @@ def shared_plan(uri: str, pool_dir: Path, image_url: str) -> str:
 provider "libvirt" {{
   uri = "{uri}"
 }}
-resource "libvirt_pool" "pool" {{
-  name   = "provisioner"
+'''
+
+
+def pool_block(name: str, path: Path) -> str:
+    """A `libvirt_pool.pool` directory pool named `name` at `path`."""
+    return f'''resource "libvirt_pool" "pool" {{
+  name   = "{name}"
   type   = "dir"
-  target = {{ path = "{pool_dir}" }}
+  target = {{ path = "{path}" }}
 }}
-resource "libvirt_volume" "base_debian_12_0123456789ab" {{
+'''
+
+
+def shared_plan(uri: str, pool_dir: Path, image_url: str) -> str:
+    """The shared workspace's main.tf, as the project's templates render it."""
+    return provider_header(uri) + f'''{pool_block("provisioner", pool_dir)}resource "libvirt_volume" "base_debian_12_0123456789ab" {{
   name   = "base-debian-12-0123456789ab.qcow2"
   pool   = libvirt_pool.pool.name
   target = {{ format = {{ type = "qcow2" }} }}
@@ -90,18 +100,7 @@ resource "libvirt_volume" "base_debian_12_0123456789ab" {{
 def domain_plan(uri: str, name: str, pool_dir: Path, seed: Path, *, memory: int = 1024,
                 capacity: int = 10737418240, running: bool = True) -> str:
     """A domain workspace's main.tf, as the project's templates render it."""
-    return f'''terraform {{
-  required_providers {{
-    libvirt = {{
-      source  = "dmacvicar/libvirt"
-      version = "0.9.7"
-    }}
-  }}
-}}
-provider "libvirt" {{
-  uri = "{uri}"
-}}
-resource "libvirt_volume" "disk" {{
+    return provider_header(uri) + f'''resource "libvirt_volume" "disk" {{
   name     = "{name}-disk-0123456789ab.qcow2"
   pool     = "provisioner"
   capacity = {capacity}
