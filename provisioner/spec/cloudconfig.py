@@ -11,6 +11,10 @@ Accepted formats, as cloud-init reads them (optionally gzip-compressed):
 - `#!` (a script): kept as is, and the seed's user-data becomes a MIME
   multipart of the engine's cloud-config and the script (cloud-init runs it
   once, after runcmd).
+- Plain text whose first non-blank character is not `#` (Nova passes any
+  user data on): a `text/plain` part of that multipart, which cloud-init
+  keeps in the guest and acts on in no way (it finds a part's format by its
+  first non-blank characters, all of which start with `#`).
 
 Anything else (MIME multipart, `#include`, `#cloud-config-archive`,
 `#cloud-boothook`, `#part-handler`, jinja templates …) is refused with the
@@ -88,11 +92,13 @@ def read_user_data(data: bytes, where: str, admin_user: str) -> TenantUserData:
         raise InputError(where, "is not UTF-8 text (nor gzip of it)") from None
     if text.startswith("#!"):
         return TenantUserData([], [], [], None, (UserPart("text/x-shellscript", text),))
+    if not text.lstrip().startswith("#"):  # cloud-init's own test (lstrip, then the `#` headers)
+        return TenantUserData([], [], [], None, (UserPart("text/plain", text),))
     # Not `#cloud-config-archive` (cloud-init matches the longest header): a list of parts, refused below.
     if not _CLOUD_CONFIG.match(text):
-        raise InputError(where, "is neither #cloud-config nor a #! script (nor gzip of either): MIME multipart, "
-                                "#include, #cloud-config-archive, #cloud-boothook, #part-handler and jinja user "
-                                "data are not accepted")
+        raise InputError(where, "is not #cloud-config, a #! script or plain text not starting with # (nor gzip of "
+                                "one): #include, #cloud-config-archive, #cloud-boothook, #part-handler and jinja "
+                                "user data are not accepted")
     return _cloud_config(text, where, admin_user)
 
 

@@ -78,7 +78,7 @@ class AttachedVolume:
 
 @dataclass(frozen=True)
 class UserPart:
-    """Tenant user data that is not cloud-config (a `#!` script): a part of the seed's MIME multipart."""
+    """Tenant user data that is not cloud-config (a `#!` script, plain text): a part of the seed's MIME multipart."""
 
     content_type: str
     content: str

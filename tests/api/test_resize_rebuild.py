@@ -266,7 +266,7 @@ def test_rebuild_sets_key_name_from_254_and_user_data_from_257(live: Live, image
     for body, headers, where in (({"key_name": "no-such-key"}, v254, "rebuild.key_name"),
                                  ({"key_name": 5}, v254, "rebuild.key_name"),
                                  ({"user_data": "not base64!"}, v257, "rebuild.user_data"),
-                                 ({"user_data": base64.b64encode(b"plain text").decode()}, v257,
+                                 ({"user_data": base64.b64encode(b"#include\nhttp://127.0.0.1/cc\n").decode()}, v257,
                                   "rebuild.user_data")):
         refused = requests.post(url, json={"rebuild": {"imageRef": images[1], **body}}, headers=headers, timeout=10)
         assert refused.status_code == 400, refused.text

@@ -218,10 +218,24 @@ def test_a_password_for_the_admin_user_through_chpasswd_is_refused(live, image_i
 
 @pytest.mark.parametrize("user_data", [b"#include\nhttp://127.0.0.1/cc\n", b"#cloud-boothook\necho\n",
                                        b"#cloud-config-archive\n- {type: text/x-shellscript, content: echo}\n",
-                                       b"Content-Type: multipart/mixed; boundary=x\n\n--x--\n", b"echo hi\n"])
+                                       b" \n\t#include\nhttp://127.0.0.1/cc\n", b"## template: jinja\n#cloud-config\n"])
 def test_other_user_data_formats_are_refused_with_the_rule(live, image_id: str, user_data: bytes) -> None:
     got = _refused(live, image_id, "ud-format", user_data)
-    assert got.startswith("server.user_data: is neither #cloud-config nor a #! script (nor gzip of either)")
+    assert got.startswith("server.user_data: is not #cloud-config, a #! script or plain text not starting with #")
+
+
+def test_plain_text_is_a_part_cloud_init_acts_on_in_no_way(live, image_id: str, tmp_path: Path) -> None:
+    """Nova passes any user data on: text cloud-init has no handler for reaches the guest as text/plain, also
+    text that looks like MIME (inside the seed's multipart it is one part's payload)."""
+    for n, text in enumerate(('echo "hello world"\n', "Content-Type: multipart/mixed; boundary=x\n\n--x--\n")):
+        workspace = _built(live, _create(live, image_id, f"ud-text-{n}", text.encode()))
+        message = email.message_from_bytes((workspace / "cloud-init/user-data").read_bytes())
+        config, tenant = message.get_payload()
+        assert (config.get_content_type(), tenant.get_content_type()) == ("text/cloud-config", "text/plain")
+        assert tenant.get_payload(decode=True).decode() == text
+        assert _cloud_init_parts(workspace / "cloud-init/user-data", tmp_path / str(n)) == [
+            "text/cloud-config", "text/plain"]
+        _same_render(workspace)
 
 
 def test_gzip_bombs_and_bad_gzip_are_refused(live, image_id: str) -> None:
