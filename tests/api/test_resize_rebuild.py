@@ -258,8 +258,9 @@ def test_rebuild_sets_key_name_from_254_and_user_data_from_257(live: Live, image
                          "default", "--password", "createPassw0rd", "--wait", "rr-keyed", "-f", "json")["id"]
     v254, v257 = ({**_headers(live), "X-OpenStack-Nova-API-Version": v} for v in ("2.54", "2.57"))
     url = f"{live.url}/compute/v2.1/servers/{server_id}/action"
-    for body, version, where in (({"key_name": "rr-key"}, "2.53", "rebuild.key_name: is accepted from microversion 2.54"),
-                                 ({"user_data": "I2Nsb3VkLWNvbmZpZwo="}, "2.56", "rebuild.user_data: is accepted from microversion 2.57")):
+    for body, version, where in (
+            ({"key_name": "rr-key"}, "2.53", "rebuild.key_name: is accepted from microversion 2.54"),
+            ({"user_data": "I2Nsb3VkLWNvbmZpZwo="}, "2.56", "rebuild.user_data: is accepted from microversion 2.57")):
         refused = requests.post(url, json={"rebuild": {"imageRef": images[1], **body}}, timeout=10,
                                 headers={**_headers(live), "X-OpenStack-Nova-API-Version": version})
         assert refused.status_code == 400 and where in refused.json()["badRequest"]["message"], refused.text

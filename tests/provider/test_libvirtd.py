@@ -17,7 +17,8 @@ from .tfrun import pool_block, provider_header
 def test_pool_volume_and_stopped_domain_on_qemu_system(site: Site, real_libvirtd: sshvirt.Hypervisor) -> None:
     suffix = uuid.uuid4().hex[:8]
     pool_dir = site.root / "pool"
-    main_tf = provider_header(real_libvirtd.uri) + f'''{pool_block(f"provtest-{suffix}", pool_dir)}resource "libvirt_volume" "disk" {{
+    main_tf = (provider_header(real_libvirtd.uri) + pool_block(f"provtest-{suffix}", pool_dir)
+            + f'''resource "libvirt_volume" "disk" {{
   name     = "disk.qcow2"
   pool     = libvirt_pool.pool.name
   capacity = 1073741824
@@ -39,7 +40,7 @@ resource "libvirt_domain" "guest" {{
     }}]
   }}
 }}
-'''
+''')
     ws = site.workspace("qemu", main_tf)
     try:
         ws.apply()
@@ -57,13 +58,14 @@ def test_volume_grows_in_place_keeping_its_bytes(site: Site, real_libvirtd: sshv
     pool_name = f"provtest-{suffix}"
 
     def plan(capacity: int) -> str:
-        return provider_header(real_libvirtd.uri) + f'''{pool_block(pool_name, site.root / "pool")}resource "libvirt_volume" "data" {{
+        return (provider_header(real_libvirtd.uri) + pool_block(pool_name, site.root / "pool")
+            + f'''resource "libvirt_volume" "data" {{
   name     = "data.raw"
   pool     = libvirt_pool.pool.name
   capacity = {capacity}
   target   = {{ format = {{ type = "raw" }} }}
 }}
-'''
+''')
     mib = 1 << 20
     ws = site.workspace("grow", plan(4 * mib))
     try:
@@ -102,7 +104,8 @@ def test_volume_of_a_running_guest_grows_through_it(site: Site, real_libvirtd: s
     name = f"provtest-{suffix}"
 
     def plan(capacity: int) -> str:
-        return provider_header(real_libvirtd.uri) + f'''{pool_block(name, site.root / "pool")}resource "libvirt_volume" "data" {{
+        return (provider_header(real_libvirtd.uri) + pool_block(name, site.root / "pool")
+            + f'''resource "libvirt_volume" "data" {{
   name     = "data.qcow2"
   pool     = libvirt_pool.pool.name
   capacity = {capacity}
@@ -124,7 +127,7 @@ resource "libvirt_domain" "guest" {{
     }}]
   }}
 }}
-'''
+''')
     mib = 1 << 20
     ws = site.workspace("grow-running", plan(64 * mib))
     try:

@@ -88,13 +88,14 @@ def pool_block(name: str, path: Path) -> str:
 
 def shared_plan(uri: str, pool_dir: Path, image_url: str) -> str:
     """The shared workspace's main.tf, as the project's templates render it."""
-    return provider_header(uri) + f'''{pool_block("provisioner", pool_dir)}resource "libvirt_volume" "base_debian_12_0123456789ab" {{
+    return (provider_header(uri) + pool_block("provisioner", pool_dir)
+            + f'''resource "libvirt_volume" "base_debian_12_0123456789ab" {{
   name   = "base-debian-12-0123456789ab.qcow2"
   pool   = libvirt_pool.pool.name
   target = {{ format = {{ type = "qcow2" }} }}
   create = {{ content = {{ url = "{image_url}" }} }}
 }}
-'''
+''')
 
 
 def domain_plan(uri: str, name: str, pool_dir: Path, seed: Path, *, memory: int = 1024,
