@@ -3,6 +3,7 @@ project's and sets or resets them."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, ClassVar, Mapping
@@ -22,6 +23,7 @@ from api.quota.store import QuotaStore
 from provisioner.excerpt import cut
 
 ProjectExists = Callable[[str], bool]
+_CLASS_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
 def _asked_project(req: falcon.Request, param: str, token: Token) -> str:
@@ -47,9 +49,13 @@ def _known(exists: ProjectExists, project_id: str) -> None:
 
 
 def _class_name(name: str) -> str:
-    """A quota class name a PUT may store: 1 to 255 characters, as Nova and Cinder check it."""
+    """A quota class name: 1 to 255 characters, as Nova and Cinder check it, and a name, not a path (letters,
+    digits, `_ - .`, not starting with a dot: `..` and `%00` in a URL are refused rather than stored)."""
     if not 1 <= len(name) <= 255:
         raise BadRequest("quota_class_name", "must be 1 to 255 characters")
+    if not _CLASS_NAME.fullmatch(name):
+        raise BadRequest("quota_class_name", f"{cut(name)!r} is not a class name (letters, digits, _ - ., not "
+                                             "starting with a dot)")
     return name
 
 
@@ -218,7 +224,7 @@ class NovaQuotaClassSets:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, class_name: str) -> None:
         _must_admin(token_of(req), "os_compute_api:os-quota-class-sets:show")
-        limits = shown(self.quotas.class_limits(COMPUTE, class_name), version_of(req), quota_class=True)
+        limits = shown(self.quotas.class_limits(COMPUTE, _class_name(class_name)), version_of(req), quota_class=True)
         send(resp, {"quota_class_set": {"id": class_name, **limits}})
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, class_name: str) -> None:
@@ -268,7 +274,7 @@ class CinderQuotaClassSets:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, class_name: str) -> None:
         _must_admin(token_of(req), "volume_extension:quota_classes")
-        send(resp, {"quota_class_set": {"id": class_name, **self.quotas.class_limits(VOLUME, class_name)}})
+        send(resp, {"quota_class_set": {"id": class_name, **self.quotas.class_limits(VOLUME, _class_name(class_name))}})
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, class_name: str) -> None:
         _must_admin(token_of(req), "volume_extension:quota_classes")

@@ -243,7 +243,8 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
            "transfer_id": transfer["id"],
            "aggregate_id": str(aggregate["aggregate"]["id"]), "host": host, "floating_ip_id": floating_ip["id"],
            "network_id": network["id"], "alias": "os-hosts", "action": "startup", "tag": "t",
-           "before": "2024-01-15 10:00:00"}
+           "before": "2024-01-15 10:00:00",
+           "class_name": f"{MARK}-class"}  # not `default`: the fuzzing would lower every project's quotas
     items = {"networks": network["id"], "subnets": subnet["id"], "security-groups": group["id"],
              "security-group-rules": rule["security_group_rule"]["id"], "ports": port["id"], "routers": router["id"],
              "floatingips": floating_ip["id"], "subnetpools": pool["id"], "extensions": "security-group",
@@ -527,7 +528,8 @@ def test_another_project_cannot_reach_them(fuzzed: Live, known: Known, method: s
         return
     if path.startswith(("/compute/v2.1/os-hypervisors/", "/compute/v2.1/os-hosts/", "/compute/v2.1/os-aggregates/",
                         "/compute/v2.1/os-simple-tenant-usage/", "/compute/v2.1/os-instance_usage_audit_log/",
-                        "/compute/v2.1/os-assisted-volume-snapshots/", "/image/v2/tasks/")) \
+                        "/compute/v2.1/os-assisted-volume-snapshots/", "/compute/v2.1/os-quota-class-sets/",
+                        "/volume/v3/os-quota-class-sets/", "/image/v2/tasks/")) \
             or path.endswith("/diagnostics"):
         # An admin's to see (another project's usage too), as Nova's and Glance's policies have it.
         assert resp.status_code == 403, resp.text
