@@ -75,9 +75,11 @@ class Compiled:
     def _explain(self, error: jsonschema_rs.ValidationError) -> Violation:
         kind = {**error.kind.as_dict(), "name": error.kind.name}
         if kind["name"] in ("oneOf", "anyOf"):
-            # The alternative of the value's own type says more than "none matches" (size 0, not "matches none").
+            # The alternative of the value's own type says more than "none matches" (size 0, not "matches none"):
+            # the one not refusing the value itself for its type (a type error deeper down is its own message).
+            here = list(error.instance_path)
             typed = [branch for branch in kind.get("context") or [] if branch
-                     and not any(sub.kind.name == "type" for sub in branch)]
+                     and not any(sub.kind.name == "type" and list(sub.instance_path) == here for sub in branch)]
             if typed:
                 return self._explain(typed[0][0])
         if kind["name"] == "additionalProperties":

@@ -76,6 +76,8 @@ ECHOES = [
     ("alice", "/compute/v2.1/servers", {"server": {"name": [LONG], "flavorRef": "1", "imageRef": "x"}},
      "server.name: a list is not a str"),
     ("alice", "/compute/v2.1/servers", {"server": {"name": "x", "flavorRef": LONG, "imageRef": "x"}},
+     "server.flavorRef: is longer than 255 characters"),
+    ("alice", "/compute/v2.1/servers", {"server": {"name": "x", "flavorRef": "Z" * 255, "imageRef": "x"}},
      f"server.flavorRef: flavor '{'Z' * 40}'… does not exist"),
     ("alice", "/compute/v2.1/os-keypairs", {"keypair": {"name": {"k": LONG}}}, "keypair.name: a mapping is not a str"),
     ("alice", "/volume/v3/volumes", {"volume": {"size": LONG}}, f"volume.size: '{'Z' * 40}'… does not match"),
