@@ -314,3 +314,18 @@ def test_flavor_below_the_images_min_ram_is_refused(live: Live, qcow2_file: Path
     message = resp.json()["badRequest"]["message"]
     assert resp.status_code == 400 and message.startswith("server.flavorRef") and "min_ram" in message, message
     assert len(_call(live, "GET", "/servers").json()["servers"]) == before
+
+
+def test_an_action_nova_has_and_this_api_does_not_perform_is_a_400_naming_it(live: Live, image_id: str) -> None:
+    """migrate, shelve, rescue …: the schema lets them through (a missing server is a 404, as Nova), the
+    responder refuses them for an existing server, which stays as it was."""
+    server_id = _create(live, image_id, "not-migrated").json()["server"]["id"]
+    try:
+        _wait_active(live, server_id)
+        for action in ("migrate", "shelve", "rescue"):
+            refused = _call(live, "POST", f"/servers/{server_id}/action", {action: None})
+            assert refused.json() == {"badRequest": {"code": 400, "message": f"body: action '{action}' is not "
+                                                                            "supported"}}, refused.text
+        assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["status"] == "ACTIVE"
+    finally:
+        _call(live, "DELETE", f"/servers/{server_id}")

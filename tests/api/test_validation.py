@@ -194,6 +194,16 @@ def test_a_valid_action_body_reaches_the_responder(live: Live) -> None:
         assert resp.status_code == 404, (body, resp.text)
 
 
+def test_an_action_not_performed_here_is_a_404_for_a_missing_server(live: Live) -> None:
+    """Nova's migrate, shelve, … pass the schema: a missing server is the responder's 404 (Tempest's
+    test_migrate_non_existent_server); tests/api/test_compute_servers_api.py has the existing server's 400."""
+    for action in ("migrate", "shelve", "rescue"):
+        missing = _send(live, "POST", f"{NOWHERE}/action", {action: {}})
+        assert missing.status_code == 404, missing.text
+    unknown = _send(live, "POST", f"{NOWHERE}/action", {"migrateLater": {}})
+    assert unknown.json() == {"badRequest": {"code": 400, "message": "body: unknown field 'migrateLater'"}}
+
+
 FLAVOR = {"name": "f", "ram": 512, "vcpus": 1, "disk": 1}
 
 
