@@ -216,7 +216,8 @@ class ServerBuilder:
                        "fixed_ips": [fixed.port_entry()] if fixed else []}
                       for i, ((n, _, _), nic, fixed) in enumerate(zip(networks, nics, fixed_ips, strict=True)))
         server = Server(id=server_id, name=name, project_id=token.project_id, user_id=token.user_id,
-                        domain=domain, flavor_id=flavor.id, image_id=image.id if image else "", ports=ports, key_name=key_name,
+                        domain=domain, flavor_id=flavor.id, image_id=image.id if image else "", ports=ports,
+                        key_name=key_name,
                         metadata={str(k): str(v) for k, v in metadata.items()}, created=now, updated=now,
                         hypervisor=host.name if host else "", availability_zone=host.zone if host else zone or "")
         if host is None:  # Nova's NoValidHost: the server exists, in ERROR with the reason, and nothing is built
