@@ -92,15 +92,36 @@ def test_memory_and_cpus_update_in_place(root: Path, domains: Path) -> None:
     assert new_uuid == uuid
 
 
-def test_size_change_replaces_only_with_yes(root: Path, domains: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _disk_capacity(root: Path, name: str) -> int:
+    from provisioner.provider.simulator import open_readonly
+    conn = open_readonly(Layout(root).simulator_uri)
+    try:
+        pool = conn.storagePoolLookupByName("provisioner")
+        disk = next(v for v in pool.listAllVolumes() if v.name().startswith(f"{name}-disk-"))
+        return disk.info()[1]
+    finally:
+        conn.close()
+
+
+def test_a_larger_size_grows_in_place_a_smaller_replaces_only_with_yes(
+        root: Path, domains: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The provider grows a volume in place (its data kept): no --yes needed; shrinking would replace the disk
+    (its data lost), which the engine refuses without --yes, touching nothing."""
     assert provision(root, domains, "example.test") == 0
     before = hypervisor(root)
     set_conf(domains / "example.test", "size", str(20 * 1024**3))
+    assert provision(root, domains, "example.test") == 0
+    assert hypervisor(root)["volumes"] == before["volumes"], "the same volumes, the disk grown in place"
+    assert _disk_capacity(root, "example.test") == 20 * 1024**3
+    capsys.readouterr()
+    set_conf(domains / "example.test", "size", str(10 * 1024**3))
     assert provision(root, domains, "example.test") != 0
     err = capsys.readouterr().err
     assert "libvirt_volume.disk" in err and "--yes" in err
     assert hypervisor(root)["volumes"] == before["volumes"]
+    assert _disk_capacity(root, "example.test") == 20 * 1024**3
     assert provision(root, domains, "example.test", "--yes") == 0
+    assert _disk_capacity(root, "example.test") == 10 * 1024**3
     assert hypervisor(root)["domains"]["example.test"][0]  # still there
 
 
