@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from api.compute.models import ComputeStore, Server
 from api.compute.tasks import ServerTasks
@@ -152,6 +153,18 @@ def volume_boot(devices: list[BlockDevice]) -> bool:
     return any(d.boot and d.destination_type == "volume" for d in devices)
 
 
+T = TypeVar("T")
+
+
+def _source(device: BlockDevice, kind: str, lookup: Callable[[str], T]) -> T:
+    """The mapping's source looked up by its uuid; Nova's 400 naming `<where>.uuid` if it cannot be had."""
+    try:
+        return lookup(device.uuid or "")
+    except ApiError:
+        raise BadRequest(f"{device.where}.uuid",
+                         f"{INVALID}: failed to get {kind} {cut(device.uuid or '')}.") from None
+
+
 class BlockDevices:
     """Looks up, creates, reserves and releases the volumes of servers' block device mappings."""
 
@@ -177,28 +190,16 @@ class BlockDevices:
             if device.source_type == "volume":
                 if count > 1:
                     raise BadRequest(device.where, "Cannot attach one or more volumes to multiple instances")
-                try:
-                    volume = self.volumes.volume(token, device.uuid or "")
-                except ApiError:
-                    raise BadRequest(f"{device.where}.uuid", f"{INVALID}: failed to get volume "
-                                                             f"{cut(device.uuid or '')}.") from None
+                volume = _source(device, "volume", lambda uuid: self.volumes.volume(token, uuid))
                 if volume.status != AVAILABLE:
                     raise BadRequest(f"{device.where}.uuid", f"Invalid volume: volume {volume.id} status must be "
                                                              f"available, but current status is: {volume.status}")
                 if device.boot and not volume.bootable:
                     raise BadRequest(f"{device.where}.uuid", f"Block Device {volume.id} is not bootable.")
             elif device.source_type == "snapshot":
-                try:
-                    self.volumes.snapshot(token, device.uuid or "")
-                except ApiError:
-                    raise BadRequest(f"{device.where}.uuid", f"{INVALID}: failed to get snapshot "
-                                                             f"{cut(device.uuid or '')}.") from None
+                _source(device, "snapshot", lambda uuid: self.volumes.snapshot(token, uuid))
             elif device.source_type == "image":
-                try:
-                    self.images.record(token, device.uuid or "")
-                except ApiError:
-                    raise BadRequest(f"{device.where}.uuid", f"{INVALID}: failed to get image "
-                                                             f"{cut(device.uuid or '')}.") from None
+                _source(device, "image", lambda uuid: self.images.record(token, uuid))
 
     def provide(self, token: Token, server: Server, spec: DomainSpec,
                 devices: list[BlockDevice]) -> tuple[Server, DomainSpec]:
