@@ -50,7 +50,8 @@ from provisioner.spec.passwords import HASHED, PLAIN, hash_password, hash_plain_
 REBUILD = "REBUILD"
 REBUILDABLE = (ACTIVE, SHUTOFF, ERROR)  # Nova rebuilds active, stopped and failed servers
 # Rebuild's own arguments; the rest are update_request's (name, description, accessIPv4/6, OS-DCF:diskConfig).
-OWN = ("imageRef", "adminPass", "metadata", "preserve_ephemeral")
+# key_name and user_data reach here only from their microversion on (the schema's x-min-microversion).
+OWN = ("imageRef", "adminPass", "metadata", "preserve_ephemeral", "key_name", "user_data")
 KEY_NAME, USER_DATA = Version(2, 54), Version(2, 57)  # from which a rebuild takes key_name, user_data
 
 
@@ -124,9 +125,8 @@ class Rebuilds:
         if metadata is not None:
             self.quotas.check_each(COMPUTE, server.project_id, {"metadata_items": len(metadata)})
         version = version_of(req)
-        own = OWN + (("key_name",) if version >= KEY_NAME else ()) + (("user_data",) if version >= USER_DATA else ())
         try:
-            changes = update_request({k: v for k, v in arguments.items() if k not in own}, version)
+            changes = update_request({k: v for k, v in arguments.items() if k not in OWN}, version)
         except BadRequest as exc:  # the same fields as a PUT, named as this action's
             raise BadRequest("", exc.message.replace("server.", "rebuild.", 1)) from None
         try:
@@ -142,7 +142,7 @@ class Rebuilds:
                                                  f"than the server's disk ({spec.size} bytes)")
         if metadata is not None:
             changes["metadata"] = metadata
-        guest = self._guest_changes(server, arguments, own, spec.admin_user)
+        guest = self._guest_changes(server, arguments, spec.admin_user)
         job = RebuildServer(server.id, image.to_image_ref(), hash_password(password) if password else None,
                             stopped=server.status == SHUTOFF, guest_data=bool(guest))
         changes.update(guest)
@@ -165,16 +165,15 @@ class Rebuilds:
             raise BadRequest(where, f"keypair {cut(key_name)} is an x509 certificate, not an SSH key")
         return keypair.public_key
 
-    def _guest_changes(self, server: Server, arguments: dict[str, Any], own: tuple[str, ...],
-                       admin_user: str) -> dict[str, Any]:
-        """The record's new key_name and user_data (those the request gives at its microversion), checked."""
+    def _guest_changes(self, server: Server, arguments: dict[str, Any], admin_user: str) -> dict[str, Any]:
+        """The record's new key_name and user_data (those the request gives), checked."""
         changes: dict[str, Any] = {}
-        if "key_name" in own and "key_name" in arguments:
+        if "key_name" in arguments:
             key_name = arguments["key_name"]  # a string or null: the schema's
             if key_name is not None:
                 self._keypair_key(server, key_name, "rebuild.key_name")
             changes["key_name"] = key_name
-        if "user_data" in own and "user_data" in arguments:
+        if "user_data" in arguments:
             text = arguments["user_data"]
             tenant_user_data(text, "rebuild.user_data", admin_user)
             changes["user_data"] = text
