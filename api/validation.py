@@ -57,6 +57,7 @@ class Violation:
     field: str
     message: str
     unknown: bool
+    shown: str | None  # the offending value as a message may show it; None for a missing member
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ class Compiled:
             kind["range"] = {key: self._node(error).get(key) for key in (MIN_KEY, MAX_KEY)}
         member, message = _message(kind, error.instance)
         parts = list(error.instance_path) + ([member] if member is not None else [])
-        return Violation(_path(parts), message, kind["name"] == "additionalProperties")
+        shown = None if kind["name"] == "required" else describe(error.instance)
+        return Violation(_path(parts), message, kind["name"] == "additionalProperties", shown)
 
     def _node(self, error: jsonschema_rs.ValidationError) -> dict[str, Any]:
         """The schema object holding the keyword `error` broke."""
@@ -113,18 +115,24 @@ class BodySchema:
                 chosen = compiled
         return chosen
 
-    def check(self, body: Any, version: Version | None) -> BadRequest | None:
+    def check(self, body: Any, version: Version | None, nova: bool = False) -> BadRequest | None:
         """The 400 for a body that breaks the schema of `version`; None if it is valid.
 
-        A member refused as unknown that a later microversion accepts is named with that version."""
+        A member refused as unknown that a later microversion accepts is named with that version. `nova`: in
+        Nova's words for a body it refuses by its schemas (nova/api/validation/validators.py)."""
         found = self.compiled(version).violation(body)
         if found is None:
             return None
+        message = found.message
         if found.unknown and version is not None:
             for since, compiled in self.by_version[1:]:
                 if since is not None and since > version and compiled.validator.is_valid(body):
-                    return BadRequest(found.field, f"{found.message}: it is accepted from microversion {since} on")
-        return BadRequest(found.field, found.message)
+                    message = f"{message}: it is accepted from microversion {since} on"
+                    break
+        if nova:
+            shown = "(missing)" if found.shown is None else found.shown
+            return BadRequest("", f"Invalid input for field/attribute {found.field}. Value: {shown}. {message}")
+        return BadRequest(found.field, message)
 
 
 def _resolve(node: Any, document: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
@@ -301,7 +309,7 @@ class ValidationMiddleware:
         body = read_json_value(req, self.max_bytes)
         if body is None and not schema.required:
             return
-        error = schema.check(body, _version(req))
+        error = schema.check(body, _version(req), NOVA.applies_to(req.path))
         if error is not None:
             raise error
 

@@ -125,10 +125,7 @@ class Rebuilds:
         if metadata is not None:
             self.quotas.check_each(COMPUTE, server.project_id, {"metadata_items": len(metadata)})
         version = version_of(req)
-        try:
-            changes = update_request({k: v for k, v in arguments.items() if k not in OWN}, version)
-        except BadRequest as exc:  # the same fields as a PUT, named as this action's
-            raise BadRequest("", exc.message.replace("server.", "rebuild.", 1)) from None
+        changes = update_request({k: v for k, v in arguments.items() if k not in OWN})
         try:
             image = self.images.record(token_of(req), image_id)
         except (Conflict, Forbidden) as exc:

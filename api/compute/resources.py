@@ -111,7 +111,7 @@ class Servers:
             raise BadRequest("server", "the body needs a 'server' object")
         hints = whole.get("os:scheduler_hints", whole.get("OS-SCH-HNT:scheduler_hints")) or {}
         group_id = field(hints if isinstance(hints, dict) else {}, "group", str, "os:scheduler_hints", False)
-        request = create_request(body, version_of(req), self.networks.visible_groups(token))
+        request = create_request(body, self.networks.visible_groups(token))
         devices = parse_block_devices(body)
         from_volume = volume_boot(devices)
         flavor = self.catalog.get(str(body.get("flavorRef", "")))
@@ -219,7 +219,7 @@ class ServerItem:
         """Rename (and from 2.19 describe) a server; the guest's hostname stays as it was built."""
         server = self.store.server(token_of(req), server_id)
         body = read_json(req, self.config.max_json_body, "server")
-        changes = update_request(body, version_of(req))
+        changes = update_request(body)
         updated = self.store.change(server.id, **changes) if changes else server
         if updated is None:
             raise NotFound(f"Instance {server_id} could not be found.")

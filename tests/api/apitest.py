@@ -115,3 +115,19 @@ def qcow2_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("img") / "cirros.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
     return path
+
+
+NOVA_INVALID = "Invalid input for field/attribute "  # Nova's words for a body its schema refuses
+
+
+def names_field(message: str, field: str) -> bool:
+    """Whether a Nova 400's message names `field` first: the code's `field: why`, or the schema's refusal in Nova's
+    words (`Invalid input for field/attribute field. Value: …`)."""
+    return message.removeprefix(NOVA_INVALID).startswith(field)
+
+
+def nova_refusal(message: str, expected: str) -> bool:
+    """Whether `message` is Nova's schema refusal saying `expected` (`field: why`): `Invalid input for
+    field/attribute field. Value: <the value>. why`."""
+    field, why = expected.split(": ", 1)
+    return message.startswith(f"{NOVA_INVALID}{field}. Value: ") and f". {why}" in message

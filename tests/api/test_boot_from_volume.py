@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from apitest import Live, live, qcow2_file  # noqa: F401 (fixtures)
+from apitest import Live, live, names_field, qcow2_file  # noqa: F401 (fixtures)
 
 from provisioner.provider.simulator import open_readonly
 
@@ -168,7 +168,7 @@ def test_bad_mappings_are_refused(live: Live, image_id: str, mapping: list[dict[
     resp = _create(live, block_device_mapping_v2=mapping)
     assert resp.status_code == 400, resp.text
     message = resp.json()["badRequest"]["message"]
-    assert message.startswith(f"{field}: ") and reason in message, message
+    assert names_field(message, field) and reason in message, message
 
 
 def test_one_volume_is_not_for_several_servers(live: Live, image_id: str) -> None:

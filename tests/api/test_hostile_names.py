@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from apitest import live, qcow2_file  # noqa: F401 (fixtures)
+from apitest import live, names_field, nova_refusal, qcow2_file  # noqa: F401 (fixtures)
 
 
 def _headers(live, user: str) -> dict[str, str]:
@@ -26,7 +26,7 @@ def test_a_keypair_name_with_a_trailing_newline_is_refused(live, public_key: str
     resp = requests.post(f"{live.url}/compute/v2.1/os-keypairs", headers=_headers(live, "alice"), timeout=30,
                          json={"keypair": keypair})
     assert resp.status_code == 400, resp.text
-    assert resp.json()["badRequest"]["message"].startswith("keypair.name: ")
+    assert names_field(resp.json()["badRequest"]["message"], "keypair.name")
     listed = requests.get(f"{live.url}/compute/v2.1/os-keypairs", headers=_headers(live, "alice"), timeout=30)
     assert not [k for k in listed.json()["keypairs"] if k["keypair"]["name"].startswith("nl-key")]
 
@@ -97,4 +97,4 @@ def test_a_refused_value_is_named_not_echoed(live, user: str, path: str, body: d
     assert len(resp.content) < 1024, resp.text[:300]
     # Nova's badRequest, Cinder's, Glance's error and Neutron's NeutronError all hold a message
     (error,) = resp.json().values()
-    assert error["message"].startswith(message), error["message"]
+    assert error["message"].startswith(message) or nova_refusal(error["message"], message), error["message"]

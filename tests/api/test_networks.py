@@ -22,7 +22,7 @@ from provisioner.errors import InputError
 from provisioner.networks import HostAddress, NetworkSpec, bridge_name, network_dir, render_network_plan
 from provisioner.provider.simulator import open_readonly
 
-from apitest import live, qcow2_file, serve_root  # noqa: F401 (fixtures)
+from apitest import live, names_field, qcow2_file, serve_root  # noqa: F401 (fixtures)
 
 
 def _libvirt_network(live, name: str) -> ET.Element | None:
@@ -190,7 +190,7 @@ def test_subnet_validation_names_the_field(live, image: str) -> None:
             "name": "x", "imageRef": image, "flavorRef": "1",
             "networks": [{"uuid": network.id, "fixed_ip": fixed_ip}]}})
         assert resp.status_code == 400, resp.text
-        assert resp.json()["badRequest"]["message"].startswith("server.networks[0].fixed_ip"), resp.text
+        assert names_field(resp.json()["badRequest"]["message"], "server.networks[0].fixed_ip"), resp.text
         assert message in resp.text
 
     def bad(field: str, **subnet: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from apitest import Live, live  # noqa: F401 (fixtures)
+from apitest import Live, live, nova_refusal  # noqa: F401 (fixtures)
 
 import api
 
@@ -46,8 +46,17 @@ def _project(live: Live, user: str) -> str:
 ])
 def test_nova_refusals_name_the_field(live: Live, path: str, body: Any, message: str) -> None:
     resp = _send(live, "POST", path, body)
-    assert resp.status_code == 400, resp.text
-    assert resp.json() == {"badRequest": {"code": 400, "message": message}}
+    assert resp.status_code == 400 and nova_refusal(resp.json()["badRequest"]["message"], message), resp.text
+
+
+def test_nova_refusals_are_in_novas_words(live: Live) -> None:
+    """Nova's validator's form (nova/api/validation/validators.py), the value cut and the field's whole path."""
+    resp = _send(live, "PUT", NOWHERE, {"server": {"name": "k" * 300}})
+    assert resp.json() == {"badRequest": {"code": 400, "message": (
+        f"Invalid input for field/attribute server.name. Value: '{'k' * 40}'…. is longer than 255 characters")}}
+    missing = _send(live, "PUT", NOWHERE, {})
+    assert missing.json()["badRequest"]["message"] == \
+        "Invalid input for field/attribute server. Value: (missing). is required"
 
 
 def test_a_schema_by_microversion(live: Live) -> None:
@@ -57,7 +66,7 @@ def test_a_schema_by_microversion(live: Live) -> None:
     assert made.status_code == 201, made.text
     wrong = _send(live, "POST", "/compute/v2.1/os-keypairs", {"keypair": {"name": "v22b", "type": "pgp"}},
                   headers=NOVA_22)
-    assert wrong.json() == {"badRequest": {"code": 400, "message": "keypair.type: 'pgp': use one of ssh, x509"}}
+    assert nova_refusal(wrong.json()["badRequest"]["message"], "keypair.type: 'pgp': use one of ssh, x509")
 
 
 def test_cinder_too_long_and_not_echoed(live: Live) -> None:
@@ -177,12 +186,17 @@ def _nova(version: str) -> dict[str, str]:
     ("PUT", NOWHERE, {"server": {"OS-DCF:diskConfig": "SOME"}}, "2.1",
      "server.OS-DCF:diskConfig: 'SOME': use one of AUTO, MANUAL"),
     ("PUT", NOWHERE, {"server": {"colour": "red"}}, "2.1", "server: unknown field 'colour'"),
+    ("PUT", NOWHERE, {"server": {"name": "   "}}, "2.1", "server.name: '   ' does not match \\S"),
+    ("PUT", NOWHERE, {"server": {"accessIPv4": "192.0.2"}}, "2.1", "server.accessIPv4: '192.0.2' is not a valid ipv4"),
+    ("PUT", NOWHERE, {"server": {"accessIPv6": "192.0.2.1"}}, "2.1",
+     "server.accessIPv6: '192.0.2.1' is not a valid ipv6"),
+    ("PUT", NOWHERE, {"server": {"accessIPv4": None}}, "2.1", "server.accessIPv4: null is not a string"),
 ])
 def test_nova_server_bodies_name_the_field(live: Live, method: str, path: str, body: Any, version: str,
                                            message: str) -> None:
     resp = _send(live, method, path, body, headers=_nova(version))
     assert resp.status_code == 400, resp.text
-    assert resp.json() == {"badRequest": {"code": 400, "message": message}}
+    assert resp.status_code == 400 and nova_refusal(resp.json()["badRequest"]["message"], message), resp.text
 
 
 def test_a_valid_action_body_reaches_the_responder(live: Live) -> None:
@@ -201,7 +215,7 @@ def test_an_action_not_performed_here_is_a_404_for_a_missing_server(live: Live) 
         missing = _send(live, "POST", f"{NOWHERE}/action", {action: {}})
         assert missing.status_code == 404, missing.text
     unknown = _send(live, "POST", f"{NOWHERE}/action", {"migrateLater": {}})
-    assert unknown.json() == {"badRequest": {"code": 400, "message": "body: unknown field 'migrateLater'"}}
+    assert nova_refusal(unknown.json()["badRequest"]["message"], "body: unknown field 'migrateLater'")
 
 
 FLAVOR = {"name": "f", "ram": 512, "vcpus": 1, "disk": 1}
@@ -224,7 +238,7 @@ def test_flavor_create_refusals_name_the_field(live: Live, fields: dict[str, Any
     resp = _send(live, "POST", "/compute/v2.1/flavors", {"flavor": {**FLAVOR, **fields}}, user="admin",
                  headers=_nova(version))
     assert resp.status_code == 400, resp.text
-    assert resp.json() == {"badRequest": {"code": 400, "message": message}}
+    assert resp.status_code == 400 and nova_refusal(resp.json()["badRequest"]["message"], message), resp.text
     listed = _send(live, "GET", "/compute/v2.1/flavors", None, user="admin").json()["flavors"]
     assert "f" not in [f["name"] for f in listed], "nothing was created"
 
