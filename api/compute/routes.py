@@ -42,7 +42,7 @@ from api.compute.services import Services
 from api.compute.tasks import ServerTasks
 from api.compute.tenant_usage import TenantUsage
 from api.compute.usage_audit import UsageAuditLog
-from api.compute.volumes import EmptyIdNotFound, NovaSnapshots, NovaVolumes
+from api.compute.volumes import EmptyIdNotFound, NovaProxy, snapshot_proxy, volume_proxy
 from api.compute.zones import AvailabilityZones
 from api.config import config_path
 from api.context import ApiContext
@@ -188,9 +188,9 @@ def add_volume_routes(app: falcon.App, ctx: ApiContext, volumes: VolumeStore, wo
     """Mount Nova's volume proxies (os-volumes, os-snapshots: through Cinder's `cinder` collections) and
     os-assisted-volume-snapshots."""
     app.add_middleware(EmptyIdNotFound())
-    for path, param, resource in (("os-volumes", "volume_id", NovaVolumes(ctx.config, volumes, worker, cinder[0])),
-                                  ("os-snapshots", "snapshot_id",
-                                   NovaSnapshots(ctx.config, volumes, worker, cinder[1]))):
+    for path, param, proxied in (("os-volumes", "volume_id", volume_proxy(volumes, worker, cinder[0])),
+                                 ("os-snapshots", "snapshot_id", snapshot_proxy(volumes, worker, cinder[1]))):
+        resource = NovaProxy(ctx.config, proxied)
         app.add_route(f"/compute/v2.1/{path}", resource)
         app.add_route(f"/compute/v2.1/{path}/detail", resource, suffix="detail")
         app.add_route(f"/compute/v2.1/{path}/{{{param}}}", resource, suffix="item")

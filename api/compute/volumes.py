@@ -5,6 +5,8 @@ request is a 404."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import falcon
@@ -14,6 +16,7 @@ from api.compute.security_groups import proxied
 from api.config import ApiConfig
 from api.errors import BadRequest, NotFound
 from api.http import isotime, read_json, send
+from api.identity.tokens import Token
 from api.volume import microversion as cinder_version
 from api.volume.models import Snapshot, Volume
 from api.volume.resources import Snapshots, Volumes
@@ -69,73 +72,69 @@ def _cinder_body(body: dict[str, Any]) -> dict[str, Any]:
     return {renamed.get(key, key): value for key, value in body.items()}
 
 
-class NovaVolumes:
-    """GET /os-volumes[/detail] (the same view: Nova's summary and detail are alike), POST, and GET and
-    DELETE /os-volumes/{id}."""
+@dataclass(frozen=True)
+class Proxied:
+    """What one Nova proxy stands for in Cinder: its items' key, how they are listed, found, shown, created
+    (from a create body in Cinder's names, its form checked by api/openapi.yaml) and deleted."""
 
-    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, cinder: Volumes):
-        self.config = config
-        self.store = store
-        self.worker = worker
-        self.cinder = cinder
+    key: str  # "volume": the body's member; its plural names the listing
+    listing: Callable[[list[str]], list[Any]]  # the items of these projects
+    find: Callable[[Token, str], Any]  # one of the token's (NotFound otherwise)
+    view: Callable[[Any], dict[str, Any]]
+    create: Callable[[Token, dict[str, Any]], Any]
+    delete: Callable[[Any], None]  # start deleting a found item
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        proxied(req)
-        token = token_of(req)
-        send(resp, {"volumes": [volume_view(v) for v in _page(req, self.store.volumes.list([token.project_id]))]})
 
-    on_get_detail = on_get
+def volume_proxy(store: VolumeStore, worker: VolumeWorker, cinder: Volumes) -> Proxied:
+    """os-volumes: Cinder's volumes, created at Cinder's minimum version."""
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        proxied(req)
-        body = read_json(req, self.config.max_json_body)["volume"]  # its form is api/openapi.yaml's
+    def create(token: Token, body: dict[str, Any]) -> Volume:
         size = body["size"]
         if int(size) < 1:  # a string of digits passes the schema, as in Nova; Cinder refuses 0
             raise BadRequest("volume.size", f"Invalid input received: size {size} must be an integer greater "
                                             "than 0")
-        volume = self.cinder.create(token_of(req), _cinder_body(body), cinder_version.MIN)
-        send(resp, {"volume": volume_view(volume)})
+        return cinder.create(token, body, cinder_version.MIN)
 
-    def on_get_item(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
-        proxied(req)
-        send(resp, {"volume": volume_view(self.store.volume(token_of(req), volume_id))})
-
-    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, volume_id: str) -> None:
-        proxied(req)
-        volume = self.store.volume(token_of(req), volume_id)
-        self.worker.delete(self.store.start_delete(volume))
-        resp.status = 202
+    return Proxied("volume", store.volumes.list, store.volume, volume_view, create,
+                   lambda volume: worker.delete(store.start_delete(volume)))
 
 
-class NovaSnapshots:
-    """GET /os-snapshots[/detail], POST, and GET and DELETE /os-snapshots/{id}."""
+def snapshot_proxy(store: VolumeStore, worker: VolumeWorker, cinder: Snapshots) -> Proxied:
+    """os-snapshots: Cinder's snapshots."""
+    return Proxied("snapshot", store.snapshots.list, store.snapshot, snapshot_view, cinder.create,
+                   lambda snapshot: worker.delete_snapshot(store.start_delete_snapshot(snapshot)))
 
-    def __init__(self, config: ApiConfig, store: VolumeStore, worker: VolumeWorker, cinder: Snapshots):
+
+class NovaProxy:
+    """GET /os-volumes[/detail] (the same view: Nova's summary and detail are alike), POST, and GET and
+    DELETE /os-volumes/{id}; the same for os-snapshots, by what it proxies."""
+
+    def __init__(self, config: ApiConfig, proxied: Proxied):
         self.config = config
-        self.store = store
-        self.worker = worker
-        self.cinder = cinder
+        self.proxied = proxied
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         proxied(req)
-        token = token_of(req)
-        found = _page(req, self.store.snapshots.list([token.project_id]))
-        send(resp, {"snapshots": [snapshot_view(s) for s in found]})
+        found = _page(req, self.proxied.listing([token_of(req).project_id]))
+        send(resp, {f"{self.proxied.key}s": [self.proxied.view(item) for item in found]})
 
     on_get_detail = on_get
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         proxied(req)
-        body = read_json(req, self.config.max_json_body)["snapshot"]  # its form is api/openapi.yaml's
-        snapshot = self.cinder.create(token_of(req), _cinder_body(body))
-        send(resp, {"snapshot": snapshot_view(snapshot)})
+        body = read_json(req, self.config.max_json_body)[self.proxied.key]  # its form is api/openapi.yaml's
+        created = self.proxied.create(token_of(req), _cinder_body(body))
+        send(resp, {self.proxied.key: self.proxied.view(created)})
 
-    def on_get_item(self, req: falcon.Request, resp: falcon.Response, snapshot_id: str) -> None:
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        """GET /os-volumes/{volume_id} (/os-snapshots/{snapshot_id}: the one path parameter, by its name)."""
         proxied(req)
-        send(resp, {"snapshot": snapshot_view(self.store.snapshot(token_of(req), snapshot_id))})
+        (item_id,) = ids.values()
+        send(resp, {self.proxied.key: self.proxied.view(self.proxied.find(token_of(req), item_id))})
 
-    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, snapshot_id: str) -> None:
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        """DELETE /os-volumes/{volume_id} (/os-snapshots/{snapshot_id}); 202, the delete goes on in Cinder."""
         proxied(req)
-        snapshot = self.store.snapshot(token_of(req), snapshot_id)
-        self.worker.delete_snapshot(self.store.start_delete_snapshot(snapshot))
+        (item_id,) = ids.values()
+        self.proxied.delete(self.proxied.find(token_of(req), item_id))
         resp.status = 202

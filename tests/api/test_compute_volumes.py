@@ -95,10 +95,27 @@ def test_bad_volume_creates_are_refused(live: Live, body: Any, field: str, reaso
     assert field in message and reason in message
 
 
-def test_bad_snapshot_creates_are_refused(live: Live) -> None:
-    assert _call(live, "POST", "/os-snapshots", {"snapshot": {"display_name": "x"}}).status_code == 400
-    missing = _call(live, "POST", "/os-snapshots", {"snapshot": {"volume_id": "no-such-volume"}})
-    assert missing.status_code == 404, missing.text
+@pytest.mark.parametrize(("body", "field", "reason"), [
+    ({"snapshot": {"display_name": "x"}}, "snapshot.volume_id", "is required"),
+    ({"snapshot": {"volume_id": 5}}, "snapshot.volume_id", "is not a string"),
+    ({"snapshot": {"volume_id": "v", "force": "maybe"}}, "snapshot.force", "use one of"),
+    ({"snapshot": {"volume_id": "v", "display_name": "n" * 256}}, "snapshot.display_name", "longer than 255"),
+    ({"snapshot": {"volume_id": "v", "name": "cinder's field"}}, "snapshot", "unknown field 'name'"),
+    ({"volume": {"volume_id": "v"}}, "body", "unknown field 'volume'"),
+    ({"snapshot": {"volume_id": "no-such-volume"}}, "", "could not be found"),
+])
+def test_bad_snapshot_creates_are_refused(live: Live, body: Any, field: str, reason: str) -> None:
+    resp = _call(live, "POST", "/os-snapshots", body)
+    assert resp.status_code == (404 if not field else 400), resp.text
+    message = next(iter(resp.json().values()))["message"]
+    assert field in message and reason in message, message
+
+
+@pytest.mark.parametrize("path", ["/os-volumes/no-such-volume", "/os-snapshots/no-such-snapshot"])
+def test_a_missing_item_is_a_404_to_show_and_delete(live: Live, path: str) -> None:
+    for method in ("GET", "DELETE"):
+        resp = _call(live, method, path)
+        assert resp.status_code == 404 and "could not be found" in resp.json()["itemNotFound"]["message"], resp.text
 
 
 def test_assisted_snapshots_need_an_attached_volume(live: Live) -> None:
