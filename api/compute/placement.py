@@ -4,7 +4,8 @@ The rule (Nova's filter scheduler, reduced to what config.yaml describes): the h
 availability zone whose free vCPUs, RAM and disk hold the flavor; of those, the one with the most free RAM (the
 first listed on a tie). Free = size × allocation ratio − the flavors of the servers already placed there. A size
 is config.yaml's override, else libvirt's node info (getInfo), and the disk of a local hypervisor the root's file
-system (a remote one's disk is not checked without `disk_gb`). A hypervisor libvirt cannot reach is not chosen.
+system (a remote one's disk is not checked without `disk_gb`). A hypervisor libvirt cannot reach is not chosen,
+nor one whose nova-compute service an admin disabled or forced down (os-services: Nova's ComputeFilter).
 
 The `libvirt_uri:` shorthand keeps what the API always did: every server on that one hypervisor, no sizes checked.
 """
@@ -18,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Collection, Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import libvirt
@@ -139,6 +140,9 @@ class Hosts:
         self.probe_timeout = probe_timeout
         self._lock = threading.Lock()
         self._node_info: dict[str, tuple[float, NodeInfo | HypervisorDown]] = {}
+        # The hypervisors whose nova-compute service is disabled or forced down (set by api/compute/routes.py to
+        # os-services' own store: placement reads it, os-services writes it).
+        self.unavailable: Callable[[], Collection[str]] = frozenset
 
     def prepare(self) -> None:
         """At start: each `simulator:NAME` gets its node file if it has none, each ssh hypervisor its wrapper."""
@@ -302,15 +306,18 @@ class Hosts:
         `first_only`: the server needs what exists on the first hypervisor only (a network created through the
         API: managed networks are applied there)."""
         candidates = [h for h in self.hosts if zone is None or h.zone == zone]
-        if not self.placing:
+        unavailable = self.unavailable()
+        reasons = [f"{h.name}: its nova-compute service is disabled or forced down" for h in candidates
+                   if h.name in unavailable]
+        candidates = [h for h in candidates if h.name not in unavailable]
+        if not self.placing and candidates:
             return candidates[0]
         placed, catalog = servers(), list(flavors)
         best: tuple[float, Host] | None = None
-        reasons = []
         self.survey(candidates)
         if first_only and len(self.hosts) > 1:
-            reasons = [f"{h.name}: has no network created through the API (those are on {self.hosts[0].name})"
-                       for h in candidates if h is not self.hosts[0]]
+            reasons += [f"{h.name}: has no network created through the API (those are on {self.hosts[0].name})"
+                        for h in candidates if h is not self.hosts[0]]
             candidates = [h for h in candidates if h is self.hosts[0]]
         for host in candidates:
             try:

@@ -38,7 +38,7 @@ from api.compute.snapshots import ServerImages
 from api.compute.server_password import ServerPassword
 from api.compute.server_tags import ServerTag, ServerTags
 from api.compute.server_groups import ServerGroupItem, ServerGroups, ServerGroupStore
-from api.compute.services import Services
+from api.compute.services import Services, ServiceStates
 from api.compute.tasks import ServerTasks
 from api.compute.tenant_usage import TenantUsage
 from api.compute.usage_audit import UsageAuditLog
@@ -143,7 +143,11 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
         app.add_route(f"/compute/v2.1/{proxy}/{{network_id}}", nova_networks, suffix="item")
     app.add_route("/compute/v2.1/os-server-groups", ServerGroups(config, groups, quotas))
     app.add_route("/compute/v2.1/os-server-groups/{group_id}", ServerGroupItem(groups))
-    app.add_route("/compute/v2.1/os-services", Services())
+    states = ServiceStates(ctx.db)
+    hosts.unavailable = states.unavailable_hosts  # a disabled nova-compute's hypervisor takes no new server
+    services = Services(config, hosts, states)
+    app.add_route("/compute/v2.1/os-services", services)
+    app.add_route("/compute/v2.1/os-services/{service_id}", services, suffix="item")
     hypervisors = Hypervisors(hosts, store, catalog.all)
     for path, suffix in (("", None), ("/detail", "detail"), ("/statistics", "statistics"),
                          ("/{hypervisor_id}", "item"), ("/{hypervisor_id}/uptime", "uptime"),

@@ -260,3 +260,96 @@ def test_a_restarted_api_keeps_each_servers_hypervisor(live: Live, image: str) -
         small = _call(again, "GET", "/os-hypervisors/detail", user="admin").json()["hypervisors"][1]
     assert after == before
     assert small["hypervisor_hostname"] == "small" and small["memory_mb_used"] == 2 * 2048
+
+
+V253 = {"OpenStack-API-Version": "compute 2.53"}
+
+
+def _computes(live: Live) -> dict[str, dict[str, Any]]:
+    services = _call(live, "GET", "/os-services", user="admin", headers=V253).json()["services"]
+    return {s["host"]: s for s in services if s["binary"] == "nova-compute"}
+
+
+def _set(live: Live, service_id: str, body: Any, user: str = "admin",
+         headers: dict[str, str] | None = None) -> requests.Response:
+    return _call(live, "PUT", f"/os-services/{service_id}", user=user, json=body,
+                 headers=V253 if headers is None else headers)
+
+
+def test_os_services_lists_one_compute_service_per_hypervisor(live: Live) -> None:
+    services = _call(live, "GET", "/os-services", user="admin").json()["services"]
+    assert [(s["binary"], s["host"], s["zone"], s["id"]) for s in services] == [
+        ("nova-compute", "big", "nova", 1), ("nova-compute", "small", "nova", 2), ("nova-compute", "edge", "east", 3),
+        ("nova-compute", "gone", "lost", 4), ("nova-compute", "far", "far", 5),
+        ("nova-scheduler", services[5]["host"], "internal", 6), ("nova-conductor", services[5]["host"], "internal", 7)]
+    hypervisors = _call(live, "GET", "/os-hypervisors", user="admin").json()["hypervisors"]
+    assert {h["hypervisor_hostname"]: h["state"] for h in hypervisors} == \
+        {host: s["state"] for host, s in _computes(live).items()}, "up or down as os-hypervisors says"
+    assert _computes(live)["far"]["state"] == "down" and _computes(live)["big"]["state"] == "up"
+    (edge,) = _call(live, "GET", "/os-services?host=edge&binary=nova-compute", user="admin",
+                    headers=V253).json()["services"]
+    assert (edge["status"], edge["forced_down"], edge["disabled_reason"]) == ("enabled", False, None)
+    listed = live.osc("admin", "compute", "service", "list", "-f", "json")
+    assert [(s["Binary"], s["Host"], s["Zone"]) for s in listed][:3] == [
+        ("nova-compute", "big", "nova"), ("nova-compute", "small", "nova"), ("nova-compute", "edge", "east")]
+
+
+def test_a_disabled_or_forced_down_compute_service_takes_no_new_server(live: Live, image: str) -> None:
+    def create(name: str) -> dict[str, Any]:  # as admin: alice's instances quota is taken by the tests above
+        resp = _call(live, "POST", "/servers", user="admin", json={"server": {
+            "name": name, "imageRef": image, "flavorRef": "1", "networks": "none", "availability_zone": "east"}})
+        assert resp.status_code == 202, resp.text
+        return _settled(live, resp.json()["server"]["id"])
+
+    edge = _computes(live)["edge"]["id"]
+    disabled = _set(live, edge, {"status": "disabled", "disabled_reason": "new disks"})
+    assert disabled.status_code == 200, disabled.text
+    shown = disabled.json()["service"]
+    assert (shown["id"], shown["host"], shown["status"], shown["disabled_reason"], shown["state"]) == (
+        edge, "edge", "disabled", "new disks", "up")
+    assert _computes(live)["edge"]["status"] == "disabled", "kept"
+    refused = create("east-off")
+    assert refused["status"] == "ERROR" and refused["fault"]["message"].startswith("No valid host was found. ")
+    assert "edge: its nova-compute service is disabled" in refused["fault"]["message"]
+    enabled = _set(live, edge, {"status": "enabled"}).json()["service"]
+    assert (enabled["status"], enabled["disabled_reason"]) == ("enabled", None)
+    back = create("east-on")
+    assert (back["status"], back["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", "edge"), back.get("fault")
+
+    down = _set(live, edge, {"forced_down": "true"}).json()["service"]
+    assert (down["forced_down"], down["state"], down["status"]) == (True, "down", "enabled")
+    forced = create("east-down")
+    assert forced["status"] == "ERROR" and "edge: its nova-compute service" in forced["fault"]["message"]
+    up = _set(live, edge, {"forced_down": False}).json()["service"]
+    assert (up["forced_down"], up["state"]) == (False, "up")
+    for server in (refused, back, forced):
+        assert _call(live, "DELETE", f"/servers/{server['id']}", user="admin").status_code == 204
+
+
+def test_bad_service_updates_are_refused(live: Live) -> None:
+    edge = _computes(live)["edge"]["id"]
+    scheduler = next(s for s in _call(live, "GET", "/os-services?binary=nova-scheduler", user="admin",
+                                      headers=V253).json()["services"])["id"]
+    unknown = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+    for body, status, words in [
+        ({"status": "maybe"}, 400, "status"),
+        ({"status": "enabled", "disabled_reason": "why"}, 400, "Specifying 'disabled_reason' with status 'enabled'"),
+        ({"disabled_reason": "alone"}, 400, "No updates were requested"),
+        ({}, 400, "No updates were requested"),
+        ({"status": "disabled", "disabled_reason": "x" * 256}, 400, "disabled_reason"),
+        ({"status": "disabled", "disabled_reason": ""}, 400, "disabled_reason"),
+        ({"forced_down": "maybe"}, 400, "forced_down"),
+        ({"host": "edge", "binary": "nova-compute"}, 400, "host"),
+        ([1], 400, "body"),
+    ]:
+        resp = _set(live, edge, body)
+        assert resp.status_code == status and words in resp.json()["badRequest"]["message"], (body, resp.text)
+    assert _set(live, unknown, {"status": "disabled"}).status_code == 404
+    not_uuid = _set(live, "edge", {"status": "disabled"})
+    assert not_uuid.status_code == 400 and "Invalid uuid 'edge'" in not_uuid.json()["badRequest"]["message"]
+    other = _set(live, scheduler, {"status": "disabled"})
+    assert other.status_code == 400 and "Updating a nova-scheduler service is not supported" in other.text
+    assert _set(live, edge, {"status": "disabled"}, user="alice").status_code == 403
+    old = _set(live, "enable", {"host": "edge", "binary": "nova-compute"}, headers={})
+    assert old.status_code == 404, "before 2.53 the path is an action, not served"
+    assert _computes(live)["edge"]["status"] == "enabled", "nothing refused was stored"
