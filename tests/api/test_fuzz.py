@@ -39,7 +39,7 @@ from api.volume.microversion import MAX as CINDER_MAX
 from api.web.routes import PATHS as WEB_PAGES
 from provisioner.images import ImageStore
 
-from apitest import Live, qcow2_file, serve_root  # noqa: F401 (fixtures)
+from apitest import Live, names_field, qcow2_file, serve_root  # noqa: F401 (fixtures)
 
 SPEC = Path(api.__file__).parent / "openapi.yaml"
 # Glance's JSON-patch media types are JSON documents.
@@ -229,8 +229,10 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
                            {"server_group": {"name": f"{MARK}-sg", "policies": ["affinity"]}})["server_group"]
     _create(fuzzed, "alice", f"/compute/v2.1/servers/{server.id}/metadata", {"metadata": {"k": "v"}})
     aggregate = _create(fuzzed, "admin", "/compute/v2.1/os-aggregates", {"aggregate": {"name": f"{MARK}-agg"}})
-    host = requests.get(f"{fuzzed.url}/compute/v2.1/os-services?binary=nova-compute", timeout=30,
-                        headers={"X-Auth-Token": fuzzed.token("admin")}).json()["services"][0]["host"]
+    compute = requests.get(f"{fuzzed.url}/compute/v2.1/os-services?binary=nova-compute", timeout=30,
+                           headers={"X-Auth-Token": fuzzed.token("admin"),
+                                    "OpenStack-API-Version": "compute 2.53"}).json()["services"][0]
+    host = compute["host"]
     ids = {"server_id": server.id, "image_id": image.id, "name": f"{MARK}-key", "flavor_id": "1",
            "project_id": conn.current_project_id, "user_id": conn.current_user_id, "volume_id": volume.id,
            "snapshot_id": snapshot.id, "group_id": server_group["id"], "key": "k", "network": "default",
@@ -240,7 +242,7 @@ def known(fuzzed: Live, qcow2_file: Path) -> Known:
            "member_id": f"{MARK}-member", "namespace": f"{MARK}-ns", "task_id": f"{MARK}-task",
            "qos_id": qos["id"], "call": "associations", "service_action": "enable", "group_type_id": group_type["id"],
            "volume_group_id": volume_group["id"], "group_snapshot_id": group_snapshot["id"],
-           "transfer_id": transfer["id"],
+           "transfer_id": transfer["id"], "service_id": compute["id"],
            "aggregate_id": str(aggregate["aggregate"]["id"]), "host": host, "floating_ip_id": floating_ip["id"],
            "network_id": network["id"], "alias": "os-hosts", "action": "startup", "tag": "t",
            "before": "2024-01-15 10:00:00",
@@ -341,7 +343,7 @@ def test_malformed_json(fuzzed: Live, tokens: dict[str, str], known: Known, meth
     for body in MALFORMED:
         resp = requests.request(method, _url(fuzzed, known, path), data=body, headers=headers, timeout=30)
         assert resp.status_code == 400, (body, resp.text)
-        assert _error_message(path, resp, resp.content).startswith("body: "), resp.text
+        assert names_field(_error_message(path, resp, resp.content), "body"), resp.text
 
 
 @pytest.mark.parametrize(("method", "path"), JSON_OPERATIONS)
