@@ -14,7 +14,8 @@ from pathlib import Path
 
 from provisioner.errors import ProvisionError
 from provisioner.terraform.backend import BACKEND_FILE, CONN_ENV, LOCK_TIMEOUT, PgState
-from provisioner.terraform.runner import FLAG, Runner, TerraformError
+from provisioner.terraform import reattach
+from provisioner.terraform.runner import FLAG, Runner, TerraformError, WarmProviderStopped
 from provisioner.workspace import write_atomic
 
 PLAN_FILE = "plan.tfplan"
@@ -67,9 +68,20 @@ class Workspace:
     def init(self) -> bool:
         """`terraform init` unless already done with this CLI config and backend; True if it ran.
 
-        Switching a workspace to PostgreSQL copies its local state there
+        Put off for a new workspace with local state while the warm provider
+        is up: the runner runs it before the first command without that
+        provider (there may be none). Switching a workspace to PostgreSQL copies its local state there
         (_migrate); switching back is refused (_refuse_local).
         """
+        stamp = self.directory / INIT_STAMP
+        if self.state is None and not stamp.parent.exists() and self.runner.attachable():
+            # A new workspace with local state, and the warm provider up: Terraform needs no init to use a
+            # reattached provider (nor a lock file for it); it runs before a command without it, if one comes.
+            self.runner.before_cold = self._init_now
+            return False
+        return self._init_now()
+
+    def _init_now(self) -> bool:
         stamp = self.directory / INIT_STAMP
         config = self.cli_config.read_bytes()
         backend = self.state.backend_tf() if self.state is not None else None
@@ -218,7 +230,18 @@ class Workspace:
         if plan is None:
             self.runner.run("apply", input=False, auto_approve=FLAG, **self._lock)
         else:
-            self.runner.run("apply", PLAN_FILE, input=False, **self._lock)
+            try:
+                self.runner.run("apply", PLAN_FILE, input=False, again=False, **self._lock)
+            except WarmProviderStopped as exc:
+                # Terraform applies a saved plan only with the provider that made it: plan again, and go on
+                # only with changes already shown (and confirmed): what the stopped apply left undone.
+                reattach.warn(f"{exc}: planning again")
+                again = self.plan()
+                if not set(again.changes) <= set(plan.changes):
+                    raise ProvisionError(f"{self.directory}: {exc}, and a new plan has changes the one shown had "
+                                         "not: nothing more was applied; run the command again") from None
+                if again.changes:
+                    self.runner.run("apply", PLAN_FILE, input=False, **self._lock)
         (self.directory / PLAN_FILE).unlink(missing_ok=True)
 
     def import_resource(self, address: str, identity: str) -> None:
