@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ LOCAL_STATE = "terraform.tfstate"
 # Where a local state is moved while it is copied into PostgreSQL (removed once the copy is checked).
 MIGRATING_STATE = "terraform.tfstate.migrating"
 _CONCURRENT_CREATE = "duplicate key value violates unique constraint"
+_INIT_ATTEMPTS = 4  # the schema, the table, its index: one collision each at most, and one run that succeeds
 
 
 @dataclass(frozen=True)
@@ -129,19 +131,22 @@ class Workspace:
         backend.unlink()  # init() writes this workspace's, and runs again
 
     def _run_init(self) -> None:
-        """`terraform init`; with PostgreSQL, once more if another node's init created the schema meanwhile.
+        """`terraform init`; with PostgreSQL, again if another node's init was creating the schema meanwhile.
 
-        The pg backend creates its schema and table with CREATE … IF NOT
-        EXISTS, which PostgreSQL does not make safe against a concurrent
-        creation: the loser fails on a unique index of the catalog, and a
-        second run finds them made.
+        The pg backend creates its schema, then its table and index, each with
+        CREATE … IF NOT EXISTS, which PostgreSQL does not make safe against a
+        concurrent creation: the loser fails on a unique index of the catalog,
+        once per object the other is creating; a later run finds them made.
         """
-        try:
-            self.runner.run("init", input=False)
-        except TerraformError as exc:
-            if self.state is None or _CONCURRENT_CREATE not in exc.result.stderr:
-                raise
-            self.runner.run("init", input=False)
+        for attempt in range(_INIT_ATTEMPTS):
+            try:
+                self.runner.run("init", input=False)
+                return
+            except TerraformError as exc:
+                if self.state is None or _CONCURRENT_CREATE not in exc.result.stderr \
+                        or attempt == _INIT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def _refuse_local(self) -> None:
         """ProvisionError if this workspace keeps its state in PostgreSQL but no database is configured."""
