@@ -18,7 +18,7 @@ import jinja2
 from provisioner.layout import POOL_NAME, Layout, is_local
 from provisioner.render.hcl import hcl
 from provisioner.render.plancheck import refuse_unsafe_plan
-from provisioner.spec.model import DomainSpec, ImageRef
+from provisioner.spec.model import DomainSpec
 from provisioner.templates import environment
 
 PROVIDER_SOURCE = "dmacvicar/libvirt"
@@ -115,18 +115,11 @@ def render_volume_plan(plan: VolumePlanInput) -> str:
     return _environment(None).get_template("terraform/volume.tf.j2").render(v=plan)
 
 
-def base_resource(image: ImageRef) -> str:
-    """Terraform resource name of a base image volume in the shared plan."""
-    return "base_" + image.volume_name.rsplit(".", 1)[0].replace("-", "_").replace(".", "_")
-
-
-def render_shared_plan(uri: str, pool_path: Path, images: Iterable[ImageRef],
-                       applied: Iterable[tuple[str, str, str, str]] = ()) -> str:
-    """The shared workspace's main.tf: the pool at `pool_path`, the base images to make, and the `applied` ones,
-    (resource, name, source, format) as the state holds them."""
-    bases = sorted({(base_resource(i), i.volume_name, i.source, i.format) for i in images} | set(applied))
+def render_shared_plan(uri: str, pool_path: Path, bases: Iterable[tuple[str, str, str, str]]) -> str:
+    """The shared workspace's main.tf: the pool at `pool_path` and the base image volumes `bases`,
+    (resource, name, source, format) each (provisioner.shared.plan_bases)."""
     return _environment(None).get_template("terraform/shared.tf.j2").render(
-        uri=uri, pool=POOL_NAME, pool_path=str(pool_path), bases=bases)
+        uri=uri, pool=POOL_NAME, pool_path=str(pool_path), bases=list(bases))
 
 
 def render_orphan_plan(uri: str) -> str:
