@@ -126,13 +126,16 @@ def template_error(exc: BaseException, rendering: str = "template") -> InputErro
     return InputError(where, message)
 
 
-def environment(override_dir: Path | None, filters: dict[str, Callable[[Any], str]],
+def environment(override_dir: Path | None, filters: dict[str, Callable[[Any], str]], compiled: Path | None = None,
                 **options: Any) -> jinja2.Environment:
     """A strict environment (undefined names fail) searching `override_dir` first.
 
     `override_dir` is a domain's templates/ folder: when it exists the
     environment is the OverrideSandbox. Nothing is auto-escaped: each template
     quotes values with the filter that fits its language (`hcl`, `sh`).
+    `compiled`: a directory keeping the built-in templates' compiled code
+    between runs (Layout.template_cache); never for a sandbox, whose code
+    differs from the plain environment's for the same template.
     """
     builtin = jinja2.FileSystemLoader(str(TEMPLATES))
     if override_dir is not None and (override_dir.exists() or override_dir.is_symlink()):
@@ -141,6 +144,22 @@ def environment(override_dir: Path | None, filters: dict[str, Callable[[Any], st
             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False, **options)
     else:
         env = jinja2.Environment(loader=builtin, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                                 autoescape=False, **options)
+                                 autoescape=False, bytecode_cache=_bytecode_cache(compiled), **options)
     env.filters.update(filters)
     return env
+
+
+def _bytecode_cache(directory: Path | None) -> jinja2.BytecodeCache | None:
+    """Jinja2's file cache in `directory` (0700, made if missing); None without one or where it cannot be made.
+
+    Its files are code this process runs: they live under the root, as
+    trusted as the rest of it (docs/security.md). Jinja2 names each by the
+    template and checks its source's digest and its own version on load.
+    """
+    if directory is None:
+        return None
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return None  # a full or read-only disk: compile each run, as without a cache
+    return jinja2.FileSystemBytecodeCache(str(directory))

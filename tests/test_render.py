@@ -213,6 +213,27 @@ def test_a_changed_override_template_is_rendered_again(root: Path, domains: Path
     assert "provisioned by provisioner" in plan.read_text()
 
 
+def test_built_in_templates_are_compiled_once_and_never_for_the_sandbox(root: Path, domains: Path) -> None:
+    cache = root / "cache" / "templates"
+    plan = render(root, domains) / "terraform/main.tf"
+    compiled = list(cache.iterdir())
+    assert len(compiled) == 1 and cache.stat().st_mode & 0o777 == 0o700
+    assert compiled[0].stat().st_mode & 0o777 == 0o600
+    first = plan.read_bytes()
+    plan.unlink()  # rendered again from the compiled template: the same bytes
+    render(root, domains)
+    assert plan.read_bytes() == first and list(cache.iterdir()) == compiled
+    # A domain with a templates/ folder renders in the sandbox, whose compiled code is its own: none is kept.
+    shutil.rmtree(cache)
+    override = domains / "example.test" / "templates" / "terraform" / "domain.tf.j2"
+    override.parent.mkdir(parents=True)
+    override.write_text((REPO / "templates/terraform/domain.tf.j2").read_text())
+    plan.unlink()
+    render(root, domains)
+    assert plan.read_bytes() == first
+    assert not cache.exists() or list(cache.iterdir()) == []
+
+
 @pytest.mark.parametrize("count", [2])
 def test_extra_disks(root: Path, domains: Path, count: int) -> None:
     conf = domains / "example.test" / "provision.conf"

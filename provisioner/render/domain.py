@@ -31,5 +31,5 @@ def render_domain(spec: DomainSpec, keys: DomainKeys, layout: Layout, pool: Path
         Artifact("cloud-init/meta-data", docs.meta_data),
         Artifact("cloud-init/network-config", docs.network_config),
         Artifact("seed.iso", seed),
-        Artifact("terraform/main.tf", render_domain_plan(plan, override).encode()),
+        Artifact("terraform/main.tf", render_domain_plan(plan, override, layout.template_cache).encode()),
     )

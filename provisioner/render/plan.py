@@ -61,8 +61,8 @@ class VolumePlanInput:
     copy_of: str | None = None
 
 
-def _environment(override_dir: Path | None) -> jinja2.Environment:
-    env = environment(override_dir, {"hcl": hcl}, trim_blocks=True, lstrip_blocks=True)
+def _environment(override_dir: Path | None, compiled: Path | None = None) -> jinja2.Environment:
+    env = environment(override_dir, {"hcl": hcl}, compiled, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(provider_source=PROVIDER_SOURCE, provider_version=PROVIDER_VERSION)
     return env
 
@@ -102,9 +102,12 @@ def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes, pool: P
 DOMAIN_TEMPLATE = "terraform/domain.tf.j2"
 
 
-def render_domain_plan(plan: DomainPlanInput, override_dir: Path | None = None) -> str:
-    """The domain workspace's main.tf; InputError if it holds anything but libvirt objects (plancheck)."""
-    template = _environment(override_dir).get_template(DOMAIN_TEMPLATE)
+def render_domain_plan(plan: DomainPlanInput, override_dir: Path | None = None, compiled: Path | None = None) -> str:
+    """The domain workspace's main.tf; InputError if it holds anything but libvirt objects (plancheck).
+
+    `compiled`: where compiled templates are kept between runs (Layout.template_cache).
+    """
+    template = _environment(override_dir, compiled).get_template(DOMAIN_TEMPLATE)
     text = template.render(p=plan, spec=plan.spec)
     refuse_unsafe_plan(text, plan.uri, template.filename or DOMAIN_TEMPLATE)
     return text
