@@ -22,9 +22,11 @@ such a node file behave like a hypervisor that outlives a process:
   file a reader can see complete;
 * opening a node file is the expensive part (libvirt parses every domain:
   ~0.06 s at 50 domains), so a process keeps the connection of its last
-  transaction and uses it for the next one while the node file is still the
-  one it wrote (same inode, mtime, size: any other writer renames a new file
-  in). A transaction that fails drops it.
+  transaction and uses it for the next one, or lends it to a read, while
+  the node file is still the one it wrote (same inode, mtime, size: any
+  other writer renames a new file in). A transaction that fails drops it;
+* writing it back re-serialises only the objects whose XML description
+  changed (dump_node).
 
 Public helpers for other code: `is_simulated(uri)`, `open_readonly(uri)`,
 `snapshot(uri)` and `transaction(uri)`.
@@ -196,9 +198,26 @@ class SimulatedNode:
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Any]:
-        """A connection showing the current file, for reading; changes are discarded."""
+        """A connection showing the current file, for reading; changes are discarded.
+
+        While the file is still the one this process last wrote, that
+        transaction's connection is lent (opening the file parses every
+        domain in it); no transaction uses it meanwhile, and a reader does
+        not change it.
+        """
         import libvirt
 
+        lent = self._borrow()
+        if lent is not None:
+            try:
+                yield lent[1]
+            finally:
+                with _last_written_lock:
+                    if self.path in _last_written or lent[0] != _identity(self.path):
+                        lent[1].close()  # a newer transaction's connection is kept instead
+                    else:
+                        _last_written[self.path] = lent
+            return
         if self.path.exists():
             conn = libvirt.open(self.uri)
         else:
@@ -212,6 +231,14 @@ class SimulatedNode:
             yield conn
         finally:
             conn.close()
+
+    def _borrow(self) -> tuple[tuple[int, ...], Any] | None:
+        """This process's last transaction's (file identity, connection), taken out while the file is unchanged."""
+        with _last_written_lock:
+            kept = _last_written.get(self.path)
+            if kept is None or kept[0] != _identity(self.path):
+                return None
+            return _last_written.pop(self.path)
 
     def content(self, pool: str, volume: str) -> ContentRecord | None:
         """The recorded content source of a volume, if any."""

@@ -97,6 +97,22 @@ def test_each_change_reaches_the_file_though_unchanged_objects_are_reused(tmp_pa
         assert conn.lookupByName("b").state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
 
 
+def test_a_read_sees_another_writers_file_not_the_last_transactions_connection(tmp_path: Path) -> None:
+    # A read borrows this process's last transaction's connection only while the file is the one it wrote.
+    node = tmp_path / "node.xml"
+    uri = f"test://{node}"
+    with simulator.transaction(uri) as s:
+        s.conn.defineXML(DOMAIN.format(name="mine"))
+    with simulator.snapshot(uri) as conn:
+        assert [d.name() for d in conn.listAllDomains()] == ["mine"]
+    other = DOMAIN.format(name="theirs").replace("<domain", "\n  <domain", 1)
+    node.write_text(node.read_text().replace("\n</node>", other + "\n</node>", 1))  # another process's write
+    with simulator.snapshot(uri) as conn:
+        assert sorted(d.name() for d in conn.listAllDomains()) == ["mine", "theirs"]
+    with simulator.transaction(uri) as s:
+        assert sorted(d.name() for d in s.conn.listAllDomains()) == ["mine", "theirs"]
+
+
 def test_only_file_backed_test_uris_are_simulated() -> None:
     assert simulator.is_simulated("test:///tmp/node.xml")
     for uri in ("test:///default", "qemu:///system", "qemu+ssh://root@host/system", "test+unix:///default"):
