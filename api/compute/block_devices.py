@@ -7,10 +7,15 @@ Cinder and reserved once it is available, when the server's build starts. The ma
 the guest's system disk (vda: DomainSpec.root_volume), the others its next disks (vdb, …). The build marks
 them in use; the server's delete deletes those with delete_on_termination (the others are detached and
 outlive it). An image mapped to a local disk with boot_index 0 is an ordinary image boot (ServerBuilder).
+
+A volume-backed server's createImage (api.compute.snapshots) is Nova's: a Cinder snapshot of each of its volumes
+(`snapshot_mappings`) named in the image's `block_device_mapping` property; booting that image (`image_mappings`)
+maps those snapshots to new volumes, as the request's own mappings would.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -24,7 +29,7 @@ from api.image.catalog import ImageCatalog
 from api.identity.tokens import Token
 from api.volume import microversion as cinder_version
 from api.volume.models import AVAILABLE, ATTACHING, CREATING, IN_USE, Volume
-from api.volume.resources import Volumes
+from api.volume.resources import Snapshots, Volumes
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
 from provisioner.errors import ProvisionError
@@ -148,6 +153,38 @@ def parse(body: dict[str, Any]) -> list[BlockDevice]:
     return devices
 
 
+def _image_entry(entry: Any, where: str) -> BlockDevice:
+    """One mapping of an image's block_device_mapping property: Nova's stored form, whose source is named by
+    snapshot_id, volume_id or image_id rather than uuid."""
+    if not isinstance(entry, dict):
+        raise BadRequest(where, "must be an object")
+    source = entry.get("source_type")
+    return _v2({**entry, "uuid": entry.get(f"{source}_id") if source in SOURCES else None}, where)
+
+
+def image_devices(image_id: str, properties: dict[str, str]) -> list[BlockDevice]:
+    """The mappings an image's properties define (Nova's bdm_v2 block_device_mapping, a JSON list), checked as
+    a request's are; none without them."""
+    text = properties.get("block_device_mapping")
+    if not text or str(properties.get("bdm_v2", "")).lower() not in TRUE:
+        return []
+    where = f"image {image_id} block_device_mapping"
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        raise BadRequest("server.imageRef", f"{INVALID}: {where} is not JSON") from None
+    if not isinstance(entries, list) or len(entries) > MAX_MAPPINGS:
+        raise BadRequest("server.imageRef", f"{INVALID}: {where} must be a list of at most {MAX_MAPPINGS}")
+    return [_image_entry(entry, f"{where}[{index}]") for index, entry in enumerate(entries)]
+
+
+def merge(requested: list[BlockDevice], from_image: list[BlockDevice]) -> list[BlockDevice]:
+    """The image's mappings, then the request's, which win: a request's boot mapping replaces the image's
+    (Nova keeps the request's over an image's mapping of the same device)."""
+    ours = any(d.boot for d in requested)
+    return [d for d in from_image if not (ours and d.boot)] + requested
+
+
 def volume_boot(devices: list[BlockDevice]) -> bool:
     """The system disk is a volume."""
     return any(d.boot and d.destination_type == "volume" for d in devices)
@@ -177,9 +214,43 @@ class BlockDevices:
         tasks.before_build.append(self.before_build)
         tasks.after_build.append(self.after_build)
         tasks.on_destroyed.append(self.destroyed)
-        # Cinder's volumes collection, which creates the mapped volumes: set once Cinder's routes are mounted
-        # (after Nova's).
+        # Cinder's volumes and snapshots collections, which create the mapped volumes and a volume-backed
+        # server's snapshots: set once Cinder's routes are mounted (after Nova's).
         self.cinder: Volumes | None = None
+        self.snapshots: Snapshots | None = None
+
+    def with_image(self, token: Token, body: dict[str, Any], devices: list[BlockDevice]) -> list[BlockDevice]:
+        """The request's mappings merged with those its imageRef's image defines (a volume-backed server's
+        snapshot); the request's alone if the image defines none (or cannot be had: the builder says why)."""
+        image_id = body.get("imageRef")
+        if not isinstance(image_id, str) or not image_id:
+            return devices
+        try:
+            image = self.images.get(token, image_id)
+        except ApiError:
+            return devices
+        return merge(devices, image_devices(image.id, image.row.properties if image.row else {}))
+
+    def snapshot_mappings(self, token: Token, server: Server, image_name: str) -> list[dict[str, Any]]:
+        """Nova's snapshot of a volume-backed server: a Cinder snapshot of each volume attached to it (forced:
+        they are in use), and for each the image mapping (Nova's stored form) that makes a new volume of it."""
+        if self.snapshots is None:
+            raise BadRequest("createImage", "volumes cannot be snapshotted: Cinder is not served")
+        keep = {r["volume_id"]: r["delete_on_termination"] for r in server.block_devices}
+        attached = sorted((v for v in self.volumes.volumes.list() if v.server_id == server.id and v.device),
+                          key=lambda v: (v.id != server.root_volume, v.device or ""))
+        mappings = []
+        for volume in attached:
+            snapshot = self.snapshots.create(token, {"volume_id": volume.id, "force": True,
+                                                     "name": f"snapshot for {image_name}",
+                                                     "description": volume.description})
+            mappings.append({
+                "source_type": "snapshot", "destination_type": "volume", "snapshot_id": snapshot.id,
+                "volume_id": None, "image_id": None, "volume_size": volume.size,
+                "boot_index": 0 if volume.id == server.root_volume else None, "device_name": volume.device,
+                "delete_on_termination": keep.get(volume.id, False), "disk_bus": "virtio", "device_type": "disk",
+                "guest_format": None, "volume_type": None, "no_device": None, "tag": None})
+        return mappings
 
     def check(self, token: Token, devices: list[BlockDevice], count: int) -> None:
         """What Nova's API checks before it creates anything: each source exists (400 otherwise), a volume is

@@ -112,7 +112,7 @@ class Servers:
         hints = whole.get("os:scheduler_hints", whole.get("OS-SCH-HNT:scheduler_hints")) or {}
         group_id = field(hints if isinstance(hints, dict) else {}, "group", str, "os:scheduler_hints", False)
         request = create_request(body, version_of(req), self.networks.visible_groups(token))
-        devices = parse_block_devices(body)
+        devices = self.block_devices.with_image(token, body, parse_block_devices(body))
         from_volume = volume_boot(devices)
         flavor = self.catalog.get(str(body.get("flavorRef", "")))
         if flavor is not None and not self.extras.visible(token, flavor):  # private, not shared with the project

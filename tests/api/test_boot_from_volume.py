@@ -4,6 +4,7 @@ real engine; the domain's disks are read back from the simulated libvirt."""
 
 from __future__ import annotations
 
+import json
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -207,3 +208,53 @@ def test_attached_with_delete_on_termination(live: Live, image_id: str) -> None:
     _poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)
     kept = _call(live, "GET", f"/volume/v3/volumes/{volumes[1]['id']}").json()["volume"]
     assert kept["status"] == "available", "detached before the delete: kept"
+
+
+def test_create_image_of_a_volume_backed_server_and_boot_it(live: Live, image_id: str) -> None:
+    """Nova's createImage of a volume-backed server: a Cinder snapshot of its root volume named by a data-less
+    image (block_device_mapping, bdm_v2, root_device_name); booting that image makes a volume of the snapshot."""
+    created = _create(live, block_device_mapping_v2=[{
+        "uuid": image_id, "source_type": "image", "destination_type": "volume", "boot_index": 0,
+        "volume_size": 1, "delete_on_termination": True}])
+    assert created.status_code == 202, created.text
+    server = _active(live, created.json()["server"]["id"])
+    (root,) = server["os-extended-volumes:volumes_attached"]
+    taken = _call(live, "POST", f"/compute/v2.1/servers/{server['id']}/action",
+                  {"createImage": {"name": "bfv-snap", "metadata": {"purpose": "test"}}},
+                  headers={"OpenStack-API-Version": "compute 2.45"})
+    assert taken.status_code == 202, taken.text
+    snap_image_id = taken.json()["image_id"]
+    assert taken.headers["Location"].endswith(f"/image/v2/images/{snap_image_id}")
+    image = _call(live, "GET", f"/image/v2/images/{snap_image_id}").json()
+    assert (image["status"], image["name"], image["purpose"], image["bdm_v2"]) == ("active", "bfv-snap", "test", "True")
+    assert image["root_device_name"] == "/dev/vda"
+    (mapping,) = json.loads(image["block_device_mapping"])
+    assert {k: mapping[k] for k in ("source_type", "destination_type", "boot_index", "volume_size", "device_name",
+                                    "delete_on_termination")} == {
+        "source_type": "snapshot", "destination_type": "volume", "boot_index": 0, "volume_size": 1,
+        "device_name": "/dev/vda", "delete_on_termination": True}
+    snapshot = _poll(live, f"/volume/v3/snapshots/{mapping['snapshot_id']}", "snapshot",
+                     lambda s: s["status"] == "available")
+    assert (snapshot["volume_id"], snapshot["name"]) == (root["id"], "snapshot for bfv-snap")
+
+    booted = _create(live, imageRef=snap_image_id)
+    assert booted.status_code == 202, booted.text
+    second = _active(live, booted.json()["server"]["id"])
+    (volume_ref,) = second["os-extended-volumes:volumes_attached"]
+    volume = _call(live, "GET", f"/volume/v3/volumes/{volume_ref['id']}").json()["volume"]
+    assert (volume["snapshot_id"], volume["size"], volume["status"]) == (snapshot["id"], 1, "in-use")
+    assert _disks(live, f"srv-{second['id']}") == {"vda": f"vol-{volume['id']}.qcow2"}, "the new volume is vda"
+    for doomed in (second, server):
+        assert _call(live, "DELETE", f"/compute/v2.1/servers/{doomed['id']}").status_code == 204
+    # The image's delete_on_termination went with the mapping: the second server's volume goes with it.
+    _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v is None)
+
+
+def test_an_image_with_a_bad_block_device_mapping_is_refused(live: Live, qcow2_file: Path) -> None:  # noqa: F811
+    image = live.osc("alice", "image", "create", "--file", str(qcow2_file), "--disk-format", "qcow2",
+                     "--property", "bdm_v2=True", "--property", "block_device_mapping=[{\"source_type\": \"disk\"}]",
+                     "bad-bdm", "-f", "json")
+    resp = _create(live, imageRef=image["id"])
+    assert resp.status_code == 400, resp.text
+    message = resp.json()["badRequest"]["message"]
+    assert message.startswith(f"image {image['id']} block_device_mapping[0].source_type: "), message
