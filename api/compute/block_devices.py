@@ -346,15 +346,19 @@ class BlockDevices:
                 self.volumes.change(volume.id, status=IN_USE)
 
     def destroyed(self, server_id: str) -> None:
-        """ServerTasks.on_destroyed: delete the volumes mapped with delete_on_termination (the others are
-        released by api.compute.attachments)."""
+        """ServerTasks.on_destroyed: delete the volumes mapped with delete_on_termination, as Nova's
+        _cleanup_volumes does (the others are released by api.compute.attachments), also one made for its
+        build and never reserved because the build failed first, which nothing else would ever delete."""
         server = self.compute.servers.get(server_id)
         for record in server.block_devices if server else ():
             volume = self.volumes.volumes.get(record["volume_id"])
-            # Attached to it still (hooks run before api.compute.attachments releases the server's volumes).
-            if not record["delete_on_termination"] or volume is None or volume.server_id != server_id:
+            if not record["delete_on_termination"] or volume is None:
                 continue
-            self.volumes.release(volume.id)
+            # Attached to it still (hooks run before api.compute.attachments releases the server's volumes).
+            if volume.server_id == server_id:
+                self.volumes.release(volume.id)
+            elif volume.server_id is not None or volume.recorded:
+                continue  # another server's (or os-attach's) since: not this server's to delete
             try:
                 self.worker.delete(self.volumes.start_delete(volume))
             except ApiError as exc:  # it has snapshots, say: Nova too leaves it (available) and logs why

@@ -14,7 +14,8 @@ import pytest
 import requests
 from apitest import Live, live, qcow2_file  # noqa: F401 (fixtures)
 
-from provisioner.provider.simulator import open_readonly
+from provisioner.layout import POOL_NAME
+from provisioner.provider.simulator import open_readonly, transaction
 
 V279 = {"OpenStack-API-Version": "compute 2.79"}
 
@@ -25,11 +26,11 @@ def _call(live: Live, method: str, path: str, body: Any = None, user: str = "ali
                             headers={"X-Auth-Token": live.token(user), **(headers or {})})
 
 
-def _poll(live: Live, path: str, key: str, done: Any) -> dict[str, Any]:
-    """GET `path` until done(item) (an item of None: a 404)."""
+def _poll(live: Live, path: str, key: str, done: Any, user: str = "alice") -> dict[str, Any]:
+    """GET `path` as `user` until done(item) (an item of None: a 404)."""
     item: Any = None
     for _ in range(600):  # bounded: 600 polls of 0.2 s
-        resp = _call(live, "GET", path)
+        resp = _call(live, "GET", path, user=user)
         item = resp.json()[key] if resp.status_code == 200 else None
         if done(item):
             return item or {}
@@ -258,3 +259,44 @@ def test_an_image_with_a_bad_block_device_mapping_is_refused(live: Live, qcow2_f
     assert resp.status_code == 400, resp.text
     message = resp.json()["badRequest"]["message"]
     assert message.startswith(f"image {image['id']} block_device_mapping[0].source_type: "), message
+
+
+def test_volumes_made_for_a_failed_build_go_with_the_server(live: Live) -> None:
+    """A build that fails before it reserves its new volumes (the first could not be made): the server's
+    delete deletes those mapped with delete_on_termination, reserved or not (Nova's _cleanup_volumes), and
+    keeps the others, available. Bob's: alice's volumes quota is spent by the tests before."""
+    source = _call(live, "POST", "/volume/v3/volumes", {"volume": {"size": 1}}, "bob").json()["volume"]
+    _poll(live, f"/volume/v3/volumes/{source['id']}", "volume", lambda v: v["status"] == "available", "bob")
+    snap = _call(live, "POST", "/volume/v3/snapshots", {"snapshot": {"volume_id": source["id"]}},
+                 "bob").json()["snapshot"]
+    _poll(live, f"/volume/v3/snapshots/{snap['id']}", "snapshot", lambda s: s["status"] == "available", "bob")
+    # Removed behind the engine's back: a volume made of this snapshot has nothing to copy and fails.
+    with transaction(live.layout.simulator_uri) as session:
+        session.conn.storagePoolLookupByName(POOL_NAME).storageVolLookupByName(f"snap-{snap['id']}.qcow2").delete(0)
+    before = {v["id"] for v in _call(live, "GET", "/volume/v3/volumes", user="bob").json()["volumes"]}
+    created = _call(live, "POST", "/compute/v2.1/servers", user="bob", body={"server": {
+        "name": "bfv-failed", "flavorRef": "1", "networks": "none", "block_device_mapping_v2": [
+        {"uuid": snap["id"], "source_type": "snapshot", "destination_type": "volume", "boot_index": 0,
+         "delete_on_termination": True},
+        {"source_type": "blank", "destination_type": "volume", "volume_size": 1, "boot_index": 1,
+         "delete_on_termination": True},
+        {"source_type": "blank", "destination_type": "volume", "volume_size": 2, "boot_index": 2}]}})
+    assert created.status_code == 202, created.text
+    server = _poll(live, f"/compute/v2.1/servers/{created.json()['server']['id']}", "server",
+                   lambda s: s is not None and s["status"] in ("ACTIVE", "ERROR"), "bob")
+    assert server["status"] == "ERROR" and "did not finish being created" in server["fault"]["message"]
+    listed = _call(live, "GET", "/volume/v3/volumes/detail", user="bob").json()["volumes"]
+    new = [v for v in listed if v["id"] not in before]
+    # Told apart by source and size: the snapshot's, the blank 1 GiB (delete_on_termination), the blank 2 GiB.
+    failed, made, kept = sorted(new, key=lambda v: (v["snapshot_id"] is None, v["size"]))
+    assert (failed["snapshot_id"], made["size"], kept["size"]) == (snap["id"], 1, 2)
+    for volume in (made, kept):  # made, never reserved: the build stopped at the first
+        done = _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] != "creating",
+                     "bob")
+        assert (done["status"], done["attachments"]) == ("available", [])
+    assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}", user="bob").status_code == 204
+    _poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None, "bob")
+    for volume in (failed, made):
+        _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v is None, "bob")
+    left = _call(live, "GET", f"/volume/v3/volumes/{kept['id']}", user="bob").json()["volume"]
+    assert left["status"] == "available", "no delete_on_termination: the user's, as in Nova"
