@@ -6,7 +6,9 @@ for the server at once; one made from an image, a snapshot or nothing (blank) is
 Cinder and reserved once it is available, when the server's build starts. The mapping with boot_index 0 is
 the guest's system disk (vda: DomainSpec.root_volume), the others its next disks (vdb, …). The build marks
 them in use; the server's delete deletes those with delete_on_termination (the others are detached and
-outlive it). An image mapped to a local disk with boot_index 0 is an ordinary image boot (ServerBuilder).
+outlive it). An image mapped to a local disk with boot_index 0 is an ordinary image boot (ServerBuilder); a
+blank one mapped to a local disk is an ephemeral disk, a blank qcow2 disk of the domain's own (DomainSpec.extra_disks,
+not formatted: Nova mkfs's it on the host), within the flavor's ephemeral GiB (`local_disks`).
 
 A volume-backed server's createImage (api.compute.snapshots) is Nova's: a Cinder snapshot of each of its volumes
 (`snapshot_mappings`) named in the image's `block_device_mapping` property; booting that image (`image_mappings`)
@@ -28,13 +30,13 @@ from api.errors import ApiError, BadRequest
 from api.image.catalog import ImageCatalog
 from api.identity.tokens import Token
 from api.volume import microversion as cinder_version
-from api.volume.models import AVAILABLE, ATTACHING, CREATING, IN_USE, Volume
+from api.volume.models import AVAILABLE, ATTACHING, CREATING, GIB, IN_USE, Volume
 from api.volume.resources import Snapshots, Volumes
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
 from provisioner.errors import ProvisionError
 from provisioner.excerpt import cut, describe
-from provisioner.spec.model import DomainSpec
+from provisioner.spec.model import DomainSpec, ExtraDisk
 from provisioner.volumes import attachment
 
 log = logging.getLogger(__name__)
@@ -60,11 +62,17 @@ class BlockDevice:
     boot_index: int | None  # None or negative: not bootable
     volume_size: int | None
     delete_on_termination: bool
+    guest_format: str | None = None  # swap: a swap disk (local blank mappings only)
 
     @property
     def boot(self) -> bool:
         """The system disk's mapping."""
         return self.boot_index == 0
+
+    @property
+    def local_blank(self) -> bool:
+        """An ephemeral or swap disk of the guest's own (Nova's blank mapping to a local destination)."""
+        return self.source_type == "blank" and self.destination_type == "local"
 
 
 def _integer(value: Any, where: str, what: str) -> int | None:
@@ -105,9 +113,13 @@ def _v2(entry: Any, where: str) -> BlockDevice:
     size = _integer(entry.get("volume_size"), f"{where}.volume_size", "an integer")
     if size is not None and size < 0:
         raise BadRequest(f"{where}.volume_size", f"{size} is not a size in GiB")
+    guest_format = entry.get("guest_format")
+    if guest_format is not None and (not isinstance(guest_format, str) or len(guest_format) > 255):
+        raise BadRequest(f"{where}.guest_format", f"{INVALID}: {describe(guest_format)} is not a format name")
     return BlockDevice(where, source, destination, uuid if source != "blank" else None,
                        _integer(entry.get("boot_index"), f"{where}.boot_index", "an integer"), size,
-                       _boolean(entry.get("delete_on_termination"), f"{where}.delete_on_termination"))
+                       _boolean(entry.get("delete_on_termination"), f"{where}.delete_on_termination"),
+                       guest_format)
 
 
 def _legacy(entry: Any, where: str) -> BlockDevice:
@@ -141,9 +153,11 @@ def parse(body: dict[str, Any]) -> list[BlockDevice]:
     read = _v2 if key == "block_device_mapping_v2" else _legacy
     devices = [read(entry, f"server.{key}[{index}]") for index, entry in enumerate(entries)]
     for device in devices:
-        if device.destination_type == "local" and not (device.source_type == "image" and device.boot):
+        if device.destination_type == "local" and not (device.source_type == "image" and device.boot) and not (
+                device.local_blank and not device.boot):
             raise BadRequest(f"{device.where}.destination_type",
-                             f"{INVALID}: only the boot image can be a local disk here (map the others to volumes)")
+                             f"{INVALID}: a local disk is the boot image, or a blank ephemeral or swap disk (map the "
+                             "others to volumes)")
         if device.source_type == "blank" and device.destination_type == "volume" and not device.volume_size:
             raise BadRequest(f"{device.where}.volume_size", f"{INVALID}: a blank volume needs a volume_size")
     boots = sorted(d.boot_index for d in devices if d.boot_index is not None and d.boot_index >= 0)
@@ -183,6 +197,29 @@ def merge(requested: list[BlockDevice], from_image: list[BlockDevice]) -> list[B
     (Nova keeps the request's over an image's mapping of the same device)."""
     ours = any(d.boot for d in requested)
     return [d for d in from_image if not (ours and d.boot)] + requested
+
+
+def local_disks(devices: list[BlockDevice], ephemeral_gb: int) -> list[int]:
+    """The sizes in GiB of the ephemeral disks the mappings ask for, checked as Nova's _validate_bdm checks them
+    against the flavor (its `ephemeral` GiB; this API's flavors have no swap): a size not given is the
+    flavor's; a swap disk of no size is none."""
+    swaps = [d for d in devices if d.local_blank and d.guest_format == "swap"]
+    if len(swaps) > 1:
+        raise BadRequest(swaps[1].where, f"{INVALID}: More than one swap drive requested.")
+    if swaps and swaps[0].volume_size:
+        raise BadRequest(f"{swaps[0].where}.volume_size", "Swap drive requested is larger than instance type "
+                                                          "allows.")
+    ephemerals = [d for d in devices if d.local_blank and d.guest_format != "swap"]
+    sizes = [d.volume_size if d.volume_size is not None else ephemeral_gb for d in ephemerals]
+    if sum(sizes) > ephemeral_gb:
+        raise BadRequest(ephemerals[0].where, "Ephemeral disks requested are larger than the instance type allows. "
+                                              "If no size is given in one block device mapping, flavor ephemeral "
+                                              "size will be used.")
+    for device, size in zip(ephemerals, sizes, strict=True):
+        if size < 1:
+            raise BadRequest(f"{device.where}.volume_size", f"{INVALID}: an ephemeral disk needs a size (the "
+                                                            "flavor has no ephemeral disk)")
+    return sizes
 
 
 def volume_boot(devices: list[BlockDevice]) -> bool:
@@ -272,13 +309,16 @@ class BlockDevices:
             elif device.source_type == "image":
                 _source(device, "image", lambda uuid: self.images.record(token, uuid))
 
-    def provide(self, token: Token, server: Server, spec: DomainSpec,
-                devices: list[BlockDevice]) -> tuple[Server, DomainSpec]:
-        """Reserve or create the server's volumes; the server's record with them, and its spec with its disks.
-        An ApiError (a volume taken meanwhile, a quota) leaves what was reserved to the server's delete."""
+    def provide(self, token: Token, server: Server, spec: DomainSpec, devices: list[BlockDevice],
+                ephemeral_gib: tuple[int, ...] = ()) -> tuple[Server, DomainSpec]:
+        """Reserve or create the server's volumes; the server's record with them, and its spec with its disks:
+        first its ephemeral disks of `ephemeral_gib` (local_disks: blank qcow2 disks of the domain's own, gone
+        with it), then the volumes. An ApiError (a volume taken meanwhile, a quota) leaves what was reserved to
+        the server's delete."""
         records: list[dict[str, Any]] = []
         disks = []
         root = None
+        spec = replace(spec, extra_disks=(*spec.extra_disks, *(ExtraDisk(size * GIB) for size in ephemeral_gib)))
         names = iter(f"/dev/vd{letter}" for letter in LETTERS[1 + len(spec.extra_disks):])
         for device in [d for d in devices if d.destination_type == "volume"]:
             name = "/dev/vda" if device.boot else next(names)

@@ -160,8 +160,24 @@ def test_legacy_mapping_and_a_second_volume(live: Live, image_id: str) -> None:
     ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "volume", "boot_index": 0,
        "delete_on_termination": "maybe"}],
      "server.block_device_mapping_v2[0].delete_on_termination", "'maybe': use one of"),
-    ([{"source_type": "blank", "destination_type": "local", "volume_size": 1}],
-     "server.block_device_mapping_v2[0].destination_type", "only the boot image can be a local disk"),
+    ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "local", "boot_index": 0},
+      {"source_type": "snapshot", "uuid": "x", "destination_type": "local"}],
+     "server.block_device_mapping_v2[1].destination_type", "a blank ephemeral or swap disk"),
+    ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "local", "boot_index": 0},
+      {"source_type": "blank", "destination_type": "local", "volume_size": 1}],
+     "server.block_device_mapping_v2[1]", "Ephemeral disks requested are larger than the instance type allows."),
+    ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "local", "boot_index": 0},
+      {"source_type": "blank", "destination_type": "local"}],
+     "server.block_device_mapping_v2[1].volume_size", "an ephemeral disk needs a size"),
+    ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "local", "boot_index": 0},
+      {"source_type": "blank", "destination_type": "local", "guest_format": "swap", "volume_size": 1}],
+     "server.block_device_mapping_v2[1].volume_size", "Swap drive requested is larger than instance type allows."),
+    ([{"source_type": "image", "uuid": "IMAGE", "destination_type": "local", "boot_index": 0},
+      {"source_type": "blank", "destination_type": "local", "guest_format": "swap"},
+      {"source_type": "blank", "destination_type": "local", "guest_format": "swap"}],
+     "server.block_device_mapping_v2[2]", "More than one swap drive requested."),
+    ([{"source_type": "blank", "destination_type": "local", "volume_size": 1, "boot_index": 0}],
+     "server.block_device_mapping_v2[0].destination_type", "a blank ephemeral or swap disk"),
     ([], "server.imageRef", "is required unless a block device mapping boots the server"),
 ])
 def test_bad_mappings_are_refused(live: Live, image_id: str, mapping: list[dict[str, Any]], field: str,
@@ -300,3 +316,37 @@ def test_volumes_made_for_a_failed_build_go_with_the_server(live: Live) -> None:
         _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v is None, "bob")
     left = _call(live, "GET", f"/volume/v3/volumes/{kept['id']}", user="bob").json()["volume"]
     assert left["status"] == "available", "no delete_on_termination: the user's, as in Nova"
+
+
+def test_ephemeral_disks_within_the_flavor(live: Live, image_id: str) -> None:
+    """Blank local mappings are ephemeral disks of the domain's own (blank qcow2, after vda), up to the
+    flavor's ephemeral GiB (a size not given is the flavor's); volumes come after them."""
+    flavor = _call(live, "POST", "/compute/v2.1/flavors", user="admin", body={"flavor": {
+        "name": "eph2", "ram": 512, "vcpus": 1, "disk": 1, "OS-FLV-EXT-DATA:ephemeral": 2}})
+    assert flavor.status_code == 200, flavor.text
+    flavor_id = flavor.json()["flavor"]["id"]
+    too_big = _create(live, imageRef=image_id, flavorRef=flavor_id, block_device_mapping_v2=[
+        {"source_type": "blank", "destination_type": "local", "volume_size": 1},
+        {"source_type": "blank", "destination_type": "local"}])
+    assert too_big.status_code == 400 and "larger than the instance type" in too_big.text, "1 + the flavor's 2"
+    created = _create(live, imageRef=image_id, flavorRef=flavor_id, block_device_mapping_v2=[
+        {"uuid": image_id, "source_type": "image", "destination_type": "local", "boot_index": 0},
+        {"source_type": "blank", "destination_type": "local", "volume_size": 1},
+        {"source_type": "blank", "destination_type": "local", "volume_size": 1, "guest_format": "ext4"},
+        {"source_type": "blank", "destination_type": "local", "guest_format": "swap"},  # no size: no swap disk
+        {"source_type": "blank", "destination_type": "volume", "volume_size": 1, "delete_on_termination": True}])
+    assert created.status_code == 202, created.text
+    server = _active(live, created.json()["server"]["id"])
+    domain = f"srv-{server['id']}"
+    (attached,) = server["os-extended-volumes:volumes_attached"]
+    disks = _disks(live, domain)
+    assert (disks["vdb"], disks["vdc"], disks["vdd"]) == (f"{domain}-data1.qcow2", f"{domain}-data2.qcow2",
+                                                          f"vol-{attached['id']}.qcow2")
+    conn = open_readonly(live.layout.simulator_uri)
+    try:
+        pool = conn.storagePoolLookupByName(POOL_NAME)
+        assert [pool.storageVolLookupByName(f"{domain}-data{i}.qcow2").info()[1] for i in (1, 2)] == [1 << 30] * 2
+    finally:
+        conn.close()
+    assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
+    _poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)
