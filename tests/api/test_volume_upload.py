@@ -18,8 +18,10 @@ import requests
 from apitest import live, qcow2_file  # noqa: F401 (fixtures)
 from test_cinder_conformance import _call, _volume, _wait
 
-from provisioner.layout import POOL_NAME
+from provisioner.errors import ProvisionError
+from provisioner.layout import POOL_NAME, Layout
 from provisioner.provider.simulator import content_record
+from provisioner.volumes import VolumeSpec, converted_path, convert_content
 
 GIB = 1 << 30
 
@@ -198,3 +200,23 @@ def test_a_raw_image_larger_than_the_volume_is_refused(live, tmp_path: Path) -> 
     assert len(_call(live, "GET", "alice", "/volumes").json()["volumes"]) == before, "nothing recorded"
     fitted = _volume(live, "alice", "raw-big-fits", imageRef=image["id"], size=2)
     assert fitted["size"] == 2
+
+
+def test_converting_a_raw_content_is_bounded_by_the_volume(tmp_path: Path) -> None:
+    """The engine's own check behind the API's: a raw content bigger than the volume is never converted, and a
+    format other than raw or qcow2 is refused by name."""
+    raw = tmp_path / "big.raw"
+    with raw.open("wb") as out:
+        out.truncate(GIB + 512)
+    layout = Layout(tmp_path / "root")
+    with pytest.raises(ProvisionError, match=r"content is 1073742336 bytes, larger than the volume \(1073741824"):
+        convert_content(VolumeSpec("vol-x", "test:///default", GIB, content=str(raw), content_format="raw"), layout)
+    assert not converted_path(layout, "vol-x").exists()
+    with pytest.raises(ProvisionError, match="content format 'vmdk' is not one of qcow2, raw"):
+        convert_content(VolumeSpec("vol-y", "test:///default", GIB, content=str(raw), content_format="vmdk"), layout)
+    small = tmp_path / "small.raw"
+    small.write_bytes(b"\xab" * 1000)
+    made = convert_content(VolumeSpec("vol-z", "test:///default", 2 * GIB, content=str(small), content_format="raw"),
+                           layout)
+    assert (made, _info(made)["virtual-size"]) == (converted_path(layout, "vol-z"), 2 * GIB)
+    assert _first_bytes(made, "qcow2", 1024, tmp_path) == b"\xab" * 1000 + bytes(24)
