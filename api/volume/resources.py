@@ -110,15 +110,18 @@ def _gib(size: int) -> int:
     return max(1, -(-size // GIB))
 
 
-def _image_fits(body: dict[str, Any], image_id: str, image_bytes: int, virtual_gib: int) -> None:
-    """Cinder's refusal (its words) of a volume `size` an image does not fit in: its data, then its virtual
-    size (no size given: the volume takes the image's)."""
+def _image_fits(body: dict[str, Any], image_id: str, image_bytes: int, virtual_gib: int, min_disk: int) -> None:
+    """Cinder's refusal (its words) of a volume `size` an image does not fit in: its data, its min_disk, then
+    its virtual size (no size given: the volume takes the image's)."""
     if body.get("size") is None or int(body["size"]) < 1:
         return  # _size's answers
     size = int(body["size"])
     if _gib(image_bytes) > size:
         raise BadRequest("volume.size", f"Invalid input received: Size of specified image {_gib(image_bytes)}GB "
                                         f"is larger than volume size {size}GB.")
+    if size < min_disk:
+        raise BadRequest("volume.size", f"Invalid input received: Volume size {size}GB cannot be smaller than the "
+                                        f"image minDisk size {min_disk}GB.")
     if virtual_gib > size:
         raise BadRequest("volume.size", f"Image {image_id} is unacceptable: Image virtual size is {virtual_gib}GB "
                                         f"and doesn't fit in a volume of size {size}GB.")
@@ -232,7 +235,7 @@ class Volumes:
         # A raw image is converted into the qcow2 volume when it is made (provisioner.volumes), as Cinder does.
         return {"image_id": image.id, "image_file": str(record.path), "image_format": record.format,
                 "image_metadata": metadata, "bootable": True, "size": _gib(record.virtual_size),
-                "image_bytes": record.size}
+                "image_bytes": record.size, "min_disk": image.row.min_disk if image.row else 0}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         # Its form (types, lengths, the one zone) is api/openapi.yaml's; what is not supported is refused here.
@@ -256,7 +259,8 @@ class Volumes:
         self.encryption.refuse_encrypted(vtype, "volume.volume_type")
         source = self._source(token, body)
         if "image_bytes" in source:
-            _image_fits(body, source["image_id"], source.pop("image_bytes"), source["size"])
+            _image_fits(body, source["image_id"], source.pop("image_bytes"), source["size"], source["min_disk"])
+            source["size"] = max(source["size"], source.pop("min_disk"))  # no size given: at least its min_disk
         if body.get("group_id") is not None:
             if version < microversion.GROUPS:
                 raise BadRequest("volume.group_id", f"needs microversion {microversion.GROUPS}")

@@ -220,3 +220,17 @@ def test_converting_a_raw_content_is_bounded_by_the_volume(tmp_path: Path) -> No
                            layout)
     assert (made, _info(made)["virtual-size"]) == (converted_path(layout, "vol-z"), 2 * GIB)
     assert _first_bytes(made, "qcow2", 1024, tmp_path) == b"\xab" * 1000 + bytes(24)
+
+
+def test_an_image_min_disk_bounds_the_volume(live, tmp_path: Path) -> None:
+    raw = tmp_path / "small.raw"
+    raw.write_bytes(b"\x01" * 1024)
+    image = live.osc("alice", "image", "create", "--file", str(raw), "--disk-format", "raw", "--min-disk", "2",
+                     "raw-min-disk", "-f", "json")
+    refused = _call(live, "POST", "alice", "/volumes", {"volume": {"size": 1, "imageRef": image["id"]}})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["badRequest"]["message"] == (
+        "volume.size: Invalid input received: Volume size 1GB cannot be smaller than the image minDisk size 2GB.")
+    sized = _call(live, "POST", "alice", "/volumes", {"volume": {"imageRef": image["id"], "name": "min-disk"}})
+    assert sized.status_code == 202 and sized.json()["volume"]["size"] == 2, "no size: the image's min_disk"
+    _wait(live, "alice", f"/volumes/{sized.json()['volume']['id']}", "volume", "available")
