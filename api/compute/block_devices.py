@@ -11,7 +11,7 @@ blank one mapped to a local disk is an ephemeral disk, a blank qcow2 disk of the
 not formatted: Nova mkfs's it on the host), within the flavor's ephemeral GiB (`local_disks`).
 
 A volume-backed server's createImage (api.compute.snapshots) is Nova's: a Cinder snapshot of each of its volumes
-(`snapshot_mappings`) named in the image's `block_device_mapping` property; booting that image (`image_mappings`)
+(`snapshot_mappings`) named in the image's `block_device_mapping` property; booting that image (`with_image`)
 maps those snapshots to new volumes, as the request's own mappings would.
 """
 

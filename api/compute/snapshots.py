@@ -20,6 +20,7 @@ JSON), `bdm_v2` and `root_device_name`; booting it makes volumes of them.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import subprocess
@@ -54,12 +55,17 @@ SNAPSHOTTABLE = (ACTIVE, SHUTOFF, PAUSED)  # Nova snapshots active, stopped and 
 IMAGE_ID_BODY = Version(2, 45)  # from 2.45 the answer is {"image_id"} (before, only the Location header)
 
 
+@functools.cache
 def _no_data() -> bytes:
-    """The smallest qcow2 of virtual size 0 (512-byte clusters): a volume-backed snapshot's image's file."""
-    with tempfile.TemporaryDirectory(prefix="rawvol-empty-") as scratch:
+    """The smallest qcow2 of virtual size 0 (512-byte clusters): a volume-backed snapshot's image's file (made
+    once: qemu-img writes the same header every time)."""
+    with tempfile.TemporaryDirectory(prefix=".empty-qcow2-") as scratch:
         path = Path(scratch) / "empty.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", str(path), "0"],
-                       check=True, capture_output=True, timeout=60)
+        try:
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", str(path), "0"],
+                           check=True, capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ApiError(f"making the snapshot image's empty qcow2 failed: {exc}") from None  # Nova's 500
         return path.read_bytes()
 
 
