@@ -86,7 +86,7 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     compute_routes.add_routes(app, ctx, compute, networks, volumes, builder, tasks, hosts, block_devices)
     image_routes.add_routes(app, ctx, images)
     cinder = volume_routes.add_routes(app, ctx, volumes, worker)
-    block_devices.cinder = cinder[0]
+    block_devices.cinder, block_devices.snapshots = cinder
     compute_routes.add_volume_routes(app, ctx, volumes, worker, cinder)
     compute_routes.add_attachment_routes(app, ctx, compute, Attachments(compute, volumes, ctx.engine, tasks))
     network_routes.add_routes(app, ctx, networks, compute, uri)

@@ -10,7 +10,7 @@ import falcon
 
 from api.auth import token_of
 from api.compute.addresses import AddressRefresher
-from api.compute.block_devices import BlockDevices, volume_boot
+from api.compute.block_devices import BlockDevices, local_disks, volume_boot
 from api.compute.block_devices import parse as parse_block_devices
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
@@ -112,7 +112,7 @@ class Servers:
         hints = whole.get("os:scheduler_hints", whole.get("OS-SCH-HNT:scheduler_hints")) or {}
         group_id = field(hints if isinstance(hints, dict) else {}, "group", str, "os:scheduler_hints", False)
         request = create_request(body, version_of(req), self.networks.visible_groups(token))
-        devices = parse_block_devices(body)
+        devices = self.block_devices.with_image(token, body, parse_block_devices(body))
         from_volume = volume_boot(devices)
         flavor = self.catalog.get(str(body.get("flavorRef", "")))
         if flavor is not None and not self.extras.visible(token, flavor):  # private, not shared with the project
@@ -120,6 +120,7 @@ class Servers:
         if flavor is not None and not from_volume:
             self._refuse_small_flavor(token, flavor, body.get("imageRef"))
         self.block_devices.check(token, devices, request.max_count)
+        ephemeral = tuple(local_disks(devices, flavor.ephemeral if flavor is not None else 0))
         servers = []
         with self.networks.allocating():  # the fixed IPs build() picks are held once the servers are inserted
             for index in range(request.max_count):
@@ -142,7 +143,7 @@ class Servers:
         for server, spec in servers:
             if spec is not None and devices:
                 try:  # after the servers' transaction: Cinder's store takes its own lock, then the database's
-                    server, spec = self.block_devices.provide(token, server, spec, devices)
+                    server, spec = self.block_devices.provide(token, server, spec, devices, ephemeral)
                 except ApiError as exc:  # taken meanwhile, over a quota: the build fails, as in Nova
                     self.store.change(server.id, status=ERROR, task_state=None,
                                       fault=f"Build of instance {server.id} aborted: {exc.message}")

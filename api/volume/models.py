@@ -37,6 +37,7 @@ class Volume:
     source_volid: str | None = None
     image_id: str | None = None
     image_file: str | None = None  # the image version's file the volume copies (not shown)
+    image_format: str = "qcow2"  # that file's format, as the image store found it (raw: converted first)
     image_metadata: dict[str, str] = field(default_factory=dict)  # volume_image_metadata
     bootable: bool = False
     extending_to: int = 0  # GiB, while status is extending

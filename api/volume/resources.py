@@ -1,4 +1,4 @@
-"""Cinder v3 request handling: volumes (blank, or a copy of a snapshot, another volume or a qcow2 image), snapshots, their
+"""Cinder v3 request handling: volumes (blank, or a copy of a snapshot, another volume or an image), snapshots, their
 metadata, volume actions (os-extend, os-set_bootable, os-update_readonly_flag, os-retype, the image metadata ones,
 the attachment records) and availability zones."""
 
@@ -42,7 +42,7 @@ from api.volume.upload import VolumeUploads
 from api.volume.views import snapshot_view, volume_view
 from api.volume.worker import VolumeWorker
 from provisioner.excerpt import describe
-from provisioner.volumes import FORMAT
+from provisioner.volumes import CONTENT_FORMATS
 
 # Cinder's actions that are not implemented here: refused once the volume is found (a missing one is a 404).
 UNSUPPORTED_ACTIONS = ("os-initialize_connection", "os-terminate_connection", "os-migrate_volume", "os-unmanage",
@@ -103,6 +103,28 @@ def _size(body: dict[str, Any], largest: int, smallest: int | None) -> int:
         raise BadRequest("volume.size", f"{size} GiB: larger than max_volume_size ({largest} GiB) in the API's "
                                         "config.yaml")
     return size
+
+
+def _gib(size: int) -> int:
+    """Bytes as whole GiB, rounded up (at least 1: the smallest volume)."""
+    return max(1, -(-size // GIB))
+
+
+def _image_fits(body: dict[str, Any], image_id: str, image_bytes: int, virtual_gib: int, min_disk: int) -> None:
+    """Cinder's refusal (its words) of a volume `size` an image does not fit in: its data, its min_disk, then
+    its virtual size (no size given: the volume takes the image's)."""
+    if body.get("size") is None or int(body["size"]) < 1:
+        return  # _size's answers
+    size = int(body["size"])
+    if _gib(image_bytes) > size:
+        raise BadRequest("volume.size", f"Invalid input received: Size of specified image {_gib(image_bytes)}GB "
+                                        f"is larger than volume size {size}GB.")
+    if size < min_disk:
+        raise BadRequest("volume.size", f"Invalid input received: Volume size {size}GB cannot be smaller than the "
+                                        f"image minDisk size {min_disk}GB.")
+    if virtual_gib > size:
+        raise BadRequest("volume.size", f"Image {image_id} is unacceptable: Image virtual size is {virtual_gib}GB "
+                                        f"and doesn't fit in a volume of size {size}GB.")
 
 
 def _forced(value: bool | str | None) -> bool:
@@ -194,7 +216,7 @@ class Volumes:
         return {"source_volid": volume.id, "size": volume.size, "bootable": volume.bootable}
 
     def _image(self, token: Any, image_id: str) -> dict[str, Any]:
-        """A volume from an image: a copy of its file (qcow2 only: the volume's format), bootable, at least
+        """A volume from an image: a copy of its file (qcow2, or raw converted to qcow2), bootable, at least
         its virtual size."""
         try:
             image = self.images.get(token, image_id)
@@ -204,14 +226,16 @@ class Volumes:
                                                 f"{describe(image_id)}") from None
         except Forbidden as exc:  # deactivated: Cinder's answer is a 400 naming the image, not Glance's 403
             raise BadRequest("volume.imageRef", f"Image {describe(image_id)} is not active: {exc.message}") from None
-        if record.format != FORMAT:
-            raise BadRequest("volume.imageRef", f"image {image.id} is {record.format}: volumes are {FORMAT}, "
-                                                "only a qcow2 image can be copied into one")
+        if record.format not in CONTENT_FORMATS:
+            raise BadRequest("volume.imageRef", f"image {image.id} is {record.format}: only a "
+                                                f"{' or '.join(CONTENT_FORMATS)} image can be copied into a volume")
         name = image.row.name if image.row else record.name
         metadata = {"image_id": image.id, "image_name": name or "", "disk_format": record.format,
                     "container_format": "bare", "checksum": record.md5 or "", "size": str(record.size)}
-        return {"image_id": image.id, "image_file": str(record.path), "image_metadata": metadata,
-                "bootable": True, "size": max(1, -(-record.virtual_size // GIB))}
+        # A raw image is converted into the qcow2 volume when it is made (provisioner.volumes), as Cinder does.
+        return {"image_id": image.id, "image_file": str(record.path), "image_format": record.format,
+                "image_metadata": metadata, "bootable": True, "size": _gib(record.virtual_size),
+                "image_bytes": record.size, "min_disk": image.row.min_disk if image.row else 0}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         # Its form (types, lengths, the one zone) is api/openapi.yaml's; what is not supported is refused here.
@@ -234,6 +258,9 @@ class Volumes:
         vtype = self.types.get(token, "__DEFAULT__" if requested_type is None else requested_type)
         self.encryption.refuse_encrypted(vtype, "volume.volume_type")
         source = self._source(token, body)
+        if "image_bytes" in source:
+            _image_fits(body, source["image_id"], source.pop("image_bytes"), source["size"], source["min_disk"])
+            source["size"] = max(source["size"], source.pop("min_disk"))  # no size given: at least its min_disk
         if body.get("group_id") is not None:
             if version < microversion.GROUPS:
                 raise BadRequest("volume.group_id", f"needs microversion {microversion.GROUPS}")

@@ -90,7 +90,7 @@ class VolumeWorker:
             return
         size = volume.extending_to if volume.status == EXTENDING else volume.size
         create_volume(VolumeSpec(volume.workspace, self.uri, size * GIB, copy_of=self._source(volume),
-                                 content=volume.image_file), self.engine.ctx)
+                                 content=volume.image_file, content_format=volume.image_format), self.engine.ctx)
         # An attached volume (grown through its running guest: virDomainBlockResize) is in use again.
         in_use = volume.status == EXTENDING and (volume.server_id is not None or volume.recorded)
         self.store.change(volume.id, status=IN_USE if in_use else AVAILABLE, size=size, extending_to=0)
