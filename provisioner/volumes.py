@@ -1,7 +1,8 @@
 """Standalone volumes: one Terraform-managed `libvirt_volume` per workspace, owned by no domain.
 
 A volume lives in `<root>/volumes/<name>/terraform/` and outlives every
-domain it is attached to: a domain plan refers to it by pool and name
+domain it is attached to. It is made in the pool of its hypervisor's shared
+workspace (provisioner.shared), wherever that pool is: a domain plan refers to it by pool and name
 (`AttachedVolume`) and never manages it. A volume is blank, or a copy of
 another volume's content taken when it is created (a snapshot: the copy is
 independent of later writes to the original). Rendering (`volume_plan`) is
@@ -22,7 +23,7 @@ from provisioner.pipeline import (
     workspace_for,
 )
 from provisioner.render.plan import VolumePlanInput, render_volume_plan
-from provisioner.shared import register_image
+from provisioner.shared import register
 from provisioner.spec.model import AttachedVolume
 
 FORMAT = "qcow2"
@@ -59,21 +60,23 @@ def attachment(name: str, target: str) -> AttachedVolume:
     return AttachedVolume(pool=POOL_NAME, name=volume_name(name), format=FORMAT, target=target)
 
 
-def volume_plan(spec: VolumeSpec, layout: Layout) -> str:
-    """The volume workspace's main.tf: a copy names the source volume's file in the pool as its content."""
-    source = str(layout.pool / volume_name(spec.copy_of)) if spec.copy_of else spec.content
+def volume_plan(spec: VolumeSpec, pool: Path) -> str:
+    """The volume workspace's main.tf: a copy names the source volume's file in the hypervisor's pool (at `pool`)
+    as its content."""
+    source = str(pool / volume_name(spec.copy_of)) if spec.copy_of else spec.content
     return render_volume_plan(VolumePlanInput(uri=spec.libvirt_uri, pool=POOL_NAME, name=spec.volume_name,
                                               size=spec.size, format=FORMAT, copy_of=source))
 
 
 def create_volume(spec: VolumeSpec, ctx: Context) -> None:
-    """Make sure the pool exists (the shared workspace), then apply the volume's workspace.
+    """Make sure the hypervisor's pool exists (its shared workspace), then apply the volume's workspace there.
 
     Never replaces an existing volume (that would lose its data): a plan that
     would is a ProvisionError, like a failed apply (recorded in status.json).
     """
-    ensure_shared(register_image(spec.libvirt_uri, ctx.layout, None, lambda d: workspace_for(d, ctx).managed()), ctx)
-    apply_standalone(volume_dir(ctx.layout, spec.name), f"volume {spec.name}", volume_plan(spec, ctx.layout),
+    shared = register(spec.libvirt_uri, ctx.layout, None, lambda d: workspace_for(d, ctx).managed())
+    ensure_shared(shared.directory, ctx)
+    apply_standalone(volume_dir(ctx.layout, spec.name), f"volume {spec.name}", volume_plan(spec, shared.pool),
                      ctx, yes=False)
 
 

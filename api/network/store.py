@@ -115,6 +115,11 @@ class NetworkStore:
         current = self.networks.get(network_id)
         return None if current is None else self.networks.update(replace(current, status=status))
 
+    def set_hypervisors(self, network_id: str, hypervisors: tuple[str, ...]) -> Network | None:
+        """Record which hypervisors carry a network's libvirt network (None if it is gone meanwhile)."""
+        current = self.networks.get(network_id)
+        return None if current is None else self.networks.update(replace(current, hypervisors=hypervisors))
+
     def deletable(self, token: Token, network_id: str) -> Network:
         """The network, if it may be deleted now; Conflict for the default network or one with ports (or
         associated floating IPs: unassociated ones go with it, as in Neutron)."""
