@@ -81,9 +81,10 @@ class VolumePlacement:
     def used_gb(self, host: Host) -> int:
         """GiB of `host`'s disk its servers' flavors, volumes and snapshots take."""
         servers = self.hosts.usage(host, self.servers(), self.flavors()).disk_gb
-        on = {v.id: v for v in self.volumes() if self.name_of(v.hypervisor) == host.name}
+        # A volume no hypervisor took (scheduled False) is nowhere.
+        volumes = sum(v.size for v in self.volumes() if v.scheduled and self.name_of(v.hypervisor) == host.name)
         snapshots = sum(s.size for s in self.snapshots() if self.name_of(s.hypervisor) == host.name)
-        return servers + sum(v.size for v in on.values()) + snapshots
+        return servers + volumes + snapshots
 
     def choose(self, zone: str | None, size: int) -> Placed:
         """The hypervisor of `zone` (None: any) with the most free disk that libvirt reaches and that holds `size`

@@ -140,6 +140,21 @@ def test_an_unknown_zone_is_refused_naming_the_field(live: Live) -> None:
                  ).status_code == 400
 
 
+def test_a_zone_without_room_leaves_the_volume_in_error_saying_why(live: Live) -> None:
+    resp = _call(live, "POST", "/volume/v3/volumes", {"volume": {"size": 150, "availability_zone": "east"}})
+    assert resp.status_code == 202, resp.text
+    volume_id = resp.json()["volume"]["id"]
+    volume = _call(live, "GET", f"/volume/v3/volumes/{volume_id}", user="admin").json()["volume"]
+    assert (volume["status"], volume["os-vol-host-attr:host"]) == ("error", None), "scheduled nowhere"
+    messages = requests.get(f"{live.url}/volume/v3/messages", timeout=60, headers={
+        "X-Auth-Token": live.token("alice"), "OpenStack-API-Version": "volume 3.3"}).json()["messages"]
+    message = next(m["user_message"] for m in messages if m["resource_uuid"] == volume_id)
+    assert "No valid backend was found. No hypervisor of availability zone east holds a 150 GiB volume" in message
+    assert "two: " in message and "GiB disk free" in message
+    assert not any(volume_id in name for name in _pool_volumes(live, "two")), "nothing was made"
+    assert _call(live, "DELETE", f"/volume/v3/volumes/{volume_id}").status_code == 202
+
+
 def test_snapshots_and_copies_stay_on_the_sources_hypervisor(live: Live) -> None:
     source = _volume(live, {"size": 1, "name": "source", "availability_zone": "east"})
     resp = _call(live, "POST", "/volume/v3/snapshots", {"snapshot": {"volume_id": source["id"], "name": "s"}})
