@@ -154,6 +154,9 @@ def test_volume_placement_counts_the_disk_each_hypervisor_holds(db: Database, co
     assert (placement.used_gb(hosts.hosts[0]), placement.used_gb(hosts.hosts[1])) == (60, 60)
     refused = placement.choose(None, 41)
     assert refused.host is None and "a: 40 GiB disk free; b: 20 GiB disk free" in (refused.reason or "")
+    # A record from before volumes had a hypervisor is on the first listed one.
+    volumes.volumes.insert(Volume(id="old", name="", project_id="p", user_id="u", size=5))
+    assert placement.host_of("") is hosts.hosts[0] and placement.used_gb(hosts.hosts[0]) == 65
 
 
 def test_a_networks_hypervisors_and_status_are_kept_apart(db: Database) -> None:
