@@ -1,7 +1,8 @@
 """Standalone volumes: one Terraform-managed `libvirt_volume` per workspace, owned by no domain.
 
 A volume lives in `<root>/volumes/<name>/terraform/` and outlives every
-domain it is attached to: a domain plan refers to it by pool and name
+domain it is attached to. It is made in the pool of its hypervisor's shared
+workspace (provisioner.shared), wherever that pool is: a domain plan refers to it by pool and name
 (`AttachedVolume`) and never manages it. A volume is blank, or a copy of
 another volume's content taken when it is created (a snapshot: the copy is
 independent of later writes to the original). Rendering (`volume_plan`) is
@@ -29,7 +30,7 @@ from provisioner.pipeline import (
     workspace_for,
 )
 from provisioner.render.plan import VolumePlanInput, render_volume_plan
-from provisioner.shared import register_image
+from provisioner.shared import register
 from provisioner.spec.model import AttachedVolume
 
 FORMAT = "qcow2"
@@ -75,34 +76,35 @@ def converted_path(layout: Layout, name: str) -> Path:
     return volume_dir(layout, name) / CONVERTED
 
 
-def _content(spec: VolumeSpec, layout: Layout) -> str | None:
-    """The file the volume is a copy of: the source volume's in the pool, its qcow2 content, or its raw
-    content's conversion."""
+def _content(spec: VolumeSpec, layout: Layout, pool: Path) -> str | None:
+    """The file the volume is a copy of: the source volume's in the hypervisor's pool (at `pool`), its qcow2
+    content, or its raw content's conversion."""
     if spec.copy_of:
-        return str(layout.pool / volume_name(spec.copy_of))
+        return str(pool / volume_name(spec.copy_of))
     if spec.content is not None and spec.content_format != FORMAT:
         return str(converted_path(layout, spec.name))
     return spec.content
 
 
-def volume_plan(spec: VolumeSpec, layout: Layout) -> str:
+def volume_plan(spec: VolumeSpec, layout: Layout, pool: Path) -> str:
     """The volume workspace's main.tf: a copy names the source volume's file in the pool (or its content's)."""
-    source = _content(spec, layout)
+    source = _content(spec, layout, pool)
     return render_volume_plan(VolumePlanInput(uri=spec.libvirt_uri, pool=POOL_NAME, name=spec.volume_name,
                                               size=spec.size, format=FORMAT, copy_of=source))
 
 
 def create_volume(spec: VolumeSpec, ctx: Context) -> None:
-    """Make sure the pool exists (the shared workspace), then apply the volume's workspace.
+    """Make sure the hypervisor's pool exists (its shared workspace), then apply the volume's workspace there.
 
     Never replaces an existing volume (that would lose its data): a plan that
     would is a ProvisionError, like a failed apply (recorded in status.json).
     """
     if spec.content is not None and spec.content_format != FORMAT:
         convert_content(spec, ctx.layout)
-    ensure_shared(register_image(spec.libvirt_uri, ctx.layout, None, lambda d: workspace_for(d, ctx).managed()), ctx)
-    apply_standalone(volume_dir(ctx.layout, spec.name), f"volume {spec.name}", volume_plan(spec, ctx.layout),
-                     ctx, yes=False)
+    shared = register(spec.libvirt_uri, ctx.layout, None, lambda d: workspace_for(d, ctx).managed())
+    ensure_shared(shared.directory, ctx)
+    apply_standalone(volume_dir(ctx.layout, spec.name), f"volume {spec.name}",
+                     volume_plan(spec, ctx.layout, shared.pool), ctx, yes=False)
 
 
 def _qemu_img(spec: VolumeSpec, *args: str) -> None:

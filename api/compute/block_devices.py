@@ -289,9 +289,13 @@ class BlockDevices:
                 "guest_format": None, "volume_type": None, "no_device": None, "tag": None})
         return mappings
 
-    def check(self, token: Token, devices: list[BlockDevice], count: int) -> None:
+    def check(self, token: Token, devices: list[BlockDevice], count: int) -> str | None:
         """What Nova's API checks before it creates anything: each source exists (400 otherwise), a volume is
-        available (and bootable, to boot from), one volume is not given to several servers."""
+        available (and bootable, to boot from), one volume is not given to several servers. The hypervisor the
+        mapped volumes and snapshots are on, where the server must go (None: they name none); 400 if they are on
+        several."""
+        placement = self.worker.placement
+        on: tuple[str, str] | None = None  # (hypervisor, what is there)
         for device in devices:
             if device.destination_type != "volume":
                 continue
@@ -304,10 +308,20 @@ class BlockDevices:
                                                              f"available, but current status is: {volume.status}")
                 if device.boot and not volume.bootable:
                     raise BadRequest(f"{device.where}.uuid", f"Block Device {volume.id} is not bootable.")
+                here = (placement.name_of(volume.hypervisor), f"volume {volume.id}")
             elif device.source_type == "snapshot":
-                _source(device, "snapshot", lambda uuid: self.volumes.snapshot(token, uuid))
-            elif device.source_type == "image":
-                _source(device, "image", lambda uuid: self.images.record(token, uuid))
+                snapshot = _source(device, "snapshot", lambda uuid: self.volumes.snapshot(token, uuid))
+                here = (placement.name_of(snapshot.hypervisor), f"snapshot {snapshot.id}")
+            else:
+                if device.source_type == "image":
+                    _source(device, "image", lambda uuid: self.images.record(token, uuid))
+                continue
+            if on is not None and on[0] != here[0]:
+                raise BadRequest(f"{device.where}.uuid", f"{INVALID}: {here[1]} is on hypervisor {here[0]} and "
+                                                         f"{on[1]} on {on[0]}: a server's volumes must be on one "
+                                                         "hypervisor (its own)")
+            on = on or here
+        return on[0] if on else None
 
     def provide(self, token: Token, server: Server, spec: DomainSpec, devices: list[BlockDevice],
                 ephemeral_gib: tuple[int, ...] = ()) -> tuple[Server, DomainSpec]:
@@ -323,9 +337,10 @@ class BlockDevices:
         for device in [d for d in devices if d.destination_type == "volume"]:
             name = "/dev/vda" if device.boot else next(names)
             if device.source_type == "volume":
+                self._same_hypervisor(server, device.uuid or "")
                 volume = self.volumes.reserve(device.uuid or "", server.id, [name], name)
             else:
-                volume = self._create(token, device)
+                volume = self._create(token, device, server.hypervisor or None)
             records.append({"volume_id": volume.id, "device": name,
                             "delete_on_termination": device.delete_on_termination})
             target = attachment(volume.workspace, name.rsplit("/", 1)[-1])
@@ -338,8 +353,18 @@ class BlockDevices:
             server = saved or server
         return server, replace(spec, volumes=(*spec.volumes, *disks))
 
-    def _create(self, token: Token, device: BlockDevice) -> Volume:
-        """A new volume from the mapping's image, snapshot or nothing, through Cinder's own create."""
+    def _same_hypervisor(self, server: Server, volume_id: str) -> None:
+        """BadRequest unless the volume is on the server's hypervisor (placement put it there, unless an admin
+        forced another host)."""
+        volume = self.volumes.volumes.get(volume_id)
+        placement = self.worker.placement
+        where, there = placement.name_of(volume.hypervisor) if volume else "", placement.hosts.of(server).name
+        if volume is not None and where != there:
+            raise BadRequest("", f"{INVALID}: volume {volume.id} is on hypervisor {where}, the server on {there}")
+
+    def _create(self, token: Token, device: BlockDevice, on: str | None) -> Volume:
+        """A new volume from the mapping's image, snapshot or nothing, through Cinder's own create, on the server's
+        hypervisor `on`."""
         if self.cinder is None:
             raise BadRequest(device.where, "volumes cannot be created: Cinder is not served")
         body: dict[str, Any] = {"name": "", "size": device.volume_size or None}
@@ -348,7 +373,7 @@ class BlockDevices:
         elif device.source_type == "snapshot":
             body["snapshot_id"] = device.uuid
         try:
-            return self.cinder.create(token, body, cinder_version.MIN)
+            return self.cinder.create(token, body, cinder_version.MIN, on)
         except BadRequest as exc:
             raise BadRequest(device.where, f"{INVALID}: {exc.message}") from None
 

@@ -136,12 +136,12 @@ class Servers:
             raise BadRequest("server.flavorRef", f"flavor {cut(flavor.id)} does not exist")
         if flavor is not None and not from_volume:
             self._refuse_small_flavor(token, flavor, body.get("imageRef"))
-        self.block_devices.check(token, devices, request.max_count)
+        on = self.block_devices.check(token, devices, request.max_count)
         ephemeral = tuple(local_disks(devices, flavor.ephemeral if flavor is not None else 0))
         servers = []
         with self.networks.allocating():  # the fixed IPs build() picks are held once the servers are inserted
             for index in range(request.max_count):
-                built = self.builder.build(token, body, from_volume)
+                built = self.builder.build(token, body, from_volume, on)
                 server = replace(built.server, name=request.name_of(built.server.name, index),
                                  description=request.description, security_groups=request.security_groups,
                                  access_ipv4=request.access_ipv4, access_ipv6=request.access_ipv6,

@@ -51,6 +51,10 @@ class Volume:
     recorded_mountpoint: str | None = None
     recorded_mode: str = "rw"
     recorded_at: float = 0.0
+    # The configured hypervisor whose pool holds it (api.volume.placement; "" on a record from before: the first)
+    # and that hypervisor's availability zone.
+    hypervisor: str = ""
+    availability_zone: str = "nova"
 
     @property
     def workspace(self) -> str:
@@ -102,6 +106,7 @@ class Snapshot:
     updated: float = 0.0
     progress: str | None = None  # as os-update_snapshot_status last set it (None: 0% until available, then 100%)
     group_snapshot_id: str | None = None  # the group snapshot it is part of (api.volume.group_snapshots)
+    hypervisor: str = ""  # its volume's, where its copy is made ("" on a record from before: the first)
 
     @property
     def workspace(self) -> str:

@@ -24,6 +24,7 @@ from api.volume import listing, messages, microversion
 from api.volume.backend import Backend
 from api.volume.encryption import EncryptionStore
 from api.volume.groups import GroupStore
+from api.volume.placement import Placed, VolumePlacement
 from api.volume.models import (
     ATTACHING,
     AVAILABLE,
@@ -206,14 +207,15 @@ class Volumes:
             if snapshot.status != AVAILABLE:
                 raise BadRequest("volume.snapshot_id", f"Invalid snapshot: snapshot {snapshot.id} is "
                                                        f"{snapshot.status}: it must be available")
-            return {"snapshot_id": snapshot.id, "size": snapshot.size}
+            return {"snapshot_id": snapshot.id, "size": snapshot.size, "hypervisor": snapshot.hypervisor}
         if key == "imageRef":
             return self._image(token, source_id)
         volume = self.store.volume(token, source_id)
         if volume.status not in (AVAILABLE, IN_USE):
             raise invalid_volume(f"volume {volume.id} status must be available or in-use, but current status "
                                  f"is: {volume.status}")
-        return {"source_volid": volume.id, "size": volume.size, "bootable": volume.bootable}
+        return {"source_volid": volume.id, "size": volume.size, "bootable": volume.bootable,
+                "hypervisor": volume.hypervisor}
 
     def _image(self, token: Any, image_id: str) -> dict[str, Any]:
         """A volume from an image: a copy of its file (qcow2, or raw converted to qcow2), bootable, at least
@@ -246,9 +248,28 @@ class Volumes:
         send(resp, {"volume": volume_view(volume, req.prefix, tenant=False, groups=version >= microversion.GROUPS)},
              202)
 
-    def create(self, token: Token, body: dict[str, Any], version: Version) -> Volume:
+    def _place(self, body: dict[str, Any], source: dict[str, Any], size: int, on: str | None) -> Placed:
+        """The hypervisor of a new volume: a copy's is its source's, a volume of a server's block device mapping
+        (`on`) its server's, else the zone's with the most free disk (api.volume.placement)."""
+        placement = self.worker.placement
+        zone = body.get("availability_zone")
+        placement.check_zone(zone, "volume.availability_zone")
+        if "hypervisor" in source:
+            what = "snapshot" if source.get("snapshot_id") else "source volume"
+            placed = placement.same_zone(zone, source.pop("hypervisor"), what, "volume.availability_zone")
+            if on is not None and placed.host is not None and placed.host.name != on:
+                raise BadRequest("volume", f"the {what} is on hypervisor {placed.host.name}, the server on {on}: a "
+                                           "volume is made on its source's hypervisor")
+            return placed
+        if on is not None:
+            host = placement.host_of(on)
+            return Placed(host, host.zone)
+        return placement.choose(zone, size)
+
+    def create(self, token: Token, body: dict[str, Any], version: Version, on: str | None = None) -> Volume:
         """Record the volume a validated create body's `volume` asks for and queue its build (Nova's
-        os-volumes proxy and boot from volume create through here too)."""
+        os-volumes proxy and boot from volume create through here too; `on`: the hypervisor of the server whose
+        block device mapping it is)."""
         for key in UNSUPPORTED_SOURCES:
             if body.get(key) is not None:
                 raise BadRequest(f"volume.{key}", "creating a volume from it is not supported yet")
@@ -268,11 +289,13 @@ class Volumes:
             self.groups.check_type(group, vtype.name)
             source["group_id"] = group.id
         size = _size(body, self.config.max_volume_size, source.pop("size", None))
+        placed = self._place(body, source, size, on)
         now = time.time()
         # As Cinder's scheduler: a volume no backend takes is still recorded (and counted), in error.
-        unplaced = self.backend.unplaceable(vtype.extra_specs)
+        unplaced = self.backend.unplaceable(vtype.extra_specs) or placed.reason
         volume = Volume(id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, size=size,
-                        created=now, updated=now, volume_type=vtype.name, **source, **_common(body))
+                        created=now, updated=now, volume_type=vtype.name, **source, **_common(body),
+                        hypervisor=placed.host.name if placed.host else "", availability_zone=placed.zone)
         if unplaced:
             volume = replace(volume, status=ERROR, fault=unplaced, scheduled=False)
         self.quotas.check_each(VOLUME, volume.project_id, {"per_volume_gigabytes": volume.size})
@@ -595,7 +618,7 @@ class Snapshots:
         common = _common(body)
         snapshot = self.store.add_snapshot(Snapshot(
             id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, volume_id=volume.id,
-            size=volume.size, created=now, updated=now, **common),
+            size=volume.size, created=now, updated=now, hypervisor=volume.hypervisor, **common),
             self.quotas.admission(VOLUME, {"snapshots": 1, "gigabytes": volume.size}))
         self.worker.snapshot(snapshot)
         return snapshot
@@ -680,8 +703,16 @@ class Extensions:
 
 
 class AvailabilityZones:
-    """GET /volume/v3/os-availability-zone: the one zone, `nova`, available."""
+    """GET /volume/v3/os-availability-zone: the zones of config.yaml's hypervisors, each available while one of its
+    hypervisors is reachable."""
+
+    def __init__(self, placement: VolumePlacement):
+        self.placement = placement
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         token_of(req)
-        send(resp, {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]})
+        hosts = self.placement.hosts
+        hosts.survey(hosts.hosts)
+        send(resp, {"availabilityZoneInfo": [
+            {"zoneName": zone, "zoneState": {"available": any(hosts.is_up(h) for h in members)}}
+            for zone, members in hosts.zones().items()]})
