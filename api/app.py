@@ -29,6 +29,7 @@ from api.network.store import NetworkStore
 from api.request_id import RequestIdMiddleware
 from api.validation import ValidationMiddleware, spec_schemas
 from api.volume import routes as volume_routes
+from api.volume.placement import VolumePlacement
 from api.volume.store import VolumeStore
 from api.volume.worker import VolumeWorker
 from api.web import routes as web_routes
@@ -57,7 +58,7 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
     db.check(str(config_path(layout)))  # an unreachable database stops the start with one line, not a traceback
     hosts = Hosts(config.hypervisors, layout)
     hosts.prepare()
-    uri = hosts.hosts[0].uri  # volumes and managed networks live on the first hypervisor (docs/scale-out.md)
+    uri = hosts.hosts[0].uri  # the engine's default hypervisor; volumes and networks name their own
     ctx = ApiContext(layout, config, signer, db,
                      engine or Engine(layout, database=config.database, libvirt_uri=uri))
 
@@ -80,15 +81,18 @@ def create_api(layout: Layout, engine: Engine | None = None) -> Api:
                             compute.servers.list)
 
     volumes = VolumeStore(ctx.db)
-    worker = VolumeWorker(volumes, ctx.engine, runner, uri)
+    placement = VolumePlacement(hosts, volumes.volumes.list, volumes.snapshots.list, compute.servers.list,
+                                lambda: builder.flavor_source())
+    worker = VolumeWorker(volumes, ctx.engine, runner, placement)
     block_devices = BlockDevices(compute, volumes, worker, images, tasks)
     identity_routes.add_routes(app, ctx, tokens)
     compute_routes.add_routes(app, ctx, compute, networks, volumes, builder, tasks, hosts, block_devices)
     image_routes.add_routes(app, ctx, images)
     cinder = volume_routes.add_routes(app, ctx, volumes, worker)
-    block_devices.cinder = cinder[0]
+    block_devices.cinder, block_devices.snapshots = cinder
     compute_routes.add_volume_routes(app, ctx, volumes, worker, cinder)
-    compute_routes.add_attachment_routes(app, ctx, compute, Attachments(compute, volumes, ctx.engine, tasks))
-    network_routes.add_routes(app, ctx, networks, compute, uri)
+    attachments = Attachments(compute, volumes, ctx.engine, tasks, placement)
+    compute_routes.add_attachment_routes(app, ctx, compute, attachments)
+    network_routes.add_routes(app, ctx, networks, compute, hosts, tasks)
     web_routes.add_routes(app, ctx, tokens, compute, images, networks, volumes)
     return Api(app, ctx, runner)

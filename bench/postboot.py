@@ -29,7 +29,8 @@ from loopback import (EXAMPLE, GuestUser, loopback_sshd, running_atd, scratch_di
                       throwaway_user)
 from provisioner.keys import ensure_keys  # noqa: E402
 from provisioner.layout import Layout  # noqa: E402
-from provisioner.postboot import PostbootSettings, schedule_postboot  # noqa: E402
+from provisioner.postboot.schedule import schedule_postboot  # noqa: E402
+from provisioner.postboot.settings import PostbootSettings  # noqa: E402
 from provisioner.progress import Progress  # noqa: E402
 from provisioner.spec.load import load_domain  # noqa: E402
 

@@ -39,10 +39,9 @@ from provisioner.pipeline import (
 from provisioner.postboot.address import parse_address
 from provisioner.postboot.layer_commands import CONFIG_NAME
 from provisioner.postboot.params import JobParams
-from provisioner.postboot.queue import QUEUED
+from provisioner.postboot.queue import QUEUED, queue_for
 from provisioner.postboot.schedule import schedule_layer, stage_site
 from provisioner.postboot.settings import PostbootSettings
-from provisioner.postboot.worker import queue_for
 from provisioner.render.cloudinit import layer_config_doc
 from provisioner.render.yamltext import dump
 from provisioner.spec.load import load_domain

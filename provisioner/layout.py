@@ -82,6 +82,11 @@ class Layout:
         return self.root / "terraform"
 
     @property
+    def template_cache(self) -> Path:
+        """Compiled built-in templates (Jinja2 bytecode), made on first use; removable at any time."""
+        return self.root / "cache" / "templates"
+
+    @property
     def hypervisor(self) -> Path:
         return self.root / "hypervisor"
 

@@ -2,7 +2,9 @@
 
 A network created through the API (Neutron `network create`) is a
 `libvirt_network` in its own workspace, `<root>/networks/<name>/terraform/`,
-applied and destroyed like a domain's. Domains refer to it by name only, so
+applied and destroyed like a domain's. The same network on another
+hypervisor is another workspace, `<root>/networks/<name>@<hypervisor>/`:
+the libvirt network has the same name and bridge on each hypervisor. Domains refer to it by name only, so
 destroying a domain never touches it. Rendering is pure (`render_network_plan`);
 `apply_network` and `destroy_network` are the side effects.
 """
@@ -50,6 +52,7 @@ class NetworkSpec:
     uri: str
     addresses: tuple[HostAddress, ...] = ()
     forward: str | None = None
+    workspace: str = ""  # its workspace's name (empty: `name`; see workspace_name)
 
     def __post_init__(self) -> None:
         if not 0 < len(self.bridge) <= MAX_BRIDGE_NAME:
@@ -70,6 +73,11 @@ def bridge_name(network_id: str) -> str:
     return "pv" + network_id.replace("-", "")[:MAX_BRIDGE_NAME - 2]
 
 
+def workspace_name(name: str, hypervisor: str | None = None) -> str:
+    """The workspace of libvirt network `name` on `hypervisor` (None: the home one, whose workspace is `name`)."""
+    return name if hypervisor is None else f"{name}@{hypervisor}"
+
+
 def network_dir(layout: Layout, name: str) -> Path:
     """The network's workspace directory under the root."""
     return layout.root / "networks" / name
@@ -87,14 +95,17 @@ def apply_network(spec: NetworkSpec, ctx: Context) -> str:
 
     The workspace's status.json records the result either way.
     """
-    return apply_standalone(network_dir(ctx.layout, spec.name), f"network {spec.name}", render_network_plan(spec),
+    workspace = spec.workspace or spec.name
+    return apply_standalone(network_dir(ctx.layout, workspace), f"network {workspace}", render_network_plan(spec),
                             ctx, yes=True)
 
 
-def destroy_network(name: str, uri: str, ctx: Context) -> None:
-    """Destroy the network's libvirt object, then its workspace (nothing to do if it has none), then any
-    libvirt network of that name left outside Terraform's state (see discard_network)."""
-    destroy_standalone(network_dir(ctx.layout, name), f"network {name}", ctx)
+def destroy_network(name: str, uri: str, ctx: Context, workspace: str | None = None) -> None:
+    """Destroy the network's libvirt object on `uri`, then its workspace (`workspace`, default `name`; nothing to
+    do if it has none), then any libvirt network of that name left outside Terraform's state (see
+    discard_network)."""
+    workspace = workspace or name
+    destroy_standalone(network_dir(ctx.layout, workspace), f"network {workspace}", ctx)
     discard_network(name, uri)
 
 

@@ -20,13 +20,11 @@ from provisioner.keys import ensure_keys
 from provisioner.layout import Layout, is_simulated
 from provisioner.locks import exclusive
 from provisioner.postboot.params import BACKUP
-from provisioner.postboot.queue import CANCELLED, FAILED, QUEUED, JobRecord
+from provisioner.postboot.queue import CANCELLED, FAILED, QUEUED, JobRecord, queue_for
 from provisioner.postboot.schedule import schedule_postboot
 from provisioner.postboot.settings import PostbootSettings
-from provisioner.postboot.worker import queue_for
 from provisioner.progress import Progress
-from provisioner.render import render_domain
-from provisioner.render.plan import render_orphan_plan
+from provisioner.render import record as render_record
 from provisioner.shared import across_roots, recorded_uri, register, shared_lock, render as render_shared
 from provisioner.spec.archive import read_archive
 from provisioner.spec.load import load_domain
@@ -94,7 +92,14 @@ def _write(spec: DomainSpec, ctx: Context) -> Rendered:
     keys = ensure_keys(workspace / "keys", spec.name)
     # First: the base volume's path is in the hypervisor's pool, wherever the first root to use it put it.
     shared = register(spec.libvirt_uri, ctx.layout, spec.image, lambda d: workspace_for(d, ctx).managed())
-    changed = write_artifacts(workspace, render_domain(spec, keys, ctx.layout, shared.pool))
+    digest = render_record.domain_digest(spec, keys, ctx.layout.root, shared.pool)
+    if render_record.holds(workspace, digest):
+        return Rendered(spec, workspace, shared.directory, [])
+    from provisioner.render.domain import render_domain  # Jinja2, pycdlib: only when something is rendered
+
+    artifacts = render_domain(spec, keys, ctx.layout, shared.pool)
+    changed = write_artifacts(workspace, artifacts)
+    render_record.write(workspace, digest, artifacts)
     return Rendered(spec, workspace, shared.directory, changed)
 
 
@@ -360,6 +365,8 @@ def destroy_elsewhere_built(name: str, uri: str, ctx: Context) -> None:
         raise ProvisionError(f"domain {name}: not built under {ctx.layout.root}, and its Terraform state is not in "
                              "a shared database (no `database:`): nothing here can destroy it")
     directory = ctx.layout.domain_dir(name)
+    from provisioner.render.plan import render_orphan_plan  # Jinja2: not needed by the other commands
+
     with domain_lock(ctx, name):
         write_atomic(directory / "terraform" / "main.tf", render_orphan_plan(uri).encode())
     _destroy(name, directory, ctx)

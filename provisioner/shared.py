@@ -26,10 +26,10 @@ from typing import Callable
 
 from provisioner.layout import Layout, is_local
 from provisioner.locks import exclusive
-from provisioner.render.plan import render_shared_plan
+from provisioner.render import record as render_record
 from provisioner.spec.model import ImageRef
 from provisioner.terraform.workspace import Workspace
-from provisioner.workspace import write_atomic
+from provisioner.workspace import Artifact, write_atomic
 
 
 def hypervisor_id(uri: str, layout: Layout) -> str:
@@ -158,7 +158,7 @@ def render(directory: Path, uri: str, layout: Layout, image: ImageRef | None, re
     if not plan_file.exists():
         # A state kept in PostgreSQL is read through Terraform, which needs a configuration first.
         refs = [ImageRef(**entry) for entry in images.values()]
-        write_atomic(plan_file, render_shared_plan(uri, layout.pool, refs).encode())
+        write_atomic(plan_file, _shared_plan(uri, layout.pool, plan_bases(refs, [])).encode())
     state = read_state(directory)
     images = _without_vanished(images, state)
     if image is not None:
@@ -168,5 +168,26 @@ def render(directory: Path, uri: str, layout: Layout, image: ImageRef | None, re
     names = {name for _, name, _, _ in applied}
     refs = [ImageRef(**entry) for name, entry in images.items() if name not in names]
     pool = pool_path(state, layout)
-    write_atomic(plan_file, render_shared_plan(uri, pool, refs, applied).encode())
+    bases = plan_bases(refs, applied)
+    made_from = render_record.digest(json.dumps([uri, str(pool), bases]))
+    if not render_record.holds(directory, made_from):
+        plan = Artifact("terraform/main.tf", _shared_plan(uri, pool, bases).encode())
+        write_atomic(plan_file, plan.content, plan.mode)
+        render_record.write(directory, made_from, [plan])
     return pool
+
+
+def plan_bases(images: list[ImageRef], applied: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str, str]]:
+    """The base volumes of the shared plan, (resource, name, source, format): `images` to make and those `applied`."""
+    return sorted({(base_resource(i), i.volume_name, i.source, i.format) for i in images} | set(applied))
+
+
+def base_resource(image: ImageRef) -> str:
+    """Terraform resource name of a base image volume in the shared plan."""
+    return "base_" + image.volume_name.rsplit(".", 1)[0].replace("-", "_").replace(".", "_")
+
+
+def _shared_plan(uri: str, pool: Path, bases: list[tuple[str, str, str, str]]) -> str:
+    from provisioner.render.plan import render_shared_plan  # Jinja2: only when the plan is rendered
+
+    return render_shared_plan(uri, pool, bases)

@@ -12,65 +12,24 @@ is an InputError naming the template and line.
 
 from __future__ import annotations
 
-import os
 import sys
 import types
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import jinja2
 from jinja2.debug import rewrite_traceback_stack
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from provisioner.errors import InputError, ProvisionError
-from provisioner.spec.text import is_inside, read_bytes, resolved
+from provisioner.errors import InputError
+from provisioner.spec.text import read_bytes
+from provisioner.template_sources import MAX_TEMPLATE_BYTES, OVERRIDE_DIR, TEMPLATES
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-OVERRIDE_DIR = "templates"
-OVERRIDES_ENV = "PROVISION_TEMPLATE_OVERRIDES"
-"""`no` refuses every domain's templates/ folder (an override can still name host paths in libvirt objects)."""
-MAX_TEMPLATE_BYTES = 256 * 1024
-"""Cap on one override template file."""
-MAX_TEMPLATE_FILES = 256
-"""Cap on the entries under a domain's templates/ folder."""
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024
 """Cap on what one sandboxed template (or macro, or block) renders."""
 _MAX_POWER_BITS = 4096
 _PURE_TYPES = (str, int, float, bool, tuple, list, dict, type(None))
-
-
-def overrides_allowed(environ: Mapping[str, str] | None = None) -> bool:
-    """False when the operator set PROVISION_TEMPLATE_OVERRIDES=no: a domain's templates/ folder is then refused."""
-    raw = (os.environ if environ is None else environ).get(OVERRIDES_ENV, "yes").strip().lower()
-    if raw not in ("yes", "no", ""):
-        raise ProvisionError(f"{OVERRIDES_ENV}: use yes or no")
-    return raw != "no"
-
-
-def check_override_dir(domain_dir: Path) -> None:
-    """InputError naming the entry if the domain's templates/ folder, or anything in it, leads outside `domain_dir`.
-
-    The loader checks each file again when it reads it; this check fails
-    early, before anything is written.
-    """
-    folder = domain_dir / OVERRIDE_DIR
-    if not folder.exists() and not folder.is_symlink():
-        return
-    if not overrides_allowed():
-        raise InputError(str(folder), f"template overrides are turned off on this host ({OVERRIDES_ENV}=no)")
-    inside = [domain_dir.resolve()]
-    entries = [folder]
-    count = 0
-    while entries:
-        entry = entries.pop()
-        count += 1
-        if count > MAX_TEMPLATE_FILES:
-            raise InputError(str(folder), f"more than {MAX_TEMPLATE_FILES} entries: refused")
-        if not is_inside(resolved(entry), inside):
-            raise InputError(str(entry), "resolves outside the domain directory (through a symlink): refused")
-        if entry.is_dir():
-            entries.extend(sorted(entry.iterdir()))
 
 
 class OverrideLoader(jinja2.BaseLoader):
@@ -167,13 +126,16 @@ def template_error(exc: BaseException, rendering: str = "template") -> InputErro
     return InputError(where, message)
 
 
-def environment(override_dir: Path | None, filters: dict[str, Callable[[Any], str]],
+def environment(override_dir: Path | None, filters: dict[str, Callable[[Any], str]], compiled: Path | None = None,
                 **options: Any) -> jinja2.Environment:
     """A strict environment (undefined names fail) searching `override_dir` first.
 
     `override_dir` is a domain's templates/ folder: when it exists the
     environment is the OverrideSandbox. Nothing is auto-escaped: each template
     quotes values with the filter that fits its language (`hcl`, `sh`).
+    `compiled`: a directory keeping the built-in templates' compiled code
+    between runs (Layout.template_cache); never for a sandbox, whose code
+    differs from the plain environment's for the same template.
     """
     builtin = jinja2.FileSystemLoader(str(TEMPLATES))
     if override_dir is not None and (override_dir.exists() or override_dir.is_symlink()):
@@ -182,6 +144,22 @@ def environment(override_dir: Path | None, filters: dict[str, Callable[[Any], st
             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False, **options)
     else:
         env = jinja2.Environment(loader=builtin, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                                 autoescape=False, **options)
+                                 autoescape=False, bytecode_cache=_bytecode_cache(compiled), **options)
     env.filters.update(filters)
     return env
+
+
+def _bytecode_cache(directory: Path | None) -> jinja2.BytecodeCache | None:
+    """Jinja2's file cache in `directory` (0700, made if missing); None without one or where it cannot be made.
+
+    Its files are code this process runs: they live under the root, as
+    trusted as the rest of it (docs/security.md). Jinja2 names each by the
+    template and checks its source's digest and its own version on load.
+    """
+    if directory is None:
+        return None
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return None  # a full or read-only disk: compile each run, as without a cache
+    return jinja2.FileSystemBytecodeCache(str(directory))

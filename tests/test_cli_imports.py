@@ -1,4 +1,5 @@
-"""What `provision DOMAIN` imports: what converging a domain needs, not the API's or the other commands' modules.
+"""What `provision DOMAIN` imports: what converging a domain needs, not the API's or the other commands' modules,
+and for a no-op re-apply not even the renderers.
 
 Start-up is most of a no-op re-apply (issue #14, docs/scale-out.md "Figures"); this guards it without timing
 anything: a real run's sys.modules is checked in a fresh interpreter.
@@ -22,6 +23,9 @@ from provisioner import cli
 NOT_FOR_APPLY = ("api", "falcon", "waitress", "http.client", "ssl", "provisioner.images.commands",
                  "provisioner.postboot.commands", "provisioner.backups", "provisioner.snapshots",
                  "provisioner.service")
+
+# What renders (the plans, the seed ISO, the setup script): a no-op re-apply needs none of it.
+RENDERERS = ("jinja2", "pycdlib", "provisioner.templates", "provisioner.render.domain", "provisioner.postboot.job")
 
 RUN_AND_LIST = """
 import json, sys
@@ -53,6 +57,8 @@ def test_provision_domain_imports_none_of_the_other_commands_modules(root: Path,
         assert code == 0 and f"example.test: {expected}" in output
         assert "provisioner.pipeline" in modules  # the run did go through the engine
         assert imported(modules, NOT_FOR_APPLY) == []
+    # The no-op's render still holds (provisioner.render.record): nothing is rendered, no renderer imported.
+    assert imported(modules, RENDERERS) == []
 
 
 def test_import_of_the_cli_alone_imports_no_command_group() -> None:

@@ -24,8 +24,8 @@ from provisioner.postboot.layer_commands import (
     interfaces_file,
     network_command,
 )
+from provisioner.postboot.queue import queue_for
 from provisioner.postboot.settings import PostbootSettings
-from provisioner.postboot.worker import queue_for
 from provisioner.render.cloudinit import layer_config_doc
 from provisioner.spec.load import load_domain
 

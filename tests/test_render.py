@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -174,6 +175,63 @@ def test_domain_templates_can_be_overridden(root: Path, domains: Path) -> None:
     original = (REPO / "templates/terraform/domain.tf.j2").read_text()
     (override / "domain.tf.j2").write_text(original.replace("provisioned by provisioner", "custom template"))
     assert 'description = "custom template"' in (render(root, domains) / "terraform/main.tf").read_text()
+
+
+def test_a_hand_edited_or_removed_artifact_is_rendered_again(root: Path, domains: Path) -> None:
+    # render.json records the last render; a file no longer as it wrote it makes the next one render again.
+    workspace = render(root, domains)
+    shared_plan = root / "shared" / "simulator" / "terraform" / "main.tf"
+    before = {rel: (workspace / rel).read_bytes() for rel in ("terraform/main.tf", "seed.iso")}
+    before_shared = shared_plan.read_bytes()
+    (workspace / "terraform/main.tf").write_text("# edited by hand\n")
+    (workspace / "seed.iso").unlink()
+    shared_plan.write_text("# edited by hand\n")
+    render(root, domains)
+    assert {rel: (workspace / rel).read_bytes() for rel in before} == before
+    assert shared_plan.read_bytes() == before_shared
+    (workspace / "render.json").write_text("{not json")  # a damaged record: render again, record again
+    (workspace / "cloud-init/user-data").chmod(0o644)
+    render(root, domains)
+    assert (workspace / "cloud-init/user-data").stat().st_mode & 0o777 == 0o600
+    assert set(json.loads((workspace / "render.json").read_text())["files"]) == {
+        "spec.json", "cloud-init/user-data", "cloud-init/meta-data", "cloud-init/network-config", "seed.iso",
+        "terraform/main.tf"}
+
+
+def test_a_changed_override_template_is_rendered_again(root: Path, domains: Path) -> None:
+    plan = render(root, domains) / "terraform/main.tf"
+    assert "custom template" not in plan.read_text()
+    override = domains / "example.test" / "templates" / "terraform" / "domain.tf.j2"
+    override.parent.mkdir(parents=True)
+    original = (REPO / "templates/terraform/domain.tf.j2").read_text()
+    for words in ("custom template", "cuztom template"):  # the second edit keeps the size (and maybe the mtime)
+        override.write_text(original.replace("provisioned by provisioner", words))
+        render(root, domains)
+        assert f'description = "{words}"' in plan.read_text()
+    override.unlink()
+    render(root, domains)
+    assert "provisioned by provisioner" in plan.read_text()
+
+
+def test_built_in_templates_are_compiled_once_and_never_for_the_sandbox(root: Path, domains: Path) -> None:
+    cache = root / "cache" / "templates"
+    plan = render(root, domains) / "terraform/main.tf"
+    compiled = list(cache.iterdir())
+    assert len(compiled) == 1 and cache.stat().st_mode & 0o777 == 0o700
+    assert compiled[0].stat().st_mode & 0o777 == 0o600
+    first = plan.read_bytes()
+    plan.unlink()  # rendered again from the compiled template: the same bytes
+    render(root, domains)
+    assert plan.read_bytes() == first and list(cache.iterdir()) == compiled
+    # A domain with a templates/ folder renders in the sandbox, whose compiled code is its own: none is kept.
+    shutil.rmtree(cache)
+    override = domains / "example.test" / "templates" / "terraform" / "domain.tf.j2"
+    override.parent.mkdir(parents=True)
+    override.write_text((REPO / "templates/terraform/domain.tf.j2").read_text())
+    plan.unlink()
+    render(root, domains)
+    assert plan.read_bytes() == first
+    assert not cache.exists() or list(cache.iterdir()) == []
 
 
 @pytest.mark.parametrize("count", [2])

@@ -12,8 +12,7 @@ from test_terraform_pg_state import _domains, _root_context
 
 from provisioner import pipeline
 from provisioner.layout import Layout, restrict_umask
-from provisioner.render.plan import base_resource
-from provisioner.shared import URI_FILE, across_roots, register, shared_dir
+from provisioner.shared import URI_FILE, across_roots, base_resource, register, shared_dir
 from provisioner.spec.model import ImageRef
 
 

@@ -31,6 +31,7 @@ from api.http import field, read_json, send
 from api.jobs.records import ConvergeVolumes
 from api.microversion import Version
 from api.volume.models import ATTACHING, DETACHING, IN_USE, Volume
+from api.volume.placement import VolumePlacement
 from api.volume.store import VolumeStore
 from provisioner.excerpt import describe
 from provisioner.spec.codec import spec_from_json
@@ -58,9 +59,11 @@ def attachment_view(volume: Volume, version: Version = MIN, server: Server | Non
 class Attachments:
     """Re-converges a server with its attached volumes (the ConvergeVolumes job)."""
 
-    def __init__(self, compute: ComputeStore, volumes: VolumeStore, engine: Engine, tasks: ServerTasks):
+    def __init__(self, compute: ComputeStore, volumes: VolumeStore, engine: Engine, tasks: ServerTasks,
+                 placement: VolumePlacement):
         self.compute = compute
         self.volumes = volumes
+        self.placement = placement
         self.engine = engine
         self.tasks = tasks
         tasks.runner.register(ConvergeVolumes, self.run, self.failed, self.dropped)
@@ -87,12 +90,23 @@ class Attachments:
             task = f", task_state {server.task_state}" if server.task_state else ""
             raise Conflict(f"Cannot 'attach_volume' instance {server.id} while it is in vm_state "
                            f"{VM_STATES.get(server.status, 'error')}{task}")
+        self.refuse_elsewhere(server, volume)
         volume = self.volumes.reserve(volume.id, server.id, self.disk_names(server, requested), requested)
         if delete_on_termination:
             record = {"volume_id": volume.id, "device": volume.device, "delete_on_termination": True}
             self.compute.change(server.id, block_devices=(*server.block_devices, record))
         self.tasks.runner.submit(ConvergeVolumes(server.id))
         return volume
+
+    def refuse_elsewhere(self, server: Server, volume: Volume) -> None:
+        """400 unless the volume is on the server's hypervisor: its file is in that hypervisor's pool (Nova's
+        answer when cross_az_attach is off and the zones differ, naming both hypervisors)."""
+        here, there = self.placement.hosts.of(server), self.placement.host_of(volume.hypervisor)
+        if here.name != there.name:
+            raise BadRequest("volumeAttachment.volumeId",
+                             f"Invalid volume: instance {server.id} and volume {volume.id} are not on the same "
+                             f"hypervisor: the instance is on {here.name} (availability zone {here.zone}), the "
+                             f"volume on {there.name} (availability zone {there.zone})")
 
     def detach(self, server: Server, volume_id: str) -> None:
         """Mark the volume detaching and queue the re-apply."""

@@ -151,10 +151,10 @@ class ServerBuilder:
             domain_type = auto_domain_type(host.uri, self.layout)
         return domain_type, "host-passthrough" if domain_type == "kvm" else "maximum"
 
-    def build(self, token: Token, body: dict[str, Any], volume_boot: bool = False) -> Built:
+    def build(self, token: Token, body: dict[str, Any], volume_boot: bool = False, on: str | None = None) -> Built:
         """Validate `body` (the `server` object) completely, then describe the server and its domain.
         `volume_boot`: its system disk is a volume (api.compute.block_devices adds it to the spec), it has no
-        image of its own and goes to the first hypervisor, where volumes live."""
+        image of its own; `on`: the hypervisor its existing volumes are on, where it must go."""
         name = field(body, "name", str, "server")
         if not name.strip() or len(name) > 255:
             raise BadRequest("server.name", "must be 1 to 255 characters")
@@ -198,8 +198,7 @@ class ServerBuilder:
         try:
             # A forced host skips the checks, as Nova's force_hosts skips its filters (the build still checks
             # that libvirt reaches it).
-            host = forced or self.hosts.choose(flavor, zone, self.placed, self.flavor_source(),
-                                               first_only=volume_boot or any(n.managed for n, _, _ in networks))
+            host = forced or self.hosts.choose(flavor, zone, self.placed, self.flavor_source(), on=on)
             fault = None
         except NoValidHost as exc:
             fault = str(exc)

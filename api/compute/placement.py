@@ -300,11 +300,11 @@ class Hosts:
         return server.hypervisor == host.name or (not self.placing and host is self.hosts[0])
 
     def choose(self, flavor: Flavor, zone: str | None, servers: Callable[[], list[Server]],
-               flavors: Iterable[Flavor], first_only: bool = False) -> Host:
+               flavors: Iterable[Flavor], on: str | None = None) -> Host:
         """The hypervisor a new server of `flavor` goes to in `zone` (None: any); NoValidHost if none holds it.
 
-        `first_only`: the server needs what exists on the first hypervisor only (a network created through the
-        API: managed networks are applied there)."""
+        `on`: the hypervisor the server's volumes are on (local storage: the volumes' host decides, as Nova's
+        libvirt driver with volumes local to a host)."""
         candidates = [h for h in self.hosts if zone is None or h.zone == zone]
         unavailable = self.unavailable()
         reasons = [f"{h.name}: its nova-compute service is disabled or forced down" for h in candidates
@@ -315,10 +315,9 @@ class Hosts:
         placed, catalog = servers(), list(flavors)
         best: tuple[float, Host] | None = None
         self.survey(candidates)
-        if first_only and len(self.hosts) > 1:
-            reasons += [f"{h.name}: has no network created through the API (those are on {self.hosts[0].name})"
-                        for h in candidates if h is not self.hosts[0]]
-            candidates = [h for h in candidates if h is self.hosts[0]]
+        if on is not None:
+            reasons += [f"{h.name}: the server's volumes are on {on}" for h in candidates if h.name != on]
+            candidates = [h for h in candidates if h.name == on]
         for host in candidates:
             try:
                 self.check(host, fresh=False)  # as Nova's ComputeFilter: a down host takes nothing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -10,7 +11,7 @@ import falcon
 
 from api.auth import token_of
 from api.compute.addresses import AddressRefresher
-from api.compute.block_devices import BlockDevices, volume_boot
+from api.compute.block_devices import BlockDevices, local_disks, volume_boot
 from api.compute.block_devices import parse as parse_block_devices
 from api.compute.builder import ServerBuilder
 from api.compute.console import ConsoleLog
@@ -22,11 +23,13 @@ from api.compute.tasks import ServerTasks
 from api.compute import server_query
 from api.compute.server_groups import ServerGroupStore
 from api.compute.server_create import admin_password, create_request, update_request
+from api.compute.view_cache import ServerViewCache
 from api.compute.views import HOST, link, server_view, update_view
 from api.config import ApiConfig, Flavor
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
-from api.http import field, read_json, send
+from api.http import field, read_json, send, send_json_text
 from api.identity.tokens import Token
+from api.microversion import Version
 from api.network.store import NetworkStore
 from api.quota.errors import nova_refusal
 from api.quota.models import COMPUTE, NETWORK
@@ -68,6 +71,7 @@ class Servers:
         self.networks = networks
         self.builder = builder
         self.tasks = tasks
+        self.views = ServerViewCache()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._list(req, resp, detail=False)
@@ -92,16 +96,29 @@ class Servers:
             names = {n.id: n.name for n in self.networks.visible_networks(token)}
             attached = self.volumes.attachments(projects)
             floating = self.networks.floating_by_port()
-            views = [server_view(self.addresses.refresh(s), req.prefix, names, attached.get(s.id, []), version,
-                                 self.catalog.all(), single=False, admin=token.is_admin, floating=floating)
+            flavors = self.catalog.all()
+            texts = [self._detail_text(self.addresses.refresh(s), req.prefix, names, attached.get(s.id, []), version,
+                                       flavors, token.is_admin, floating)
                      for s in page.servers]
         else:
-            views = [{"id": s.id, "name": s.name, "links": link(req.prefix, "servers", s.id)} for s in page.servers]
-        body: dict[str, Any] = {"servers": views}
+            texts = [json.dumps({"id": s.id, "name": s.name, "links": link(req.prefix, "servers", s.id)})
+                     for s in page.servers]
+        text = '{"servers": [' + ", ".join(texts) + "]"
         if page.next_query is not None:
             path = "servers/detail" if detail else "servers"
-            body["servers_links"] = [{"rel": "next", "href": f"{req.prefix}/compute/v2.1/{path}?{page.next_query}"}]
-        send(resp, body)
+            links = [{"rel": "next", "href": f"{req.prefix}/compute/v2.1/{path}?{page.next_query}"}]
+            text += ', "servers_links": ' + json.dumps(links)
+        send_json_text(resp, text + "}")
+
+    def _detail_text(self, server: Server, base_url: str, names: dict[str, str], volume_ids: list[str],
+                     version: Version, flavors: tuple[Flavor, ...], admin: bool,
+                     floating: dict[str, list[str]]) -> str:
+        """A server's detail view as JSON text, the cached one while nothing it shows has changed (view_cache)."""
+        flavor = next((f for f in flavors if f.id == server.flavor_id), None)
+        nics = tuple((names.get(p["network_id"]), tuple(floating.get(p["id"], ()))) for p in server.ports)
+        inputs = (base_url, version, admin, tuple(volume_ids), flavor, nics)
+        return self.views.text(server, inputs, lambda: server_view(
+            server, base_url, names, volume_ids, version, flavors, single=False, admin=admin, floating=floating))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = token_of(req)
@@ -112,18 +129,19 @@ class Servers:
         hints = whole.get("os:scheduler_hints", whole.get("OS-SCH-HNT:scheduler_hints")) or {}
         group_id = field(hints if isinstance(hints, dict) else {}, "group", str, "os:scheduler_hints", False)
         request = create_request(body, self.networks.visible_groups(token))
-        devices = parse_block_devices(body)
+        devices = self.block_devices.with_image(token, body, parse_block_devices(body))
         from_volume = volume_boot(devices)
         flavor = self.catalog.get(str(body.get("flavorRef", "")))
         if flavor is not None and not self.extras.visible(token, flavor):  # private, not shared with the project
             raise BadRequest("server.flavorRef", f"flavor {cut(flavor.id)} does not exist")
         if flavor is not None and not from_volume:
             self._refuse_small_flavor(token, flavor, body.get("imageRef"))
-        self.block_devices.check(token, devices, request.max_count)
+        on = self.block_devices.check(token, devices, request.max_count)
+        ephemeral = tuple(local_disks(devices, flavor.ephemeral if flavor is not None else 0))
         servers = []
         with self.networks.allocating():  # the fixed IPs build() picks are held once the servers are inserted
             for index in range(request.max_count):
-                built = self.builder.build(token, body, from_volume)
+                built = self.builder.build(token, body, from_volume, on)
                 server = replace(built.server, name=request.name_of(built.server.name, index),
                                  description=request.description, security_groups=request.security_groups,
                                  access_ipv4=request.access_ipv4, access_ipv6=request.access_ipv6,
@@ -142,7 +160,7 @@ class Servers:
         for server, spec in servers:
             if spec is not None and devices:
                 try:  # after the servers' transaction: Cinder's store takes its own lock, then the database's
-                    server, spec = self.block_devices.provide(token, server, spec, devices)
+                    server, spec = self.block_devices.provide(token, server, spec, devices, ephemeral)
                 except ApiError as exc:  # taken meanwhile, over a quota: the build fails, as in Nova
                     self.store.change(server.id, status=ERROR, task_state=None,
                                       fault=f"Build of instance {server.id} aborted: {exc.message}")

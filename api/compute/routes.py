@@ -113,7 +113,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     app.add_route("/compute/v2.1/os-server-external-events", ExternalEvents(config, store))
     action.handlers.update(Resizes(store, tasks, catalog.all, quotas, migrations).actions())
     action.handlers.update(Rebuilds(store, tasks, builder.images, quotas, item.view).actions())
-    action.handlers.update(ServerImages(store, tasks, builder.images).actions())
+    action.handlers.update(ServerImages(store, tasks, builder.images, block_devices).actions())
     nova_images = NovaImages(builder.images)
     app.add_route("/compute/v2.1/images", nova_images)
     app.add_route("/compute/v2.1/images/detail", nova_images, suffix="detail")

@@ -10,10 +10,20 @@ deletes the oldest backups of the server with its backup_type beyond
 `rotation`. A failure kills the image, clears the task_state and records the
 reason as the server's fault; a new server boots from an active image like
 from any other.
+
+A volume-backed server's createImage is Nova's: no disk is copied, its
+volumes are snapshotted in Cinder (api.compute.block_devices) and the image,
+active at once, holds no data (a qcow2 of virtual size 0: the image store
+keeps no empty file) and properties `block_device_mapping` (those snapshots,
+JSON), `bdm_v2` and `root_device_name`; booting it makes volumes of them.
 """
 
 from __future__ import annotations
 
+import functools
+import io
+import json
+import subprocess
 import tempfile
 import time
 import uuid
@@ -24,11 +34,14 @@ from typing import Any
 import falcon
 
 from api.auth import token_of
+from api.compute.block_devices import BlockDevices
 from api.compute.microversion import version_of
 from api.compute.models import ACTIVE, DELETING, PAUSED, SHUTOFF, ComputeStore, Server
 from api.compute.resize import ActionHandler, refuse_busy
 from api.compute.tasks import ServerTasks
+from api.errors import ApiError
 from api.http import send
+from api.identity.tokens import Token
 from api.image.catalog import ACTIVE as IMAGE_ACTIVE
 from api.image.catalog import DIGESTS, KILLED, QUEUED, SAVING, ImageCatalog, ImageRow
 from api.jobs.records import ImageServer
@@ -42,13 +55,28 @@ SNAPSHOTTABLE = (ACTIVE, SHUTOFF, PAUSED)  # Nova snapshots active, stopped and 
 IMAGE_ID_BODY = Version(2, 45)  # from 2.45 the answer is {"image_id"} (before, only the Location header)
 
 
+@functools.cache
+def _no_data() -> bytes:
+    """The smallest qcow2 of virtual size 0 (512-byte clusters): a volume-backed snapshot's image's file (made
+    once: qemu-img writes the same header every time)."""
+    with tempfile.TemporaryDirectory(prefix=".empty-qcow2-") as scratch:
+        path = Path(scratch) / "empty.qcow2"
+        try:
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", str(path), "0"],
+                           check=True, capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ApiError(f"making the snapshot image's empty qcow2 failed: {exc}") from None  # Nova's 500
+        return path.read_bytes()
+
+
 class ServerImages:
     """The createImage and createBackup actions and their ImageServer jobs."""
 
-    def __init__(self, store: ComputeStore, tasks: ServerTasks, images: ImageCatalog):
+    def __init__(self, store: ComputeStore, tasks: ServerTasks, images: ImageCatalog, block_devices: BlockDevices):
         self.store = store
         self.tasks = tasks
         self.images = images
+        self.block_devices = block_devices
         tasks.runner.register(ImageServer, self.run, self.failed)
 
     def actions(self) -> dict[str, ActionHandler]:
@@ -59,8 +87,33 @@ class ServerImages:
         """Queue a snapshot image of the server (202, Location of the image)."""
         name, metadata = self._arguments(arguments)
         refuse_busy(server, "createImage", SNAPSHOTTABLE)
+        if server.root_volume is not None:
+            row = self._volume_backed(token_of(req), server, name, metadata)
+            resp.set_header("Location", f"{req.prefix}/image/v2/images/{row.id}")
+            if version_of(req) >= IMAGE_ID_BODY:
+                send(resp, {"image_id": row.id}, 202)
+            else:
+                resp.status = 202
+            return
         row = self._row(server, token_of(req).user_id, name, metadata, {"image_type": "snapshot"})
         self._queue(req, resp, server, ImageServer(server.id, row.id))
+
+    def _volume_backed(self, token: Token, server: Server, name: str, metadata: dict[str, str]) -> ImageRow:
+        """Nova's snapshot of a volume-backed server: its volumes' Cinder snapshots, named by an image with no
+        data, active at once."""
+        mappings = self.block_devices.snapshot_mappings(token, server, name)
+        row = self._row(server, token.user_id, name, metadata, {
+            "image_type": "snapshot", "block_device_mapping": json.dumps(mappings), "bdm_v2": "True",
+            "root_device_name": "/dev/vda"})
+        try:
+            with io.BytesIO(_no_data()) as stream:
+                record = self.images.store.import_stream(
+                    f"snapshot-{row.id}", stream, f"nova:{server.id}", compute=DIGESTS, image_id=row.id,
+                    visibility=row.visibility, owner=row.project_id)
+        except (ImageError, InputError) as exc:
+            self.images.rows.delete(row.id)
+            raise ApiError(f"recording the snapshot image failed: {exc}") from None  # Nova's 500 computeFault
+        return self.images.rows.update(replace(row, status=IMAGE_ACTIVE, record_id=record.id, updated=time.time()))
 
     def create_backup(self, req: falcon.Request, resp: falcon.Response, server: Server, arguments: Any) -> None:
         """Queue a backup image of the server; once it is active, only `rotation` backups of its type stay."""

@@ -45,8 +45,9 @@ def volume_view(volume: Volume) -> dict[str, Any]:
     """A volume as Nova's os-volumes shows it: one attachment summary, or `[{}]` when it has none (as Nova)."""
     attachment = ({"id": volume.id, "volumeId": volume.id, "serverId": volume.server_id, "device": volume.device}
                   if volume.attached else {})
-    return {"id": volume.id, "status": volume.status, "size": volume.size, "availabilityZone": "nova",
-            "createdAt": isotime(volume.created, micro=True), "attachments": [attachment],
+    return {"id": volume.id, "status": volume.status, "size": volume.size,
+            "availabilityZone": volume.availability_zone, "createdAt": isotime(volume.created, micro=True),
+            "attachments": [attachment],
             "displayName": volume.name, "displayDescription": volume.description,
             "volumeType": volume.volume_type, "snapshotId": volume.snapshot_id, "metadata": volume.metadata}
 

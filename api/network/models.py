@@ -38,6 +38,10 @@ class Network:
     external: bool = False
     status: str = DOWN
     tags: tuple[str, ...] = ()
+    # The configured hypervisors whose libvirt carries a managed network (api/network/applier.py): the first
+    # from its creation, another while a server with a port on it is there (empty on a record from before: the
+    # first only).
+    hypervisors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import falcon
 
 from api.compute.models import ComputeStore
+from api.compute.placement import Hosts
+from api.compute.tasks import ServerTasks
 from api.context import ApiContext
 from api.http import Discovery
 from api.network import resources as r
 from api.network.applier import NetworkApplier
+from api.network.carriers import NetworkCarriers
 from api.network.deployment import Agents, ServiceProviders
 from api.network.extensions import Extensions
 from api.network.floating_ips import FloatingIps, FloatingIpStore
@@ -22,11 +25,14 @@ from api.quota.models import NETWORK
 from api.quota.store import QuotaStore
 
 
-def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: ComputeStore, uri: str) -> None:
-    """Mount Neutron v2.0 under /network; managed networks go onto the hypervisor at `uri`."""
+def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: ComputeStore, hosts: Hosts,
+               tasks: ServerTasks) -> None:
+    """Mount Neutron v2.0 under /network; managed networks go onto the first of `hosts` when created, and onto
+    another while servers with a port on them are there (builds and deletes of `tasks`)."""
     app.add_route("/network", Discovery(r.version_list))
     app.add_route("/network/v2.0", Discovery(r.version_details))
-    applier = NetworkApplier(store, ctx.engine, uri, ctx.config.network_forward)
+    applier = NetworkApplier(store, ctx.engine, hosts, ctx.config.network_forward)
+    NetworkCarriers(store, applier, compute, hosts, tasks, ctx.layout)
     quotas = QuotaStore(ctx.db, ctx.config.quotas, {NETWORK: lambda project, user: store.usage(project)})
     ports = PortStore(store)
     router_store = RouterStore(store, ports)

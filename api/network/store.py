@@ -110,10 +110,20 @@ class NetworkStore:
             admit(record.project_id)
             return table.insert(record)
 
+    def _set(self, network_id: str, **changes: Any) -> Network | None:
+        """Change fields of the stored network in one write transaction, so that changes of other fields made
+        meanwhile (its status, its hypervisors, a PUT) are kept (None if it is gone meanwhile)."""
+        with self.db.transaction():
+            current = self.networks.get(network_id)
+            return None if current is None else self.networks.update(replace(current, **changes))
+
     def set_status(self, network_id: str, status: str) -> Network | None:
         """Record a network's status (None if it is gone meanwhile)."""
-        current = self.networks.get(network_id)
-        return None if current is None else self.networks.update(replace(current, status=status))
+        return self._set(network_id, status=status)
+
+    def set_hypervisors(self, network_id: str, hypervisors: tuple[str, ...]) -> Network | None:
+        """Record which hypervisors carry a network's libvirt network (None if it is gone meanwhile)."""
+        return self._set(network_id, hypervisors=hypervisors)
 
     def deletable(self, token: Token, network_id: str) -> Network:
         """The network, if it may be deleted now; Conflict for the default network or one with ports (or
@@ -143,12 +153,12 @@ class NetworkStore:
         admin_only = [k for k in ("shared", "router:external") if k in body]
         if admin_only and not token.is_admin:
             raise Forbidden(f"setting {', '.join(admin_only)} requires the admin role")
-        changed = replace(network, name=given(body, "name", network.name),
-                          description=given(body, "description", network.description),
-                          admin_state_up=given(body, "admin_state_up", network.admin_state_up),
-                          shared=field(body, "shared", bool, where, False, network.shared),
-                          external=field(body, "router:external", bool, where, False, network.external))
-        return self.networks.update(changed)
+        changes = {"name": given(body, "name", network.name),
+                   "description": given(body, "description", network.description),
+                   "admin_state_up": given(body, "admin_state_up", network.admin_state_up),
+                   "shared": field(body, "shared", bool, where, False, network.shared),
+                   "external": field(body, "router:external", bool, where, False, network.external)}
+        return self._set(network.id, **changes) or network
 
     def forget_network(self, network_id: str) -> None:
         """Delete a network's record, its subnets' and its floating IPs'."""

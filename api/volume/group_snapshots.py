@@ -86,7 +86,7 @@ class GroupSnapshotStore:
         now = time.time()
         snapshots = [Snapshot(id=str(uuid.uuid4()), name=f"snapshot-{record.name}", project_id=token.project_id,
                               user_id=token.user_id, volume_id=v.id, size=v.size, created=now, updated=now,
-                              group_snapshot_id=record.id) for v in volumes]
+                              group_snapshot_id=record.id, hypervisor=v.hypervisor) for v in volumes]
         with self.volumes.db.transaction():
             self.quotas.check(VOLUME, token.project_id, {"snapshots": len(snapshots),
                                                          "gigabytes": sum(s.size for s in snapshots)})

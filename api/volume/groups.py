@@ -121,7 +121,8 @@ class GroupStore:
         now = time.time()
         copies = [Volume(id=str(uuid.uuid4()), name=v.name, description=v.description, project_id=token.project_id,
                          user_id=token.user_id, size=v.size, created=now, updated=now, volume_type=v.volume_type,
-                         source_volid=v.id, bootable=v.bootable, group_id=group.id)
+                         source_volid=v.id, bootable=v.bootable, group_id=group.id, hypervisor=v.hypervisor,
+                         availability_zone=v.availability_zone)  # on its source's hypervisor
                   for v in self.members(source.id)]
         busy = [v.id for v in self.members(source.id) if v.status not in (AVAILABLE, IN_USE)]
         if busy:
@@ -152,7 +153,8 @@ class GroupStore:
             copies.append(Volume(id=str(uuid.uuid4()), name=snapshot.name, project_id=token.project_id,
                                  user_id=token.user_id, size=snapshot.size, created=now, updated=now,
                                  volume_type=source.volume_type if source else DEFAULT_NAME,
-                                 snapshot_id=snapshot.id, group_id=group.id))
+                                 snapshot_id=snapshot.id, group_id=group.id, hypervisor=snapshot.hypervisor,
+                                 availability_zone=source.availability_zone if source else "nova"))
         self._insert(token, group, copies)
 
     def delete(self, group: Group, with_volumes: bool, group_snapshots: int) -> None:

@@ -67,7 +67,7 @@ def _value(record: Any, key: str) -> Any:
     if key == "bootable":
         return str(bool(value)).lower()
     if key == "availability_zone":
-        return "nova"
+        return getattr(record, key, "nova")  # a volume's own; a snapshot has none
     return value
 
 

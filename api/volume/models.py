@@ -37,6 +37,7 @@ class Volume:
     source_volid: str | None = None
     image_id: str | None = None
     image_file: str | None = None  # the image version's file the volume copies (not shown)
+    image_format: str = "qcow2"  # that file's format, as the image store found it (raw: converted first)
     image_metadata: dict[str, str] = field(default_factory=dict)  # volume_image_metadata
     bootable: bool = False
     extending_to: int = 0  # GiB, while status is extending
@@ -50,6 +51,10 @@ class Volume:
     recorded_mountpoint: str | None = None
     recorded_mode: str = "rw"
     recorded_at: float = 0.0
+    # The configured hypervisor whose pool holds it (api.volume.placement; "" on a record from before: the first)
+    # and that hypervisor's availability zone.
+    hypervisor: str = ""
+    availability_zone: str = "nova"
 
     @property
     def workspace(self) -> str:
@@ -101,6 +106,7 @@ class Snapshot:
     updated: float = 0.0
     progress: str | None = None  # as os-update_snapshot_status last set it (None: 0% until available, then 100%)
     group_snapshot_id: str | None = None  # the group snapshot it is part of (api.volume.group_snapshots)
+    hypervisor: str = ""  # its volume's, where its copy is made ("" on a record from before: the first)
 
     @property
     def workspace(self) -> str:

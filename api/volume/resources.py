@@ -1,4 +1,4 @@
-"""Cinder v3 request handling: volumes (blank, or a copy of a snapshot, another volume or a qcow2 image), snapshots, their
+"""Cinder v3 request handling: volumes (blank, or a copy of a snapshot, another volume or an image), snapshots, their
 metadata, volume actions (os-extend, os-set_bootable, os-update_readonly_flag, os-retype, the image metadata ones,
 the attachment records) and availability zones."""
 
@@ -24,6 +24,7 @@ from api.volume import listing, messages, microversion
 from api.volume.backend import Backend
 from api.volume.encryption import EncryptionStore
 from api.volume.groups import GroupStore
+from api.volume.placement import Placed, VolumePlacement
 from api.volume.models import (
     ATTACHING,
     AVAILABLE,
@@ -42,7 +43,7 @@ from api.volume.upload import VolumeUploads
 from api.volume.views import snapshot_view, volume_view
 from api.volume.worker import VolumeWorker
 from provisioner.excerpt import describe
-from provisioner.volumes import FORMAT
+from provisioner.volumes import CONTENT_FORMATS
 
 # Cinder's actions that are not implemented here: refused once the volume is found (a missing one is a 404).
 UNSUPPORTED_ACTIONS = ("os-initialize_connection", "os-terminate_connection", "os-migrate_volume", "os-unmanage",
@@ -103,6 +104,28 @@ def _size(body: dict[str, Any], largest: int, smallest: int | None) -> int:
         raise BadRequest("volume.size", f"{size} GiB: larger than max_volume_size ({largest} GiB) in the API's "
                                         "config.yaml")
     return size
+
+
+def _gib(size: int) -> int:
+    """Bytes as whole GiB, rounded up (at least 1: the smallest volume)."""
+    return max(1, -(-size // GIB))
+
+
+def _image_fits(body: dict[str, Any], image_id: str, image_bytes: int, virtual_gib: int, min_disk: int) -> None:
+    """Cinder's refusal (its words) of a volume `size` an image does not fit in: its data, its min_disk, then
+    its virtual size (no size given: the volume takes the image's)."""
+    if body.get("size") is None or int(body["size"]) < 1:
+        return  # _size's answers
+    size = int(body["size"])
+    if _gib(image_bytes) > size:
+        raise BadRequest("volume.size", f"Invalid input received: Size of specified image {_gib(image_bytes)}GB "
+                                        f"is larger than volume size {size}GB.")
+    if size < min_disk:
+        raise BadRequest("volume.size", f"Invalid input received: Volume size {size}GB cannot be smaller than the "
+                                        f"image minDisk size {min_disk}GB.")
+    if virtual_gib > size:
+        raise BadRequest("volume.size", f"Image {image_id} is unacceptable: Image virtual size is {virtual_gib}GB "
+                                        f"and doesn't fit in a volume of size {size}GB.")
 
 
 def _forced(value: bool | str | None) -> bool:
@@ -184,17 +207,18 @@ class Volumes:
             if snapshot.status != AVAILABLE:
                 raise BadRequest("volume.snapshot_id", f"Invalid snapshot: snapshot {snapshot.id} is "
                                                        f"{snapshot.status}: it must be available")
-            return {"snapshot_id": snapshot.id, "size": snapshot.size}
+            return {"snapshot_id": snapshot.id, "size": snapshot.size, "hypervisor": snapshot.hypervisor}
         if key == "imageRef":
             return self._image(token, source_id)
         volume = self.store.volume(token, source_id)
         if volume.status not in (AVAILABLE, IN_USE):
             raise invalid_volume(f"volume {volume.id} status must be available or in-use, but current status "
                                  f"is: {volume.status}")
-        return {"source_volid": volume.id, "size": volume.size, "bootable": volume.bootable}
+        return {"source_volid": volume.id, "size": volume.size, "bootable": volume.bootable,
+                "hypervisor": volume.hypervisor}
 
     def _image(self, token: Any, image_id: str) -> dict[str, Any]:
-        """A volume from an image: a copy of its file (qcow2 only: the volume's format), bootable, at least
+        """A volume from an image: a copy of its file (qcow2, or raw converted to qcow2), bootable, at least
         its virtual size."""
         try:
             image = self.images.get(token, image_id)
@@ -204,14 +228,16 @@ class Volumes:
                                                 f"{describe(image_id)}") from None
         except Forbidden as exc:  # deactivated: Cinder's answer is a 400 naming the image, not Glance's 403
             raise BadRequest("volume.imageRef", f"Image {describe(image_id)} is not active: {exc.message}") from None
-        if record.format != FORMAT:
-            raise BadRequest("volume.imageRef", f"image {image.id} is {record.format}: volumes are {FORMAT}, "
-                                                "only a qcow2 image can be copied into one")
+        if record.format not in CONTENT_FORMATS:
+            raise BadRequest("volume.imageRef", f"image {image.id} is {record.format}: only a "
+                                                f"{' or '.join(CONTENT_FORMATS)} image can be copied into a volume")
         name = image.row.name if image.row else record.name
         metadata = {"image_id": image.id, "image_name": name or "", "disk_format": record.format,
                     "container_format": "bare", "checksum": record.md5 or "", "size": str(record.size)}
-        return {"image_id": image.id, "image_file": str(record.path), "image_metadata": metadata,
-                "bootable": True, "size": max(1, -(-record.virtual_size // GIB))}
+        # A raw image is converted into the qcow2 volume when it is made (provisioner.volumes), as Cinder does.
+        return {"image_id": image.id, "image_file": str(record.path), "image_format": record.format,
+                "image_metadata": metadata, "bootable": True, "size": _gib(record.virtual_size),
+                "image_bytes": record.size, "min_disk": image.row.min_disk if image.row else 0}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         # Its form (types, lengths, the one zone) is api/openapi.yaml's; what is not supported is refused here.
@@ -222,9 +248,28 @@ class Volumes:
         send(resp, {"volume": volume_view(volume, req.prefix, tenant=False, groups=version >= microversion.GROUPS)},
              202)
 
-    def create(self, token: Token, body: dict[str, Any], version: Version) -> Volume:
+    def _place(self, body: dict[str, Any], source: dict[str, Any], size: int, on: str | None) -> Placed:
+        """The hypervisor of a new volume: a copy's is its source's, a volume of a server's block device mapping
+        (`on`) its server's, else the zone's with the most free disk (api.volume.placement)."""
+        placement = self.worker.placement
+        zone = body.get("availability_zone")
+        placement.check_zone(zone, "volume.availability_zone")
+        if "hypervisor" in source:
+            what = "snapshot" if source.get("snapshot_id") else "source volume"
+            placed = placement.same_zone(zone, source.pop("hypervisor"), what, "volume.availability_zone")
+            if on is not None and placed.host is not None and placed.host.name != on:
+                raise BadRequest("volume", f"the {what} is on hypervisor {placed.host.name}, the server on {on}: a "
+                                           "volume is made on its source's hypervisor")
+            return placed
+        if on is not None:
+            host = placement.host_of(on)
+            return Placed(host, host.zone)
+        return placement.choose(zone, size)
+
+    def create(self, token: Token, body: dict[str, Any], version: Version, on: str | None = None) -> Volume:
         """Record the volume a validated create body's `volume` asks for and queue its build (Nova's
-        os-volumes proxy and boot from volume create through here too)."""
+        os-volumes proxy and boot from volume create through here too; `on`: the hypervisor of the server whose
+        block device mapping it is)."""
         for key in UNSUPPORTED_SOURCES:
             if body.get(key) is not None:
                 raise BadRequest(f"volume.{key}", "creating a volume from it is not supported yet")
@@ -234,6 +279,9 @@ class Volumes:
         vtype = self.types.get(token, "__DEFAULT__" if requested_type is None else requested_type)
         self.encryption.refuse_encrypted(vtype, "volume.volume_type")
         source = self._source(token, body)
+        if "image_bytes" in source:
+            _image_fits(body, source["image_id"], source.pop("image_bytes"), source["size"], source["min_disk"])
+            source["size"] = max(source["size"], source.pop("min_disk"))  # no size given: at least its min_disk
         if body.get("group_id") is not None:
             if version < microversion.GROUPS:
                 raise BadRequest("volume.group_id", f"needs microversion {microversion.GROUPS}")
@@ -241,11 +289,13 @@ class Volumes:
             self.groups.check_type(group, vtype.name)
             source["group_id"] = group.id
         size = _size(body, self.config.max_volume_size, source.pop("size", None))
+        placed = self._place(body, source, size, on)
         now = time.time()
         # As Cinder's scheduler: a volume no backend takes is still recorded (and counted), in error.
-        unplaced = self.backend.unplaceable(vtype.extra_specs)
+        unplaced = self.backend.unplaceable(vtype.extra_specs) or placed.reason
         volume = Volume(id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, size=size,
-                        created=now, updated=now, volume_type=vtype.name, **source, **_common(body))
+                        created=now, updated=now, volume_type=vtype.name, **source, **_common(body),
+                        hypervisor=placed.host.name if placed.host else "", availability_zone=placed.zone)
         if unplaced:
             volume = replace(volume, status=ERROR, fault=unplaced, scheduled=False)
         self.quotas.check_each(VOLUME, volume.project_id, {"per_volume_gigabytes": volume.size})
@@ -568,7 +618,7 @@ class Snapshots:
         common = _common(body)
         snapshot = self.store.add_snapshot(Snapshot(
             id=str(uuid.uuid4()), project_id=token.project_id, user_id=token.user_id, volume_id=volume.id,
-            size=volume.size, created=now, updated=now, **common),
+            size=volume.size, created=now, updated=now, hypervisor=volume.hypervisor, **common),
             self.quotas.admission(VOLUME, {"snapshots": 1, "gigabytes": volume.size}))
         self.worker.snapshot(snapshot)
         return snapshot
@@ -653,8 +703,16 @@ class Extensions:
 
 
 class AvailabilityZones:
-    """GET /volume/v3/os-availability-zone: the one zone, `nova`, available."""
+    """GET /volume/v3/os-availability-zone: the zones of config.yaml's hypervisors, each available while one of its
+    hypervisors is reachable."""
+
+    def __init__(self, placement: VolumePlacement):
+        self.placement = placement
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         token_of(req)
-        send(resp, {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]})
+        hosts = self.placement.hosts
+        hosts.survey(hosts.hosts)
+        send(resp, {"availabilityZoneInfo": [
+            {"zoneName": zone, "zoneState": {"available": any(hosts.is_up(h) for h in members)}}
+            for zone, members in hosts.zones().items()]})

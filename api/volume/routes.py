@@ -60,7 +60,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore,
     app.add_route("/volume/v3/volumes/{volume_id}", r.VolumeItem(config, store, worker))
     app.add_route("/volume/v3/volumes/{volume_id}/action",
                   r.VolumeActions(config, store, worker, quotas, types, backend, encryption,
-                                  VolumeUploads(config, store, images, worker.runner, ctx.layout, worker.uri)))
+                                  VolumeUploads(config, store, images, worker.runner, ctx.layout, worker.uri_of)))
     for kind, collection in (("volume", "volumes"), ("snapshot", "snapshots")):
         metadata = r.Metadata(config, store, kind)
         app.add_route(f"/volume/v3/{collection}/{{{kind}_id}}/metadata", metadata)
@@ -80,7 +80,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: VolumeStore,
     app.add_route("/volume/v3/snapshots/{snapshot_id}/action", r.SnapshotActions(config, store, worker))
     app.add_route("/volume/v3/messages", m.Messages(store.messages))
     app.add_route("/volume/v3/messages/{message_id}", m.MessageItem(store.messages))
-    app.add_route("/volume/v3/os-availability-zone", r.AvailabilityZones())
+    app.add_route("/volume/v3/os-availability-zone", r.AvailabilityZones(worker.placement))
     app.add_route("/volume/v3/extensions", r.Extensions())
     app.add_route("/volume/v3/os-services", b.Services(backend))
     app.add_route("/volume/v3/os-services/{service_action}", b.ServiceAction(config, backend))

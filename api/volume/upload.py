@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from api.config import ApiConfig
 from api.errors import BadRequest, Forbidden
@@ -61,13 +61,13 @@ class VolumeUploads:
     """The os-volume_upload_image action and its UploadVolumeImage jobs."""
 
     def __init__(self, config: ApiConfig, store: VolumeStore, images: ImageCatalog, runner: JobRunner,
-                 layout: Layout, uri: str):
+                 layout: Layout, uri_of: Callable[[Volume], str]):
         self.config = config
         self.store = store
         self.images = images
         self.runner = runner
         self.layout = layout
-        self.uri = uri
+        self.uri_of = uri_of  # the hypervisor a volume is on (api.volume.worker)
         runner.register(UploadVolumeImage, self.run, self.failed)
 
     def start(self, token: Token, volume: Volume, args: dict[str, Any], newer: bool) -> dict[str, Any]:
@@ -100,8 +100,9 @@ class VolumeUploads:
         path = self.layout.pool / name
         if path.is_file():
             return path, volume.size * GIB
-        if is_simulated(self.uri):
-            record = content_record(self.uri, POOL_NAME, name)
+        uri = self.uri_of(volume)
+        if is_simulated(uri):
+            record = content_record(uri, POOL_NAME, name)
             held = Path(record.url.removeprefix("file://")) if record else None
             return (held if held is not None and held.is_file() else None), volume.size * GIB
         raise ProvisionError(f"volume {volume.id}: {path} is not a file on this host")

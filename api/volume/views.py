@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from api.http import isotime
-from api.volume.backend import POOL_HOST
+from api.volume.backend import BACKEND, POOL_HOST
 from api.volume.models import Snapshot, Volume
+from provisioner.layout import POOL_NAME
 
 
 def _links(base_url: str, kind: str, item_id: str) -> list[dict[str, str]]:
@@ -44,8 +45,8 @@ def volume_view(volume: Volume, base_url: str, tenant: bool = True, admin: bool 
         "id": volume.id, "name": volume.name, "status": volume.status, "size": volume.size,
         "description": volume.description, "metadata": volume.metadata,
         "attachments": attachments(volume),
-        "availability_zone": "nova", "bootable": "true" if volume.bootable else "false", "encrypted": False,
-        "multiattach": False, "volume_type": volume.volume_type, "snapshot_id": volume.snapshot_id,
+        "availability_zone": volume.availability_zone, "bootable": "true" if volume.bootable else "false",
+        "encrypted": False, "multiattach": False, "volume_type": volume.volume_type, "snapshot_id": volume.snapshot_id,
         "source_volid": volume.source_volid, "consistencygroup_id": None, "migration_status": None,
         "replication_status": None, "user_id": volume.user_id,
         "created_at": isotime(volume.created, micro=True), "updated_at": isotime(volume.updated, micro=True),
@@ -59,7 +60,9 @@ def volume_view(volume: Volume, base_url: str, tenant: bool = True, admin: bool 
         if volume.image_id or volume.image_metadata:
             body["volume_image_metadata"] = volume.image_metadata
         if admin:
-            body.update({"os-vol-host-attr:host": POOL_HOST if volume.scheduled else None,
+            # Cinder's host@backend#pool, the host its hypervisor (a record from before: this machine's).
+            host = f"{volume.hypervisor}@{BACKEND}#{POOL_NAME}" if volume.hypervisor else POOL_HOST
+            body.update({"os-vol-host-attr:host": host if volume.scheduled else None,
                          "os-vol-mig-status-attr:migstat": None, "os-vol-mig-status-attr:name_id": None})
     return body
 

@@ -20,6 +20,7 @@ from api.jobs.queue import JobQueue
 from api.jobs.records import SNAPSHOT, VOLUME, CreateSnapshot, CreateVolume, DeleteSnapshot, DeleteVolume
 from api.jobs.runner import JobRunner
 from api.volume import messages
+from api.volume.placement import VolumePlacement
 from api.volume.models import (
     AVAILABLE,
     CREATING,
@@ -42,11 +43,11 @@ RESTARTED = "interrupted by an API server restart"
 class VolumeWorker:
     """Queues and runs volume and snapshot workspaces' applies and destroys."""
 
-    def __init__(self, store: VolumeStore, engine: Engine, runner: JobRunner, uri: str):
+    def __init__(self, store: VolumeStore, engine: Engine, runner: JobRunner, placement: VolumePlacement):
         self.store = store
         self.engine = engine
         self.runner = runner
-        self.uri = uri
+        self.placement = placement
         runner.register(CreateVolume, self.run_create, self.create_failed)
         runner.register(DeleteVolume, self.run_delete, self.delete_failed)
         runner.register(CreateSnapshot, self.run_snapshot, self.snapshot_failed)
@@ -74,6 +75,10 @@ class VolumeWorker:
         error_extending (at its old size) with the reason."""
         self.runner.submit(CreateVolume(volume.id))
 
+    def uri_of(self, record: Volume | Snapshot) -> str:
+        """The libvirt URI of the hypervisor a volume or snapshot is on (its pool holds its file)."""
+        return self.placement.host_of(record.hypervisor).uri
+
     def _source(self, volume: Volume) -> str | None:
         """The workspace a new volume copies: its snapshot's or its source volume's (None: blank)."""
         if volume.snapshot_id:
@@ -89,8 +94,8 @@ class VolumeWorker:
         if volume is None:
             return
         size = volume.extending_to if volume.status == EXTENDING else volume.size
-        create_volume(VolumeSpec(volume.workspace, self.uri, size * GIB, copy_of=self._source(volume),
-                                 content=volume.image_file), self.engine.ctx)
+        create_volume(VolumeSpec(volume.workspace, self.uri_of(volume), size * GIB, copy_of=self._source(volume),
+                                 content=volume.image_file, content_format=volume.image_format), self.engine.ctx)
         # An attached volume (grown through its running guest: virDomainBlockResize) is in use again.
         in_use = volume.status == EXTENDING and (volume.server_id is not None or volume.recorded)
         self.store.change(volume.id, status=IN_USE if in_use else AVAILABLE, size=size, extending_to=0)
@@ -130,7 +135,8 @@ class VolumeWorker:
         snapshot = self.store.snapshots.get(job.snapshot_id)
         volume = self.store.volumes.get(snapshot.volume_id) if snapshot else None
         if snapshot is not None and volume is not None:
-            spec = VolumeSpec(snapshot.workspace, self.uri, snapshot.size * GIB, copy_of=volume.workspace)
+            # On its volume's hypervisor: the copy is made from the file in that pool.
+            spec = VolumeSpec(snapshot.workspace, self.uri_of(volume), snapshot.size * GIB, copy_of=volume.workspace)
             create_volume(spec, self.engine.ctx)
             self.store.change_snapshot(snapshot.id, status=AVAILABLE)
 

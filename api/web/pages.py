@@ -19,7 +19,7 @@ from api.web import guard
 from api.web.guard import LOGIN_COOKIE, SESSION_COOKIE, Refused
 from api.web.sessions import Session, SessionStore, WebSettings
 from api.web.views import StatusViews, Viewer
-from provisioner.templates import TEMPLATES
+from provisioner.template_sources import TEMPLATES
 
 WEB_TEMPLATES = TEMPLATES / "web"
 LOGIN_TTL = 3600  # seconds the login form's CSRF cookie lives

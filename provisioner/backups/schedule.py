@@ -14,9 +14,9 @@ from provisioner.errors import InputError, ProvisionError
 from provisioner.layout import Layout
 from provisioner.postboot.errors import PostbootFailed
 from provisioner.postboot.params import BACKUP, LAYER, SETUP
-from provisioner.postboot.queue import DONE, FAILED, JobQueue, JobRecord
+from provisioner.postboot.queue import DONE, FAILED, JobQueue, JobRecord, queue_for
 from provisioner.postboot.settings import PostbootSettings
-from provisioner.postboot.worker import queue_for, run_now
+from provisioner.postboot.worker import run_now
 from provisioner.progress import Progress
 from provisioner.spec.conf import read_conf
 from provisioner.spec.names import validate_domain_name

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from provisioner.postboot.job import log_path
-from provisioner.postboot.queue import JobRecord
+from provisioner.postboot.queue import JobRecord, queue_for
 from provisioner.postboot.settings import PostbootSettings
-from provisioner.postboot.worker import queue_for, run_worker
+from provisioner.postboot.worker import run_worker
 
 COMMAND_NAMES = ("jobs", "worker")
 

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Iterator
 
 from provisioner.claimer import Worker
+from provisioner.layout import Layout
 from provisioner.postboot.errors import JobNotFound, JobStateError
 from provisioner.postboot.params import KINDS, JobParams
+from provisioner.postboot.settings import PostbootSettings
 from provisioner.sqlite import connect_wal, write_transaction
 
 QUEUED, RUNNING, DONE, FAILED, SKIPPED, CANCELLED = "queued", "running", "done", "failed", "skipped", "cancelled"
@@ -266,3 +268,8 @@ def _record(row: sqlite3.Row) -> JobRecord:
         started=row["started"], finished=row["finished"], exit_code=row["exit_code"],
         message=row["message"], log_path=row["log_path"], params=JobParams.from_json(json.loads(row["params"])),
     )
+
+
+def queue_for(layout: Layout, settings: PostbootSettings) -> JobQueue:
+    """The job queue under `layout`'s root."""
+    return JobQueue(layout.state_db, settings.max_attempts)

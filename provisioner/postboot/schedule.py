@@ -8,11 +8,9 @@ from provisioner.errors import ProvisionError
 from provisioner.layout import Layout, is_simulated
 from provisioner.postboot.address import parse_address
 from provisioner.postboot.errors import PostbootFailed
-from provisioner.postboot.guest_script import render_setup_script
 from provisioner.postboot.params import LAYER, SETUP, JobParams
-from provisioner.postboot.queue import FAILED, SKIPPED, JobRecord
+from provisioner.postboot.queue import FAILED, SKIPPED, JobRecord, queue_for
 from provisioner.postboot.settings import PostbootSettings
-from provisioner.postboot.worker import queue_for, run_now
 from provisioner.progress import Progress
 from provisioner.spec.archive import read_archive
 from provisioner.spec.model import DomainSpec
@@ -56,6 +54,8 @@ def stage_site(spec: DomainSpec, workspace: Path) -> tuple[Path | None, Path | N
     """Write the setup script and a snapshot of data.tar.gz into the workspace; (None, None) without an archive."""
     if spec.data_archive is None:
         return None, None
+    from provisioner.postboot.guest_script import render_setup_script  # Jinja2: only for a site to stage
+
     override = spec.input_dir / "templates" if spec.input_dir else None
     script = workspace / "postboot" / "setup.sh"
     write_atomic(script, render_setup_script(spec.name, override).encode())
@@ -101,6 +101,8 @@ def _queue(layout: Layout, domain: str, kind: str, params: JobParams, wait: bool
     job = queue.add(domain, kind, params)
     if not wait:
         return job
+    from provisioner.postboot.worker import run_now  # the job runner (ssh): only to run a job here
+
     job = run_now(queue, job.id, settings, progress)
     if job.state == FAILED:
         raise PostbootFailed(f"{domain}: post-boot job {job.id} failed: {job.message}"

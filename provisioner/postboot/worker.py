@@ -6,15 +6,10 @@ import threading
 
 from provisioner.layout import Layout
 from provisioner.postboot.job import run_job
-from provisioner.postboot.queue import FINISHED, JobQueue, JobRecord, Worker
+from provisioner.postboot.queue import FINISHED, JobQueue, JobRecord, Worker, queue_for
 from provisioner.postboot.settings import PostbootSettings
 from provisioner.postboot.steps import Backoff
 from provisioner.progress import Progress
-
-
-def queue_for(layout: Layout, settings: PostbootSettings) -> JobQueue:
-    """The job queue under `layout`'s root."""
-    return JobQueue(layout.state_db, settings.max_attempts)
 
 
 def run_now(queue: JobQueue, job_id: int, settings: PostbootSettings, progress: Progress) -> JobRecord:

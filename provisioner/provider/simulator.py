@@ -22,9 +22,11 @@ such a node file behave like a hypervisor that outlives a process:
   file a reader can see complete;
 * opening a node file is the expensive part (libvirt parses every domain:
   ~0.06 s at 50 domains), so a process keeps the connection of its last
-  transaction and uses it for the next one while the node file is still the
-  one it wrote (same inode, mtime, size: any other writer renames a new file
-  in). A transaction that fails drops it.
+  transaction and uses it for the next one, or lends it to a read, while
+  the node file is still the one it wrote (same inode, mtime, size: any
+  other writer renames a new file in). A transaction that fails drops it;
+* writing it back re-serialises only the objects whose XML description
+  changed (dump_node).
 
 Public helpers for other code: `is_simulated(uri)`, `open_readonly(uri)`,
 `snapshot(uri)` and `transaction(uri)`.
@@ -35,6 +37,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
@@ -195,9 +198,26 @@ class SimulatedNode:
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Any]:
-        """A connection showing the current file, for reading; changes are discarded."""
+        """A connection showing the current file, for reading; changes are discarded.
+
+        While the file is still the one this process last wrote, that
+        transaction's connection is lent (opening the file parses every
+        domain in it); no transaction uses it meanwhile, and a reader does
+        not change it.
+        """
         import libvirt
 
+        lent = self._borrow()
+        if lent is not None:
+            try:
+                yield lent[1]
+            finally:
+                with _last_written_lock:
+                    if self.path in _last_written or lent[0] != _identity(self.path):
+                        lent[1].close()  # a newer transaction's connection is kept instead
+                    else:
+                        _last_written[self.path] = lent
+            return
         if self.path.exists():
             conn = libvirt.open(self.uri)
         else:
@@ -211,6 +231,14 @@ class SimulatedNode:
             yield conn
         finally:
             conn.close()
+
+    def _borrow(self) -> tuple[tuple[int, ...], Any] | None:
+        """This process's last transaction's (file identity, connection), taken out while the file is unchanged."""
+        with _last_written_lock:
+            kept = _last_written.get(self.path)
+            if kept is None or kept[0] != _identity(self.path):
+                return None
+            return _last_written.pop(self.path)
 
     def content(self, pool: str, volume: str) -> ContentRecord | None:
         """The recorded content source of a volume, if any."""
@@ -254,41 +282,100 @@ def dump_node(conn: Any, previous: Path) -> str:
 
     Top-level elements of the previous file that we do not manage (host
     `<cpu>`, `<memory>`, `<device>`, `<interface>`, `<auth>`) are kept.
+    Each object is serialised from its XML description, and that text is
+    reused while the description stays the same (_fragment): a change to
+    one domain no longer re-serialises every other (the 50th domain of a
+    node costs about what the 1st does).
     """
     import libvirt
 
-    root = ET.Element("node")
-    try:
-        old = ET.parse(previous).getroot()
-        for child in old:
-            if child.tag not in ("domain", "pool", "network"):
-                root.append(child)
-    except (FileNotFoundError, ET.ParseError):
-        pass
-
-    for dom in sorted(conn.listAllDomains(), key=lambda d: d.name()):
+    kept = _kept(previous)
+    fragments = list(kept)
+    domains = sorted(conn.listAllDomains(), key=lambda d: d.name())
+    for dom in domains:
         persistent = dom.isPersistent()
         flags = libvirt.VIR_DOMAIN_XML_SECURE | (libvirt.VIR_DOMAIN_XML_INACTIVE if persistent else 0)
-        el = ET.fromstring(dom.XMLDesc(flags))
-        el.attrib.pop("id", None)
-        state = dom.state()[0]
-        if not persistent:
-            ET.SubElement(el, f"{{{TEST_NS}}}transient")
-        ET.SubElement(el, f"{{{TEST_NS}}}runstate").text = str(state)
-        root.append(el)
-
+        marks = ("test:transient",) * (not persistent) + (f"test:runstate={dom.state()[0]}",)
+        fragments.append(_fragment(dom.XMLDesc(flags), marks))
     for pool in sorted(conn.listAllStoragePools(), key=lambda p: p.name()):
-        el = ET.fromstring(pool.XMLDesc(0))  # the test driver rejects INACTIVE
-        if pool.isActive():
-            for vol in sorted(pool.listAllVolumes(), key=lambda v: v.name()):
-                el.append(ET.fromstring(vol.XMLDesc(0)))
-        root.append(el)
-
+        volumes = sorted(pool.listAllVolumes(), key=lambda v: v.name()) if pool.isActive() else []
+        # The test driver rejects INACTIVE for pools and networks.
+        fragments.append(_fragment(pool.XMLDesc(0), tuple(v.XMLDesc(0) for v in volumes)))
     for net in sorted(conn.listAllNetworks(), key=lambda n: n.name()):
-        root.append(ET.fromstring(net.XMLDesc(0)))  # the test driver rejects INACTIVE
+        fragments.append(_fragment(net.XMLDesc(0)))
+    if not fragments:
+        return "<node />\n"
+    declaration = f' xmlns:test="{TEST_NS}"' if domains else ""
+    text = f"<node{declaration}>\n  " + "\n  ".join(fragments) + "\n</node>\n"
+    _remember(_kept_fragments, _digest(text), kept, _KEPT_LIMIT)
+    return text
 
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode") + "\n"
+
+# Serialised objects by (XML description, what is added to it), and the kept elements of the node
+# files this process read or wrote by their digest; each emptied when it reaches its limit.
+_fragment_cache: dict[tuple[str, tuple[str, ...]], str] = {}
+_kept_fragments: dict[str, list[str]] = {}
+_FRAGMENT_LIMIT = 4096
+_KEPT_LIMIT = 16
+
+
+def _fragment(description: str, added: tuple[str, ...] = ()) -> str:
+    """One top-level element of the node file, indented as a child of <node>.
+
+    `added`: for a domain its test-driver marks (`test:transient`,
+    `test:runstate=N`), for a pool its volumes' XML descriptions.
+    """
+    key = (description, added)
+    text = _fragment_cache.get(key)
+    if text is not None:
+        return text
+    element = ET.fromstring(description)
+    if element.tag == "domain":
+        element.attrib.pop("id", None)
+        for mark in added:
+            name, _, value = mark.partition("=")
+            ET.SubElement(element, name).text = value or None
+    else:
+        for volume in added:
+            element.append(ET.fromstring(volume))
+    ET.indent(element, level=1)
+    text = ET.tostring(element, encoding="unicode")
+    _remember(_fragment_cache, key, text, _FRAGMENT_LIMIT)
+    return text
+
+
+def _kept(previous: Path) -> list[str]:
+    """The previous file's top-level elements that are not domains, pools or networks, serialised."""
+    try:
+        text = previous.read_text()
+    except FileNotFoundError:
+        return []
+    digest = _digest(text)
+    kept = _kept_fragments.get(digest)
+    if kept is not None:
+        return kept
+    try:
+        old = ET.fromstring(text)
+    except ET.ParseError:
+        return []
+    out = []
+    for child in old:
+        if child.tag not in ("domain", "pool", "network"):
+            child.tail = None
+            ET.indent(child, level=1)
+            out.append(ET.tostring(child, encoding="unicode"))
+    _remember(_kept_fragments, digest, out, _KEPT_LIMIT)
+    return out
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _inventory(conn: Any) -> tuple[set[str], dict[str, list[str]]]:

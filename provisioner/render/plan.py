@@ -18,7 +18,7 @@ import jinja2
 from provisioner.layout import POOL_NAME, Layout, is_local
 from provisioner.render.hcl import hcl
 from provisioner.render.plancheck import refuse_unsafe_plan
-from provisioner.spec.model import DomainSpec, ImageRef
+from provisioner.spec.model import DomainSpec
 from provisioner.templates import environment
 
 PROVIDER_SOURCE = "dmacvicar/libvirt"
@@ -61,8 +61,8 @@ class VolumePlanInput:
     copy_of: str | None = None
 
 
-def _environment(override_dir: Path | None) -> jinja2.Environment:
-    env = environment(override_dir, {"hcl": hcl}, trim_blocks=True, lstrip_blocks=True)
+def _environment(override_dir: Path | None, compiled: Path | None = None) -> jinja2.Environment:
+    env = environment(override_dir, {"hcl": hcl}, compiled, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(provider_source=PROVIDER_SOURCE, provider_version=PROVIDER_VERSION)
     return env
 
@@ -102,9 +102,12 @@ def domain_plan_input(spec: DomainSpec, layout: Layout, seed_iso: bytes, pool: P
 DOMAIN_TEMPLATE = "terraform/domain.tf.j2"
 
 
-def render_domain_plan(plan: DomainPlanInput, override_dir: Path | None = None) -> str:
-    """The domain workspace's main.tf; InputError if it holds anything but libvirt objects (plancheck)."""
-    template = _environment(override_dir).get_template(DOMAIN_TEMPLATE)
+def render_domain_plan(plan: DomainPlanInput, override_dir: Path | None = None, compiled: Path | None = None) -> str:
+    """The domain workspace's main.tf; InputError if it holds anything but libvirt objects (plancheck).
+
+    `compiled`: where compiled templates are kept between runs (Layout.template_cache).
+    """
+    template = _environment(override_dir, compiled).get_template(DOMAIN_TEMPLATE)
     text = template.render(p=plan, spec=plan.spec)
     refuse_unsafe_plan(text, plan.uri, template.filename or DOMAIN_TEMPLATE)
     return text
@@ -115,18 +118,11 @@ def render_volume_plan(plan: VolumePlanInput) -> str:
     return _environment(None).get_template("terraform/volume.tf.j2").render(v=plan)
 
 
-def base_resource(image: ImageRef) -> str:
-    """Terraform resource name of a base image volume in the shared plan."""
-    return "base_" + image.volume_name.rsplit(".", 1)[0].replace("-", "_").replace(".", "_")
-
-
-def render_shared_plan(uri: str, pool_path: Path, images: Iterable[ImageRef],
-                       applied: Iterable[tuple[str, str, str, str]] = ()) -> str:
-    """The shared workspace's main.tf: the pool at `pool_path`, the base images to make, and the `applied` ones,
-    (resource, name, source, format) as the state holds them."""
-    bases = sorted({(base_resource(i), i.volume_name, i.source, i.format) for i in images} | set(applied))
+def render_shared_plan(uri: str, pool_path: Path, bases: Iterable[tuple[str, str, str, str]]) -> str:
+    """The shared workspace's main.tf: the pool at `pool_path` and the base image volumes `bases`,
+    (resource, name, source, format) each (provisioner.shared.plan_bases)."""
     return _environment(None).get_template("terraform/shared.tf.j2").render(
-        uri=uri, pool=POOL_NAME, pool_path=str(pool_path), bases=bases)
+        uri=uri, pool=POOL_NAME, pool_path=str(pool_path), bases=list(bases))
 
 
 def render_orphan_plan(uri: str) -> str:

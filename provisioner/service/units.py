@@ -10,7 +10,7 @@ from pathlib import Path
 import jinja2
 
 from provisioner.errors import ProvisionError
-from provisioner.templates import TEMPLATES
+from provisioner.template_sources import TEMPLATES
 
 SYSTEMD_TEMPLATES = TEMPLATES / "systemd"
 REPO = TEMPLATES.parent

@@ -18,7 +18,7 @@ from provisioner.spec.model import Address, DomainSpec, ExtraDisk, Nic
 from provisioner.spec.names import validate_domain_name
 from provisioner.spec.passwords import hash_plain_passwords, previous_hashes
 from provisioner.spec.users import read_users
-from provisioner.templates import check_override_dir
+from provisioner.template_sources import check_override_dir
 
 SIMULATOR = "simulator"
 

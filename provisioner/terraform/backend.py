@@ -23,7 +23,6 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from provisioner.render.hcl import hcl
-from provisioner.templates import environment
 
 BACKEND_FILE = "backend.tf"
 CONN_ENV = "PG_CONN_STR"
@@ -81,6 +80,8 @@ class PgState:
 
     def backend_tf(self) -> str:
         """backend.tf: the pg backend naming the schema (the connection string comes from PG_CONN_STR)."""
+        from provisioner.templates import environment  # Jinja2: only for a workspace on PostgreSQL
+
         env = environment(None, {"hcl": hcl}, trim_blocks=True, lstrip_blocks=True)
         return env.get_template("terraform/backend.tf.j2").render(schema=self.schema)
 

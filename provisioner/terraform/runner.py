@@ -18,7 +18,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from python_terraform import IsFlagged, Terraform
 
@@ -52,6 +52,10 @@ def _errors(stderr: str) -> str:
     """Terraform's `Error:` blocks (what a user needs), without the box drawing."""
     lines = [line.lstrip("│╷╵ ").rstrip() for line in stderr.splitlines()]
     return "\n".join(line for line in lines if line).strip()
+
+
+class WarmProviderStopped(ProvisionError):
+    """The warm provider stopped during a command that a provider of our own cannot simply run again."""
 
 
 class _CommandLine(Terraform):
@@ -91,20 +95,46 @@ class Runner:
             **(extra_env or {}),
         }
         self._terraform = _CommandLine(working_dir=str(workdir), terraform_bin_path=terraform_binary())
+        # Set while `terraform init` is put off (Workspace.init): run before the first command without the warm provider.
+        self.before_cold: Callable[[], None] | None = None
+
+    def attachable(self) -> bool:
+        """Whether the next command will run attached to the warm provider."""
+        return self._warm() is not None
+
+    def _warm(self) -> reattach.WarmProvider | None:
+        return reattach.ensure(self._warm_root) if self._warm_root is not None else None
 
     def run(self, command: str, *args: str, check: bool = True, ok_codes: tuple[int, ...] = (0,),
-            **flags: Any) -> Result:
-        """Run `terraform COMMAND` with python-terraform style flags (no_color=FLAG, …)."""
+            again: bool = True, **flags: Any) -> Result:
+        """Run `terraform COMMAND` with python-terraform style flags (no_color=FLAG, …).
+
+        If the warm provider stops during the command, it runs again with a
+        provider of its own; with `again` False (a saved plan made with the
+        warm provider, which no other provider may apply) WarmProviderStopped
+        is raised instead.
+        """
         argv = self._terraform.generate_cmd_string(command, *args, no_color=FLAG, **flags)
-        warm = reattach.ensure(self._warm_root) if self._warm_root is not None and command != "init" else None
+        warm = self._warm() if command != "init" else None
+        if warm is None:
+            self._ready_cold()
         result = self._run(argv, warm)
         if result.returncode not in ok_codes and warm is not None and not warm.alive():
+            if not again:
+                raise WarmProviderStopped(f"the warm provider (pid {warm.pid}) stopped during terraform {command}")
             reattach.warn(f"the warm provider (pid {warm.pid}) stopped during terraform {command}: "
                           "running it again with a provider of its own")
+            self._ready_cold()
             result = self._run(argv, None)
         if check and result.returncode not in ok_codes:
             raise TerraformError(result, self.log)
         return result
+
+    def _ready_cold(self) -> None:
+        """Run the put-off `terraform init`, once, before a command that starts its own provider."""
+        init, self.before_cold = self.before_cold, None
+        if init is not None:
+            init()
 
     def _run(self, argv: list[str], warm: reattach.WarmProvider | None) -> Result:
         """One terraform process, attached to `warm` if given, logged."""

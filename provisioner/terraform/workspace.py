@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from provisioner.errors import ProvisionError
 from provisioner.terraform.backend import BACKEND_FILE, CONN_ENV, LOCK_TIMEOUT, PgState
-from provisioner.terraform.runner import FLAG, Runner, TerraformError
+from provisioner.terraform import reattach
+from provisioner.terraform.runner import FLAG, Runner, TerraformError, WarmProviderStopped
 from provisioner.workspace import write_atomic
 
 PLAN_FILE = "plan.tfplan"
@@ -23,6 +25,7 @@ LOCAL_STATE = "terraform.tfstate"
 # Where a local state is moved while it is copied into PostgreSQL (removed once the copy is checked).
 MIGRATING_STATE = "terraform.tfstate.migrating"
 _CONCURRENT_CREATE = "duplicate key value violates unique constraint"
+_INIT_ATTEMPTS = 4  # the schema, the table, its index: one collision each at most, and one run that succeeds
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,20 @@ class Workspace:
     def init(self) -> bool:
         """`terraform init` unless already done with this CLI config and backend; True if it ran.
 
-        Switching a workspace to PostgreSQL copies its local state there
+        Put off for a new workspace with local state while the warm provider
+        is up: the runner runs it before the first command without that
+        provider (there may be none). Switching a workspace to PostgreSQL copies its local state there
         (_migrate); switching back is refused (_refuse_local).
         """
+        stamp = self.directory / INIT_STAMP
+        if self.state is None and not stamp.parent.exists() and self.runner.attachable():
+            # A new workspace with local state, and the warm provider up: Terraform needs no init to use a
+            # reattached provider (nor a lock file for it); it runs before a command without it, if one comes.
+            self.runner.before_cold = self._init_now
+            return False
+        return self._init_now()
+
+    def _init_now(self) -> bool:
         stamp = self.directory / INIT_STAMP
         config = self.cli_config.read_bytes()
         backend = self.state.backend_tf() if self.state is not None else None
@@ -117,19 +131,22 @@ class Workspace:
         backend.unlink()  # init() writes this workspace's, and runs again
 
     def _run_init(self) -> None:
-        """`terraform init`; with PostgreSQL, once more if another node's init created the schema meanwhile.
+        """`terraform init`; with PostgreSQL, again if another node's init was creating the schema meanwhile.
 
-        The pg backend creates its schema and table with CREATE … IF NOT
-        EXISTS, which PostgreSQL does not make safe against a concurrent
-        creation: the loser fails on a unique index of the catalog, and a
-        second run finds them made.
+        The pg backend creates its schema, then its table and index, each with
+        CREATE … IF NOT EXISTS, which PostgreSQL does not make safe against a
+        concurrent creation: the loser fails on a unique index of the catalog,
+        once per object the other is creating; a later run finds them made.
         """
-        try:
-            self.runner.run("init", input=False)
-        except TerraformError as exc:
-            if self.state is None or _CONCURRENT_CREATE not in exc.result.stderr:
-                raise
-            self.runner.run("init", input=False)
+        for attempt in range(_INIT_ATTEMPTS):
+            try:
+                self.runner.run("init", input=False)
+                return
+            except TerraformError as exc:
+                if self.state is None or _CONCURRENT_CREATE not in exc.result.stderr \
+                        or attempt == _INIT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def _refuse_local(self) -> None:
         """ProvisionError if this workspace keeps its state in PostgreSQL but no database is configured."""
@@ -218,7 +235,18 @@ class Workspace:
         if plan is None:
             self.runner.run("apply", input=False, auto_approve=FLAG, **self._lock)
         else:
-            self.runner.run("apply", PLAN_FILE, input=False, **self._lock)
+            try:
+                self.runner.run("apply", PLAN_FILE, input=False, again=False, **self._lock)
+            except WarmProviderStopped as exc:
+                # Terraform applies a saved plan only with the provider that made it: plan again, and go on
+                # only with changes already shown (and confirmed): what the stopped apply left undone.
+                reattach.warn(f"{exc}: planning again")
+                again = self.plan()
+                if not set(again.changes) <= set(plan.changes):
+                    raise ProvisionError(f"{self.directory}: {exc}, and a new plan has changes the one shown had "
+                                         "not: nothing more was applied; run the command again") from None
+                if again.changes:
+                    self.runner.run("apply", PLAN_FILE, input=False, **self._lock)
         (self.directory / PLAN_FILE).unlink(missing_ok=True)
 
     def import_resource(self, address: str, identity: str) -> None:

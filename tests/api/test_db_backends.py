@@ -19,7 +19,7 @@ import pytest
 from api.change_counter import ChangeCounters
 from api.compute.models import ComputeStore, Server
 from api.compute.placement import Hosts, NoValidHost
-from api.config import Flavor, User, parse_config
+from api.config import DefaultNetwork, Flavor, User, parse_config
 from api.db import Database, Table
 from api.errors import Conflict
 from api.identity.access_rules import AccessRule
@@ -30,6 +30,11 @@ from api.jobs.queue import Claimer, JobQueue, QueuedJob
 from api.jobs.records import DeleteServer
 from api.quota.models import QuotaDefaults
 from api.quota.store import QuotaStore
+from api.network.models import Network
+from api.network.store import NetworkStore
+from api.volume.models import Snapshot, Volume
+from api.volume.placement import VolumePlacement
+from api.volume.store import VolumeStore
 from api.web.sessions import SessionStore, WebSettings
 from provisioner.claimer import Worker
 from provisioner.layout import Layout
@@ -121,6 +126,45 @@ def test_placement_reads_each_servers_hypervisor_back(db: Database, counters: Ch
     assert hosts.usage(hosts.hosts[0], store.servers.list(), [flavor]).memory_mb == 4096
     with pytest.raises(NoValidHost, match="a: 0 MiB RAM"):
         hosts.choose(flavor, None, store.servers.list, [flavor])
+
+
+def test_volume_placement_counts_the_disk_each_hypervisor_holds(db: Database, counters: ChangeCounters,
+                                                                  tmp_path: Path) -> None:
+    compute, volumes = ComputeStore(db, counters), VolumeStore(db)
+    hosts = Hosts(parse_config({"hypervisors": [
+        {"name": "a", "uri": "simulator:a", "memory_mb": 4096, "cpus": 4, "disk_gb": 100},
+        {"name": "b", "uri": "simulator:b", "memory_mb": 4096, "cpus": 4, "disk_gb": 80}]},
+        "config.yaml").hypervisors, Layout(tmp_path / "root"))
+    hosts.prepare()
+    flavor = Flavor(id="2", name="m1.small", ram=2048, vcpus=1, disk=20)
+    placement = VolumePlacement(hosts, volumes.volumes.list, volumes.snapshots.list, compute.servers.list,
+                                lambda: [flavor])
+    compute.servers.insert(Server(id="s", name="s", project_id="p", user_id="u", domain="d", flavor_id="2",
+                                  image_id="i", ports=(), hypervisor="a", availability_zone="nova"))
+    placed = []
+    for index, size in enumerate((10, 30, 30)):  # free a 80 / b 80 (first listed), then a 70 / b 80, then a 70 / b 50
+        host = placement.choose(None, size).host
+        assert host is not None
+        volumes.volumes.insert(Volume(id=f"v{index}", name="", project_id="p", user_id="u", size=size,
+                                      hypervisor=host.name))
+        placed.append(host.name)
+    assert placed == ["a", "b", "a"]
+    volumes.snapshots.insert(Snapshot(id="s0", name="", project_id="p", user_id="u", volume_id="v1", size=30,
+                                      hypervisor="b"))
+    assert (placement.used_gb(hosts.hosts[0]), placement.used_gb(hosts.hosts[1])) == (60, 60)
+    refused = placement.choose(None, 41)
+    assert refused.host is None and "a: 40 GiB disk free; b: 20 GiB disk free" in (refused.reason or "")
+    # A record from before volumes had a hypervisor is on the first listed one.
+    volumes.volumes.insert(Volume(id="old", name="", project_id="p", user_id="u", size=5))
+    assert placement.host_of("") is hosts.hosts[0] and placement.used_gb(hosts.hosts[0]) == 65
+
+
+def test_a_networks_hypervisors_and_status_are_kept_apart(db: Database) -> None:
+    store = NetworkStore(db, DefaultNetwork())
+    store.networks.insert(Network(id="n", name="n", project_id="p", managed=True, libvirt_network="net-n"))
+    store.set_hypervisors("n", ("a", "b"))
+    store.set_status("n", "ACTIVE")
+    assert (store.networks.get("n").hypervisors, store.networks.get("n").status) == (("a", "b"), "ACTIVE")
 
 
 def test_revocation_keeps_one_row_per_token(db: Database, counters: ChangeCounters) -> None:

@@ -75,7 +75,7 @@ def test_cinder_too_long_and_not_echoed(live: Live) -> None:
     assert long_name.json() == {"badRequest": {"code": 400, "message": "volume.name: is longer than 255 characters"}}
     zone = _send(live, "POST", "/volume/v3/volumes", {"volume": {"size": 1, "availability_zone": "z" * 10_000}})
     assert zone.status_code == 400
-    assert zone.json()["badRequest"]["message"] == f"volume.availability_zone: '{'z' * 40}'…: use one of nova"
+    assert zone.json()["badRequest"]["message"] == "volume.availability_zone: is longer than 255 characters"
     value = _send(live, "POST", "/volume/v3/volumes", {"volume": {"size": 1, "metadata": {"k": "v" * 256}}})
     assert value.json()["badRequest"]["message"] == "volume.metadata.k: is longer than 255 characters"
     zero = _send(live, "POST", "/volume/v3/volumes", {"volume": {"size": 0}})

@@ -175,3 +175,36 @@ def test_a_server_written_by_another_worker_process_shows_in_the_next_servers_de
         if other.is_alive():
             other.kill()
             other.join()
+
+
+def test_servers_detail_shows_each_reader_its_own_view_of_a_cached_server(tmp_path: Path, qcow2_file: Path) -> None:
+    # The view text is cached per server (api/compute/view_cache.py): the microversion, an admin's view and the
+    # base URL are part of what it was made from, so each request still gets the view it asked for.
+    layout = Layout(tmp_path / "root")
+    set_user(config_path(layout), "admin", "admin-password", "admin", ["admin"])
+    set_user(config_path(layout), "alice", "alice-password", "demo", ["member"])
+    image_id = ImageStore(layout).import_source(str(qcow2_file), "cirros").id
+    engine = _Engine()
+    api, client, alice = _client(layout, "alice", "alice-password", engine)
+    admin = _client(layout, "admin", "admin-password")[2]
+    api.tasks.start()
+    try:
+        created = client.simulate_post("/compute/v2.1/servers", headers=alice, json={"server": {
+            "name": "vm", "flavorRef": "1", "imageRef": image_id}})
+        assert created.status_code == 202, created.text
+        engine.built.set()
+        _until(lambda: _details(client, alice)[0]["status"] == "ACTIVE")
+        for _ in range(2):  # the second round from the cache
+            old, new = (_details(client, {**alice, "OpenStack-API-Version": f"compute {v}"}) for v in ("2.1", "2.47"))
+            assert set(old[0]["flavor"]) == {"id", "links"} and old[0]["flavor"]["id"] == "1"
+            assert "original_name" in new[0]["flavor"] and "id" not in new[0]["flavor"]
+            assert "OS-EXT-SRV-ATTR:host" not in old[0]
+            assert "OS-EXT-SRV-ATTR:host" in _details(client, admin, "all_tenants=1")[0]
+            other_host = client.simulate_get("/compute/v2.1/servers/detail", headers=alice,
+                                             host="elsewhere.example").json["servers"]
+            assert other_host[0]["links"][0]["href"].startswith("http://elsewhere.example/")
+            single = client.simulate_get(f"/compute/v2.1/servers/{old[0]['id']}", headers=alice).json["server"]
+            assert {k: v for k, v in old[0].items() if k != "updated"} == {
+                k: v for k, v in single.items() if k != "updated"}
+    finally:
+        api.tasks.shutdown()

@@ -28,11 +28,12 @@ from provisioner.backups.errors import BackupCorrupt, NoSuchVersion
 from provisioner.backups.schedule import BackupJobFailed, restore, schedule_backup
 from provisioner.backups.store import MAX_BYTES_ENV, BackupStore, max_download_bytes
 from provisioner.errors import InputError, ProvisionError
-from provisioner.postboot import schedule_postboot, steps
+from provisioner.postboot import steps
 from provisioner.postboot.params import BACKUP, JobParams
-from provisioner.postboot.queue import JobQueue, JobRecord
+from provisioner.postboot.queue import JobQueue, JobRecord, queue_for
+from provisioner.postboot.schedule import schedule_postboot
 from provisioner.postboot.ssh import DownloadTooLarge
-from provisioner.postboot.worker import queue_for, run_worker
+from provisioner.postboot.worker import run_worker
 from provisioner.spec.conf import read_conf
 from provisioner.spec.load import load_domain
 

@@ -10,8 +10,9 @@ from dataclasses import fields
 import pytest
 
 from loopback import Env, atd, domain_keys, env, guest_user, needs_root, session_dir, sshd  # noqa: F401
-from provisioner.postboot import commands, schedule_postboot
+from provisioner.postboot import commands
 from provisioner.postboot.errors import JobStateError
+from provisioner.postboot.schedule import schedule_postboot
 from provisioner.progress import Progress
 
 

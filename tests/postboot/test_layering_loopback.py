@@ -37,8 +37,8 @@ from loopback import (  # noqa: F401
 from provisioner import layering
 from provisioner.cli import main
 from provisioner.pipeline import Context
-from provisioner.postboot import schedule_postboot
-from provisioner.postboot.worker import queue_for
+from provisioner.postboot.queue import queue_for
+from provisioner.postboot.schedule import schedule_postboot
 from provisioner.spec.load import load_domain
 from provisioner.status import domain_status
 

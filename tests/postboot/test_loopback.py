@@ -20,10 +20,10 @@ import pytest
 # modules import the top-level conftest by name).
 from loopback import Env, atd, domain_keys, env, free_port, guest_user, needs_root, session_dir, sshd  # noqa: F401
 from provisioner.keys import ensure_keys
-from provisioner.postboot import schedule_postboot
 from provisioner.postboot.errors import PostbootFailed
-from provisioner.postboot.queue import JobRecord
-from provisioner.postboot.worker import queue_for, run_worker
+from provisioner.postboot.queue import JobRecord, queue_for
+from provisioner.postboot.schedule import schedule_postboot
+from provisioner.postboot.worker import run_worker
 
 
 def archive(path: Path, files: dict[str, str]) -> Path:
@@ -211,7 +211,7 @@ def test_worker_killed_mid_job_resumes_without_running_make_twice(env: Env) -> N
         [sys.executable, "-c",
          "import sys; from pathlib import Path\n"
          "from provisioner.layout import Layout\n"
-         "from provisioner.postboot import PostbootSettings, run_worker\n"
+         "from provisioner.postboot.settings import PostbootSettings\nfrom provisioner.postboot.worker import run_worker\n"
          "from provisioner.progress import Progress\n"
          "run_worker(Layout(Path(sys.argv[1])), PostbootSettings.from_env(), Progress(quiet=True), drain=True)\n",
          str(env.layout.root)],

@@ -72,6 +72,47 @@ def test_unmanaged_node_elements_are_kept(tmp_path: Path) -> None:
     assert "<cores>4</cores>" in text and "<memory>8388608</memory>" in text
 
 
+def test_each_change_reaches_the_file_though_unchanged_objects_are_reused(tmp_path: Path) -> None:
+    # dump_node reuses an object's serialised text while its XML description is the same: a changed
+    # description (memory, run state) must still be written, and a file written by another process
+    # (its kept elements) read again.
+    node = tmp_path / "node.xml"
+    uri = f"test://{node}"
+    with simulator.transaction(uri) as s:
+        for name in ("a", "b"):
+            s.conn.defineXML(DOMAIN.format(name=name))
+    with simulator.transaction(uri) as s:
+        s.conn.lookupByName("a").setMaxMemory(512 * 1024)
+        s.conn.lookupByName("b").create()
+    with simulator.snapshot(uri) as conn:
+        assert conn.lookupByName("a").maxMemory() == 512 * 1024
+        assert conn.lookupByName("a").state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+        assert conn.lookupByName("b").state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    node.write_text(node.read_text().replace("\n  <domain", "\n  <memory>8388608</memory>\n  <domain", 1))
+    with simulator.transaction(uri) as s:
+        s.conn.lookupByName("b").destroy()
+    text = node.read_text()
+    assert "<memory>8388608</memory>" in text and text.count("<domain") == 2
+    with simulator.snapshot(uri) as conn:
+        assert conn.lookupByName("b").state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+
+
+def test_a_read_sees_another_writers_file_not_the_last_transactions_connection(tmp_path: Path) -> None:
+    # A read borrows this process's last transaction's connection only while the file is the one it wrote.
+    node = tmp_path / "node.xml"
+    uri = f"test://{node}"
+    with simulator.transaction(uri) as s:
+        s.conn.defineXML(DOMAIN.format(name="mine"))
+    with simulator.snapshot(uri) as conn:
+        assert [d.name() for d in conn.listAllDomains()] == ["mine"]
+    other = DOMAIN.format(name="theirs").replace("<domain", "\n  <domain", 1)
+    node.write_text(node.read_text().replace("\n</node>", other + "\n</node>", 1))  # another process's write
+    with simulator.snapshot(uri) as conn:
+        assert sorted(d.name() for d in conn.listAllDomains()) == ["mine", "theirs"]
+    with simulator.transaction(uri) as s:
+        assert sorted(d.name() for d in s.conn.listAllDomains()) == ["mine", "theirs"]
+
+
 def test_only_file_backed_test_uris_are_simulated() -> None:
     assert simulator.is_simulated("test:///tmp/node.xml")
     for uri in ("test:///default", "qemu:///system", "qemu+ssh://root@host/system", "test+unix:///default"):

@@ -228,6 +228,39 @@ def test_provider_killed_mid_apply_falls_back_and_the_next_run_recovers(site: tu
     assert pid not in _warm_pids(log)[-1:]
 
 
+def test_provider_killed_while_applying_a_saved_plan_plans_again(site: tuple[Path, Path]) -> None:
+    """A saved plan made with the warm provider cannot be applied by another: the run plans again and finishes."""
+    root, domains = site
+    slow = {"PROVISIONER_SIM_COMMIT_DELAY": "1.0"}
+    assert _run(root, domains, "example.test", env=slow).returncode == 0
+    conf = domains / "example.test/provision.conf"
+    conf.write_text(conf.read_text().replace("memory = 1024", "memory = 2048"))
+    pid = _info(root)["pid"]
+    log = root / "domains/example.test/logs/terraform.log"
+    proc = subprocess.Popen(_bin(root, domains, "example.test"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    lock = root / "hypervisor" / "node.xml.lock"
+
+    def applying_the_plan() -> bool:
+        lines = [line for line in log.read_text().splitlines() if line.startswith("### ")]
+        return "apply" in lines[-1] and "plan.tfplan" in lines[-1] and _lock_held(lock)
+
+    assert _wait(applying_the_plan), "no commit of the saved plan seen"
+    os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "updated" in out
+    assert f"warm provider (pid {pid}) stopped during terraform apply: planning again" in err
+    again = _run(root, domains, "example.test")
+    assert again.returncode == 0 and "unchanged" in again.stdout, again.stderr
+    from provisioner.provider.simulator import open_readonly
+    conn = open_readonly(f"test://{root / 'hypervisor/node.xml'}")
+    try:
+        assert conn.lookupByName("example.test").maxMemory() == 2048 * 1024
+    finally:
+        conn.close()
+
+
 def test_two_runs_at_once_keep_their_own_provider_configuration(tmp_path: Path) -> None:
     """Each connection has its own `uri`: another run configuring meanwhile changes nothing for this one."""
     cli_config = install_mirror(tmp_path / "terraform")
