@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from provisioner.images.errors import DigestMismatch, ImageInputError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 # md5 is Glance's `checksum`, sha512 its `os_hash_value`; sha256 identifies content here.
 ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
@@ -57,6 +59,8 @@ class ParallelHasher:
     """
 
     def __init__(self, algorithms: Iterable[str]):
+        from concurrent.futures import ThreadPoolExecutor  # only an import hashes: not loaded by every provision
+
         # usedforsecurity=False: md5 and sha1 identify content here; FIPS builds refuse them otherwise.
         self._hashes = {a: hashlib.new(a, usedforsecurity=False) for a in algorithms}
         self._workers = {a: ThreadPoolExecutor(1, thread_name_prefix=f"hash-{a}") for a in self._hashes}

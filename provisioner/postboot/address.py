@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from dataclasses import dataclass
 
 from provisioner.errors import InputError
@@ -79,6 +78,8 @@ def tcp_refusal(address: Address, timeout: float) -> str | None:
     Far cheaper than an SSH login attempt, so a booting guest can be watched
     every fraction of a second and SSH tried only once its port answers.
     """
+    import socket  # only a post-boot job connects: not loaded by every provision
+
     try:
         with socket.create_connection((address.host, address.port), timeout=timeout):
             return None
