@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -292,5 +293,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def exit_now(code: int) -> None:
+    """Exit with `code`, skipping the interpreter's teardown when only this thread is left.
+
+    Freeing the modules of an apply takes ~15 ms, a sixteenth of a no-op
+    re-apply. Everything is written and committed by then (the job queue's
+    SQLite transactions are durable when they return); with another thread
+    still running, the normal exit waits for it as before.
+    """
+    if threading.active_count() > 1:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe (`provision … | head`): nothing more can be said on it
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -97,3 +97,20 @@ def test_a_word_that_is_no_command_is_a_domain() -> None:
     assert cli._default_command(["--root", "/r", "openrc"]) == ["--root", "/r", "openrc"]
     assert cli._default_command(["--root", "/r", "web.test", "-y"]) == ["apply", "--root", "/r", "web.test", "-y"]
     assert cli._default_command(["--root", "/r", "--help"]) == ["--root", "/r", "--help"]
+
+
+@pytest.mark.parametrize("with_thread", [False, True])
+def test_exit_now_flushes_its_output_and_waits_for_a_running_thread(with_thread: bool) -> None:
+    # provisioner.cli.exit_now skips the interpreter's teardown only when no other thread runs.
+    code = ("import sys, threading, time\n"
+            "from provisioner.cli import exit_now\n"
+            "def late():\n"
+            "    time.sleep(0.3); print('thread done', flush=True)\n"
+            f"if {with_thread}:\n"
+            "    threading.Thread(target=late).start()\n"
+            "print('buffered, not flushed', end='')\n"
+            "exit_now(3)\n")
+    done = subprocess.run([sys.executable, "-P", "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3
+    assert done.stdout.startswith("buffered, not flushed")
+    assert ("thread done" in done.stdout) == with_thread
