@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,3 +132,16 @@ def nova_refusal(message: str, expected: str) -> bool:
     field/attribute field. Value: <the value>. why`."""
     field, why = expected.split(": ", 1)
     return message.startswith(f"{NOVA_INVALID}{field}. Value: ") and f". {why}" in message
+
+
+def poll(live: Live, path: str, key: str, done: Any, user: str = "alice") -> dict[str, Any]:
+    """GET `path` as `user` until done(item), item being the body's `key` (None: a 404); bounded, 600 × 0.2 s."""
+    item: Any = None
+    for _ in range(600):
+        resp = requests.get(f"{live.url}{path}", headers={"X-Auth-Token": live.token(user)}, timeout=60)
+        item = resp.json()[key] if resp.status_code == 200 else None
+        if done(item):
+            return item or {}
+        time.sleep(0.2)
+    raise AssertionError(f"{path}: not done: {item}")
+

@@ -5,14 +5,13 @@ real engine; the domain's disks are read back from the simulated libvirt."""
 from __future__ import annotations
 
 import json
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from apitest import Live, live, names_field, qcow2_file  # noqa: F401 (fixtures)
+from apitest import Live, live, names_field, poll, qcow2_file  # noqa: F401 (fixtures)
 
 from provisioner.layout import POOL_NAME
 from provisioner.provider.simulator import open_readonly, transaction
@@ -26,20 +25,8 @@ def _call(live: Live, method: str, path: str, body: Any = None, user: str = "ali
                             headers={"X-Auth-Token": live.token(user), **(headers or {})})
 
 
-def _poll(live: Live, path: str, key: str, done: Any, user: str = "alice") -> dict[str, Any]:
-    """GET `path` as `user` until done(item) (an item of None: a 404)."""
-    item: Any = None
-    for _ in range(600):  # bounded: 600 polls of 0.2 s
-        resp = _call(live, "GET", path, user=user)
-        item = resp.json()[key] if resp.status_code == 200 else None
-        if done(item):
-            return item or {}
-        time.sleep(0.2)
-    raise AssertionError(f"{path}: not done: {item}")
-
-
 def _active(live: Live, server_id: str) -> dict[str, Any]:
-    server = _poll(live, f"/compute/v2.1/servers/{server_id}", "server",
+    server = poll(live, f"/compute/v2.1/servers/{server_id}", "server",
                    lambda s: s is not None and s["status"] in ("ACTIVE", "ERROR"))
     assert server["status"] == "ACTIVE", server.get("fault")
     return server
@@ -65,7 +52,7 @@ def image_id(live: Live, qcow2_file: Path) -> str:  # noqa: F811
 def _bootable_volume(live: Live, image_id: str) -> dict[str, Any]:
     created = _call(live, "POST", "/volume/v3/volumes", {"volume": {"size": 1, "imageRef": image_id}})
     assert created.status_code == 202, created.text
-    return _poll(live, f"/volume/v3/volumes/{created.json()['volume']['id']}", "volume",
+    return poll(live, f"/volume/v3/volumes/{created.json()['volume']['id']}", "volume",
                  lambda v: v["status"] == "available")
 
 
@@ -98,7 +85,7 @@ def test_boot_from_an_existing_volume(live: Live, image_id: str) -> None:
     assert taken.status_code == 400 and "status must be available" in taken.json()["badRequest"]["message"]
 
     assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
-    _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v is None)  # delete_on_termination
+    poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v is None)  # delete_on_termination
 
 
 def test_boot_from_an_image_made_volume_kept_after_delete(live: Live, image_id: str,
@@ -118,8 +105,8 @@ def test_boot_from_an_image_made_volume_kept_after_delete(live: Live, image_id: 
     live.osc("alice", "image", "delete", other["id"])  # the store tells which images are used: none by this server
     assert "bfv-other" not in live.osc("alice", "image", "list", "-f", "value", "-c", "Name")
     assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
-    _poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)
-    kept = _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] == "available")
+    poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)
+    kept = poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] == "available")
     assert kept["attachments"] == [], "delete_on_termination false: the volume outlives the server, detached"
 
 
@@ -134,7 +121,7 @@ def test_legacy_mapping_and_a_second_volume(live: Live, image_id: str) -> None:
     assert sorted(v["id"] for v in server["os-extended-volumes:volumes_attached"]) == sorted([root["id"], data["id"]])
     assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
     for volume in (root, data):
-        _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] == "available")
+        poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] == "available")
 
 
 @pytest.mark.parametrize(("mapping", "field", "reason"), [
@@ -195,7 +182,7 @@ def test_one_volume_is_not_for_several_servers(live: Live, image_id: str) -> Non
         "uuid": volume["id"], "source_type": "volume", "destination_type": "volume", "boot_index": 0}])
     assert resp.status_code == 400 and "multiple instances" in resp.json()["badRequest"]["message"]
     blank = _call(live, "POST", "/volume/v3/volumes", {"volume": {"size": 1}}).json()["volume"]
-    _poll(live, f"/volume/v3/volumes/{blank['id']}", "volume", lambda v: v["status"] == "available")
+    poll(live, f"/volume/v3/volumes/{blank['id']}", "volume", lambda v: v["status"] == "available")
     resp = _create(live, block_device_mapping_v2=[{
         "uuid": blank["id"], "source_type": "volume", "destination_type": "volume", "boot_index": 0}])
     assert resp.status_code == 400 and "is not bootable" in resp.json()["badRequest"]["message"]
@@ -209,7 +196,7 @@ def test_attached_with_delete_on_termination(live: Live, image_id: str) -> None:
     volumes = []
     for _ in range(2):
         blank = _call(live, "POST", "/volume/v3/volumes", {"volume": {"size": 1}}).json()["volume"]
-        volumes.append(_poll(live, f"/volume/v3/volumes/{blank['id']}", "volume", lambda v: v["status"] == "available"))
+        volumes.append(poll(live, f"/volume/v3/volumes/{blank['id']}", "volume", lambda v: v["status"] == "available"))
     path = f"/compute/v2.1/servers/{server['id']}/os-volume_attachments"
     early = _call(live, "POST", path, {"volumeAttachment": {"volumeId": volumes[0]["id"], "delete_on_termination": True}})
     assert early.status_code == 400 and "2.79" in early.json()["badRequest"]["message"]
@@ -217,12 +204,12 @@ def test_attached_with_delete_on_termination(live: Live, image_id: str) -> None:
         attached = _call(live, "POST", path, {"volumeAttachment": {"volumeId": volume["id"],
                                                                    "delete_on_termination": True}}, headers=V279)
         assert attached.status_code == 200 and attached.json()["volumeAttachment"]["delete_on_termination"] is True
-        _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] == "in-use")
+        poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] == "in-use")
     assert _call(live, "DELETE", f"{path}/{volumes[1]['id']}").status_code == 202
-    _poll(live, f"/volume/v3/volumes/{volumes[1]['id']}", "volume", lambda v: v["status"] == "available")
+    poll(live, f"/volume/v3/volumes/{volumes[1]['id']}", "volume", lambda v: v["status"] == "available")
     assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
-    _poll(live, f"/volume/v3/volumes/{volumes[0]['id']}", "volume", lambda v: v is None)
-    _poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)
+    poll(live, f"/volume/v3/volumes/{volumes[0]['id']}", "volume", lambda v: v is None)
+    poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)
     kept = _call(live, "GET", f"/volume/v3/volumes/{volumes[1]['id']}").json()["volume"]
     assert kept["status"] == "available", "detached before the delete: kept"
 
@@ -250,7 +237,7 @@ def test_create_image_of_a_volume_backed_server_and_boot_it(live: Live, image_id
                                     "delete_on_termination")} == {
         "source_type": "snapshot", "destination_type": "volume", "boot_index": 0, "volume_size": 1,
         "device_name": "/dev/vda", "delete_on_termination": True}
-    snapshot = _poll(live, f"/volume/v3/snapshots/{mapping['snapshot_id']}", "snapshot",
+    snapshot = poll(live, f"/volume/v3/snapshots/{mapping['snapshot_id']}", "snapshot",
                      lambda s: s["status"] == "available")
     assert (snapshot["volume_id"], snapshot["name"]) == (root["id"], "snapshot for bfv-snap")
 
@@ -264,7 +251,7 @@ def test_create_image_of_a_volume_backed_server_and_boot_it(live: Live, image_id
     for doomed in (second, server):
         assert _call(live, "DELETE", f"/compute/v2.1/servers/{doomed['id']}").status_code == 204
     # The image's delete_on_termination went with the mapping: the second server's volume goes with it.
-    _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v is None)
+    poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v is None)
 
 
 def test_an_image_with_a_bad_block_device_mapping_is_refused(live: Live, qcow2_file: Path) -> None:  # noqa: F811
@@ -282,10 +269,10 @@ def test_volumes_made_for_a_failed_build_go_with_the_server(live: Live) -> None:
     delete deletes those mapped with delete_on_termination, reserved or not (Nova's _cleanup_volumes), and
     keeps the others, available. Bob's: alice's volumes quota is spent by the tests before."""
     source = _call(live, "POST", "/volume/v3/volumes", {"volume": {"size": 1}}, "bob").json()["volume"]
-    _poll(live, f"/volume/v3/volumes/{source['id']}", "volume", lambda v: v["status"] == "available", "bob")
+    poll(live, f"/volume/v3/volumes/{source['id']}", "volume", lambda v: v["status"] == "available", "bob")
     snap = _call(live, "POST", "/volume/v3/snapshots", {"snapshot": {"volume_id": source["id"]}},
                  "bob").json()["snapshot"]
-    _poll(live, f"/volume/v3/snapshots/{snap['id']}", "snapshot", lambda s: s["status"] == "available", "bob")
+    poll(live, f"/volume/v3/snapshots/{snap['id']}", "snapshot", lambda s: s["status"] == "available", "bob")
     # Removed behind the engine's back: a volume made of this snapshot has nothing to copy and fails.
     with transaction(live.layout.simulator_uri) as session:
         session.conn.storagePoolLookupByName(POOL_NAME).storageVolLookupByName(f"snap-{snap['id']}.qcow2").delete(0)
@@ -298,7 +285,7 @@ def test_volumes_made_for_a_failed_build_go_with_the_server(live: Live) -> None:
          "delete_on_termination": True},
         {"source_type": "blank", "destination_type": "volume", "volume_size": 2, "boot_index": 2}]}})
     assert created.status_code == 202, created.text
-    server = _poll(live, f"/compute/v2.1/servers/{created.json()['server']['id']}", "server",
+    server = poll(live, f"/compute/v2.1/servers/{created.json()['server']['id']}", "server",
                    lambda s: s is not None and s["status"] in ("ACTIVE", "ERROR"), "bob")
     assert server["status"] == "ERROR" and "did not finish being created" in server["fault"]["message"]
     listed = _call(live, "GET", "/volume/v3/volumes/detail", user="bob").json()["volumes"]
@@ -307,13 +294,13 @@ def test_volumes_made_for_a_failed_build_go_with_the_server(live: Live) -> None:
     failed, made, kept = sorted(new, key=lambda v: (v["snapshot_id"] is None, v["size"]))
     assert (failed["snapshot_id"], made["size"], kept["size"]) == (snap["id"], 1, 2)
     for volume in (made, kept):  # made, never reserved: the build stopped at the first
-        done = _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] != "creating",
+        done = poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v["status"] != "creating",
                      "bob")
         assert (done["status"], done["attachments"]) == ("available", [])
     assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}", user="bob").status_code == 204
-    _poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None, "bob")
+    poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None, "bob")
     for volume in (failed, made):
-        _poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v is None, "bob")
+        poll(live, f"/volume/v3/volumes/{volume['id']}", "volume", lambda v: v is None, "bob")
     left = _call(live, "GET", f"/volume/v3/volumes/{kept['id']}", user="bob").json()["volume"]
     assert left["status"] == "available", "no delete_on_termination: the user's, as in Nova"
 
@@ -349,4 +336,4 @@ def test_ephemeral_disks_within_the_flavor(live: Live, image_id: str) -> None:
     finally:
         conn.close()
     assert _call(live, "DELETE", f"/compute/v2.1/servers/{server['id']}").status_code == 204
-    _poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)
+    poll(live, f"/compute/v2.1/servers/{server['id']}", "server", lambda s: s is None)

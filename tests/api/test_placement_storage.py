@@ -9,7 +9,6 @@ from its own node file.
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,7 +19,7 @@ import requests
 from provisioner.provider.simulator import open_readonly
 from provisioner.volumes import volume_name
 
-from apitest import Live, qcow2_file, serve_root  # noqa: F401 (fixtures)
+from apitest import Live, poll, qcow2_file, serve_root  # noqa: F401 (fixtures)
 
 # one and three share zone nova (three has the most disk); two is zone east's only hypervisor.
 CONFIG = """hypervisors:
@@ -49,23 +48,11 @@ def _call(live: Live, method: str, path: str, body: Any = None, user: str = "ali
                             headers={"X-Auth-Token": live.token(user)})
 
 
-def _poll(live: Live, path: str, key: str, done: Any, user: str = "alice") -> dict[str, Any]:
-    """GET `path` until done(item) (an item of None: a 404)."""
-    item: Any = None
-    for _ in range(600):  # bounded: 600 polls of 0.2 s
-        resp = _call(live, "GET", path, user=user)
-        item = resp.json()[key] if resp.status_code == 200 else None
-        if done(item):
-            return item or {}
-        time.sleep(0.2)
-    raise AssertionError(f"{path}: not done: {item}")
-
-
 def _volume(live: Live, body: dict[str, Any]) -> dict[str, Any]:
     """Create a volume, wait until it is available; its admin view."""
     resp = _call(live, "POST", "/volume/v3/volumes", {"volume": body})
     assert resp.status_code == 202, resp.text
-    volume = _poll(live, f"/volume/v3/volumes/{resp.json()['volume']['id']}", "volume",
+    volume = poll(live, f"/volume/v3/volumes/{resp.json()['volume']['id']}", "volume",
                    lambda v: v is not None and v["status"] not in ("creating",), user="admin")
     assert volume["status"] == "available", volume
     return volume
@@ -75,13 +62,13 @@ def _server(live: Live, body: dict[str, Any]) -> dict[str, Any]:
     """Create a server, wait until it is ACTIVE or ERROR; its admin view."""
     resp = _call(live, "POST", "/compute/v2.1/servers", {"server": {"flavorRef": "1", "networks": "none", **body}})
     assert resp.status_code == 202, resp.text
-    return _poll(live, f"/compute/v2.1/servers/{resp.json()['server']['id']}", "server",
+    return poll(live, f"/compute/v2.1/servers/{resp.json()['server']['id']}", "server",
                  lambda s: s is not None and s["status"] in ("ACTIVE", "ERROR"), user="admin")
 
 
 def _delete_server(live: Live, server_id: str) -> None:
     assert _call(live, "DELETE", f"/compute/v2.1/servers/{server_id}").status_code == 204
-    _poll(live, f"/compute/v2.1/servers/{server_id}", "server", lambda s: s is None)
+    poll(live, f"/compute/v2.1/servers/{server_id}", "server", lambda s: s is None)
 
 
 def _pool_volumes(live: Live, hypervisor: str) -> set[str]:
@@ -159,7 +146,7 @@ def test_snapshots_and_copies_stay_on_the_sources_hypervisor(live: Live) -> None
     source = _volume(live, {"size": 1, "name": "source", "availability_zone": "east"})
     resp = _call(live, "POST", "/volume/v3/snapshots", {"snapshot": {"volume_id": source["id"], "name": "s"}})
     assert resp.status_code == 202, resp.text
-    snapshot = _poll(live, f"/volume/v3/snapshots/{resp.json()['snapshot']['id']}", "snapshot",
+    snapshot = poll(live, f"/volume/v3/snapshots/{resp.json()['snapshot']['id']}", "snapshot",
                      lambda s: s is not None and s["status"] != "creating")
     assert snapshot["status"] == "available"
     assert volume_name(f"snap-{snapshot['id']}") in _pool_volumes(live, "two")
@@ -190,7 +177,7 @@ def test_an_attach_across_hypervisors_is_refused_and_one_on_the_same_is_made(liv
     resp = _call(live, "POST", f"/compute/v2.1/servers/{server['id']}/os-volume_attachments",
                  {"volumeAttachment": {"volumeId": near["id"]}})
     assert resp.status_code == 200, resp.text
-    _poll(live, f"/volume/v3/volumes/{near['id']}", "volume", lambda v: v["status"] == "in-use")
+    poll(live, f"/volume/v3/volumes/{near['id']}", "volume", lambda v: v["status"] == "in-use")
     assert volume_name(f"vol-{near['id']}") in _disks(live, "two", f"srv-{server['id']}")
     _delete_server(live, server["id"])
 
