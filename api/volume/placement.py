@@ -111,6 +111,6 @@ class VolumePlacement:
                 best = (*rank, host)
         if best is None:
             where = f" of availability zone {zone}" if zone else ""
-            return Placed(None, zone or self.hosts.hosts[0].zone, f"{NO_VALID_BACKEND}No hypervisor{where} holds a {size} GiB volume "
-                                            f"({'; '.join(reasons)})")
+            reason = f"{NO_VALID_BACKEND}No hypervisor{where} holds a {size} GiB volume ({'; '.join(reasons)})"
+            return Placed(None, zone or self.hosts.hosts[0].zone, reason)
         return Placed(best[2], best[2].zone)

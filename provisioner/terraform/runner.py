@@ -95,7 +95,8 @@ class Runner:
             **(extra_env or {}),
         }
         self._terraform = _CommandLine(working_dir=str(workdir), terraform_bin_path=terraform_binary())
-        # Set while `terraform init` is put off (Workspace.init): run before the first command without the warm provider.
+        # Set while `terraform init` is put off (Workspace.init): run before the first command without the
+        # warm provider.
         self.before_cold: Callable[[], None] | None = None
 
     def attachable(self) -> bool:

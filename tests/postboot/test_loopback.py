@@ -211,7 +211,8 @@ def test_worker_killed_mid_job_resumes_without_running_make_twice(env: Env) -> N
         [sys.executable, "-c",
          "import sys; from pathlib import Path\n"
          "from provisioner.layout import Layout\n"
-         "from provisioner.postboot.settings import PostbootSettings\nfrom provisioner.postboot.worker import run_worker\n"
+         "from provisioner.postboot.settings import PostbootSettings\n"
+         "from provisioner.postboot.worker import run_worker\n"
          "from provisioner.progress import Progress\n"
          "run_worker(Layout(Path(sys.argv[1])), PostbootSettings.from_env(), Progress(quiet=True), drain=True)\n",
          str(env.layout.root)],
