@@ -282,6 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProvisionError as exc:
         print(f"provision: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        return 141  # what a shell reports for a command its pipe's reader left (128 + SIGPIPE)
     except (OSError, sqlite3.OperationalError) as exc:
         message = storage_error(exc, _root(args))
         if message is None:

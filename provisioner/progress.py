@@ -70,6 +70,7 @@ class Progress:
         self._lock = threading.RLock()
         self._live: list[_Live] = []
         self._shown = 0  # characters of the live line now on screen
+        self._reader_gone = False
 
     def say(self, message: str) -> None:
         """Print one line of information (above the live line, if any)."""
@@ -195,8 +196,14 @@ class Progress:
             self._shown = 0
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        if self._reader_gone:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            # `provision … | head`: the reader went away; the run it reports on goes on, unreported.
+            self._reader_gone = True
 
     def _columns(self) -> int:
         """The stream's width: COLUMNS if set, else its terminal's, else 80."""

@@ -13,6 +13,7 @@ import io
 import os
 import re
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -310,3 +311,20 @@ def test_the_api_upload_path_prints_no_progress_even_on_a_terminal(
         assert shown.json()["size"] == SIZE
     output = _read_all(master)
     assert "\r" not in output and "MiB" not in output, output
+
+
+def test_a_reader_leaving_the_pipe_does_not_stop_the_apply(tmp_path: Path) -> None:
+    # `provision web.test | head -1`: the progress lines after the first go nowhere, the apply goes on, and the
+    # command ends as a shell reports one whose reader left (141), without a traceback.
+    from conftest import EXAMPLE
+
+    domains = tmp_path / "domains"
+    shutil.copytree(EXAMPLE, domains / "example.test")
+    argv = [str(REPO / "bin/provision"), "--root", str(tmp_path / "root"), "--domains", str(domains), "example.test"]
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody reads: the first write is EPIPE
+    done = subprocess.run(argv, stdout=writer, stderr=subprocess.PIPE, text=True, timeout=300)
+    os.close(writer)
+    assert done.returncode == 141 and "Traceback" not in done.stderr, done.stderr
+    again = subprocess.run([*argv[:-1], "-q", "example.test"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "example.test: unchanged" in again.stdout, again.stderr
