@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import struct
 import sys
@@ -43,8 +44,10 @@ if TYPE_CHECKING:
 # servicer are imported by serve() only.
 
 SOCKET = "provider.sock"
-GRPC_SOCKET = "grpc.sock"
-CONN_DIR = "conn"
+# Named by the serving process: a provider that was replaced (its run directory removed and made again,
+# or another one took over) removes only its own when it exits (gRPC unlinks its socket's path on stop).
+GRPC_SOCKET = "grpc-{pid}.sock"
+CONN_DIR = "conn-{pid}"
 INFO = "provider.json"
 LOG = "provider.log"
 READY_LINE = "ready"
@@ -116,13 +119,18 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
         pass
 
 
+def own_path(run_dir: Path, name: str, pid: int | None = None) -> Path:
+    """GRPC_SOCKET or CONN_DIR of process `pid` (default: this one) in `run_dir`."""
+    return run_dir / name.format(pid=os.getpid() if pid is None else pid)
+
+
 def _relay(client: socket.socket, run_dir: Path, connections: Connections) -> None:
     """Relay one admitted connection to the gRPC server until both sides are done."""
-    path, peer = connections.open(run_dir / CONN_DIR)
+    path, peer = connections.open(own_path(run_dir, CONN_DIR))
     inner = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         inner.bind(str(path))
-        inner.connect(str(run_dir / GRPC_SOCKET))
+        inner.connect(str(own_path(run_dir, GRPC_SOCKET)))
         back = threading.Thread(target=_pump, args=(inner, client), daemon=True)
         back.start()
         _pump(client, inner)
@@ -173,20 +181,18 @@ def serve(run_dir: Path, idle: float) -> None:
     from .servicer import ProviderServicer
 
     run_dir = run_dir.absolute()
-    for stale in (run_dir / GRPC_SOCKET, run_dir / SOCKET):
-        stale.unlink(missing_ok=True)
-    conn_dir = run_dir / CONN_DIR
+    (run_dir / SOCKET).unlink(missing_ok=True)
+    _remove_dead_providers_files(run_dir)
+    grpc_socket, conn_dir = own_path(run_dir, GRPC_SOCKET), own_path(run_dir, CONN_DIR)
     conn_dir.mkdir(mode=0o700, exist_ok=True)
-    for stale in conn_dir.iterdir():
-        stale.unlink(missing_ok=True)
 
     connections = Connections()
     servicer = ProviderServicer(state_for=connections.state_for)
     # An unmanaged provider belongs to no Terraform run: GRPCController.Shutdown is ignored.
     server = grpc_server(servicer, lambda: None, workers=32)
-    server.add_insecure_port(f"unix://{run_dir / GRPC_SOCKET}")
+    server.add_insecure_port(f"unix://{grpc_socket}")
     server.start()
-    os.chmod(run_dir / GRPC_SOCKET, 0o600)  # like every file under the root (gRPC makes it 0777 & ~umask)
+    os.chmod(grpc_socket, 0o600)  # like every file under the root (gRPC makes it 0777 & ~umask)
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(run_dir / SOCKET))
@@ -224,8 +230,31 @@ def serve(run_dir: Path, idle: float) -> None:
     listener.close()
     servicer.inflight.wait_idle(30.0)
     server.stop(0.2).wait(1.0)
+    shutil.rmtree(conn_dir, ignore_errors=True)
     print(f"warm provider {os.getpid()}: exiting ({reason})", file=sys.stderr, flush=True)
     os._exit(0)
+
+
+def _remove_dead_providers_files(run_dir: Path) -> None:
+    """The gRPC sockets and connection directories left by providers that are no longer running."""
+    for entry in run_dir.iterdir():
+        stem, _, pid = entry.name.removesuffix(".sock").rpartition("-")
+        if stem not in ("grpc", "conn") or not pid.isdigit() or _running(int(pid)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: not ours to clean up after
+    return True
 
 
 def _detach_stdout() -> None:

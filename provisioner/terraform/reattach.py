@@ -113,7 +113,7 @@ def ensure(terraform_dir: Path) -> WarmProvider | None:
         return None
     directory = run_dir(terraform_dir)
     if len(str(directory / warm.SOCKET)) > MAX_SOCKET_PATH or \
-            len(str(directory / warm.CONN_DIR / "99999999")) > MAX_SOCKET_PATH:
+            len(str(warm.own_path(directory, warm.CONN_DIR, 4194304) / "99999999")) > MAX_SOCKET_PATH:
         warn(f"the root's path is too long for a unix socket ({directory}): starting the provider per run")
         return None
     provider = running(directory)

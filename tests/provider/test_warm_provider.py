@@ -261,6 +261,24 @@ def test_provider_killed_while_applying_a_saved_plan_plans_again(site: tuple[Pat
         conn.close()
 
 
+def test_a_replaced_provider_exits_without_breaking_its_successor(site: tuple[Path, Path]) -> None:
+    # The run directory removed under a running provider (a root restored, a hand clean-up): the next run
+    # starts another there; the old one notices and exits, and gRPC's clean-up of its socket must not take
+    # the new one's with it (they were both grpc.sock): every later run would fail on the new provider.
+    root, domains = site
+    _add(domains, "second.test")
+    assert _run(root, domains, "example.test").returncode == 0
+    old = _info(root)["pid"]
+    shutil.rmtree(_run_dir(root))
+    assert _run(root, domains, "second.test").returncode == 0
+    new = _info(root)["pid"]
+    assert new != old and _wait(lambda: not _alive(old), 10)
+    again = _run(root, domains, "second.test")
+    assert again.returncode == 0 and "unchanged" in again.stdout, again.stderr
+    assert "warning" not in again.stderr and _info(root)["pid"] == new
+    assert sorted(p.name for p in _run_dir(root).iterdir() if "-" in p.name) == [f"conn-{new}", f"grpc-{new}.sock"]
+
+
 def test_two_runs_at_once_keep_their_own_provider_configuration(tmp_path: Path) -> None:
     """Each connection has its own `uri`: another run configuring meanwhile changes nothing for this one."""
     cli_config = install_mirror(tmp_path / "terraform")
