@@ -17,6 +17,7 @@ from api.auth import token_of
 from api.compute.microversion import version_of
 from api.compute.models import ComputeStore
 from api.compute.placement import Host, Hosts, HypervisorDown, NodeInfo
+from api.compute.services import ServiceStates
 from api.config import Flavor
 from api.errors import Forbidden, NotFound
 from api.http import send
@@ -42,12 +43,13 @@ class Hypervisor:
     """One configured hypervisor as the views show it."""
 
     def __init__(self, host: Host, number: int, hosts: Hosts, store: ComputeStore,
-                 flavors: Callable[[], tuple[Flavor, ...]]):
+                 flavors: Callable[[], tuple[Flavor, ...]], states: ServiceStates):
         self.host = host
         self.number = number  # its id before 2.53: its place in config.yaml, from 1
         self.hosts = hosts
         self.store = store
         self.flavors = flavors
+        self.states = states
 
     def _node_info(self) -> NodeInfo | None:
         """libvirt's node info, None when the hypervisor is down."""
@@ -66,8 +68,11 @@ class Hypervisor:
         """The list entry (`info` True: ask libvirt whether it is up)."""
         if info is True:
             info = self._node_info()
-        return {"id": self.id(version), "hypervisor_hostname": self.host.name, "state": "up" if info else "down",
-                "status": "enabled"}
+        # As Nova: status is its nova-compute's (disabled by an admin), state down also when forced down.
+        service = self.states.of_compute(self.host.name)
+        return {"id": self.id(version), "hypervisor_hostname": self.host.name,
+                "state": "up" if info and not service.forced_down else "down",
+                "status": "disabled" if service.disabled else "enabled"}
 
     def detail(self, version: Version) -> dict[str, Any]:
         """The detail entry, with sizes and usage (a down hypervisor's: config.yaml's figures, else 0)."""
@@ -91,7 +96,8 @@ class Hypervisor:
                 "free_ram_mb": memory - used.memory_mb, "free_disk_gb": free_gb, "current_workload": 0,
                 "disk_available_least": free_gb, "host_ip": "127.0.0.1" if is_local(self.host.uri) else None,
                 "cpu_info": cpu_info if version >= Version(2, 28) else str(cpu_info).replace("'", '"'),
-                "service": {"host": self.host.name, "id": self.id(version), "disabled_reason": None}}
+                "service": {"host": self.host.name, "id": self.id(version),
+                            "disabled_reason": self.states.of_compute(self.host.name).disabled_reason}}
 
     def uptime(self) -> str:
         """`uptime`'s line: this machine's for a local hypervisor; a remote one's is not asked (empty)."""
@@ -110,9 +116,11 @@ class Hypervisors:
     """GET /os-hypervisors[/detail], /os-hypervisors/{id}, /statistics, /{id}/uptime, /{pattern}/search and
     /{pattern}/servers."""
 
-    def __init__(self, hosts: Hosts, store: ComputeStore, flavors: Callable[[], tuple[Flavor, ...]]):
+    def __init__(self, hosts: Hosts, store: ComputeStore, flavors: Callable[[], tuple[Flavor, ...]],
+                 states: ServiceStates):
         self.hosts = hosts
-        self.all = [Hypervisor(host, number, hosts, store, flavors) for number, host in enumerate(hosts.hosts, 1)]
+        self.all = [Hypervisor(host, number, hosts, store, flavors, states)
+                    for number, host in enumerate(hosts.hosts, 1)]
 
     def _matching(self, pattern: str | None) -> list[Hypervisor]:
         """The hypervisors whose name holds `pattern` (Nova's LIKE %pattern%); NotFound if none."""

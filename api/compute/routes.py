@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import falcon
 
 from api.change_counter import ChangeCounters
@@ -148,7 +146,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
     services = Services(config, hosts, states)
     app.add_route("/compute/v2.1/os-services", services)
     app.add_route("/compute/v2.1/os-services/{service_id}", services, suffix="item")
-    hypervisors = Hypervisors(hosts, store, catalog.all)
+    hypervisors = Hypervisors(hosts, store, catalog.all, states)
     for path, suffix in (("", None), ("/detail", "detail"), ("/statistics", "statistics"),
                          ("/{hypervisor_id}", "item"), ("/{hypervisor_id}/uptime", "uptime"),
                          ("/{hypervisor_id}/search", "search"), ("/{hypervisor_id}/servers", "servers")):

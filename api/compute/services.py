@@ -82,6 +82,10 @@ class ServiceStates:
         """`service`'s state (the default one if never updated)."""
         return self.table.get(service.uuid) or ServiceState(service.uuid, service.host)
 
+    def of_compute(self, host: str) -> ServiceState:
+        """The state of hypervisor `host`'s nova-compute (os-hypervisors shows it too)."""
+        return self.get(Service(0, BINARY, host, ""))  # its uuid is of its binary and host only
+
     def save(self, state: ServiceState) -> ServiceState:
         """Store `state`, inserted or replaced."""
         if self.table.get(state.id) is None:

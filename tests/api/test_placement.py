@@ -319,6 +319,7 @@ def test_a_disabled_or_forced_down_compute_service_takes_no_new_server(live: Liv
     assert (shown["id"], shown["host"], shown["status"], shown["disabled_reason"], shown["state"]) == (
         edge, "edge", "disabled", "new disks", "up")
     assert _computes(live)["edge"]["status"] == "disabled", "kept"
+    assert _hypervisor(live, "edge")[:3] == ("disabled", "up", "new disks"), "os-hypervisors shows its service's"
     refused = create("east-off")
     assert refused["status"] == "ERROR" and refused["fault"]["message"].startswith("No valid host was found. ")
     assert "edge: its nova-compute service is disabled" in refused["fault"]["message"]
@@ -327,14 +328,23 @@ def test_a_disabled_or_forced_down_compute_service_takes_no_new_server(live: Liv
     back = create("east-on")
     assert (back["status"], back["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", "edge"), back.get("fault")
 
+    assert _hypervisor(live, "edge")[:3] == ("enabled", "up", None)
     down = _set(live, edge, {"forced_down": "true"}).json()["service"]
     assert (down["forced_down"], down["state"], down["status"]) == (True, "down", "enabled")
+    assert _hypervisor(live, "edge")[:2] == ("enabled", "down")
     forced = create("east-down")
     assert forced["status"] == "ERROR" and "edge: its nova-compute service" in forced["fault"]["message"]
     up = _set(live, edge, {"forced_down": False}).json()["service"]
     assert (up["forced_down"], up["state"]) == (False, "up")
     for server in (refused, back, forced):
         assert _call(live, "DELETE", f"/servers/{server['id']}", user="admin").status_code == 204
+
+
+def _hypervisor(live: Live, name: str) -> tuple[str, str, str | None]:
+    """(status, state, its service's disabled_reason) of hypervisor `name` in os-hypervisors/detail."""
+    listed = _call(live, "GET", "/os-hypervisors/detail", user="admin", headers=V253).json()["hypervisors"]
+    (found,) = [h for h in listed if h["hypervisor_hostname"] == name]
+    return found["status"], found["state"], found["service"]["disabled_reason"]
 
 
 def test_bad_service_updates_are_refused(live: Live) -> None:
