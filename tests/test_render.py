@@ -33,6 +33,7 @@ def test_render_writes_every_artifact(root: Path, domains: Path) -> None:
         assert (workspace / rel).stat().st_mode & 0o077 == 0, rel
     assert workspace.stat().st_mode & 0o077 == 0
     assert (root / "shared" / "simulator" / "terraform" / "main.tf").is_file()
+    assert "filter_ref" not in (workspace / "terraform/main.tf").read_text(), "a site's NIC is not filtered"
 
 
 def test_render_is_deterministic(root: Path, domains: Path, tmp_path: Path) -> None:

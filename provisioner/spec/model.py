@@ -30,6 +30,8 @@ class Nic:
     addresses: tuple[Address, ...] = ()
     gateway: ipaddress.IPv4Address | None = None
     resolvers: tuple[ipaddress.IPv4Address, ...] = ()
+    # The libvirt network filter the interface is filtered by (the API's security groups); None: unfiltered.
+    nwfilter: str | None = None
 
     @property
     def dhcp(self) -> bool:

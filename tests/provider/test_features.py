@@ -83,6 +83,42 @@ resource "libvirt_domain" "k" {
         assert conn.listAllDomains() == [] and conn.listAllNetworks() == []
 
 
+def test_interface_filter_ref(site: Site) -> None:
+    main_tf = HEADER.replace("URI", site.uri) + '''
+resource "libvirt_domain" "f" {
+  name    = "filtered.test"
+  type    = "kvm"
+  memory  = 524288
+  vcpu    = 1
+  running = true
+  devices = {
+    interfaces = [
+      { mac = { address = "52:54:00:00:00:02" }, source = { bridge = { bridge = "br9" } },
+        filter_ref = { filter = "web", parameters = [{ name = "IP", value = "10.0.0.5" }] } },
+      { mac = { address = "52:54:00:00:00:03" }, source = { bridge = { bridge = "br9" } } },
+    ]
+  }
+}
+'''
+    ws = site.workspace("filtered", main_tf)
+    ws.apply()
+    assert ws.plan_exitcode()[0] == 0, "read back as planned"
+
+    def refs() -> list[tuple[str | None, list[tuple[str | None, str | None]]]]:
+        with simulator.snapshot(site.uri) as conn:
+            root = ET.fromstring(conn.lookupByName("filtered.test").XMLDesc(0))
+        return [(r.get("filter"), [(p.get("name"), p.get("value")) for p in r.findall("parameter")])
+                for nic in root.findall("devices/interface") for r in nic.findall("filterref")]
+
+    assert refs() == [("web", [("IP", "10.0.0.5")])], "the second NIC has none"
+    ws.dir.joinpath("main.tf").write_text(main_tf.replace('filter = "web"', 'filter = "db"'))
+    out = ws.apply().stdout
+    assert "1 changed" in out, out
+    assert refs() == [("db", [("IP", "10.0.0.5")])]
+    assert ws.plan_exitcode()[0] == 0
+    ws.destroy()
+
+
 def test_validation_errors_are_actionable(site: Site) -> None:
     main_tf = HEADER.replace("URI", site.uri) + '''
 resource "libvirt_volume" "v" {

@@ -31,6 +31,13 @@ _INTERFACE = (
     single("source",
            single("bridge", required("bridge", "string", "Name of the host bridge.")),
            single("network", optional("network", "string", "Name of the libvirt network."))),
+    single("filter_ref",
+           required("filter", "string", "Defines the specific filter to apply to the network interface."),
+           many("parameters",
+                required("name", "string", "Sets the name of the filter parameter."),
+                required("value", "string", "Specifies the value associated with the filter parameter."),
+                doc="Configures parameters for the referenced filter."),
+           doc="Specifies a reference to a filter associated with the network interface."),
 )
 
 SCHEMA = ResourceSchema("libvirt_domain", (

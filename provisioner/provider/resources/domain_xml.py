@@ -129,6 +129,11 @@ def _interface(devices: ET.Element, nic: State, kept_mac: str | None) -> None:
         X.sub(el, "source", network=network)
     if _get(nic, "model", "type"):
         X.sub(el, "model", type=nic["model"]["type"])
+    ref = nic.get("filter_ref")
+    if ref and ref.get("filter"):
+        filterref = X.sub(el, "filterref", filter=ref["filter"])
+        for parameter in ref.get("parameters") or []:
+            X.sub(filterref, "parameter", name=parameter["name"], value=parameter["value"])
 
 
 def interface_macs(xml: str) -> list[str | None]:
@@ -263,5 +268,10 @@ def _observe_interface(el: ET.Element) -> State:
             "bridge": {"bridge": src.get("bridge")} if kind == "bridge" and src.get("bridge") else None,
             "network": {"network": src.get("network")} if kind == "network" and src.get("network") else None,
         }
+    ref = el.find("filterref")
+    filter_ref = None
+    if ref is not None:
+        parameters = [{"name": p.get("name"), "value": p.get("value")} for p in ref.findall("parameter")]
+        filter_ref = {"filter": ref.get("filter"), "parameters": parameters or None}
     return {"mac": {"address": mac} if mac else None, "model": {"type": model} if model else None,
-            "source": source}
+            "source": source, "filter_ref": filter_ref}
