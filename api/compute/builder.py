@@ -17,6 +17,7 @@ from api.errors import ApiError, BadRequest, Conflict, Forbidden
 from api.http import field
 from api.identity.tokens import Token
 from api.image.catalog import ImageCatalog
+from api.network.firewall import filter_name
 from api.network.models import ACTIVE, Network
 from api.network.store import NetworkStore
 from provisioner.errors import InputError
@@ -183,8 +184,10 @@ class ServerBuilder:
         server_id = str(uuid.uuid4())
         domain = f"srv-{server_id}"
         fixed_ips = self.networks.allocate(networks)
-        nics = [Nic(mac=mac_for(domain, i), bridge=n.bridge, network=n.libvirt_network)
-                for i, (n, _, _) in enumerate(networks)]
+        port_ids = [str(uuid.uuid5(uuid.UUID(server_id), f"nic{i}")) for i in range(len(networks))]
+        nics = [Nic(mac=mac_for(domain, i), bridge=n.bridge, network=n.libvirt_network,
+                    nwfilter=filter_name(port_id))  # its security groups (api/network/firewall_sync.py)
+                for i, ((n, _, _), port_id) in enumerate(zip(networks, port_ids, strict=True))]
         nics = [fixed.on(nic) if fixed else nic for nic, fixed in zip(nics, fixed_ips, strict=True)]
         admin = next((u for u in users if u.get("name") == self.config.admin_user), None)
         if admin is None:
@@ -210,10 +213,9 @@ class ServerBuilder:
                           packages=tuple(tenant.packages), cloud_config=tenant.cloud_config,
                           user_parts=tenant.parts)
         now = time.time()
-        ports = tuple({"id": str(uuid.uuid5(uuid.UUID(server_id), f"nic{i}")), "network_id": n.id,
-                       "mac": nic.mac, "ips": [str(a.ip) for a in nic.addresses],
+        ports = tuple({"id": port_id, "network_id": n.id, "mac": nic.mac, "ips": [str(a.ip) for a in nic.addresses],
                        "fixed_ips": [fixed.port_entry()] if fixed else []}
-                      for i, ((n, _, _), nic, fixed) in enumerate(zip(networks, nics, fixed_ips, strict=True)))
+                      for (n, _, _), port_id, nic, fixed in zip(networks, port_ids, nics, fixed_ips, strict=True))
         server = Server(id=server_id, name=name, project_id=token.project_id, user_id=token.user_id,
                         domain=domain, flavor_id=flavor.id, image_id=image.id if image else "", ports=ports,
                         key_name=key_name,

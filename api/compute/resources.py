@@ -357,4 +357,5 @@ class ServerAction:
                 raise BadRequest(f"{action}.name", f"security group {group.name} is not on the server")
             names.remove(group.name)
         self.store.change(server.id, security_groups=tuple(names))
+        self.networks.groups_changed(server.project_id)
 

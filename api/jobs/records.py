@@ -141,6 +141,13 @@ class ConvergeVolumes(ServerJob):
 
 
 @dataclass(frozen=True)
+class SyncFirewall(ServerJob):
+    """Redefine the server's port filters from its security groups' rules as they are when it runs."""
+
+    kind: ClassVar[str] = "firewall"
+
+
+@dataclass(frozen=True)
 class ResizeServer(ServerJob):
     """Re-apply the server's domain with a flavor's vCPUs and RAM: a resize, or (`revert`) its undoing."""
 
@@ -286,7 +293,7 @@ class DeleteSnapshot(SnapshotJob):
 
 RECORDS: dict[str, type[Job]] = {cls.kind: cls for cls in (
     BuildServer, DeleteServer, PowerAction, ConvergeVolumes, CreateVolume, DeleteVolume, CreateSnapshot,
-    DeleteSnapshot, ResizeServer, RebuildServer, ImageServer, UploadVolumeImage)}
+    DeleteSnapshot, ResizeServer, RebuildServer, ImageServer, UploadVolumeImage, SyncFirewall)}
 
 
 def record_type(kind: str) -> type[Job]:

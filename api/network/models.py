@@ -114,7 +114,7 @@ class Router:
 
 @dataclass(frozen=True)
 class SecurityGroup:
-    """A security group (stored, not enforced yet)."""
+    """A security group: its rules filter its servers' ports (api/network/firewall.py)."""
 
     id: str
     name: str
@@ -125,7 +125,7 @@ class SecurityGroup:
 
 @dataclass(frozen=True)
 class SecurityGroupRule:
-    """A security group rule (stored, not enforced yet)."""
+    """A security group rule: what it allows, Neutron's fields."""
 
     id: str
     project_id: str

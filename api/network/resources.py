@@ -163,8 +163,9 @@ class Ports:
         self.quotas = quotas
 
     def _views(self, token: Token) -> list[dict[str, Any]]:
-        servers = self.compute.servers.list(None if token.is_admin else [token.project_id])
-        return ([p for s in servers for p in port_views(s, token.is_admin)]
+        scope = None if token.is_admin else [token.project_id]
+        servers, groups = self.compute.servers.list(scope), self.ports.store.groups.list(scope)
+        return ([p for s in servers for p in port_views(s, token.is_admin, groups)]
                 + [own_port_view(p, token.is_admin) for p in self.ports.visible(token)])
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

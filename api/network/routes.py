@@ -14,6 +14,7 @@ from api.network.applier import NetworkApplier
 from api.network.carriers import NetworkCarriers
 from api.network.deployment import Agents, ServiceProviders
 from api.network.extensions import Extensions
+from api.network.firewall_sync import Firewalls
 from api.network.floating_ips import FloatingIps, FloatingIpStore
 from api.network.ports import PortStore
 from api.network.routers import Routers, RouterStore
@@ -28,11 +29,13 @@ from api.quota.store import QuotaStore
 def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: ComputeStore, hosts: Hosts,
                tasks: ServerTasks) -> None:
     """Mount Neutron v2.0 under /network; managed networks go onto the first of `hosts` when created, and onto
-    another while servers with a port on them are there (builds and deletes of `tasks`)."""
+    another while servers with a port on them are there (builds and deletes of `tasks`), and security groups
+    onto the servers' ports."""
     app.add_route("/network", Discovery(r.version_list))
     app.add_route("/network/v2.0", Discovery(r.version_details))
     applier = NetworkApplier(store, ctx.engine, hosts, ctx.config.network_forward)
     NetworkCarriers(store, applier, compute, hosts, tasks, ctx.layout)
+    store.on_groups_changed.append(Firewalls(store, compute, tasks, hosts.uri_of).changed)
     quotas = QuotaStore(ctx.db, ctx.config.quotas, {NETWORK: lambda project, user: store.usage(project)})
     ports = PortStore(store)
     router_store = RouterStore(store, ports)

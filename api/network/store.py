@@ -53,6 +53,14 @@ class NetworkStore:
         self.pools = Table(db, "subnet_pools", SubnetPool)
         self.default = Network(id=default.id, name=default.name, project_id="", shared=True,
                                bridge=default.bridge, libvirt_network=default.libvirt_network, status=ACTIVE)
+        # Called with a project's id when what its servers' security groups allow changed (a rule added or
+        # deleted, a group deleted, a server's groups changed): api/network/firewall_sync.py applies it.
+        self.on_groups_changed: list[Callable[[str], None]] = []
+
+    def groups_changed(self, project_id: str) -> None:
+        """Tell the listeners that the security groups of the project's servers allow something else now."""
+        for listener in self.on_groups_changed:
+            listener(project_id)
 
     @staticmethod
     def _scope(token: Token) -> list[str] | None:
@@ -370,15 +378,17 @@ class NetworkStore:
 
     def delete_group(self, token: Token, group_id: str) -> None:
         """Delete a security group, its rules and the rules of any group naming it as remote_group_id (Neutron's
-        foreign key cascades so); Conflict while a port uses it."""
+        foreign key cascades so); Conflict while a port uses it (a server's NIC: the server names it)."""
         group = self.group(token, group_id)
-        if any(group.id in p.security_groups for p in self.ports.list()):
+        if any(group.id in p.security_groups for p in self.ports.list()) or any(
+                s.ports and group.name in s.security_groups for s in self.servers.list([group.project_id])):
             raise Conflict(f"Security Group {group_id} in use.")
         with self.db.transaction():
             for rule in self.rules.list():
                 if group.id in (rule.security_group_id, rule.remote_group_id):
                     self.rules.delete(rule.id)
             self.groups.delete(group.id)
+        self.groups_changed(group.project_id)
 
     def visible_rules(self, token: Token) -> list[SecurityGroupRule]:
         """Rules of the security groups the token may see."""
@@ -423,7 +433,9 @@ class NetworkStore:
         same = next((r for r in self.rules.list([group.project_id]) if rules.same_rule(r, rule)), None)
         if same is not None:
             raise Conflict(f"Security group rule already exists. Rule id is {same.id}.")
-        return self._insert(self.rules, rule, admit)
+        inserted = self._insert(self.rules, rule, admit)
+        self.groups_changed(group.project_id)
+        return inserted
 
     def rule(self, token: Token, rule_id: str) -> SecurityGroupRule:
         """A rule the token may see; NotFound otherwise."""
@@ -434,7 +446,9 @@ class NetworkStore:
 
     def delete_rule(self, token: Token, rule_id: str) -> None:
         """Delete a rule the token may see."""
-        self.rules.delete(self.rule(token, rule_id).id)
+        rule = self.rule(token, rule_id)
+        self.rules.delete(rule.id)
+        self.groups_changed(rule.project_id)
 
     # -- quota usage ---------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import falcon
@@ -108,13 +109,15 @@ def subnet_view(subnet: Subnet) -> dict[str, Any]:
             "subnetpool_id": subnet.subnetpool_id, "service_types": [], **stamps(subnet.project_id, subnet.tags)}
 
 
-def port_views(server: Server, admin: bool = False) -> list[dict[str, Any]]:
+def port_views(server: Server, admin: bool = False, groups: Iterable[SecurityGroup] = ()) -> list[dict[str, Any]]:
     """A server's NICs as ports (bound to the one compute host): fixed IPs allocated from a subnet, else the
-    addresses libvirt reported. `admin`: with the admin-only binding attributes."""
+    addresses libvirt reported; their security groups: those of `groups` the server has (by name, in its
+    project, as Nova keeps them). `admin`: with the admin-only binding attributes."""
+    ids = [g.id for g in groups if g.project_id == server.project_id and g.name in server.security_groups]
     return [{"id": port["id"], "name": "", "network_id": port["network_id"], "mac_address": port["mac"],
              "fixed_ips": port.get("fixed_ips") or [{"ip_address": ip} for ip in port.get("ips") or ()],
              "device_id": server.id, "device_owner": "compute:nova", "status": "ACTIVE", "admin_state_up": True,
-             "security_groups": [], "description": "", "allowed_address_pairs": [], "extra_dhcp_opts": [],
+             "security_groups": list(ids), "description": "", "allowed_address_pairs": [], "extra_dhcp_opts": [],
              **binding(HOST, "normal", {}, admin), **stamps(server.project_id)}
             for port in server.ports]
 

@@ -104,6 +104,14 @@ def test_requested_security_groups_are_kept(live: Live, image_id: str) -> None:
     assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["security_groups"] == [{"name": "web"}]
     shown = live.osc("alice", "server", "show", server_id, "-f", "json")
     assert "web" in str(shown["security_groups"])
+    ports = live.osc("alice", "port", "list", "--server", server_id, "--long", "-f", "json")
+    assert [p["Security Groups"] for p in ports] == [[group["id"]]], "its NIC is a port in its groups"
+    _wait_active(live, server_id)
+    plan = (live.layout.domain_dir(f"srv-{server_id}") / "terraform" / "main.tf").read_text()
+    assert f'filter_ref = {{ filter = "provisioner-port-{ports[0]["ID"]}" }}' in plan, "its NIC's filter"
+    neutron = requests.delete(f"{live.url}/network/v2.0/security-groups/{group['id']}", timeout=30,
+                              headers={"X-Auth-Token": live.token("alice")})
+    assert neutron.status_code == 409 and "in use" in neutron.text, neutron.text
     in_use = _call(live, "DELETE", f"/os-security-groups/{group['id']}")
     assert in_use.status_code == 400 and "in use" in in_use.json()["badRequest"]["message"]
     action = f"/servers/{server_id}/action"

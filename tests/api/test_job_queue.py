@@ -31,7 +31,7 @@ from api.db import SQLITE, Database
 from api.jobs.queue import Claimer, JobQueue, _subject_kind
 from api.jobs.records import (RECORDS, BuildServer, ConvergeVolumes, CreateSnapshot, CreateVolume, DeleteServer,
                               DeleteSnapshot, DeleteVolume, ImageServer, JobFormatError, PowerAction, RebuildServer,
-                              ResizeServer, UploadVolumeImage, decode)
+                              ResizeServer, SyncFirewall, UploadVolumeImage, decode)
 from api.volume.models import AVAILABLE, CREATING, Snapshot, Volume
 from api.volume.store import VolumeStore
 from provisioner.claimer import Worker
@@ -253,7 +253,7 @@ def test_every_record_round_trips_through_its_args_json(qcow2_file: Path) -> Non
             PowerAction("s", "test:///x", "srv-s", "hard-reboot"), ConvergeVolumes("s"), CreateVolume("v"),
             DeleteVolume("v"), CreateSnapshot("n"), DeleteSnapshot("n"), ResizeServer("s", "2", revert=True),
             RebuildServer("s", ImageRef(str(qcow2_file), "qcow2", "0" * 64, "cirros"), "$6$salt$hash", stopped=True),
-            ImageServer("s", "img", "daily", 2), UploadVolumeImage("v", "img", "raw")]
+            ImageServer("s", "img", "daily", 2), UploadVolumeImage("v", "img", "raw"), SyncFirewall("s")]
     assert {type(job) for job in jobs} == set(RECORDS.values())
     for job in jobs:
         assert decode(job.kind, job.subject.id, json.loads(json.dumps(job.to_args()))) == job

@@ -1,0 +1,81 @@
+"""Security group rules rendered as a port's libvirt nwfilter (api/network/firewall.py). The filters' effect on a
+real libvirtd's iptables is tests/api/test_firewall_libvirtd.py's."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from api.network.firewall import filter_name, port_filter
+from api.network.models import SecurityGroupRule
+
+PORT = "0b7f2c4e-1111-2222-3333-444455556666"
+
+
+def _rule(direction: str = "ingress", ethertype: str = "IPv4", protocol: str | None = None, low: int | None = None,
+          high: int | None = None, prefix: str | None = None, remote_group: str | None = None) -> SecurityGroupRule:
+    return SecurityGroupRule("r", "p", "g", direction, ethertype, protocol, low, high, prefix, remote_group)
+
+
+def _accepts(rules: list[SecurityGroupRule], members: dict[str, list[str]] | None = None
+             ) -> list[tuple[str, str, dict[str, str]]]:
+    """The filter's group rules (priority 500): (direction, protocol element, attributes)."""
+    root = ET.fromstring(port_filter(PORT, rules, members or {}).xml)
+    return [(r.get("direction", ""), r[0].tag, dict(r[0].attrib)) for r in root.findall("rule")
+            if r.get("priority") == "500"]
+
+
+def test_a_port_in_no_group_passes_only_dhcp_and_neighbour_discovery() -> None:
+    found = port_filter(PORT, [], {})
+    root = ET.fromstring(found.xml)
+    assert found.name == filter_name(PORT) == root.get("name") == f"provisioner-port-{PORT}"
+    assert root.findtext("uuid") == PORT, "the same UUID at every definition: libvirt redefines by it"
+    accepted = {(r.get("direction"), r[0].tag, r[0].get("dstportstart") or r[0].get("type"))
+                for r in root.findall("rule") if r.get("action") == "accept"}
+    assert ("out", "udp", "67") in accepted and ("in", "udp", "68") in accepted
+    assert ("inout", "icmpv6", "135") in accepted and ("inout", "icmpv6", "136") in accepted
+    assert not any(tag in ("tcp", "all") for _, tag, _ in accepted)
+    drops = [(r.get("direction"), r[0].tag) for r in root.findall("rule") if r.get("action") == "drop"]
+    assert drops == [("inout", "all"), ("inout", "all-ipv6")]
+    # The drops come after every accept: libvirt orders a filter's rules by priority.
+    priorities = [int(r.get("priority", "0")) for r in root.findall("rule")]
+    assert max(p for p, r in zip(priorities, root.findall("rule")) if r.get("action") == "accept") < 900
+
+
+def test_an_ingress_port_range_from_a_prefix() -> None:
+    assert _accepts([_rule(protocol="tcp", low=8000, high=8080, prefix="10.2.3.124/24")]) == [
+        ("in", "tcp", {"srcipaddr": "10.2.3.0", "srcipmask": "24", "dstportstart": "8000", "dstportend": "8080"})]
+
+
+def test_an_egress_rule_names_the_destination() -> None:
+    assert _accepts([_rule("egress", "IPv6", "udp", 53, 53, "2001:db8::/32")]) == [
+        ("out", "udp-ipv6", {"dstipaddr": "2001:db8::", "dstipmask": "32", "dstportstart": "53", "dstportend": "53"})]
+
+
+@pytest.mark.parametrize(("ethertype", "protocol", "element"), [
+    ("IPv4", None, "all"), ("IPv4", "any", "all"), ("IPv4", "6", "tcp"), ("IPv4", "17", "udp"), ("IPv4", "sctp", "sctp"),
+    ("IPv6", None, "all-ipv6"), ("IPv6", "icmp", "icmpv6"), ("IPv6", "ipv6-icmp", "icmpv6"), ("IPv6", "58", "icmpv6"),
+])
+def test_protocols_by_name_or_number_and_ethertype(ethertype: str, protocol: str | None, element: str) -> None:
+    assert _accepts([_rule(ethertype=ethertype, protocol=protocol)]) == [("in", element, {})]
+
+
+def test_icmp_type_and_code_and_an_any_prefix() -> None:
+    assert _accepts([_rule(protocol="icmp", low=8, high=0, prefix="0.0.0.0/0")]) == [
+        ("in", "icmp", {"type": "8", "code": "0"})]
+    assert _accepts([_rule(ethertype="IPv6", protocol="icmpv6", low=128)]) == [("in", "icmpv6", {"type": "128"})]
+
+
+def test_a_protocol_nwfilter_cannot_express_allows_nothing() -> None:
+    assert _accepts([_rule(protocol="gre"), _rule(protocol="112")]) == []
+
+
+def test_a_remote_group_allows_its_members_addresses_of_the_rules_ethertype() -> None:
+    members = {"web": ["10.0.0.5", "fd00::5", "10.0.0.6"], "empty": []}
+    assert _accepts([_rule(protocol="tcp", low=22, high=22, remote_group="web")], members) == [
+        ("in", "tcp", {"srcipaddr": address, "srcipmask": "32", "dstportstart": "22", "dstportend": "22"})
+        for address in ("10.0.0.5", "10.0.0.6")]
+    assert _accepts([_rule("egress", "IPv6", remote_group="web")], members) == [
+        ("out", "all-ipv6", {"dstipaddr": "fd00::5", "dstipmask": "128"})]
+    assert _accepts([_rule(remote_group="empty"), _rule(remote_group="unknown")], members) == []
