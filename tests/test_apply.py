@@ -4,12 +4,14 @@ persisted under the root)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,9 @@ import pytest
 from conftest import EXAMPLE, REPO
 from provisioner.cli import main
 from provisioner.layout import Layout
+from provisioner.pipeline import Context, provision_spec
+from provisioner.spec.load import load_domain
+from provisioner.spec.model import DomainSpec
 
 
 def provision(root: Path, domains: Path, *args: str) -> int:
@@ -216,3 +221,25 @@ def test_killed_apply_converges_on_rerun(root: Path, domains: Path) -> None:
     assert len([v for v in hv["volumes"] if "example.test-" in v]) == 2
     assert len([v for v in hv["volumes"] if v.startswith("provisioner/base-")]) == 1
     assert provision(root, domains, "example.test") == 0  # and now it is stable
+
+
+def test_a_nic_nwfilter_reaches_the_domain_and_a_new_one_updates_in_place(root: Path, domains: Path) -> None:
+    """The API's per-port filter (issue 12) as a DomainSpec's NIC nwfilter: the guest's interface references it."""
+    ctx = Context(Layout(root), domains)
+    base = load_domain("example.test", domains, ctx.layout)
+
+    def with_filter(name: str) -> DomainSpec:
+        return dataclasses.replace(base, nics=tuple(dataclasses.replace(n, nwfilter=name) for n in base.nics))
+
+    def filters() -> list[str | None]:
+        _, xml, _, active = hypervisor(root)["domains"]["example.test"]
+        assert active
+        return [i.get("filter") for i in ET.fromstring(xml).iter("filterref")]
+
+    assert provision_spec(with_filter("provisioner-port-a"), ctx).outcome == "created"
+    assert filters() == ["provisioner-port-a"]
+    assert provision_spec(with_filter("provisioner-port-a"), ctx).outcome == "unchanged"
+    assert provision_spec(with_filter("provisioner-port-b"), ctx).outcome == "updated"
+    assert filters() == ["provisioner-port-b"]
+    assert provision_spec(base, ctx).outcome == "updated"
+    assert filters() == []

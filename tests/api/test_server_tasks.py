@@ -291,7 +291,9 @@ def test_spec_round_trips_through_json() -> None:
         cpus=1, cpu_mode="maximum", domain_type="qemu", libvirt_uri="test:///x",
         nics=(Nic(mac="52:54:00:00:00:01", bridge="br0",
                   addresses=(Address(ipaddress.IPv4Address("10.0.0.5"), 24),),
-                  gateway=ipaddress.IPv4Address("10.0.0.1"), resolvers=(ipaddress.IPv4Address("1.1.1.1"),)),),
+                  gateway=ipaddress.IPv4Address("10.0.0.1"), resolvers=(ipaddress.IPv4Address("1.1.1.1"),),
+                  nwfilter="provisioner-port-1"),),
         users=({"name": "admin", "ssh_authorized_keys": ["ssh-ed25519 AAAA"]}, "root"), packages=("make",),
         extra_disks=(ExtraDisk(1 << 20),), image_digests=(("a", "b"),), data_archive=Path("/d/data.tar.gz"))
     assert spec_from_json(json.loads(json.dumps(spec.to_json()))) == spec
+    assert spec.to_json()["nics"][0]["nwfilter"] == "provisioner-port-1"
