@@ -21,7 +21,7 @@ from api.compute.models import DELETING, ComputeStore, Server
 from api.compute.tasks import ServerTasks
 from api.errors import ApiError
 from api.jobs.records import SyncFirewall
-from api.network.firewall import PortFilter, filter_name, port_filter
+from api.network.firewall import PortFilter, filter_name, group_members, port_filter
 from api.network.models import SecurityGroup
 from api.network.store import NetworkStore
 from provisioner.errors import ProvisionError
@@ -53,13 +53,7 @@ class Firewalls:
         groups = {g.id for g in self.groups_of(server)}
         rules = [r for r in self.store.rules.list([server.project_id]) if r.security_group_id in groups]
         remote = {r.remote_group_id for r in rules if r.remote_group_id is not None}
-        members: dict[str, list[str]] = {group_id: [] for group_id in remote}
-        for other in self.compute.servers.list():
-            if other.task_state == DELETING:  # leaving: its addresses go from the others' rules
-                continue
-            for group in self.groups_of(other):
-                if group.id in members:
-                    members[group.id].extend(ip for port in other.ports for ip in port.get("ips") or ())
+        members = group_members(remote, self.store.groups.list(), self.compute.servers.list()) if remote else {}
         return [port_filter(port["id"], rules, members) for port in server.ports]
 
     def before_build(self, spec: DomainSpec) -> None:

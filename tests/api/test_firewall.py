@@ -7,8 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from api.network.firewall import filter_name, port_filter
-from api.network.models import SecurityGroupRule
+from api.compute.models import DELETING, Server
+from api.network.firewall import filter_name, group_members, port_filter
+from api.network.models import SecurityGroup, SecurityGroupRule
 
 PORT = "0b7f2c4e-1111-2222-3333-444455556666"
 
@@ -79,3 +80,19 @@ def test_a_remote_group_allows_its_members_addresses_of_the_rules_ethertype() ->
     assert _accepts([_rule("egress", "IPv6", remote_group="web")], members) == [
         ("out", "all-ipv6", {"dstipaddr": "fd00::5", "dstipmask": "128"})]
     assert _accepts([_rule(remote_group="empty"), _rule(remote_group="unknown")], members) == []
+
+
+def test_group_members_are_the_servers_naming_the_group_in_its_project() -> None:
+    def server(name: str, project: str, groups: tuple[str, ...], ips: list[str], task_state: str | None = None
+               ) -> Server:
+        ports = tuple({"id": f"{name}-{i}", "network_id": "n", "mac": "m", "ips": [ip]} for i, ip in enumerate(ips))
+        return Server(name, name, project, "u", f"srv-{name}", "1", "i", ports, security_groups=groups,
+                      task_state=task_state)
+
+    groups = [SecurityGroup("g1", "web", "p1"), SecurityGroup("g2", "web", "p2"), SecurityGroup("g3", "db", "p1")]
+    servers = [server("a", "p1", ("web",), ["10.0.0.1", "10.1.0.1"]), server("b", "p1", ("web", "db"), ["10.0.0.2"]),
+               server("c", "p2", ("web",), ["10.0.0.3"]), server("d", "p1", ("web",), ["10.0.0.4"], DELETING),
+               server("e", "p1", (), ["10.0.0.5"])]
+    assert group_members({"g1", "g3"}, groups, servers) == {"g1": ["10.0.0.1", "10.1.0.1", "10.0.0.2"],
+                                                            "g3": ["10.0.0.2"]}
+    assert group_members({"g2", "gone"}, groups, servers) == {"g2": ["10.0.0.3"], "gone": []}
