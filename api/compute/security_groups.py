@@ -116,7 +116,7 @@ class SecurityGroupItem(_Proxy):
         group = self.networks.group(token, security_group_id)
         if group.name == "default":
             raise BadRequest("security_group", "the default security group cannot be deleted")
-        users = [sv.id for sv in self.store.listed([group.project_id]) if group.name in sv.security_groups]
+        users = [sv.id for sv in self.store.listed([group.project_id]) if group.holds(sv)]
         if users:  # Neutron refuses a group in use (409); Nova answers that with 400
             raise BadRequest("security_group", f"security group {group.id} is in use by instance {users[0]}")
         self.networks.delete_group(token, group.id)

@@ -69,22 +69,11 @@ def port_filter(port_id: str, rules: Sequence[SecurityGroupRule], members: Mappi
     return PortFilter(filter_name(port_id), ET.tostring(root, encoding="unicode"))
 
 
-def group_members(remote: set[str], groups: Iterable[SecurityGroup], servers: Iterable[Server]) -> dict[str, list[str]]:
-    """The fixed addresses of the servers in each group of `remote` (ids): a server is in the groups of its project
-    it names (Nova keeps a server's groups by name); one being deleted is in none."""
-    by_name: dict[tuple[str, str], list[str]] = {}
-    for group in groups:
-        if group.id in remote:
-            by_name.setdefault((group.project_id, group.name), []).append(group.id)
-    members: dict[str, list[str]] = {group_id: [] for group_id in remote}
-    for server in servers:
-        if server.task_state == DELETING:
-            continue
-        addresses = [ip for port in server.ports for ip in port.get("ips") or ()]
-        for name in server.security_groups:
-            for group_id in by_name.get((server.project_id, name), ()):
-                members[group_id].extend(addresses)
-    return members
+def group_members(groups: Iterable[SecurityGroup], servers: Sequence[Server]) -> dict[str, list[str]]:
+    """The fixed addresses of the servers each group holds, by group id (a server being deleted: in none)."""
+    staying = [s for s in servers if s.task_state != DELETING]
+    return {group.id: [ip for server in staying if group.holds(server) for port in server.ports
+                       for ip in port.get("ips") or ()] for group in groups}
 
 
 def _base(root: ET.Element) -> None:

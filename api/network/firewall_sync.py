@@ -45,15 +45,18 @@ class Firewalls:
         tasks.runner.register(SyncFirewall, self.run, self.failed)
 
     def groups_of(self, server: Server) -> list[SecurityGroup]:
-        """The security groups of the server's project named by the server (Nova keeps them by name)."""
-        return [g for g in self.store.groups.list([server.project_id]) if g.name in server.security_groups]
+        """The security groups holding the server."""
+        return [g for g in self.store.groups.list([server.project_id]) if g.holds(server)]
 
     def filters(self, server: Server) -> list[PortFilter]:
         """The filter of each of the server's ports, from its groups' rules as they are now."""
         groups = {g.id for g in self.groups_of(server)}
         rules = [r for r in self.store.rules.list([server.project_id]) if r.security_group_id in groups]
         remote = {r.remote_group_id for r in rules if r.remote_group_id is not None}
-        members = group_members(remote, self.store.groups.list(), self.compute.servers.list()) if remote else {}
+        members: dict[str, list[str]] = {}
+        if remote:
+            named = [g for g in self.store.groups.list() if g.id in remote]
+            members = group_members(named, self.compute.servers.list())
         return [port_filter(port["id"], rules, members) for port in server.ports]
 
     def before_build(self, spec: DomainSpec) -> None:

@@ -9,7 +9,10 @@ by every project and plugs NICs into its bridge.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from api.compute.models import Server
 
 
 ACTIVE, BUILD, DOWN, ERROR = "ACTIVE", "BUILD", "DOWN", "ERROR"
@@ -121,6 +124,10 @@ class SecurityGroup:
     project_id: str
     description: str = ""
     tags: tuple[str, ...] = ()
+
+    def holds(self, server: Server) -> bool:
+        """Whether the server is in this group: Nova keeps a server's groups by name, each of its own project."""
+        return self.project_id == server.project_id and self.name in server.security_groups
 
 
 @dataclass(frozen=True)

@@ -381,7 +381,7 @@ class NetworkStore:
         foreign key cascades so); Conflict while a port uses it (a server's NIC: the server names it)."""
         group = self.group(token, group_id)
         if any(group.id in p.security_groups for p in self.ports.list()) or any(
-                s.ports and group.name in s.security_groups for s in self.servers.list([group.project_id])):
+                s.ports and group.holds(s) for s in self.servers.list([group.project_id])):
             raise Conflict(f"Security Group {group_id} in use.")
         with self.db.transaction():
             for rule in self.rules.list():

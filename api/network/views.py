@@ -111,9 +111,8 @@ def subnet_view(subnet: Subnet) -> dict[str, Any]:
 
 def port_views(server: Server, admin: bool = False, groups: Iterable[SecurityGroup] = ()) -> list[dict[str, Any]]:
     """A server's NICs as ports (bound to the one compute host): fixed IPs allocated from a subnet, else the
-    addresses libvirt reported; their security groups: those of `groups` the server has (by name, in its
-    project, as Nova keeps them). `admin`: with the admin-only binding attributes."""
-    ids = [g.id for g in groups if g.project_id == server.project_id and g.name in server.security_groups]
+    addresses libvirt reported; their security groups: those of `groups` holding the server. `admin`: with the admin-only binding attributes."""
+    ids = [g.id for g in groups if g.holds(server)]
     return [{"id": port["id"], "name": "", "network_id": port["network_id"], "mac_address": port["mac"],
              "fixed_ips": port.get("fixed_ips") or [{"ip_address": ip} for ip in port.get("ips") or ()],
              "device_id": server.id, "device_owner": "compute:nova", "status": "ACTIVE", "admin_state_up": True,

@@ -93,6 +93,6 @@ def test_group_members_are_the_servers_naming_the_group_in_its_project() -> None
     servers = [server("a", "p1", ("web",), ["10.0.0.1", "10.1.0.1"]), server("b", "p1", ("web", "db"), ["10.0.0.2"]),
                server("c", "p2", ("web",), ["10.0.0.3"]), server("d", "p1", ("web",), ["10.0.0.4"], DELETING),
                server("e", "p1", (), ["10.0.0.5"])]
-    assert group_members({"g1", "g3"}, groups, servers) == {"g1": ["10.0.0.1", "10.1.0.1", "10.0.0.2"],
-                                                            "g3": ["10.0.0.2"]}
-    assert group_members({"g2", "gone"}, groups, servers) == {"g2": ["10.0.0.3"], "gone": []}
+    assert group_members(groups, servers) == {"g1": ["10.0.0.1", "10.1.0.1", "10.0.0.2"], "g2": ["10.0.0.3"],
+                                              "g3": ["10.0.0.2"]}
+    assert group_members([SecurityGroup("g4", "empty", "p1")], servers) == {"g4": []}
