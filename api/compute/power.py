@@ -20,7 +20,8 @@ POLL = 0.5
 
 
 @contextlib.contextmanager
-def _connection(uri: str) -> Iterator[Any]:
+def connection(uri: str) -> Iterator[Any]:
+    """A libvirt connection for one block of changes (a persisted transaction on the simulator)."""
     if simulator.node_file(uri) is not None:
         with simulator.transaction(uri) as session:
             yield session.conn
@@ -46,7 +47,7 @@ def _stop(dom: Any, timeout: float) -> None:
 
 def power(uri: str, domain: str, action: str, stop_timeout: float) -> str:
     """Run `action` (stop, start, reboot, hard-reboot, pause, unpause) on the domain; return the new status."""
-    with _connection(uri) as conn:
+    with connection(uri) as conn:
         try:
             dom = conn.lookupByName(domain)
             if action == "stop":

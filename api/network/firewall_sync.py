@@ -11,13 +11,13 @@ with it. The simulator (libvirt's test driver) has no network filters: there, gr
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import libvirt
 
 from api.compute.models import DELETING, ComputeStore, Server
+from api.compute.power import connection
 from api.compute.tasks import ServerTasks
 from api.errors import ApiError
 from api.jobs.records import SyncFirewall
@@ -72,15 +72,11 @@ class Firewalls:
         """ServerTasks.on_destroyed: remove the server's filters (its domain no longer uses them); the rules of
         others that named its groups as remote lose its addresses."""
         server = self.compute.servers.get(server_id)
-        if server is None or not server.ports or server.hypervisor == "":
+        if server is None:
             return
-        try:
-            uri = self.uri_of(server)
-        except ApiError:  # its hypervisor left config.yaml: nothing can reach it
-            return
-        if self._enforced(uri):
+        if (uri := self._filtered_on(server)) is not None:
             try:
-                with _connection(uri) as conn:
+                with connection(uri) as conn:
                     for port in server.ports:
                         _undefine(conn, filter_name(port["id"]))
             except libvirt.libvirtError as exc:  # the domain is gone; a stale filter blocks nothing
@@ -111,7 +107,7 @@ class Firewalls:
         if not server.ports or not self._enforced(uri):
             return
         try:
-            with _connection(uri) as conn:
+            with connection(uri) as conn:
                 for found in self.filters(server):
                     conn.nwfilterDefineXML(found.xml)
         except libvirt.libvirtError as exc:
@@ -125,9 +121,13 @@ class Firewalls:
             self.changed(server.project_id, besides=server.id)
 
     def _enforcing_uri(self, server: Server) -> str | None:
-        """The URI of the server's hypervisor if the server has ports there to filter: not on the simulator,
-        not being deleted, placed somewhere, on a hypervisor config.yaml still lists."""
-        if not server.ports or server.task_state == DELETING or server.hypervisor == "":
+        """Where the server's filters are to be kept: _filtered_on, unless it is being deleted."""
+        return None if server.task_state == DELETING else self._filtered_on(server)
+
+    def _filtered_on(self, server: Server) -> str | None:
+        """The URI of the server's hypervisor if the server has ports there to filter: placed somewhere, on a
+        hypervisor config.yaml still lists, not the simulator."""
+        if not server.ports or server.hypervisor == "":
             return None
         try:
             uri = self.uri_of(server)
@@ -138,15 +138,6 @@ class Firewalls:
     @staticmethod
     def _enforced(uri: str) -> bool:
         return not simulator.is_simulated(uri)
-
-
-@contextlib.contextmanager
-def _connection(uri: str) -> Iterator[libvirt.virConnect]:
-    conn = libvirt.open(uri)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def _undefine(conn: libvirt.virConnect, name: str) -> None:
