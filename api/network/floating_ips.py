@@ -58,8 +58,7 @@ class FloatingIpStore:
     def _ports(self, project_id: str | None) -> dict[str, dict[str, Any]]:
         """Port views by id: the servers' NICs and Neutron's own ports (of one project, or all for None)."""
         scope = None if project_id is None else [project_id]
-        groups = self.store.groups.list(scope)
-        views = [p for s in self.store.servers.list(scope) for p in port_views(s, groups=groups)]
+        views = [p for s in self.store.servers.list(scope) for p in port_views(s)]  # addresses only: no groups
         views += [own_port_view(p) for p in self.store.ports.list(scope)]
         return {p["id"]: p for p in views}
 
