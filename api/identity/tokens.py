@@ -21,6 +21,7 @@ from pathlib import Path
 
 from api.config import User
 from api.errors import Unauthorized
+from provisioner.errors import InputError
 
 KEY_BYTES = 32
 
@@ -46,15 +47,28 @@ class Token:
 
 
 def load_key(path: Path) -> bytes:
-    """The signing key, created atomically on first use."""
+    """The signing key, created on first use. It is written whole to a private temporary file and then linked
+    into place, so a worker process starting at the same moment reads either no key or the whole key, never
+    the empty file an O_EXCL create shows before its write (an empty HMAC key would sign every token)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as stream:
-        stream.write(secrets.token_bytes(KEY_BYTES))
-    return path.read_bytes()
+    if not path.exists():
+        staged = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(secrets.token_bytes(KEY_BYTES))
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.link(staged, path)
+        except FileExistsError:
+            pass  # another process published its key first: that one is the key
+        finally:
+            staged.unlink(missing_ok=True)
+    key = path.read_bytes()
+    if len(key) != KEY_BYTES:
+        raise InputError(str(path), f"the token signing key is {len(key)} bytes, not {KEY_BYTES}: the file is "
+                                    "damaged; remove it to make a new key (every token issued so far ends)")
+    return key
 
 
 def _b64(data: bytes) -> str:
