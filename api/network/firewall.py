@@ -6,7 +6,14 @@ rule of its groups allows, in each direction (a port in no group passes nothing)
 a destination port range, or an ICMP type and code) from a remote prefix (ingress) or to one (egress), or from or
 to the addresses of the ports in a remote group; the filter is stateful (libvirt matches connection state on
 these rules by default: an allowed connection's replies pass). DHCP and IPv6 neighbour discovery always pass, as
-Neutron's base rules let them. ARP is layer 2: these iptables-level rules leave it alone.
+Neutron's base rules let them.
+
+Anti-spoofing, as Neutron's port security and Nova's libvirt filters (no-mac-spoofing, no-ip-spoofing,
+no-arp-spoofing) do: a port sends only from its MAC, and IPv4 (and ARP) or IPv6 only from its fixed addresses of
+that version (plus a DHCP request from 0.0.0.0, an ARP probe, and IPv6 link-local and duplicate-address
+detection). These are ebtables-level rules (libvirt's mac, ip, ipv6 and arp elements) in the same filter; a port
+with no fixed address of a version (its network has no subnet of it: the guest's address comes from elsewhere)
+is held to its MAC only for that version.
 
 libvirt's nwfilter has no rule for a protocol outside those below (gre, vrrp, dccp, a bare number): a rule for
 one allows nothing; docs/api.md says so.
@@ -19,7 +26,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from api.compute.models import DELETING, Server
+from api.compute.models import DELETING, Port, Server
 from api.network.models import SecurityGroup, SecurityGroupRule
 
 _PREFIX = "provisioner-port-"
@@ -37,7 +44,10 @@ _PORTS = ("tcp", "udp", "sctp", "udplite")  # elements (and their -ipv6 forms) t
 # Neighbour discovery (router solicitation/advertisement, neighbour solicitation/advertisement) and MLD
 # queries/reports: Neutron's base rules pass them whatever the groups say.
 _ND_TYPES = (130, 131, 132, 133, 134, 135, 136, 143)
-_BASE, _RULES, _DROP = 100, 500, 900  # priorities: libvirt evaluates lower first
+# Priorities: libvirt evaluates lower first. Anti-spoofing accepts a protocol's allowed frames at n, drops the
+# rest of that protocol at n + 1.
+_SPOOF_IPV4, _SPOOF_ARP, _SPOOF_IPV6, _SPOOF_MAC = 10, 20, 30, 40
+_BASE, _RULES, _DROP = 100, 500, 900
 
 
 @dataclass(frozen=True)
@@ -53,12 +63,13 @@ def filter_name(port_id: str) -> str:
     return _PREFIX + port_id
 
 
-def port_filter(port_id: str, rules: Sequence[SecurityGroupRule], members: Mapping[str, Sequence[str]]) -> PortFilter:
+def port_filter(port: Port, rules: Sequence[SecurityGroupRule], members: Mapping[str, Sequence[str]]) -> PortFilter:
     """The filter of a port whose groups hold `rules`; `members` maps each group id a rule names as its remote
     group to the addresses of the ports in it."""
-    root = ET.Element("filter", name=filter_name(port_id), chain="root")
+    root = ET.Element("filter", name=filter_name(port.id), chain="root")
     # libvirt redefines a filter only under the UUID it has: the port's id (a UUID too) keeps it the same.
-    ET.SubElement(root, "uuid").text = port_id
+    ET.SubElement(root, "uuid").text = port.id
+    _no_spoofing(root, port)
     _base(root)
     for rule in rules:
         for remote in _remotes(rule, members):
@@ -66,7 +77,7 @@ def port_filter(port_id: str, rules: Sequence[SecurityGroupRule], members: Mappi
     for element in ("all", "all-ipv6"):
         drop = ET.SubElement(root, "rule", action="drop", direction="inout", priority=str(_DROP))
         ET.SubElement(drop, element)
-    return PortFilter(filter_name(port_id), ET.tostring(root, encoding="unicode"))
+    return PortFilter(filter_name(port.id), ET.tostring(root, encoding="unicode"))
 
 
 def group_members(groups: Iterable[SecurityGroup], servers: Sequence[Server]) -> dict[str, list[str]]:
@@ -86,6 +97,34 @@ def _base(root: ET.Element) -> None:
         rule = ET.SubElement(root, "rule", action="accept", direction="inout", priority=str(_BASE),
                              statematch="false")
         ET.SubElement(rule, "icmpv6", type=str(icmp_type))
+
+
+def _no_spoofing(root: ET.Element, port: Port) -> None:
+    """What the guest sends (direction out) carries the port's MAC and, per IP version the port has fixed
+    addresses of, one of them as its source: each allowed frame is accepted at the ebtables level (the group
+    rules still judge it at the iptables level), a frame of that protocol not accepted is dropped."""
+    mac = port.mac.lower()
+    fixed = [ipaddress.ip_address(a) for a in port.ips]
+
+    def guard(priority: int, element: str, accepts: list[dict[str, str]], protocol: str) -> None:
+        for attributes in accepts:
+            _out(root, "accept", priority, element, srcmacaddr=mac, **attributes)
+        _out(root, "drop", priority + 1, "mac", protocolid=protocol)
+
+    if v4 := [str(a) for a in fixed if a.version == 4]:
+        dhcp = {"srcipaddr": "0.0.0.0", "protocol": "udp", "srcportstart": "68", "dstportstart": "67"}
+        guard(_SPOOF_IPV4, "ip", [{"srcipaddr": a} for a in v4] + [dhcp], "ipv4")
+        # 0.0.0.0: an ARP probe (RFC 5227) before the guest takes its address.
+        guard(_SPOOF_ARP, "arp", [{"arpsrcmacaddr": mac, "arpsrcipaddr": a} for a in (*v4, "0.0.0.0")], "arp")
+    if v6 := [str(a) for a in fixed if a.version == 6]:
+        sources = [(a, "128") for a in v6] + [("fe80::", "10"), ("::", "128")]  # and link-local, DAD's
+        guard(_SPOOF_IPV6, "ipv6", [{"srcipaddr": a, "srcipmask": m} for a, m in sources], "ipv6")
+    _out(root, "drop", _SPOOF_MAC, "mac", match="no", srcmacaddr=mac)
+
+
+def _out(root: ET.Element, action: str, priority: int, element: str, **attributes: str) -> None:
+    rule = ET.SubElement(root, "rule", action=action, direction="out", priority=str(priority))
+    ET.SubElement(rule, element, attributes)
 
 
 def _remotes(rule: SecurityGroupRule, members: Mapping[str, Sequence[str]]) -> list[ipaddress.IPv4Network |

@@ -57,7 +57,7 @@ class Firewalls:
         if remote:
             named = [g for g in self.store.groups.list() if g.id in remote]
             members = group_members(named, self.compute.servers.list())
-        return [port_filter(port["id"], rules, members) for port in server.ports]
+        return [port_filter(port, rules, members) for port in server.nics()]
 
     def before_build(self, spec: DomainSpec) -> None:
         """ServerTasks.before_build: define the new server's filters on its hypervisor, then have the project's

@@ -1,8 +1,9 @@
 """Security groups enforced on a real libvirtd reached over qemu+ssh (tests/sshvirt.py), through the API: a server's
 port gets a libvirt nwfilter from its groups' rules, libvirtd instantiates it as iptables rules in the hypervisor's
-own network namespace, a rule added afterwards reaches the running guest's filter, and the server's delete removes
-it. The guest need not boot (a blank qcow2 under TCG; its NIC on the hypervisor's bridge, the default network):
-what is checked is the kernel's rule set for its interface.
+own network namespace (and ebtables rules holding the guest to its port's MAC and address), a rule added afterwards
+reaches the running guest's filter, and the server's delete removes it. The guest need not boot (a blank qcow2
+under TCG; its NIC on the hypervisor's bridge, the default network): what is checked is the kernel's rule set for
+its interface.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ def test_security_groups_become_the_guest_ports_iptables_rules(real_libvirtd: ss
                 _call(live, "POST", "/network/v2.0/security-group-rules", json={"security_group_rule": {
                     "security_group_id": group, "direction": "ingress", "protocol": "tcp",
                     "port_range_min": 8080, "port_range_max": 8080, "remote_ip_prefix": "192.0.2.0/24"}})
+                # A subnet on the bridge network: the server's port gets a fixed address to hold the guest to.
+                network = _call(live, "GET", "/network/v2.0/networks?name=default").json()["networks"][0]["id"]
+                _call(live, "POST", "/network/v2.0/subnets", user="admin", json={"subnet": {
+                    "network_id": network, "ip_version": 4, "cidr": "198.51.100.0/24"}})
                 server = _call(live, "POST", "/compute/v2.1/servers", json={"server": {
                     "name": "web1", "imageRef": image, "flavorRef": "1", "networks": "auto",
                     "security_groups": [{"name": "web"}]}}).json()["server"]["id"]
@@ -78,6 +83,12 @@ def test_security_groups_become_the_guest_ports_iptables_rules(real_libvirtd: ss
                 name = f"provisioner-port-{port['id']}"
                 assert name in _virsh(hv.uri, "nwfilter-list").stdout
                 assert f"filter='{name}'" in _virsh(hv.uri, "dumpxml", domain).stdout
+                # Anti-spoofing: what the guest sends (ebtables' libvirt-I-<tap>) carries its MAC and fixed address.
+                mac, address = port["mac_address"], port["fixed_ips"][0]["ip_address"]
+                sent = hv.run("ebtables", "-t", "nat", "-L").stdout.splitlines()
+                accept, drop = f"-p IPv4 -s {mac} --ip-src {address} -j ACCEPT", "-p IPv4 -j DROP"
+                assert accept in sent and drop in sent and sent.index(accept) < sent.index(drop), sent
+                assert "-p ARP -j DROP" in sent and f"-s ! {mac} -j DROP" in sent, sent
                 # Instantiated for the guest's interface: the allowed port from the allowed prefix, the rest dropped.
                 rules = _rules(hv)
                 # FO-<tap>: traffic to the guest (libvirt-out, --physdev-out); new connections only from the prefix.
