@@ -163,6 +163,15 @@ class ComputeStore:
                 return None
             return self.servers.update(replace(current, updated=time.time(), **changes))
 
+    def rename_group(self, project_id: str, old: str, new: str) -> None:
+        """A security group of the project was renamed from `old` to `new`: the servers naming it name it anew,
+        so they stay in it (as a Neutron port keeps its groups by id). With two groups of one name in a project
+        a server naming that name is in both; renaming one keeps it in the renamed one only."""
+        for server in self.servers.list([project_id]):
+            if old in server.security_groups:
+                names = dict.fromkeys(new if name == old else name for name in server.security_groups)
+                self.change(server.id, security_groups=tuple(names))
+
     def usage(self, project_id: str, user_id: str | None, flavors: Iterable[Flavor]) -> dict[str, int]:
         """Nova's quota usage: the project's servers (any status until deleted), their flavors' vCPUs and
         RAM (MiB), and the user's key pairs (Nova counts those per user)."""

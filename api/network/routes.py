@@ -36,6 +36,7 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: NetworkStore, compute: C
     applier = NetworkApplier(store, ctx.engine, hosts, ctx.config.network_forward)
     NetworkCarriers(store, applier, compute, hosts, tasks, ctx.layout)
     store.on_groups_changed.append(Firewalls(store, compute, tasks, hosts.uri_of).changed)
+    store.on_group_renamed.append(compute.rename_group)
     quotas = QuotaStore(ctx.db, ctx.config.quotas, {NETWORK: lambda project, user: store.usage(project)})
     ports = PortStore(store)
     router_store = RouterStore(store, ports)

@@ -56,6 +56,9 @@ class NetworkStore:
         # Called with a project's id when what its servers' security groups allow changed (a rule added or
         # deleted, a group deleted, a server's groups changed): api/network/firewall_sync.py applies it.
         self.on_groups_changed: list[Callable[[str], None]] = []
+        # Called with a renamed group's project id, old name and new name: Nova keeps a server's groups by name,
+        # so api/compute/models.py ComputeStore.rename_group renames them on its servers.
+        self.on_group_renamed: list[Callable[[str, str, str], None]] = []
 
     def groups_changed(self, project_id: str) -> None:
         """Tell the listeners that the security groups of the project's servers allow something else now."""
@@ -366,15 +369,20 @@ class NetworkStore:
             return self.groups.insert(group)
 
     def update_group(self, token: Token, group_id: str, body: dict[str, Any]) -> SecurityGroup:
-        """Rename or describe a security group (not `default`'s name); the members are api/openapi.yaml's."""
+        """Rename or describe a security group (not `default`'s name); the members are api/openapi.yaml's. The
+        servers in a renamed group stay in it (the on_group_renamed listeners)."""
         group = self.group(token, group_id)
         name = given(body, "name", group.name)
         if group.name == "default" and name != "default":
             raise Conflict("Insufficient rights for removing default security group.")
         if name == "default" and group.name != "default":
             raise Conflict("Default security group already exists.")
-        return self.groups.update(replace(group, name=name, description=given(body, "description",
-                                                                               group.description)))
+        updated = self.groups.update(replace(group, name=name, description=given(body, "description",
+                                                                                  group.description)))
+        if name != group.name:
+            for listener in self.on_group_renamed:
+                listener(group.project_id, group.name, name)
+        return updated
 
     def delete_group(self, token: Token, group_id: str) -> None:
         """Delete a security group, its rules and the rules of any group naming it as remote_group_id (Neutron's

@@ -109,6 +109,12 @@ def test_requested_security_groups_are_kept(live: Live, image_id: str) -> None:
     _wait_active(live, server_id)
     plan = (live.layout.domain_dir(f"srv-{server_id}") / "terraform" / "main.tf").read_text()
     assert f'filter_ref = {{ filter = "provisioner-port-{ports[0]["ID"]}" }}' in plan, "its NIC's filter"
+    # A renamed group keeps its servers (a Neutron port holds its groups by id): Nova shows the new name.
+    live.osc("alice", "security", "group", "set", "--name", "web-renamed", group["id"])
+    assert _call(live, "GET", f"/servers/{server_id}").json()["server"]["security_groups"] == [
+        {"name": "web-renamed"}]
+    ports = live.osc("alice", "port", "list", "--server", server_id, "--long", "-f", "json")
+    assert [p["Security Groups"] for p in ports] == [[group["id"]]]
     neutron = requests.delete(f"{live.url}/network/v2.0/security-groups/{group['id']}", timeout=30,
                               headers={"X-Auth-Token": live.token("alice")})
     assert neutron.status_code == 409 and "in use" in neutron.text, neutron.text
@@ -117,8 +123,8 @@ def test_requested_security_groups_are_kept(live: Live, image_id: str) -> None:
     action = f"/servers/{server_id}/action"
     assert _call(live, "POST", action, {"addSecurityGroup": {"name": "default"}}).status_code == 202
     assert _call(live, "POST", action, {"addSecurityGroup": {"name": "default"}}).status_code == 400
-    assert _call(live, "POST", action, {"removeSecurityGroup": {"name": "web"}}).status_code == 202
-    assert _call(live, "POST", action, {"removeSecurityGroup": {"name": "web"}}).status_code == 400
+    assert _call(live, "POST", action, {"removeSecurityGroup": {"name": "web-renamed"}}).status_code == 202
+    assert _call(live, "POST", action, {"removeSecurityGroup": {"name": "web-renamed"}}).status_code == 400
     assert _call(live, "POST", action, {"addSecurityGroup": {"name": "nope"}}).status_code == 404
     groups = _call(live, "GET", f"/servers/{server_id}/os-security-groups").json()["security_groups"]
     assert [g["name"] for g in groups] == ["default"]
