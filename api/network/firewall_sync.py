@@ -56,7 +56,7 @@ class Firewalls:
         members: dict[str, list[str]] = {}
         if remote:
             named = [g for g in self.store.groups.list() if g.id in remote]
-            members = group_members(named, self.compute.servers.list())
+            members = group_members(named, self.compute.listed())
         return [port_filter(port, rules, members) for port in server.nics()]
 
     def before_build(self, spec: DomainSpec) -> None:
@@ -86,7 +86,7 @@ class Firewalls:
     def changed(self, project_id: str, besides: str | None = None) -> None:
         """A rule or a server's groups changed in the project: queue a sync of each of its servers (but
         `besides`) on a hypervisor that enforces groups."""
-        for server in self.compute.servers.list([project_id]):
+        for server in self.compute.listed([project_id]):
             if server.id != besides and self._enforcing_uri(server) is not None:
                 self.tasks.runner.submit(SyncFirewall(server.id))
 
