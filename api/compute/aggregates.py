@@ -17,7 +17,7 @@ import falcon
 
 from api.auth import token_of
 from api.compute.microversion import version_of
-from api.compute.services import SERVICES
+from api.compute.placement import Hosts
 from api.config import ApiConfig
 from api.db import Database, Table
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -153,9 +153,10 @@ class AggregateItem:
 class AggregateAction:
     """POST /compute/v2.1/os-aggregates/{id}/action: add_host, remove_host, set_metadata (null unsets)."""
 
-    def __init__(self, config: ApiConfig, store: AggregateStore):
+    def __init__(self, config: ApiConfig, store: AggregateStore, hosts: Hosts):
         self.config = config
         self.store = store
+        self.hosts = hosts  # a host added must be a hypervisor's compute host
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, aggregate_id: str) -> None:
         body = read_json(req, self.config.max_json_body)  # one of the three actions (api/openapi.yaml)
@@ -173,10 +174,9 @@ class AggregateAction:
             self.store.table.update(aggregate)
         send(resp, {"aggregate": view(aggregate, version_of(req))})
 
-    @staticmethod
-    def _hosts(aggregate: Aggregate, action: str, host: str) -> Aggregate:
+    def _hosts(self, aggregate: Aggregate, action: str, host: str) -> Aggregate:
         if action == "add_host":
-            if not any(s.host == host and s.topic == "compute" for s in SERVICES):
+            if self.hosts.named(host) is None:
                 raise NotFound(f"Compute host {cut(host)} could not be found.")
             if host in aggregate.hosts:
                 raise Conflict(f"Aggregate {aggregate.id} already has host {cut(host)}.")

@@ -1,7 +1,8 @@
-"""Nova's os-hosts (admin, up to 2.42: Nova removed it at 2.43): each service as a host entry, a compute host's
-resources and usage per project. Host power actions and maintenance mode are refused, as Nova's libvirt
-driver refuses them (it implements neither); so is disabling the host (the services stay enabled). Nova
-answers those with 501; here with 409, since this API answers no request with a 5xx that is not its fault."""
+"""Nova's os-hosts (admin, up to 2.42: Nova removed it at 2.43): each service as a host entry (a compute host per
+hypervisor), a compute host's resources and the usage of its servers per project. Host power actions and
+maintenance mode are refused, as Nova's libvirt driver refuses them (it implements neither); so is disabling the
+host (the services stay enabled). Nova answers those with 501; here with 409, since this API answers no request
+with a 5xx that is not its fault."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import falcon
 
 from api.auth import token_of
 from api.compute.microversion import version_of
+from api.compute.hypervisors import Hypervisor, Hypervisors
+from api.compute.microversion import MIN
 from api.compute.models import ComputeStore
-from api.compute.services import SERVICES
+from api.compute.services import compute_services
 from api.config import ApiConfig, Flavor
 from api.errors import Conflict, Forbidden, NotFound
 from api.http import read_json, send
@@ -33,30 +36,31 @@ class ComputeHosts:
     """GET /os-hosts[?zone=], GET and PUT /os-hosts/{host}, GET /os-hosts/{host}/{startup,shutdown,reboot}."""
 
     def __init__(self, config: ApiConfig, store: ComputeStore, flavors: Callable[[], tuple[Flavor, ...]],
-                 totals: Callable[[], tuple[int, int, int]]):
+                 hypervisors: Hypervisors):
         self.config = config
         self.store = store
         self.flavors = flavors
-        self.totals = totals  # the compute host's (CPUs, memory MiB, disk GiB)
+        self.hypervisors = hypervisors
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         _admin(req, "list")
         zone = req.get_param("zone") or None  # a blank zone lists every host, as Nova's
-        send(resp, {"hosts": [{"host_name": s.host, "service": s.topic, "zone": s.zone} for s in SERVICES
-                              if zone is None or s.zone == zone]})
+        send(resp, {"hosts": [{"host_name": s.host, "service": s.topic, "zone": s.zone}
+                              for s in compute_services(self.hypervisors.hosts) if zone is None or s.zone == zone]})
 
-    def _compute_host(self, name: str) -> str:
-        if not any(s.host == name and s.topic == "compute" for s in SERVICES):
+    def _compute_host(self, name: str) -> Hypervisor:
+        found = next((h for h in self.hypervisors.all if h.host.name == name), None)
+        if found is None:
             raise NotFound(f"Compute host {cut(name)} could not be found.")
-        return name
+        return found
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, host: str) -> None:
         _admin(req, "show")
-        name = self._compute_host(host)
-        cpus, memory, disk = self.totals()
+        hypervisor = self._compute_host(host)
+        detail = hypervisor.detail(MIN)
         by_id = {f.id: f for f in self.flavors()}
         projects: dict[str, list[int]] = {}
-        for server in self.store.listed():
+        for server in self.hypervisors.hosts.placed_on(hypervisor.host, self.store.listed()):
             flavor = by_id.get(server.flavor_id)
             if flavor is not None:
                 used = projects.setdefault(server.project_id, [0, 0, 0])
@@ -64,9 +68,9 @@ class ComputeHosts:
                 used[1] += flavor.ram
                 used[2] += flavor.disk
         used_now = [sum(u[i] for u in projects.values()) for i in range(3)]
-        rows = [("(total)", [cpus, memory, disk]), ("(used_now)", used_now), ("(used_max)", used_now),
-                *sorted(projects.items())]
-        send(resp, {"host": [{"resource": {"host": name, "project": project, "cpu": used[0], "memory_mb": used[1],
+        rows = [("(total)", [detail["vcpus"], detail["memory_mb"], detail["local_gb"]]), ("(used_now)", used_now),
+                ("(used_max)", used_now), *sorted(projects.items())]
+        send(resp, {"host": [{"resource": {"host": host, "project": project, "cpu": used[0], "memory_mb": used[1],
                                            "disk_gb": used[2]}} for project, used in rows]})
 
     def on_put_item(self, req: falcon.Request, resp: falcon.Response, host: str) -> None:

@@ -24,7 +24,7 @@ from api.compute.hosts import ComputeHosts
 from api.compute.hypervisors import Hypervisors
 from api.compute.instance_actions import InstanceActionLog, InstanceActions
 from api.compute.keypairs import KeypairItem, Keypairs
-from api.compute.microversion import MIN, NOVA
+from api.compute.microversion import NOVA
 from api.compute.models import ComputeStore
 from api.compute.migrations import Migrations, MigrationStore
 from api.compute.networks import NovaNetworks
@@ -151,30 +151,24 @@ def add_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, networks: 
                          ("/{hypervisor_id}", "item"), ("/{hypervisor_id}/uptime", "uptime"),
                          ("/{hypervisor_id}/search", "search"), ("/{hypervisor_id}/servers", "servers")):
         app.add_route(f"/compute/v2.1/os-hypervisors{path}", hypervisors, suffix=suffix)
-    compute_hosts = ComputeHosts(config, store, catalog.all, lambda: _host_totals(hypervisors))
+    compute_hosts = ComputeHosts(config, store, catalog.all, hypervisors)
     app.add_route("/compute/v2.1/os-hosts", compute_hosts)
     app.add_route("/compute/v2.1/os-hosts/{host}", compute_hosts, suffix="item")
     app.add_route("/compute/v2.1/os-hosts/{host}/{action}", compute_hosts, suffix="power")
     aggregates = AggregateStore(ctx.db)
     app.add_route("/compute/v2.1/os-aggregates", Aggregates(config, aggregates))
     app.add_route("/compute/v2.1/os-aggregates/{aggregate_id}", AggregateItem(config, aggregates))
-    app.add_route("/compute/v2.1/os-aggregates/{aggregate_id}/action", AggregateAction(config, aggregates))
+    app.add_route("/compute/v2.1/os-aggregates/{aggregate_id}/action", AggregateAction(config, aggregates, hosts))
     usage = TenantUsage(store, catalog.all, quota_routes.project_exists(ctx))
     app.add_route("/compute/v2.1/os-simple-tenant-usage", usage)
     app.add_route("/compute/v2.1/os-simple-tenant-usage/{project_id}", usage, suffix="item")
-    app.add_route("/compute/v2.1/os-instance_usage_audit_log", UsageAuditLog())
-    app.add_route("/compute/v2.1/os-instance_usage_audit_log/{before}", UsageAuditLog(), suffix="item")
+    audit = UsageAuditLog(hosts)
+    app.add_route("/compute/v2.1/os-instance_usage_audit_log", audit)
+    app.add_route("/compute/v2.1/os-instance_usage_audit_log/{before}", audit, suffix="item")
     zones = AvailabilityZones(hosts)
     app.add_route("/compute/v2.1/os-availability-zone", zones)
     app.add_route("/compute/v2.1/os-availability-zone/detail", zones, suffix="detail")
     quota_routes.add_compute_routes(app, ctx, quotas)
-
-
-def _host_totals(hypervisors: Hypervisors) -> tuple[int, int, int]:
-    """(CPUs, memory MiB, disk GiB) of the one compute host os-hosts shows: its hypervisors' together."""
-    details = [h.detail(MIN) for h in hypervisors.all]
-    return (sum(d["vcpus"] for d in details), sum(d["memory_mb"] for d in details),
-            sum(d["local_gb"] for d in details))
 
 
 def add_attachment_routes(app: falcon.App, ctx: ApiContext, store: ComputeStore, attachments: Attachments) -> None:

@@ -20,7 +20,6 @@ from api.compute.block_devices import TRUE
 from api.compute.microversion import version_of
 from api.compute.placement import Hosts
 from api.compute.views import HOST
-from api.compute.zones import ZONE
 from api.config import ApiConfig
 from api.db import Database, Table
 from api.errors import BadRequest, Forbidden, NotFound
@@ -54,10 +53,12 @@ class Service:
         return self.binary.removeprefix("nova-")
 
 
-# The API host's services as os-hosts and os-aggregates know them (one compute host, this machine: the
-# `libvirt_uri:` shorthand's one hypervisor); os-services lists one nova-compute per configured hypervisor.
-SERVICES = (Service(1, BINARY, HOST, ZONE), Service(2, "nova-scheduler", HOST, INTERNAL),
-            Service(3, "nova-conductor", HOST, INTERNAL))
+def compute_services(hosts: Hosts) -> list[Service]:
+    """Nova's services here, as os-services, os-hosts, os-aggregates and the usage audit know them: a
+    nova-compute per hypervisor (ids 1.. in config.yaml's order), then the API host's scheduler and conductor."""
+    computes = [Service(number, BINARY, host.name, host.zone) for number, host in enumerate(hosts.hosts, 1)]
+    return [*computes, Service(len(computes) + 1, "nova-scheduler", HOST, INTERNAL),
+            Service(len(computes) + 2, "nova-conductor", HOST, INTERNAL)]
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,6 @@ class Services:
         self.hosts = hosts
         self.states = states
 
-    def services(self) -> list[Service]:
-        """nova-compute per hypervisor (ids 1.. in config.yaml's order), then the scheduler and the conductor."""
-        computes = [Service(number, BINARY, host.name, host.zone) for number, host in enumerate(self.hosts.hosts, 1)]
-        return [*computes, Service(len(computes) + 1, "nova-scheduler", HOST, INTERNAL),
-                Service(len(computes) + 2, "nova-conductor", HOST, INTERNAL)]
-
     def _view(self, service: Service, version: Version) -> dict[str, Any]:
         state = self.states.get(service)
         up = not state.forced_down
@@ -135,7 +130,7 @@ class Services:
         _admin(req, "list")
         version = version_of(req)
         host, binary = req.get_param("host"), req.get_param("binary")
-        listed = [s for s in self.services()
+        listed = [s for s in compute_services(self.hosts)
                   if (host is None or host == s.host) and (binary is None or binary == s.binary)]
         self.hosts.survey(h for h in self.hosts.hosts if any(s.host == h.name for s in listed))
         send(resp, {"services": [self._view(s, version) for s in listed]})
@@ -149,7 +144,7 @@ class Services:
             raise NotFound("The resource could not be found.")
         if not _is_uuid(service_id):
             raise BadRequest("", f"Invalid uuid {cut(service_id)}")
-        service = next((s for s in self.services() if s.uuid == service_id), None)
+        service = next((s for s in compute_services(self.hosts) if s.uuid == service_id), None)
         if service is None:
             raise NotFound(f"Service {service_id} could not be found.")
         if service.binary != BINARY:

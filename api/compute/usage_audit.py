@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import falcon
 
 from api.auth import token_of
-from api.compute.services import SERVICES
+from api.compute.placement import Hosts
 from api.errors import BadRequest, Forbidden
 from api.http import send
 from provisioner.excerpt import cut
@@ -25,10 +25,9 @@ def _month_before(moment: datetime) -> tuple[datetime, datetime]:
     return begin, end
 
 
-def audit_log(before: datetime) -> dict[str, object]:
-    """The audit's state for the period before `before`: not run on any compute host."""
+def audit_log(before: datetime, hosts: list[str]) -> dict[str, object]:
+    """The audit's state for the period before `before`: not run on any of the compute `hosts`."""
     begin, end = _month_before(before)
-    hosts = [s.host for s in SERVICES if s.topic == "compute"]
     return {"hosts_not_run": hosts, "log": {}, "num_hosts": len(hosts), "num_hosts_done": 0,
             "num_hosts_not_run": len(hosts), "num_hosts_running": 0, "total_errors": 0, "total_instances": 0,
             "overall_status": f"0 of {len(hosts)} hosts done. 0 errors.",
@@ -43,9 +42,15 @@ def _admin(req: falcon.Request) -> None:
 class UsageAuditLog:
     """GET /os-instance_usage_audit_log and /os-instance_usage_audit_log/{before} ("YYYY-MM-DD HH:MM:SS")."""
 
+    def __init__(self, hosts: Hosts):
+        self.hosts = hosts  # a compute host per hypervisor
+
+    def _log(self, before: datetime) -> dict[str, object]:
+        return audit_log(before, [host.name for host in self.hosts.hosts])
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         _admin(req)
-        send(resp, {"instance_usage_audit_logs": audit_log(datetime.now(timezone.utc).replace(tzinfo=None))})
+        send(resp, {"instance_usage_audit_logs": self._log(datetime.now(timezone.utc).replace(tzinfo=None))})
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, before: str) -> None:
         _admin(req)
@@ -57,4 +62,4 @@ class UsageAuditLog:
                 continue
         else:
             raise BadRequest("before_timestamp", f"{cut(before)} is not a time such as 2024-01-31 12:00:00")
-        send(resp, {"instance_usage_audit_log": audit_log(moment)})
+        send(resp, {"instance_usage_audit_log": self._log(moment)})

@@ -305,6 +305,45 @@ def test_os_services_lists_one_compute_service_per_hypervisor(live: Live) -> Non
         ("nova-compute", "big", "nova"), ("nova-compute", "small", "nova"), ("nova-compute", "edge", "east")]
 
 
+def test_os_hosts_aggregates_and_the_usage_audit_know_every_hypervisor(live: Live, image: str) -> None:
+    v242, v247 = {"OpenStack-API-Version": "compute 2.42"}, {"OpenStack-API-Version": "compute 2.47"}
+    hosts = _call(live, "GET", "/os-hosts", user="admin", headers=v242).json()["hosts"]
+    assert [(h["host_name"], h["zone"]) for h in hosts if h["service"] == "compute"] == [
+        ("big", "nova"), ("small", "nova"), ("edge", "east"), ("gone", "lost"), ("far", "far")]
+    east = _call(live, "GET", "/os-hosts?zone=east", user="admin", headers=v242).json()["hosts"]
+    assert [h["host_name"] for h in east] == ["edge"]
+    # A compute host's rows: its own capacity, and the servers placed on it (flavor RAM per project).
+    made = _call(live, "POST", "/servers", user="admin", json={"server": {  # admin: alice's quota is used up
+        "name": "on-some-host", "imageRef": image, "flavorRef": "1", "networks": "none",
+        "availability_zone": "nova"}})
+    assert made.status_code == 202, made.text
+    ours = _settled(live, made.json()["server"]["id"])
+    assert ours["OS-EXT-SRV-ATTR:host"] in SIZES, ours.get("fault")
+    servers = _call(live, "GET", "/servers/detail?all_tenants=1", user="admin", headers=v247).json()["servers"]
+    for name, memory in SIZES.items():
+        rows = [r["resource"] for r in
+                _call(live, "GET", f"/os-hosts/{name}", user="admin", headers=v242).json()["host"]]
+        assert (rows[0]["project"], rows[0]["memory_mb"]) == ("(total)", memory)
+        placed = [s for s in servers if s["OS-EXT-SRV-ATTR:host"] == name]
+        assert rows[1]["memory_mb"] == sum(s["flavor"]["ram"] for s in placed), name
+        projects = {r["project"] for r in rows[3:]}
+        assert projects == {s["tenant_id"] for s in placed}, name
+        assert (ours["tenant_id"] in projects) == (ours["OS-EXT-SRV-ATTR:host"] == name)
+    assert _call(live, "DELETE", f"/servers/{ours['id']}", user="admin").status_code == 204
+    assert _call(live, "GET", "/os-hosts/nowhere", user="admin", headers=v242).status_code == 404
+
+    made = _call(live, "POST", "/os-aggregates", user="admin", json={"aggregate": {"name": "pair"}})
+    assert made.status_code == 200, made.text
+    action = f"/os-aggregates/{made.json()['aggregate']['id']}/action"
+    added = _call(live, "POST", action, user="admin", json={"add_host": {"host": "small"}})
+    assert added.status_code == 200 and added.json()["aggregate"]["hosts"] == ["small"], added.text
+    assert _call(live, "POST", action, user="admin", json={"add_host": {"host": "nowhere"}}).status_code == 404
+    assert _call(live, "POST", action, user="admin", json={"remove_host": {"host": "small"}}).status_code == 200
+
+    audit = _call(live, "GET", "/os-instance_usage_audit_log", user="admin").json()["instance_usage_audit_logs"]
+    assert audit["hosts_not_run"] == ["big", "small", "edge", "gone", "far"]
+
+
 def test_a_disabled_or_forced_down_compute_service_takes_no_new_server(live: Live, image: str) -> None:
     def create(name: str) -> dict[str, Any]:  # as admin: alice's instances quota is taken by the tests above
         resp = _call(live, "POST", "/servers", user="admin", json={"server": {
