@@ -11,9 +11,8 @@ from collections.abc import Callable
 import falcon
 
 from api.auth import token_of
-from api.compute.microversion import version_of
 from api.compute.hypervisors import Hypervisor, Hypervisors
-from api.compute.microversion import MIN
+from api.compute.microversion import MIN, version_of
 from api.compute.models import ComputeStore
 from api.compute.services import compute_services
 from api.config import ApiConfig, Flavor
